@@ -1,0 +1,3 @@
+from jitops.cli import main
+
+main()

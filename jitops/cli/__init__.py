@@ -1,0 +1,69 @@
+"""The jitops command line: parses options, calls one core function, prints the result.
+
+Each verb lives in its own module under ``jitops.cli`` and is registered in :func:`_register`.
+Errors are turned into messages and exit codes in exactly one place, :func:`main`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from jitops import __version__
+from jitops.errors import EXIT_BUG, EXIT_USAGE, JitopsError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="jitops")
+def cli() -> None:
+    """Just-in-time access as a GitOps workflow.
+
+    Grants are YAML files added by pull request under grants/; policies/ says who may ask
+    for what and whose approval it needs; Vault issues access that dies on time.
+    """
+
+
+def _register() -> None:
+    from jitops.cli import validate
+
+    for module in (validate,):
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI, turning every error into a message and an exit code."""
+    try:
+        rv = cli.main(args=argv, prog_name="jitops", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_USAGE if isinstance(exc, click.UsageError) else exc.exit_code)
+    except JitopsError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the one place that catches bugs
+        click.echo(
+            f"jitops: unexpected error ({type(exc).__name__}); this is a bug in jitops, "
+            "please report it with the command you ran. Re-run with JITOPS_DEBUG=1 for details.",
+            err=True,
+        )
+        import os
+
+        if os.environ.get("JITOPS_DEBUG"):
+            import traceback
+
+            traceback.print_exc()
+        sys.exit(EXIT_BUG)
+    sys.exit(rv if isinstance(rv, int) else 0)

@@ -1,0 +1,7 @@
+"""`jitops validate` (filled in by the foundation work)."""
+
+from __future__ import annotations
+
+import click
+
+COMMANDS: list[click.Command] = []

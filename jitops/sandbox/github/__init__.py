@@ -1,0 +1,1 @@
+"""A loopback stand-in for the part of GitHub's REST API that jitops uses."""

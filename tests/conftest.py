@@ -1,0 +1,3 @@
+"""Shared test configuration. Fixture plugins live in tests/fixtures/."""
+
+pytest_plugins: list[str] = []
