@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
-    except Exception as exc:  # noqa: BLE001 - the one place that catches bugs
+    except Exception as exc:
         click.echo(
             f"jitops: unexpected error ({type(exc).__name__}); this is a bug in jitops, "
             "please report it with the command you ran. Re-run with JITOPS_DEBUG=1 for details.",

@@ -1,7 +1,107 @@
-"""`jitops validate` (filled in by the foundation work)."""
+"""`jitops validate` and `jitops schema`."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import click
 
-COMMANDS: list[click.Command] = []
+from jitops import report as render
+from jitops import schema as schemas
+from jitops.errors import EXIT_OK, EXIT_REJECTED
+from jitops.ledger import find_root
+from jitops.validate import validate_repo
+
+FORMATS = click.Choice(["text", "github", "json"])
+
+
+def repo_option(f: click.decorators.FC) -> click.decorators.FC:
+    return click.option(
+        "--repo",
+        type=click.Path(file_okay=False, exists=True, path_type=Path),
+        default=None,
+        help="Root of the access repository (default: the git work tree you are in).",
+    )(f)
+
+
+def resolve_repo(repo: Path | None) -> Path:
+    if repo is not None:
+        return repo.resolve()
+    return find_root(Path.cwd()) or Path.cwd()
+
+
+def default_format() -> str:
+    return "github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text"
+
+
+@click.command("validate")
+@repo_option
+@click.option(
+    "--base",
+    metavar="REF",
+    default=None,
+    help="Read the policy from this git ref instead of the working tree (pull-request mode): "
+    "a change can never loosen the policy that judges it.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=FORMATS,
+    default=None,
+    help="text (default on a terminal), github (annotations and step summary; default inside "
+    "GitHub Actions) or json.",
+)
+@click.argument("files", nargs=-1, type=click.Path(path_type=str))
+def validate_cmd(
+    repo: Path | None, base: str | None, fmt: str | None, files: tuple[str, ...]
+) -> int:
+    """Check grant files against the policy in policies/.
+
+    Without FILES every grants/*.yaml is checked. Exit 0 when every grant and the policy are
+    valid, 1 when anything is invalid, 2 for usage errors. Team membership cannot be checked
+    offline: it is reported as a warning and verified by `jitops pr check`.
+    """
+    root = resolve_repo(repo)
+    result = validate_repo(root, base=base, files=list(files) or None)
+    fmt = fmt or default_format()
+    if fmt == "json":
+        click.echo(render.to_json(result))
+    elif fmt == "github":
+        if result.problems:
+            click.echo(render.github_annotations(result.problems))
+        click.echo(render.text(result).splitlines()[-1])
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary:
+            with open(summary, "a", encoding="utf-8") as fh:
+                fh.write(render.step_summary(result) + "\n")
+    else:
+        click.echo(render.text(result))
+    return EXIT_OK if result.ok else EXIT_REJECTED
+
+
+@click.command("schema")
+@click.argument("kind", type=click.Choice(list(schemas.KINDS)))
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the schema to this file instead of standard output.",
+)
+def schema_cmd(kind: str, output: Path | None) -> None:
+    """Print the JSON Schema (Draft 2020-12) of a grant or policy file.
+
+    Point your editor at it with a first line like
+    `# yaml-language-server: $schema=../.jitops/grant.schema.json`.
+    """
+    text = schemas.schema_text(kind)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)
+
+
+COMMANDS: list[click.Command] = [validate_cmd, schema_cmd]

@@ -1,0 +1,77 @@
+"""Durations as people write them in grants and policies: ``45m``, ``2h``, ``1h30m``, ``1d``.
+
+Go/Vault style units ``s``, ``m``, ``h``, ``d`` (a day is 24 hours), combined from the largest
+unit to the smallest, each at most once. A unit is always required: ``90`` is refused because
+nobody can tell whether it means minutes or seconds.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from jitops.errors import JitopsError
+
+_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+_PART = re.compile(r"(\d{1,9})([dhms])")
+_MAX = timedelta(days=3650)
+
+
+class DurationError(JitopsError):
+    """Text that is not a duration jitops accepts."""
+
+
+def parse_duration(text: object) -> timedelta:
+    """Parse ``text`` into a positive :class:`timedelta`, or raise :class:`DurationError`."""
+    if isinstance(text, bool) or not isinstance(text, str | int):
+        raise DurationError(
+            f"duration must be text like '2h' or '1h30m', not {type(text).__name__}"
+        )
+    raw = str(text).strip()
+    if re.fullmatch(r"-?\d+", raw):
+        raise DurationError(
+            f"duration {raw!r} has no unit; write it with one, e.g. '{raw}m' or '{raw}s'"
+        )
+    if raw.startswith("-"):
+        raise DurationError(f"duration {raw!r} is negative; ask for a positive duration")
+    pos = 0
+    seconds = 0
+    seen: list[str] = []
+    for match in _PART.finditer(raw):
+        if match.start() != pos:
+            break
+        unit = match.group(2)
+        if seen and list(_UNITS).index(unit) <= list(_UNITS).index(seen[-1]):
+            raise DurationError(
+                f"duration {raw!r} repeats or misorders units; write largest first, "
+                "each once, e.g. '1h30m'"
+            )
+        seen.append(unit)
+        seconds += int(match.group(1)) * _UNITS[unit]
+        pos = match.end()
+    if pos != len(raw) or not seen:
+        raise DurationError(
+            f"duration {raw!r} is not understood; use a number and a unit "
+            "(s, m, h, d), e.g. '45m', '2h', '1h30m', '1d'"
+        )
+    if seconds <= 0:
+        raise DurationError(f"duration {raw!r} is zero; ask for a positive duration")
+    value = timedelta(seconds=seconds)
+    if value > _MAX:
+        raise DurationError(f"duration {raw!r} is absurdly long; ask for less than 10 years")
+    return value
+
+
+def format_duration(value: timedelta) -> str:
+    """The shortest canonical text for ``value``: ``timedelta(minutes=90)`` -> ``1h30m``."""
+    seconds = int(value.total_seconds())
+    if seconds <= 0:
+        return "0s"
+    out = []
+    for unit, size in _UNITS.items():
+        if unit == "d" and seconds % 86400:
+            continue  # '1d2h' reads worse than '26h'
+        count, seconds = divmod(seconds, size)
+        if count:
+            out.append(f"{count}{unit}")
+    return "".join(out)

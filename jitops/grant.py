@@ -1,0 +1,203 @@
+"""Grants: one YAML file per request for access, ``grants/<id>.yaml``.
+
+This module turns a file's bytes into a :class:`Grant` (or located problems). Judging a grant
+against the policy is :mod:`jitops.checks`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from jitops import schema, yamlsafe
+from jitops.duration import DurationError, parse_duration
+from jitops.errors import Problem, ProblemsError
+
+GRANTS_DIR = "grants"
+ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{2,63}$")
+
+
+class GrantError(ProblemsError):
+    """A grant file that cannot be read as a grant."""
+
+
+def parse_time(text: str) -> datetime:
+    """RFC 3339 text to an aware UTC datetime."""
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def format_time(value: datetime) -> str:
+    """An aware datetime as RFC 3339 UTC with a Z: ``2026-11-23T10:00:00Z``."""
+    return value.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class GrantStatus:
+    state: str
+    issued_at: datetime
+    expires_at: datetime
+    token_accessor: str
+    pull_request: int | None = None
+    approved_by: tuple[str, ...] = ()
+
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any]) -> GrantStatus:
+        return cls(
+            state=data["state"],
+            issued_at=parse_time(data["issued_at"]),
+            expires_at=parse_time(data["expires_at"]),
+            token_accessor=data["token_accessor"],
+            pull_request=data.get("pull_request"),
+            approved_by=tuple(data.get("approved_by") or ()),
+        )
+
+    def to_mapping(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "pull_request": self.pull_request,
+            "approved_by": list(self.approved_by),
+            "issued_at": format_time(self.issued_at),
+            "expires_at": format_time(self.expires_at),
+            "token_accessor": self.token_accessor,
+        }
+
+
+@dataclass(frozen=True)
+class Grant:
+    id: str
+    path: str
+    requester: str
+    role: str
+    duration: timedelta
+    duration_text: str
+    reason: str
+    ticket: str | None = None
+    status: GrantStatus | None = None
+    lines: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+
+    def line(self, key: str) -> int:
+        return self.lines.get(key, 1)
+
+    @property
+    def is_active(self) -> bool:
+        return self.status is not None and self.status.state == "active"
+
+    @classmethod
+    def from_document(
+        cls, doc: yamlsafe.Document, grant_id: str
+    ) -> tuple[Grant | None, list[Problem]]:
+        """Build from a loaded document.
+
+        Returns the grant (None when its required fields are unusable) and every problem
+        found. A grant with problems is still returned when it can be judged, so one run
+        reports everything wrong with a file, not just the first thing.
+        """
+        problems = schema.check(doc, "grant")
+        data = doc.data
+        if not isinstance(data, dict):
+            return None, problems
+        required = ("requester", "role", "duration", "reason")
+        if not all(isinstance(data.get(k), str) for k in required):
+            return None, problems
+        try:
+            duration = parse_duration(data["duration"])
+        except DurationError as exc:
+            if not any(p.line == doc.line(("duration",)) for p in problems):
+                problems.append(Problem(doc.source, doc.line(("duration",)), str(exc)))
+            return None, problems
+        status = None
+        if isinstance(data.get("status"), dict):
+            try:
+                status = GrantStatus.from_mapping(data["status"])
+            except (KeyError, TypeError, ValueError):
+                return None, problems  # the schema problems say what is wrong
+        lines = {str(path[0]): line for path, line in doc.lines.items() if len(path) == 1}
+        ticket = data.get("ticket")
+        grant = cls(
+            id=grant_id,
+            path=doc.source,
+            requester=data["requester"],
+            role=data["role"],
+            duration=duration,
+            duration_text=data["duration"].strip(),
+            reason=data["reason"],
+            ticket=ticket if isinstance(ticket, str) else None,
+            status=status,
+            lines=lines,
+        )
+        return grant, problems
+
+
+def grant_id_of(path: str) -> str:
+    """The id of ``grants/<id>.yaml``."""
+    name = path.rsplit("/", 1)[-1]
+    return name[: -len(".yaml")] if name.endswith(".yaml") else name
+
+
+def check_id(path: str) -> list[Problem]:
+    grant_id = grant_id_of(path)
+    if ID_RE.fullmatch(grant_id):
+        return []
+    return [
+        Problem(
+            path,
+            0,
+            f"file name {grant_id!r} is not a valid grant id; use 3-64 characters of lower-case "
+            "letters, digits and '-', starting with a letter or digit (e.g. "
+            "'prod-db-octocat-1123')",
+        )
+    ]
+
+
+def read_grant(data: bytes, path: str) -> tuple[Grant | None, list[Problem]]:
+    """Read ``grants/<id>.yaml`` from its bytes: the grant (when usable) and every problem."""
+    problems = check_id(path)
+    try:
+        doc = yamlsafe.load(data, path, max_bytes=yamlsafe.GRANT_MAX_BYTES)
+    except yamlsafe.YamlError as exc:
+        return None, problems + exc.problems
+    grant, found = Grant.from_document(doc, grant_id_of(path))
+    return grant, problems + found
+
+
+def load_grant(data: bytes, path: str) -> Grant:
+    """Like :func:`read_grant` but all-or-nothing: raises :class:`GrantError` on any problem."""
+    grant, problems = read_grant(data, path)
+    if problems or grant is None:
+        raise GrantError(problems)
+    return grant
+
+
+def render_grant(grant: Grant, *, with_status: bool = True) -> str:
+    """The canonical YAML text of a grant (what ``request`` writes and ``issue`` updates)."""
+    out = [
+        f"requester: {grant.requester}",
+        f"role: {grant.role}",
+        f"duration: {grant.duration_text}",
+        f"reason: {_quote(grant.reason)}",
+    ]
+    if grant.ticket is not None:
+        out.append(f"ticket: {_quote(grant.ticket)}")
+    if with_status and grant.status is not None:
+        s = grant.status.to_mapping()
+        out.append("status:")
+        out.append(f"  state: {s['state']}")
+        if s["pull_request"] is not None:
+            out.append(f"  pull_request: {s['pull_request']}")
+        out.append(f"  approved_by: [{', '.join(s['approved_by'])}]")
+        out.append(f"  issued_at: {s['issued_at']}")
+        out.append(f"  expires_at: {s['expires_at']}")
+        out.append(f"  token_accessor: {_quote(s['token_accessor'])}")
+    return "\n".join(out) + "\n"
+
+
+def _quote(text: str) -> str:
+    """Double-quoted YAML scalar (JSON string syntax is valid YAML)."""
+    import json
+
+    return json.dumps(text, ensure_ascii=False)

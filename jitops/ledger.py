@@ -1,0 +1,150 @@
+"""The git door: the only module that runs ``git``.
+
+Git is jitops' ledger. Everything else asks this module for file contents at a ref, the ids a
+directory ever held, and (later) commits with trailers. Each call runs one git process; reads
+of many objects go through one ``git cat-file --batch``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from jitops.errors import JitopsError
+
+GIT_TIMEOUT = 120
+
+
+class GitError(JitopsError):
+    """A git command failed."""
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("GIT_TERMINAL_PROMPT", "0")
+    env["LC_ALL"] = "C"
+    return env
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    path: str
+    mode: str
+    kind: str  # blob | tree | commit
+    sha: str
+
+    @property
+    def is_symlink(self) -> bool:
+        return self.mode == "120000"
+
+
+class Git:
+    """Git commands run in one repository."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def run(self, *args: str, input: bytes | None = None, check: bool = True) -> bytes:
+        try:
+            proc = subprocess.run(
+                ["git", *args],
+                cwd=self.root,
+                input=input,
+                capture_output=True,
+                env=_env(),
+                timeout=GIT_TIMEOUT,
+                check=False,
+            )
+        except FileNotFoundError:
+            raise GitError("git is not installed; install git and try again") from None
+        except subprocess.TimeoutExpired:
+            raise GitError(f"git {args[0]} took longer than {GIT_TIMEOUT}s; try again") from None
+        if check and proc.returncode != 0:
+            detail = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+            raise GitError(f"git {args[0]} failed: {detail[-1] if detail else 'no output'}")
+        return proc.stdout
+
+    def text(self, *args: str) -> str:
+        return self.run(*args).decode("utf-8", "replace")
+
+    # -- queries ---------------------------------------------------------------------------
+    def is_repo(self) -> bool:
+        proc = self.run("rev-parse", "--is-inside-work-tree", check=False)
+        return proc.strip() == b"true"
+
+    def rev_parse(self, ref: str) -> str | None:
+        out = self.run("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
+        return out.decode().strip() or None
+
+    def ls_tree(self, ref: str, directory: str) -> list[TreeEntry]:
+        """Entries directly inside ``directory`` at ``ref`` (empty when it does not exist)."""
+        out = self.run("ls-tree", "-z", ref, "--", directory.rstrip("/") + "/")
+        entries = []
+        for record in out.split(b"\0"):
+            if not record:
+                continue
+            meta, _, path = record.partition(b"\t")
+            mode, kind, sha = meta.decode().split()
+            entries.append(TreeEntry(path.decode("utf-8", "replace"), mode, kind, sha))
+        return entries
+
+    def read_blobs(self, shas: Sequence[str]) -> dict[str, bytes]:
+        """Contents of many blobs in one ``git cat-file --batch`` process."""
+        if not shas:
+            return {}
+        out = self.run("cat-file", "--batch", input=("\n".join(shas) + "\n").encode())
+        blobs: dict[str, bytes] = {}
+        pos = 0
+        for sha in shas:
+            end = out.index(b"\n", pos)
+            header = out[pos:end].decode().split()
+            if len(header) < 3 or header[1] == "missing":
+                raise GitError(f"object {sha} is missing from the repository")
+            size = int(header[2])
+            blobs[sha] = out[end + 1 : end + 1 + size]
+            pos = end + 1 + size + 1
+        return blobs
+
+    def files_at(self, ref: str, directory: str, suffix: str = "") -> dict[str, bytes]:
+        """``{path: bytes}`` of the regular files directly in ``directory`` at ``ref``."""
+        entries = [
+            e
+            for e in self.ls_tree(ref, directory)
+            if e.kind == "blob" and not e.is_symlink and e.path.endswith(suffix)
+        ]
+        blobs = self.read_blobs([e.sha for e in entries])
+        return {e.path: blobs[e.sha] for e in entries}
+
+    def paths_ever_added(self, ref: str, directory: str) -> set[str]:
+        """Every path ever added under ``directory`` in the history of ``ref``."""
+        out = self.run(
+            "log",
+            "--no-renames",
+            "--diff-filter=A",
+            "--name-only",
+            "--format=",
+            "-z",
+            ref,
+            "--",
+            directory.rstrip("/") + "/",
+        )
+        return {p.decode("utf-8", "replace") for p in out.split(b"\0") if p.strip()}
+
+
+def find_root(start: Path) -> Path | None:
+    """The top of the git work tree containing ``start``, or None outside git."""
+    out = Git(start).run("rev-parse", "--show-toplevel", check=False).decode().strip()
+    return Path(out) if out else None
+
+
+def names_in(paths: Iterable[str], directory: str, suffix: str) -> set[str]:
+    """Stems of the files directly inside ``directory`` with ``suffix``."""
+    prefix = directory.rstrip("/") + "/"
+    out = set()
+    for p in paths:
+        if p.startswith(prefix) and "/" not in p[len(prefix) :] and p.endswith(suffix):
+            out.add(p[len(prefix) : -len(suffix)])
+    return out

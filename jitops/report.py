@@ -1,0 +1,101 @@
+"""Rendering located problems for people (text), GitHub (annotations + step summary) and
+machines (JSON). Pure functions from data to text."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from jitops.errors import Problem
+from jitops.validate import Report
+
+
+def text(report: Report) -> str:
+    lines = [_text_line(p) for p in report.problems]
+    lines.extend(f"note: {n}" for n in report.notices)
+    lines.append(_summary(report))
+    return "\n".join(lines)
+
+
+def _text_line(p: Problem) -> str:
+    if p.severity == "error":
+        return str(p)
+    where = f"{p.path}:{p.line}" if p.line else p.path
+    return f"{where}: {p.severity}: {p.message}"
+
+
+def _summary(report: Report) -> str:
+    if report.policy_problems:
+        return f"policy ({report.policy_ref}) is invalid: no grant could be judged"
+    total = len(report.results)
+    bad = sum(not r.valid for r in report.results)
+    warn = sum(1 for p in report.problems if p.severity == "warning")
+    extra = f", {warn} warning{'s' if warn != 1 else ''}" if warn else ""
+    return (
+        f"{total} grant file{'s' if total != 1 else ''} checked against the policy of "
+        f"{report.policy_ref}: {total - bad} valid, {bad} invalid{extra}"
+    )
+
+
+def _escape_data(s: str) -> str:
+    return s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_prop(s: str) -> str:
+    return _escape_data(s).replace(":", "%3A").replace(",", "%2C")
+
+
+def github_annotations(problems: Iterable[Problem]) -> str:
+    """GitHub workflow commands, one per problem."""
+    out = []
+    for p in problems:
+        level = {"error": "error", "warning": "warning"}.get(p.severity, "notice")
+        props = f"file={_escape_prop(p.path)}"
+        if p.line:
+            props += f",line={p.line}"
+        out.append(f"::{level} {props}::{_escape_data(p.message)}")
+    return "\n".join(out)
+
+
+def _md(s: str) -> str:
+    return s.replace("|", "\\|").replace("\n", " ")
+
+
+def step_summary(report: Report) -> str:
+    head = "### jitops validate\n\n" + _summary(report) + "\n"
+    if not report.problems:
+        return head
+    rows = ["| file | line | severity | problem |", "| --- | --- | --- | --- |"]
+    for p in report.problems:
+        rows.append(f"| `{_md(p.path)}` | {p.line or ''} | {p.severity} | {_md(p.message)} |")
+    return head + "\n" + "\n".join(rows) + "\n"
+
+
+def to_json(report: Report) -> str:
+    def prob(p: Problem) -> dict[str, Any]:
+        return {"path": p.path, "line": p.line, "severity": p.severity, "message": p.message}
+
+    data = {
+        "ok": report.ok,
+        "policy": {
+            "ref": report.policy_ref,
+            "valid": not report.policy_problems,
+            "problems": [prob(p) for p in report.policy_problems],
+        },
+        "grants": [
+            {
+                "path": r.path,
+                "id": r.grant.id if r.grant else None,
+                "valid": r.valid,
+                "requester": r.grant.requester if r.grant else None,
+                "role": r.grant.role if r.grant else None,
+                "duration": r.grant.duration_text if r.grant else None,
+                "active": r.grant.is_active if r.grant else False,
+                "problems": [prob(p) for p in r.problems],
+            }
+            for r in report.results
+        ],
+        "notices": list(report.notices),
+    }
+    return json.dumps(data, indent=2)
