@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jitops import checks
+from jitops import checks, yamlsafe
 from jitops.errors import Problem, UsageError
 from jitops.grant import GRANTS_DIR, Grant, grant_id_of, read_grant
 from jitops.ledger import Git, names_in
@@ -170,6 +170,9 @@ def _judge(
         )
     if not stat.S_ISREG(st.st_mode):
         return GrantResult(path, None, (Problem(path, 0, "not a regular file"),))
+    if st.st_size > yamlsafe.GRANT_MAX_BYTES:  # never read a huge file into memory
+        problem = yamlsafe.size_problem(path, st.st_size, yamlsafe.GRANT_MAX_BYTES)
+        return GrantResult(path, None, (problem,))
     grant, problems = read_grant(full.read_bytes(), path)
     if grant is None:
         return GrantResult(path, None, tuple(problems))

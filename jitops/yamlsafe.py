@@ -72,15 +72,19 @@ def _fail(source: str, line: int, message: str) -> YamlError:
     return YamlError([Problem(source, line, message)])
 
 
+def size_problem(source: str, size: int, max_bytes: int) -> Problem:
+    return Problem(
+        source,
+        0,
+        f"file is {size:,} bytes, over the {max_bytes:,}-byte limit for this kind of "
+        "file; keep it small (one grant per file, short reasons)",
+    )
+
+
 def decode(data: bytes, source: str, *, max_bytes: int) -> str:
     """Check size, emptiness and encoding; return the text."""
     if len(data) > max_bytes:
-        raise _fail(
-            source,
-            0,
-            f"file is {len(data):,} bytes, over the {max_bytes:,}-byte limit for this kind of "
-            "file; keep it small (one grant per file, short reasons)",
-        )
+        raise YamlError([size_problem(source, len(data), max_bytes)])
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     try:
@@ -235,5 +239,7 @@ def _scalar(ev: yaml.ScalarEvent) -> Any:
     tag: str = _resolver.resolve(yaml.ScalarNode, ev.value, ev.implicit)  # type: ignore[no-untyped-call]
     if tag in (_TIMESTAMP, "tag:yaml.org,2002:str"):
         return ev.value
-    node = yaml.ScalarNode(tag, ev.value)
-    return _constructor.yaml_constructors[tag](_constructor, node)
+    construct = _constructor.yaml_constructors.get(tag)
+    if construct is None:  # '=' (value) and '<<' (merge) keys: plain text here
+        return ev.value
+    return construct(_constructor, yaml.ScalarNode(tag, ev.value))

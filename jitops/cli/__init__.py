@@ -7,6 +7,7 @@ Errors are turned into messages and exit codes in exactly one place, :func:`main
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -14,7 +15,27 @@ from jitops import __version__
 from jitops.errors import EXIT_BUG, EXIT_USAGE, JitopsError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class JitopsGroup(click.Group):
+    """The top group: the one place a :class:`JitopsError` becomes a message and an exit code.
+
+    A command returns an int exit code (or None for 0).
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            rv = super().invoke(ctx)
+        except JitopsError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        if isinstance(rv, int) and rv:
+            ctx.exit(rv)
+        return rv
+
+
+@click.group(
+    cls=JitopsGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="jitops")
 def cli() -> None:
     """Just-in-time access as a GitOps workflow.
