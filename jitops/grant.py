@@ -115,7 +115,16 @@ class Grant:
             try:
                 status = GrantStatus.from_mapping(data["status"])
             except (KeyError, TypeError, ValueError):
-                return None, problems  # the schema problems say what is wrong
+                if not problems:
+                    problems.append(
+                        Problem(
+                            doc.source,
+                            doc.line(("status",)),
+                            "status block is damaged (times must be RFC 3339 like "
+                            "2026-11-23T10:00:00Z); restore it from git history",
+                        )
+                    )
+                return None, problems
         lines = {str(path[0]): line for path, line in doc.lines.items() if len(path) == 1}
         ticket = data.get("ticket")
         grant = cls(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from typing import Any
 
+import fastjsonschema
 import jsonschema
 
 from jitops.errors import Problem
@@ -32,8 +34,23 @@ def _validator(kind: str) -> jsonschema.protocols.Validator:
     return cls(schema(kind), format_checker=cls.FORMAT_CHECKER)
 
 
+@cache
+def _fast(kind: str) -> Callable[[Any], Any]:
+    """A compiled validator: microseconds per valid document instead of hundreds."""
+    return fastjsonschema.compile(schema(kind))
+
+
 def check(doc: Document, kind: str) -> list[Problem]:
-    """Every schema violation of ``doc`` as a ``path:line`` problem that says what to do."""
+    """Every schema violation of ``doc`` as a ``path:line`` problem that says what to do.
+
+    Valid documents (the common case) are confirmed by a compiled validator; only a document
+    it rejects is walked by jsonschema, which explains every violation.
+    """
+    try:
+        _fast(kind)(doc.data)
+        return []
+    except fastjsonschema.JsonSchemaException:
+        pass
     problems = []
     for err in _validator(kind).iter_errors(doc.data):
         path = tuple(err.absolute_path)

@@ -19,6 +19,7 @@ Timestamps are kept as the text that was written.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,7 @@ POLICY_MAX_BYTES = 1024 * 1024
 Path_ = tuple[str | int, ...]
 
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_STR = "tag:yaml.org,2002:str"
 _resolver = yaml.resolver.Resolver()
 _constructor = yaml.constructor.SafeConstructor()
 
@@ -104,9 +106,13 @@ def decode(data: bytes, source: str, *, max_bytes: int) -> str:
 def load(data: bytes, source: str, *, max_bytes: int = GRANT_MAX_BYTES) -> Document:
     """Load one YAML document from ``data``; ``source`` names the file in messages."""
     text = decode(data, source, max_bytes=max_bytes)
-    events = _events(text, source)
     try:
-        builder = _Builder(source, events)
+        if _EVENT_ONLY.search(text) is None:
+            # No '&', '*' or '!' anywhere: no anchor, alias or tag can exist, so libyaml may
+            # compose the node tree directly (several times faster than event by event).
+            walker = _Walker(source)
+            return Document(source, walker.build(text), walker.lines)
+        builder = _Builder(source, _events(text, source))
         value = builder.build()
     except yaml.YAMLError as exc:
         raise _yaml_problem(source, exc) from None
@@ -129,8 +135,61 @@ def _yaml_problem(source: str, exc: yaml.YAMLError) -> YamlError:
     line = int(mark.line) + 1 if mark is not None else 0
     problem = getattr(exc, "problem", None) or str(exc)
     context = getattr(exc, "context", None)
+    if "single document" in f"{context} {problem}":
+        return _fail(
+            source, line, "file holds more than one YAML document ('---'); keep exactly one"
+        )
     what = f"{context}, {problem}" if context else str(problem)
     return _fail(source, line, f"not valid YAML: {what}; fix the syntax at this line")
+
+
+_EVENT_ONLY = re.compile(r"[&*!]")
+
+
+class _Walker:
+    """Plain data from libyaml's node tree (only for text without anchors, aliases, tags)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.lines: dict[Path_, int] = {}
+
+    def build(self, text: str) -> Any:
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+        finally:
+            loader.dispose()
+        if node is None:  # pragma: no cover - decode() rejects empty files
+            raise _fail(self.source, 0, "file is empty; write the YAML mapping described")
+        return self._node(node, ())
+
+    def _node(self, node: yaml.Node, path: Path_) -> Any:
+        self.lines.setdefault(path, _line(node))
+        if isinstance(node, yaml.ScalarNode):
+            return _scalar_value(node.tag, node.value, node.style)
+        if isinstance(node, yaml.SequenceNode):
+            return [self._node(item, (*path, i)) for i, item in enumerate(node.value)]
+        assert isinstance(node, yaml.MappingNode)
+        mapping: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key_line = _line(key_node)
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise _fail(
+                    self.source, key_line, "mapping keys must be plain words, not lists or maps"
+                )
+            key = _scalar_value(key_node.tag, key_node.value, key_node.style)
+            if not isinstance(key, str):
+                key = key_node.value
+            if key in mapping:
+                raise _fail(
+                    self.source,
+                    key_line,
+                    f"duplicate key '{key}' (first on line "
+                    f"{self.lines.get((*path, key), '?')}); keep only one",
+                )
+            self.lines[(*path, key)] = key_line
+            mapping[key] = self._node(value_node, (*path, key))
+        return mapping
 
 
 class _Builder:
@@ -228,7 +287,7 @@ class _Builder:
         raise AssertionError(f"unexpected YAML event {ev!r}")  # pragma: no cover
 
 
-def _line(ev: yaml.Event) -> int:
+def _line(ev: yaml.Event | yaml.Node) -> int:
     mark: Any = ev.start_mark
     return int(mark.line) + 1 if mark is not None else 0
 
@@ -237,9 +296,13 @@ def _scalar(ev: yaml.ScalarEvent) -> Any:
     if ev.style:  # quoted or block scalars are always strings
         return ev.value
     tag: str = _resolver.resolve(yaml.ScalarNode, ev.value, ev.implicit)  # type: ignore[no-untyped-call]
-    if tag in (_TIMESTAMP, "tag:yaml.org,2002:str"):
-        return ev.value
+    return _scalar_value(tag, ev.value, ev.style)
+
+
+def _scalar_value(tag: str, value: str, style: str | None) -> Any:
+    if style or tag in (_TIMESTAMP, _STR):  # quoted or block scalars are always strings
+        return value
     construct = _constructor.yaml_constructors.get(tag)
     if construct is None:  # '=' (value) and '<<' (merge) keys: plain text here
-        return ev.value
-    return construct(_constructor, yaml.ScalarNode(tag, ev.value))
+        return value
+    return construct(_constructor, yaml.ScalarNode(tag, value))

@@ -117,3 +117,47 @@ def test_arbitrary_bytes_never_raise_anything_but_our_error(data: bytes) -> None
 def test_yaml_like_text_never_raises_anything_but_our_error(text: str) -> None:
     with contextlib.suppress(YamlError):
         load(text.encode(), "f.yaml")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.recursive(
+        st.one_of(
+            st.text(max_size=12),
+            st.integers(),
+            st.booleans(),
+            st.none(),
+            st.floats(allow_nan=False),
+        ),
+        lambda kids: (
+            st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids, max_size=4)
+        ),
+        max_leaves=15,
+    )
+)
+def test_fast_and_careful_paths_agree(value: object) -> None:
+    """Files without '&', '*', '!' take libyaml's node tree; others go event by event.
+    Both must give the same data and lines."""
+    import yaml
+
+    text = yaml.safe_dump({"k": value}, allow_unicode=True)
+    if any(c in text for c in "&*!"):
+        return
+    fast = load(text.encode(), "f.yaml")
+    careful = yamlsafe._Builder("f.yaml", yamlsafe._events(text, "f.yaml"))
+    assert careful.build() == fast.data == {"k": value}
+    assert careful.lines == fast.lines
+
+
+def test_damaged_status_time_is_reported() -> None:
+    from jitops.grant import read_grant
+    from tests.conftest import GOOD_GRANT
+
+    text = GOOD_GRANT + (
+        "status:\n  state: active\n  issued_at: yesterday\n"
+        "  expires_at: 2026-11-23T12:00:00Z\n  token_accessor: abc\n"
+    )
+    grant, problems = read_grant(text.encode(), "grants/g-one.yaml")
+    assert grant is None
+    assert problems
+    assert all(p.path == "grants/g-one.yaml" for p in problems)
