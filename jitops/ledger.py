@@ -47,9 +47,10 @@ class Git:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
-    def run(self, *args: str, input: bytes | None = None, check: bool = True) -> bytes:
+    def proc(self, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+        """Run git; the caller looks at the return code."""
         try:
-            proc = subprocess.run(
+            return subprocess.run(
                 ["git", *args],
                 cwd=self.root,
                 input=input,
@@ -62,6 +63,9 @@ class Git:
             raise GitError("git is not installed; install git and try again") from None
         except subprocess.TimeoutExpired:
             raise GitError(f"git {args[0]} took longer than {GIT_TIMEOUT}s; try again") from None
+
+    def run(self, *args: str, input: bytes | None = None, check: bool = True) -> bytes:
+        proc = self.proc(*args, input=input)
         if check and proc.returncode != 0:
             detail = proc.stderr.decode("utf-8", "replace").strip().splitlines()
             raise GitError(f"git {args[0]} failed: {detail[-1] if detail else 'no output'}")
@@ -132,6 +136,62 @@ class Git:
             directory.rstrip("/") + "/",
         )
         return {p.decode("utf-8", "replace") for p in out.split(b"\0") if p.strip()}
+
+    # -- lifecycle queries --------------------------------------------------------------------
+    def fetch(self, remote: str, branch: str) -> None:
+        """Update ``remote/branch`` from the remote."""
+        self.run("fetch", "--quiet", remote, f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}")
+
+    def changes_in_range(
+        self, before: str | None, after: str, directory: str
+    ) -> list[tuple[str, str, str]]:
+        """``(status letter, path, sha)`` for every file change under ``directory`` made by
+        the commits in ``before..after`` (first-parent view, oldest first). Without a usable
+        ``before`` (a new branch), only ``after`` itself is considered."""
+        zero = not before or set(before) == {"0"} or self.rev_parse(before) is None
+        rev = [f"{after}^!"] if zero else [f"{before}..{after}"]
+        out = self.run(
+            "log",
+            "--first-parent",
+            "-m",
+            "--reverse",
+            "--no-renames",
+            "--name-status",
+            "-z",
+            "--format=%x01%H",
+            *rev,
+            "--",
+            directory.rstrip("/") + "/",
+        )
+        changes = []
+        for chunk in out.split(b"\x01")[1:]:
+            fields = chunk.split(b"\0")
+            sha = fields[0].strip().decode()
+            rest = [f for f in fields[1:] if f.strip()]
+            for status, path in zip(rest[0::2], rest[1::2], strict=False):
+                changes.append((status.strip().decode()[:1], path.decode("utf-8", "replace"), sha))
+        return changes
+
+    def grants_added(self, before: str | None, after: str, directory: str) -> list[tuple[str, str]]:
+        """``(id, sha)`` of the grant files added directly in ``directory`` in the range."""
+        out = []
+        for status, path, sha in self.changes_in_range(before, after, directory):
+            stem = names_in([path], directory, ".yaml")
+            if status == "A" and stem:
+                out.append((stem.pop(), sha))
+        return out
+
+    def last_commit_adding(self, ref: str, path: str) -> str | None:
+        """The newest commit in ``ref``'s first-parent history that added ``path``."""
+        out = self.text(
+            "log", "--first-parent", "-m", "--diff-filter=A", "-1", "--format=%H", ref, "--", path
+        )
+        return out.strip() or None
+
+    def show(self, ref: str, path: str) -> bytes | None:
+        """Contents of ``path`` at ``ref`` (None when it does not exist there)."""
+        proc = self.proc("cat-file", "blob", f"{ref}:{path}")
+        return proc.stdout if proc.returncode == 0 else None
 
 
 def find_root(start: Path) -> Path | None:
