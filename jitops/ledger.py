@@ -8,6 +8,7 @@ of many objects go through one ``git cat-file --batch``.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -187,6 +188,23 @@ class Git:
             "log", "--first-parent", "-m", "--diff-filter=A", "-1", "--format=%H", ref, "--", path
         )
         return out.strip() or None
+
+    def message(self, sha: str) -> str:
+        """The full commit message of ``sha``."""
+        return self.text("log", "-1", "--format=%B", sha)
+
+    def find_trailer(self, ref: str, key: str, value: str, action: str) -> list[str]:
+        """Commits in ``ref`` carrying both ``key: value`` and ``Jitops-Action: action``."""
+        out = self.text(
+            "log",
+            ref,
+            "--format=%H",
+            "-E",
+            "--all-match",
+            f"--grep=^{re.escape(key)}: {re.escape(value)}$",
+            f"--grep=^Jitops-Action: {re.escape(action)}$",
+        )
+        return out.split()
 
     def show(self, ref: str, path: str) -> bytes | None:
         """Contents of ``path`` at ``ref`` (None when it does not exist there)."""
