@@ -1,1 +1,59 @@
-"""A loopback stand-in for the part of GitHub's REST API that jitops uses."""
+"""A loopback stand-in for the part of GitHub's REST API that jitops uses.
+
+It serves one repository (``acme/access`` by default, owned by the organisation ``acme``)
+whose content is a REAL bare git repository on disk: clone it and push to it with plain git
+(``gh.repo_path`` is a path remote), and every answer is computed from it on each request.
+Unmodified PyGithub works against it::
+
+    from jitops.sandbox.github import GitHubSandbox
+
+    with GitHubSandbox(tmp_path) as gh:                  # starts on 127.0.0.1, a free port
+        bot = gh.add_user("jitops-bot", write=True, bot=True)   # -> API token
+        gh.add_user("octocat"); gh.add_user("alice")
+        gh.add_ssh_key("octocat", "ssh-ed25519 AAAA...")
+        gh.add_team("acme", "dba", members=["alice"])
+        n = gh.open_pr("octocat", "grant-1", "Access for octocat",
+                       files={"grants/g1.yaml": "requester: octocat\\n"})
+        gh.review(n, "alice", "APPROVED")               # on the current head by default
+        sha = gh.merge_pr(n, "alice")                    # a real --no-ff merge commit on main
+        g = github.Github(base_url=gh.api_url, auth=github.Auth.Token(bot), retry=None)
+
+Python API (:class:`GitHubSandbox`)
+    Lifecycle: ``start()``, ``stop()``, context manager, ``api_url`` (PyGithub's
+    ``base_url``; the path prefix is ``/api/v3`` like GitHub Enterprise), ``repo_path``.
+    Accounts: ``add_user(login, write=, bot=, token=) -> token``, ``token(login)``,
+    ``add_ssh_key``, ``add_team(org, slug, members, maintainers=)``, ``add_team_member``,
+    ``remove_team_member``, ``seed({users: [...], teams: [...]}) -> {login: token}``.
+    Git: ``clone(dest)``, ``create_branch``, ``commit_files(branch, {path: text | None})``,
+    ``branch_sha``, ``read_file``.
+    Pull requests: ``open_pr(author, head, title, body, files=)``, ``push_to_pr``,
+    ``review(number, user, state, commit_id=)``, ``dismiss_review``, ``request_reviews``,
+    ``merge_pr(number, merged_by) -> sha``, ``close_pr``, ``comment``, ``pr(number)``,
+    ``head_sha``.
+    Inspection: ``comments(number) -> [body]``, ``labels(number)``, ``statuses(sha)``,
+    ``requests`` (the request log), ``count_requests(method, path)``, ``clear_requests()``.
+    Faults: ``fail_next(n, status, path=, method=)``, ``rate_limit_next(n, secondary=)``.
+
+Authorisation (simplified)
+    Every request needs ``Authorization: token X`` (or ``Bearer X``) of a known user: no
+    header is 401 "Requires authentication", an unknown token 401 "Bad credentials". Any
+    known user may read everything, open PRs, comment, review, and edit their own comments
+    and PRs. Commit statuses, labels, review requests, dismissals and merges need a user
+    added with ``write=True`` (otherwise 403). GitHub's rule that authors cannot approve or
+    request changes on their own PR is enforced (422).
+
+Endpoints
+    ``/user``, ``/users/{u}``, ``/users/{u}/keys``, ``/orgs/{o}``, teams by slug, by
+    ``/organizations/{org_id}/team/{id}`` and ``/teams/{id}`` (``members``,
+    ``memberships/{u}``, ``members/{u}``), ``/repos/{o}/{r}``, pulls (list, get, create,
+    update, ``merge`` GET/PUT, ``files``, ``commits``, ``reviews``, ``requested_reviewers``),
+    issues (get, comments, labels), ``issues/comments/{id}``, repository labels,
+    ``commits/{sha}`` (+ ``/pulls``, ``/statuses``, ``/status``), ``statuses/{sha}``.
+    Lists paginate with ``per_page`` (default 30, max 100), ``page`` and a ``Link`` header.
+"""
+
+from jitops.sandbox.github.errors import APIError, SandboxError
+from jitops.sandbox.github.model import RequestRecord
+from jitops.sandbox.github.sandbox import GitHubSandbox
+
+__all__ = ["APIError", "GitHubSandbox", "RequestRecord", "SandboxError"]

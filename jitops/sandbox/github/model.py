@@ -1,0 +1,148 @@
+"""The stand-in's records: users, teams, pull requests, comments, reviews, statuses, labels.
+
+Mutable on purpose (they are the server's state, changed under the store's lock); the values
+handed to tests (:class:`RequestRecord`) are frozen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+REVIEW_STATES = ("APPROVED", "CHANGES_REQUESTED", "COMMENTED", "DISMISSED", "PENDING")
+STATUS_STATES = ("error", "failure", "pending", "success")
+
+
+def iso(when: datetime) -> str:
+    """GitHub's timestamp format: ``2026-11-23T12:00:00Z``."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class User:
+    login: str
+    id: int
+    token: str
+    write: bool = False
+    bot: bool = False
+    name: str | None = None
+    keys: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def email(self) -> str:
+        return f"{self.id}+{self.login}@users.noreply.github.com"
+
+
+@dataclass
+class Org:
+    login: str
+    id: int
+
+
+@dataclass
+class Team:
+    id: int
+    org: str
+    slug: str
+    name: str
+    description: str = ""
+    # lower-cased login -> (login, role) where role is "member" or "maintainer"
+    members: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
+@dataclass
+class Pull:
+    number: int
+    id: int
+    author: str
+    title: str
+    body: str
+    head_ref: str
+    base_ref: str
+    draft: bool
+    created_at: datetime
+    updated_at: datetime
+    state: str = "open"
+    closed_at: datetime | None = None
+    merged_at: datetime | None = None
+    merged_by: str | None = None
+    merge_commit_sha: str | None = None
+    # the last head/base seen, kept when the branch is deleted and frozen at merge
+    last_head_sha: str = ""
+    last_base_sha: str = ""
+    labels: list[str] = field(default_factory=list)
+    requested_reviewers: list[str] = field(default_factory=list)
+    requested_teams: list[str] = field(default_factory=list)
+
+    @property
+    def merged(self) -> bool:
+        return self.merged_at is not None
+
+
+@dataclass
+class Comment:
+    id: int
+    number: int
+    author: str
+    body: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass
+class Review:
+    id: int
+    number: int
+    author: str
+    state: str
+    body: str
+    commit_id: str
+    submitted_at: datetime | None
+
+
+@dataclass
+class Status:
+    id: int
+    sha: str
+    state: str
+    context: str
+    description: str | None
+    target_url: str | None
+    creator: str
+    created_at: datetime
+
+
+@dataclass
+class Label:
+    id: int
+    name: str
+    color: str = "ededed"
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request the server answered: path without the API prefix or the query string."""
+
+    method: str
+    path: str
+    query: str
+    status: int
+    user: str | None
+
+
+@dataclass
+class Fault:
+    """An injected failure: answer the next ``remaining`` matching requests with ``status``."""
+
+    remaining: int
+    status: int
+    body: dict[str, object]
+    headers: dict[str, str]
+    method: str | None = None
+    path_contains: str | None = None
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.method is not None and self.method.upper() != method:
+            return False
+        return self.path_contains is None or self.path_contains in path

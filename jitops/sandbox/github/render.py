@@ -1,0 +1,435 @@
+"""GitHub's JSON shapes, with absolute links on the host, port and prefix the client used."""
+
+from __future__ import annotations
+
+import urllib.parse
+from dataclasses import dataclass
+from typing import Any
+
+from jitops.sandbox.github.gitrepo import CommitInfo, DiffEntry
+from jitops.sandbox.github.model import (
+    Comment,
+    Label,
+    Org,
+    Pull,
+    Review,
+    Status,
+    Team,
+    User,
+    iso,
+)
+from jitops.sandbox.github.store import Store
+
+Json = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Links:
+    """``api``: e.g. ``http://127.0.0.1:8080/api/v3``; ``web``: ``http://127.0.0.1:8080``."""
+
+    api: str
+    web: str
+
+
+class Renderer:
+    def __init__(self, store: Store, links: Links) -> None:
+        self.s = store
+        self.api = links.api
+        self.web = links.web
+        self.repo_api = f"{links.api}/repos/{store.owner}/{store.name}"
+        self.repo_web = f"{links.web}/{store.owner}/{store.name}"
+
+    # -- accounts ---------------------------------------------------------------------------
+
+    def user(self, login: str | None) -> Json | None:
+        if login is None:
+            return None
+        key = login.lower()
+        if key in self.s.orgs:
+            return self.org_simple(self.s.orgs[key])
+        user = self.s.users.get(key)
+        if user is None:
+            return None
+        url = f"{self.api}/users/{user.login}"
+        return {
+            "login": user.login,
+            "id": user.id,
+            "node_id": f"U_{user.id}",
+            "avatar_url": f"{self.web}/avatars/{user.login}",
+            "gravatar_id": "",
+            "url": url,
+            "html_url": f"{self.web}/{user.login}",
+            "followers_url": f"{url}/followers",
+            "organizations_url": f"{url}/orgs",
+            "repos_url": f"{url}/repos",
+            "type": "Bot" if user.bot else "User",
+            "site_admin": False,
+        }
+
+    def user_full(self, user: User) -> Json:
+        out = self.user(user.login) or {}
+        out.update(
+            {
+                "name": user.name,
+                "company": None,
+                "blog": "",
+                "location": None,
+                "email": None,
+                "bio": None,
+                "public_repos": 0,
+                "followers": 0,
+                "following": 0,
+                "created_at": "2020-01-01T00:00:00Z",
+                "updated_at": "2020-01-01T00:00:00Z",
+            }
+        )
+        return out
+
+    def org_simple(self, org: Org) -> Json:
+        url = f"{self.api}/orgs/{org.login}"
+        return {
+            "login": org.login,
+            "id": org.id,
+            "node_id": f"O_{org.id}",
+            "avatar_url": f"{self.web}/avatars/{org.login}",
+            "url": f"{self.api}/users/{org.login}",
+            "html_url": f"{self.web}/{org.login}",
+            "repos_url": f"{url}/repos",
+            "type": "Organization",
+            "site_admin": False,
+        }
+
+    def org(self, org: Org) -> Json:
+        url = f"{self.api}/orgs/{org.login}"
+        return {
+            "login": org.login,
+            "id": org.id,
+            "node_id": f"O_{org.id}",
+            "url": url,
+            "repos_url": f"{url}/repos",
+            "members_url": f"{url}/members{{/member}}",
+            "avatar_url": f"{self.web}/avatars/{org.login}",
+            "description": None,
+            "html_url": f"{self.web}/{org.login}",
+            "type": "Organization",
+            "created_at": "2020-01-01T00:00:00Z",
+            "updated_at": "2020-01-01T00:00:00Z",
+        }
+
+    def team(self, team: Team) -> Json:
+        org = self.s.org(team.org)
+        url = f"{self.api}/organizations/{org.id}/team/{team.id}"
+        return {
+            "id": team.id,
+            "node_id": f"T_{team.id}",
+            "url": url,
+            "html_url": f"{self.web}/orgs/{org.login}/teams/{team.slug}",
+            "name": team.name,
+            "slug": team.slug,
+            "description": team.description,
+            "privacy": "closed",
+            "notification_setting": "notifications_enabled",
+            "permission": "pull",
+            "members_url": f"{url}/members{{/member}}",
+            "repositories_url": f"{url}/repos",
+            "parent": None,
+            "members_count": len(team.members),
+            "repos_count": 0,
+            "organization": self.org(org),
+        }
+
+    def membership(self, team: Team, login: str) -> Json:
+        org = self.s.org(team.org)
+        canonical, role = team.members[login.lower()]
+        return {
+            "url": f"{self.api}/organizations/{org.id}/team/{team.id}/memberships/{canonical}",
+            "role": role,
+            "state": "active",
+        }
+
+    # -- repository ---------------------------------------------------------------------------
+
+    def repo(self, viewer: User | None = None) -> Json:
+        s = self.s
+        out: Json = {
+            "id": s.repo_id,
+            "node_id": f"R_{s.repo_id}",
+            "name": s.name,
+            "full_name": f"{s.owner}/{s.name}",
+            "private": True,
+            "visibility": "private",
+            "owner": self.user(s.owner),
+            "html_url": self.repo_web,
+            "description": "Just-in-time access grants",
+            "fork": False,
+            "url": self.repo_api,
+            "pulls_url": f"{self.repo_api}/pulls{{/number}}",
+            "issues_url": f"{self.repo_api}/issues{{/number}}",
+            "statuses_url": f"{self.repo_api}/statuses/{{sha}}",
+            "clone_url": s.git.path.resolve().as_uri(),
+            "default_branch": "main",
+            "archived": False,
+            "disabled": False,
+            "created_at": "2020-01-01T00:00:00Z",
+            "updated_at": "2020-01-01T00:00:00Z",
+            "pushed_at": "2020-01-01T00:00:00Z",
+        }
+        if viewer is not None:
+            out["permissions"] = {
+                "admin": viewer.write,
+                "maintain": viewer.write,
+                "push": viewer.write,
+                "triage": viewer.write,
+                "pull": True,
+            }
+        return out
+
+    def label(self, label: Label) -> Json:
+        return {
+            "id": label.id,
+            "node_id": f"LA_{label.id}",
+            "url": f"{self.repo_api}/labels/{urllib.parse.quote(label.name, safe='')}",
+            "name": label.name,
+            "color": label.color,
+            "default": False,
+            "description": label.description,
+        }
+
+    # -- pull requests ------------------------------------------------------------------------
+
+    def _branch(self, ref: str, sha: str) -> Json:
+        return {
+            "label": f"{self.s.owner}:{ref}",
+            "ref": ref,
+            "sha": sha,
+            "user": self.user(self.s.owner),
+            "repo": self.repo(),
+        }
+
+    def pull_simple(self, pull: Pull) -> Json:
+        """The ``pull-request-simple`` schema: no ``merged``, ``merged_by`` or counters."""
+        url = f"{self.repo_api}/pulls/{pull.number}"
+        html = f"{self.repo_web}/pull/{pull.number}"
+        issue = f"{self.repo_api}/issues/{pull.number}"
+        return {
+            "url": url,
+            "id": pull.id,
+            "node_id": f"PR_{pull.id}",
+            "html_url": html,
+            "diff_url": f"{html}.diff",
+            "patch_url": f"{html}.patch",
+            "issue_url": issue,
+            "commits_url": f"{url}/commits",
+            "review_comments_url": f"{url}/comments",
+            "comments_url": f"{issue}/comments",
+            "statuses_url": f"{self.repo_api}/statuses/{self.s.head_sha(pull)}",
+            "number": pull.number,
+            "state": pull.state,
+            "locked": False,
+            "title": pull.title,
+            "user": self.user(pull.author),
+            "body": pull.body or None,
+            "labels": [self.label(self.s.label(n)) for n in pull.labels],
+            "milestone": None,
+            "active_lock_reason": None,
+            "created_at": iso(pull.created_at),
+            "updated_at": iso(pull.updated_at),
+            "closed_at": iso(pull.closed_at) if pull.closed_at else None,
+            "merged_at": iso(pull.merged_at) if pull.merged_at else None,
+            "merge_commit_sha": pull.merge_commit_sha,
+            "assignee": None,
+            "assignees": [],
+            "requested_reviewers": [self.user(u) for u in pull.requested_reviewers],
+            "requested_teams": [
+                self.team(self.s.team(self.s.owner, t)) for t in pull.requested_teams
+            ],
+            "head": self._branch(pull.head_ref, self.s.head_sha(pull)),
+            "base": self._branch(pull.base_ref, self.s.base_sha(pull)),
+            "_links": {
+                "self": {"href": url},
+                "html": {"href": html},
+                "issue": {"href": issue},
+                "comments": {"href": f"{issue}/comments"},
+                "review_comments": {"href": f"{url}/comments"},
+                "commits": {"href": f"{url}/commits"},
+                "statuses": {"href": f"{self.repo_api}/statuses/{self.s.head_sha(pull)}"},
+            },
+            "author_association": self.association(pull.author),
+            "auto_merge": None,
+            "draft": pull.draft,
+        }
+
+    def pull(self, pull: Pull) -> Json:
+        """The full ``pull-request`` schema."""
+        out = self.pull_simple(pull)
+        out.update(
+            {
+                "merged": pull.merged,
+                "mergeable": None if pull.state == "closed" else True,
+                "rebaseable": None if pull.state == "closed" else True,
+                "mergeable_state": "unknown" if pull.state == "closed" else "clean",
+                "merged_by": self.user(pull.merged_by),
+                "comments": sum(1 for c in self.s.comments.values() if c.number == pull.number),
+                "review_comments": 0,
+                "maintainer_can_modify": False,
+                "commits": 0,
+                "additions": 0,
+                "deletions": 0,
+                "changed_files": 0,
+            }
+        )
+        return out
+
+    def issue(self, pull: Pull) -> Json:
+        simple = self.pull_simple(pull)
+        return {
+            "url": simple["issue_url"],
+            "repository_url": self.repo_api,
+            "labels_url": f"{simple['issue_url']}/labels{{/name}}",
+            "comments_url": f"{simple['issue_url']}/comments",
+            "html_url": simple["html_url"],
+            "id": pull.id,
+            "node_id": f"I_{pull.id}",
+            "number": pull.number,
+            "title": pull.title,
+            "user": simple["user"],
+            "labels": simple["labels"],
+            "state": pull.state,
+            "locked": False,
+            "assignee": None,
+            "assignees": [],
+            "comments": sum(1 for c in self.s.comments.values() if c.number == pull.number),
+            "created_at": simple["created_at"],
+            "updated_at": simple["updated_at"],
+            "closed_at": simple["closed_at"],
+            "body": simple["body"],
+            "author_association": simple["author_association"],
+            "pull_request": {
+                "url": simple["url"],
+                "html_url": simple["html_url"],
+                "diff_url": simple["diff_url"],
+                "patch_url": simple["patch_url"],
+                "merged_at": simple["merged_at"],
+            },
+        }
+
+    def association(self, login: str) -> str:
+        if login.lower() == self.s.owner.lower():
+            return "OWNER"
+        user = self.s.users.get(login.lower())
+        return "COLLABORATOR" if user is not None and user.write else "CONTRIBUTOR"
+
+    def review(self, review: Review) -> Json:
+        pr_url = f"{self.repo_api}/pulls/{review.number}"
+        html = f"{self.repo_web}/pull/{review.number}#pullrequestreview-{review.id}"
+        out: Json = {
+            "id": review.id,
+            "node_id": f"PRR_{review.id}",
+            "user": self.user(review.author),
+            "body": review.body,
+            "state": review.state,
+            "html_url": html,
+            "pull_request_url": pr_url,
+            "author_association": self.association(review.author),
+            "_links": {"html": {"href": html}, "pull_request": {"href": pr_url}},
+            "commit_id": review.commit_id,
+        }
+        if review.submitted_at is not None:
+            out["submitted_at"] = iso(review.submitted_at)
+        return out
+
+    def comment(self, comment: Comment) -> Json:
+        return {
+            "id": comment.id,
+            "node_id": f"IC_{comment.id}",
+            "url": f"{self.repo_api}/issues/comments/{comment.id}",
+            "html_url": f"{self.repo_web}/pull/{comment.number}#issuecomment-{comment.id}",
+            "issue_url": f"{self.repo_api}/issues/{comment.number}",
+            "body": comment.body,
+            "user": self.user(comment.author),
+            "created_at": iso(comment.created_at),
+            "updated_at": iso(comment.updated_at),
+            "author_association": self.association(comment.author),
+        }
+
+    def diff_entry(self, entry: DiffEntry, ref: str) -> Json:
+        quoted = urllib.parse.quote(entry.filename)
+        out: Json = {
+            "sha": entry.sha,
+            "filename": entry.filename,
+            "status": entry.status,
+            "additions": entry.additions,
+            "deletions": entry.deletions,
+            "changes": entry.additions + entry.deletions,
+            "blob_url": f"{self.repo_web}/blob/{ref}/{quoted}",
+            "raw_url": f"{self.repo_web}/raw/{ref}/{quoted}",
+            "contents_url": f"{self.repo_api}/contents/{quoted}?ref={ref}",
+        }
+        if entry.patch is not None:
+            out["patch"] = entry.patch
+        if entry.previous_filename is not None:
+            out["previous_filename"] = entry.previous_filename
+        return out
+
+    # -- commits and statuses ------------------------------------------------------------------
+
+    def _account_for_email(self, email: str) -> Json | None:
+        for user in self.s.users.values():
+            if email.lower() == user.email.lower():
+                return self.user(user.login)
+        return None
+
+    def commit(self, info: CommitInfo, files: list[DiffEntry]) -> Json:
+        url = f"{self.repo_api}/commits/{info.sha}"
+        adds = sum(f.additions for f in files)
+        dels = sum(f.deletions for f in files)
+        return {
+            "sha": info.sha,
+            "node_id": f"C_{info.sha}",
+            "url": url,
+            "html_url": f"{self.repo_web}/commit/{info.sha}",
+            "comments_url": f"{url}/comments",
+            "commit": {
+                "url": f"{self.repo_api}/git/commits/{info.sha}",
+                "author": {
+                    "name": info.author_name,
+                    "email": info.author_email,
+                    "date": info.author_date,
+                },
+                "committer": {
+                    "name": info.committer_name,
+                    "email": info.committer_email,
+                    "date": info.committer_date,
+                },
+                "message": info.message,
+                "tree": {"sha": info.tree, "url": f"{self.repo_api}/git/trees/{info.tree}"},
+                "comment_count": 0,
+            },
+            "author": self._account_for_email(info.author_email),
+            "committer": self._account_for_email(info.committer_email),
+            "parents": [
+                {
+                    "sha": p,
+                    "url": f"{self.repo_api}/commits/{p}",
+                    "html_url": f"{self.repo_web}/commit/{p}",
+                }
+                for p in info.parents
+            ],
+            "stats": {"total": adds + dels, "additions": adds, "deletions": dels},
+            "files": [self.diff_entry(f, info.sha) for f in files],
+        }
+
+    def status(self, status: Status) -> Json:
+        return {
+            "url": f"{self.repo_api}/statuses/{status.sha}",
+            "avatar_url": None,
+            "id": status.id,
+            "node_id": f"SC_{status.id}",
+            "state": status.state,
+            "description": status.description,
+            "target_url": status.target_url,
+            "context": status.context,
+            "created_at": iso(status.created_at),
+            "updated_at": iso(status.created_at),
+            "creator": self.user(status.creator),
+        }

@@ -1,0 +1,372 @@
+"""The Python API tests and the demo drive: set the scene, act as users, inspect the results."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from jitops.sandbox.github.errors import SandboxError
+from jitops.sandbox.github.gitrepo import BareRepo, Identity
+from jitops.sandbox.github.model import Fault, Pull, RequestRecord, Status
+from jitops.sandbox.github.server import GitHubServer
+from jitops.sandbox.github.store import Store
+
+DEFAULT_FILES = {"README.md": "# Access requests\n\nGrants live in grants/, policy in policies/.\n"}
+_DOCS = "https://docs.github.com/rest"
+
+
+class GitHubSandbox:
+    """One repository (default ``acme/access``, owned by the organisation ``acme``) on loopback."""
+
+    def __init__(
+        self,
+        workdir: Path | str,
+        repo: str = "acme/access",
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        prefix: str = "/api/v3",
+        clock: Callable[[], datetime] | None = None,
+        initial_files: Mapping[str, str] | None = None,
+    ) -> None:
+        owner, _, name = repo.partition("/")
+        if not owner or not name:
+            raise SandboxError(f"repository {repo!r} must look like owner/name")
+        self.repo_path = Path(workdir).resolve() / owner / f"{name}.git"
+        if self.repo_path.exists():
+            git = BareRepo(self.repo_path)
+        else:
+            git = BareRepo.create(self.repo_path)
+        self.store = Store(owner, name, git, clock)
+        if git.branch_sha("main") is None:
+            files = dict(initial_files if initial_files is not None else DEFAULT_FILES)
+            git.commit_files("main", files, "Initial commit", self._identity(None))
+        self.full_name = f"{owner}/{name}"
+        self._bind = (host, port)
+        self.prefix = prefix
+        self._server: GitHubServer | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> GitHubSandbox:
+        if self._server is None:
+            self._server = GitHubServer(self.store, *self._bind, prefix=self.prefix)
+            self._server.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def __enter__(self) -> GitHubSandbox:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def server(self) -> GitHubServer:
+        if self._server is None:
+            raise SandboxError("the GitHub sandbox is not started; call start() first")
+        return self._server
+
+    @property
+    def api_url(self) -> str:
+        """The ``base_url`` for PyGithub, e.g. ``http://127.0.0.1:41234/api/v3``."""
+        host, port = self.server.address
+        return f"http://{host}:{port}{self.server.prefix}"
+
+    # -- accounts ---------------------------------------------------------------------------
+
+    def add_user(
+        self,
+        login: str,
+        *,
+        write: bool = False,
+        bot: bool = False,
+        token: str | None = None,
+        name: str | None = None,
+    ) -> str:
+        """Create a user; returns its API token. ``write`` gives push access to the repo."""
+        return self.store.add_user(login, token=token, write=write, bot=bot, name=name).token
+
+    def token(self, login: str) -> str:
+        return self.store.user(login).token
+
+    def add_ssh_key(self, login: str, key: str) -> int:
+        with self.store.lock:
+            key_id = self.store.new_id()
+            self.store.user(login).keys.append((key_id, key.strip()))
+            return key_id
+
+    def add_team(
+        self,
+        org: str,
+        slug: str,
+        members: Iterable[str] = (),
+        *,
+        maintainers: Iterable[str] = (),
+        name: str | None = None,
+    ) -> int:
+        """Create team ``@org/slug`` (and the organisation if new); returns the team id."""
+        team = self.store.add_team(org, slug, name)
+        for login in members:
+            self.add_team_member(org, slug, login)
+        for login in maintainers:
+            self.add_team_member(org, slug, login, role="maintainer")
+        return team.id
+
+    def add_team_member(self, org: str, slug: str, login: str, role: str = "member") -> None:
+        with self.store.lock:
+            user = self.store.user(login)
+            self.store.team(org, slug).members[login.lower()] = (user.login, role)
+
+    def remove_team_member(self, org: str, slug: str, login: str) -> None:
+        with self.store.lock:
+            self.store.team(org, slug).members.pop(login.lower(), None)
+
+    def seed(self, data: Mapping[str, Any]) -> dict[str, str]:
+        """Load ``{users: [{login, write?, bot?, token?, keys?}], teams: [{org, slug, members?,
+        maintainers?}]}`` (a user may also be a bare login); returns login -> token."""
+        tokens = {}
+        for entry in data.get("users") or []:
+            spec = {"login": entry} if isinstance(entry, str) else dict(entry)
+            login = str(spec["login"])
+            tokens[login] = self.add_user(
+                login,
+                write=bool(spec.get("write", False)),
+                bot=bool(spec.get("bot", False)),
+                token=spec.get("token"),
+                name=spec.get("name"),
+            )
+            for key in spec.get("keys") or []:
+                self.add_ssh_key(login, str(key))
+        for team in data.get("teams") or []:
+            self.add_team(
+                str(team["org"]),
+                str(team["slug"]),
+                [str(m) for m in team.get("members") or []],
+                maintainers=[str(m) for m in team.get("maintainers") or []],
+            )
+        return tokens
+
+    # -- git --------------------------------------------------------------------------------
+
+    def _identity(self, login: str | None) -> Identity:
+        when = self.store.clock()
+        if login is None:
+            return Identity("Sandbox", "sandbox@example.com", when)
+        user = self.store.users.get(login.lower())
+        if user is None:
+            return Identity(login, f"{login}@example.com", when)
+        return Identity(user.login, user.email, when)
+
+    def clone(self, dest: Path | str) -> Path:
+        """``git clone`` the repository (a plain path remote: push to it with ``git push``)."""
+        dest = Path(dest)
+        subprocess.run(
+            ["git", "clone", "-q", str(self.repo_path), str(dest)],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        return dest
+
+    def branch_sha(self, branch: str) -> str | None:
+        return self.store.git.branch_sha(branch)
+
+    def create_branch(self, name: str, from_ref: str = "main") -> str:
+        with self.store.lock:
+            sha = self.store.git.resolve(from_ref)
+            if sha is None:
+                raise SandboxError(f"cannot branch {name} from unknown {from_ref}")
+            self.store.git.set_branch(name, sha, "0" * 40)
+            return sha
+
+    def commit_files(
+        self,
+        branch: str,
+        files: Mapping[str, str | None],
+        *,
+        author: str | None = None,
+        message: str = "Update files",
+    ) -> str:
+        """Commit ``files`` (path -> text; None deletes) on ``branch``; returns the new sha."""
+        with self.store.lock:
+            return self.store.git.commit_files(branch, files, message, self._identity(author))
+
+    def read_file(self, ref: str, path: str) -> str | None:
+        return self.store.git.read_file(ref, path)
+
+    # -- pull requests ----------------------------------------------------------------------
+
+    def open_pr(
+        self,
+        author: str,
+        head_branch: str,
+        title: str,
+        body: str = "",
+        *,
+        base: str = "main",
+        files: Mapping[str, str | None] | None = None,
+        draft: bool = False,
+    ) -> int:
+        """Open a PR; with ``files``, first branch ``head_branch`` off ``base`` and commit them."""
+        with self.store.lock:
+            if files is not None:
+                if self.branch_sha(head_branch) is None:
+                    self.create_branch(head_branch, base)
+                self.commit_files(head_branch, files, author=author, message=title)
+            return self.store.open_pull(author, head_branch, base, title, body, draft).number
+
+    def pr(self, number: int) -> Pull:
+        """The PR's record (read it; change it only through this API)."""
+        with self.store.lock:
+            pull = self.store.pull(number)
+            self.store.head_sha(pull)
+            self.store.base_sha(pull)
+            return pull
+
+    def head_sha(self, number: int) -> str:
+        with self.store.lock:
+            return self.store.head_sha(self.store.pull(number))
+
+    def push_to_pr(
+        self,
+        number: int,
+        files: Mapping[str, str | None],
+        *,
+        author: str | None = None,
+        message: str = "Update files",
+    ) -> str:
+        """Commit ``files`` on the PR's head branch; returns the new head sha."""
+        with self.store.lock:
+            pull = self.store.pull(number)
+            if pull.state != "open":
+                raise SandboxError(f"pull request #{number} is {pull.state}")
+            return self.commit_files(
+                pull.head_ref, files, author=author or pull.author, message=message
+            )
+
+    def review(
+        self,
+        number: int,
+        user: str,
+        state: str,
+        *,
+        body: str = "",
+        commit_id: str | None = None,
+        allow_self_approval: bool = False,
+    ) -> int:
+        """Submit a review (APPROVED | CHANGES_REQUESTED | COMMENTED | DISMISSED) on
+        ``commit_id`` (default: the current head); returns the review id."""
+        return self.store.add_review(
+            number, user, state, body, commit_id, allow_self_approval=allow_self_approval
+        ).id
+
+    def dismiss_review(self, number: int, review_id: int) -> None:
+        self.store.dismiss_review(number, review_id)
+
+    def request_reviews(
+        self, number: int, users: Iterable[str] = (), teams: Iterable[str] = ()
+    ) -> None:
+        with self.store.lock:
+            self.store.request_reviewers(self.store.pull(number), list(users), list(teams))
+
+    def merge_pr(self, number: int, merged_by: str) -> str:
+        """``git merge --no-ff`` the PR into its base in the bare repo; returns the merge sha."""
+        return self.store.merge_pull(number, merged_by)
+
+    def close_pr(self, number: int) -> None:
+        with self.store.lock:
+            self.store.close_pull(self.store.pull(number), "closed")
+
+    def comment(self, number: int, user: str, body: str) -> int:
+        return self.store.add_comment(number, user, body).id
+
+    def comments(self, number: int) -> list[str]:
+        with self.store.lock:
+            found = [c for c in self.store.comments.values() if c.number == number]
+            return [c.body for c in sorted(found, key=lambda c: c.id)]
+
+    def labels(self, number: int) -> list[str]:
+        with self.store.lock:
+            return list(self.store.pull(number).labels)
+
+    def statuses(self, sha: str) -> list[Status]:
+        """Statuses set on ``sha`` (a sha or branch), newest first, as the API lists them."""
+        with self.store.lock:
+            full = self.store.git.resolve(sha) or sha
+            return [s for s in reversed(self.store.statuses) if s.sha == full]
+
+    # -- request log and faults -------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        """Every request answered so far (method, path without prefix, query, status, user)."""
+        with self.server._meta:
+            return list(self.server.log)
+
+    def count_requests(self, method: str | None = None, path: str | None = None) -> int:
+        """Requests matching ``method`` and ``path`` (a ``path`` ending in ``*`` is a prefix)."""
+
+        def hit(r: RequestRecord) -> bool:
+            if method is not None and r.method != method.upper():
+                return False
+            if path is None:
+                return True
+            return r.path.startswith(path[:-1]) if path.endswith("*") else r.path == path
+
+        return sum(1 for r in self.requests if hit(r))
+
+    def clear_requests(self) -> None:
+        with self.server._meta:
+            self.server.log.clear()
+
+    def fail_next(
+        self,
+        n: int = 1,
+        status: int = 502,
+        *,
+        message: str = "Server Error",
+        method: str | None = None,
+        path: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """Answer the next ``n`` requests (matching ``method`` and containing ``path``) with
+        ``status`` and ``{"message": message}`` instead of serving them."""
+        body = {"message": message, "documentation_url": _DOCS}
+        self.server.add_fault(Fault(n, status, dict(body), dict(headers or {}), method, path))
+
+    def rate_limit_next(
+        self,
+        n: int = 1,
+        *,
+        secondary: bool = True,
+        retry_after: int = 1,
+        method: str | None = None,
+        path: str | None = None,
+    ) -> None:
+        """Answer the next ``n`` requests with GitHub's 403 rate-limit responses: secondary
+        (``Retry-After``) or primary (``X-RateLimit-Remaining: 0`` and ``X-RateLimit-Reset``)."""
+        if secondary:
+            message = (
+                "You have exceeded a secondary rate limit. "
+                "Please wait a few minutes before you try again."
+            )
+            headers = {"Retry-After": str(retry_after)}
+        else:
+            message = "API rate limit exceeded for user ID 1."
+            reset = int(self.store.clock().timestamp()) + retry_after
+            headers = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)}
+        self.fail_next(n, 403, message=message, method=method, path=path, headers=headers)

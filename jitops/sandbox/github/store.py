@@ -1,0 +1,447 @@
+"""The stand-in's state and the operations on it, shared by the HTTP routes and the Python API.
+
+Every operation runs under one re-entrant lock, so concurrent requests (and a test driving
+the Python API at the same time) see a consistent repository.  Operations raise
+:class:`APIError` with GitHub's status codes and error bodies.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from jitops.sandbox.github.errors import APIError, SandboxError, not_found, validation_failed
+from jitops.sandbox.github.gitrepo import BareRepo, Identity
+from jitops.sandbox.github.model import (
+    REVIEW_STATES,
+    STATUS_STATES,
+    Comment,
+    Label,
+    Org,
+    Pull,
+    Review,
+    Status,
+    Team,
+    User,
+)
+
+_DOCS = "https://docs.github.com/rest"
+_MAX_STATUSES = 1000
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Store:
+    """Users, teams and the one repository's pull requests, comments, reviews and statuses."""
+
+    def __init__(
+        self, owner: str, name: str, repo: BareRepo, clock: Callable[[], datetime] | None = None
+    ) -> None:
+        self.lock = threading.RLock()
+        self.owner = owner
+        self.name = name
+        self.git = repo
+        self.clock = clock or _utcnow
+        self._next_id = 1000
+        self.users: dict[str, User] = {}
+        self.orgs: dict[str, Org] = {}
+        self.teams: dict[int, Team] = {}
+        self.pulls: dict[int, Pull] = {}
+        self.comments: dict[int, Comment] = {}
+        self.reviews: dict[int, Review] = {}
+        self.statuses: list[Status] = []
+        self.labels: dict[str, Label] = {}
+        self.repo_id = self.new_id()
+        self.add_org(owner)
+
+    def new_id(self) -> int:
+        with self.lock:
+            self._next_id += 1
+            return self._next_id
+
+    # -- users, orgs, teams -----------------------------------------------------------------
+
+    def add_user(
+        self,
+        login: str,
+        *,
+        token: str | None = None,
+        write: bool = False,
+        bot: bool = False,
+        name: str | None = None,
+    ) -> User:
+        with self.lock:
+            key = login.lower()
+            if key in self.users or key in self.orgs:
+                raise SandboxError(f"login {login} already exists")
+            user = User(
+                login=login,
+                id=self.new_id(),
+                token=token or "ghp_" + secrets.token_hex(18),
+                write=write,
+                bot=bot,
+                name=name,
+            )
+            self.users[key] = user
+            return user
+
+    def user(self, login: str) -> User:
+        found = self.users.get(login.lower())
+        if found is None:
+            raise not_found()
+        return found
+
+    def user_by_token(self, token: str) -> User | None:
+        with self.lock:
+            for user in self.users.values():
+                if secrets.compare_digest(user.token.encode(), token.encode()):
+                    return user
+            return None
+
+    def add_org(self, login: str) -> Org:
+        with self.lock:
+            key = login.lower()
+            if key in self.users:
+                raise SandboxError(f"{login} is a user; an organisation needs its own login")
+            if key not in self.orgs:
+                self.orgs[key] = Org(login=login, id=self.new_id())
+            return self.orgs[key]
+
+    def org(self, login: str) -> Org:
+        found = self.orgs.get(login.lower())
+        if found is None:
+            raise not_found()
+        return found
+
+    def add_team(self, org: str, slug: str, name: str | None = None) -> Team:
+        with self.lock:
+            the_org = self.add_org(org)
+            if self.find_team(org, slug) is not None:
+                raise SandboxError(f"team {org}/{slug} already exists")
+            team = Team(id=self.new_id(), org=the_org.login, slug=slug, name=name or slug)
+            self.teams[team.id] = team
+            return team
+
+    def find_team(self, org: str, slug: str) -> Team | None:
+        for team in self.teams.values():
+            if team.org.lower() == org.lower() and team.slug.lower() == slug.lower():
+                return team
+        return None
+
+    def team(self, org: str, slug: str) -> Team:
+        found = self.find_team(org, slug)
+        if found is None:
+            raise not_found()
+        return found
+
+    def team_by_id(self, org_id: int | None, team_id: int) -> Team:
+        team = self.teams.get(team_id)
+        if team is None or (org_id is not None and self.org(team.org).id != org_id):
+            raise not_found()
+        return team
+
+    # -- pull requests ----------------------------------------------------------------------
+
+    def pull(self, number: int) -> Pull:
+        found = self.pulls.get(number)
+        if found is None:
+            raise not_found()
+        return found
+
+    def head_sha(self, pull: Pull) -> str:
+        """The PR's head commit, read live from the branch while the PR is open."""
+        if pull.state == "open":
+            live = self.git.branch_sha(pull.head_ref)
+            if live:
+                pull.last_head_sha = live
+        return pull.last_head_sha
+
+    def base_sha(self, pull: Pull) -> str:
+        if pull.state == "open":
+            live = self.git.branch_sha(pull.base_ref)
+            if live:
+                pull.last_base_sha = live
+        return pull.last_base_sha
+
+    def open_pull(
+        self, author: str, head: str, base: str, title: str, body: str = "", draft: bool = False
+    ) -> Pull:
+        docs = f"{_DOCS}/pulls/pulls#create-a-pull-request"
+        with self.lock:
+            user = self.user(author)
+            if ":" in head:
+                owner, head = head.split(":", 1)
+                if owner.lower() != self.owner.lower():
+                    raise validation_failed(
+                        {"resource": "PullRequest", "field": "head", "code": "invalid"},
+                        documentation_url=docs,
+                    )
+            if not title:
+                raise validation_failed(
+                    {"resource": "PullRequest", "field": "title", "code": "missing_field"},
+                    documentation_url=docs,
+                )
+            head_sha = self.git.branch_sha(head)
+            base_sha = self.git.branch_sha(base)
+            if base_sha is None:
+                raise validation_failed(
+                    {"resource": "PullRequest", "field": "base", "code": "invalid"},
+                    documentation_url=docs,
+                )
+            if head_sha is None:
+                raise validation_failed(
+                    {"resource": "PullRequest", "field": "head", "code": "invalid"},
+                    documentation_url=docs,
+                )
+            for other in self.pulls.values():
+                if other.state == "open" and other.head_ref == head and other.base_ref == base:
+                    raise validation_failed(
+                        {
+                            "resource": "PullRequest",
+                            "code": "custom",
+                            "message": f"A pull request already exists for {self.owner}:{head}.",
+                        },
+                        documentation_url=docs,
+                    )
+            if head == base or self.git.is_ancestor(head_sha, base_sha):
+                raise validation_failed(
+                    {
+                        "resource": "PullRequest",
+                        "code": "custom",
+                        "message": f"No commits between {base} and {head}",
+                    },
+                    documentation_url=docs,
+                )
+            now = self.clock()
+            pull = Pull(
+                number=len(self.pulls) + 1,
+                id=self.new_id(),
+                author=user.login,
+                title=title,
+                body=body,
+                head_ref=head,
+                base_ref=base,
+                draft=draft,
+                created_at=now,
+                updated_at=now,
+                last_head_sha=head_sha,
+                last_base_sha=base_sha,
+            )
+            self.pulls[pull.number] = pull
+            return pull
+
+    def close_pull(self, pull: Pull, state: str) -> None:
+        with self.lock:
+            if pull.merged:
+                return
+            self.head_sha(pull)
+            self.base_sha(pull)
+            pull.state = state
+            pull.closed_at = None if state == "open" else self.clock()
+            pull.updated_at = self.clock()
+
+    def merge_pull(self, number: int, merged_by: str, message: str | None = None) -> str:
+        with self.lock:
+            pull = self.pull(number)
+            user = self.user(merged_by)
+            if pull.state != "open":
+                raise APIError(405, "Pull Request is not mergeable")
+            head = self.head_sha(pull)
+            title = message or pull.title
+            text = f"Merge pull request #{number} from {self.owner}/{pull.head_ref}\n\n{title}\n"
+            now = self.clock()
+            author = Identity(user.login, user.email, now)
+            committer = Identity("GitHub", "noreply@github.com", now)
+            try:
+                sha = self.git.merge_no_ff(pull.base_ref, head, text, author, committer)
+            except SandboxError as exc:
+                raise APIError(405, "Pull Request is not mergeable") from exc
+            pull.last_base_sha = self.git.commit_info(sha).parents[0]
+            pull.state = "closed"
+            pull.merged_at = pull.closed_at = pull.updated_at = now
+            pull.merged_by = user.login
+            pull.merge_commit_sha = sha
+            return sha
+
+    def pulls_for_commit(self, sha: str) -> list[Pull]:
+        """Merged PRs that introduced ``sha``; open PRs containing it when it is off main."""
+        with self.lock:
+            default = self.git.branch_sha("main")
+            on_default = default is not None and self.git.is_ancestor(sha, default)
+            found = []
+            for pull in sorted(self.pulls.values(), key=lambda p: -p.number):
+                if pull.merged:
+                    base = pull.last_base_sha
+                    if sha == pull.merge_commit_sha or sha in self.git.commits_between(
+                        base, pull.last_head_sha
+                    ):
+                        found.append(pull)
+                elif pull.state == "open" and not on_default:
+                    head = self.head_sha(pull)
+                    if sha in self.git.commits_between(self.base_sha(pull), head):
+                        found.append(pull)
+            return found
+
+    def request_reviewers(self, pull: Pull, users: list[str], teams: list[str]) -> None:
+        with self.lock:
+            bad = [u for u in users if u.lower() not in self.users]
+            bad += [t for t in teams if self.find_team(self.owner, t) is None]
+            if bad:
+                raise APIError(
+                    422,
+                    "Reviews may only be requested from collaborators. One or more of the users "
+                    "or teams you specified is not a collaborator of the "
+                    f"{self.owner}/{self.name} repository.",
+                )
+            if any(u.lower() == pull.author.lower() for u in users):
+                raise APIError(422, "Review cannot be requested from pull request author.")
+            for login in users:
+                canonical = self.user(login).login
+                if canonical not in pull.requested_reviewers:
+                    pull.requested_reviewers.append(canonical)
+            for slug in teams:
+                canonical = self.team(self.owner, slug).slug
+                if canonical not in pull.requested_teams:
+                    pull.requested_teams.append(canonical)
+
+    # -- reviews, comments, statuses, labels ------------------------------------------------
+
+    def add_review(
+        self,
+        number: int,
+        author: str,
+        state: str,
+        body: str = "",
+        commit_id: str | None = None,
+        allow_self_approval: bool = False,
+    ) -> Review:
+        with self.lock:
+            pull = self.pull(number)
+            user = self.user(author)
+            if state not in REVIEW_STATES:
+                raise SandboxError(f"review state {state} is not one of {REVIEW_STATES}")
+            own = user.login.lower() == pull.author.lower()
+            if own and state in ("APPROVED", "CHANGES_REQUESTED") and not allow_self_approval:
+                verb = "approve" if state == "APPROVED" else "request changes on"
+                raise APIError(
+                    422, "Unprocessable Entity", errors=[f"Can not {verb} your own pull request"]
+                )
+            if commit_id is None:
+                commit_id = self.head_sha(pull)
+            elif self.git.resolve(commit_id) is None:
+                raise APIError(422, "Unprocessable Entity", errors=["Commit not found"])
+            review = Review(
+                id=self.new_id(),
+                number=number,
+                author=user.login,
+                state=state,
+                body=body,
+                commit_id=self.git.resolve(commit_id) or commit_id,
+                submitted_at=None if state == "PENDING" else self.clock(),
+            )
+            self.reviews[review.id] = review
+            if state != "PENDING":
+                pull.requested_reviewers = [
+                    r for r in pull.requested_reviewers if r.lower() != user.login.lower()
+                ]
+            return review
+
+    def dismiss_review(self, number: int, review_id: int) -> Review:
+        with self.lock:
+            review = self.reviews.get(review_id)
+            if review is None or review.number != number:
+                raise not_found()
+            if review.state == "PENDING":
+                raise APIError(422, "Can not dismiss a pending review")
+            review.state = "DISMISSED"
+            return review
+
+    def add_comment(self, number: int, author: str, body: str) -> Comment:
+        with self.lock:
+            self.pull(number)
+            if not body:
+                raise validation_failed(
+                    {"resource": "IssueComment", "code": "missing_field", "field": "body"}
+                )
+            now = self.clock()
+            comment = Comment(self.new_id(), number, self.user(author).login, body, now, now)
+            self.comments[comment.id] = comment
+            return comment
+
+    def comment(self, comment_id: int) -> Comment:
+        found = self.comments.get(comment_id)
+        if found is None:
+            raise not_found()
+        return found
+
+    def add_status(
+        self,
+        sha: str,
+        state: str,
+        creator: str,
+        context: str = "default",
+        description: str | None = None,
+        target_url: str | None = None,
+    ) -> Status:
+        with self.lock:
+            full = self.git.resolve(sha)
+            if full is None:
+                raise APIError(422, f"No commit found for SHA: {sha}")
+            if state not in STATUS_STATES:
+                raise validation_failed(
+                    {
+                        "resource": "Status",
+                        "code": "custom",
+                        "field": "state",
+                        "message": "state is not included in the list",
+                    }
+                )
+            same = [s for s in self.statuses if s.sha == full and s.context == context]
+            if len(same) >= _MAX_STATUSES:
+                raise validation_failed(
+                    {
+                        "resource": "Status",
+                        "code": "custom",
+                        "message": "This SHA and context has reached the maximum number of "
+                        "statuses.",
+                    }
+                )
+            status = Status(
+                id=self.new_id(),
+                sha=full,
+                state=state,
+                context=context,
+                description=description,
+                target_url=target_url,
+                creator=self.user(creator).login,
+                created_at=self.clock(),
+            )
+            self.statuses.append(status)
+            return status
+
+    def label(self, name: str, create: bool = False) -> Label:
+        with self.lock:
+            found = self.labels.get(name.lower())
+            if found is None:
+                if not create:
+                    raise not_found()
+                found = self.labels[name.lower()] = Label(self.new_id(), name)
+            return found
+
+    def add_labels(self, pull: Pull, names: list[str]) -> None:
+        with self.lock:
+            for name in names:
+                label = self.label(name, create=True)
+                if label.name not in pull.labels:
+                    pull.labels.append(label.name)
+
+    def remove_label(self, pull: Pull, name: str) -> None:
+        with self.lock:
+            match = [n for n in pull.labels if n.lower() == name.lower()]
+            if not match:
+                raise APIError(404, "Label does not exist")
+            pull.labels.remove(match[0])
