@@ -1,0 +1,115 @@
+"""The pull request comment that carries a sealed delivery, and finding it again.
+
+The comment says who gets what until when, lists the SSH keys it was sealed to, holds the
+armored age block in a code fence and explains both ways to claim it: ``jitops claim`` and the
+plain ``age`` + ``vault`` route. A hidden marker line ties it to its grant.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from jitops.armor import CorruptDeliveryError, normalize_armor
+
+DELIVERY_MARKER = "<!-- jitops:delivery grant={grant_id} -->"
+_MARKER_RE = re.compile(r"<!--\s*jitops:delivery\s+grant=(?P<grant>[^\s>]+)\s*-->")
+_GRANT_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+def render_delivery_comment(
+    *,
+    grant_id: str,
+    requester: str,
+    role: str,
+    expires_at: datetime,
+    armored: str,
+    wrap_ttl_seconds: int,
+    key_fingerprints: list[str],
+) -> str:
+    """Markdown for the delivery comment. Holds nothing secret: the block is sealed."""
+    if not _GRANT_ID_RE.match(grant_id):
+        raise ValueError(f"not a grant id: {grant_id!r}")
+    block = normalize_armor(armored).rstrip("\n")
+    until = _rfc3339(expires_at)
+    window = _human_seconds(wrap_ttl_seconds)
+    keys = "\n".join(f"- `{fp}`" for fp in key_fingerprints) or "- (not recorded)"
+    return f"""{DELIVERY_MARKER.format(grant_id=grant_id)}
+### 🔐 jitops: access issued — `{grant_id}`
+
+@{requester} has **{role}** until **{until}**; Vault ends the access by itself then.
+
+The credential is sealed below with [age](https://age-encryption.org) to the SSH keys on
+@{requester}'s GitHub account at issue time (compare with `ssh-keygen -lf ~/.ssh/id_ed25519.pub`):
+{keys}
+
+It is inside a single-use Vault wrapping token: it can be claimed **once**, within **{window}**
+of issue. Nothing in this comment is usable without one of those private keys.
+
+**Claim with jitops** (in a checkout of this repository, after `git pull`):
+
+```sh
+jitops claim {grant_id}   # add --identity KEY if not ~/.ssh/id_ed25519 or ~/.ssh/id_rsa
+```
+
+**Claim without jitops**, with the `age` and `vault` CLIs:
+
+1. Save the block below, including the BEGIN and END lines, as `delivery.age`
+   (run `cat > delivery.age`, paste, then press Ctrl-D).
+2. `age -d -i ~/.ssh/id_ed25519 delivery.age` prints
+   `{{"grant": "{grant_id}", "vault_addr": "...", "wrapping_token": "..."}}`.
+3. `VAULT_ADDR=<vault_addr> vault unwrap <wrapping_token>` with those two values prints the
+   credential.
+
+```
+{block}
+```
+
+If the claim says the wrapping token is invalid or already used and you did not claim it
+yourself, someone else may have: tell your security team and run (or ask an admin to run)
+`jitops revoke {grant_id} --reason "delivery claimed by someone else"`. If the {window} window passed
+before you claimed, nobody got the credential: ask an admin to revoke the grant and request
+access again.
+"""
+
+
+def extract_sealed(comment_bodies: Iterable[str], grant_id: str) -> str | None:
+    """The armored block of the latest delivery for ``grant_id`` (comments oldest first).
+
+    Only blocks that follow a delivery marker for that grant count; text around them, edits
+    and damaged blocks are tolerated (a damaged block is skipped). Pass only comments written
+    by the issuing bot: anyone who can comment could post a block with a marker.
+    """
+    found: str | None = None
+    for body in comment_bodies:
+        if not isinstance(body, str):
+            continue
+        markers = list(_MARKER_RE.finditer(body))
+        for index, marker in enumerate(markers):
+            if marker.group("grant") != grant_id:
+                continue
+            stop = markers[index + 1].start() if index + 1 < len(markers) else len(body)
+            try:
+                found = normalize_armor(body[marker.end() : stop])
+            except CorruptDeliveryError:
+                continue
+    return found
+
+
+def _rfc3339(value: datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _human_seconds(seconds: int) -> str:
+    """``3600`` -> ``1h``, ``5400`` -> ``1h 30m``, ``45`` -> ``45s``."""
+    if seconds <= 0:
+        return "0s"
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return " ".join(parts)
