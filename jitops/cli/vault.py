@@ -1,0 +1,121 @@
+"""`jitops vault setup`: configure Vault for the policy (token role, issuer policy, JWT role)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from jitops.cli.validate import repo_option, resolve_repo
+from jitops.errors import EXIT_OK, UsageError
+from jitops.validate import read_policy
+from jitops.vault import Vault
+from jitops.vault_model import VaultConfigError
+from jitops.vaultsetup import DEFAULT_WORKFLOWS, SetupOptions, apply_setup, plan_setup
+
+
+@click.group("vault")
+def vault_group() -> None:
+    """Set up HashiCorp Vault for jitops."""
+
+
+@vault_group.command("setup")
+@repo_option
+@click.option(
+    "--repo-name",
+    metavar="OWNER/REPO",
+    default=lambda: os.environ.get("GITHUB_REPOSITORY"),
+    help="The GitHub repository the JWT role is bound to (default: $GITHUB_REPOSITORY).",
+)
+@click.option("--dry-run", is_flag=True, help="Print what would be written; write nothing.")
+@click.option("--vault-addr", metavar="URL", default=None, help="Vault address ($VAULT_ADDR).")
+@click.option(
+    "--audience",
+    default=None,
+    help="Audience the OIDC token must carry (default https://github.com/OWNER).",
+)
+@click.option(
+    "--workflow",
+    "workflows",
+    multiple=True,
+    default=DEFAULT_WORKFLOWS,
+    show_default=True,
+    help="Workflow file (under .github/workflows/) allowed to log in; repeat for several.",
+)
+@click.option("--branch", default="main", show_default=True, help="The protected branch.")
+@click.option(
+    "--jwt-validation-pubkey",
+    "pubkeys",
+    multiple=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="PEM public key to verify JWTs with instead of GitHub's OIDC discovery (for a "
+    "non-GitHub issuer or a test stand-in).",
+)
+@click.option(
+    "--bound-issuer",
+    default=None,
+    help="Expected `iss` of the JWTs (default: GitHub Actions).",
+)
+def setup_cmd(
+    repo: Path | None,
+    repo_name: str | None,
+    dry_run: bool,
+    vault_addr: str | None,
+    audience: str | None,
+    workflows: tuple[str, ...],
+    branch: str,
+    pubkeys: tuple[Path, ...],
+    bound_issuer: str | None,
+) -> int:
+    """Configure Vault from policies/ (idempotent: re-running changes nothing).
+
+    Writes the issuer's least-privilege ACL policy, the token role grants are created
+    through (orphan, not renewable, capped at the longest max_duration, allowing every
+    role's policies), the JWT auth method and the JWT role bound to the repository, its
+    main branch and the jitops workflows. Needs an admin token (VAULT_TOKEN). With
+    --dry-run nothing is written; without a reachable Vault the whole plan is printed.
+    """
+    if not repo_name:
+        raise UsageError("which repository? pass --repo-name OWNER/REPO or set GITHUB_REPOSITORY")
+    policy = read_policy(resolve_repo(repo), None)
+    options = SetupOptions(
+        repo_name=repo_name,
+        audience=audience,
+        workflows=tuple(workflows),
+        branch=branch,
+        jwt_validation_pubkeys=tuple(p.read_text(encoding="utf-8") for p in pubkeys),
+        **({"bound_issuer": bound_issuer} if bound_issuer else {}),
+    )
+    writes = plan_setup(policy, options)
+    vault: Vault | None
+    try:
+        vault = Vault.connect(vault_addr, policy.settings.vault, os.environ)
+    except VaultConfigError:
+        if not dry_run:
+            raise
+        vault = None
+        click.echo("# no Vault configured: printing the whole plan", err=True)
+    try:
+        applied = apply_setup(vault, writes, dry_run=dry_run)
+    finally:
+        if vault is not None:
+            vault.close()
+    for item in applied:
+        click.echo(f"{item.outcome:>12}  {item.write.what}")
+        if dry_run and item.outcome.startswith("would"):
+            click.echo(_indent(item.write.render()))
+    changed = sum(1 for a in applied if a.outcome in ("created", "updated"))
+    pending = sum(1 for a in applied if a.outcome.startswith("would"))
+    if dry_run:
+        click.echo(f"dry run: {pending} write(s) would be made, nothing written")
+    else:
+        click.echo(f"{changed} write(s) made" if changed else "Vault already set up: no changes")
+    return EXIT_OK
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"    {line}" if line else "" for line in text.splitlines())
+
+
+COMMANDS: list[click.Command] = [vault_group]

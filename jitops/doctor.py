@@ -1,0 +1,252 @@
+"""`jitops doctor`: is everything jitops depends on set up as the policy needs it?
+
+Each check yields a :class:`Finding` saying what was checked, whether it is fine, and how to fix
+it when it is not. This module holds the Vault part (:func:`vault_findings`); other parts
+(GitHub: branch protection, CODEOWNERS, environments) add their own functions returning
+findings, and the CLI prints them all. The Vault checks never read a secret: readability is
+asked of ``sys/capabilities-self`` with a short-lived token created through the token role.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+from typing import Any, Protocol
+
+from jitops.duration import format_duration
+from jitops.policy import Policy
+from jitops.vault_model import VaultError, as_seconds
+
+SETUP_FIX = "run `jitops vault setup` with an admin token"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One checked fact. ``fix`` is empty when ``ok``."""
+
+    check: str
+    ok: bool
+    message: str
+    fix: str = ""
+
+
+class DoctorVault(Protocol):
+    """The part of :class:`jitops.vault.Vault` the doctor uses."""
+
+    addr: str
+    login_method: str
+
+    def read(self, path: str, *, action: str | None = None) -> Mapping[str, Any] | None: ...
+
+    def probe_capabilities(
+        self, *, token_role: str, policies: Sequence[str], paths: Sequence[str]
+    ) -> dict[str, tuple[str, ...]]: ...
+
+
+def failed(findings: Iterable[Finding]) -> bool:
+    return any(not f.ok for f in findings)
+
+
+def vault_findings(policy: Policy, connect: Callable[[], DoctorVault]) -> list[Finding]:
+    """Check Vault against ``policy``: policies, token role, JWT role, readable secrets."""
+    try:
+        vault = connect()
+    except VaultError as exc:
+        return [Finding("vault.login", False, str(exc), "set the variables named above")]
+    out = [Finding("vault.login", True, f"logged in to {vault.addr} ({vault.login_method})")]
+    vs = policy.settings.vault
+    missing_policies = _policy_findings(vault, policy, out)
+    role_ok = _token_role_findings(vault, policy, out)
+    _jwt_role_finding(vault, policy, out)
+    for role in policy.roles.values():
+        if not role.vault_secret:
+            continue
+        check = f"vault.secret.{role.name}"
+        blocked = [p for p in role.vault_policies if p in missing_policies]
+        if blocked or not role_ok:
+            why = f"policies {', '.join(blocked)} missing" if blocked else "token role not usable"
+            out.append(Finding(check, False, f"not checked: {why}", "fix the findings above"))
+            continue
+        path = role.vault_secret.strip("/")
+        try:
+            caps = vault.probe_capabilities(
+                token_role=vs.token_role, policies=role.vault_policies, paths=[path]
+            ).get(path, ())
+        except VaultError as exc:
+            out.append(Finding(check, False, f"could not probe {path}: {exc}", SETUP_FIX))
+            continue
+        if "read" in caps or "root" in caps:
+            out.append(Finding(check, True, f"a {role.name} grant token can read {path}"))
+        else:
+            first = role.vault_policies[0]
+            out.append(
+                Finding(
+                    check,
+                    False,
+                    f"a {role.name} grant token (policies {', '.join(role.vault_policies)}) "
+                    f"cannot read {path} (capabilities: {', '.join(caps) or 'none'})",
+                    f'add `path "{path}" {{ capabilities = ["read"] }}` to Vault policy '
+                    f"{first!r}, or fix vault.secret of role {role.name} in {role.source}",
+                )
+            )
+    return out
+
+
+def _policy_findings(vault: DoctorVault, policy: Policy, out: list[Finding]) -> set[str]:
+    vs = policy.settings.vault
+    users: dict[str, list[str]] = {}
+    for role in policy.roles.values():
+        for name in role.vault_policies:
+            users.setdefault(name, []).append(role.name)
+    missing: set[str] = set()
+    for name in [*sorted(users), vs.issuer_policy]:
+        check = f"vault.policy.{name}"
+        try:
+            found = vault.read(f"sys/policies/acl/{name}", action=f"read Vault policy {name}")
+        except VaultError as exc:
+            missing.add(name)
+            out.append(
+                Finding(
+                    check,
+                    False,
+                    f"cannot check: {exc}",
+                    "run doctor with a token that may read sys/policies/acl/*",
+                )
+            )
+            continue
+        is_issuer = name == vs.issuer_policy and name not in users
+        who = "the issuer" if is_issuer else "role " + ", ".join(users[name])
+        if found is None:
+            missing.add(name)
+            fix = (
+                SETUP_FIX
+                if is_issuer
+                else (
+                    f"write it: `vault policy write {name} {name}.hcl` granting read on the "
+                    "role's secret path"
+                )
+            )
+            out.append(Finding(check, False, f"Vault has no policy {name!r} (used by {who})", fix))
+        else:
+            out.append(Finding(check, True, f"Vault policy {name!r} exists (used by {who})"))
+    return missing
+
+
+def _token_role_findings(vault: DoctorVault, policy: Policy, out: list[Finding]) -> bool:
+    name = policy.settings.vault.token_role
+    check = "vault.token-role"
+    try:
+        role = vault.read(f"auth/token/roles/{name}", action=f"read token role {name}")
+    except VaultError as exc:
+        out.append(Finding(check, False, f"cannot check: {exc}", SETUP_FIX))
+        return False
+    if role is None:
+        out.append(Finding(check, False, f"Vault has no token role {name!r}", SETUP_FIX))
+        return False
+    problems = []
+    if not role.get("orphan"):
+        problems.append(
+            "does not create orphan tokens (a grant would die with the issuer's short login token)"
+        )
+    if role.get("renewable", True):
+        problems.append("allows renewable tokens (a grant could be extended past its duration)")
+    longest = policy.longest_max_duration
+    cap = _seconds(role.get("token_explicit_max_ttl", role.get("explicit_max_ttl", 0)))
+    if not cap:
+        problems.append("sets no explicit max TTL")
+    elif cap < longest.total_seconds():
+        problems.append(
+            f"caps tokens at {format_duration(timedelta(seconds=cap))}, shorter than the "
+            f"longest max_duration {format_duration(longest)}"
+        )
+    allowed = {str(p) for p in role.get("allowed_policies") or ()}
+    uncovered = {
+        r.name: [p for p in r.vault_policies if p not in allowed]
+        for r in policy.roles.values()
+        if any(p not in allowed for p in r.vault_policies)
+    }
+    for role_name, pols in sorted(uncovered.items()):
+        out.append(
+            Finding(
+                f"vault.token-role.{role_name}",
+                False,
+                f"token role {name!r} does not allow {', '.join(pols)} (role {role_name}): "
+                "its grants cannot be issued",
+                SETUP_FIX,
+            )
+        )
+    if problems:
+        out.append(Finding(check, False, f"token role {name!r} " + "; ".join(problems), SETUP_FIX))
+        return False
+    out.append(
+        Finding(
+            check,
+            True,
+            f"token role {name!r}: orphan, not renewable, max "
+            f"{format_duration(timedelta(seconds=cap))}",
+        )
+    )
+    return not uncovered
+
+
+def _jwt_role_finding(vault: DoctorVault, policy: Policy, out: list[Finding]) -> None:
+    vs = policy.settings.vault
+    path = f"auth/{vs.jwt_mount}/role/{vs.jwt_role}"
+    try:
+        role = vault.read(path, action=f"read JWT role {vs.jwt_role}")
+    except VaultError as exc:
+        out.append(Finding("vault.jwt-role", False, f"cannot check: {exc}", SETUP_FIX))
+        return
+    if role is None:
+        out.append(
+            Finding(
+                "vault.jwt-role",
+                False,
+                f"Vault has no JWT role at {path}; CI cannot log in",
+                SETUP_FIX,
+            )
+        )
+        return
+    claims = role.get("bound_claims") or {}
+    if not claims.get("repository") or not claims.get("ref"):
+        out.append(
+            Finding(
+                "vault.jwt-role",
+                False,
+                f"JWT role {path} is not bound to a repository and ref: any workflow could log in",
+                SETUP_FIX,
+            )
+        )
+        return
+    out.append(
+        Finding(
+            "vault.jwt-role",
+            True,
+            f"JWT role {path} is bound to {claims.get('repository')} {claims.get('ref')}",
+        )
+    )
+
+
+def _seconds(value: Any) -> int:
+    return int(as_seconds(value) or 0)
+
+
+def render_text(findings: Sequence[Finding]) -> str:
+    lines = []
+    for f in findings:
+        lines.append(f"{'ok  ' if f.ok else 'FAIL'}  {f.check}: {f.message}")
+        if not f.ok and f.fix:
+            lines.append(f"      fix: {f.fix}")
+    bad = sum(1 for f in findings if not f.ok)
+    lines.append(
+        f"{len(findings)} checks, {bad} failed" if bad else f"{len(findings)} checks, all ok"
+    )
+    return "\n".join(lines)
+
+
+def render_json(findings: Sequence[Finding]) -> str:
+    return json.dumps(
+        {"ok": not failed(findings), "findings": [asdict(f) for f in findings]}, indent=2
+    )

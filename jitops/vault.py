@@ -1,0 +1,494 @@
+"""The Vault boundary: the only module that imports hvac.
+
+Everything jitops asks of Vault goes through :class:`Vault`: log in (GitHub Actions OIDC,
+AppRole or a token), issue a grant (an orphan token through the token role, and the role's
+secret read with that token under response wrapping, so the issuer never sees the credential),
+look up and revoke grant tokens by accessor, unwrap on the requester's laptop, and the few reads
+and writes ``vault setup`` and ``doctor`` need. hvac's exceptions become
+:class:`~jitops.vault_model.VaultError` subclasses that keep the cause and say what to do; 5xx
+answers and refused connections are retried a bounded number of times within a bounded time.
+No token or secret is ever logged or put in a message.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.parse
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import hvac
+import hvac.exceptions
+import requests
+
+from jitops.errors import Secret
+from jitops.policy import Role, VaultSettings
+from jitops.vault_model import (
+    GRANT_META,
+    Issued,
+    TokenInfo,
+    UnwrapError,
+    Unwrapped,
+    VaultConfigError,
+    VaultError,
+    VaultLoginError,
+    error_for,
+    seconds,
+)
+
+T = TypeVar("T")
+
+RETRY_STATUSES = frozenset({500, 502, 503, 504})
+_STATUS = {
+    hvac.exceptions.InvalidRequest: 400,
+    hvac.exceptions.Unauthorized: 401,
+    hvac.exceptions.Forbidden: 403,
+    hvac.exceptions.InvalidPath: 404,
+    hvac.exceptions.UnsupportedOperation: 405,
+    hvac.exceptions.PreconditionFailed: 412,
+    hvac.exceptions.RateLimitExceeded: 429,
+    hvac.exceptions.InternalServerError: 500,
+    hvac.exceptions.VaultNotInitialized: 501,
+    hvac.exceptions.BadGateway: 502,
+    hvac.exceptions.VaultDown: 503,
+}
+LOGIN_VARIABLES = (
+    "ACTIONS_ID_TOKEN_REQUEST_URL + ACTIONS_ID_TOKEN_REQUEST_TOKEN (GitHub Actions with "
+    "`permissions: id-token: write`), VAULT_ROLE_ID + VAULT_SECRET_ID (AppRole) or VAULT_TOKEN"
+)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """At most ``attempts`` tries per request, backing off, never past ``deadline`` seconds."""
+
+    attempts: int = 4
+    base_delay: float = 0.25
+    max_delay: float = 2.0
+    deadline: float = 20.0
+
+
+def _status(exc: Exception) -> int:
+    for cls, status in _STATUS.items():
+        if type(exc) is cls:
+            return status
+    return 0
+
+
+def _errors(exc: Exception) -> list[str]:
+    return [str(e) for e in getattr(exc, "errors", None) or ()]
+
+
+class Vault:
+    """A logged-in Vault client. Build it with :meth:`connect` (or directly with a token)."""
+
+    def __init__(
+        self,
+        addr: str,
+        token: Secret | None = None,
+        *,
+        namespace: str | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float = 10.0,
+        login_method: str = "token",
+    ) -> None:
+        self.addr = addr.rstrip("/")
+        self.namespace = namespace or None
+        self.retry = retry or RetryPolicy()
+        self.timeout = timeout
+        self.login_method = login_method
+        self.request_count = 0
+        self._session = requests.Session()
+        self._client = self._new_client(token)
+
+    def _new_client(self, token: Secret | None) -> Any:
+        return hvac.Client(
+            url=self.addr,
+            token=token.reveal() if token else None,
+            namespace=self.namespace,
+            timeout=self.timeout,
+            session=self._session,
+        )
+
+    def close(self) -> None:
+        self._session.close()
+
+    # --- login ---------------------------------------------------------------------------------
+
+    @classmethod
+    def connect(
+        cls,
+        addr: str | None,
+        settings: VaultSettings,
+        environ: Mapping[str, str],
+        *,
+        retry: RetryPolicy | None = None,
+        timeout: float = 10.0,
+    ) -> Vault:
+        """Log in the way the environment allows: GitHub OIDC, then AppRole, then VAULT_TOKEN."""
+        addr = addr or environ.get("VAULT_ADDR")
+        if not addr:
+            raise VaultConfigError(
+                "no Vault address: set VAULT_ADDR (e.g. https://vault.example.com:8200) or "
+                "pass --vault-addr"
+            )
+        namespace = environ.get("VAULT_NAMESPACE")
+        url = environ.get("ACTIONS_ID_TOKEN_REQUEST_URL")
+        bearer = environ.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+        if url and bearer:
+            vault = cls(addr, None, namespace=namespace, retry=retry, timeout=timeout)
+            vault.login_method = "jwt"
+            audience = environ.get("JITOPS_VAULT_AUDIENCE") or _default_audience(environ)
+            jwt = vault._github_oidc_token(url, Secret(bearer), audience)
+            vault.login_jwt(settings, jwt)
+            return vault
+        role_id, secret_id = environ.get("VAULT_ROLE_ID"), environ.get("VAULT_SECRET_ID")
+        if role_id and secret_id:
+            vault = cls(addr, None, namespace=namespace, retry=retry, timeout=timeout)
+            vault.login_method = "approle"
+            mount = environ.get("VAULT_APPROLE_MOUNT", "approle")
+            vault._login(
+                lambda: vault._client.auth.approle.login(
+                    role_id=role_id, secret_id=secret_id, mount_point=mount
+                ),
+                f"auth/{mount}/login",
+                "log in with AppRole (VAULT_ROLE_ID / VAULT_SECRET_ID)",
+            )
+            return vault
+        token = environ.get("VAULT_TOKEN")
+        if token:
+            return cls(addr, Secret(token), namespace=namespace, retry=retry, timeout=timeout)
+        raise VaultConfigError(f"no way to log in to Vault: set {LOGIN_VARIABLES}")
+
+    def login_jwt(self, settings: VaultSettings, jwt: Secret) -> None:
+        """Log in through the JWT auth method with ``settings.jwt_role``."""
+        mount = settings.jwt_mount
+        self._login(
+            lambda: self._client.auth.jwt.jwt_login(
+                role=settings.jwt_role, jwt=jwt.reveal(), path=mount
+            ),
+            f"auth/{mount}/login",
+            f"log in to Vault with the GitHub OIDC token (JWT role {settings.jwt_role!r})",
+        )
+
+    def _login(self, call: Callable[[], Any], path: str, action: str) -> None:
+        try:
+            self._call(call, "POST", path, action)
+        except VaultError as exc:
+            if exc.status in (400, 403):
+                raise VaultLoginError(
+                    f"{exc}. The login was refused: check the role and its bound claims / "
+                    "credentials (`jitops vault setup` writes the JWT role)"
+                ) from exc
+            raise
+
+    def _github_oidc_token(self, url: str, bearer: Secret, audience: str) -> Secret:
+        full = f"{url}&audience={urllib.parse.quote(audience, safe='')}"
+        try:
+            resp = requests.get(
+                full, headers={"Authorization": f"bearer {bearer.reveal()}"}, timeout=self.timeout
+            )
+            resp.raise_for_status()
+            value = resp.json()["value"]
+        except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
+            raise VaultLoginError(
+                "could not get a GitHub Actions OIDC token for Vault (audience "
+                f"{audience!r}); give the job `permissions: id-token: write`"
+            ) from exc
+        return Secret(str(value))
+
+    # --- the request loop ---------------------------------------------------------------------
+
+    def _call(
+        self, call: Callable[[], T], method: str, path: str, action: str, *, retry: bool = True
+    ) -> T:
+        """Run one hvac request; retry 5xx and refused connections; translate errors."""
+        start = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            self.request_count += 1
+            try:
+                return call()
+            except hvac.exceptions.VaultError as exc:
+                status = _status(exc)
+                if not (retry and status in RETRY_STATUSES and self._backoff(attempt, start)):
+                    raise error_for(
+                        status, _errors(exc), method=method, path=path, action=action
+                    ) from exc
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                if not (retry and self._backoff(attempt, start)):
+                    raise error_for(None, [], method=method, path=path, action=action) from exc
+
+    def _backoff(self, attempt: int, start: float) -> bool:
+        """Sleep before the next attempt; False when the attempts or the time are used up."""
+        policy = self.retry
+        if attempt >= policy.attempts:
+            return False
+        delay = min(policy.max_delay, policy.base_delay * 2 ** (attempt - 1))
+        if time.monotonic() - start + delay > policy.deadline:
+            return False
+        time.sleep(delay)
+        return True
+
+    # --- generic reads and writes (vault setup, doctor) ---------------------------------------
+
+    def read(self, path: str, *, action: str | None = None) -> Mapping[str, Any] | None:
+        """GET ``path``; its ``data`` (or the whole body), None when Vault has nothing there."""
+        try:
+            body = self._call(
+                lambda: self._client.adapter.get(f"/v1/{path}"),
+                "GET",
+                path,
+                action or f"read {path}",
+            )
+        except VaultError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        if not isinstance(body, Mapping):
+            return None
+        data = body.get("data")
+        return data if isinstance(data, Mapping) else body
+
+    def write(self, path: str, body: Mapping[str, Any], *, action: str | None = None) -> None:
+        """POST ``body`` to ``path``."""
+        self._call(
+            lambda: self._client.adapter.post(f"/v1/{path}", json=dict(body)),
+            "POST",
+            path,
+            action or f"write {path}",
+        )
+
+    def list_keys(self, path: str) -> list[str]:
+        """LIST ``path``; its keys (an empty list when Vault answers 404, as it does)."""
+        try:
+            body = self._call(
+                lambda: self._client.adapter.list(f"/v1/{path}"), "LIST", path, f"list {path}"
+            )
+        except VaultError as exc:
+            if exc.status == 404:
+                return []
+            raise
+        data = body.get("data") if isinstance(body, Mapping) else None
+        return [str(k) for k in (data or {}).get("keys") or ()]
+
+    # --- grants -------------------------------------------------------------------------------
+
+    def issue(
+        self,
+        *,
+        grant_id: str,
+        requester: str,
+        role: Role,
+        duration: timedelta,
+        pull_request: int | None,
+        wrap_ttl: timedelta,
+        token_role: str,
+    ) -> Issued:
+        """Create the grant's orphan token and hand back only a single-use wrapping token."""
+        before = self.request_count
+        ttl = f"{seconds(duration)}s"
+        wrap = f"{seconds(wrap_ttl)}s"
+        path = f"auth/token/create/{token_role}"
+        wrap_token_itself = not role.vault_secret
+
+        def create() -> Any:
+            return self._client.auth.token.create(
+                role_name=token_role,
+                policies=list(role.vault_policies),
+                meta={
+                    GRANT_META: grant_id,
+                    "jitops_requester": requester,
+                    "jitops_pull_request": str(pull_request) if pull_request else "",
+                },
+                no_default_policy=False,
+                renewable=False,
+                ttl=ttl,
+                explicit_max_ttl=ttl,
+                display_name=f"jitops-{grant_id}",
+                wrap_ttl=wrap if wrap_token_itself else None,
+            )
+
+        created = self._call(create, "POST", path, f"create the grant token of {grant_id}")
+        now = datetime.now(UTC)
+        if wrap_token_itself:
+            info = _wrap_info(created, path)
+            return Issued(
+                accessor=str(info.get("wrapped_accessor", "")),
+                wrapping_token=Secret(str(info["token"])),
+                wrapping_accessor=str(info.get("accessor", "")),
+                expires_at=now + duration,
+                kind="token",
+                wrap_expires_at=now + wrap_ttl,
+                requests=self.request_count - before,
+            )
+        auth = created.get("auth") if isinstance(created, Mapping) else None
+        if not isinstance(auth, Mapping) or not auth.get("client_token"):
+            raise VaultError(f"Vault answered {path} without a token; check the Vault version")
+        accessor = str(auth.get("accessor", ""))
+        lease = int(auth.get("lease_duration") or seconds(duration))
+        grant_client = self._new_client(Secret(str(auth["client_token"])))
+        secret_path = str(role.vault_secret).strip("/")
+        try:
+            wrapped = self._call(
+                lambda: grant_client.adapter.get(f"/v1/{secret_path}", wrap_ttl=wrap),
+                "GET",
+                secret_path,
+                f"read {secret_path} with the grant token of {grant_id} "
+                f"(policies {', '.join(role.vault_policies)})",
+            )
+            info = _wrap_info(wrapped, secret_path)
+        except VaultError:
+            self.revoke_accessor(accessor)  # nothing may outlive a failed issue
+            raise
+        return Issued(
+            accessor=accessor,
+            wrapping_token=Secret(str(info["token"])),
+            wrapping_accessor=str(info.get("accessor", "")),
+            expires_at=now + timedelta(seconds=min(lease, seconds(duration))),
+            kind="secret",
+            lease_id=None,
+            wrap_expires_at=now + wrap_ttl,
+            requests=self.request_count - before,
+        )
+
+    def revoke_accessor(self, accessor: str) -> bool:
+        """Revoke a token (its children and leases) by accessor; False if it was already gone."""
+        path = "auth/token/revoke-accessor"
+        try:
+            self._call(
+                lambda: self._client.auth.token.revoke_accessor(accessor),
+                "POST",
+                path,
+                "revoke the grant token",
+            )
+        except VaultError as exc:
+            if _gone(exc):
+                return False
+            raise
+        return True
+
+    def lookup_accessor(self, accessor: str) -> TokenInfo | None:
+        """The live token behind ``accessor``, or None when it is expired, revoked or unknown."""
+        try:
+            body = self._call(
+                lambda: self._client.auth.token.lookup_accessor(accessor),
+                "POST",
+                "auth/token/lookup-accessor",
+                "look up a grant token",
+            )
+        except VaultError as exc:
+            if _gone(exc):
+                return None
+            raise
+        return TokenInfo.from_lookup(body.get("data") or {})
+
+    def grant_tokens(self) -> list[TokenInfo]:
+        """Every live token created by jitops (its meta carries ``jitops_grant``)."""
+        found: list[TokenInfo] = []
+        for accessor in self.list_keys("auth/token/accessors"):
+            info = self.lookup_accessor(accessor)
+            if info is not None and info.grant_id:
+                found.append(info)
+        return found
+
+    def unwrap(self, wrapping_token: Secret, *, expires_at: datetime | None = None) -> Unwrapped:
+        """Unwrap once (sending the wrapping token only in the body, never as X-Vault-Token)."""
+        anonymous = self._new_client(None)
+        try:
+            body = self._call(
+                lambda: anonymous.sys.unwrap(wrapping_token.reveal()),
+                "POST",
+                "sys/wrapping/unwrap",
+                "unwrap your access",
+            )
+        except VaultError as exc:
+            said = " ".join(exc.vault_errors).lower()
+            if exc.status == 400 and ("wrapping token" in said or "not valid" in said):
+                if expires_at is not None and datetime.now(UTC) >= expires_at:
+                    raise UnwrapError(
+                        "this delivery expired before it was claimed; ask again (open a new "
+                        "grant pull request or ask an admin to re-issue it)"
+                    ) from exc
+                raise UnwrapError(
+                    "this delivery was already unwrapped (or has expired): someone may have "
+                    "claimed it before you: ask an admin to run `jitops revoke <id> --reason "
+                    "...` and request again"
+                ) from exc
+            raise
+        return Unwrapped.from_response(body)
+
+    def probe_capabilities(
+        self, *, token_role: str, policies: Sequence[str], paths: Sequence[str]
+    ) -> dict[str, tuple[str, ...]]:
+        """What a token with ``policies`` could do on ``paths`` (the secret is never read).
+
+        Creates a 60-second token through the token role, asks ``sys/capabilities-self`` with
+        it, and revokes it.
+        """
+        created = self._call(
+            lambda: self._client.auth.token.create(
+                role_name=token_role,
+                policies=list(policies),
+                meta={"jitops_probe": "doctor"},
+                renewable=False,
+                ttl="60s",
+                explicit_max_ttl="60s",
+                display_name="jitops-doctor-probe",
+            ),
+            "POST",
+            f"auth/token/create/{token_role}",
+            "create a short-lived probe token through the token role",
+        )
+        auth = created["auth"]
+        probe = self._new_client(Secret(str(auth["client_token"])))
+        try:
+            body = self._call(
+                lambda: probe.adapter.post(
+                    "/v1/sys/capabilities-self", json={"paths": list(paths)}
+                ),
+                "POST",
+                "sys/capabilities-self",
+                "ask Vault what the probe token may do",
+            )
+        finally:
+            self.revoke_accessor(str(auth.get("accessor", "")))
+        data = body.get("data") if isinstance(body.get("data"), Mapping) else body
+        out: dict[str, tuple[str, ...]] = {}
+        for p in paths:
+            caps = data.get(p)
+            if caps is None and len(paths) == 1:
+                caps = data.get("capabilities")
+            out[p] = tuple(str(c) for c in caps or ())
+        return out
+
+
+def _gone(exc: VaultError) -> bool:
+    said = " ".join(exc.vault_errors).lower()
+    return exc.status in (400, 404) and (
+        "invalid accessor" in said or "not found" in said or "bad token" in said
+    )
+
+
+def _wrap_info(body: Any, path: str) -> Mapping[str, Any]:
+    info = body.get("wrap_info") if isinstance(body, Mapping) else None
+    if not isinstance(info, Mapping) or not info.get("token"):
+        raise VaultError(
+            f"Vault did not wrap the answer of {path}; check that nothing between jitops and "
+            "Vault drops the X-Vault-Wrap-TTL header"
+        )
+    return info
+
+
+def _default_audience(environ: Mapping[str, str]) -> str:
+    owner = (
+        environ.get("GITHUB_REPOSITORY_OWNER") or environ.get("GITHUB_REPOSITORY", "").split("/")[0]
+    )
+    if not owner:
+        raise VaultConfigError(
+            "cannot tell the OIDC audience: set JITOPS_VAULT_AUDIENCE or GITHUB_REPOSITORY_OWNER"
+        )
+    return f"https://github.com/{owner}"

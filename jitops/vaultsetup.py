@@ -1,0 +1,244 @@
+"""`jitops vault setup`: what Vault must hold for jitops, planned from the policy.
+
+:func:`plan_setup` is pure: from the policy and the repository name it returns the list of
+:class:`Write` s (the issuer's ACL policy in HCL, the token role, the JWT auth mount, its config
+and the JWT role bound to the repository, ``refs/heads/main`` and the jitops workflows).
+:func:`apply_setup` reads what Vault holds now through the boundary, compares
+(:func:`differs`), and writes only what differs, so re-running changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from jitops.errors import UsageError
+from jitops.policy import Policy
+from jitops.vault_model import VaultSetupError, as_seconds, seconds
+
+GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
+DEFAULT_WORKFLOWS = ("jitops-issue.yml", "jitops-sweep.yml")
+ISSUER_TOKEN_TTL = 600  # the issue/sweep job's own Vault login: ten minutes
+ISSUER_TOKEN_MAX_TTL = 1200
+REPO_RE = re.compile(r"^[A-Za-z0-9-]+/[A-Za-z0-9._-]+$")
+
+Outcome = Literal["created", "updated", "unchanged", "kept", "would create", "would update"]
+
+
+class VaultBackend(Protocol):
+    """The part of :class:`jitops.vault.Vault` setup needs (tests may pass the real one)."""
+
+    def read(self, path: str, *, action: str | None = None) -> Mapping[str, Any] | None: ...
+
+    def write(self, path: str, body: Mapping[str, Any], *, action: str | None = None) -> None: ...
+
+
+@dataclass(frozen=True)
+class Write:
+    """One write to Vault. ``only_if_missing``: never overwrite what an operator configured."""
+
+    path: str
+    body: Mapping[str, Any]
+    what: str
+    kind: Literal["policy", "mount", "json"] = "json"
+    only_if_missing: bool = False
+
+    def render(self) -> str:
+        """Exactly what is sent: the HCL for a policy, the JSON body otherwise."""
+        if self.kind == "policy":
+            return f"# POST /v1/{self.path}\n{self.body['policy']}"
+        return f"# POST /v1/{self.path}\n{json.dumps(dict(self.body), indent=2, sort_keys=True)}"
+
+
+@dataclass(frozen=True)
+class SetupOptions:
+    repo_name: str
+    audience: str | None = None
+    workflows: tuple[str, ...] = DEFAULT_WORKFLOWS
+    branch: str = "main"
+    oidc_discovery_url: str = GITHUB_ISSUER
+    bound_issuer: str = GITHUB_ISSUER
+    jwt_validation_pubkeys: tuple[str, ...] = field(default=())
+
+
+def issuer_policy_hcl(token_role: str) -> str:
+    """The issuer's least-privilege ACL policy: issue, look up and revoke; read nothing."""
+    return f"""\
+# jitops issuer: the identity of the issue and sweep workflows (written by `jitops vault
+# setup`; re-run it rather than editing by hand). It can create grant tokens only through the
+# token role, and look up and revoke tokens by accessor. It has no capability on any secret
+# path: every credential is read by the grant token itself, under response wrapping.
+
+# Issue: create grant tokens through the token role (orphans, role policies only, capped TTL).
+path "auth/token/create/{token_role}" {{
+  capabilities = ["create", "update"]
+}}
+
+# Sweep and revoke: look up and revoke grant tokens by accessor (never by the token itself).
+path "auth/token/lookup-accessor" {{
+  capabilities = ["update"]
+}}
+path "auth/token/revoke-accessor" {{
+  capabilities = ["update"]
+}}
+
+# Reconcile: a run that died after creating a grant token but before committing its status
+# leaves a token that only this listing finds. Vault requires sudo to list accessors; the sudo
+# applies to this path only and grants nothing else.
+path "auth/token/accessors" {{
+  capabilities = ["list", "sudo"]
+}}
+"""
+
+
+def plan_setup(policy: Policy, options: SetupOptions) -> list[Write]:
+    """Every write that makes Vault ready for ``policy`` (pure)."""
+    if not REPO_RE.match(options.repo_name):
+        raise UsageError(
+            f"repository name {options.repo_name!r} is not OWNER/REPO; pass --repo-name "
+            "or set GITHUB_REPOSITORY"
+        )
+    vs = policy.settings.vault
+    owner = options.repo_name.split("/")[0]
+    audience = options.audience or f"https://github.com/{owner}"
+    jwt_config: dict[str, Any] = {"bound_issuer": options.bound_issuer}
+    if options.jwt_validation_pubkeys:
+        jwt_config["jwt_validation_pubkeys"] = list(options.jwt_validation_pubkeys)
+    else:
+        jwt_config["oidc_discovery_url"] = options.oidc_discovery_url
+    refs = [
+        f"{options.repo_name}/.github/workflows/{w}@refs/heads/{options.branch}"
+        for w in options.workflows
+    ]
+    return [
+        Write(
+            f"sys/policies/acl/{vs.issuer_policy}",
+            {"policy": issuer_policy_hcl(vs.token_role)},
+            f"issuer ACL policy {vs.issuer_policy!r}",
+            kind="policy",
+        ),
+        Write(
+            f"auth/token/roles/{vs.token_role}",
+            {
+                "allowed_policies": policy.all_vault_policies(),
+                "orphan": True,
+                "renewable": False,
+                "token_explicit_max_ttl": seconds(policy.longest_max_duration),
+                "token_type": "service",
+            },
+            f"token role {vs.token_role!r}",
+        ),
+        Write(
+            f"sys/auth/{vs.jwt_mount}",
+            {"type": "jwt", "description": "GitHub Actions OIDC (jitops)"},
+            f"JWT auth method at {vs.jwt_mount}/",
+            kind="mount",
+        ),
+        Write(
+            f"auth/{vs.jwt_mount}/config",
+            jwt_config,
+            f"JWT auth config at {vs.jwt_mount}/ (GitHub Actions OIDC)",
+            only_if_missing=True,
+        ),
+        Write(
+            f"auth/{vs.jwt_mount}/role/{vs.jwt_role}",
+            {
+                "role_type": "jwt",
+                "user_claim": "actor",
+                "bound_audiences": [audience],
+                "bound_claims_type": "glob",
+                "bound_claims": {
+                    "repository": options.repo_name,
+                    "ref": f"refs/heads/{options.branch}",
+                    "workflow_ref": refs,
+                },
+                "token_policies": [vs.issuer_policy],
+                "token_ttl": ISSUER_TOKEN_TTL,
+                "token_max_ttl": ISSUER_TOKEN_MAX_TTL,
+                "token_type": "service",
+            },
+            f"JWT role {vs.jwt_role!r} bound to {options.repo_name}@{options.branch}",
+        ),
+    ]
+
+
+# --- comparing with what Vault holds ---------------------------------------------------------
+
+
+def _same(want: Any, have: Any) -> bool:
+    if isinstance(want, bool) or isinstance(have, bool):
+        return bool(want == have)
+    if isinstance(want, int):
+        return as_seconds(have) == float(want)
+    if isinstance(want, Mapping):
+        return (
+            isinstance(have, Mapping)
+            and set(want) == set(have)
+            and all(_same(v, have[k]) for k, v in want.items())
+        )
+    if isinstance(want, list | tuple):
+        items = have if isinstance(have, list | tuple) else [have] if have else []
+        return sorted(map(str, want)) == sorted(map(str, items))
+    if isinstance(have, list | tuple) and len(have) == 1:
+        have = have[0]
+    return str(want).strip() == str(have).strip()
+
+
+def differs(write: Write, current: Mapping[str, Any] | None) -> bool:
+    """True when Vault's ``current`` state does not already match ``write``."""
+    if current is None:
+        return True
+    if write.kind == "policy":
+        return str(current.get("policy", "")).strip() != str(write.body["policy"]).strip()
+    if write.kind == "mount":
+        return False
+    if write.only_if_missing:
+        return not any(
+            current.get(k)
+            for k in ("oidc_discovery_url", "jwks_url", "jwt_validation_pubkeys", "jwks_pairs")
+        )
+    return any(not _same(v, current.get(k)) for k, v in write.body.items())
+
+
+@dataclass(frozen=True)
+class Applied:
+    write: Write
+    outcome: Outcome
+
+
+def _current(vault: VaultBackend, write: Write) -> Mapping[str, Any] | None:
+    if write.kind != "mount":
+        return vault.read(write.path, action=f"read the {write.what}")
+    mount = write.path.removeprefix("sys/auth/").strip("/") + "/"
+    mounts = vault.read("sys/auth", action="list the auth methods") or {}
+    entry = mounts.get(mount)
+    if entry is None:
+        return None
+    if isinstance(entry, Mapping) and entry.get("type") != write.body["type"]:
+        raise VaultSetupError(
+            f"auth path {mount} is already used by a {entry.get('type')!r} auth method; "
+            "set settings.vault.jwt_mount in the policy to another path"
+        )
+    return entry if isinstance(entry, Mapping) else {}
+
+
+def apply_setup(
+    vault: VaultBackend | None, writes: Sequence[Write], *, dry_run: bool
+) -> list[Applied]:
+    """Write what differs. Without a Vault (dry run offline) every write is reported."""
+    done: list[Applied] = []
+    for write in writes:
+        current = _current(vault, write) if vault is not None else None
+        if current is not None and not differs(write, current):
+            done.append(Applied(write, "kept" if write.only_if_missing else "unchanged"))
+            continue
+        new = current is None
+        if dry_run or vault is None:
+            done.append(Applied(write, "would create" if new else "would update"))
+            continue
+        vault.write(write.path, write.body, action=f"write the {write.what}")
+        done.append(Applied(write, "created" if new else "updated"))
+    return done
