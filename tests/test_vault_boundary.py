@@ -1,0 +1,176 @@
+"""The Vault boundary: error translation, unwrapped values, login selection, bounded retries.
+
+The retry tests speak real HTTP on loopback to a server that only ever answers 503 (or to a
+closed port), so hvac and requests run for real. Scenario tests against the Vault stand-in
+(and `vault server -dev` when installed) live in test_vault_contract.py.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from jitops.errors import Secret
+from jitops.policy import VaultSettings
+from jitops.vault import RetryPolicy, Vault
+from jitops.vault_model import (
+    TokenInfo,
+    Unwrapped,
+    VaultConfigError,
+    VaultPermissionError,
+    VaultSetupError,
+    VaultUnavailableError,
+    error_for,
+)
+
+
+def test_403_names_the_path_and_the_missing_capability() -> None:
+    err = error_for(
+        403, ["permission denied"], method="GET", path="secret/data/x", action="read it"
+    )
+    assert isinstance(err, VaultPermissionError)
+    assert '"read" capability on path "secret/data/x"' in str(err)
+
+
+def test_missing_token_role_says_run_vault_setup() -> None:
+    err = error_for(
+        400,
+        ["unknown role jitops-grant"],
+        method="POST",
+        path="auth/token/create/jitops-grant",
+        action="create the grant token",
+    )
+    assert isinstance(err, VaultSetupError)
+    assert "jitops vault setup" in str(err)
+
+
+def test_sealed_says_retry_later() -> None:
+    err = error_for(503, ["Vault is sealed"], method="GET", path="sys/x", action="x")
+    assert isinstance(err, VaultUnavailableError)
+    assert "retry later" in str(err)
+
+
+def test_unwrapped_values_never_print() -> None:
+    body = {
+        "lease_id": "database/creds/ro/abc",
+        "lease_duration": 3600,
+        "data": {"username": "v-token-ro-x", "password": "hunter2-A1"},
+    }
+    got = Unwrapped.from_response(body)
+    assert got.kind == "secret"
+    assert got.values["password"].reveal() == "hunter2-A1"
+    assert "hunter2" not in repr(got)
+    assert got.lease_id == "database/creds/ro/abc"
+    kv2 = Unwrapped.from_response({"data": {"data": {"k": "v"}, "metadata": {"version": 1}}})
+    assert kv2.values["k"].reveal() == "v"
+    token = Unwrapped.from_response({"auth": {"client_token": "hvs.x", "accessor": "a"}})
+    assert token.kind == "token"
+    assert token.values["token"].reveal() == "hvs.x"
+
+
+def test_token_info_reads_vault_nanosecond_times() -> None:
+    info = TokenInfo.from_lookup(
+        {
+            "accessor": "acc",
+            "meta": {"jitops_grant": "g-1"},
+            "expire_time": "2026-11-23T12:00:00.123456789Z",
+            "ttl": 10,
+            "policies": ["p"],
+            "display_name": "token-jitops-g-1",
+        }
+    )
+    assert info.grant_id == "g-1"
+    assert info.expire_time is not None
+    assert info.expire_time.isoformat() == "2026-11-23T12:00:00.123456+00:00"
+
+
+def test_no_login_configured_names_the_variables() -> None:
+    with pytest.raises(VaultConfigError) as info:
+        Vault.connect(None, VaultSettings(), {"VAULT_ADDR": "http://127.0.0.1:1"})
+    message = str(info.value)
+    for name in ("ACTIONS_ID_TOKEN_REQUEST_URL", "VAULT_ROLE_ID", "VAULT_SECRET_ID", "VAULT_TOKEN"):
+        assert name in message
+    with pytest.raises(VaultConfigError, match="VAULT_ADDR"):
+        Vault.connect(None, VaultSettings(), {"VAULT_TOKEN": "t"})
+
+
+class _Always503(http.server.BaseHTTPRequestHandler):
+    hits = 0
+    status = 503
+
+    def _answer(self) -> None:
+        type(self).hits += 1
+        said = "Vault is sealed" if self.status == 503 else "permission denied"
+        body = json.dumps({"errors": [said]}).encode()
+        self.send_response(self.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_PUT = do_LIST = _answer
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def sealed_vault() -> Iterator[str]:
+    _Always503.hits = 0
+    _Always503.status = 503
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Always503)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+FAST = RetryPolicy(attempts=3, base_delay=0.05, max_delay=0.1, deadline=2.0)
+
+
+@pytest.mark.integration
+def test_503_is_retried_a_bounded_number_of_times(sealed_vault: str) -> None:
+    vault = Vault(sealed_vault, Secret("s.root"), retry=FAST)
+    start = time.monotonic()
+    with pytest.raises(VaultUnavailableError, match="sealed") as info:
+        vault.revoke_accessor("acc")
+    assert _Always503.hits == 3
+    assert vault.request_count == 3
+    assert time.monotonic() - start < 2.0
+    assert "s.root" not in str(info.value)
+    assert info.value.__cause__ is not None  # the hvac error is kept
+
+
+@pytest.mark.integration
+def test_4xx_is_not_retried(sealed_vault: str) -> None:
+    _Always503.status = 403
+    vault = Vault(sealed_vault, Secret("s.root"), retry=FAST)
+    with pytest.raises(VaultPermissionError, match="auth/token/lookup-accessor"):
+        vault.lookup_accessor("acc")
+    assert _Always503.hits == 1
+
+
+@pytest.mark.integration
+def test_connection_refused_is_retried_within_the_deadline() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    vault = Vault(
+        f"http://127.0.0.1:{port}",
+        Secret("s.root"),
+        retry=RetryPolicy(attempts=50, base_delay=0.1, max_delay=0.2, deadline=0.5),
+    )
+    start = time.monotonic()
+    with pytest.raises(VaultUnavailableError, match="did not answer"):
+        vault.grant_tokens()
+    assert time.monotonic() - start < 1.5
+    assert 2 <= vault.request_count < 50
