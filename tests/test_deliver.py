@@ -1,0 +1,297 @@
+"""Sealing a delivery to SSH keys with age and opening it: with jitops and with the age CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from jitops import deliver
+from jitops.errors import JitopsError, Secret
+from tests.fixtures.sshkeys import KeyPair, make_key
+
+pytestmark = pytest.mark.integration  # real ssh-keygen, real age
+
+TOKEN = "hvs.CAESIJ-wrapping-TOKEN-must-never-leak-5f3a9c"
+ADDR = "https://vault.example.com:8200"
+
+
+def require_age() -> str:
+    path = shutil.which("age")
+    if path is None:
+        if os.environ.get("JITOPS_REQUIRE_AGE") == "1":
+            pytest.fail("the age CLI is required (JITOPS_REQUIRE_AGE=1) but is not on PATH")
+        pytest.skip("the age CLI is not installed")
+    return path
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, KeyPair]:
+    d = tmp_path_factory.mktemp("keys")
+    return {
+        "ed": make_key(d, "id_ed25519"),
+        "rsa": make_key(d, "id_rsa", "rsa", bits=2048),
+        "other": make_key(d, "other"),
+        "ecdsa": make_key(d, "ecdsa", "ecdsa"),
+        "locked": make_key(d, "locked", passphrase="correct horse"),
+    }
+
+
+def _payload(grant: str = "prod-db-ro-octocat-1123") -> Secret:
+    return deliver.payload_for(grant_id=grant, vault_addr=ADDR, wrapping_token=TOKEN)
+
+
+@pytest.fixture(scope="module")
+def sealed(keys: dict[str, KeyPair]) -> str:
+    """A delivery sealed to the ed25519 and RSA keys."""
+    return deliver.seal(_payload(), [keys["ed"].public_line, keys["rsa"].public_line])
+
+
+def test_sealed_output_is_armored_age_without_the_token(sealed: str) -> None:
+    assert sealed.startswith("-----BEGIN AGE ENCRYPTED FILE-----\n")
+    assert sealed.endswith("-----END AGE ENCRYPTED FILE-----\n")
+    assert TOKEN not in sealed
+    assert all(len(line) <= 64 for line in sealed.splitlines())
+
+
+@pytest.mark.parametrize("which", ["ed", "rsa"])
+def test_a_delivery_sealed_to_two_keys_opens_with_either(
+    sealed: str, keys: dict[str, KeyPair], which: str
+) -> None:
+    payload = deliver.unseal(sealed, keys[which].private)
+    assert payload.grant_id == "prod-db-ro-octocat-1123"
+    assert payload.vault_addr == ADDR
+    assert payload.wrapping_token.reveal() == TOKEN
+
+
+def test_payload_repr_hides_the_token(sealed: str, keys: dict[str, KeyPair]) -> None:
+    payload = deliver.unseal(sealed, keys["ed"].private)
+    assert TOKEN not in repr(payload)
+    assert TOKEN not in str(payload)
+    assert TOKEN not in f"{payload}"
+    assert "***" in repr(payload)
+    assert TOKEN not in repr(_payload())
+    assert TOKEN not in str(_payload())
+
+
+def test_our_delivery_opens_with_the_age_cli(sealed: str, keys: dict[str, KeyPair]) -> None:
+    age = require_age()
+    for which in ("ed", "rsa"):
+        out = subprocess.run(
+            [age, "-d", "-i", str(keys[which].private)],
+            input=sealed,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout
+        assert json.loads(out) == {
+            "grant": "prod-db-ro-octocat-1123",
+            "vault_addr": ADDR,
+            "wrapping_token": TOKEN,
+        }
+
+
+def test_a_file_made_by_the_age_cli_opens_with_jitops(
+    keys: dict[str, KeyPair], tmp_path: Path
+) -> None:
+    age = require_age()
+    recipients = tmp_path / "keys.pub"
+    recipients.write_text(keys["ed"].public_line + "\n" + keys["rsa"].public_line + "\n")
+    doc = json.dumps({"grant": "g-1", "vault_addr": ADDR, "wrapping_token": TOKEN})
+    armored = subprocess.run(
+        [age, "-R", str(recipients), "-a"],
+        input=doc,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout
+    for which in ("ed", "rsa"):
+        payload = deliver.unseal(armored, keys[which].private, grant_id="g-1")
+        assert payload.wrapping_token.reveal() == TOKEN
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 47, 48, 49, 95, 96, 97, 300])
+def test_every_payload_length_round_trips_through_age(keys: dict[str, KeyPair], size: int) -> None:
+    """Armor line wrapping (full last line, padding) is what age itself accepts."""
+    age = require_age()
+    token = "t" * (size + 1)
+    secret = deliver.payload_for(grant_id="g", vault_addr="http://v", wrapping_token=token)
+    armored = deliver.seal(secret, [keys["ed"].public_line])
+    assert deliver.unseal(armored, keys["ed"].private).wrapping_token.reveal() == token
+    out = subprocess.run(
+        [age, "-d", "-i", str(keys["ed"].private)],
+        input=deliver.normalize_armor("  " + armored.replace("\n", "\r\n  ")),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout
+    assert json.loads(out)["wrapping_token"] == token
+
+
+def test_a_pasted_and_rewrapped_block_still_opens(sealed: str, keys: dict[str, KeyPair]) -> None:
+    body = "".join(sealed.splitlines()[1:-1])
+    mangled = (
+        "here you go:\r\n\r\n    -----BEGIN AGE ENCRYPTED FILE-----\r\n"
+        + "\r\n".join("    " + body[i : i + 50] for i in range(0, len(body), 50))
+        + "\r\n    -----END AGE ENCRYPTED FILE-----   \r\n\r\nthanks"
+    )
+    assert deliver.unseal(mangled, keys["ed"].private).wrapping_token.reveal() == TOKEN
+
+
+def test_wrong_key_names_the_keys_it_was_sealed_to(sealed: str, keys: dict[str, KeyPair]) -> None:
+    with pytest.raises(deliver.WrongKeyError) as caught:
+        deliver.unseal(sealed, keys["other"].private)
+    message = str(caught.value)
+    assert message.startswith("this delivery was sealed to other keys: ")
+    assert keys["ed"].fingerprint[:12] in message  # SHA256: + 5 characters of the tag
+    assert keys["rsa"].fingerprint[:12] in message
+    assert f"is {keys['other'].fingerprint}" in message
+    assert "--identity" in message
+    assert caught.value.exit_code == 1
+
+
+def test_passphrase_protected_key_says_how_to_get_around_it(
+    keys: dict[str, KeyPair],
+) -> None:
+    locked = keys["locked"]
+    armored = deliver.seal(_payload(), [locked.public_line])
+    with pytest.raises(deliver.PassphraseProtectedKeyError) as caught:
+        deliver.unseal(armored, locked.private)
+    message = str(caught.value)
+    assert "protected by a passphrase" in message
+    assert f"age -d -i {locked.private} delivery.age" in message
+    assert "ssh-keygen -p" in message
+    assert f"It is one of the keys this delivery was sealed to ({locked.fingerprint})" in message
+
+
+def test_passphrase_key_that_is_not_a_recipient_says_so(
+    sealed: str, keys: dict[str, KeyPair]
+) -> None:
+    with pytest.raises(deliver.PassphraseProtectedKeyError, match="is not one of the keys"):
+        deliver.unseal(sealed, keys["locked"].private)
+
+
+def test_identity_file_problems(sealed: str, keys: dict[str, KeyPair], tmp_path: Path) -> None:
+    with pytest.raises(deliver.IdentityNotFoundError, match=r"no SSH private key at .*--identity"):
+        deliver.unseal(sealed, tmp_path / "missing")
+    with pytest.raises(deliver.NotAPrivateKeyError, match="is a public key"):
+        deliver.unseal(sealed, keys["ed"].private.with_name("id_ed25519.pub"))
+    junk = tmp_path / "junk"
+    junk.write_text("not a key at all\n")
+    with pytest.raises(deliver.NotAPrivateKeyError, match="not an SSH private key"):
+        deliver.unseal(sealed, junk)
+    with pytest.raises(deliver.UnsupportedIdentityError, match="ed25519 or RSA"):
+        deliver.unseal(sealed, keys["ecdsa"].private)
+    with pytest.raises(deliver.IdentityNotFoundError, match="cannot read"):
+        deliver.unseal(sealed, tmp_path)  # a directory
+
+
+def test_damaged_deliveries(sealed: str, keys: dict[str, KeyPair]) -> None:
+    lines = sealed.splitlines()
+    truncated = "\n".join(lines[:4])
+    with pytest.raises(deliver.CorruptDeliveryError, match="cut short"):
+        deliver.unseal(truncated, keys["ed"].private)
+    with pytest.raises(deliver.CorruptDeliveryError, match="no age armored block"):
+        deliver.unseal("hello", keys["ed"].private)
+    missing_middle = "\n".join([*lines[:3], *lines[5:]])
+    with pytest.raises(deliver.CorruptDeliveryError):
+        deliver.unseal(missing_middle, keys["ed"].private)
+    flipped = lines[-2][:-5] + ("A" if lines[-2][-5] != "A" else "B") + lines[-2][-4:]
+    with pytest.raises(deliver.CorruptDeliveryError, match="damaged"):
+        deliver.unseal("\n".join([*lines[:-2], flipped, lines[-1]]), keys["ed"].private)
+    with pytest.raises(deliver.CorruptDeliveryError, match="not whole base64"):
+        deliver.unseal(sealed.replace(lines[2], lines[2][:-1] + "!"), keys["ed"].private)
+
+
+def test_something_else_sealed_to_the_key_is_not_a_delivery(keys: dict[str, KeyPair]) -> None:
+    armored = deliver.seal(Secret("just some text"), [keys["ed"].public_line])
+    with pytest.raises(deliver.CorruptDeliveryError, match="not a jitops delivery"):
+        deliver.unseal(armored, keys["ed"].private)
+
+
+def test_a_delivery_for_another_grant_is_refused(sealed: str, keys: dict[str, KeyPair]) -> None:
+    with pytest.raises(deliver.DeliveryError, match="for grant prod-db-ro-octocat-1123, not x"):
+        deliver.unseal(sealed, keys["ed"].private, grant_id="x")
+
+
+def test_an_account_with_only_ecdsa_keys_cannot_be_sealed_to(keys: dict[str, KeyPair]) -> None:
+    with pytest.raises(deliver.NoUsableKeyError) as caught:
+        deliver.seal(_payload(), [keys["ecdsa"].public_line])
+    message = str(caught.value)
+    assert message.startswith("the requester has no ed25519 or RSA SSH key on GitHub; add one at")
+    assert "https://github.com/settings/keys" in message
+    assert keys["ecdsa"].fingerprint in message
+    with pytest.raises(deliver.NoUsableKeyError, match="no SSH key at all"):
+        deliver.seal(_payload(), [])
+
+
+def test_unseal_first_tries_each_key_and_explains_the_best_failure(
+    sealed: str, keys: dict[str, KeyPair], tmp_path: Path
+) -> None:
+    opened = deliver.unseal_first(
+        sealed, [tmp_path / "missing", keys["other"].private, keys["rsa"].private]
+    )
+    assert opened.wrapping_token.reveal() == TOKEN
+    with pytest.raises(deliver.WrongKeyError) as caught:
+        deliver.unseal_first(sealed, [keys["other"].private, tmp_path / "missing"])
+    assert keys["other"].fingerprint in str(caught.value)
+    locked_delivery = deliver.seal(_payload(), [keys["locked"].public_line])
+    with pytest.raises(deliver.PassphraseProtectedKeyError):
+        deliver.unseal_first(locked_delivery, [keys["other"].private, keys["locked"].private])
+    with pytest.raises(deliver.IdentityNotFoundError, match="--identity"):
+        deliver.unseal_first(sealed, [])
+
+
+def test_default_identities_are_ed25519_then_rsa_when_present(tmp_path: Path) -> None:
+    assert deliver.default_identities(tmp_path) == []
+    ssh = tmp_path / ".ssh"
+    ssh.mkdir()
+    (ssh / "id_rsa").write_text("x")
+    assert deliver.default_identities(tmp_path) == [ssh / "id_rsa"]
+    (ssh / "id_ed25519").write_text("x")
+    assert deliver.default_identities(tmp_path) == [ssh / "id_ed25519", ssh / "id_rsa"]
+
+
+def test_the_token_appears_in_no_message_comment_or_repr(
+    sealed: str, keys: dict[str, KeyPair], tmp_path: Path
+) -> None:
+    seen: list[str] = []
+    comment = deliver.render_delivery_comment(
+        grant_id="prod-db-ro-octocat-1123",
+        requester="octocat",
+        role="prod-db-readonly",
+        expires_at=datetime(2026, 11, 23, 12, tzinfo=UTC),
+        armored=sealed,
+        wrap_ttl_seconds=3600,
+        key_fingerprints=[deliver.fingerprint(keys["ed"].public_line)],
+    )
+    seen.append(comment)
+    bad_key = tmp_path / "bad"
+    bad_key.write_text("nonsense")
+    attempts = [
+        (sealed, keys["other"].private),
+        (sealed, keys["locked"].private),
+        (sealed, keys["ecdsa"].private),
+        (sealed, bad_key),
+        (sealed, tmp_path / "missing"),
+        (sealed[:300], keys["ed"].private),
+        (sealed, keys["ed"].private),  # succeeds, then refuses the grant id
+    ]
+    for armored, key in attempts:
+        with pytest.raises(JitopsError) as caught:
+            deliver.unseal(armored, key, grant_id="another-grant")
+        seen += [str(caught.value), repr(caught.value), repr(caught.value.args)]
+    with pytest.raises(JitopsError) as no_key:
+        deliver.seal(_payload(), [keys["ecdsa"].public_line])
+    seen.append(str(no_key.value))
+    assert seen
+    for text in seen:
+        assert TOKEN not in text
