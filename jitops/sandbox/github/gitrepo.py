@@ -207,12 +207,14 @@ class BareRepo:
             env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
             if parent:
                 self.git("read-tree", parent, env=env)
+            lines = []
             for path, text in files.items():
-                if text is None:
-                    self.git("update-index", "--force-remove", "--", path, env=env)
+                if text is None:  # mode 0 removes the entry
+                    lines.append(f"0 {'0' * 40}\t{path}\n")
                     continue
                 blob = self.git("hash-object", "-w", "--stdin", input=text).strip()
-                self.git("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
+                lines.append(f"100644 {blob}\t{path}\n")
+            self.git("update-index", "--index-info", input="".join(lines), env=env)
             tree = self.git("write-tree", env=env).strip()
         sha = self.commit_tree(tree, [parent] if parent else [], message, author)
         self.set_branch(branch, sha, parent or "0" * 40)

@@ -160,6 +160,7 @@ class GitHubServer:
 def _make_handler(server: GitHubServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
         server_version = "GitHub.com"
         sys_version = ""
 
