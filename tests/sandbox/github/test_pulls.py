@@ -47,8 +47,8 @@ def test_pull_request_fields(gh: GitHubSandbox, bot: github.Github) -> None:
     assert pr.url == f"{gh.api_url}/repos/acme/access/pulls/1"
     assert pr.issue_url == f"{gh.api_url}/repos/acme/access/issues/1"
     assert pr.html_url.endswith("/acme/access/pull/1")
-    assert pr.labels == [] and pr.requested_reviewers == [] and pr.requested_teams == []
-    assert pr.merged_at is None and pr.merged_by is None
+    assert (pr.labels, pr.requested_reviewers, pr.requested_teams) == ([], [], [])
+    assert (pr.merged_at, pr.merged_by) == (None, None)
 
 
 def test_unknown_pull_request_is_404(bot: github.Github) -> None:
