@@ -172,6 +172,32 @@ class Notifier:
             total_timeout if total_timeout is not None else 2 * timeout + 1.0
         )
         self.retry_delay = retry_delay
+        self.config_problems: tuple[str, ...] = ()
+
+    @classmethod
+    def from_settings(
+        cls,
+        entries: Iterable[Mapping[str, Any]],
+        environ: Mapping[str, str],
+        *,
+        timeout: float = 5.0,
+        logger: logging.Logger | None = None,
+        total_timeout: float | None = None,
+        retry_delay: float = 0.5,
+    ) -> Notifier:
+        """A notifier for the policy's ``settings.notify``; never raises. Unusable entries are
+        skipped and reported as a warning on every send (``jitops validate`` rejects them)."""
+        targets, problems = targets_from_settings(entries)
+        notifier = cls(
+            targets,
+            environ,
+            timeout=timeout,
+            logger=logger,
+            total_timeout=total_timeout,
+            retry_delay=retry_delay,
+        )
+        notifier.config_problems = tuple(problems)
+        return notifier
 
     def send(self, event: Event) -> list[DeliveryResult]:
         """Tell every target subscribed to ``event.kind``; one result per such target."""
@@ -187,6 +213,8 @@ class Notifier:
             return [DeliveryResult(t.name, False, error=type(exc).__name__) for t in self.targets]
 
     def _send(self, event: Event) -> list[DeliveryResult]:
+        for problem in self.config_problems:
+            self.logger.warning("notify: webhook skipped: %s", problem)
         chosen = [t for t in self.targets if event.kind in t.events]
         if not chosen:
             return []

@@ -300,7 +300,7 @@ def test_non_http_urls_are_refused(caplog: pytest.LogCaptureFixture) -> None:
     assert "passwd" not in caplog.text
 
 
-def test_target_configuration_errors_say_what_to_fix() -> None:
+def test_target_configuration_errors_say_what_to_fix(caplog: pytest.LogCaptureFixture) -> None:
     target = WebhookTarget.from_mapping(SLACK)
     assert target.events == frozenset(EVENT_KINDS)
     assert target.secret_env is None
@@ -313,5 +313,14 @@ def test_target_configuration_errors_say_what_to_fix() -> None:
     targets, problems = targets_from_settings([SLACK, {"format": "slack"}])
     assert [t.name for t in targets] == ["security-slack"]
     assert problems == ["a settings.notify entry has no name; give every webhook a name"]
+    notifier = Notifier.from_settings(
+        [SLACK, {"name": "siem", "format": "json", "url_env": "X"}], {}
+    )
+    assert [t.name for t in notifier.targets] == ["security-slack"]
+    [result] = notifier.send(EVENT)
+    assert result.error == "environment variable SLACK_URL is not set"
     with pytest.raises(ValueError, match="unknown event kind"):
         replace(EVENT, kind="exploded")
+    assert "webhook skipped: settings.notify entry 'siem': format json needs secret_env" in (
+        caplog.text
+    )
