@@ -223,6 +223,7 @@ def create_status(ctx: Ctx) -> Reply:
     return Reply(201, out, {"Location": out["url"]})
 
 
+@router.route("GET", R + "/statuses/{sha}")
 @router.route("GET", R + "/commits/{sha}/statuses")
 def list_statuses(ctx: Ctx) -> Reply:
     sha = _sha(ctx)

@@ -13,9 +13,9 @@ from jitops.sandbox.github import GitHubSandbox
 GRANT = "requester: octocat\nrole: prod-db-readonly\nduration: 2h\nreason: INC-1\n"
 
 
-def connect(gh: GitHubSandbox, token: str | None, **kwargs: Any) -> github.Github:
-    """Unmodified PyGithub on the stand-in: no retries, and none of PyGithub's default
-    throttling (0.25 s between requests, 1 s between writes) so the suite stays fast."""
+def connect(gh: GitHubSandbox | str, token: str | None, **kwargs: Any) -> github.Github:
+    """Unmodified PyGithub on the stand-in (or its API URL): no retries, and none of
+    PyGithub's default throttling (0.25 s between requests, 1 s between writes)."""
     auth = github.Auth.Token(token) if token is not None else None
     options: dict[str, Any] = {
         "retry": None,
@@ -23,7 +23,8 @@ def connect(gh: GitHubSandbox, token: str | None, **kwargs: Any) -> github.Githu
         "seconds_between_writes": None,
     }
     options.update(kwargs)
-    return github.Github(base_url=gh.api_url, auth=auth, **options)
+    base_url = gh if isinstance(gh, str) else gh.api_url
+    return github.Github(base_url=base_url, auth=auth, **options)
 
 
 def git(cwd: Path, *args: str) -> str:
