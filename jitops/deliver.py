@@ -194,7 +194,13 @@ def unseal(armored: str, identity_path: Path, *, grant_id: str | None = None) ->
         plaintext = pyrage.decrypt(armor.encode("ascii"), [identity])
     except pyrage.DecryptError as exc:
         if "no matching keys" in str(exc).lower():
-            raise _wrong_key(armor, [(identity_path, public)]) from None
+            if public is None or public.age_tag() not in recipient_tags(armor):
+                raise _wrong_key(armor, [(identity_path, public)]) from None
+            raise CorruptDeliveryError(
+                f"this delivery was sealed to {public.fingerprint} ({identity_path}), but that "
+                "key does not open it: the block is damaged; copy it again from the delivery "
+                "comment, or ask an admin to revoke the grant and request access again"
+            ) from None
         raise CorruptDeliveryError(
             "the delivery is damaged and cannot be opened (age: "
             f"{_short(str(exc))}); copy the block again from the delivery comment, or ask an "

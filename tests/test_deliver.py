@@ -211,6 +211,27 @@ def test_damaged_deliveries(sealed: str, keys: dict[str, KeyPair]) -> None:
         deliver.unseal(sealed.replace(lines[2], lines[2][:-1] + "!"), keys["ed"].private)
 
 
+def test_a_damaged_stanza_for_the_right_key_is_not_called_wrong_key(
+    sealed: str, keys: dict[str, KeyPair]
+) -> None:
+    import base64
+
+    body = "".join(sealed.splitlines()[1:-1])
+    raw = bytearray(base64.b64decode(body))
+    header_end = raw.index(b"\n---")
+    stanza = raw.index(b"-> ssh-ed25519 ")
+    body_line = raw.index(b"\n", raw.index(b"\n", stanza) + 1)  # end of the stanza body
+    assert body_line < header_end
+    raw[body_line - 2] = ord("A") if raw[body_line - 2] != ord("A") else ord("B")
+    damaged = deliver.normalize_armor(
+        "-----BEGIN AGE ENCRYPTED FILE-----\n"
+        + base64.b64encode(bytes(raw)).decode()
+        + "\n-----END AGE ENCRYPTED FILE-----\n"
+    )
+    with pytest.raises(deliver.CorruptDeliveryError, match="damaged"):
+        deliver.unseal(damaged, keys["ed"].private)
+
+
 def test_something_else_sealed_to_the_key_is_not_a_delivery(keys: dict[str, KeyPair]) -> None:
     armored = deliver.seal(Secret("just some text"), [keys["ed"].public_line])
     with pytest.raises(deliver.CorruptDeliveryError, match="not a jitops delivery"):
