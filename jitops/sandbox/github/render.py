@@ -3,149 +3,28 @@
 from __future__ import annotations
 
 import urllib.parse
-from dataclasses import dataclass
-from typing import Any
 
 from jitops.sandbox.github.gitrepo import CommitInfo, DiffEntry
 from jitops.sandbox.github.model import (
     Comment,
     Label,
-    Org,
     Pull,
     Review,
     Status,
-    Team,
     User,
     iso,
 )
+from jitops.sandbox.github.render_accounts import AccountRenderer, Json, Links
 from jitops.sandbox.github.store import Store
 
-Json = dict[str, Any]
 
+class Renderer(AccountRenderer):
+    """Every JSON shape; links point at the host, port and prefix of the current request."""
 
-@dataclass(frozen=True)
-class Links:
-    """``api``: e.g. ``http://127.0.0.1:8080/api/v3``; ``web``: ``http://127.0.0.1:8080``."""
-
-    api: str
-    web: str
-
-
-class Renderer:
     def __init__(self, store: Store, links: Links) -> None:
-        self.s = store
-        self.api = links.api
-        self.web = links.web
+        super().__init__(store, links)
         self.repo_api = f"{links.api}/repos/{store.owner}/{store.name}"
         self.repo_web = f"{links.web}/{store.owner}/{store.name}"
-
-    # -- accounts ---------------------------------------------------------------------------
-
-    def user(self, login: str | None) -> Json | None:
-        if login is None:
-            return None
-        key = login.lower()
-        if key in self.s.orgs:
-            return self.org_simple(self.s.orgs[key])
-        user = self.s.users.get(key)
-        if user is None:
-            return None
-        url = f"{self.api}/users/{user.login}"
-        return {
-            "login": user.login,
-            "id": user.id,
-            "node_id": f"U_{user.id}",
-            "avatar_url": f"{self.web}/avatars/{user.login}",
-            "gravatar_id": "",
-            "url": url,
-            "html_url": f"{self.web}/{user.login}",
-            "followers_url": f"{url}/followers",
-            "organizations_url": f"{url}/orgs",
-            "repos_url": f"{url}/repos",
-            "type": "Bot" if user.bot else "User",
-            "site_admin": False,
-        }
-
-    def user_full(self, user: User) -> Json:
-        out = self.user(user.login) or {}
-        out.update(
-            {
-                "name": user.name,
-                "company": None,
-                "blog": "",
-                "location": None,
-                "email": None,
-                "bio": None,
-                "public_repos": 0,
-                "followers": 0,
-                "following": 0,
-                "created_at": "2020-01-01T00:00:00Z",
-                "updated_at": "2020-01-01T00:00:00Z",
-            }
-        )
-        return out
-
-    def org_simple(self, org: Org) -> Json:
-        url = f"{self.api}/orgs/{org.login}"
-        return {
-            "login": org.login,
-            "id": org.id,
-            "node_id": f"O_{org.id}",
-            "avatar_url": f"{self.web}/avatars/{org.login}",
-            "url": f"{self.api}/users/{org.login}",
-            "html_url": f"{self.web}/{org.login}",
-            "repos_url": f"{url}/repos",
-            "type": "Organization",
-            "site_admin": False,
-        }
-
-    def org(self, org: Org) -> Json:
-        url = f"{self.api}/orgs/{org.login}"
-        return {
-            "login": org.login,
-            "id": org.id,
-            "node_id": f"O_{org.id}",
-            "url": url,
-            "repos_url": f"{url}/repos",
-            "members_url": f"{url}/members{{/member}}",
-            "avatar_url": f"{self.web}/avatars/{org.login}",
-            "description": None,
-            "html_url": f"{self.web}/{org.login}",
-            "type": "Organization",
-            "created_at": "2020-01-01T00:00:00Z",
-            "updated_at": "2020-01-01T00:00:00Z",
-        }
-
-    def team(self, team: Team) -> Json:
-        org = self.s.org(team.org)
-        url = f"{self.api}/organizations/{org.id}/team/{team.id}"
-        return {
-            "id": team.id,
-            "node_id": f"T_{team.id}",
-            "url": url,
-            "html_url": f"{self.web}/orgs/{org.login}/teams/{team.slug}",
-            "name": team.name,
-            "slug": team.slug,
-            "description": team.description,
-            "privacy": "closed",
-            "notification_setting": "notifications_enabled",
-            "permission": "pull",
-            "members_url": f"{url}/members{{/member}}",
-            "repositories_url": f"{url}/repos",
-            "parent": None,
-            "members_count": len(team.members),
-            "repos_count": 0,
-            "organization": self.org(org),
-        }
-
-    def membership(self, team: Team, login: str) -> Json:
-        org = self.s.org(team.org)
-        canonical, role = team.members[login.lower()]
-        return {
-            "url": f"{self.api}/organizations/{org.id}/team/{team.id}/memberships/{canonical}",
-            "role": role,
-            "state": "active",
-        }
 
     # -- repository ---------------------------------------------------------------------------
 
@@ -312,12 +191,6 @@ class Renderer:
                 "merged_at": simple["merged_at"],
             },
         }
-
-    def association(self, login: str) -> str:
-        if login.lower() == self.s.owner.lower():
-            return "OWNER"
-        user = self.s.users.get(login.lower())
-        return "COLLABORATOR" if user is not None and user.write else "CONTRIBUTOR"
 
     def review(self, review: Review) -> Json:
         pr_url = f"{self.repo_api}/pulls/{review.number}"

@@ -11,7 +11,8 @@ from typing import Any
 
 from jitops.sandbox.github.errors import APIError
 from jitops.sandbox.github.model import User
-from jitops.sandbox.github.render import Links, Renderer
+from jitops.sandbox.github.render import Renderer
+from jitops.sandbox.github.render_accounts import Links
 from jitops.sandbox.github.store import Store
 
 DEFAULT_PER_PAGE = 30

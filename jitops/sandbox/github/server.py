@@ -12,7 +12,7 @@ from typing import Any
 from jitops.sandbox.github import routes_accounts, routes_issues, routes_pulls
 from jitops.sandbox.github.errors import APIError, SandboxError
 from jitops.sandbox.github.model import Fault, RequestRecord, User
-from jitops.sandbox.github.render import Links
+from jitops.sandbox.github.render_accounts import Links
 from jitops.sandbox.github.routing import Ctx, Reply
 from jitops.sandbox.github.store import Store
 

@@ -7,11 +7,10 @@ the Python API at the same time) see a consistent repository.  Operations raise
 
 from __future__ import annotations
 
-import secrets
-import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
+from jitops.sandbox.github.accounts import Accounts
 from jitops.sandbox.github.errors import APIError, SandboxError, not_found, validation_failed
 from jitops.sandbox.github.gitrepo import BareRepo, Identity
 from jitops.sandbox.github.model import (
@@ -19,37 +18,25 @@ from jitops.sandbox.github.model import (
     STATUS_STATES,
     Comment,
     Label,
-    Org,
     Pull,
     Review,
     Status,
-    Team,
-    User,
 )
 
 _DOCS = "https://docs.github.com/rest"
 _MAX_STATUSES = 1000
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class Store:
-    """Users, teams and the one repository's pull requests, comments, reviews and statuses."""
+class Store(Accounts):
+    """The one repository's pull requests, comments, reviews and statuses (and the accounts)."""
 
     def __init__(
         self, owner: str, name: str, repo: BareRepo, clock: Callable[[], datetime] | None = None
     ) -> None:
-        self.lock = threading.RLock()
+        super().__init__(clock)
         self.owner = owner
         self.name = name
         self.git = repo
-        self.clock = clock or _utcnow
-        self._next_id = 1000
-        self.users: dict[str, User] = {}
-        self.orgs: dict[str, Org] = {}
-        self.teams: dict[int, Team] = {}
         self.pulls: dict[int, Pull] = {}
         self.comments: dict[int, Comment] = {}
         self.reviews: dict[int, Review] = {}
@@ -57,92 +44,6 @@ class Store:
         self.labels: dict[str, Label] = {}
         self.repo_id = self.new_id()
         self.add_org(owner)
-
-    def new_id(self) -> int:
-        with self.lock:
-            self._next_id += 1
-            return self._next_id
-
-    # -- users, orgs, teams -----------------------------------------------------------------
-
-    def add_user(
-        self,
-        login: str,
-        *,
-        token: str | None = None,
-        write: bool = False,
-        bot: bool = False,
-        name: str | None = None,
-    ) -> User:
-        with self.lock:
-            key = login.lower()
-            if key in self.users or key in self.orgs:
-                raise SandboxError(f"login {login} already exists")
-            user = User(
-                login=login,
-                id=self.new_id(),
-                token=token or "ghp_" + secrets.token_hex(18),
-                write=write,
-                bot=bot,
-                name=name,
-            )
-            self.users[key] = user
-            return user
-
-    def user(self, login: str) -> User:
-        found = self.users.get(login.lower())
-        if found is None:
-            raise not_found()
-        return found
-
-    def user_by_token(self, token: str) -> User | None:
-        with self.lock:
-            for user in self.users.values():
-                if secrets.compare_digest(user.token.encode(), token.encode()):
-                    return user
-            return None
-
-    def add_org(self, login: str) -> Org:
-        with self.lock:
-            key = login.lower()
-            if key in self.users:
-                raise SandboxError(f"{login} is a user; an organisation needs its own login")
-            if key not in self.orgs:
-                self.orgs[key] = Org(login=login, id=self.new_id())
-            return self.orgs[key]
-
-    def org(self, login: str) -> Org:
-        found = self.orgs.get(login.lower())
-        if found is None:
-            raise not_found()
-        return found
-
-    def add_team(self, org: str, slug: str, name: str | None = None) -> Team:
-        with self.lock:
-            the_org = self.add_org(org)
-            if self.find_team(org, slug) is not None:
-                raise SandboxError(f"team {org}/{slug} already exists")
-            team = Team(id=self.new_id(), org=the_org.login, slug=slug, name=name or slug)
-            self.teams[team.id] = team
-            return team
-
-    def find_team(self, org: str, slug: str) -> Team | None:
-        for team in self.teams.values():
-            if team.org.lower() == org.lower() and team.slug.lower() == slug.lower():
-                return team
-        return None
-
-    def team(self, org: str, slug: str) -> Team:
-        found = self.find_team(org, slug)
-        if found is None:
-            raise not_found()
-        return found
-
-    def team_by_id(self, org_id: int | None, team_id: int) -> Team:
-        team = self.teams.get(team_id)
-        if team is None or (org_id is not None and self.org(team.org).id != org_id):
-            raise not_found()
-        return team
 
     # -- pull requests ----------------------------------------------------------------------
 
