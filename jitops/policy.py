@@ -195,6 +195,16 @@ def _settings(raw: Mapping[str, Any], doc: yamlsafe.Document) -> Settings:
             raise ProblemsError(
                 [Problem(doc.source, doc.line(("settings", "wrap_ttl")), str(exc))]
             ) from None
+    from jitops.notify import targets_from_settings
+
+    notify_problems = []
+    for i, entry in enumerate(raw.get("notify", ())):
+        for message in targets_from_settings([entry])[1]:
+            notify_problems.append(
+                Problem(doc.source, doc.line(("settings", "notify", i)), message)
+            )
+    if notify_problems:
+        raise ProblemsError(notify_problems)
     vault = VaultSettings(**raw.get("vault", {}))
     return Settings(
         ticket_pattern=pattern,

@@ -98,3 +98,14 @@ def test_no_files_and_no_roles() -> None:
 
 def test_wrong_version() -> None:
     assert "version must be one of 1" in errors({"policies/a.yaml": b"version: 2\nroles: {}\n"})[0]
+
+
+def test_webhook_entries_are_checked_where_they_are_written() -> None:
+    settings = (
+        "settings:\n  notify:\n    - name: siem\n      format: json\n      url_env: SIEM_URL\n"
+    )
+    (msg,) = errors(
+        {"policies/a.yaml": policy_file(ROLE.format(name="alpha", max="1h"), settings=settings)}
+    )
+    assert msg.startswith("policies/a.yaml:4:")
+    assert "secret_env" in msg
