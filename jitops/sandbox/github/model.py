@@ -120,6 +120,19 @@ class Label:
     description: str | None = None
 
 
+@dataclass
+class Protection:
+    """Branch protection, as far as the stand-in models it (None approvals: no PR rule)."""
+
+    required_checks: list[str] = field(default_factory=list)
+    strict: bool = False
+    required_approvals: int | None = None
+    dismiss_stale_reviews: bool = False
+    require_code_owner_reviews: bool = False
+    require_last_push_approval: bool = False
+    enforce_admins: bool = False
+
+
 @dataclass(frozen=True)
 class RequestRecord:
     """One request the server answered: path without the API prefix or the query string."""

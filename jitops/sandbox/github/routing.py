@@ -78,10 +78,13 @@ class Router:
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
 
     def route(self, method: str, pattern: str) -> Callable[[Handler], Handler]:
-        """Register ``handler`` for ``pattern``; ``{name}`` matches one path segment."""
-        regex = re.compile(
-            "^" + re.sub(r"\{(\w+)\}", lambda m: f"(?P<{m.group(1)}>[^/]+)", pattern) + "$"
-        )
+        """Register ``handler`` for ``pattern``; ``{name}`` matches one path segment and
+        ``{name+}`` the rest of the path."""
+
+        def group(m: re.Match[str]) -> str:
+            return f"(?P<{m.group(1)}>.+)" if m.group(2) else f"(?P<{m.group(1)}>[^/]+)"
+
+        regex = re.compile("^" + re.sub(r"\{(\w+)(\+?)\}", group, pattern) + "$")
 
         def register(handler: Handler) -> Handler:
             self.routes.append((method, regex, handler))

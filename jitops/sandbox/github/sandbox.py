@@ -11,7 +11,7 @@ from typing import Any
 
 from jitops.sandbox.github.errors import SandboxError
 from jitops.sandbox.github.gitrepo import BareRepo, Identity
-from jitops.sandbox.github.model import Fault, Pull, RequestRecord, Status
+from jitops.sandbox.github.model import Fault, Protection, Pull, RequestRecord, Status
 from jitops.sandbox.github.server import GitHubServer
 from jitops.sandbox.github.store import Store
 
@@ -283,9 +283,37 @@ class GitHubSandbox:
         with self.store.lock:
             self.store.request_reviewers(self.store.pull(number), list(users), list(teams))
 
-    def merge_pr(self, number: int, merged_by: str) -> str:
-        """``git merge --no-ff`` the PR into its base in the bare repo; returns the merge sha."""
-        return self.store.merge_pull(number, merged_by)
+    def merge_pr(self, number: int, merged_by: str, *, enforce_protection: bool = False) -> str:
+        """``git merge --no-ff`` the PR into its base in the bare repo; returns the merge sha.
+
+        Like an admin's merge, it bypasses branch protection unless ``enforce_protection``
+        (merges through the API always honour it)."""
+        return self.store.merge_pull(number, merged_by, enforce=enforce_protection)
+
+    def protect_branch(
+        self,
+        branch: str = "main",
+        *,
+        required_checks: Iterable[str] = (),
+        strict: bool = False,
+        required_approvals: int | None = None,
+        dismiss_stale_reviews: bool = False,
+        require_code_owner_reviews: bool = False,
+        require_last_push_approval: bool = False,
+        enforce_admins: bool = False,
+    ) -> None:
+        """Protect ``branch``: readable at ``branches/{b}/protection``, enforced on API merges;
+        with ``dismiss_stale_reviews`` a new head commit dismisses earlier approvals."""
+        with self.store.lock:
+            self.store.protections[branch] = Protection(
+                list(required_checks),
+                strict,
+                required_approvals,
+                dismiss_stale_reviews,
+                require_code_owner_reviews,
+                require_last_push_approval,
+                enforce_admins,
+            )
 
     def close_pr(self, number: int) -> None:
         with self.store.lock:

@@ -9,14 +9,14 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from jitops.sandbox.github import routes_accounts, routes_issues, routes_pulls
+from jitops.sandbox.github import routes_accounts, routes_git, routes_issues, routes_pulls
 from jitops.sandbox.github.errors import APIError, SandboxError
 from jitops.sandbox.github.model import Fault, RequestRecord, User
 from jitops.sandbox.github.render_accounts import Links
 from jitops.sandbox.github.routing import Ctx, Reply
 from jitops.sandbox.github.store import Store
 
-_ROUTERS = (routes_accounts.router, routes_pulls.router, routes_issues.router)
+_ROUTERS = (routes_accounts.router, routes_pulls.router, routes_issues.router, routes_git.router)
 _MAX_BODY = 10 * 1024 * 1024
 
 

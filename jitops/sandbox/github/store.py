@@ -18,6 +18,7 @@ from jitops.sandbox.github.model import (
     STATUS_STATES,
     Comment,
     Label,
+    Protection,
     Pull,
     Review,
     Status,
@@ -38,6 +39,7 @@ class Store(Accounts):
         self.name = name
         self.git = repo
         self.pulls: dict[int, Pull] = {}
+        self.protections: dict[str, Protection] = {}
         self.comments: dict[int, Comment] = {}
         self.reviews: dict[int, Review] = {}
         self.statuses: list[Status] = []
@@ -57,9 +59,55 @@ class Store(Accounts):
         """The PR's head commit, read live from the branch while the PR is open."""
         if pull.state == "open":
             live = self.git.branch_sha(pull.head_ref)
-            if live:
+            if live and live != pull.last_head_sha:
                 pull.last_head_sha = live
+                rule = self.protections.get(pull.base_ref)
+                if rule is not None and rule.dismiss_stale_reviews:
+                    self._dismiss_approvals(pull.number)
         return pull.last_head_sha
+
+    def _dismiss_approvals(self, number: int) -> None:
+        """'Dismiss stale pull request approvals when new commits are pushed'."""
+        for review in self.reviews.values():
+            if review.number == number and review.state == "APPROVED":
+                review.state = "DISMISSED"
+
+    def check_protection(self, pull: Pull) -> None:
+        """Refuse (405, GitHub's wording) a merge that the base branch's protection forbids.
+
+        Approvals: each reviewer's latest APPROVED / CHANGES_REQUESTED / DISMISSED review
+        counts, the author's never; any reviewer (not only writers) counts here.
+        """
+        rule = self.protections.get(pull.base_ref)
+        if rule is None:
+            return
+        head = self.head_sha(pull)
+        if rule.required_approvals:
+            latest: dict[str, str] = {}
+            for review in sorted(self.reviews.values(), key=lambda r: r.id):
+                if review.number == pull.number and review.state in (
+                    "APPROVED",
+                    "CHANGES_REQUESTED",
+                    "DISMISSED",
+                ):
+                    latest[review.author.lower()] = review.state
+            latest.pop(pull.author.lower(), None)
+            if "CHANGES_REQUESTED" in latest.values():
+                raise APIError(405, "Merging is blocked: a reviewer requested changes.")
+            approvals = sum(1 for state in latest.values() if state == "APPROVED")
+            if approvals < rule.required_approvals:
+                n = rule.required_approvals
+                raise APIError(
+                    405,
+                    f"At least {n} approving review{'s are' if n > 1 else ' is'} required by "
+                    "reviewers with write access.",
+                )
+        for context in rule.required_checks:
+            mine = [s for s in self.statuses if s.sha == head and s.context == context]
+            if not mine:
+                raise APIError(405, f'Required status check "{context}" is expected.')
+            if mine[-1].state != "success":
+                raise APIError(405, f'Required status check "{context}" is failing.')
 
     def base_sha(self, pull: Pull) -> str:
         if pull.state == "open":
@@ -145,12 +193,16 @@ class Store(Accounts):
             pull.closed_at = None if state == "open" else self.clock()
             pull.updated_at = self.clock()
 
-    def merge_pull(self, number: int, merged_by: str, message: str | None = None) -> str:
+    def merge_pull(
+        self, number: int, merged_by: str, message: str | None = None, enforce: bool = True
+    ) -> str:
         with self.lock:
             pull = self.pull(number)
             user = self.user(merged_by)
             if pull.state != "open":
                 raise APIError(405, "Pull Request is not mergeable")
+            if enforce:
+                self.check_protection(pull)
             head = self.head_sha(pull)
             title = message or pull.title
             text = f"Merge pull request #{number} from {self.owner}/{pull.head_ref}\n\n{title}\n"
