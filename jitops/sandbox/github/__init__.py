@@ -28,8 +28,11 @@ Python API (:class:`GitHubSandbox`)
     ``branch_sha``, ``read_file``.
     Pull requests: ``open_pr(author, head, title, body, files=)``, ``push_to_pr``,
     ``review(number, user, state, commit_id=)``, ``dismiss_review``, ``request_reviews``,
-    ``merge_pr(number, merged_by) -> sha``, ``close_pr``, ``comment``, ``pr(number)``,
-    ``head_sha``.
+    ``merge_pr(number, merged_by, enforce_protection=False) -> sha`` (an admin merge),
+    ``close_pr``, ``comment``, ``pr(number)``, ``head_sha``.
+    Settings: ``protect_branch(branch, required_checks=, required_approvals=,
+    dismiss_stale_reviews=, ...)`` (read back by the API, enforced on API merges; stale
+    approvals are dismissed when the head moves), ``add_environment(name, branches=)``.
     Inspection: ``comments(number) -> [body]``, ``labels(number)``, ``statuses(sha)``,
     ``requests`` (the request log), ``count_requests(method, path)``, ``clear_requests()``.
     Faults: ``fail_next(n, status, path=, method=)``, ``rate_limit_next(n, secondary=)``.
@@ -48,7 +51,9 @@ Endpoints
     ``memberships/{u}``, ``members/{u}``), ``/repos/{o}/{r}``, pulls (list, get, create,
     update, ``merge`` GET/PUT, ``files``, ``commits``, ``reviews``, ``requested_reviewers``),
     issues (get, comments, labels), ``issues/comments/{id}``, repository labels,
-    ``commits/{sha}`` (+ ``/pulls``, ``/statuses``, ``/status``), ``statuses/{sha}``.
+    ``commits/{sha}`` (+ ``/pulls``, ``/statuses``, ``/status``), ``statuses/{sha}``,
+    ``branches`` (+ ``/protection``), ``contents/{path}?ref=``, ``git/ref/heads/{b}``,
+    ``environments`` (+ ``/deployment-branch-policies``); ``/repositories/{id}/...`` too.
     Lists paginate with ``per_page`` (default 30, max 100), ``page`` and a ``Link`` header.
 """
 

@@ -133,6 +133,16 @@ class Protection:
     enforce_admins: bool = False
 
 
+@dataclass
+class Environment:
+    """A deployment environment; ``branches`` None lets every branch deploy to it."""
+
+    id: int
+    name: str
+    branches: list[str] | None = None
+    protected_branches: bool = False
+
+
 @dataclass(frozen=True)
 class RequestRecord:
     """One request the server answered: path without the API prefix or the query string."""

@@ -6,7 +6,7 @@ import base64
 import urllib.parse
 
 from jitops.sandbox.github.errors import APIError, not_found
-from jitops.sandbox.github.model import Protection
+from jitops.sandbox.github.model import Environment, Protection
 from jitops.sandbox.github.render_accounts import Json
 from jitops.sandbox.github.routes_pulls import R, check_repo
 from jitops.sandbox.github.routing import Ctx, Reply, Router, paginate
@@ -185,3 +185,60 @@ def get_ref(ctx: Ctx) -> Reply:
             "object": {"sha": sha, "type": "commit", "url": f"{r.repo_api}/git/commits/{sha}"},
         },
     )
+
+
+def _environment_json(ctx: Ctx, env: Environment) -> Json:
+    r = ctx.render
+    url = f"{r.repo_api}/environments/{urllib.parse.quote(env.name, safe='')}"
+    policy = None
+    if env.branches is not None or env.protected_branches:
+        policy = {
+            "protected_branches": env.protected_branches,
+            "custom_branch_policies": env.branches is not None and not env.protected_branches,
+        }
+    return {
+        "id": env.id,
+        "node_id": f"EN_{env.id}",
+        "name": env.name,
+        "url": url,
+        "html_url": f"{r.repo_web}/deployments/activity_log?environments_filter={env.name}",
+        "created_at": "2020-01-01T00:00:00Z",
+        "updated_at": "2020-01-01T00:00:00Z",
+        "protection_rules": (
+            [{"id": env.id + 1, "node_id": f"GA_{env.id}", "type": "branch_policy"}]
+            if policy
+            else []
+        ),
+        "deployment_branch_policy": policy,
+    }
+
+
+def _environment(ctx: Ctx) -> Environment:
+    check_repo(ctx)
+    env = ctx.store.environments.get(ctx.params["name"])
+    if env is None:
+        raise not_found()
+    return env
+
+
+@router.route("GET", R + "/environments")
+def list_environments(ctx: Ctx) -> Reply:
+    check_repo(ctx)
+    envs = [_environment_json(ctx, e) for e in ctx.store.environments.values()]
+    return Reply(200, {"total_count": len(envs), "environments": envs})
+
+
+@router.route("GET", R + "/environments/{name}")
+def get_environment(ctx: Ctx) -> Reply:
+    return Reply(200, _environment_json(ctx, _environment(ctx)))
+
+
+@router.route("GET", R + "/environments/{name}/deployment-branch-policies")
+def branch_policies(ctx: Ctx) -> Reply:
+    env = _environment(ctx)
+    names = env.branches if env.branches is not None and not env.protected_branches else []
+    policies = [
+        {"id": env.id * 1000 + i, "node_id": f"BP_{env.id}_{i}", "name": n, "type": "branch"}
+        for i, n in enumerate(names)
+    ]
+    return Reply(200, {"total_count": len(policies), "branch_policies": policies})

@@ -11,7 +11,7 @@ from typing import Any
 
 from jitops.sandbox.github.errors import SandboxError
 from jitops.sandbox.github.gitrepo import BareRepo, Identity
-from jitops.sandbox.github.model import Fault, Protection, Pull, RequestRecord, Status
+from jitops.sandbox.github.model import Environment, Fault, Protection, Pull, RequestRecord, Status
 from jitops.sandbox.github.server import GitHubServer
 from jitops.sandbox.github.store import Store
 
@@ -282,6 +282,19 @@ class GitHubSandbox:
     ) -> None:
         with self.store.lock:
             self.store.request_reviewers(self.store.pull(number), list(users), list(teams))
+
+    def add_environment(
+        self, name: str, *, branches: Iterable[str] | None = None, protected_branches: bool = False
+    ) -> None:
+        """A deployment environment; ``branches`` (e.g. ``["main"]``) are its custom branch
+        policies, None lets every branch deploy; ``protected_branches`` limits it to those."""
+        with self.store.lock:
+            self.store.environments[name] = Environment(
+                self.store.new_id(),
+                name,
+                list(branches) if branches is not None else None,
+                protected_branches,
+            )
 
     def merge_pr(self, number: int, merged_by: str, *, enforce_protection: bool = False) -> str:
         """``git merge --no-ff`` the PR into its base in the bare repo; returns the merge sha.

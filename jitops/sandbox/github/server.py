@@ -121,6 +121,9 @@ class GitHubServer:
         self, method: str, path: str, query: str, body: bytes, user: User, links: Links
     ) -> Reply:
         lookup = "GET" if method == "HEAD" else method
+        by_id = f"/repositories/{self.store.repo_id}"
+        if path == by_id or path.startswith(by_id + "/"):
+            path = f"/repos/{self.store.owner}/{self.store.name}{path[len(by_id) :]}"
         for router in _ROUTERS:
             found = router.match(lookup, path.rstrip("/") or "/")
             if found is not None:

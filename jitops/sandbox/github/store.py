@@ -17,6 +17,7 @@ from jitops.sandbox.github.model import (
     REVIEW_STATES,
     STATUS_STATES,
     Comment,
+    Environment,
     Label,
     Protection,
     Pull,
@@ -40,6 +41,7 @@ class Store(Accounts):
         self.git = repo
         self.pulls: dict[int, Pull] = {}
         self.protections: dict[str, Protection] = {}
+        self.environments: dict[str, Environment] = {}
         self.comments: dict[int, Comment] = {}
         self.reviews: dict[int, Review] = {}
         self.statuses: list[Status] = []

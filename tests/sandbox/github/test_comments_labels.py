@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import github
 import pytest
+import requests
 
 from jitops.sandbox.github import GitHubSandbox
 from tests.sandbox.github.support import GRANT
@@ -44,8 +45,6 @@ def test_more_than_thirty_comments_paginate(
 
 
 def test_link_header_is_githubs_format(gh: GitHubSandbox, number: int) -> None:
-    import requests
-
     for i in range(5):
         gh.comment(number, "alice", str(i))
     url = f"{gh.api_url}/repos/acme/access/issues/{number}/comments"

@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import github
 import pytest
+import requests
 from urllib3.util.retry import Retry
 
 from jitops.sandbox.github import GitHubSandbox
@@ -95,8 +96,6 @@ def test_concurrent_writes_are_all_kept(gh: GitHubSandbox) -> None:
 
 
 def test_unknown_path_and_wrong_prefix_are_404(gh: GitHubSandbox) -> None:
-    import requests
-
     auth = {"Authorization": f"Bearer {gh.token('alice')}"}
     assert requests.get(f"{gh.api_url}/nope", headers=auth, timeout=10).status_code == 404
     root = gh.api_url.rsplit("/api/v3", 1)[0]

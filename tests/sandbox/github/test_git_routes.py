@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import github
 import pytest
+import requests
 
 from jitops.sandbox.github import APIError, GitHubSandbox
 from tests.sandbox.github.support import GRANT
@@ -100,3 +101,27 @@ def test_contents_of_a_file_and_a_directory(gh: GitHubSandbox, bot: github.Githu
     assert {c.type for c in repo.get_contents("")} == {"file", "dir"}
     with pytest.raises(github.UnknownObjectException):
         repo.get_contents("grants/missing.yaml")
+
+
+def test_environments_and_their_branch_policies(gh: GitHubSandbox, bot: github.Github) -> None:
+    gh.add_environment("jitops", branches=["main"])
+    gh.add_environment("anywhere")
+    repo = bot.get_repo("acme/access")
+    assert sorted(e.name for e in repo.get_environments()) == ["anywhere", "jitops"]
+    env = repo.get_environment("jitops")
+    policy = env.deployment_branch_policy
+    assert (policy.protected_branches, policy.custom_branch_policies) == (False, True)
+    assert repo.get_environment("anywhere").deployment_branch_policy is None
+    reply = requests.get(
+        f"{env.url}/deployment-branch-policies",
+        headers={"Authorization": f"token {gh.token('jitops-bot')}"},
+        timeout=10,
+    )
+    assert [p["name"] for p in reply.json()["branch_policies"]] == ["main"]
+    with pytest.raises(github.UnknownObjectException):
+        repo.get_environment("nope").name  # noqa: B018
+
+
+def test_repository_by_id(bot: github.Github) -> None:
+    repo = bot.get_repo("acme/access")
+    assert bot.get_repo(repo.id).full_name == "acme/access"
