@@ -7,6 +7,7 @@ from pathlib import Path
 
 import github
 import pytest
+import requests
 
 from jitops.sandbox.github import APIError, GitHubSandbox
 from tests.sandbox.github.support import GRANT, git
@@ -204,3 +205,27 @@ def test_writes_need_write_access(
         pr.create_review_request(reviewers=["alice"])
     assert err.value.status == 403
     assert not gh.pr(number).requested_reviewers
+
+
+SIMPLE_REQUIRED = {
+    "_links", "assignee", "labels", "base", "body", "closed_at", "comments_url", "commits_url",
+    "created_at", "diff_url", "head", "html_url", "id", "node_id", "issue_url",
+    "merge_commit_sha", "merged_at", "milestone", "number", "patch_url", "review_comment_url",
+    "review_comments_url", "statuses_url", "state", "locked", "title", "updated_at", "url",
+    "user", "author_association", "auto_merge",
+}  # fmt: skip
+
+
+def test_pull_request_simple_has_githubs_required_keys_and_no_merged(gh: GitHubSandbox) -> None:
+    number = gh.open_pr("octocat", "g", "Access", files={"grants/a.yaml": GRANT})
+    sha = gh.merge_pr(number, "alice")
+    auth = {"Authorization": f"token {gh.token('alice')}"}
+    simple = requests.get(
+        f"{gh.api_url}/repos/acme/access/commits/{sha}/pulls", headers=auth, timeout=10
+    ).json()[0]
+    assert SIMPLE_REQUIRED - set(simple) == set()
+    assert not {"merged", "merged_by", "mergeable", "comments"} & set(simple)
+    full = requests.get(
+        f"{gh.api_url}/repos/acme/access/pulls/{number}", headers=auth, timeout=10
+    ).json()
+    assert (full["merged"], full["merged_by"]["login"]) == (True, "alice")
