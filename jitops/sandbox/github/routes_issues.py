@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from jitops.sandbox.github.errors import APIError, not_found, validation_failed
+from jitops.sandbox.github.errors import APIError, validation_failed
 from jitops.sandbox.github.routes_pulls import R, check_repo
 from jitops.sandbox.github.routing import Ctx, Reply, Router, paginate
 
@@ -16,10 +16,7 @@ I = R + "/issues/{number}"  # noqa: E741
 
 def _number(ctx: Ctx) -> int:
     check_repo(ctx)
-    try:
-        number = int(ctx.params["number"])
-    except ValueError as exc:
-        raise not_found() from exc
+    number = ctx.int_param("number")
     ctx.store.pull(number)
     return number
 
@@ -65,10 +62,7 @@ def create_comment(ctx: Ctx) -> Reply:
 
 def _comment_id(ctx: Ctx) -> int:
     check_repo(ctx)
-    try:
-        return int(ctx.params["comment_id"])
-    except ValueError as exc:
-        raise not_found() from exc
+    return ctx.int_param("comment_id")
 
 
 @router.route("GET", R + "/issues/comments/{comment_id}")

@@ -27,11 +27,7 @@ def check_repo(ctx: Ctx) -> None:
 
 def pull_of(ctx: Ctx) -> Pull:
     check_repo(ctx)
-    try:
-        number = int(ctx.params["number"])
-    except ValueError as exc:
-        raise not_found() from exc
-    return ctx.store.pull(number)
+    return ctx.store.pull(ctx.int_param("number"))
 
 
 @router.route("GET", R)
@@ -167,7 +163,7 @@ def list_reviews(ctx: Ctx) -> Reply:
 @router.route("GET", P + "/reviews/{review_id}")
 def get_review(ctx: Ctx) -> Reply:
     pull = pull_of(ctx)
-    review = ctx.store.reviews.get(int(ctx.params["review_id"]))
+    review = ctx.store.reviews.get(ctx.int_param("review_id"))
     if review is None or review.number != pull.number:
         raise not_found()
     return Reply(200, ctx.render.review(review))
@@ -200,7 +196,7 @@ def dismiss_review(ctx: Ctx) -> Reply:
         raise validation_failed(
             {"resource": "PullRequestReview", "field": "message", "code": "missing_field"}
         )
-    review = ctx.store.dismiss_review(pull.number, int(ctx.params["review_id"]))
+    review = ctx.store.dismiss_review(pull.number, ctx.int_param("review_id"))
     return Reply(200, ctx.render.review(review))
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from jitops.sandbox.github.errors import APIError
+from jitops.sandbox.github.errors import APIError, not_found
 from jitops.sandbox.github.model import User
 from jitops.sandbox.github.render import Renderer
 from jitops.sandbox.github.render_accounts import Links
@@ -62,7 +62,11 @@ class Ctx:
         return data
 
     def int_param(self, name: str) -> int:
-        return int(self.params[name])
+        """A numeric path segment; anything else is 404, as on GitHub."""
+        try:
+            return int(self.params[name])
+        except ValueError as exc:
+            raise not_found() from exc
 
     def require_write(self) -> None:
         """Writes to the repository need push access (``add_user(..., write=True)``)."""

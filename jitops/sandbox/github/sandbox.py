@@ -370,6 +370,12 @@ class GitHubSandbox:
 
         return sum(1 for r in self.requests if hit(r))
 
+    @property
+    def errors(self) -> list[BaseException]:
+        """Unexpected exceptions inside the stand-in (each was answered with a 500)."""
+        with self.server._meta:
+            return list(self.server.errors)
+
     def clear_requests(self) -> None:
         with self.server._meta:
             self.server.log.clear()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import traceback
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -18,6 +19,7 @@ from jitops.sandbox.github.store import Store
 
 _ROUTERS = (routes_accounts.router, routes_pulls.router, routes_issues.router, routes_git.router)
 _MAX_BODY = 10 * 1024 * 1024
+_DOCS = "https://docs.github.com/rest"
 
 
 class GitHubServer:
@@ -30,6 +32,7 @@ class GitHubServer:
         self.prefix = prefix.rstrip("/")
         self.faults: list[Fault] = []
         self.log: list[RequestRecord] = []
+        self.errors: list[BaseException] = []  # unexpected exceptions (stand-in bugs)
         self._meta = threading.Lock()
         self._httpd = ThreadingHTTPServer((host, port), _make_handler(self))
         self._httpd.daemon_threads = True
@@ -97,9 +100,12 @@ class GitHubServer:
         except APIError as exc:
             reply = Reply(exc.status, exc.body(), dict(exc.headers))
         except SandboxError as exc:
-            reply = Reply(
-                422, {"message": str(exc), "documentation_url": "https://docs.github.com/rest"}
-            )
+            reply = Reply(422, {"message": str(exc), "documentation_url": _DOCS})
+        except Exception as exc:  # a bug in the stand-in: answer 500 and keep it for the test
+            with self._meta:
+                self.errors.append(exc)
+            traceback.print_exc()
+            reply = Reply(500, {"message": "Server Error", "documentation_url": _DOCS})
         self._record(
             RequestRecord(method, logged, split.query, reply.status, user.login if user else None)
         )

@@ -21,6 +21,7 @@ def gh(tmp_path: Path) -> Iterator[GitHubSandbox]:
         sandbox.add_team("acme", "dba", ["alice", "bob"])
         sandbox.add_team("acme", "engineering", ["octocat"], maintainers=["carol"])
         yield sandbox
+        assert sandbox.errors == [], "the stand-in itself failed while answering"
 
 
 @pytest.fixture

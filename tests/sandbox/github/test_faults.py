@@ -103,3 +103,16 @@ def test_unknown_path_and_wrong_prefix_are_404(gh: GitHubSandbox) -> None:
     assert reply.status_code == 404
     assert reply.json()["message"] == "Not Found"
     assert requests.get(f"{gh.api_url}/users/alice", headers=auth, timeout=10).status_code == 200
+
+
+def test_malformed_ids_are_404_not_a_crash(gh: GitHubSandbox) -> None:
+    number = gh.open_pr("octocat", "g", "Access", files={"grants/a.yaml": GRANT})
+    auth = {"Authorization": f"token {gh.token('alice')}"}
+    base = f"{gh.api_url}/repos/acme/access"
+    for path in (f"/pulls/{number}/reviews/abc", "/pulls/x", "/issues/comments/y", "/issues/z"):
+        reply = requests.get(base + path, headers=auth, timeout=10)
+        assert (reply.status_code, reply.json()["message"]) == (404, "Not Found"), path
+    bad_json = requests.post(
+        f"{base}/issues/{number}/comments", data=b"{", headers=auth, timeout=10
+    )
+    assert (bad_json.status_code, bad_json.json()["message"]) == (400, "Problems parsing JSON")
