@@ -11,15 +11,15 @@ from typing import Any
 
 from jitops.sandbox.github.errors import SandboxError
 from jitops.sandbox.github.gitrepo import BareRepo, Identity
-from jitops.sandbox.github.model import Environment, Fault, Protection, Pull, RequestRecord, Status
+from jitops.sandbox.github.instruments import Instruments
+from jitops.sandbox.github.model import Environment, Protection, Pull, Status
 from jitops.sandbox.github.server import GitHubServer
 from jitops.sandbox.github.store import Store
 
 DEFAULT_FILES = {"README.md": "# Access requests\n\nGrants live in grants/, policy in policies/.\n"}
-_DOCS = "https://docs.github.com/rest"
 
 
-class GitHubSandbox:
+class GitHubSandbox(Instruments):
     """One repository (default ``acme/access``, owned by the organisation ``acme``) on loopback."""
 
     def __init__(
@@ -349,71 +349,3 @@ class GitHubSandbox:
         with self.store.lock:
             full = self.store.git.resolve(sha) or sha
             return [s for s in reversed(self.store.statuses) if s.sha == full]
-
-    # -- request log and faults -------------------------------------------------------------
-
-    @property
-    def requests(self) -> list[RequestRecord]:
-        """Every request answered so far (method, path without prefix, query, status, user)."""
-        with self.server._meta:
-            return list(self.server.log)
-
-    def count_requests(self, method: str | None = None, path: str | None = None) -> int:
-        """Requests matching ``method`` and ``path`` (a ``path`` ending in ``*`` is a prefix)."""
-
-        def hit(r: RequestRecord) -> bool:
-            if method is not None and r.method != method.upper():
-                return False
-            if path is None:
-                return True
-            return r.path.startswith(path[:-1]) if path.endswith("*") else r.path == path
-
-        return sum(1 for r in self.requests if hit(r))
-
-    @property
-    def errors(self) -> list[BaseException]:
-        """Unexpected exceptions inside the stand-in (each was answered with a 500)."""
-        with self.server._meta:
-            return list(self.server.errors)
-
-    def clear_requests(self) -> None:
-        with self.server._meta:
-            self.server.log.clear()
-
-    def fail_next(
-        self,
-        n: int = 1,
-        status: int = 502,
-        *,
-        message: str = "Server Error",
-        method: str | None = None,
-        path: str | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        """Answer the next ``n`` requests (matching ``method`` and containing ``path``) with
-        ``status`` and ``{"message": message}`` instead of serving them."""
-        body = {"message": message, "documentation_url": _DOCS}
-        self.server.add_fault(Fault(n, status, dict(body), dict(headers or {}), method, path))
-
-    def rate_limit_next(
-        self,
-        n: int = 1,
-        *,
-        secondary: bool = True,
-        retry_after: int = 1,
-        method: str | None = None,
-        path: str | None = None,
-    ) -> None:
-        """Answer the next ``n`` requests with GitHub's 403 rate-limit responses: secondary
-        (``Retry-After``) or primary (``X-RateLimit-Remaining: 0`` and ``X-RateLimit-Reset``)."""
-        if secondary:
-            message = (
-                "You have exceeded a secondary rate limit. "
-                "Please wait a few minutes before you try again."
-            )
-            headers = {"Retry-After": str(retry_after)}
-        else:
-            message = "API rate limit exceeded for user ID 1."
-            reset = int(self.store.clock().timestamp()) + retry_after
-            headers = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)}
-        self.fail_next(n, 403, message=message, method=method, path=path, headers=headers)
