@@ -1,4 +1,9 @@
-"""``jitops sandbox github``: run the GitHub stand-in on its own, like a tiny GitHub Enterprise."""
+"""``jitops sandbox github``: run the GitHub stand-in on its own, like a tiny GitHub Enterprise.
+
+Prints ``GitHub API:  <url>`` (first line), ``repository:  owner/name at <path>`` and one
+``token <login>: <token>`` line per seeded user, then serves until Ctrl-C, SIGTERM or
+``--for-seconds``. Registered by the CLI under the ``sandbox`` group.
+"""
 
 from __future__ import annotations
 
@@ -92,6 +97,3 @@ def github_cmd(
     finally:
         signal.signal(signal.SIGTERM, previous)
     click.echo("stopped", err=True)
-
-
-COMMANDS = [github_cmd]
