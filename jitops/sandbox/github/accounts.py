@@ -61,7 +61,7 @@ class Accounts:
     def user(self, login: str) -> User:
         found = self.users.get(login.lower())
         if found is None:
-            raise not_found()
+            raise not_found(f"no user {login}")
         return found
 
     def user_by_token(self, token: str) -> User | None:
@@ -83,7 +83,7 @@ class Accounts:
     def org(self, login: str) -> Org:
         found = self.orgs.get(login.lower())
         if found is None:
-            raise not_found()
+            raise not_found(f"no organisation {login}")
         return found
 
     def add_team(self, org: str, slug: str, name: str | None = None) -> Team:
@@ -104,7 +104,7 @@ class Accounts:
     def team(self, org: str, slug: str) -> Team:
         found = self.find_team(org, slug)
         if found is None:
-            raise not_found()
+            raise not_found(f"no team {org}/{slug}")
         return found
 
     def team_by_id(self, org_id: int | None, team_id: int) -> Team:

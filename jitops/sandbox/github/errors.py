@@ -20,8 +20,10 @@ class APIError(SandboxError):
         errors: list[dict[str, Any]] | list[str] | None = None,
         documentation_url: str = "https://docs.github.com/rest",
         headers: dict[str, str] | None = None,
+        detail: str | None = None,
     ) -> None:
-        super().__init__(message)
+        # ``detail`` is for people reading a failed test; it never reaches the HTTP body
+        super().__init__(f"{message} ({detail})" if detail else message)
         self.status = status
         self.message = message
         self.errors = errors
@@ -37,8 +39,8 @@ class APIError(SandboxError):
         return out
 
 
-def not_found() -> APIError:
-    return APIError(404, "Not Found")
+def not_found(detail: str | None = None) -> APIError:
+    return APIError(404, "Not Found", detail=detail)
 
 
 def validation_failed(*errors: dict[str, Any], documentation_url: str | None = None) -> APIError:

@@ -20,7 +20,11 @@ DEFAULT_FILES = {"README.md": "# Access requests\n\nGrants live in grants/, poli
 
 
 class GitHubSandbox(Instruments):
-    """One repository (default ``acme/access``, owned by the organisation ``acme``) on loopback."""
+    """One repository (default ``acme/access``, owned by the organisation ``acme``) on loopback.
+
+    Only the git repository lives on disk; accounts, pull requests, reviews, comments and
+    statuses live in memory, so reusing a ``workdir`` keeps the repository and nothing else.
+    """
 
     def __init__(
         self,

@@ -54,7 +54,7 @@ class Store(Accounts):
     def pull(self, number: int) -> Pull:
         found = self.pulls.get(number)
         if found is None:
-            raise not_found()
+            raise not_found(f"no pull request #{number}")
         return found
 
     def head_sha(self, pull: Pull) -> str:
@@ -330,7 +330,7 @@ class Store(Accounts):
     def comment(self, comment_id: int) -> Comment:
         found = self.comments.get(comment_id)
         if found is None:
-            raise not_found()
+            raise not_found(f"no comment {comment_id}")
         return found
 
     def add_status(
