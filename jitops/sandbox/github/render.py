@@ -90,6 +90,7 @@ class Renderer(AccountRenderer):
         url = f"{self.repo_api}/pulls/{pull.number}"
         html = f"{self.repo_web}/pull/{pull.number}"
         issue = f"{self.repo_api}/issues/{pull.number}"
+        head = self.s.head_sha(pull)  # read live from the bare repository, once per render
         return {
             "url": url,
             "id": pull.id,
@@ -102,7 +103,7 @@ class Renderer(AccountRenderer):
             "review_comments_url": f"{url}/comments",
             "review_comment_url": f"{self.repo_api}/pulls/comments{{/number}}",
             "comments_url": f"{issue}/comments",
-            "statuses_url": f"{self.repo_api}/statuses/{self.s.head_sha(pull)}",
+            "statuses_url": f"{self.repo_api}/statuses/{head}",
             "number": pull.number,
             "state": pull.state,
             "locked": False,
@@ -123,7 +124,7 @@ class Renderer(AccountRenderer):
             "requested_teams": [
                 self.team(self.s.team(self.s.owner, t)) for t in pull.requested_teams
             ],
-            "head": self._branch(pull.head_ref, self.s.head_sha(pull)),
+            "head": self._branch(pull.head_ref, head),
             "base": self._branch(pull.base_ref, self.s.base_sha(pull)),
             "_links": {
                 "self": {"href": url},
@@ -133,7 +134,7 @@ class Renderer(AccountRenderer):
                 "review_comments": {"href": f"{url}/comments"},
                 "review_comment": {"href": f"{self.repo_api}/pulls/comments{{/number}}"},
                 "commits": {"href": f"{url}/commits"},
-                "statuses": {"href": f"{self.repo_api}/statuses/{self.s.head_sha(pull)}"},
+                "statuses": {"href": f"{self.repo_api}/statuses/{head}"},
             },
             "author_association": self.association(pull.author),
             "auto_merge": None,
