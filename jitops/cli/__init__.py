@@ -46,9 +46,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from jitops.cli import validate
+    from jitops.cli import sandbox, validate
 
-    for module in (validate,):
+    for module in (validate, sandbox):
         for command in module.COMMANDS:
             cli.add_command(command)
 
