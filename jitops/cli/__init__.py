@@ -46,9 +46,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from jitops.cli import sandbox, validate
+    from jitops.cli import doctor, sandbox, validate, vault
 
-    for module in (validate, sandbox):
+    for module in (validate, sandbox, vault, doctor):
         for command in module.COMMANDS:
             cli.add_command(command)
 
