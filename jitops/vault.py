@@ -253,14 +253,17 @@ class Vault:
         data = body.get("data")
         return data if isinstance(data, Mapping) else body
 
-    def write(self, path: str, body: Mapping[str, Any], *, action: str | None = None) -> None:
-        """POST ``body`` to ``path``."""
-        self._call(
+    def write(
+        self, path: str, body: Mapping[str, Any], *, action: str | None = None
+    ) -> Mapping[str, Any] | None:
+        """POST ``body`` to ``path``; the answer's body (None for 204)."""
+        answer = self._call(
             lambda: self._client.adapter.post(f"/v1/{path}", json=dict(body)),
             "POST",
             path,
             action or f"write {path}",
         )
+        return answer if isinstance(answer, Mapping) else None
 
     def list_keys(self, path: str) -> list[str]:
         """LIST ``path``; its keys (an empty list when Vault answers 404, as it does)."""

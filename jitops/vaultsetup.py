@@ -33,7 +33,9 @@ class VaultBackend(Protocol):
 
     def read(self, path: str, *, action: str | None = None) -> Mapping[str, Any] | None: ...
 
-    def write(self, path: str, body: Mapping[str, Any], *, action: str | None = None) -> None: ...
+    def write(
+        self, path: str, body: Mapping[str, Any], *, action: str | None = None
+    ) -> Mapping[str, Any] | None: ...
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 The retry tests speak real HTTP on loopback to a server that only ever answers 503 (or to a
 closed port), so hvac and requests run for real. Scenario tests against the Vault stand-in
-(and `vault server -dev` when installed) live in test_vault_contract.py.
+(and `vault server -dev` when installed) use the ``vault_world`` fixture: a Vault set up by
+`jitops vault setup` for the example policy, with role policies and secrets seeded.
 """
 
 from __future__ import annotations
@@ -13,14 +14,18 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import pytest
 
 from jitops.errors import Secret
-from jitops.policy import VaultSettings
+from jitops.policy import Role, VaultSettings
 from jitops.vault import RetryPolicy, Vault
 from jitops.vault_model import (
+    Issued,
     TokenInfo,
+    UnwrapError,
     Unwrapped,
     VaultConfigError,
     VaultPermissionError,
@@ -28,6 +33,11 @@ from jitops.vault_model import (
     VaultUnavailableError,
     error_for,
 )
+
+if TYPE_CHECKING:
+    from tests.fixtures.vault_backend import VaultWorld
+
+pytest_plugins = ["tests.fixtures.vault_backend"]
 
 
 def test_403_names_the_path_and_the_missing_capability() -> None:
@@ -174,3 +184,125 @@ def test_connection_refused_is_retried_within_the_deadline() -> None:
         vault.grant_tokens()
     assert time.monotonic() - start < 1.5
     assert 2 <= vault.request_count < 50
+
+
+# --- scenarios against a real HTTP Vault (the stand-in; vault server -dev when installed) ------
+
+
+def _role(world: VaultWorld, name: str) -> Role:
+    return world.policy().roles[name]
+
+
+def _issue(
+    vault: Vault, world: VaultWorld, role: str, seconds: float, grant: str = "g-1"
+) -> Issued:
+    return vault.issue(
+        grant_id=grant,
+        requester="octocat",
+        role=_role(world, role),
+        duration=timedelta(seconds=seconds),
+        pull_request=42,
+        wrap_ttl=timedelta(minutes=5),
+        token_role="jitops-grant",
+    )
+
+
+def _issuer(world: VaultWorld, ttl: str = "120s") -> Vault:
+    return Vault(world.target.url, Secret(world.token(["jitops-issuer"], ttl)))
+
+
+@pytest.mark.integration
+def test_secret_grant_unwraps_once_and_the_issuer_never_saw_it(vault_world: VaultWorld) -> None:
+    issuer = _issuer(vault_world)
+    issued = _issue(issuer, vault_world, "staging-admin", 60)
+    assert issued.kind == "secret"
+    assert issued.requests <= 2  # create + wrapped read (login is one more)
+    assert vault_world.staging_secret["password"] not in repr(issued)
+    got = issuer.unwrap(issued.wrapping_token)
+    assert got.values["password"].reveal() == vault_world.staging_secret["password"]
+    with pytest.raises(UnwrapError, match="someone may have claimed it before you"):
+        issuer.unwrap(issued.wrapping_token)
+    info = vault_world.admin().lookup_accessor(issued.accessor)
+    assert info is not None
+    assert info.meta["jitops_grant"] == "g-1"
+    assert info.meta["jitops_requester"] == "octocat"
+    assert info.meta["jitops_pull_request"] == "42"
+    assert "jit-staging-admin" in info.policies
+    assert 50 <= info.ttl <= 60
+
+
+@pytest.mark.integration
+def test_orphan_grant_outlives_the_issuers_short_login(vault_world: VaultWorld) -> None:
+    login = vault_world.token(["jitops-issuer"], "30s")
+    issuer = Vault(vault_world.target.url, Secret(login))
+    issued = _issue(issuer, vault_world, "prod-break-glass", 120)
+    admin = vault_world.admin()
+    admin.write("auth/token/revoke", {"token": login})  # the issuer's login ends (and children)
+    info = admin.lookup_accessor(issued.accessor)
+    assert info is not None, "the grant died with the issuer's login: it is not an orphan"
+    assert info.orphan
+
+
+@pytest.mark.integration
+def test_grant_token_reads_only_its_roles_paths(vault_world: VaultWorld) -> None:
+    issuer = _issuer(vault_world)
+    issued = _issue(issuer, vault_world, "prod-break-glass", 60)  # no vault.secret: the token
+    assert issued.kind == "token"
+    unwrapped = issuer.unwrap(issued.wrapping_token)
+    assert unwrapped.values["accessor"].reveal() == issued.accessor
+    grant = Vault(vault_world.target.url, unwrapped.values["token"])
+    read = grant.read("secret/data/prod/root")
+    assert read is not None
+    assert read["data"] == vault_world.prod_secret
+    with pytest.raises(
+        VaultPermissionError, match='"read" capability on path "secret/data/staging/admin"'
+    ):
+        grant.read("secret/data/staging/admin")
+
+
+@pytest.mark.integration
+def test_grant_dies_with_its_ttl(vault_world: VaultWorld) -> None:
+    issuer = _issuer(vault_world)
+    issued = _issue(issuer, vault_world, "prod-break-glass", 2)
+    token = issuer.unwrap(issued.wrapping_token).values["token"]
+    grant = Vault(vault_world.target.url, token)
+    assert grant.read("secret/data/prod/root") is not None
+    admin = vault_world.admin()
+    deadline = time.monotonic() + 8
+    while admin.lookup_accessor(issued.accessor) is not None and time.monotonic() < deadline:
+        time.sleep(0.25)
+    assert admin.lookup_accessor(issued.accessor) is None
+    with pytest.raises(VaultPermissionError):
+        grant.read("secret/data/prod/root")
+
+
+@pytest.mark.integration
+def test_revoke_by_accessor_is_idempotent_and_reconcile_finds_grants(
+    vault_world: VaultWorld,
+) -> None:
+    issuer = _issuer(vault_world)
+    first = _issue(issuer, vault_world, "prod-break-glass", 60, grant="g-a")
+    second = _issue(issuer, vault_world, "staging-admin", 60, grant="g-b")
+    found = {t.grant_id: t.accessor for t in issuer.grant_tokens()}
+    assert found == {"g-a": first.accessor, "g-b": second.accessor}
+    assert issuer.revoke_accessor(first.accessor) is True
+    assert issuer.revoke_accessor(first.accessor) is False
+    assert issuer.lookup_accessor(first.accessor) is None
+    assert [t.grant_id for t in issuer.grant_tokens()] == ["g-b"]
+
+
+@pytest.mark.integration
+def test_issuer_cannot_read_any_secret_itself(vault_world: VaultWorld) -> None:
+    issuer = _issuer(vault_world)
+    for path in ("secret/data/staging/admin", "secret/data/prod/root"):
+        with pytest.raises(VaultPermissionError, match=path):
+            issuer.read(path)
+    assert _issue(issuer, vault_world, "staging-admin", 30).kind == "secret"
+
+
+@pytest.mark.integration
+def test_missing_token_role_says_run_setup(vault_world: VaultWorld) -> None:
+    vault_world.admin().write("auth/token/roles/jitops-grant", {"allowed_policies": ["x"]})
+    issuer = _issuer(vault_world)
+    with pytest.raises((VaultSetupError, VaultPermissionError), match="jitops vault setup"):
+        _issue(issuer, vault_world, "staging-admin", 30)

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from click.testing import CliRunner
+from cryptography.hazmat.primitives.asymmetric import rsa
 
-from jitops.cli.vault import vault_group
+from jitops.cli import cli
 from jitops.errors import UsageError
-from jitops.policy import Policy, load_policy
+from jitops.policy import Policy, VaultSettings, load_policy
+from jitops.vault import Vault
+from jitops.vault_model import VaultLoginError, VaultPermissionError
 from jitops.vaultsetup import SetupOptions, Write, differs, issuer_policy_hcl, plan_setup
 from tests.conftest import EXAMPLE_POLICY
+
+if TYPE_CHECKING:
+    from tests.fixtures.vault_backend import OidcIssuer, VaultTarget, VaultWorld
+
+pytest_plugins = ["tests.fixtures.vault_backend"]
 
 
 @pytest.fixture
@@ -108,8 +118,8 @@ def test_dry_run_without_vault_prints_the_whole_plan(
     for name in ("VAULT_ADDR", "VAULT_TOKEN", "VAULT_ROLE_ID", "ACTIONS_ID_TOKEN_REQUEST_URL"):
         monkeypatch.delenv(name, raising=False)
     result = CliRunner().invoke(
-        vault_group,
-        ["setup", "--dry-run", "--repo", str(access_repo), "--repo-name", "acme/access"],
+        cli,
+        ["vault", "setup", "--dry-run", "--repo", str(access_repo), "--repo-name", "acme/access"],
     )
     assert result.exit_code == 0, result.output
     assert 'path "auth/token/create/jitops-grant"' in result.output
@@ -123,7 +133,113 @@ def test_setup_without_vault_says_what_to_set(
     for name in ("VAULT_ADDR", "VAULT_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     result = CliRunner().invoke(
-        vault_group, ["setup", "--repo", str(access_repo), "--repo-name", "acme/access"]
+        cli, ["vault", "setup", "--repo", str(access_repo), "--repo-name", "acme/access"]
     )
     assert result.exit_code != 0
-    assert "VAULT_ADDR" in str(result.exception)
+    assert "VAULT_ADDR" in result.output
+
+
+# --- against a real HTTP Vault (the stand-in; vault server -dev when installed) ---------------
+
+
+@pytest.mark.integration
+def test_setup_twice_changes_nothing(vault_world: VaultWorld) -> None:
+    again = vault_world.run_setup()
+    assert {a.outcome for a in again} <= {"unchanged", "kept"}, [
+        (a.write.what, a.outcome) for a in again
+    ]
+
+
+@pytest.mark.integration
+def test_dry_run_writes_nothing(vault_backend: VaultTarget, oidc: OidcIssuer) -> None:
+    world = VaultWorld(vault_backend, oidc)
+    planned = world.run_setup(dry_run=True)
+    assert [a.outcome for a in planned] == ["would create"] * 4 + ["would create"]
+    admin = world.admin()
+    assert admin.read("auth/token/roles/jitops-grant") is None
+    assert admin.read("sys/policies/acl/jitops-issuer") is None
+
+
+@pytest.mark.integration
+def test_cli_setup_then_dry_run_reports_unchanged(
+    vault_backend: VaultTarget,
+    oidc: OidcIssuer,
+    access_repo: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VAULT_ADDR", vault_backend.url)
+    monkeypatch.setenv("VAULT_TOKEN", vault_backend.root_token)
+    for name in ("ACTIONS_ID_TOKEN_REQUEST_URL", "VAULT_ROLE_ID"):
+        monkeypatch.delenv(name, raising=False)
+    pem = tmp_path / "issuer.pem"
+    pem.write_text(oidc.public_pem)
+    args = [
+        "setup",
+        "--repo",
+        str(access_repo),
+        "--repo-name",
+        "acme/access",
+        "--jwt-validation-pubkey",
+        str(pem),
+    ]
+    first = CliRunner().invoke(cli, args)
+    assert first.exit_code == 0, first.output
+    assert "5 write(s) made" in first.output
+    second = CliRunner().invoke(cli, [*args, "--dry-run"])
+    assert second.exit_code == 0, second.output
+    assert "0 write(s) would be made" in second.output
+    assert "unchanged  token role 'jitops-grant'" in second.output
+    assert vault_backend.root_token not in first.output + second.output
+
+
+def _jwt_login(world: VaultWorld) -> Vault:
+    env = {
+        "VAULT_ADDR": world.target.url,
+        "GITHUB_REPOSITORY_OWNER": "acme",
+        **world.oidc.environ(),
+    }
+    return Vault.connect(None, VaultSettings(), env)
+
+
+@pytest.mark.integration
+def test_the_right_github_token_logs_in_and_can_issue(vault_world: VaultWorld) -> None:
+    issuer = _jwt_login(vault_world)
+    assert vault_world.oidc.audiences_asked == ["https://github.com/acme"]
+    assert issuer.login_method == "jwt"
+    issued = issuer.issue(
+        grant_id="g-jwt",
+        requester="octocat",
+        role=vault_world.policy().roles["staging-admin"],
+        duration=timedelta(seconds=30),
+        pull_request=7,
+        wrap_ttl=timedelta(minutes=1),
+        token_role="jitops-grant",
+    )
+    assert issuer.request_count == 3  # login, create, wrapped read: within the 4 budget
+    assert issued.accessor
+    with pytest.raises(VaultPermissionError):
+        issuer.read("secret/data/staging/admin")
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("change", "what"),
+    [
+        ({"repository": "evil/fork"}, "another repository"),
+        ({"ref": "refs/heads/feature"}, "another branch"),
+        ({"workflow_ref": "acme/access/.github/workflows/ci.yml@refs/heads/main"}, "workflow"),
+        ({"aud": "https://github.com/evil"}, "wrong audience"),
+        ("bad-signature", "a forged signature"),
+    ],
+)
+def test_a_wrong_github_token_is_refused(
+    vault_world: VaultWorld, change: object, what: str
+) -> None:
+    if change == "bad-signature":
+        vault_world.oidc.sign_with = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    else:
+        assert isinstance(change, dict)
+        vault_world.oidc.claims.update(change)
+    with pytest.raises(VaultLoginError, match="login was refused"):
+        _jwt_login(vault_world)

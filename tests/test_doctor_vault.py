@@ -1,0 +1,110 @@
+"""jitops doctor, Vault part: every finding says what is wrong and how to fix it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from click.testing import CliRunner
+
+from jitops.cli import cli
+from jitops.doctor import Finding, failed, vault_findings
+from jitops.vault import Vault
+from jitops.vault_model import VaultConfigError
+
+if TYPE_CHECKING:
+    from tests.fixtures.vault_backend import VaultWorld
+
+pytest_plugins = ["tests.fixtures.vault_backend"]
+
+
+def by_check(findings: list[Finding]) -> dict[str, Finding]:
+    return {f.check: f for f in findings}
+
+
+def _findings(world: VaultWorld) -> dict[str, Finding]:
+    return by_check(vault_findings(world.policy(), world.admin))
+
+
+def test_no_vault_configured_is_one_failed_finding_with_the_fix() -> None:
+    from jitops.policy import load_policy
+    from tests.conftest import EXAMPLE_POLICY
+
+    policy = load_policy({"policies/policy.yaml": EXAMPLE_POLICY.read_bytes()})
+
+    def connect() -> Vault:
+        raise VaultConfigError("no Vault address: set VAULT_ADDR")
+
+    findings = vault_findings(policy, connect)
+    assert failed(findings)
+    assert findings[0].check == "vault.login"
+    assert "VAULT_ADDR" in findings[0].message
+
+
+@pytest.mark.integration
+def test_a_set_up_vault_is_healthy(vault_world: VaultWorld) -> None:
+    findings = _findings(vault_world)
+    assert not [f for f in findings.values() if not f.ok]
+    assert findings["vault.secret.staging-admin"].message == (
+        "a staging-admin grant token can read secret/data/staging/admin"
+    )
+    assert "vault.secret.prod-db-readonly" in findings
+    assert "vault.secret.prod-break-glass" not in findings  # no secret: nothing to probe
+    assert vault_world.admin().grant_tokens() == []  # the probe tokens were revoked
+
+
+@pytest.mark.integration
+def test_doctor_finds_a_missing_policy(vault_world: VaultWorld) -> None:
+    admin = vault_world.admin()
+    admin._client.adapter.delete("/v1/sys/policies/acl/jit-staging-admin")
+    findings = _findings(vault_world)
+    missing = findings["vault.policy.jit-staging-admin"]
+    assert not missing.ok
+    assert "no policy 'jit-staging-admin' (used by role staging-admin)" in missing.message
+    assert "vault policy write jit-staging-admin" in missing.fix
+    assert not findings["vault.secret.staging-admin"].ok
+
+
+@pytest.mark.integration
+def test_doctor_finds_a_token_role_not_covering_a_role(vault_world: VaultWorld) -> None:
+    vault_world.admin().write(
+        "auth/token/roles/jitops-grant",
+        {"allowed_policies": ["jit-prod-db-readonly", "jit-staging-admin"]},
+    )
+    findings = _findings(vault_world)
+    gap = findings["vault.token-role.prod-break-glass"]
+    assert not gap.ok
+    assert "does not allow jit-prod-admin" in gap.message
+    assert "jitops vault setup" in gap.fix
+
+
+@pytest.mark.integration
+def test_doctor_finds_an_unreadable_secret_without_reading_it(vault_world: VaultWorld) -> None:
+    vault_world.admin().write(
+        "sys/policies/acl/jit-staging-admin",
+        {"policy": 'path "secret/data/elsewhere/*" {\n  capabilities = ["read"]\n}\n'},
+    )
+    finding = _findings(vault_world)["vault.secret.staging-admin"]
+    assert not finding.ok
+    assert "cannot read secret/data/staging/admin" in finding.message
+    assert 'path "secret/data/staging/admin"' in finding.fix
+
+
+@pytest.mark.integration
+def test_cli_doctor_exits_1_and_prints_fixes(
+    vault_world: VaultWorld, access_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VAULT_ADDR", vault_world.target.url)
+    monkeypatch.setenv("VAULT_TOKEN", vault_world.target.root_token)
+    for name in ("ACTIONS_ID_TOKEN_REQUEST_URL", "VAULT_ROLE_ID"):
+        monkeypatch.delenv(name, raising=False)
+    ok = CliRunner().invoke(cli, ["doctor", "--repo", str(access_repo)])
+    assert ok.exit_code == 0, ok.output
+    assert "all ok" in ok.output
+    vault_world.admin()._client.adapter.delete("/v1/auth/token/roles/jitops-grant")
+    bad = CliRunner().invoke(cli, ["doctor", "--repo", str(access_repo)])
+    assert bad.exit_code == 1, bad.output
+    assert "FAIL  vault.token-role: Vault has no token role 'jitops-grant'" in bad.output
+    assert "fix: run `jitops vault setup`" in bad.output
+    assert vault_world.target.root_token not in bad.output
