@@ -13,7 +13,6 @@ No token or secret is ever logged or put in a message.
 from __future__ import annotations
 
 import time
-import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,7 +30,6 @@ from jitops.vault_model import (
     TokenInfo,
     UnwrapError,
     Unwrapped,
-    VaultConfigError,
     VaultError,
     VaultLoginError,
     error_for,
@@ -54,10 +52,6 @@ _STATUS = {
     hvac.exceptions.BadGateway: 502,
     hvac.exceptions.VaultDown: 503,
 }
-LOGIN_VARIABLES = (
-    "ACTIONS_ID_TOKEN_REQUEST_URL + ACTIONS_ID_TOKEN_REQUEST_TOKEN (GitHub Actions with "
-    "`permissions: id-token: write`), VAULT_ROLE_ID + VAULT_SECRET_ID (AppRole) or VAULT_TOKEN"
-)
 
 
 @dataclass(frozen=True)
@@ -127,40 +121,20 @@ class Vault:
         retry: RetryPolicy | None = None,
         timeout: float = 10.0,
     ) -> Vault:
-        """Log in the way the environment allows: GitHub OIDC, then AppRole, then VAULT_TOKEN."""
-        addr = addr or environ.get("VAULT_ADDR")
-        if not addr:
-            raise VaultConfigError(
-                "no Vault address: set VAULT_ADDR (e.g. https://vault.example.com:8200) or "
-                "pass --vault-addr"
-            )
-        namespace = environ.get("VAULT_NAMESPACE")
-        url = environ.get("ACTIONS_ID_TOKEN_REQUEST_URL")
-        bearer = environ.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
-        if url and bearer:
-            vault = cls(addr, None, namespace=namespace, retry=retry, timeout=timeout)
-            vault.login_method = "jwt"
-            audience = environ.get("JITOPS_VAULT_AUDIENCE") or _default_audience(environ)
-            jwt = vault._github_oidc_token(url, Secret(bearer), audience)
-            vault.login_jwt(settings, jwt)
-            return vault
-        role_id, secret_id = environ.get("VAULT_ROLE_ID"), environ.get("VAULT_SECRET_ID")
-        if role_id and secret_id:
-            vault = cls(addr, None, namespace=namespace, retry=retry, timeout=timeout)
-            vault.login_method = "approle"
-            mount = environ.get("VAULT_APPROLE_MOUNT", "approle")
-            vault._login(
-                lambda: vault._client.auth.approle.login(
-                    role_id=role_id, secret_id=secret_id, mount_point=mount
-                ),
-                f"auth/{mount}/login",
-                "log in with AppRole (VAULT_ROLE_ID / VAULT_SECRET_ID)",
-            )
-            return vault
-        token = environ.get("VAULT_TOKEN")
-        if token:
-            return cls(addr, Secret(token), namespace=namespace, retry=retry, timeout=timeout)
-        raise VaultConfigError(f"no way to log in to Vault: set {LOGIN_VARIABLES}")
+        """Log in the way the environment allows (see :func:`jitops.vault_login.connect`)."""
+        from jitops.vault_login import connect
+
+        return connect(cls, addr, settings, environ, retry=retry, timeout=timeout)
+
+    def login_approle(self, role_id: str, secret_id: Secret, mount: str = "approle") -> None:
+        """Log in with AppRole credentials."""
+        self._login(
+            lambda: self._client.auth.approle.login(
+                role_id=role_id, secret_id=secret_id.reveal(), mount_point=mount
+            ),
+            f"auth/{mount}/login",
+            "log in with AppRole (VAULT_ROLE_ID / VAULT_SECRET_ID)",
+        )
 
     def login_jwt(self, settings: VaultSettings, jwt: Secret) -> None:
         """Log in through the JWT auth method with ``settings.jwt_role``."""
@@ -183,21 +157,6 @@ class Vault:
                     "credentials (`jitops vault setup` writes the JWT role)"
                 ) from exc
             raise
-
-    def _github_oidc_token(self, url: str, bearer: Secret, audience: str) -> Secret:
-        full = f"{url}&audience={urllib.parse.quote(audience, safe='')}"
-        try:
-            resp = requests.get(
-                full, headers={"Authorization": f"bearer {bearer.reveal()}"}, timeout=self.timeout
-            )
-            resp.raise_for_status()
-            value = resp.json()["value"]
-        except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
-            raise VaultLoginError(
-                "could not get a GitHub Actions OIDC token for Vault (audience "
-                f"{audience!r}); give the job `permissions: id-token: write`"
-            ) from exc
-        return Secret(str(value))
 
     # --- the request loop ---------------------------------------------------------------------
 
@@ -484,14 +443,3 @@ def _wrap_info(body: Any, path: str) -> Mapping[str, Any]:
             "Vault drops the X-Vault-Wrap-TTL header"
         )
     return info
-
-
-def _default_audience(environ: Mapping[str, str]) -> str:
-    owner = (
-        environ.get("GITHUB_REPOSITORY_OWNER") or environ.get("GITHUB_REPOSITORY", "").split("/")[0]
-    )
-    if not owner:
-        raise VaultConfigError(
-            "cannot tell the OIDC audience: set JITOPS_VAULT_AUDIENCE or GITHUB_REPOSITORY_OWNER"
-        )
-    return f"https://github.com/{owner}"
