@@ -286,8 +286,6 @@ class DatabaseEngine:
             raise VaultAPIError(400, "empty database name attribute")
         if not role.creation_statements:
             raise VaultAPIError(400, "empty creation statements")
-        if role.max_ttl and role.default_ttl > role.max_ttl:
-            raise VaultAPIError(400, "ttl cannot be greater than max_ttl")
         with self._lock:
             self._roles[name] = role
 
