@@ -8,9 +8,11 @@ of many objects go through one ``git cat-file --batch``.
 from __future__ import annotations
 
 import os
+import random
 import re
 import subprocess
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -210,6 +212,80 @@ class Git:
         """Contents of ``path`` at ``ref`` (None when it does not exist there)."""
         proc = self.proc("cat-file", "blob", f"{ref}:{path}")
         return proc.stdout if proc.returncode == 0 else None
+
+    # -- writing the ledger -------------------------------------------------------------------
+    def commit(self, changes: Mapping[str, bytes | None], message: str) -> str:
+        """Write ``changes`` (None deletes) into the work tree, stage exactly those paths and
+        commit them (an empty commit when there are none). Returns the new sha."""
+        for path, data in changes.items():
+            full = self.root / path
+            if data is None:
+                if full.exists() or full.is_symlink():
+                    self.run("rm", "-q", "--", path)
+            else:
+                full.parent.mkdir(parents=True, exist_ok=True)
+                full.write_bytes(data)
+                self.run("add", "--", path)
+        env_identity = []
+        for key, default in (("name", BOT_NAME), ("email", BOT_EMAIL)):
+            if not self.run("config", f"user.{key}", check=False).strip():
+                env_identity += ["-c", f"user.{key}={default}"]
+        self.run(
+            *env_identity,
+            "commit",
+            "-q",
+            "--allow-empty",
+            "--no-verify",
+            "-F",
+            "-",
+            input=message.encode("utf-8"),
+        )
+        return self.text("rev-parse", "HEAD").strip()
+
+    def land(
+        self,
+        remote: str,
+        branch: str,
+        build: Callable[[Git], Sequence[PlannedCommit]],
+        *,
+        attempts: int = 5,
+    ) -> list[str]:
+        """Make the commits ``build`` plans on the fresh tip of ``remote/branch`` and push them
+        in one push. On a race (someone pushed first) fetch, rebuild and retry, bounded."""
+        for attempt in range(1, attempts + 1):
+            self.fetch(remote, branch)
+            self.run("checkout", "-q", "-f", "-B", branch, f"{remote}/{branch}")
+            planned = build(self)
+            if not planned:
+                return []
+            shas = [self.commit(p.changes, p.message) for p in planned]
+            proc = self.proc("push", "-q", remote, f"HEAD:refs/heads/{branch}")
+            if proc.returncode == 0:
+                return shas
+            said = proc.stderr.decode("utf-8", "replace")
+            if not any(w in said for w in ("non-fast-forward", "fetch first", "rejected")):
+                raise GitError(f"git push to {remote}/{branch} failed: {said.strip()[-300:]}")
+            time.sleep(min(2.0, 0.1 * 2**attempt) * (0.5 + random.random()))  # noqa: S311
+        raise PushRejected(
+            f"could not push to {remote}/{branch} after {attempts} attempts: others kept pushing "
+            "first; run the job again (it is safe to re-run)"
+        )
+
+
+class PushRejected(GitError):
+    """The remote kept moving; nothing was lost, the run can be repeated."""
+
+
+@dataclass(frozen=True)
+class PlannedCommit:
+    """A commit to make: file changes (None deletes) and the full message."""
+
+    changes: Mapping[str, bytes | None]
+    message: str
+
+
+BOT_NAME = "jitops[bot]"
+BOT_EMAIL = "jitops-bot@users.noreply.github.com"
 
 
 def find_root(start: Path) -> Path | None:
