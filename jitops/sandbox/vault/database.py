@@ -42,6 +42,7 @@ PLUGIN_NAME = "postgresql-database-plugin"
 DEFAULT_LEASE_TTL_SECONDS = 768 * 3600  # Vault's system default lease TTL (32 days)
 EXPIRATION_BUFFER_SECONDS = 5  # Vault adds it so the database login outlives the lease
 CONNECT_TIMEOUT_SECONDS = 5
+APPLICATION_NAME = "vault-stand-in database"  # + the config name, in pg_stat_activity
 SESSION_SETTINGS = "SET statement_timeout = '30s'; SET lock_timeout = '10s'"
 _CONFIG_KEYS = frozenset({"plugin_name", "verify_connection", "allowed_roles", "name"})
 
@@ -112,7 +113,8 @@ def _redact_url(url: str) -> str:
 class _Connection:
     """One superuser connection per config, used under a lock and reopened when broken."""
 
-    def __init__(self, config: _Config) -> None:
+    def __init__(self, name: str, config: _Config) -> None:
+        self.name = name
         self.config = config
         self.lock = threading.Lock()
         self._conn: psycopg.Connection[Any] | None = None
@@ -122,11 +124,26 @@ class _Connection:
         if self._conn is None or self._conn.closed or self._conn.broken:
             self.close()
             conn = psycopg.connect(
-                self.config.conninfo(), autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS
+                self.config.conninfo(),
+                autocommit=True,
+                connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                application_name=f"{APPLICATION_NAME} {self.name}"[:63],
             )
             conn.execute(SESSION_SETTINGS)
             self._conn = conn
         return self._conn
+
+    def run(self, work: Callable[[psycopg.Connection[Any]], None]) -> None:
+        """Run ``work`` (call with ``lock`` held), once more on a fresh connection when the
+        old one turns out to be dead (server restart, terminated backend)."""
+        reused = self._conn is not None and not self._conn.closed and not self._conn.broken
+        try:
+            work(self.open())
+        except psycopg.OperationalError:
+            if not (reused and self._conn is not None and self._conn.broken):
+                raise
+            self.close()
+            work(self.open())
 
     def close(self) -> None:
         if self._conn is not None:
@@ -152,7 +169,7 @@ class DatabaseEngine:
         with self._lock:
             old = self._configs.get(name)
         config = self._build_config(data, old)
-        connection = _Connection(config)
+        connection = _Connection(name, config)
         if config.verify_connection:
             with connection.lock:
                 try:
@@ -356,8 +373,10 @@ class DatabaseEngine:
         }
         with connection.lock:
             try:
-                create_user(
-                    connection.open(), entry.creation_statements, entry.rollback_statements, values
+                connection.run(
+                    lambda conn: create_user(
+                        conn, entry.creation_statements, entry.rollback_statements, values
+                    )
                 )
             except psycopg.Error as exc:
                 detail = _scrub(config.scrub(str(exc).strip()), password, stored)
@@ -374,7 +393,7 @@ class DatabaseEngine:
             raise VaultAPIError(500, f"failed to find entry for connection with name: {db_name!r}")
         with connection.lock:
             try:
-                work(connection.open())
+                connection.run(work)
             except psycopg.Error as exc:
                 raise VaultAPIError(500, config.scrub(str(exc).strip())) from None
 

@@ -419,3 +419,17 @@ def test_roles_outside_allowed_roles_are_refused(box: Sandbox) -> None:
     assert error.status == 500
     assert "failed to find entry for connection with name" in str(error)
     box.engine.delete_config("narrow")
+
+
+def test_engine_reconnects_after_its_session_is_killed(box: Sandbox) -> None:
+    box.engine.generate_credentials("readonly", "token", None, MOUNT_MAX).revoke()
+    killed = box.sql(
+        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
+        " WHERE application_name = 'vault-stand-in database main'",
+    )
+    assert killed == [(True,)]
+    creds = box.engine.generate_credentials("readonly", "token", None, MOUNT_MAX)
+    try:
+        box.login(creds).close()
+    finally:
+        creds.revoke()
