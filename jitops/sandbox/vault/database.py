@@ -21,7 +21,12 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 
-from jitops.sandbox.vault.database_sql import create_user, renew_user, revoke_user
+from jitops.sandbox.vault.database_sql import (
+    SuperuserConnection,
+    create_user,
+    renew_user,
+    revoke_user,
+)
 from jitops.sandbox.vault.database_values import (
     PASSWORD_AUTHENTICATIONS,
     comma_list,
@@ -41,9 +46,6 @@ from jitops.sandbox.vault.errors import VaultAPIError
 PLUGIN_NAME = "postgresql-database-plugin"
 DEFAULT_LEASE_TTL_SECONDS = 768 * 3600  # Vault's system default lease TTL (32 days)
 EXPIRATION_BUFFER_SECONDS = 5  # Vault adds it so the database login outlives the lease
-CONNECT_TIMEOUT_SECONDS = 5
-APPLICATION_NAME = "vault-stand-in database"  # + the config name, in pg_stat_activity
-SESSION_SETTINGS = "SET statement_timeout = '30s'; SET lock_timeout = '10s'"
 _CONFIG_KEYS = frozenset({"plugin_name", "verify_connection", "allowed_roles", "name"})
 
 
@@ -110,55 +112,13 @@ def _redact_url(url: str) -> str:
     return url
 
 
-class _Connection:
-    """One superuser connection per config, used under a lock and reopened when broken."""
-
-    def __init__(self, name: str, config: _Config) -> None:
-        self.name = name
-        self.config = config
-        self.lock = threading.Lock()
-        self._conn: psycopg.Connection[Any] | None = None
-
-    def open(self) -> psycopg.Connection[Any]:
-        """The live connection (call with ``lock`` held); raises psycopg.Error."""
-        if self._conn is None or self._conn.closed or self._conn.broken:
-            self.close()
-            conn = psycopg.connect(
-                self.config.conninfo(),
-                autocommit=True,
-                connect_timeout=CONNECT_TIMEOUT_SECONDS,
-                application_name=f"{APPLICATION_NAME} {self.name}"[:63],
-            )
-            conn.execute(SESSION_SETTINGS)
-            self._conn = conn
-        return self._conn
-
-    def run(self, work: Callable[[psycopg.Connection[Any]], None]) -> None:
-        """Run ``work`` (call with ``lock`` held), once more on a fresh connection when the
-        old one turns out to be dead (server restart, terminated backend)."""
-        reused = self._conn is not None and not self._conn.closed and not self._conn.broken
-        try:
-            work(self.open())
-        except psycopg.OperationalError:
-            if not (reused and self._conn is not None and self._conn.broken):
-                raise
-            self.close()
-            work(self.open())
-
-    def close(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(psycopg.Error):
-                self._conn.close()
-            self._conn = None
-
-
 class DatabaseEngine:
     """Database configurations, roles and dynamic credentials of one ``database/`` mount."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._configs: dict[str, _Config] = {}
-        self._connections: dict[str, _Connection] = {}
+        self._connections: dict[str, SuperuserConnection] = {}
         self._roles: dict[str, _Role] = {}
 
     # -- database/config/:name ---------------------------------------------------------------
@@ -169,7 +129,7 @@ class DatabaseEngine:
         with self._lock:
             old = self._configs.get(name)
         config = self._build_config(data, old)
-        connection = _Connection(name, config)
+        connection = SuperuserConnection(name, config.conninfo())
         if config.verify_connection:
             with connection.lock:
                 try:

@@ -1,11 +1,14 @@
 """What Vault's PostgreSQL plugin runs on the database: create, renew and revoke a user.
 
-Every function takes the superuser connection (autocommit, used under the caller's lock).
+Every function takes the superuser connection (autocommit, used under its lock); the conninfo
+holds the root password and so never appears in an error or a repr.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -15,6 +18,51 @@ from jitops.sandbox.vault.database_values import render, split_statements
 
 DEFAULT_RENEW_STATEMENTS = ("ALTER ROLE \"{{name}}\" VALID UNTIL '{{expiration}}';",)
 TERMINATE_WAIT_MILLISECONDS = 5000
+CONNECT_TIMEOUT_SECONDS = 5
+APPLICATION_NAME = "vault-stand-in database"  # + the config name, in pg_stat_activity
+SESSION_SETTINGS = "SET statement_timeout = '30s'; SET lock_timeout = '10s'"
+
+
+class SuperuserConnection:
+    """One superuser connection per config, used under a lock and reopened when broken."""
+
+    def __init__(self, name: str, conninfo: str) -> None:
+        self.name = name
+        self._conninfo = conninfo
+        self.lock = threading.Lock()
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def open(self) -> psycopg.Connection[Any]:
+        """The live connection (call with ``lock`` held); raises psycopg.Error."""
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self.close()
+            conn = psycopg.connect(
+                self._conninfo,
+                autocommit=True,
+                connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                application_name=f"{APPLICATION_NAME} {self.name}"[:63],
+            )
+            conn.execute(SESSION_SETTINGS)
+            self._conn = conn
+        return self._conn
+
+    def run(self, work: Callable[[psycopg.Connection[Any]], None]) -> None:
+        """Run ``work`` (call with ``lock`` held), once more on a fresh connection when the
+        old one turns out to be dead (server restart, terminated backend)."""
+        reused = self._conn is not None and not self._conn.closed and not self._conn.broken
+        try:
+            work(self.open())
+        except psycopg.OperationalError:
+            if not (reused and self._conn is not None and self._conn.broken):
+                raise
+            self.close()
+            work(self.open())
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._conn.close()
+            self._conn = None
 
 
 def run_in_transaction(
