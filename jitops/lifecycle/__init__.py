@@ -1,0 +1,6 @@
+"""The grant lifecycle after approval: issue on merge, claim, sweep, revoke.
+
+``plan`` holds the pure decisions (what to commit, what expired, what a status block says);
+``issue``, ``sweep`` and ``claim`` run them against the boundaries (git ledger, GitHub, Vault,
+webhooks), which are passed in so tests can point them at the loopback stand-ins.
+"""

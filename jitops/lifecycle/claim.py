@@ -1,0 +1,87 @@
+"""`jitops claim`: open a sealed delivery on the requester's laptop and unwrap it once.
+
+The delivery is the age-armored block in the pull request comment, sealed to the SSH keys on
+the requester's GitHub account. Opening it gives a single-use Vault wrapping token; unwrapping
+it gives the credential. A second unwrap fails loudly: someone else got there first.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from jitops import deliver
+from jitops.duration import format_duration
+from jitops.errors import JitopsError
+from jitops.grant import GRANTS_DIR, format_time, read_grant
+from jitops.vault_model import Unwrapped
+
+
+class ClaimError(JitopsError):
+    """The delivery could not be found or opened."""
+
+
+def find_delivery(
+    *,
+    grant_id: str,
+    repo: Path,
+    comments_of: Callable[[int], Sequence[str]],
+    pull_request: int | None = None,
+) -> str:
+    """The armored delivery for ``grant_id`` from its pull request's comments."""
+    if pull_request is None:
+        path = repo / GRANTS_DIR / f"{grant_id}.yaml"
+        if not path.is_file():
+            raise ClaimError(
+                f"{GRANTS_DIR}/{grant_id}.yaml is not in this checkout; run `git pull` (jitops "
+                "commits the grant's status when it issues access) or pass --pr NUMBER"
+            )
+        grant, _ = read_grant(path.read_bytes(), f"{GRANTS_DIR}/{grant_id}.yaml")
+        if grant is None or grant.status is None or grant.status.pull_request is None:
+            raise ClaimError(
+                f"grant {grant_id} has not been issued yet (no status block); wait for the "
+                "issue job after the merge, `git pull`, or pass --pr NUMBER"
+            )
+        pull_request = grant.status.pull_request
+    armored = deliver.extract_sealed(comments_of(pull_request), grant_id)
+    if armored is None:
+        raise ClaimError(
+            f"no delivery for {grant_id} in the comments of pull request #{pull_request}; "
+            "the issue job may still be running — try again in a minute"
+        )
+    return armored
+
+
+def render(grant_id: str, claimed: Unwrapped, fmt: str, now: datetime) -> str:
+    """The credential for the requester's terminal — the one place it is revealed."""
+    expires_at = now + timedelta(seconds=claimed.lease_duration) if claimed.lease_duration else None
+    expires = format_time(expires_at) if expires_at else None
+    if fmt == "json":
+        return json.dumps(
+            {
+                "grant": grant_id,
+                "kind": claimed.kind,
+                "expires_at": expires,
+                "lease_id": claimed.lease_id,
+                "credentials": {k: v.reveal() for k, v in claimed.values.items()},
+            },
+            indent=2,
+        )
+    if fmt == "env":
+        lines = []
+        for key, value in claimed.values.items():
+            name = "VAULT_TOKEN" if claimed.kind == "token" else f"JITOPS_{key.upper()}"
+            lines.append(f"export {name}={shlex.quote(value.reveal())}")
+        if expires:
+            lines.append(f"export JITOPS_EXPIRES_AT={expires}")
+        return "\n".join(lines)
+    width = max((len(k) for k in claimed.values), default=0)
+    out = [f"grant {grant_id}: {claimed.kind} claimed (this delivery is now used up)"]
+    out += [f"  {k.ljust(width)}  {v.reveal()}" for k, v in claimed.values.items()]
+    if expires:
+        left = format_duration(timedelta(seconds=claimed.lease_duration))
+        out.append(f"  expires at {expires} (in {left}); Vault ends it by itself then")
+    return "\n".join(out)

@@ -1,0 +1,139 @@
+"""Pure lifecycle decisions: status blocks, ledger entries, commit messages, expiry.
+
+No git, no network: everything here takes plain data and ``now``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from jitops.grant import GRANTS_DIR, Grant, GrantStatus, format_time, render_grant
+from jitops.ledger import PlannedCommit
+from jitops.trailers import LedgerEntry, commit_message
+
+#: Hidden line in the delivery comment: enough to record an issue whose git commit never
+#: landed (the accessor can revoke, it cannot read; it is written to git anyway).
+_ISSUED_RE = re.compile(
+    r"<!-- jitops:issued grant=(?P<grant>[a-z0-9-]+) accessor=(?P<accessor>\S+) "
+    r"issued_at=(?P<issued>\S+) expires_at=(?P<expires>\S+) -->"
+)
+
+
+def grant_path(grant_id: str) -> str:
+    return f"{GRANTS_DIR}/{grant_id}.yaml"
+
+
+def issued_marker(grant_id: str, accessor: str, issued_at: datetime, expires_at: datetime) -> str:
+    return (
+        f"<!-- jitops:issued grant={grant_id} accessor={accessor} "
+        f"issued_at={format_time(issued_at)} expires_at={format_time(expires_at)} -->"
+    )
+
+
+@dataclass(frozen=True)
+class IssuedRecord:
+    grant_id: str
+    accessor: str
+    issued_at: datetime
+    expires_at: datetime
+
+
+def find_issued_record(bodies: Iterable[str], grant_id: str) -> IssuedRecord | None:
+    """The latest delivery recorded in PR comments for ``grant_id`` (None when none)."""
+    from jitops.grant import parse_time
+
+    found = None
+    for body in bodies:
+        for m in _ISSUED_RE.finditer(body):
+            if m.group("grant") == grant_id:
+                try:
+                    found = IssuedRecord(
+                        grant_id,
+                        m.group("accessor"),
+                        parse_time(m.group("issued")),
+                        parse_time(m.group("expires")),
+                    )
+                except ValueError:
+                    continue
+    return found
+
+
+def active_status(
+    *,
+    pull_request: int | None,
+    approved_by: Iterable[str],
+    issued_at: datetime,
+    expires_at: datetime,
+    accessor: str,
+) -> GrantStatus:
+    return GrantStatus(
+        state="active",
+        issued_at=issued_at,
+        expires_at=expires_at,
+        token_accessor=accessor,
+        pull_request=pull_request,
+        approved_by=tuple(approved_by),
+    )
+
+
+def _entry(grant: Grant, action: str, *, reason: str | None = None) -> LedgerEntry:
+    status = grant.status
+    return LedgerEntry(
+        action=action,
+        grant=grant.id,
+        requester=grant.requester,
+        role=grant.role,
+        pull_request=status.pull_request if status else None,
+        approved_by=status.approved_by if status else (),
+        expires_at=status.expires_at if status else None,
+        reason=reason,
+    )
+
+
+def issue_commit(grant: Grant, status: GrantStatus) -> PlannedCommit:
+    issued = replace(grant, status=status)
+    body = (
+        f"Access of {grant.requester} to {grant.role} for {grant.duration_text}, approved by "
+        f"{', '.join(status.approved_by) or 'policy (no review needed)'}, "
+        f"until {format_time(status.expires_at)}."
+    )
+    return PlannedCommit(
+        {grant_path(grant.id): render_grant(issued).encode()},
+        commit_message(_entry(issued, "issue"), body),
+    )
+
+
+def deny_commit(grant: Grant, pull_request: int | None, reason: str) -> PlannedCommit:
+    entry = replace(_entry(grant, "deny", reason=reason), pull_request=pull_request)
+    body = f"Request of {grant.requester} for {grant.role} was denied: {reason}"
+    return PlannedCommit({grant_path(grant.id): None}, commit_message(entry, body))
+
+
+def expire_commit(grant: Grant, token_note: str) -> PlannedCommit:
+    assert grant.status is not None
+    body = (
+        f"Access of {grant.requester} to {grant.role} ended at "
+        f"{format_time(grant.status.expires_at)}. {token_note}"
+    )
+    return PlannedCommit(
+        {grant_path(grant.id): None}, commit_message(_entry(grant, "expire"), body)
+    )
+
+
+def revoke_commit(
+    grant: Grant, reason: str, token_note: str, *, remove: bool = True
+) -> PlannedCommit:
+    body = f"Access of {grant.requester} to {grant.role} was revoked: {reason}. {token_note}"
+    changes: Mapping[str, bytes | None] = {grant_path(grant.id): None} if remove else {}
+    return PlannedCommit(
+        dict(changes), commit_message(_entry(grant, "revoke", reason=reason), body)
+    )
+
+
+def expired(grants: Iterable[Grant], now: datetime) -> list[Grant]:
+    """Active grants whose ``expires_at`` is at or before ``now``, soonest first."""
+    out = [g for g in grants if g.status is not None and g.status.expires_at <= now]
+    return sorted(out, key=lambda g: (g.status.expires_at if g.status else now, g.id))

@@ -1,0 +1,179 @@
+"""The lifecycle through the stand-ins with real git, PyGithub, hvac and age."""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from jitops import deliver
+from jitops.demo.world import DBA, REQUESTER, World
+from jitops.grant import read_grant
+from jitops.lifecycle.issue import run_issue
+from jitops.lifecycle.sweep import run_revoke, run_sweep
+from jitops.trailers import parse_entry
+from jitops.vault import Vault
+
+STAGING = (
+    "requester: octocat\nrole: staging-admin\nduration: 2h\n"
+    "reason: Debug the staging deploy pipeline\n"
+)
+ORDERS = (
+    "requester: octocat\nrole: orders-db-readonly\nduration: 30m\n"
+    "reason: Investigate INC-7 slow order queries\nticket: INC-7\n"
+)
+
+pytestmark = pytest.mark.integration
+
+
+def merge_grant(
+    world: World, grant_id: str, text: str, *, approve: bool = False
+) -> tuple[str, str, int]:
+    before = world.main_sha()
+    n = world.gh.open_pr(
+        REQUESTER, f"req-{grant_id}", f"Access {grant_id}", files={f"grants/{grant_id}.yaml": text}
+    )
+    if approve:
+        world.gh.review(n, DBA, "APPROVED")
+    after = world.gh.merge_pr(n, DBA)
+    return before, after, n
+
+
+def main_grant(world: World, grant_id: str):  # type: ignore[no-untyped-def]
+    text = world.gh.read_file("main", f"grants/{grant_id}.yaml")
+    if text is None:
+        return None
+    grant, problems = read_grant(text.encode(), f"grants/{grant_id}.yaml")
+    assert not problems
+    return grant
+
+
+def last_entry(world: World):  # type: ignore[no-untyped-def]
+    msg = subprocess.run(
+        ["git", "log", "-1", "--format=%B", "main"],
+        cwd=world.gh.repo_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    entry, findings = parse_entry(msg)
+    assert findings == []
+    return entry
+
+
+def claim(world: World, grant_id: str, pr: int):  # type: ignore[no-untyped-def]
+    armored = deliver.extract_sealed(world.gh.comments(pr), grant_id)
+    assert armored is not None
+    payload = deliver.unseal_first(armored, [world.key.private], grant_id=grant_id)
+    return Vault(payload.vault_addr).unwrap(payload.wrapping_token)
+
+
+def test_self_service_grant_is_issued_claimed_and_swept(world: World) -> None:
+    before, after, pr = merge_grant(world, "stg-octocat-1", STAGING)
+    outcomes = run_issue(world.services(), before=before, after=after)
+    assert [(o.grant, o.action) for o in outcomes] == [("stg-octocat-1", "issued")]
+    grant = main_grant(world, "stg-octocat-1")
+    assert grant.status is not None and grant.status.pull_request == pr
+    assert grant.status.expires_at - grant.status.issued_at == timedelta(hours=2)
+    entry = last_entry(world)
+    assert (entry.action, entry.grant, entry.requester, entry.pull_request) == (
+        "issue",
+        "stg-octocat-1",
+        REQUESTER,
+        pr,
+    )
+    # the token really exists in Vault, with the grant's TTL, and is an orphan
+    info = world.admin().lookup_accessor(grant.status.token_accessor)
+    assert info is not None and info.grant_id == "stg-octocat-1"
+
+    unwrapped = claim(world, "stg-octocat-1", pr)
+    assert unwrapped.kind == "secret"
+    assert unwrapped.values["username"].reveal() == "admin"
+    with pytest.raises(Exception, match="already unwrapped"):
+        claim(world, "stg-octocat-1", pr)
+
+    # re-running the same range issues nothing twice
+    again = run_issue(world.services(), before=before, after=after)
+    assert [o.action for o in again] == ["skipped"]
+
+    later = grant.status.expires_at + timedelta(seconds=1)
+    dry = run_sweep(world.services(), now=later, dry_run=True)
+    assert [(o.grant, o.action) for o in dry] == [("stg-octocat-1", "would expire")]
+    assert main_grant(world, "stg-octocat-1") is not None
+    swept = run_sweep(world.services(), now=later)
+    assert ("stg-octocat-1", "expired") in [(o.grant, o.action) for o in swept]
+    assert main_grant(world, "stg-octocat-1") is None
+    assert last_entry(world).action == "expire"
+    assert world.admin().lookup_accessor(grant.status.token_accessor) is None
+    assert any("access expired" in c for c in world.gh.comments(pr))
+
+
+def test_merge_without_required_approval_is_denied(world: World) -> None:
+    before, after, pr = merge_grant(world, "db-octocat-1", ORDERS)  # admin merge, no review
+    outcomes = run_issue(world.services(), before=before, after=after)
+    assert [(o.grant, o.action) for o in outcomes] == [("db-octocat-1", "denied")]
+    assert main_grant(world, "db-octocat-1") is None
+    entry = last_entry(world)
+    assert entry.action == "deny" and entry.reason and "not approved" in entry.reason
+    assert any("access denied" in c for c in world.gh.comments(pr))
+    assert deliver.extract_sealed(world.gh.comments(pr), "db-octocat-1") is None
+
+
+def test_approved_grant_and_break_glass_revoke(world: World) -> None:
+    before, after, _ = merge_grant(world, "db-octocat-2", ORDERS, approve=True)
+    outcomes = run_issue(world.services(), before=before, after=after)
+    assert [o.action for o in outcomes] == ["issued"]
+    grant = main_grant(world, "db-octocat-2")
+    assert grant.status.approved_by == (DBA,)
+    out = run_revoke(world.services(), "db-octocat-2", "laptop lost on the train")
+    assert out.action == "revoked"
+    assert main_grant(world, "db-octocat-2") is None
+    entry = last_entry(world)
+    assert entry.action == "revoke" and entry.reason == "laptop lost on the train"
+    assert world.admin().lookup_accessor(grant.status.token_accessor) is None
+
+
+def test_requester_without_usable_ssh_key_gets_no_secret(world: World) -> None:
+    world.gh.add_user("mona")
+    world.gh.add_team_member("acme", "engineering", "mona")
+    text = STAGING.replace("octocat", "mona")
+    before = world.main_sha()
+    n = world.gh.open_pr("mona", "req-mona", "Access", files={"grants/stg-mona-1.yaml": text})
+    after = world.gh.merge_pr(n, DBA)
+    outcomes = run_issue(world.services(), before=before, after=after)
+    assert [o.action for o in outcomes] == ["denied"]
+    assert "no ed25519 or RSA SSH key" in outcomes[0].detail
+    assert world.admin().grant_tokens() == []
+
+
+def test_early_revoke_by_deleting_the_file(world: World) -> None:
+    before, after, _pr = merge_grant(world, "stg-octocat-3", STAGING)
+    run_issue(world.services(), before=before, after=after)
+    grant = main_grant(world, "stg-octocat-3")
+    before = world.main_sha()
+    n = world.gh.open_pr(REQUESTER, "drop", "Done early", files={"grants/stg-octocat-3.yaml": None})
+    after = world.gh.merge_pr(n, DBA)
+    outcomes = run_issue(world.services(), before=before, after=after)
+    assert [(o.grant, o.action) for o in outcomes] == [("stg-octocat-3", "revoked")]
+    assert world.admin().lookup_accessor(grant.status.token_accessor) is None
+    assert last_entry(world).action == "revoke"
+    again = run_issue(world.services(), before=before, after=after)
+    assert [o.action for o in again] == ["skipped"]
+
+
+def test_sweep_revokes_a_token_git_does_not_record(world: World) -> None:
+    policy = world.policy()
+    vault = Vault.connect(world.vault_url, policy.settings.vault, world.environ())
+    issued = vault.issue(
+        grant_id="ghost-1",
+        requester=REQUESTER,
+        role=policy.roles["staging-admin"],
+        duration=timedelta(hours=1),
+        pull_request=None,
+        wrap_ttl=timedelta(minutes=5),
+        token_role=policy.settings.vault.token_role,
+    )  # as if a run died right after creating the token
+    outcomes = run_sweep(world.services(), now=datetime.now(UTC))
+    assert ("ghost-1", "revoked") in [(o.grant, o.action) for o in outcomes]
+    assert world.admin().lookup_accessor(issued.accessor) is None
