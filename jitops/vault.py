@@ -318,10 +318,14 @@ class Vault:
         )
 
     def revoke_accessor(self, accessor: str) -> bool:
-        """Revoke a token (its children and leases) by accessor; False if it was already gone."""
+        """Revoke a token (its children and leases) by accessor; False if it was already gone.
+
+        Vault answers 204 when it revoked, and 200 with the warning "No token found with this
+        accessor" (older versions: 400 "invalid accessor") when there was nothing to revoke.
+        """
         path = "auth/token/revoke-accessor"
         try:
-            self._call(
+            answer = self._call(
                 lambda: self._client.auth.token.revoke_accessor(accessor),
                 "POST",
                 path,
@@ -331,6 +335,9 @@ class Vault:
             if _gone(exc):
                 return False
             raise
+        if isinstance(answer, Mapping):
+            warnings = " ".join(str(w) for w in answer.get("warnings") or ()).lower()
+            return "no token found" not in warnings
         return True
 
     def lookup_accessor(self, accessor: str) -> TokenInfo | None:

@@ -151,8 +151,8 @@ def test_setup_twice_changes_nothing(vault_world: VaultWorld) -> None:
 
 
 @pytest.mark.integration
-def test_dry_run_writes_nothing(vault_backend: VaultTarget, oidc: OidcIssuer) -> None:
-    world = VaultWorld(vault_backend, oidc)
+def test_dry_run_writes_nothing(bare_vault_world: VaultWorld) -> None:
+    world = bare_vault_world
     planned = world.run_setup(dry_run=True)
     assert [a.outcome for a in planned] == ["would create"] * 4 + ["would create"]
     admin = world.admin()
@@ -175,6 +175,7 @@ def test_cli_setup_then_dry_run_reports_unchanged(
     pem = tmp_path / "issuer.pem"
     pem.write_text(oidc.public_pem)
     args = [
+        "vault",
         "setup",
         "--repo",
         str(access_repo),
