@@ -97,9 +97,12 @@ def vault_findings(policy: Policy, connect: Callable[[], DoctorVault]) -> list[F
 def _policy_findings(vault: DoctorVault, policy: Policy, out: list[Finding]) -> set[str]:
     vs = policy.settings.vault
     users: dict[str, list[str]] = {}
+    secrets: dict[str, list[str]] = {}
     for role in policy.roles.values():
         for name in role.vault_policies:
             users.setdefault(name, []).append(role.name)
+            if role.vault_secret:
+                secrets.setdefault(name, []).append(role.vault_secret.strip("/"))
     missing: set[str] = set()
     for name in [*sorted(users), vs.issuer_policy]:
         check = f"vault.policy.{name}"
@@ -120,18 +123,21 @@ def _policy_findings(vault: DoctorVault, policy: Policy, out: list[Finding]) -> 
         who = "the issuer" if is_issuer else "role " + ", ".join(users[name])
         if found is None:
             missing.add(name)
-            fix = (
-                SETUP_FIX
-                if is_issuer
-                else (
-                    f"write it: `vault policy write {name} {name}.hcl` granting read on the "
-                    "role's secret path"
-                )
-            )
+            fix = SETUP_FIX if is_issuer else _policy_fix(name, secrets.get(name, []))
             out.append(Finding(check, False, f"Vault has no policy {name!r} (used by {who})", fix))
         else:
             out.append(Finding(check, True, f"Vault policy {name!r} exists (used by {who})"))
     return missing
+
+
+def _policy_fix(name: str, paths: list[str]) -> str:
+    if not paths:
+        return (
+            f"write it: `vault policy write {name} {name}.hcl` with the paths the role's "
+            "grant token may use"
+        )
+    rules = " ".join(f'path "{p}" {{ capabilities = ["read"] }}' for p in sorted(set(paths)))
+    return f"write it: `vault policy write {name} {name}.hcl` with at least: {rules}"
 
 
 def _token_role_findings(vault: DoctorVault, policy: Policy, out: list[Finding]) -> bool:

@@ -63,6 +63,7 @@ def test_doctor_finds_a_missing_policy(vault_world: VaultWorld) -> None:
     assert not missing.ok
     assert "no policy 'jit-staging-admin' (used by role staging-admin)" in missing.message
     assert "vault policy write jit-staging-admin" in missing.fix
+    assert 'path "secret/data/staging/admin" { capabilities = ["read"] }' in missing.fix
     assert not findings["vault.secret.staging-admin"].ok
 
 
