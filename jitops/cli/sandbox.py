@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from jitops.cli.sandbox_github import github_cmd
+from jitops.cli.sandbox_vault import vault_cmd
 
 
 @click.group("sandbox")
@@ -17,5 +18,6 @@ def sandbox_group() -> None:
 
 
 sandbox_group.add_command(github_cmd)
+sandbox_group.add_command(vault_cmd)
 
 COMMANDS: list[click.Command] = [sandbox_group]

@@ -62,9 +62,24 @@ roles:
     vault:
       policies: [jit-staging-admin]
       secret: secret/data/staging/admin
+  vault-operator:
+    description: A Vault token with the staging-admin policy (no secret is read for you)
+    max_duration: 1h
+    requesters: ['@acme/engineering']
+    approvals: []
+    vault:
+      policies: [jit-staging-admin]
+"""
+NOTIFY_SETTINGS = """\
+  notify:
+    - name: audit
+      format: json
+      url_env: JITOPS_AUDIT_WEBHOOK
+      secret_env: JITOPS_AUDIT_HMAC
 """
 
 DB_ROLE = "orders-readonly"
+WEBHOOK_KEY = "demo-webhook-hmac-key"
 CREATION = (
     "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'; "
     'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{{name}}";'
@@ -118,11 +133,14 @@ class World:
     key: KeyPair
     issuer_token: str = ""
     checkout: Path = Path()
+    webhook_url: str | None = None
     _stops: list[Callable[[], None]] = field(default_factory=list)
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
-    def create(cls, workdir: Path, *, use_postgres: bool | None = None) -> World:
+    def create(
+        cls, workdir: Path, *, use_postgres: bool | None = None, webhook_url: str | None = None
+    ) -> World:
         from jitops.sandbox.github import GitHubSandbox
 
         stops: list[Callable[[], None]] = []
@@ -138,6 +156,7 @@ class World:
                     stops.append(postgres.stop)
             key = make_ssh_key(workdir / "home" / ".ssh", "id_ed25519")
             world = cls(workdir, gh, url, root, kind, postgres, key, _stops=stops)
+            world.webhook_url = webhook_url
             world._seed_github()
             world._seed_vault()
             world.checkout = gh.clone(workdir / "job")
@@ -164,7 +183,10 @@ class World:
 
     def policy_text(self) -> str:
         secret = f"database/creds/{DB_ROLE}" if self.postgres else "secret/data/orders/readonly"
-        return DEMO_POLICY.format(secret=secret)
+        text = DEMO_POLICY.format(secret=secret)
+        if self.webhook_url:
+            text = text.replace("settings:\n", "settings:\n" + NOTIFY_SETTINGS, 1)
+        return text
 
     def policy(self) -> Policy:
         return load_policy({"policies/policy.yaml": self.policy_text().encode()})
@@ -241,12 +263,16 @@ class World:
     # -- using it --------------------------------------------------------------------------
     def environ(self) -> dict[str, str]:
         """The issue/sweep job's environment (a Vault token with the issuer policy)."""
-        return {
+        env = {
             "VAULT_ADDR": self.vault_url,
             "VAULT_TOKEN": self.issuer_token,
             "GITHUB_REPOSITORY": REPO,
             "GITHUB_API_URL": self.gh.api_url,
         }
+        if self.webhook_url:
+            env["JITOPS_AUDIT_WEBHOOK"] = self.webhook_url
+            env["JITOPS_AUDIT_HMAC"] = WEBHOOK_KEY
+        return env
 
     def github(self, login: str = BOT) -> GitHub:
         return GitHub(REPO, self.gh.token(login), self.gh.api_url)

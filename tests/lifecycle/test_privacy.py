@@ -1,0 +1,130 @@
+"""Privacy by default: after a full lifecycle run, no secret is anywhere but the claim output.
+
+Scans every git object, every PR comment, every captured stdout/stderr and log line, the step
+summaries and the webhook payloads for the issued credential, the grant token and the wrapping
+tokens.
+"""
+
+from __future__ import annotations
+
+import http.server
+import logging
+import subprocess
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from jitops import deliver
+from jitops.cli import cli
+from jitops.demo.world import DBA, REQUESTER, World
+
+pytestmark = pytest.mark.integration
+
+GRANTS = {
+    "stg-octocat-9": "requester: octocat\nrole: staging-admin\nduration: 1h\n"
+    "reason: Debug the staging deploy pipeline\n",
+    "op-octocat-9": "requester: octocat\nrole: vault-operator\nduration: 1h\n"
+    "reason: Rotate the staging certificates\n",
+}
+
+
+@pytest.fixture
+def hooks() -> Iterator[tuple[str, list[bytes]]]:
+    got: list[bytes] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            got.append(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook", got
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def pworld(tmp_path: Path, hooks: tuple[str, list[bytes]]) -> Iterator[World]:
+    pytest.importorskip("jitops.sandbox.vault.server", reason="no Vault stand-in")
+    with World.create(tmp_path, use_postgres=False, webhook_url=hooks[0]) as w:
+        yield w
+
+
+def test_no_secret_leaks_anywhere(
+    pworld: World, hooks: tuple[str, list[bytes]], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    w = pworld
+    summary = tmp_path / "summary.md"
+    env = {
+        **w.environ(),
+        "GITHUB_TOKEN": w.gh.token("jitops-bot"),
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_STEP_SUMMARY": str(summary),
+    }
+    runner = CliRunner()
+    outputs: list[str] = []
+
+    def jitops(*args: str) -> str:
+        result = runner.invoke(cli, [*args, "--repo", str(w.checkout)], env=env)
+        assert result.exit_code == 0, result.output
+        outputs.append(result.output)
+        return result.output
+
+    prs = {}
+    for grant_id, text in GRANTS.items():
+        before = w.main_sha()
+        n = w.gh.open_pr(
+            REQUESTER, f"req-{grant_id}", grant_id, files={f"grants/{grant_id}.yaml": text}
+        )
+        after = w.gh.merge_pr(n, DBA)
+        prs[grant_id] = n
+        jitops("issue", "--before", before, "--after", after)
+
+    secrets_found: list[str] = []
+    for grant_id, n in prs.items():
+        armored = deliver.extract_sealed(w.gh.comments(n), grant_id)
+        assert armored is not None
+        payload = deliver.unseal_first(armored, [w.key.private], grant_id=grant_id)
+        secrets_found.append(payload.wrapping_token.reveal())
+        from jitops.vault import Vault
+
+        unwrapped = Vault(payload.vault_addr).unwrap(payload.wrapping_token)
+        secrets_found += [v.reveal() for k, v in unwrapped.values.items() if k != "username"]
+    later = (w.gh.read_file("main", "grants/stg-octocat-9.yaml") or "").split("expires_at: ")[1]
+    from jitops.grant import format_time, parse_time
+
+    now = format_time(parse_time(later.split()[0]) + timedelta(minutes=1))
+    jitops("sweep", "--now", now)
+    assert len(secrets_found) >= 4  # two wrapping tokens, a password, a grant token
+    assert all(len(s) >= 8 for s in secrets_found)
+
+    objects = subprocess.run(
+        ["git", "cat-file", "--batch-all-objects", "--batch"],
+        cwd=w.gh.repo_path,
+        capture_output=True,
+        check=True,
+    ).stdout.decode("utf-8", "replace")
+    comments = "\n".join(c for n in prs.values() for c in w.gh.comments(n))
+    haystacks = {
+        "git objects": objects,
+        "PR comments": comments,
+        "command output": "\n".join(outputs),
+        "logs": caplog.text,
+        "step summary": summary.read_text() if summary.exists() else "",
+        "webhooks": b"\n".join(hooks[1]).decode("utf-8", "replace"),
+    }
+    assert hooks[1], "the webhook received nothing: the scan would prove nothing"
+    assert "jitops issue" in haystacks["step summary"]
+    for where, text in haystacks.items():
+        for secret in secrets_found:
+            assert secret not in text, f"a secret leaked into {where}"
