@@ -28,6 +28,7 @@ from jitops.vault_model import (
     UnwrapError,
     Unwrapped,
     VaultConfigError,
+    VaultLoginError,
     VaultPermissionError,
     VaultSetupError,
     VaultUnavailableError,
@@ -306,3 +307,60 @@ def test_missing_token_role_says_run_setup(vault_world: VaultWorld) -> None:
     issuer = _issuer(vault_world)
     with pytest.raises((VaultSetupError, VaultPermissionError), match="jitops vault setup"):
         _issue(issuer, vault_world, "staging-admin", 30)
+
+
+@pytest.mark.integration
+def test_an_expired_delivery_says_ask_again(vault_world: VaultWorld) -> None:
+    issuer = _issuer(vault_world)
+    issued = issuer.issue(
+        grant_id="g-late",
+        requester="octocat",
+        role=_role(vault_world, "staging-admin"),
+        duration=timedelta(seconds=60),
+        pull_request=None,
+        wrap_ttl=timedelta(seconds=1),
+        token_role="jitops-grant",
+    )
+    assert issued.wrap_expires_at is not None
+    time.sleep(1.6)
+    with pytest.raises(UnwrapError, match="expired before it was claimed; ask again"):
+        issuer.unwrap(issued.wrapping_token, expires_at=issued.wrap_expires_at)
+
+
+@pytest.mark.integration
+def test_a_failed_secret_read_leaves_no_grant_token_behind(vault_world: VaultWorld) -> None:
+    from dataclasses import replace
+
+    issuer = _issuer(vault_world)
+    role = replace(_role(vault_world, "staging-admin"), vault_secret="secret/data/prod/root")
+    with pytest.raises(VaultPermissionError, match="secret/data/prod/root"):
+        issuer.issue(
+            grant_id="g-bad",
+            requester="octocat",
+            role=role,
+            duration=timedelta(seconds=60),
+            pull_request=None,
+            wrap_ttl=timedelta(minutes=1),
+            token_role="jitops-grant",
+        )
+    assert issuer.grant_tokens() == []
+
+
+@pytest.mark.integration
+def test_approle_login_can_issue(vault_world: VaultWorld) -> None:
+    admin = vault_world.admin()
+    admin.write("sys/auth/approle", {"type": "approle"})
+    admin.write("auth/approle/role/jitops", {"token_policies": ["jitops-issuer"], "token_ttl": 300})
+    role_id = (admin.read("auth/approle/role/jitops/role-id") or {})["role_id"]
+    answer = admin.write("auth/approle/role/jitops/secret-id", {})
+    assert answer is not None
+    secret_id = answer["data"]["secret_id"]
+    env = {"VAULT_ADDR": vault_world.target.url, "VAULT_ROLE_ID": role_id}
+    env["VAULT_SECRET_ID"] = secret_id
+    issuer = Vault.connect(None, VaultSettings(), env)
+    assert issuer.login_method == "approle"
+    assert _issue(issuer, vault_world, "prod-break-glass", 30).kind == "token"
+    assert issuer.request_count == 2  # login + create (wrapped): the grant token itself
+    env["VAULT_SECRET_ID"] = "wrong"
+    with pytest.raises(VaultLoginError, match="login was refused"):
+        Vault.connect(None, VaultSettings(), env)
