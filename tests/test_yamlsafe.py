@@ -145,7 +145,9 @@ def test_fast_and_careful_paths_agree(value: object) -> None:
         return
     fast = load(text.encode(), "f.yaml")
     careful = yamlsafe._Builder("f.yaml", yamlsafe._events(text, "f.yaml"))
-    assert careful.build() == fast.data == {"k": value}
+    assert careful.build() == fast.data
+    if yaml.safe_load(text) == {"k": value}:  # PyYAML's own round trip can lose e.g. '\x85'
+        assert fast.data == {"k": value}
     assert careful.lines == fast.lines
 
 
