@@ -19,18 +19,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from jitops.errors import JitopsError, Secret
-from jitops.github import GitHub
 from jitops.ledger import Git
-from jitops.lifecycle.services import Services
 from jitops.policy import Policy, load_policy
 from jitops.vault import Vault
 from jitops.vaultsetup import SetupOptions, apply_setup, plan_setup
+
+if TYPE_CHECKING:
+    from jitops.github import GitHub
+    from jitops.lifecycle.services import Services
 
 REPO = "acme/access"
 REQUESTER = "octocat"
@@ -275,9 +277,13 @@ class World:
         return env
 
     def github(self, login: str = BOT) -> GitHub:
+        from jitops.github import GitHub
+
         return GitHub(REPO, self.gh.token(login), self.gh.api_url)
 
     def services(self, say: Callable[[str], None] = lambda _m: None) -> Services:
+        from jitops.lifecycle.services import Services
+
         environ = self.environ()
         return Services(
             git=Git(self.checkout),
