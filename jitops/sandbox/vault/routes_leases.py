@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+from jitops.sandbox.vault.core import DENIED
 from jitops.sandbox.vault.errors import VaultAPIError
 from jitops.sandbox.vault.routing import Call, Reply, Router, keys_reply, no_content, response
 from jitops.sandbox.vault.util import as_bool, duration_seconds, new_uuid, rfc3339
@@ -28,6 +29,8 @@ def lookup(call: Call) -> Reply:
 
 
 def list_prefix(call: Call) -> Reply:
+    if not call.has_sudo(call.request.path.rstrip("/") + "/"):
+        raise VaultAPIError(403, DENIED)
     prefix = call.params.get("prefix", "").strip("/")
     prefix = prefix + "/" if prefix else ""
     keys: set[str] = set()
@@ -131,8 +134,8 @@ def wrap(call: Call) -> Reply:
 
 
 def register(router: Router) -> None:
-    router.add(r"leases/lookup", post=lookup)
-    router.add(r"leases/lookup/(?P<prefix>.*)", list_=list_prefix, sudo=True)
+    router.add(r"leases/lookup", post=lookup, list_=list_prefix)
+    router.add(r"leases/lookup/(?P<prefix>.*)", list_=list_prefix)
     router.add(r"leases/renew(?:/(?P<lease_id>.+))?", post=renew)
     router.add(r"renew(?:/(?P<lease_id>.+))?", post=renew)
     router.add(r"leases/revoke(?:/(?P<lease_id>.+))?", post=revoke)

@@ -15,7 +15,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ class Backend:
     url: str
     root_token: str
     sandbox: VaultSandbox | None = None
+    engines: list[FakeEngine] = field(default_factory=list)  # database mounts (stand-in)
 
     def client(self, token: str | None = None) -> hvac.Client:
         return hvac.Client(url=self.url, token=token, timeout=10)
@@ -111,9 +112,7 @@ def standin() -> Iterator[Backend]:
         return engines[-1]
 
     with VaultSandbox(root, engine_factory=factory) as box:
-        backend = Backend("standin", box.url, root, box)
-        backend.engines = engines  # type: ignore[attr-defined]
-        yield backend
+        yield Backend("standin", box.url, root, box, engines)
         assert box.errors == [], "the stand-in raised while answering (a stand-in bug)"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
 import hvac
 import hvac.exceptions
@@ -46,7 +47,7 @@ def test_a_token_can_do_only_what_its_policies_grant(vault: Backend) -> None:
     got = reader.secrets.kv.v2.read_secret_version("app/db", raise_on_deleted_version=True)
     assert got["data"]["data"] == {"password": "x"}
     assert reader.secrets.kv.v2.list_secrets("app")["data"]["keys"] == ["admin", "db"]
-    for denied in (
+    attempts: list[Callable[[], object]] = [
         lambda: reader.secrets.kv.v2.read_secret_version(
             "app/admin", raise_on_deleted_version=True
         ),
@@ -54,7 +55,8 @@ def test_a_token_can_do_only_what_its_policies_grant(vault: Backend) -> None:
         lambda: reader.secrets.kv.v2.create_or_update_secret("app/db", {"password": "w"}),
         lambda: reader.sys.list_mounted_secrets_engines(),
         lambda: reader.sys.create_or_update_policy("mine", 'path "*" { capabilities = ["sudo"] }'),
-    ):
+    ]
+    for denied in attempts:
         with pytest.raises(hvac.exceptions.Forbidden) as err:
             denied()
         assert err.value.errors == [DENIED]

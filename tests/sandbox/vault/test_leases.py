@@ -24,7 +24,7 @@ READER = 'path "database/creds/ro" { capabilities = ["read"] }'
 def _database(standin: Backend, **role: Any) -> FakeEngine:
     root = standin.root
     root.sys.enable_secrets_engine("database", path="database")
-    engine: FakeEngine = standin.engines[-1]  # type: ignore[attr-defined]
+    engine = standin.engines[-1]
     root.write("database/config/pg", connection_url="postgresql://{{username}}@db/app")
     root.write("database/roles/ro", db_name="pg", creation_statements=["CREATE ROLE"], **role)
     root.sys.create_or_update_policy("db-ro", READER)
@@ -60,6 +60,29 @@ def test_token_ttl_revokes_every_lease_it_read(standin: Backend) -> None:
     assert wait_until(lambda: set(users) <= set(engine.revoked), timeout=4)
     assert not engine.live_users
     assert standin.root.list("sys/leases/lookup/database/creds/ro") is None  # 404: no leases
+
+
+def test_a_lease_dies_at_the_end_of_its_own_ttl(standin: Backend) -> None:
+    engine = _database(standin, default_ttl=1, max_ttl=5)
+    reader = _reader(standin)
+    creds = reader.secrets.database.generate_credentials("ro")
+    assert creds["lease_duration"] == 1
+    assert wait_until(lambda: creds["data"]["username"] in engine.revoked, timeout=3)
+    assert reader.is_authenticated()
+    with pytest.raises(hvac.exceptions.InvalidRequest):
+        reader.sys.read_lease(creds["lease_id"])
+
+
+def test_listing_leases_needs_sudo(standin: Backend) -> None:
+    _database(standin)
+    reader = _reader(standin)
+    lease_id = reader.secrets.database.generate_credentials("ro")["lease_id"]
+    assert standin.root.list("sys/leases/lookup/database/creds/ro")["data"]["keys"] == [
+        lease_id.rsplit("/", 1)[1]
+    ]
+    assert standin.root.list("sys/leases/lookup")["data"]["keys"] == ["database/"]
+    with pytest.raises(hvac.exceptions.Forbidden):
+        reader.list("sys/leases/lookup/database/creds/ro")
 
 
 def test_revoking_the_token_or_its_parent_revokes_its_leases(standin: Backend) -> None:
