@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -27,13 +26,16 @@ from jitops.policy import Role, VaultSettings
 from jitops.vault_model import (
     GRANT_META,
     Issued,
+    RetryPolicy,
     TokenInfo,
     UnwrapError,
     Unwrapped,
     VaultError,
     VaultLoginError,
     error_for,
+    is_gone,
     seconds,
+    wrap_info,
 )
 
 T = TypeVar("T")
@@ -52,16 +54,6 @@ _STATUS = {
     hvac.exceptions.BadGateway: 502,
     hvac.exceptions.VaultDown: 503,
 }
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """At most ``attempts`` tries per request, backing off, never past ``deadline`` seconds."""
-
-    attempts: int = 4
-    base_delay: float = 0.25
-    max_delay: float = 2.0
-    deadline: float = 20.0
 
 
 def _status(exc: Exception) -> int:
@@ -277,7 +269,7 @@ class Vault:
         created = self._call(create, "POST", path, f"create the grant token of {grant_id}")
         now = datetime.now(UTC)
         if wrap_token_itself:
-            info = _wrap_info(created, path)
+            info = wrap_info(created, path)
             return Issued(
                 accessor=str(info.get("wrapped_accessor", "")),
                 wrapping_token=Secret(str(info["token"])),
@@ -302,7 +294,7 @@ class Vault:
                 f"read {secret_path} with the grant token of {grant_id} "
                 f"(policies {', '.join(role.vault_policies)})",
             )
-            info = _wrap_info(wrapped, secret_path)
+            info = wrap_info(wrapped, secret_path)
         except VaultError:
             self.revoke_accessor(accessor)  # nothing may outlive a failed issue
             raise
@@ -332,7 +324,7 @@ class Vault:
                 "revoke the grant token",
             )
         except VaultError as exc:
-            if _gone(exc):
+            if is_gone(exc):
                 return False
             raise
         if isinstance(answer, Mapping):
@@ -350,7 +342,7 @@ class Vault:
                 "look up a grant token",
             )
         except VaultError as exc:
-            if _gone(exc):
+            if is_gone(exc):
                 return None
             raise
         return TokenInfo.from_lookup(body.get("data") or {})
@@ -433,20 +425,3 @@ class Vault:
                 caps = data.get("capabilities")
             out[p] = tuple(str(c) for c in caps or ())
         return out
-
-
-def _gone(exc: VaultError) -> bool:
-    said = " ".join(exc.vault_errors).lower()
-    return exc.status in (400, 404) and (
-        "invalid accessor" in said or "not found" in said or "bad token" in said
-    )
-
-
-def _wrap_info(body: Any, path: str) -> Mapping[str, Any]:
-    info = body.get("wrap_info") if isinstance(body, Mapping) else None
-    if not isinstance(info, Mapping) or not info.get("token"):
-        raise VaultError(
-            f"Vault did not wrap the answer of {path}; check that nothing between jitops and "
-            "Vault drops the X-Vault-Wrap-TTL header"
-        )
-    return info

@@ -20,7 +20,8 @@ from jitops.policy import VaultSettings
 from jitops.vault_model import VaultConfigError, VaultLoginError
 
 if TYPE_CHECKING:
-    from jitops.vault import RetryPolicy, Vault
+    from jitops.vault import Vault
+    from jitops.vault_model import RetryPolicy
 
 LOGIN_VARIABLES = (
     "ACTIONS_ID_TOKEN_REQUEST_URL + ACTIONS_ID_TOKEN_REQUEST_TOKEN (GitHub Actions with "

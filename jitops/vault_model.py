@@ -260,3 +260,30 @@ def _error_for(
         )
     answer = f"HTTP {status}" if status else "an unexpected answer"
     return VaultError(f"could not {action}: Vault refused {where} with {answer}{said_text}")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """At most ``attempts`` tries per request, backing off, never past ``deadline`` seconds."""
+
+    attempts: int = 4
+    base_delay: float = 0.25
+    max_delay: float = 2.0
+    deadline: float = 20.0
+
+
+def is_gone(exc: VaultError) -> bool:
+    said = " ".join(exc.vault_errors).lower()
+    return exc.status in (400, 404) and (
+        "invalid accessor" in said or "not found" in said or "bad token" in said
+    )
+
+
+def wrap_info(body: Any, path: str) -> Mapping[str, Any]:
+    info = body.get("wrap_info") if isinstance(body, Mapping) else None
+    if not isinstance(info, Mapping) or not info.get("token"):
+        raise VaultError(
+            f"Vault did not wrap the answer of {path}; check that nothing between jitops and "
+            "Vault drops the X-Vault-Wrap-TTL header"
+        )
+    return info
