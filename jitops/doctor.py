@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from jitops.duration import format_duration
 from jitops.policy import Policy
 from jitops.vault_model import VaultError, as_seconds
+from jitops.vaultsetup import issuer_policy_hcl
 
 SETUP_FIX = "run `jitops vault setup` with an admin token"
 
@@ -104,6 +105,7 @@ def _policy_findings(vault: DoctorVault, policy: Policy, out: list[Finding]) -> 
             if role.vault_secret:
                 secrets.setdefault(name, []).append(role.vault_secret.strip("/"))
     missing: set[str] = set()
+    expected_issuer = issuer_policy_hcl(vs.token_role)
     for name in [*sorted(users), vs.issuer_policy]:
         check = f"vault.policy.{name}"
         try:
@@ -125,6 +127,17 @@ def _policy_findings(vault: DoctorVault, policy: Policy, out: list[Finding]) -> 
             missing.add(name)
             fix = SETUP_FIX if is_issuer else _policy_fix(name, secrets.get(name, []))
             out.append(Finding(check, False, f"Vault has no policy {name!r} (used by {who})", fix))
+        elif is_issuer and str(found.get("policy", "")).strip() != expected_issuer.strip():
+            out.append(
+                Finding(
+                    check,
+                    False,
+                    f"the issuer policy {name!r} differs from what `jitops vault setup` writes "
+                    "(it may grant the issuer more than it needs)",
+                    "run `jitops vault setup --dry-run` to see the difference, then "
+                    "`jitops vault setup`",
+                )
+            )
         else:
             out.append(Finding(check, True, f"Vault policy {name!r} exists (used by {who})"))
     return missing

@@ -109,3 +109,14 @@ def test_cli_doctor_exits_1_and_prints_fixes(
     assert "FAIL  vault.token-role: Vault has no token role 'jitops-grant'" in bad.output
     assert "fix: run `jitops vault setup`" in bad.output
     assert vault_world.target.root_token not in bad.output
+
+
+@pytest.mark.integration
+def test_doctor_finds_a_loosened_issuer_policy(vault_world: VaultWorld) -> None:
+    vault_world.admin().write(
+        "sys/policies/acl/jitops-issuer",
+        {"policy": 'path "secret/*" {\n  capabilities = ["read"]\n}\n'},
+    )
+    finding = _findings(vault_world)["vault.policy.jitops-issuer"]
+    assert not finding.ok
+    assert "differs from what `jitops vault setup` writes" in finding.message
