@@ -247,11 +247,14 @@ class KVv1:
             post=self.write,
             delete=self.delete,
             list_=self.list,
-            exists=lambda call: call.params["path"].strip("/") in self.items,
+            exists=self._exists,
         )
 
     def close(self) -> None:
         return None
+
+    def _exists(self, call: Call) -> bool:
+        return call.params["path"].strip("/") in self.items
 
     def read(self, call: Call) -> Reply:
         data = self.items.get(call.params["path"].strip("/"))
@@ -272,3 +275,27 @@ class KVv1:
 
     def list(self, call: Call) -> Reply:
         return keys_reply(_children(list(self.items), _prefix(call)))
+
+
+class Cubbyhole(KVv1):
+    """Per-token private storage: each token sees only its own items."""
+
+    def _scoped(self, call: Call) -> None:
+        owner = call.token.id if call.token is not None else ""
+        call.params["path"] = f"{owner}/{call.params.get('path', '').strip('/')}"
+
+    def read(self, call: Call) -> Reply:
+        self._scoped(call)
+        return super().read(call)
+
+    def write(self, call: Call) -> Reply:
+        self._scoped(call)
+        return super().write(call)
+
+    def delete(self, call: Call) -> Reply:
+        self._scoped(call)
+        return super().delete(call)
+
+    def list(self, call: Call) -> Reply:
+        self._scoped(call)
+        return super().list(call)

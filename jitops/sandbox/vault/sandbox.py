@@ -13,7 +13,7 @@ from jitops.sandbox.vault.approle import AppRoleAuth
 from jitops.sandbox.vault.core import Backend, Mount, VaultCore
 from jitops.sandbox.vault.dbmount import DatabaseMount, EngineLike
 from jitops.sandbox.vault.jwt_auth import JWTAuth
-from jitops.sandbox.vault.kv import KVv1, KVv2
+from jitops.sandbox.vault.kv import Cubbyhole, KVv1, KVv2
 from jitops.sandbox.vault.server import VaultServer
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def build_core(root_token: str, engine_factory: EngineFactory | None = None) -> 
     core.mounts["cubbyhole/"] = Mount(
         "cubbyhole/",
         "cubbyhole",
-        KVv1(),
+        Cubbyhole(),
         description="per-token private secret storage",
         accessor=core.new_accessor("cubbyhole"),
         local=True,

@@ -72,3 +72,11 @@ def test_create_versus_update_capabilities(vault: Backend, unique: Callable[[str
     client.secrets.kv.v2.create_or_update_secret(path, {"v": "1"})
     with pytest.raises(hvac.exceptions.Forbidden):
         client.secrets.kv.v2.create_or_update_secret(path, {"v": "2"})
+
+
+def test_cubbyhole_is_private_to_each_token(vault: Backend) -> None:
+    one = vault.client(vault.root.auth.token.create(ttl="1h")["auth"]["client_token"])
+    two = vault.client(vault.root.auth.token.create(ttl="1h")["auth"]["client_token"])
+    one.write("cubbyhole/note", value="mine")
+    assert one.read("cubbyhole/note")["data"] == {"value": "mine"}
+    assert two.read("cubbyhole/note") is None  # 404: hvac's read answers None
