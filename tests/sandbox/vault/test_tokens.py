@@ -199,3 +199,30 @@ def test_accessor_listing_needs_sudo(vault: Backend) -> None:
     with pytest.raises(hvac.exceptions.Forbidden):
         plain.list("auth/token/accessors")
     assert auth["accessor"] in sudo.list("auth/token/accessors")["data"]["keys"]
+
+
+def test_no_default_policy_and_periodic_tokens(vault: Backend) -> None:
+    auth = _create(vault.root, policies=["reader"], no_default_policy=True, ttl="1h")
+    assert auth["policies"] == ["reader"]
+    # without the default policy the token cannot even look itself up
+    with pytest.raises(hvac.exceptions.Forbidden):
+        vault.client(str(auth["client_token"])).auth.token.lookup_self()
+    _policy(vault, "creator2", 'path "auth/token/create" { capabilities = ["update"] }')
+    creator = vault.client(
+        str(_create(vault.root, policies=["creator2"], ttl="1h")["client_token"])
+    )
+    with pytest.raises(hvac.exceptions.InvalidRequest) as err:
+        creator.auth.token.create(period="1h")
+    assert err.value.errors == ["root or sudo privileges required to create periodic token"]
+    periodic = _create(vault.root, policies=["reader"], period="10m")
+    info = vault.root.auth.token.lookup(str(periodic["client_token"]))["data"]
+    assert info["period"] == 600 and 590 <= info["ttl"] <= 600
+
+
+def test_renew_self_extends_a_short_token(vault: Backend) -> None:
+    auth = _create(vault.root, ttl="2s")
+    client = vault.client(str(auth["client_token"]))
+    renewed = client.auth.token.renew_self(increment="1h")
+    assert 3590 <= renewed["auth"]["lease_duration"] <= 3600
+    time.sleep(2.2)
+    assert token_alive(vault, str(auth["client_token"]))
