@@ -48,6 +48,8 @@ def _create(call: Call, *, orphan_endpoint: bool, role_name: str | None) -> Repl
             raise VaultAPIError(400, f"unknown role {role_name}")
     sudo = parent.is_root or call.has_sudo()
     warnings: list[str] = []
+    if parent.limited_uses:
+        raise VaultAPIError(400, "restricted use token cannot generate child tokens")
 
     orphan = orphan_endpoint
     if role is not None:
@@ -59,23 +61,9 @@ def _create(call: Call, *, orphan_endpoint: bool, role_name: str | None) -> Repl
 
     requested = policy_names(body.get("policies"))
     no_default = as_bool(body.get("no_default_policy", False), "no_default_policy")
-    parent_policies = [p for p in parent.policies if p != "root"] or ["default"]
-    if role is not None:
-        no_default = no_default or role.no_default_policy
-        policies = _role_policies(role, requested, parent, parent_policies)
-    else:
-        policies = requested or list(parent.policies)
-        if requested and not parent.is_root:
-            extra = set(requested) - {"default"} - set(parent.policies)
-            if extra:
-                raise VaultAPIError(400, "child policies must be subset of parent")
+    policies = _policies(role, requested, parent, sudo=sudo, no_default=no_default)
     if "root" in policies and not parent.is_root:
         raise VaultAPIError(400, "root tokens may not be created without parent token being root")
-    if not no_default and "root" not in policies and "default" not in policies:
-        policies.append("default")
-    if no_default and "default" in policies and "default" not in requested:
-        policies.remove("default")
-    policies = sorted(set(policies))
     for name in policies:
         if name not in ("root",) and name not in call.core.policies:
             warnings.append(f'Policy "{name}" does not exist')
@@ -135,39 +123,70 @@ def _create(call: Call, *, orphan_endpoint: bool, role_name: str | None) -> Repl
         ttl=ttl,
         creation_ttl=ttl,
         expire_at=None if never else at + ttl,
+        renewable=renewable and not never,
         explicit_max_ttl=explicit,
         max_expire_at=None if never else at + (explicit or max_ttl),
         meta=as_str_map(body.get("meta"), "meta"),
         num_uses=num_uses,
         parent=None if orphan else parent.id,
-        renewable=renewable,
         role=role.name if role else None,
         period=period,
     )
     return _token_reply(token, warnings)
 
 
-def _role_policies(
-    role: TokenRole, requested: list[str], parent: Token, parent_policies: list[str]
+def _sanitize(names: list[str], add_default: bool) -> list[str]:
+    """Vault's policyutil.SanitizePolicies: de-duplicated, sorted; root stands alone."""
+    out = set(names) | ({"default"} if add_default else set())
+    if "root" in out:
+        return ["root"]
+    return sorted(out)
+
+
+def _policies(
+    role: TokenRole | None, requested: list[str], parent: Token, *, sudo: bool, no_default: bool
 ) -> list[str]:
-    for name in requested:
-        if name in role.disallowed_policies:
-            raise VaultAPIError(400, f'token policy "{name}" is disallowed by this role')
-    if role.allowed_policies:
-        if not requested:
-            return list(role.allowed_policies)
-        extra = set(requested) - {"default"} - set(role.allowed_policies)
-        if extra:
-            raise VaultAPIError(
-                400,
-                f"token policies ({_go_list(requested)}) must be subset of the role's allowed "
-                f"policies ({_go_list(role.allowed_policies)})",
-            )
-        return list(requested)
-    chosen = requested or list(parent_policies)
-    if not parent.is_root and set(chosen) - {"default"} - set(parent.policies):
-        raise VaultAPIError(400, "child policies must be subset of parent")
-    return [p for p in chosen if p not in role.disallowed_policies]
+    """The new token's policies, following Vault's handleCreateCommon case by case."""
+    add_default = False
+    if role is not None and (role.allowed_policies or role.disallowed_policies):
+        local_default = (
+            not no_default
+            and not role.no_default_policy
+            and "default" not in role.disallowed_policies
+        )
+        final = _sanitize(requested, local_default) if requested else []
+        if role.allowed_policies:
+            allowed = _sanitize(role.allowed_policies, local_default)
+            if not final:
+                final = allowed
+            elif any(p not in allowed for p in final):
+                raise VaultAPIError(
+                    400,
+                    f"token policies ({_go_list(final)}) must be subset of the role's allowed "
+                    f"policies ({_go_list(allowed)}) or glob policies ([])",
+                )
+        elif not final:
+            final = _sanitize(parent.policies, local_default)
+        for name in final:
+            if name in role.disallowed_policies:
+                raise VaultAPIError(400, f'token policy "{name}" is disallowed by this role')
+        chosen = final
+    elif not requested:
+        chosen = list(parent.policies)
+    elif not sudo:
+        mine = set(_sanitize(requested, False)) - {"default"}
+        theirs = set(_sanitize(parent.policies, False)) - {"default"}
+        if not mine <= theirs:
+            raise VaultAPIError(400, "child policies must be subset of parent")
+        add_default = not no_default and "default" in parent.policies
+        chosen = requested
+    else:
+        add_default = not no_default
+        chosen = requested
+    policies = _sanitize(chosen, add_default)
+    if no_default and "default" in policies:
+        policies.remove("default")
+    return policies
 
 
 def _go_list(items: list[str]) -> str:
@@ -183,9 +202,9 @@ def _field(call: Call, name: str) -> str:
 
 
 def lookup(call: Call) -> Reply:
-    token_id = _field(call, "token")
+    token_id = _field(call, "token") or (call.token.id if call.token else "")
     if not token_id:
-        raise VaultAPIError(400, "missing token")
+        raise VaultAPIError(400, "missing token ID")
     token = call.core.tokens.live(token_id)
     if token is None:
         raise VaultAPIError(403, "bad token")
@@ -216,7 +235,7 @@ def lookup_accessor(call: Call) -> Reply:
 def revoke(call: Call) -> Reply:
     token_id = _field(call, "token")
     if not token_id:
-        raise VaultAPIError(400, "missing token")
+        raise VaultAPIError(400, "missing token ID")
     call.core.tokens.revoke(token_id)
     return no_content()
 
@@ -240,7 +259,11 @@ def revoke_accessor(call: Call) -> Reply:
 def revoke_orphan(call: Call) -> Reply:
     token_id = _field(call, "token")
     if not token_id:
-        raise VaultAPIError(400, "missing token")
+        raise VaultAPIError(400, "missing token ID")
+    if not (call.is_root or call.has_sudo()):
+        raise VaultAPIError(400, "root or sudo privileges required to revoke and orphan")
+    if call.core.tokens.live(token_id) is None:
+        raise VaultAPIError(400, "token to revoke not found")
     call.core.tokens.revoke(token_id, orphan_children=True)
     return no_content()
 
@@ -261,7 +284,7 @@ def _renew(call: Call, token: Token) -> Reply:
 def renew(call: Call) -> Reply:
     token_id = _field(call, "token")
     if not token_id:
-        raise VaultAPIError(400, "missing token")
+        raise VaultAPIError(400, "missing token ID")
     token = call.core.tokens.live(token_id)
     if token is None:
         raise VaultAPIError(400, "token not found")
@@ -356,7 +379,8 @@ def register(router: Router) -> None:
     router.add(r"revoke(?:/(?P<token>.+))?", post=revoke)
     router.add(r"revoke-self", post=revoke_self)
     router.add(r"revoke-accessor(?:/(?P<accessor>[^/]+))?", post=revoke_accessor)
-    router.add(r"revoke-orphan(?:/(?P<token>.+))?", post=revoke_orphan, sudo=True)
+    router.add(r"revoke-orphan", post=revoke_orphan)
+    router.add(r"revoke-orphan/(?P<token>.+)", post=revoke_orphan, sudo=True)
     router.add(r"renew(?:/(?P<token>.+))?", post=renew)
     router.add(r"renew-self", post=renew_self)
     router.add(r"renew-accessor", post=renew_accessor)

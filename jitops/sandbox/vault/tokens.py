@@ -37,6 +37,15 @@ class Token:
     creation_ttl: int = 0
     entity_id: str = ""
     wrapping: bool = False
+    last_renewal: float | None = None
+
+    def __post_init__(self) -> None:
+        self._initial_uses = self.num_uses
+
+    @property
+    def limited_uses(self) -> bool:
+        """Created with num_uses (it may be on its last use, where num_uses reads 0)."""
+        return self._initial_uses > 0
 
     @property
     def orphan(self) -> bool:
@@ -75,6 +84,9 @@ class Token:
             data["role"] = self.role
         if self.period:
             data["period"] = self.period
+        if self.last_renewal is not None:
+            data["last_renewal_time"] = int(self.last_renewal)
+            data["last_renewal"] = rfc3339(self.last_renewal)
         return data
 
     def auth_block(self) -> dict[str, Any]:
@@ -209,5 +221,6 @@ class TokenStore:
                 )
                 ttl = cap
         token.ttl = ttl
+        token.last_renewal = at
         token.expire_at = at + ttl if ttl or token.expire_at is not None else None
         return warnings
