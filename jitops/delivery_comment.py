@@ -68,7 +68,8 @@ jitops claim {grant_id}   # add --identity KEY if not ~/.ssh/id_ed25519 or ~/.ss
 
 If the claim says the wrapping token is invalid or already used and you did not claim it
 yourself, someone else may have: tell your security team and run (or ask an admin to run)
-`jitops revoke {grant_id} --reason "delivery claimed by someone else"`. If the {window} window passed
+`jitops revoke {grant_id} --reason "delivery claimed by someone else"`.
+If the {window} window passed
 before you claimed, nobody got the credential: ask an admin to revoke the grant and request
 access again.
 """

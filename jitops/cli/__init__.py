@@ -46,9 +46,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from jitops.cli import doctor, sandbox, validate, vault
+    from jitops.cli import demo, doctor, lifecycle, sandbox, validate, vault
 
-    for module in (validate, sandbox, vault, doctor):
+    for module in (validate, lifecycle, vault, doctor, sandbox, demo):
         for command in module.COMMANDS:
             cli.add_command(command)
 

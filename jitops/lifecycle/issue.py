@@ -205,7 +205,7 @@ def _decide(svc: Services, grant: Grant, sha: str, now: datetime) -> _Pending:
         wrap_ttl=policy.settings.wrap_ttl,
         token_role=policy.settings.vault.token_role,
     )
-    issued_at = now
+    issued_at = issued.expires_at - grant.duration  # when Vault started the token's clock
     payload = deliver.payload_for(
         grant_id=grant.id, vault_addr=vault.addr, wrapping_token=issued.wrapping_token
     )

@@ -1,0 +1,327 @@
+"""The GitHub door: the only module that imports PyGithub.
+
+Everything it returns is a plain frozen dataclass, so the core never sees a PyGithub object.
+Retries are ours, bounded: 5xx, connection errors and rate limits (honouring ``Retry-After``),
+with PyGithub's own retry and throttling turned off. Errors become :class:`GitHubError`
+subclasses whose messages say what to do.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+import github
+import requests
+from github import Auth, Github, GithubException
+
+from jitops.approvals import Review
+from jitops.errors import JitopsError
+
+T = TypeVar("T")
+
+MAX_ATTEMPTS = 5
+MAX_SLEEP = 10.0
+
+
+class GitHubError(JitopsError):
+    """A GitHub API call failed."""
+
+
+class GitHubAuthError(GitHubError):
+    """Bad or insufficient credentials."""
+
+
+class GitHubNotFound(GitHubError):
+    """The object does not exist (or the token cannot see it)."""
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    number: int
+    author: str
+    state: str
+    merged: bool
+    draft: bool
+    head_sha: str
+    head_ref: str
+    base_sha: str
+    base_ref: str
+    merge_commit_sha: str | None
+    title: str
+    url: str
+
+
+@dataclass(frozen=True)
+class ChangedFile:
+    path: str
+    status: str  # added | removed | modified | renamed | copied | changed | unchanged
+    previous_path: str | None = None
+
+
+@dataclass(frozen=True)
+class Comment:
+    id: int
+    author: str
+    body: str
+
+
+class GitHub:
+    """One repository on GitHub (or GitHub Enterprise, or the loopback stand-in)."""
+
+    def __init__(
+        self,
+        repo_full_name: str,
+        token: str,
+        base_url: str = "https://api.github.com",
+        *,
+        timeout: float = 15.0,
+        max_attempts: int = MAX_ATTEMPTS,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.repo_full_name = repo_full_name
+        self.max_attempts = max_attempts
+        self.request_count = 0
+        self._sleep = sleep
+        self._gh = Github(
+            base_url=base_url.rstrip("/"),
+            auth=Auth.Token(token),
+            timeout=int(timeout),
+            retry=None,
+            seconds_between_requests=None,
+            seconds_between_writes=None,
+        )
+        self._repo: Any = None
+        self._teams: dict[tuple[str, str, str], bool] = {}
+        self._me: str | None = None
+
+    # -- the retry loop -----------------------------------------------------------------------
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        start = time.monotonic()
+        for attempt in range(1, self.max_attempts + 1):
+            self.request_count += 1
+            try:
+                return fn()
+            except GithubException as exc:
+                status = exc.status
+                message = _message(exc)
+                retry_after = _retry_after(exc)
+                limited = status in (403, 429) and (
+                    retry_after is not None or "rate limit" in message.lower()
+                )
+                if (status >= 500 or limited) and attempt < self.max_attempts:
+                    self._sleep(min(MAX_SLEEP, retry_after or 0.5 * 2 ** (attempt - 1)))
+                    continue
+                raise _translate(what, status, message) from exc
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                if attempt < self.max_attempts and time.monotonic() - start < 60:
+                    self._sleep(min(MAX_SLEEP, 0.5 * 2 ** (attempt - 1)))
+                    continue
+                raise GitHubError(
+                    f"could not reach GitHub to {what} ({type(exc).__name__}); check the API URL "
+                    "and the network, then re-run (jitops jobs are safe to re-run)"
+                ) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @property
+    def repo(self) -> Any:
+        if self._repo is None:
+            self._repo = self._call(
+                f"open {self.repo_full_name}", lambda: self._gh.get_repo(self.repo_full_name)
+            )
+        return self._repo
+
+    # -- reads --------------------------------------------------------------------------------
+    def whoami(self) -> str:
+        if self._me is None:
+            self._me = self._call(
+                "find out who the token belongs to", lambda: self._gh.get_user().login
+            )
+        return self._me
+
+    def default_branch(self) -> str:
+        return str(self.repo.default_branch)
+
+    def pull_request(self, number: int) -> PullRequest:
+        def get() -> PullRequest:
+            p = self.repo.get_pull(number)
+            return PullRequest(
+                number=p.number,
+                author=p.user.login,
+                state=p.state,
+                merged=bool(p.merged),
+                draft=bool(p.draft),
+                head_sha=p.head.sha,
+                head_ref=p.head.ref,
+                base_sha=p.base.sha,
+                base_ref=p.base.ref,
+                merge_commit_sha=p.merge_commit_sha,
+                title=p.title or "",
+                url=p.html_url or "",
+            )
+
+        return self._call(f"read pull request #{number}", get)
+
+    def pull_files(self, number: int) -> list[ChangedFile]:
+        return self._call(
+            f"list the files of pull request #{number}",
+            lambda: [
+                ChangedFile(f.filename, f.status, f.previous_filename)
+                for f in self.repo.get_pull(number).get_files()
+            ],
+        )
+
+    def reviews(self, number: int) -> list[Review]:
+        def get() -> list[Review]:
+            out = []
+            for rv in self.repo.get_pull(number).get_reviews():
+                if rv.user is None:
+                    continue
+                submitted: datetime | None = rv.submitted_at
+                out.append(Review(rv.user.login, str(rv.state).upper(), rv.commit_id, submitted))
+            return out
+
+        return self._call(f"read the reviews of pull request #{number}", get)
+
+    def is_team_member(self, org: str, slug: str, login: str) -> bool:
+        key = (org.lower(), slug.lower(), login.lower())
+        if key not in self._teams:
+
+            def get() -> bool:
+                team = self._gh.get_organization(org).get_team_by_slug(slug)
+                try:
+                    membership = team.get_team_membership(login)
+                except github.UnknownObjectException:
+                    return False
+                return str(membership.state) == "active"
+
+            try:
+                self._teams[key] = self._call(f"check @{org}/{slug} membership", get)
+            except GitHubNotFound:
+                self._teams[key] = False
+            except GitHubAuthError as exc:
+                raise GitHubAuthError(
+                    f"cannot read the members of @{org}/{slug}: the token needs organisation "
+                    "members read access — use a GitHub App token with 'Members: read', or a "
+                    "fine-grained token with that permission, as JITOPS_GITHUB_TOKEN"
+                ) from exc
+        return self._teams[key]
+
+    def ssh_keys(self, login: str) -> list[str]:
+        return self._call(
+            f"read the SSH keys of {login}",
+            lambda: [k.key for k in self._gh.get_user(login).get_keys()],
+        )
+
+    def pulls_for_commit(self, sha: str) -> list[int]:
+        return self._call(
+            f"find the pull request of commit {sha[:12]}",
+            lambda: [p.number for p in self.repo.get_commit(sha).get_pulls()],
+        )
+
+    def comments(self, number: int) -> list[Comment]:
+        return self._call(
+            f"read the comments of #{number}",
+            lambda: [
+                Comment(c.id, c.user.login if c.user else "", c.body or "")
+                for c in self.repo.get_issue(number).get_comments()
+            ],
+        )
+
+    # -- writes -------------------------------------------------------------------------------
+    def comment(self, number: int, body: str) -> int:
+        return int(
+            self._call(
+                f"comment on #{number}",
+                lambda: self.repo.get_issue(number).create_comment(body).id,
+            )
+        )
+
+    def upsert_comment(self, number: int, marker: str, body: str) -> int:
+        """Keep exactly one comment carrying ``marker`` (written by us) up to date."""
+        me = self.whoami()
+        for c in self.comments(number):
+            if marker in c.body and c.author.lower() == me.lower():
+                if c.body != body:
+                    self._edit_comment(number, c.id, body)
+                return c.id
+        return self.comment(number, body)
+
+    def _edit_comment(self, number: int, comment_id: int, body: str) -> None:
+        self._call(
+            f"update the jitops comment on #{number}",
+            lambda: self.repo.get_issue(number).get_comment(comment_id).edit(body),
+        )
+
+    def set_status(
+        self, sha: str, context: str, state: str, description: str, target_url: str | None = None
+    ) -> None:
+        kwargs: dict[str, Any] = {
+            "state": state,
+            "description": description[:140],
+            "context": context,
+        }
+        if target_url:
+            kwargs["target_url"] = target_url
+        self._call(
+            f"set the {context} status", lambda: self.repo.get_commit(sha).create_status(**kwargs)
+        )
+
+    def request_reviewers(self, number: int, users: list[str], teams: list[str]) -> None:
+        if not users and not teams:
+            return
+        self._call(
+            f"request reviews on #{number}",
+            lambda: self.repo.get_pull(number).create_review_request(
+                reviewers=users or github.GithubObject.NotSet,
+                team_reviewers=teams or github.GithubObject.NotSet,
+            ),
+        )
+
+    def create_pull(self, head: str, base: str, title: str, body: str) -> int:
+        return int(
+            self._call(
+                "open the pull request",
+                lambda: self.repo.create_pull(base=base, head=head, title=title, body=body).number,
+            )
+        )
+
+
+def _message(exc: GithubException) -> str:
+    data = exc.data
+    if isinstance(data, dict):
+        return str(data.get("message", ""))
+    return str(data or "")
+
+
+def _retry_after(exc: GithubException) -> float | None:
+    headers = exc.headers or {}
+    for key, value in headers.items():
+        if key.lower() == "retry-after":
+            try:
+                return float(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _translate(what: str, status: int, message: str) -> GitHubError:
+    if status == 401:
+        return GitHubAuthError(
+            f"GitHub refused the token while trying to {what} ({message or 'bad credentials'}); "
+            "check JITOPS_GITHUB_TOKEN / GITHUB_TOKEN"
+        )
+    if status == 403:
+        return GitHubAuthError(
+            f"GitHub denied access while trying to {what} ({message}); give the token the "
+            "permission this needs (see docs/setup.md)"
+        )
+    if status == 404:
+        return GitHubNotFound(
+            f"GitHub says not found while trying to {what}; check the repository name, the "
+            "number, and that the token can see the repository"
+        )
+    return GitHubError(f"GitHub answered {status} while trying to {what}: {message}")
