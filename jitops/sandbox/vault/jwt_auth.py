@@ -27,6 +27,7 @@ from jitops.sandbox.vault.util import (
     policy_names,
 )
 
+DEFAULT_LEEWAY = 150  # the plugin's claimDefaultLeeway
 ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "EdDSA"]
 _KEY_SOURCES = ("jwt_validation_pubkeys", "jwks_url", "oidc_discovery_url")
 
@@ -50,8 +51,8 @@ class JWTRole:
     no_default_policy: bool = False
     token_type: str = "default"
     clock_skew_leeway: int = 60
-    expiration_leeway: int = 150
-    not_before_leeway: int = 150
+    expiration_leeway: int = 0  # 0: the plugin's default of 150 s (used when exp is missing)
+    not_before_leeway: int = 0
 
     def read_data(self) -> dict[str, Any]:
         return {
@@ -227,17 +228,19 @@ class JWTAuth:
     # -- login ---------------------------------------------------------------------------------
 
     def login(self, call: Call) -> Reply:
-        name = str(call.body.get("role") or "") or (self.config or {}).get("default_role", "")
+        if self.config is None:
+            raise VaultAPIError(400, "could not load configuration")
+        name = str(call.body.get("role") or "").lower() or self.config.get("default_role", "")
         if not name:
             raise VaultAPIError(400, "missing role")
-        role = self.roles.get(name.lower())
+        role = self.roles.get(name)
         if role is None:
             raise VaultAPIError(400, f'role "{name}" could not be found')
+        if role.role_type == "oidc":
+            raise VaultAPIError(400, "role with oidc role_type is not allowed")
         token = str(call.body.get("jwt") or "")
         if not token:
             raise VaultAPIError(400, "missing token")
-        if role.role_type == "oidc":
-            raise VaultAPIError(400, "role with oidc role_type is not allowed")
         claims = self._verify(token, role)
         _check_bound_claims(role, claims)
         user = claims.get(role.user_claim)
@@ -268,88 +271,94 @@ class JWTAuth:
         return response(None, auth=auth, mount_type="jwt")
 
     def _verify(self, token: str, role: JWTRole) -> dict[str, Any]:
-        config = self.config
-        if config is None:
-            raise VaultAPIError(400, "could not load configuration")
+        """The plugin's static-keys path: signature, time claims, issuer, subject, audience."""
+        config = self.config or {}
         if not self.keys:
             raise VaultAPIError(
                 400,
-                "error validating token: the Vault stand-in does not fetch oidc_discovery_url "
+                "error verifying token: the Vault stand-in does not fetch oidc_discovery_url "
                 "or jwks_url; configure jwt_validation_pubkeys instead",
             )
         try:
             header = pyjwt.get_unverified_header(token)
         except pyjwt.PyJWTError as exc:
-            raise VaultAPIError(400, f"error validating token: {exc}") from None
-        algs = config.get("jwt_supported_algs") or ALGORITHMS
-        if header.get("alg") not in algs:
-            raise VaultAPIError(
-                400, f"error validating token: unsupported signing algorithm {header.get('alg')!r}"
-            )
+            raise VaultAPIError(400, f"error parsing token: {exc}") from None
+        algs = [a for a in (config.get("jwt_supported_algs") or ALGORITHMS) if a in ALGORITHMS]
         claims: dict[str, Any] | None = None
-        for key in self.keys:
-            try:
-                claims = pyjwt.decode(
-                    token,
-                    key=key,
-                    algorithms=[a for a in algs if a in ALGORITHMS],
-                    options={
-                        "verify_aud": False,
-                        "verify_exp": False,
-                        "verify_nbf": False,
-                        "verify_iat": False,
-                        "verify_iss": False,
-                    },
-                )
-                break
-            except pyjwt.InvalidSignatureError:
-                continue
-            except pyjwt.PyJWTError as exc:
-                raise VaultAPIError(400, f"error validating token: {exc}") from None
+        if header.get("alg") in algs:
+            for key in self.keys:
+                try:
+                    claims = pyjwt.decode(
+                        token,
+                        key=key,
+                        algorithms=algs,
+                        options={
+                            "verify_signature": True,
+                            "verify_aud": False,
+                            "verify_exp": False,
+                            "verify_nbf": False,
+                            "verify_iat": False,
+                            "verify_iss": False,
+                        },
+                    )
+                    break
+                except pyjwt.InvalidSignatureError:
+                    continue
+                except pyjwt.PyJWTError as exc:
+                    raise VaultAPIError(400, f"error parsing token: {exc}") from None
         if claims is None:
-            raise VaultAPIError(
-                400, "error validating token: failed to verify signature: no known key verified it"
-            )
-        _check_times(claims, role)
-        issuer = config.get("bound_issuer") or ""
-        if issuer and claims.get("iss") != issuer:
-            raise VaultAPIError(400, "error validating token: invalid issuer (iss) claim")
+            raise VaultAPIError(400, "no known key successfully validated the token signature")
         audiences = claims.get("aud")
         aud_list = [audiences] if isinstance(audiences, str) else list(audiences or [])
-        if role.bound_audiences:
-            if not set(aud_list) & set(role.bound_audiences):
-                raise VaultAPIError(
-                    400,
-                    "error validating token: invalid audience (aud) claim: audience claim "
-                    "does not match any expected audience",
-                )
-        elif aud_list:
+        if aud_list and not role.bound_audiences:
             raise VaultAPIError(
-                400,
-                "error validating token: audience claim found in JWT but no audiences bound "
-                "to the role",
+                400, "audience claim found in JWT but no audiences bound to the role"
             )
+        issuer = config.get("bound_issuer") or ""
+        if issuer and claims.get("iss") != issuer:
+            raise VaultAPIError(400, f"error validating claims: {_JOSE}invalid issuer claim (iss)")
         if role.bound_subject and claims.get("sub") != role.bound_subject:
+            raise VaultAPIError(400, f"error validating claims: {_JOSE}invalid subject claim (sub)")
+        _check_times(claims, role)
+        if role.bound_audiences and not set(aud_list) & set(role.bound_audiences):
             raise VaultAPIError(
-                400, "error validating token: sub claim does not match bound subject"
+                400, "error validating claims: aud claim does not match any bound audience"
             )
         return claims
 
 
+_JOSE = "go-jose/go-jose/jwt: validation failed, "
+
+
+def _number(claims: dict[str, Any], name: str) -> float:
+    value = claims.get(name)
+    if value is None:
+        return 0.0
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise VaultAPIError(400, f"error parsing token: malformed {name!r} claim")
+    return float(value)
+
+
 def _check_times(claims: dict[str, Any], role: JWTRole) -> None:
+    """As the plugin: a missing exp/nbf is derived with the role's leeways, then go-jose
+    validates exp, nbf and iat with the clock-skew leeway (60 s by default)."""
+    iat, exp, nbf = _number(claims, "iat"), _number(claims, "exp"), _number(claims, "nbf")
+    if not (iat or exp or nbf):
+        raise VaultAPIError(400, "no issue time, notbefore, or expiration time encoded in token")
+    if not exp:
+        exp = max(iat, nbf) + (role.expiration_leeway or DEFAULT_LEEWAY)
+    if not nbf:
+        nbf = iat or exp - (role.not_before_leeway or DEFAULT_LEEWAY)
+    skew = role.clock_skew_leeway
     at = time.time()
-    exp, nbf, iat = claims.get("exp"), claims.get("nbf"), claims.get("iat")
-    for name, value in (("exp", exp), ("nbf", nbf), ("iat", iat)):
-        if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)):
-            raise VaultAPIError(400, f"error validating token: malformed claim {name!r}")
-    if exp is None:
-        raise VaultAPIError(400, "error validating token: exp claim is required")
-    if exp + role.expiration_leeway + role.clock_skew_leeway < at:
-        raise VaultAPIError(400, "error validating token: token is expired (exp)")
-    if nbf is not None and nbf - role.not_before_leeway - role.clock_skew_leeway > at:
-        raise VaultAPIError(400, "error validating token: token not valid yet (nbf)")
-    if iat is not None and iat - role.clock_skew_leeway > at:
-        raise VaultAPIError(400, "error validating token: token issued in the future (iat)")
+    if at + skew < nbf:
+        raise VaultAPIError(400, f"error validating claims: {_JOSE}token not valid yet (nbf)")
+    if at - skew > exp:
+        raise VaultAPIError(400, f"error validating claims: {_JOSE}token is expired (exp)")
+    if iat and at + skew < iat:
+        raise VaultAPIError(
+            400, f"error validating claims: {_JOSE}token issued in the future (iat)"
+        )
 
 
 def _claim(claims: dict[str, Any], key: str) -> Any:

@@ -296,7 +296,10 @@ def renew_self(call: Call) -> Reply:
 
 
 def renew_accessor(call: Call) -> Reply:
-    return _renew(call, _by_accessor(call))
+    reply = _renew(call, _by_accessor(call))
+    if reply.body is not None and reply.body.get("auth"):
+        reply.body["auth"]["client_token"] = ""  # an accessor never reveals its token
+    return reply
 
 
 # -- roles and accessors -------------------------------------------------------------------
