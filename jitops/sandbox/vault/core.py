@@ -231,10 +231,11 @@ class VaultCore:
             capability = "update" if route.exists(call) else "create"
         if token is not None and not token.is_root:
             acl = self.acl_for(token)
-            path = request.path + ("/" if request.method == "LIST" else "")
-            if not acl.allows(path, capability, listing=request.method == "LIST"):
+            listing = request.method == "LIST"
+            path = request.path.rstrip("/") + ("/" if listing else "")
+            if not acl.allows(path, capability, listing=listing):
                 raise VaultAPIError(403, DENIED)
-            if route is not None and route.sudo and not acl.sudo(request.path):
+            if route is not None and route.sudo and not acl.sudo(request.path.rstrip("/")):
                 raise VaultAPIError(403, DENIED)
         if route is None:
             if router is None:

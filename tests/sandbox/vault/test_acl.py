@@ -164,3 +164,17 @@ def test_the_policy_parser_never_crashes(text: str) -> None:
 def test_the_hcl_tokenizer_fails_only_with_hcl_errors(text: str) -> None:
     with contextlib.suppress(HCLError):
         parse(text)
+
+
+@pytest.mark.integration
+def test_listing_with_or_without_a_trailing_slash(vault: Backend) -> None:
+    vault.root.sys.create_or_update_policy(
+        "lister", 'path "secret/metadata/team/*" { capabilities = ["list"] }'
+    )
+    vault.root.secrets.kv.v2.create_or_update_secret("team/x", {"a": "b"})
+    client = _client(vault, "lister")
+    for path in ("secret/metadata/team", "secret/metadata/team/"):
+        answer = vault.raw("LIST", path, client.token)
+        assert answer.status_code == 200, path
+        assert answer.json()["data"]["keys"] == ["x"]
+    assert vault.raw("LIST", "secret/metadata/other/", client.token).status_code == 403
