@@ -191,6 +191,12 @@ class Git:
         )
         return out.strip() or None
 
+    def ensure_commits(self, remote: str, shas: Sequence[str]) -> None:
+        """Fetch any of ``shas`` this clone does not have yet (a shallow CI checkout)."""
+        missing = [s for s in shas if self.rev_parse(s) is None]
+        if missing:
+            self.run("fetch", "-q", remote, *missing)
+
     def message(self, sha: str) -> str:
         """The full commit message of ``sha``."""
         return self.text("log", "-1", "--format=%B", sha)

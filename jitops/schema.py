@@ -14,7 +14,7 @@ import jsonschema
 from jitops.errors import Problem
 from jitops.yamlsafe import Document
 
-KINDS = ("grant", "policy")
+KINDS = ("grant", "policy", "policy-test")
 
 
 @cache

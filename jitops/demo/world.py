@@ -64,6 +64,17 @@ roles:
     vault:
       policies: [jit-staging-admin]
       secret: secret/data/staging/admin
+  prod-break-glass:
+    description: Production administrator; two people from two groups must agree
+    max_duration: 1h
+    requesters: ['@acme/sre']
+    approvals:
+      - from: ['@acme/sre']
+        count: 1
+      - from: ['@acme/security', '@ciso']
+        count: 1
+    vault:
+      policies: [jit-staging-admin]
   vault-operator:
     description: A Vault token with the staging-admin policy (no secret is read for you)
     max_duration: 1h
@@ -171,10 +182,12 @@ class World:
     def _seed_github(self) -> None:
         gh = self.gh
         gh.add_user(BOT, write=True, bot=True)
-        for login in (REQUESTER, DBA, "bob"):
+        for login in (REQUESTER, DBA, "bob", "carol", "dave", "erin", "mallory"):
             gh.add_user(login)
         gh.add_team("acme", "dba", [DBA, "bob"])
-        gh.add_team("acme", "engineering", [REQUESTER])
+        gh.add_team("acme", "engineering", [REQUESTER, "mallory"])
+        gh.add_team("acme", "sre", ["carol", "dave"])
+        gh.add_team("acme", "security", ["erin", "carol"])
         gh.add_ssh_key(REQUESTER, self.key.public_line)
         gh.commit_files(
             "main",

@@ -1,0 +1,168 @@
+"""`jitops pr check`, `jitops pr approvals` and `jitops policy test`."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from jitops import report
+from jitops.cli.lifecycle import format_option, github_options
+from jitops.cli.validate import repo_option, resolve_repo
+from jitops.errors import EXIT_OK, EXIT_REJECTED, UsageError
+from jitops.ledger import Git
+
+
+def _pr_number(pr: int | None) -> int:
+    if pr is not None:
+        return pr
+    path = os.environ.get("GITHUB_EVENT_PATH")
+    if path and Path(path).is_file():
+        event = json.loads(Path(path).read_text(encoding="utf-8"))
+        number = (event.get("pull_request") or {}).get("number")
+        if isinstance(number, int):
+            return number
+    raise UsageError("give the pull request with --pr N (or run on a pull_request event)")
+
+
+def _run(
+    repo: Path | None,
+    repo_name: str | None,
+    api_url: str,
+    token: str | None,
+    pr: int | None,
+    fmt: str | None,
+    *,
+    request_reviews: bool,
+) -> int:
+    from jitops import prcheck
+    from jitops.github import GitHub
+
+    if not repo_name or not token:
+        raise UsageError(
+            "--repo-name and --token are required (or GITHUB_REPOSITORY, GITHUB_TOKEN)"
+        )
+    number = _pr_number(pr)
+    decision = prcheck.run(
+        Git(resolve_repo(repo)),
+        GitHub(repo_name, token, api_url),
+        number,
+        now=datetime.now(UTC),
+        request_reviews=request_reviews,
+    )
+    fmt = fmt or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text")
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "pull_request": number,
+                    "kind": decision.kind,
+                    "validate": decision.validate,
+                    "approval": decision.approval,
+                    "summary": decision.summary,
+                    "problems": [str(p) for p in decision.problems],
+                    "explanation": decision.evaluation.explain() if decision.evaluation else [],
+                },
+                indent=2,
+            )
+        )
+    else:
+        if fmt == "github" and decision.problems:
+            click.echo(report.github_annotations(decision.problems))
+        else:
+            for p in decision.problems:
+                click.echo(str(p))
+        if decision.evaluation is not None:
+            for line in decision.evaluation.explain():
+                click.echo(f"  {line}")
+        click.echo(f"#{number}: {decision.summary}")
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if fmt == "github" and summary:
+            with open(summary, "a", encoding="utf-8") as fh:
+                fh.write(decision.comment.replace(prcheck.MARKER, "") + "\n")
+    return EXIT_OK if decision.validate == "success" else EXIT_REJECTED
+
+
+@click.group("pr")
+def pr_group() -> None:
+    """Judge a pull request (run by the pull_request workflows)."""
+
+
+@pr_group.command("check")
+@repo_option
+@github_options
+@format_option
+@click.option("--pr", type=int, help="Pull request number [event: pull_request.number].")
+def check_cmd(
+    repo: Path | None,
+    repo_name: str | None,
+    api_url: str,
+    token: str | None,
+    fmt: str | None,
+    pr: int | None,
+) -> int:
+    """Validate a pull request against the BASE branch's policy and ask the right reviewers.
+
+    Enforces the pull request's shape (add one grant, or delete active ones; never mix
+    policies/ and grants/), checks the grant, the requester (the PR author, eligible, with an
+    SSH key jitops can seal to) and the approvals, keeps one sticky comment up to date and sets
+    the jitops/validate and jitops/approval statuses. Exit 1 when the pull request is invalid.
+    """
+    return _run(repo, repo_name, api_url, token, pr, fmt, request_reviews=True)
+
+
+@pr_group.command("approvals")
+@repo_option
+@github_options
+@format_option
+@click.option("--pr", type=int, help="Pull request number [event: pull_request.number].")
+def approvals_cmd(
+    repo: Path | None,
+    repo_name: str | None,
+    api_url: str,
+    token: str | None,
+    fmt: str | None,
+    pr: int | None,
+) -> int:
+    """Re-evaluate approvals after a review or a push; update jitops/approval and the comment."""
+    return _run(repo, repo_name, api_url, token, pr, fmt, request_reviews=False)
+
+
+@click.group("policy")
+def policy_group() -> None:
+    """Work with the policy in policies/."""
+
+
+@policy_group.command("test")
+@repo_option
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, exists=True, path_type=Path))
+def policy_test_cmd(repo: Path | None, files: tuple[Path, ...]) -> int:
+    """Run the cases in policies/tests/*.yaml (or FILES) against the policy in policies/.
+
+    Exit 0 when every case gets its expected outcome, 1 otherwise (each miss is printed with
+    what was expected, what happened and why). No server is needed.
+    """
+    from jitops.policytest import run_cases
+    from jitops.validate import read_policy
+
+    root = resolve_repo(repo)
+    policy = read_policy(root, None)
+    paths = list(files) or sorted((root / "policies" / "tests").glob("*.yaml"))
+    cases = {}
+    for path in paths:
+        try:
+            rel = path.resolve().relative_to(root).as_posix()
+        except ValueError:
+            rel = str(path)
+        cases[rel] = path.read_bytes()
+    result = run_cases(policy, cases)
+    for failure in result.failures:
+        click.echo(str(failure))
+    click.echo(f"{result.passed} passed, {len(result.failures)} failed")
+    return EXIT_OK if result.ok else EXIT_REJECTED
+
+
+COMMANDS: list[click.Command] = [pr_group, policy_group]

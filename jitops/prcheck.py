@@ -1,0 +1,379 @@
+"""`jitops pr check` / `jitops pr approvals`: judge a pull request against the base policy.
+
+The decision (:func:`decide`) is pure: it takes what was read from git and GitHub and returns
+statuses, problems, the sticky comment and whom to ask for review. :func:`run` does the I/O.
+
+Note the trust model (DESIGN.md section 4): a pull request's workflow runs the PR's own files,
+so these statuses are a convenience for reviewers and branch protection. The gate is
+`jitops issue` on main, which re-evaluates everything after the merge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from jitops import approvals, checks
+from jitops.approvals import Evaluation, Review
+from jitops.duration import format_duration
+from jitops.errors import Problem
+from jitops.grant import GRANTS_DIR, Grant, format_time, grant_id_of, read_grant
+from jitops.ledger import Git, names_in
+from jitops.policy import POLICY_DIR, Policy, PolicyError, load_policy
+from jitops.principals import TeamLookup
+
+if TYPE_CHECKING:
+    from jitops.github import GitHub
+
+MARKER = "<!-- jitops:pr-check -->"
+
+
+@dataclass(frozen=True)
+class Change:
+    path: str
+    status: str  # added | removed | modified | renamed | ...
+    previous_path: str | None = None
+
+
+@dataclass(frozen=True)
+class PrInputs:
+    number: int
+    author: str
+    head_sha: str
+    changes: Sequence[Change]
+    base_policy_files: Mapping[str, bytes]
+    head_policy_files: Mapping[str, bytes]
+    head_files: Mapping[str, bytes]  # grant files at head, by path
+    base_files: Mapping[str, bytes]  # grant files at base, by path
+    used_ids: frozenset[str]
+    reviews: Sequence[Review]
+    ssh_keys: Sequence[str] | None  # the requester's keys (None: not looked up)
+    policy_tests: Sequence[str] = ()  # failures of the head policy's own tests
+    now: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PrDecision:
+    kind: str  # grant | revoke | policy | invalid
+    validate: str  # success | failure
+    approval: str  # success | pending | failure
+    summary: str
+    problems: tuple[Problem, ...] = ()
+    grant: Grant | None = None
+    evaluation: Evaluation | None = None
+    request_users: tuple[str, ...] = ()
+    request_teams: tuple[str, ...] = ()
+    comment: str = field(default="", repr=False)
+
+
+def _is_grant_path(path: str) -> bool:
+    return path.startswith(f"{GRANTS_DIR}/") and path.count("/") == 1 and path.endswith(".yaml")
+
+
+def classify(changes: Sequence[Change]) -> tuple[str, list[Problem]]:
+    """What kind of pull request this is, and shape problems (pure)."""
+    touches_policy = [c for c in changes if c.path.startswith(f"{POLICY_DIR}/")]
+    touches_grants = [c for c in changes if c.path.startswith(f"{GRANTS_DIR}/")]
+    if touches_policy and touches_grants:
+        return "invalid", [
+            Problem(
+                touches_grants[0].path,
+                0,
+                "a pull request that changes policies/ must not touch grants/ (a change could "
+                "otherwise loosen the policy that judges it); split it into two pull requests",
+            )
+        ]
+    if touches_policy:
+        return "policy", []
+    problems = []
+    for c in changes:
+        if not _is_grant_path(c.path):
+            problems.append(
+                Problem(
+                    c.path,
+                    0,
+                    "a grant pull request may only add or delete grants/<id>.yaml files; move "
+                    "this change to its own pull request",
+                )
+            )
+        elif c.status in ("modified", "renamed", "changed", "copied"):
+            problems.append(
+                Problem(
+                    c.path,
+                    0,
+                    "editing or renaming an existing grant is not allowed; ask again with a new "
+                    "grant file (a new id)",
+                )
+            )
+    added = [c for c in changes if c.status == "added" and _is_grant_path(c.path)]
+    removed = [c for c in changes if c.status == "removed" and _is_grant_path(c.path)]
+    if len(added) > 1:
+        problems.append(
+            Problem(added[1].path, 0, "one grant per pull request: open one pull request per grant")
+        )
+    if added and removed:
+        problems.append(
+            Problem(removed[0].path, 0, "do not add and delete grants in one pull request")
+        )
+    if problems:
+        return "invalid", problems
+    if added:
+        return "grant", []
+    if removed:
+        return "revoke", []
+    return "invalid", [Problem(GRANTS_DIR, 0, "this pull request changes no grant file")]
+
+
+def decide(inp: PrInputs, teams: TeamLookup | None) -> PrDecision:
+    kind, problems = classify(inp.changes)
+    if kind == "policy":
+        return _policy_change(inp)
+    try:
+        policy = load_policy(inp.base_policy_files)
+    except PolicyError as exc:
+        return _finish(inp, "invalid", list(exc.problems), None, None, None)
+    if kind == "invalid":
+        return _finish(inp, kind, problems, None, None, policy)
+    if kind == "revoke":
+        return _revoke(inp, policy)
+    path = next(c.path for c in inp.changes if c.status == "added")
+    grant, found = read_grant(inp.head_files.get(path, b""), path)
+    problems = list(found)
+    if grant is not None:
+        ctx = checks.GrantContext(
+            is_new=True, used_ids=inp.used_ids, author=inp.author, teams=teams
+        )
+        problems += checks.check_grant(grant, policy, ctx)
+        if inp.ssh_keys is not None:
+            from jitops.sshkeys import usable_ssh_keys
+
+            usable, notes = usable_ssh_keys(inp.ssh_keys)
+            if not usable:
+                why = "; ".join(notes) if notes else "there is no SSH key on the account"
+                problems.append(
+                    Problem(
+                        path,
+                        grant.line("requester"),
+                        f"{grant.requester} has no ed25519 or RSA SSH key on GitHub ({why}); "
+                        "the credential is sealed to those keys — add one at "
+                        "https://github.com/settings/keys (`ssh-keygen -t ed25519`), then "
+                        "re-run this check",
+                    )
+                )
+    evaluation = None
+    if grant is not None:
+        evaluation = approvals.evaluate(
+            grant,
+            policy,
+            author=inp.author,
+            head_sha=inp.head_sha,
+            reviews=inp.reviews,
+            teams=teams,
+            problems=problems,
+        )
+    return _finish(inp, "grant", problems, grant, evaluation, policy)
+
+
+def _revoke(inp: PrInputs, policy: Policy) -> PrDecision:
+    problems = []
+    lines = []
+    for c in inp.changes:
+        data = inp.base_files.get(c.path)
+        if data is None:
+            problems.append(Problem(c.path, 0, "this grant does not exist on the base branch"))
+            continue
+        grant, _ = read_grant(data, c.path)
+        who = f"{grant.requester}, {grant.role}" if grant else "unreadable file"
+        lines.append(f"- early revoke of `{grant_id_of(c.path)}` ({who})")
+    decision = _finish(inp, "revoke" if not problems else "invalid", problems, None, None, policy)
+    if problems:
+        return decision
+    comment = (
+        f"{MARKER}\n### jitops: early revoke\n\n" + "\n".join(lines) + "\n\nMerging this "
+        "pull request revokes the access at once (the issue job runs on the merge)."
+    )
+    return PrDecision(
+        "revoke", "success", "success", "early revoke: merge to end the access", (), comment=comment
+    )
+
+
+def _policy_change(inp: PrInputs) -> PrDecision:
+    problems: list[Problem] = []
+    try:
+        load_policy(inp.head_policy_files)
+    except PolicyError as exc:
+        problems += exc.problems
+    problems += [Problem(f"{POLICY_DIR}/tests", 0, f) for f in inp.policy_tests]
+    ok = not problems
+    summary = (
+        "policy change: the new policy loads and its tests pass"
+        if ok
+        else ("policy change: the new policy is invalid or fails its tests")
+    )
+    body = "\n".join(f"- `{p}`" for p in problems) or "- the new policy loads\n- policy tests pass"
+    comment = (
+        f"{MARKER}\n### jitops: policy change\n\n{body}\n\nPolicy changes need a code-owner "
+        "review; they apply to pull requests opened after the merge."
+    )
+    state = "success" if ok else "failure"
+    return PrDecision("policy", state, state, summary, tuple(problems), comment=comment)
+
+
+def _finish(
+    inp: PrInputs,
+    kind: str,
+    problems: list[Problem],
+    grant: Grant | None,
+    evaluation: Evaluation | None,
+    policy: Policy | None,
+) -> PrDecision:
+    errors = [p for p in problems if p.severity == "error"]
+    validate = "failure" if errors or kind == "invalid" else "success"
+    outcome = evaluation.outcome if evaluation else "invalid"
+    approval = {"approved": "success", "pending": "pending"}.get(outcome, "failure")
+    if validate == "failure":
+        approval = "failure"
+    users: list[str] = []
+    teams: list[str] = []
+    if evaluation is not None and outcome == "pending":
+        for rule in evaluation.rules:
+            if rule.met:
+                continue
+            for p in rule.rule.principals:
+                if p.kind == "user" and p.login != inp.author.lower():
+                    users.append(p.login)
+                elif p.kind == "team":
+                    teams.append(f"{p.login}/{p.slug}")
+    summary = {
+        "success": "approved: merge to get access",
+        "pending": "valid; waiting for approvals",
+        "failure": "blocked" if outcome == "blocked" and validate == "success" else "invalid",
+    }[approval]
+    comment = _comment(inp, grant, evaluation, errors, policy, summary)
+    return PrDecision(
+        kind,
+        validate,
+        approval,
+        summary,
+        tuple(problems),
+        grant,
+        evaluation,
+        tuple(dict.fromkeys(users)),
+        tuple(dict.fromkeys(teams)),
+        comment,
+    )
+
+
+def _comment(
+    inp: PrInputs,
+    grant: Grant | None,
+    evaluation: Evaluation | None,
+    errors: list[Problem],
+    policy: Policy | None,
+    summary: str,
+) -> str:
+    out = [MARKER, f"### jitops: {summary}", ""]
+    if grant is not None:
+        role = policy.roles.get(grant.role) if policy else None
+        out += [
+            "| | |",
+            "| --- | --- |",
+            f"| requester | @{grant.requester} |",
+            f"| role | `{grant.role}`{_about(role.description if role else '')} |",
+            f"| duration | {grant.duration_text} |",
+            f"| reason | {grant.reason.replace('|', '/')} |",
+        ]
+        if grant.ticket:
+            out.append(f"| ticket | {grant.ticket} |")
+        if inp.now is not None:
+            out.append(f"| would expire | {format_time(inp.now + grant.duration)} if merged now |")
+        out.append("")
+    if errors:
+        out.append("**Problems** (fix them and push again):")
+        out += [f"- `{p.path}{':' + str(p.line) if p.line else ''}` {p.message}" for p in errors]
+        out.append("")
+    if evaluation is not None and evaluation.outcome != "invalid":
+        out.append("**Approvals** (only approvals of the latest commit count):")
+        out += [f"- {line}" for line in evaluation.explain()]
+        out.append("")
+    if policy is not None and grant is not None and grant.role in policy.roles:
+        role = policy.roles[grant.role]
+        out.append(
+            f"Policy read from the base branch; role maximum {format_duration(role.max_duration)}."
+        )
+    return "\n".join(out) + "\n"
+
+
+def run(
+    git: Git,
+    gh: GitHub,
+    number: int,
+    *,
+    now: datetime,
+    request_reviews: bool,
+    remote: str = "origin",
+) -> PrDecision:
+    """Read the pull request, decide, and write statuses, the sticky comment and review requests."""
+    pr = gh.pull_request(number)
+    git.ensure_commits(remote, [pr.base_sha, pr.head_sha])
+    changes = [Change(f.path, f.status, f.previous_path) for f in gh.pull_files(number)]
+    kind, _ = classify(changes)
+    head_files: dict[str, bytes] = {}
+    base_files: dict[str, bytes] = {}
+    for c in changes:
+        if _is_grant_path(c.path):
+            data = git.show(pr.head_sha, c.path)
+            if data is not None:
+                head_files[c.path] = data
+            old = git.show(pr.base_sha, c.previous_path or c.path)
+            if old is not None:
+                base_files[c.path] = old
+    ssh_keys = None
+    grant_paths = [c.path for c in changes if c.status == "added" and c.path in head_files]
+    if kind == "grant" and grant_paths:
+        grant, _ = read_grant(head_files[grant_paths[0]], grant_paths[0])
+        if grant is not None:
+            ssh_keys = gh.ssh_keys(grant.requester)
+    head_policy = git.files_at(pr.head_sha, POLICY_DIR, ".yaml")
+    policy_failures: list[str] = []
+    if kind == "policy":
+        from jitops.policytest import run_cases
+
+        try:
+            head = load_policy(head_policy)
+            cases = git.files_at(pr.head_sha, f"{POLICY_DIR}/tests", ".yaml")
+            policy_failures = [str(f) for f in run_cases(head, cases).failures]
+        except PolicyError:
+            pass  # reported by decide()
+    inputs = PrInputs(
+        number=number,
+        author=pr.author,
+        head_sha=pr.head_sha,
+        changes=changes,
+        base_policy_files=git.files_at(pr.base_sha, POLICY_DIR, ".yaml"),
+        head_policy_files=head_policy,
+        head_files=head_files,
+        base_files=base_files,
+        used_ids=frozenset(
+            names_in(git.paths_ever_added(pr.base_sha, GRANTS_DIR), GRANTS_DIR, ".yaml")
+        ),
+        reviews=gh.reviews(number) if kind == "grant" else (),
+        ssh_keys=ssh_keys,
+        policy_tests=policy_failures,
+        now=now,
+    )
+    decision = decide(inputs, gh.is_team_member)
+    gh.set_status(pr.head_sha, "jitops/validate", decision.validate, decision.summary)
+    gh.set_status(pr.head_sha, "jitops/approval", decision.approval, decision.summary)
+    gh.upsert_comment(number, MARKER, decision.comment)
+    if request_reviews and (decision.request_users or decision.request_teams):
+        org = gh.repo_full_name.split("/")[0].lower()
+        teams = [t.split("/", 1)[1] for t in decision.request_teams if t.split("/")[0] == org]
+        gh.request_reviewers(number, list(decision.request_users), teams)
+    return decision
+
+
+def _about(description: str) -> str:
+    return f" — {description}" if description else ""

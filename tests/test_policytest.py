@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from jitops.cli import cli
+from tests.conftest import ROOT
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["policy", "test", *args])
+    return result.exit_code, result.output
+
+
+def test_shipped_cases_pass() -> None:
+    code, out = run("--repo", str(ROOT))
+    assert code == 0, out
+    assert out.strip().endswith("12 passed, 0 failed")
+
+
+def test_a_miss_says_what_was_expected_and_why(access_repo: Path) -> None:
+    tests = access_repo / "policies" / "tests"
+    tests.mkdir()
+    (tests / "t.yaml").write_text(
+        "cases:\n"
+        "  - name: greedy hope\n"
+        "    grant: {requester: octocat, role: prod-db-readonly, duration: 2h,\n"
+        "            reason: Investigate INC-1 slow queries, ticket: INC-1}\n"
+        "    teams: {'@acme/dba': [alice], '@acme/engineering': [octocat]}\n"
+        "    reviews: [{user: octocat, state: APPROVED}]\n"
+        "    expect: approved\n"
+    )
+    code, out = run("--repo", str(access_repo))
+    assert code == 1
+    assert "policies/tests/t.yaml:2: case 'greedy hope': expected approved, got pending" in out
+    assert "needs 1 more approval(s) from @acme/dba" in out
+    assert out.strip().endswith("0 passed, 1 failed")
+
+
+def test_malformed_case_file_is_a_located_error(access_repo: Path) -> None:
+    tests = access_repo / "policies" / "tests"
+    tests.mkdir()
+    (tests / "t.yaml").write_text("cases:\n  - name: x\n    expect: maybe\n")
+    code, out = run("--repo", str(access_repo))
+    assert code == 1
+    assert "policies/tests/t.yaml:2: missing required field 'grant'" in out
+    assert "Traceback" not in out
