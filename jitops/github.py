@@ -93,10 +93,12 @@ class GitHub:
             retry=None,
             seconds_between_requests=None,
             seconds_between_writes=None,
+            lazy=True,  # no GET for objects we only act on (a commit to set a status on, ...)
         )
         self._repo: Any = None
         self._teams: dict[tuple[str, str, str], bool] = {}
         self._me: str | None = None
+        self._pulls: dict[int, Any] = {}
 
     # -- the retry loop -----------------------------------------------------------------------
     def _call(self, what: str, fn: Callable[[], T]) -> T:
@@ -145,9 +147,17 @@ class GitHub:
     def default_branch(self) -> str:
         return str(self.repo.default_branch)
 
+    def _pull(self, number: int) -> Any:
+        """The PyGithub pull request, fetched once per run."""
+        if number not in self._pulls:
+            pull = self.repo.get_pull(number)
+            pull.head  # noqa: B018 - complete the lazy object now, inside the retry loop
+            self._pulls[number] = pull
+        return self._pulls[number]
+
     def pull_request(self, number: int) -> PullRequest:
         def get() -> PullRequest:
-            p = self.repo.get_pull(number)
+            p = self._pull(number)
             return PullRequest(
                 number=p.number,
                 author=p.user.login,
@@ -170,14 +180,14 @@ class GitHub:
             f"list the files of pull request #{number}",
             lambda: [
                 ChangedFile(f.filename, f.status, f.previous_filename)
-                for f in self.repo.get_pull(number).get_files()
+                for f in self._pull(number).get_files()
             ],
         )
 
     def reviews(self, number: int) -> list[Review]:
         def get() -> list[Review]:
             out = []
-            for rv in self.repo.get_pull(number).get_reviews():
+            for rv in self._pull(number).get_reviews():
                 if rv.user is None:
                     continue
                 submitted: datetime | None = rv.submitted_at
@@ -275,7 +285,7 @@ class GitHub:
             return
         self._call(
             f"request reviews on #{number}",
-            lambda: self.repo.get_pull(number).create_review_request(
+            lambda: self._pull(number).create_review_request(
                 reviewers=users or github.GithubObject.NotSet,
                 team_reviewers=teams or github.GithubObject.NotSet,
             ),

@@ -315,7 +315,11 @@ def run(
     request_reviews: bool,
     remote: str = "origin",
 ) -> PrDecision:
-    """Read the pull request, decide, and write statuses, the sticky comment and review requests."""
+    """Read the pull request, decide, and write statuses, the sticky comment and review requests.
+
+    ``request_reviews`` is the full `pr check`; without it (`pr approvals`, after a review) the
+    requester's SSH keys are not looked up again and nobody is asked for review.
+    """
     pr = gh.pull_request(number)
     git.ensure_commits(remote, [pr.base_sha, pr.head_sha])
     changes = [Change(f.path, f.status, f.previous_path) for f in gh.pull_files(number)]
@@ -332,7 +336,7 @@ def run(
                 base_files[c.path] = old
     ssh_keys = None
     grant_paths = [c.path for c in changes if c.status == "added" and c.path in head_files]
-    if kind == "grant" and grant_paths:
+    if kind == "grant" and grant_paths and request_reviews:  # `pr approvals` re-judges reviews only
         grant, _ = read_grant(head_files[grant_paths[0]], grant_paths[0])
         if grant is not None:
             ssh_keys = gh.ssh_keys(grant.requester)

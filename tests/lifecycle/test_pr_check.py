@@ -1,0 +1,183 @@
+"""`pr check` / `pr approvals` through the GitHub stand-in with real PyGithub: the attacks of
+the threat model must fail, and the happy path must say what is missing."""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import UTC, datetime
+
+import pytest
+
+from jitops import prcheck
+from jitops.demo.world import DBA, REQUESTER, World
+from jitops.ledger import Git
+
+pytestmark = pytest.mark.integration
+
+ORDERS = (
+    "requester: octocat\nrole: orders-db-readonly\nduration: 30m\n"
+    "reason: Investigate INC-7 slow order queries\nticket: INC-7\n"
+)
+GLASS = (
+    "requester: carol\nrole: prod-break-glass\nduration: 30m\n"
+    "reason: Production outage needs root access\n"
+)
+
+
+def check(world: World, n: int, *, reviews_too: bool = True) -> prcheck.PrDecision:
+    gh = world.github()
+    return prcheck.run(
+        Git(world.checkout), gh, n, now=datetime.now(UTC), request_reviews=reviews_too
+    )
+
+
+def open_grant(world: World, gid: str, text: str, author: str = REQUESTER) -> int:
+    return world.gh.open_pr(author, f"req-{gid}", gid, files={f"grants/{gid}.yaml": text})
+
+
+def statuses(world: World, n: int) -> dict[str, str]:
+    return {s.context: s.state for s in reversed(world.gh.statuses(world.gh.head_sha(n)))}
+
+
+def test_happy_path_comment_statuses_and_review_requests(world: World) -> None:
+    n = open_grant(world, "db-octocat-1", ORDERS)
+    world.gh.clear_requests()
+    d = check(world, n)
+    calls = world.gh.count_requests()
+    assert (d.validate, d.approval) == ("success", "pending")
+    assert statuses(world, n) == {"jitops/validate": "success", "jitops/approval": "pending"}
+    (comment,) = [c for c in world.gh.comments(n) if prcheck.MARKER in c]
+    assert "orders-db-readonly" in comment
+    assert "needs 1 more approval(s) from @acme/dba" in comment
+    assert "would expire" in comment
+    assert d.request_teams == ("acme/dba",)
+    assert calls <= 12, f"pr check made {calls} GitHub requests"  # measured: 12
+
+    world.gh.review(n, DBA, "APPROVED")
+    world.gh.clear_requests()
+    d = check(world, n, reviews_too=False)
+    assert world.gh.count_requests() <= 10  # measured: 10
+    assert d.approval == "success"
+    assert statuses(world, n)["jitops/approval"] == "success"
+    # still exactly one sticky comment, updated in place
+    assert len([c for c in world.gh.comments(n) if prcheck.MARKER in c]) == 1
+
+
+def test_loosening_the_policy_and_adding_a_grant_in_one_go_fails(world: World) -> None:
+    looser = world.policy_text().replace("max_duration: 1h", "max_duration: 24h")
+    n = world.gh.open_pr(
+        REQUESTER,
+        "sneaky",
+        "sneaky",
+        files={"policies/policy.yaml": looser, "grants/db-octocat-2.yaml": ORDERS},
+    )
+    d = check(world, n)
+    assert d.validate == "failure"
+    assert "must not touch grants/" in d.problems[0].message
+
+
+def test_policy_is_read_from_the_base_not_the_head(world: World) -> None:
+    n = open_grant(world, "db-octocat-3", ORDERS.replace("30m", "3h"))
+    d = check(world, n)
+    assert d.validate == "failure"
+    assert any("exceeds the 1h maximum" in p.message for p in d.problems)
+
+
+def test_requester_must_be_the_author(world: World) -> None:
+    n = open_grant(world, "db-octocat-4", ORDERS, author="mallory")
+    world.gh.review(n, DBA, "APPROVED")
+    d = check(world, n)
+    assert d.validate == "failure"
+    assert any("is not the pull request author mallory" in p.message for p in d.problems)
+
+
+def test_self_approval_does_not_count(world: World) -> None:
+    text = ORDERS.replace("octocat", "alice")
+    world.gh.add_team_member("acme", "engineering", "alice")
+    world.gh.add_ssh_key("alice", world.key.public_line)
+    n = open_grant(world, "db-alice-1", text, author="alice")
+    world.gh.review(n, "alice", "APPROVED", allow_self_approval=True)
+    assert check(world, n).approval == "pending"
+
+
+def test_approval_before_the_latest_push_is_stale(world: World) -> None:
+    n = open_grant(world, "db-octocat-5", ORDERS)
+    world.gh.review(n, DBA, "APPROVED")
+    world.gh.push_to_pr(
+        n, {"grants/db-octocat-5.yaml": ORDERS.replace("INC-7 slow", "INC-7 very slow")}
+    )
+    d = check(world, n)
+    assert d.approval == "pending"
+    assert d.evaluation is not None and d.evaluation.stale == (DBA,)
+
+
+def test_approval_from_outside_the_approver_teams(world: World) -> None:
+    n = open_grant(world, "db-octocat-6", ORDERS)
+    world.gh.review(n, "dave", "APPROVED")
+    assert check(world, n).approval == "pending"
+
+
+def test_same_person_twice_and_one_person_for_two_rules(world: World) -> None:
+    n = open_grant(world, "glass-carol-1", GLASS, author="carol")
+    world.gh.add_ssh_key("carol", world.key.public_line)
+    world.gh.review(n, "erin", "APPROVED")
+    world.gh.review(n, "erin", "APPROVED")
+    assert check(world, n).approval == "pending"  # erin is security only: sre rule unmet
+    world.gh.review(n, "dave", "APPROVED")
+    assert check(world, n).approval == "success"
+
+
+def test_changes_requested_after_approvals_blocks(world: World) -> None:
+    n = open_grant(world, "db-octocat-7", ORDERS)
+    world.gh.review(n, DBA, "APPROVED")
+    world.gh.review(n, "bob", "CHANGES_REQUESTED")
+    d = check(world, n)
+    assert d.approval == "failure"
+    assert d.evaluation is not None and d.evaluation.blockers == ("bob",)
+
+
+def test_editing_an_existing_grant_is_rejected(world: World) -> None:
+    world.gh.commit_files("main", {"grants/stg-octocat-1.yaml": ORDERS}, author=DBA)
+    n = world.gh.open_pr(
+        REQUESTER, "edit", "edit", files={"grants/stg-octocat-1.yaml": ORDERS.replace("30m", "1h")}
+    )
+    d = check(world, n)
+    assert d.validate == "failure"
+    assert "editing or renaming an existing grant is not allowed" in d.problems[0].message
+
+
+def test_a_grant_id_used_before_is_rejected(world: World) -> None:
+    world.gh.commit_files("main", {"grants/db-octocat-8.yaml": ORDERS}, author=DBA)
+    world.gh.commit_files("main", {"grants/db-octocat-8.yaml": None}, author=DBA)
+    subprocess.run(["git", "fetch", "-q", "origin"], cwd=world.checkout, check=True)
+    n = open_grant(world, "db-octocat-8", ORDERS)
+    d = check(world, n)
+    assert d.validate == "failure"
+    assert any("already used in the history" in p.message for p in d.problems)
+
+
+def test_requester_without_ssh_key_is_told_how_to_add_one(world: World) -> None:
+    n = open_grant(world, "db-mallory-1", ORDERS.replace("octocat", "mallory"), author="mallory")
+    d = check(world, n)
+    assert d.validate == "failure"
+    (comment,) = [c for c in world.gh.comments(n) if prcheck.MARKER in c]
+    assert "https://github.com/settings/keys" in comment
+
+
+def test_deleting_an_active_grant_is_an_early_revoke(world: World) -> None:
+    world.gh.commit_files("main", {"grants/stg-octocat-9.yaml": ORDERS}, author=DBA)
+    n = world.gh.open_pr(REQUESTER, "drop", "drop", files={"grants/stg-octocat-9.yaml": None})
+    d = check(world, n)
+    assert (d.kind, d.validate) == ("revoke", "success")
+
+
+def test_policy_change_runs_the_new_policy_and_its_tests(world: World) -> None:
+    bad_case = (
+        "cases:\n  - name: wrong on purpose\n    grant: {requester: octocat, role: staging-admin,"
+        " duration: 1h, reason: Debug the staging deploy}\n"
+        "    teams: {'@acme/engineering': [octocat]}\n    expect: pending\n"
+    )
+    n = world.gh.open_pr(DBA, "pol", "pol", files={"policies/tests/t.yaml": bad_case})
+    d = check(world, n)
+    assert (d.kind, d.validate) == ("policy", "failure")
+    assert "expected pending, got approved" in d.comment
