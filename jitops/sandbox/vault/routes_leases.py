@@ -75,13 +75,23 @@ def _revoked(call: Call) -> Reply:
     return Reply(202, None)
 
 
+def _revoke_prefix(call: Call) -> None:
+    """Leases under the prefix, and tokens created under it (tokens are leases in Vault)."""
+    prefix = call.params["prefix"].strip("/")
+    core = call.core
+    core.leases.revoke_prefix(prefix)
+    if prefix.startswith("auth/"):
+        for token in [t for t in core.tokens.tokens.values() if t.path.startswith(prefix)]:
+            core.tokens.revoke(token.id)
+
+
 def revoke_prefix(call: Call) -> Reply:
-    call.core.leases.revoke_prefix(call.params["prefix"].strip("/"))
+    _revoke_prefix(call)
     return _revoked(call)
 
 
 def revoke_force(call: Call) -> Reply:
-    call.core.leases.revoke_prefix(call.params["prefix"].strip("/"))
+    _revoke_prefix(call)
     return no_content()
 
 

@@ -16,7 +16,14 @@ from jitops.sandbox.vault.util import duration_seconds
 
 log = logging.getLogger(__name__)
 _MAX_BODY = 32 * 1024 * 1024
-_METHODS = {"GET": "GET", "POST": "POST", "PUT": "POST", "DELETE": "DELETE", "LIST": "LIST"}
+_METHODS = {
+    "GET": "GET",
+    "HEAD": "GET",
+    "POST": "POST",
+    "PUT": "POST",
+    "DELETE": "DELETE",
+    "LIST": "LIST",
+}
 
 
 class VaultServer:
@@ -130,10 +137,10 @@ def _make_handler(server: VaultServer) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            if data:
+            if data and self.command != "HEAD":
                 self.wfile.write(data)
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_LIST = do_PATCH = _serve
+        do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_LIST = do_PATCH = _serve
 
         def log_message(self, format: str, *args: Any) -> None:
             return

@@ -95,3 +95,21 @@ def test_approle_login(vault: Backend, unique: Callable[[str], str]) -> None:
     assert client.is_authenticated()
     with pytest.raises(hvac.exceptions.InvalidRequest):
         vault.client().auth.approle.login(role_id=role_id, secret_id="wrong", mount_point=path)
+
+
+def test_health_answers_head_as_hvac_sends_by_default(vault: Backend) -> None:
+    answer = vault.client().sys.read_health_status()
+    assert answer.status_code == 200
+    assert answer.text == ""
+
+
+def test_revoke_prefix_on_a_token_role_revokes_its_tokens(
+    vault: Backend, unique: Callable[[str], str]
+) -> None:
+    role = unique("prefixed")
+    vault.root.write(f"auth/token/roles/{role}", allowed_policies=["default"], orphan=True)
+    made = vault.root.auth.token.create(role_name=role, ttl="1h")["auth"]
+    other = vault.root.auth.token.create(ttl="1h")["auth"]
+    vault.root.sys.revoke_prefix(f"auth/token/create/{role}")
+    assert vault.raw("GET", "auth/token/lookup-self", made["client_token"]).status_code == 403
+    assert vault.raw("GET", "auth/token/lookup-self", other["client_token"]).status_code == 200
