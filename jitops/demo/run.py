@@ -109,7 +109,7 @@ class Demo:
         with self.step("CI judges it against the base branch's policy (`jitops pr check`)"):
             subprocess.run(["git", "fetch", "-q", "origin"], cwd=w.checkout, check=True, timeout=60)
             self.jitops("pr", "check", "--pr", str(pr), "--format", "text")
-            statuses = {s.context: s.state for s in w.gh.statuses(w.gh.head_sha(pr))}
+            statuses = {s.context: s.state for s in reversed(w.gh.statuses(w.gh.head_sha(pr)))}
             self.check(statuses.get("jitops/validate") == "success", "jitops/validate: success")
             self.check(statuses.get("jitops/approval") == "pending", "jitops/approval: pending")
             comment = next((b for b in w.gh.comments(pr) if "orders-db-readonly" in b), "")
@@ -118,7 +118,7 @@ class Demo:
         with self.step(f"{DBA} (a DBA) approves; `jitops pr approvals` re-evaluates"):
             w.gh.review(pr, DBA, "APPROVED")
             self.jitops("pr", "approvals", "--pr", str(pr), "--format", "text")
-            statuses = {s.context: s.state for s in w.gh.statuses(w.gh.head_sha(pr))}
+            statuses = {s.context: s.state for s in reversed(w.gh.statuses(w.gh.head_sha(pr)))}
             self.check(statuses.get("jitops/approval") == "success", "jitops/approval: success")
 
         with self.step("merge, and `jitops issue` runs on main"):

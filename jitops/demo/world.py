@@ -388,4 +388,11 @@ def _start_postgres(*, required: bool) -> Any | None:
         if required:
             raise WorldError("psycopg is not installed; pip install 'jitops[sandbox]'") from None
         return None
-    return PostgresServer().start()
+    from jitops.sandbox.postgres import PostgresError
+
+    try:
+        return PostgresServer().start()
+    except PostgresError as exc:
+        if required:
+            raise WorldError(f"PostgreSQL did not start: {exc}") from None
+        return None  # the demo falls back to a kv secret and says so
