@@ -71,27 +71,40 @@ def _create(call: Call, *, orphan_endpoint: bool, role_name: str | None) -> Repl
     ttl = duration_seconds(body.get("ttl"), "ttl")
     explicit = duration_seconds(body.get("explicit_max_ttl"), "explicit_max_ttl")
     period = duration_seconds(body.get("period"), "period")
+    if period and not sudo:
+        raise VaultAPIError(400, "root or sudo privileges required to create periodic token")
     if role is not None:
         if role.explicit_max_ttl:
-            explicit = min(explicit or role.explicit_max_ttl, role.explicit_max_ttl)
+            if explicit:
+                explicit = min(explicit, role.explicit_max_ttl)
+                warnings.append(
+                    "Explicit max TTL specified both during creation call and in role; "
+                    f"using the lesser value of {explicit} seconds"
+                )
+            else:
+                explicit = role.explicit_max_ttl
         if role.period:
-            period = role.period
+            if period:
+                period = min(period, role.period)
+                warnings.append(
+                    "Period specified both during creation call and in role; "
+                    f"using the lesser value of {period} seconds"
+                )
+            else:
+                period = role.period
         ttl = ttl or role.ttl
-    elif period and not sudo:
-        raise VaultAPIError(400, "root or sudo privileges required to create periodic token")
     max_ttl = min(x for x in (explicit, role.max_ttl if role else 0, SYSTEM_MAX_TTL) if x > 0)
     never = "root" in policies and not ttl and not explicit and not period
     if period:
-        ttl = period
-    elif not ttl and not never:
-        ttl = SYSTEM_MAX_TTL
-    if ttl > max_ttl and not never:
-        if explicit and ttl > explicit:
+        ttl = min(period, explicit) if explicit else period
+    elif not never:
+        wanted = ttl or SYSTEM_MAX_TTL
+        ttl = min(wanted, max_ttl)
+        if wanted > max_ttl:  # framework.CalculateTTL's warning
             warnings.append(
-                f'TTL of "{go_duration(ttl)}" exceeded the effective max_ttl of '
+                f'TTL of "{go_duration(wanted)}" exceeded the effective max_ttl of '
                 f'"{go_duration(max_ttl)}"; TTL value is capped accordingly'
             )
-        ttl = max_ttl
 
     renewable = as_bool(body.get("renewable", True), "renewable")
     if role is not None and not role.renewable:
