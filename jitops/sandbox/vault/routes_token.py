@@ -125,6 +125,8 @@ def _create(call: Call, *, orphan_endpoint: bool, role_name: str | None) -> Repl
     path = "auth/token/create" + ("-orphan" if orphan_endpoint else "")
     if role is not None:
         path = f"auth/token/create/{role.name}"
+        if role.path_suffix:
+            path = f"{path}/{role.path_suffix}"
     at = now()
     token = store.new_token(
         id=token_id,

@@ -178,3 +178,22 @@ def test_listing_with_or_without_a_trailing_slash(vault: Backend) -> None:
         assert answer.status_code == 200, path
         assert answer.json()["data"]["keys"] == ["x"]
     assert vault.raw("LIST", "secret/metadata/other/", client.token).status_code == 403
+
+
+_SEGMENT = st.text(alphabet="abc", min_size=1, max_size=3)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_SEGMENT, min_size=1, max_size=4), st.integers(min_value=0, max_value=3))
+def test_an_exact_rule_beats_every_wildcard_rule(segments: list[str], cut: int) -> None:
+    path = "/".join(segments)
+    prefix = "/".join(segments[: min(cut, len(segments) - 1)])
+    glob = (prefix + "/" if prefix else "") + "*"
+    plus = "/".join("+" if i == cut % len(segments) else s for i, s in enumerate(segments))
+    policy = (
+        f'path "{glob}" {{ capabilities = ["read"] }}\n'
+        f'path "{plus}" {{ capabilities = ["list"] }}\n'
+        f'path "{path}" {{ capabilities = ["update"] }}\n'
+    )
+    acl = ACL([parse_policy("p", policy)])
+    assert acl.capabilities(path) == frozenset({"update"})

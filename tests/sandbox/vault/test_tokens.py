@@ -226,3 +226,17 @@ def test_renew_self_extends_a_short_token(vault: Backend) -> None:
     assert 3590 <= renewed["auth"]["lease_duration"] <= 3600
     time.sleep(2.2)
     assert token_alive(vault, str(auth["client_token"]))
+
+
+def test_role_path_suffix_and_restricted_use_parents(
+    vault: Backend, unique: Callable[[str], str]
+) -> None:
+    role = unique("suffixed")
+    vault.root.write(f"auth/token/roles/{role}", path_suffix="v2", allowed_policies=["default"])
+    auth = _create(vault.root, role_name=role, ttl="1h")
+    info = vault.root.auth.token.lookup(str(auth["client_token"]))["data"]
+    assert info["path"] == f"auth/token/create/{role}/v2"
+    limited = vault.client(str(_create(vault.root, ttl="1h", num_uses=5)["client_token"]))
+    with pytest.raises(hvac.exceptions.InvalidRequest) as err:
+        limited.auth.token.create(ttl="1h")
+    assert err.value.errors == ["restricted use token cannot generate child tokens"]
