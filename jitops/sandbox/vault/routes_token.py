@@ -381,11 +381,7 @@ def list_roles(call: Call) -> Reply:
 def list_accessors(call: Call) -> Reply:
     store = call.core.tokens
     at = now()
-    keys = [
-        t.accessor
-        for t in store.tokens.values()
-        if not t.wrapping and (t.expire_at is None or t.expire_at > at)
-    ]
+    keys = [t.accessor for t in store.tokens.values() if t.expire_at is None or t.expire_at > at]
     return keys_reply(keys, "token")
 
 

@@ -12,6 +12,7 @@ from jitops.sandbox.vault import routes_leases, routes_sys, routes_token
 from jitops.sandbox.vault.approle import AppRoleAuth
 from jitops.sandbox.vault.core import Backend, Mount, VaultCore
 from jitops.sandbox.vault.dbmount import DatabaseMount, EngineLike
+from jitops.sandbox.vault.errors import VaultAPIError
 from jitops.sandbox.vault.jwt_auth import JWTAuth
 from jitops.sandbox.vault.kv import Cubbyhole, KVv1, KVv2
 from jitops.sandbox.vault.server import VaultServer
@@ -22,8 +23,14 @@ EngineFactory = Callable[[], EngineLike]
 
 
 def _default_engine() -> EngineLike:
-    from jitops.sandbox.vault.database import DatabaseEngine  # needs psycopg: load on use
-
+    try:
+        from jitops.sandbox.vault.database import DatabaseEngine  # needs psycopg: load on use
+    except ImportError as exc:
+        raise VaultAPIError(
+            400,
+            f"the stand-in's database engine cannot load ({exc}); "
+            "install it with: pip install 'jitops[sandbox]'",
+        ) from None
     engine: EngineLike = DatabaseEngine()
     return engine
 

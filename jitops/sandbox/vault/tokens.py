@@ -36,7 +36,6 @@ class Token:
     children: set[str] = field(default_factory=set)
     creation_ttl: int = 0
     entity_id: str = ""
-    wrapping: bool = False
     last_renewal: float | None = None
 
     def __post_init__(self) -> None:
