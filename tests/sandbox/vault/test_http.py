@@ -113,3 +113,18 @@ def test_revoke_prefix_on_a_token_role_revokes_its_tokens(
     vault.root.sys.revoke_prefix(f"auth/token/create/{role}")
     assert vault.raw("GET", "auth/token/lookup-self", made["client_token"]).status_code == 403
     assert vault.raw("GET", "auth/token/lookup-self", other["client_token"]).status_code == 200
+
+
+def test_concurrent_clients_are_served_consistently(standin: Backend) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def work(_: int) -> str:
+        client = standin.root
+        auth = client.auth.token.create(ttl="1h")["auth"]
+        client.auth.token.lookup_accessor(auth["accessor"])
+        return str(auth["accessor"])
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        accessors = list(pool.map(work, range(80)))
+    listed = set(standin.root.list("auth/token/accessors")["data"]["keys"])
+    assert len(set(accessors)) == 80 and set(accessors) <= listed
