@@ -314,6 +314,7 @@ def run(
     now: datetime,
     request_reviews: bool,
     remote: str = "origin",
+    environ: Mapping[str, str] | None = None,
 ) -> PrDecision:
     """Read the pull request, decide, and write statuses, the sticky comment and review requests.
 
@@ -376,7 +377,47 @@ def run(
         org = gh.repo_full_name.split("/")[0].lower()
         teams = [t.split("/", 1)[1] for t in decision.request_teams if t.split("/")[0] == org]
         gh.request_reviewers(number, list(decision.request_users), teams)
+    _notify(decision, inputs, pr.url, gh.repo_full_name, now, environ, request_reviews)
     return decision
+
+
+def _notify(
+    decision: PrDecision,
+    inputs: PrInputs,
+    url: str,
+    repository: str,
+    now: datetime,
+    environ: Mapping[str, str] | None,
+    first_check: bool,
+) -> None:
+    """`requested` on the full check of a valid grant PR, `approved` once approvals are in."""
+    grant = decision.grant
+    if environ is None or grant is None or decision.validate != "success":
+        return
+    kind = "approved" if decision.approval == "success" else "requested"
+    if kind == "requested" and not first_check:
+        return
+    from jitops.notify import Event, Notifier
+
+    try:
+        policy = load_policy(inputs.base_policy_files)
+    except PolicyError:
+        return
+    ev = decision.evaluation
+    Notifier.from_settings(policy.settings.notify, environ).send(
+        Event(
+            kind=kind,
+            grant_id=grant.id,
+            requester=grant.requester,
+            role=grant.role,
+            pull_request=inputs.number,
+            approved_by=ev.approvers if ev else (),
+            reason=grant.reason,
+            at=now,
+            repository=repository,
+            url=url or None,
+        )
+    )
 
 
 def _about(description: str) -> str:

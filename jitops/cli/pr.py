@@ -52,6 +52,7 @@ def _run(
         number,
         now=datetime.now(UTC),
         request_reviews=request_reviews,
+        environ=dict(os.environ),
     )
     fmt = fmt or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text")
     if fmt == "json":

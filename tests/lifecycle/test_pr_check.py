@@ -181,3 +181,26 @@ def test_policy_change_runs_the_new_policy_and_its_tests(world: World) -> None:
     d = check(world, n)
     assert (d.kind, d.validate) == ("policy", "failure")
     assert "expected pending, got approved" in d.comment
+
+
+def test_requested_and_approved_are_notified(tmp_path, hooks) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    pytest.importorskip("jitops.sandbox.vault.server")
+    with World.create(tmp_path, use_postgres=False, webhook_url=hooks[0]) as w:
+        n = open_grant(w, "db-octocat-9", ORDERS)
+        env = w.environ()
+        prcheck.run(
+            Git(w.checkout), w.github(), n, now=datetime.now(UTC), request_reviews=True, environ=env
+        )
+        w.gh.review(n, DBA, "APPROVED")
+        prcheck.run(
+            Git(w.checkout),
+            w.github(),
+            n,
+            now=datetime.now(UTC),
+            request_reviews=False,
+            environ=env,
+        )
+    events = [json.loads(b)["event"] for b in hooks[1]]
+    assert events == ["requested", "approved"]

@@ -7,10 +7,8 @@ tokens.
 
 from __future__ import annotations
 
-import http.server
 import logging
 import subprocess
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -30,26 +28,6 @@ GRANTS = {
     "op-octocat-9": "requester: octocat\nrole: vault-operator\nduration: 1h\n"
     "reason: Rotate the staging certificates\n",
 }
-
-
-@pytest.fixture
-def hooks() -> Iterator[tuple[str, list[bytes]]]:
-    got: list[bytes] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            got.append(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook", got
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture
