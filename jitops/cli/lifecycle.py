@@ -266,6 +266,14 @@ def revoke_cmd(
 )
 @click.option("--pr", "pull_request", type=int, help="Pull request holding the delivery.")
 @click.option(
+    "--bot",
+    envvar="JITOPS_BOT_LOGIN",
+    default="github-actions[bot]",
+    show_default=True,
+    help="Login of the account jitops comments as; deliveries from anyone else are ignored "
+    "[env: JITOPS_BOT_LOGIN].",
+)
+@click.option(
     "--vault-addr",
     envvar="VAULT_ADDR",
     metavar="URL",
@@ -288,6 +296,7 @@ def claim_cmd(
     identities: tuple[Path, ...],
     from_file: Path | None,
     pull_request: int | None,
+    bot: str,
     vault_addr: str | None,
     fmt: str,
 ) -> int:
@@ -315,7 +324,9 @@ def claim_cmd(
         armored = claim.find_delivery(
             grant_id=grant_id,
             repo=resolve_repo(repo),
-            comments_of=lambda n: [c.body for c in gh.comments(n)],
+            comments_of=lambda n: [
+                c.body for c in gh.comments(n) if c.author.lower() == bot.lower()
+            ],
             pull_request=pull_request,
         )
     keys = list(identities) or deliver.default_identities(Path.home())

@@ -148,6 +148,7 @@ class Demo:
                 "--format",
                 "json",
                 login=REQUESTER,
+                extra={"JITOPS_BOT_LOGIN": BOT},
             )
             creds = json.loads(out)["credentials"]
             self.check(bool(creds.get("username")), f"got a credential for {creds.get('username')}")

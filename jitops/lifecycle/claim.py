@@ -49,8 +49,8 @@ def find_delivery(
     armored = deliver.extract_sealed(comments_of(pull_request), grant_id)
     if armored is None:
         raise ClaimError(
-            f"no delivery for {grant_id} in the comments of pull request #{pull_request}; "
-            "the issue job may still be running — try again in a minute"
+            f"no delivery for {grant_id} in the comments of pull request #{pull_request} by the "
+            "jitops bot (--bot); the issue job may still be running — try again in a minute"
         )
     return armored
 

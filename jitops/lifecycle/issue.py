@@ -178,7 +178,10 @@ def _decide(svc: Services, grant: Grant, sha: str, now: datetime) -> _Pending:
         )
 
     approvers = tuple(evaluation.approvers)
-    record = plan.find_issued_record((c.body for c in gh.comments(pr.number)), grant.id)
+    me = gh.whoami()  # only our own comments are evidence: anyone can post a look-alike
+    record = plan.find_issued_record(
+        (c.body for c in gh.comments(pr.number) if c.author.lower() == me.lower()), grant.id
+    )
     if record is not None:
         status = plan.active_status(
             pull_request=pr.number,

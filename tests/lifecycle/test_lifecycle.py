@@ -177,3 +177,37 @@ def test_sweep_revokes_a_token_git_does_not_record(world: World) -> None:
     outcomes = run_sweep(world.services(), now=datetime.now(UTC))
     assert ("ghost-1", "revoked") in [(o.grant, o.action) for o in outcomes]
     assert world.admin().lookup_accessor(issued.accessor) is None
+
+
+def test_claim_ignores_look_alike_deliveries_from_others(world: World, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from jitops.cli import cli
+
+    before, after, pr = merge_grant(world, "stg-octocat-7", STAGING)
+    run_issue(world.services(), before=before, after=after)
+    real = next(c for c in world.gh.comments(pr) if "BEGIN AGE" in c)
+    world.gh.comment(pr, "mallory", real.replace("a", "b"))  # a forged, later delivery
+    env = {
+        **world.environ(),
+        "GITHUB_TOKEN": world.gh.token(REQUESTER),
+        "JITOPS_BOT_LOGIN": "jitops-bot",
+    }
+    result = CliRunner().invoke(
+        cli,
+        [
+            "claim",
+            "stg-octocat-7",
+            "--pr",
+            str(pr),
+            "--identity",
+            str(world.key.private),
+            "--format",
+            "json",
+            "--repo",
+            str(world.checkout),
+        ],
+        env=env,
+    )
+    assert result.exit_code == 0, result.output
+    assert '"username": "admin"' in result.output
