@@ -12,8 +12,9 @@ import random
 import re
 import subprocess
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from jitops.errors import JitopsError
@@ -276,6 +277,72 @@ class Git:
             f"could not push to {remote}/{branch} after {attempts} attempts: others kept pushing "
             "first; run the job again (it is safe to re-run)"
         )
+
+    def log_records(self, ref: str, directory: str) -> Iterator[LogCommit]:
+        """Commits of ``ref``'s first-parent history touching ``directory``, oldest first,
+        parsed while ONE ``git log`` process streams them (merges diffed against main)."""
+        if self.rev_parse(ref) is None:
+            return
+        cmd = [
+            "git",
+            "log",
+            "--reverse",
+            "--first-parent",
+            "-m",
+            "--raw",
+            "--no-abbrev",
+            "--no-renames",
+            "--format=%x1e%H%x1f%P%x1f%cI%x1f%B%x1f",
+            ref,
+            "--",
+            directory.rstrip("/") + "/",
+        ]
+        proc = subprocess.Popen(
+            cmd, cwd=self.root, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=_env()
+        )
+        assert proc.stdout is not None
+        pending = b""
+        try:
+            while chunk := proc.stdout.read(1 << 16):
+                pending += chunk
+                *done, pending = pending.split(b"\x1e")
+                for record in done:
+                    if record.strip():
+                        yield _parse_log_record(record)
+            if pending.strip():
+                yield _parse_log_record(pending)
+        finally:
+            proc.stdout.close()
+            proc.wait(timeout=GIT_TIMEOUT)
+
+
+@dataclass(frozen=True)
+class LogCommit:
+    sha: str
+    parents: tuple[str, ...]
+    committed_at: datetime
+    message: str
+    changes: tuple[tuple[str, str, str], ...]  # (status letter, path, blob sha)
+
+
+def _parse_log_record(record: bytes) -> LogCommit:
+    sha, parents, date, body, raw = record.split(b"\x1f", 4)
+    changes = []
+    for line in raw.decode("utf-8", "replace").splitlines():
+        if not line.startswith(":") or "\t" not in line:
+            continue
+        meta, path = line.split("\t", 1)
+        fields = meta.split()
+        status = fields[4][:1]
+        blob = fields[2] if status == "D" else fields[3]
+        changes.append((status, path, blob))
+    return LogCommit(
+        sha.decode().strip(),
+        tuple(parents.decode().split()),
+        datetime.fromisoformat(date.decode().strip()).astimezone(UTC),
+        body.decode("utf-8", "replace"),
+        tuple(changes),
+    )
 
 
 class PushRejected(GitError):

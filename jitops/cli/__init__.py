@@ -46,9 +46,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from jitops.cli import demo, doctor, lifecycle, pr, sandbox, validate, vault
+    from jitops.cli import audit, demo, doctor, lifecycle, pr, sandbox, validate, vault
 
-    for module in (validate, pr, lifecycle, vault, doctor, sandbox, demo):
+    for module in (validate, pr, lifecycle, audit, vault, doctor, sandbox, demo):
         for command in module.COMMANDS:
             cli.add_command(command)
 

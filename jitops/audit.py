@@ -1,0 +1,301 @@
+"""`jitops audit`: every grant's record, rebuilt from git alone.
+
+One streaming ``git log --raw`` pass over the commits touching ``grants/`` (oldest first), plus
+one ``git cat-file --batch`` for the grant files as they were added and as jitops issued them.
+Never one process per commit. Malformed input (hand-edited files, broken trailers, odd
+messages) never stops the audit: it becomes a finding that ``audit verify`` reports.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from jitops.grant import GRANTS_DIR, format_time, parse_time, read_grant
+from jitops.ledger import Git, GitError, LogCommit, names_in
+from jitops.trailers import parse_entry
+
+_MERGE_PR = re.compile(r"^Merge pull request #(\d+) from ")
+_SQUASH_PR = re.compile(r"\(#(\d+)\)\s*$")
+
+KEYS = (
+    "grant",
+    "requester",
+    "role",
+    "pull_request",
+    "approved_by",
+    "issued_at",
+    "expires_at",
+    "ended_at",
+    "ended_by",
+    "reason",
+)
+
+
+@dataclass
+class Record:
+    grant: str
+    requester: str | None = None
+    role: str | None = None
+    pull_request: int | None = None
+    approved_by: list[str] = field(default_factory=list)
+    issued_at: datetime | None = None
+    expires_at: datetime | None = None
+    ended_at: datetime | None = None
+    ended_by: str | None = None
+    reason: str | None = None
+    ticket: str | None = None
+    duration: str | None = None
+    requested_at: datetime | None = None
+    end_reason: str | None = None
+    token_accessor: str | None = None
+    added: int = 0  # how many times the file was added (more than once: id reused)
+    issue_sha: str | None = None
+    added_sha: str | None = None
+    present: bool = False  # the file is in grants/ at the audited ref
+
+    @property
+    def active(self) -> bool:
+        return self.present and self.issued_at is not None and self.ended_at is None
+
+    def to_json(self) -> dict[str, Any]:
+        def t(v: datetime | None) -> str | None:
+            return format_time(v) if v else None
+
+        return {
+            "grant": self.grant,
+            "requester": self.requester,
+            "role": self.role,
+            "pull_request": self.pull_request,
+            "approved_by": list(self.approved_by),
+            "issued_at": t(self.issued_at),
+            "expires_at": t(self.expires_at),
+            "ended_at": t(self.ended_at),
+            "ended_by": self.ended_by,
+            "reason": self.reason,
+            "ticket": self.ticket,
+            "duration": self.duration,
+            "requested_at": t(self.requested_at),
+            "end_reason": self.end_reason,
+            "active": self.active,
+        }
+
+
+@dataclass(frozen=True)
+class Finding:
+    sha: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.sha[:12]}: {self.message}"
+
+
+@dataclass
+class History:
+    records: dict[str, Record]
+    findings: list[Finding]
+    unexplained: list[tuple[str, str]]  # (sha, subject) of commits neither PR merge nor jitops
+
+
+def _pr_of(message: str) -> int | None:
+    first = message.splitlines()[0] if message else ""
+    m = _MERGE_PR.match(first) or _SQUASH_PR.search(first)
+    return int(m.group(1)) if m else None
+
+
+def build(git: Git, ref: str = "HEAD") -> History:
+    """Rebuild every grant's record from the history of ``ref``."""
+    records: dict[str, Record] = {}
+    findings: list[Finding] = []
+    unexplained: list[tuple[str, str]] = []
+    added_blobs: dict[str, list[tuple[str, str]]] = {}  # blob -> [(grant, path)]
+    status_blobs: dict[str, tuple[str, str]] = {}  # blob -> (grant, sha of issue commit)
+    for c in git.log_records(ref, GRANTS_DIR):
+        _apply(c, records, findings, unexplained, added_blobs, status_blobs)
+    present = names_in(
+        [e.path for e in git.ls_tree(ref, GRANTS_DIR)] if git.rev_parse(ref) else [],
+        GRANTS_DIR,
+        ".yaml",
+    )
+    for gid in present:
+        records.setdefault(gid, Record(gid)).present = True
+    blobs = git.read_blobs(list({*added_blobs, *status_blobs}))
+    for blob, gid, path in ((b, g, p) for b, items in added_blobs.items() for g, p in items):
+        grant, _ = read_grant(blobs.get(blob, b""), path)
+        rec = records[gid]
+        if grant is None:
+            findings.append(
+                Finding(rec.added_sha or "?", f"{path} was not a valid grant when added")
+            )
+            continue
+        rec.requester = rec.requester or grant.requester
+        rec.role = rec.role or grant.role
+        rec.reason = grant.reason
+        rec.ticket = grant.ticket
+        rec.duration = grant.duration_text
+    for blob, (gid, sha) in status_blobs.items():
+        _check_status(records[gid], blobs.get(blob, b""), sha, findings)
+    return History(records, findings, unexplained)
+
+
+def _apply(
+    c: LogCommit,
+    records: dict[str, Record],
+    findings: list[Finding],
+    unexplained: list[tuple[str, str]],
+    added_blobs: dict[str, list[tuple[str, str]]],
+    status_blobs: dict[str, tuple[str, str]],
+) -> None:
+    entry, problems = parse_entry(c.message)
+    findings.extend(Finding(c.sha, f"malformed trailers: {p}") for p in problems)
+    pr = _pr_of(c.message)
+    touches_grants = any(names_in([p], GRANTS_DIR, ".yaml") for _s, p, _b in c.changes)
+    if entry is None and pr is None and touches_grants:
+        subject = c.message.splitlines()[0] if c.message else ""
+        unexplained.append((c.sha, subject))
+    for status, path, blob in c.changes:
+        ids = names_in([path], GRANTS_DIR, ".yaml")
+        if not ids:
+            continue
+        gid = ids.pop()
+        rec = records.setdefault(gid, Record(gid))
+        if status == "A":
+            rec.added += 1
+            if rec.added > 1:
+                findings.append(
+                    Finding(c.sha, f"grant id {gid} was added again (ids are never reused)")
+                )
+            rec.added_sha = c.sha
+            rec.requested_at = c.committed_at
+            rec.pull_request = rec.pull_request or pr
+            added_blobs.setdefault(blob, []).append((gid, path))
+        elif status == "M" and entry is not None and entry.action == "issue":
+            status_blobs[blob] = (gid, c.sha)
+        elif status == "M" and entry is None:
+            findings.append(Finding(c.sha, f"{path} was edited outside jitops"))
+        elif status == "D" and entry is None and rec.ended_at is None:
+            rec.ended_at = c.committed_at  # an early revoke by pull request; jitops records it
+    if entry is None:
+        return
+    rec = records.setdefault(entry.grant, Record(entry.grant))
+    rec.requester = entry.requester or rec.requester
+    rec.role = entry.role or rec.role
+    if entry.pull_request is not None:
+        rec.pull_request = entry.pull_request
+    if entry.action == "issue":
+        rec.issued_at = c.committed_at
+        rec.issue_sha = c.sha
+        rec.approved_by = list(entry.approved_by)
+        rec.expires_at = entry.expires_at
+    else:
+        if entry.action == "revoke" and rec.ended_at is not None and rec.ended_by is None:
+            pass  # keep the time the file was deleted; the revoke commit names why
+        elif rec.ended_at is None or rec.ended_by is not None:
+            rec.ended_at = c.committed_at
+        rec.ended_by = entry.action
+        rec.end_reason = entry.reason
+        if entry.expires_at is not None:
+            rec.expires_at = rec.expires_at or entry.expires_at
+
+
+def _check_status(rec: Record, data: bytes, sha: str, findings: list[Finding]) -> None:
+    grant, _ = read_grant(data, f"{GRANTS_DIR}/{rec.grant}.yaml")
+    if grant is None or grant.status is None:
+        findings.append(Finding(sha, f"issue of {rec.grant} left no readable status block"))
+        return
+    st = grant.status
+    rec.token_accessor = st.token_accessor
+    if rec.expires_at is not None and st.expires_at != rec.expires_at:
+        findings.append(Finding(sha, f"{rec.grant}: status expires_at and trailer disagree"))
+    if sorted(a.lower() for a in st.approved_by) != sorted(a.lower() for a in rec.approved_by):
+        findings.append(Finding(sha, f"{rec.grant}: status approved_by and trailer disagree"))
+    if not st.token_accessor:
+        findings.append(Finding(sha, f"{rec.grant}: status block has no token accessor"))
+
+
+def select(
+    records: Iterable[Record],
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    requester: str | None = None,
+    role: str | None = None,
+    active: bool = False,
+) -> list[Record]:
+    out = []
+    for r in records:
+        when = r.issued_at or r.requested_at
+        if since and (when is None or when < since):
+            continue
+        if until and (when is None or when > until):
+            continue
+        if requester and (r.requester or "").lower() != requester.lower():
+            continue
+        if role and r.role != role:
+            continue
+        if active and not r.active:
+            continue
+        out.append(r)
+    return sorted(
+        out, key=lambda r: (r.issued_at or r.requested_at or datetime.min.astimezone(), r.grant)
+    )
+
+
+def verify(
+    git: Git, history: History, *, now: datetime, tolerance: timedelta, ref: str = "HEAD"
+) -> list[str]:
+    """One line per violated invariant (empty: the ledger is consistent)."""
+    from jitops.policy import POLICY_DIR, PolicyError, load_policy
+
+    out = [str(f) for f in history.findings]
+    out += [
+        f"{sha[:12]}: commit touching grants/ came neither from a pull request merge nor from "
+        f"jitops ({subject[:60]!r})"
+        for sha, subject in history.unexplained
+    ]
+    policies: dict[str, Any] = {}
+    for r in history.records.values():
+        if r.issue_sha is not None:
+            if r.pull_request is None:
+                out.append(f"{r.issue_sha[:12]}: issue of {r.grant} has no pull request")
+            if not r.approved_by:
+                parent = f"{r.issue_sha}^1"
+                needs = True
+                try:
+                    key = git.text("rev-parse", f"{parent}:{POLICY_DIR}").strip()
+                    if key not in policies:
+                        policies[key] = load_policy(git.files_at(parent, POLICY_DIR, ".yaml"))
+                    role = policies[key].roles.get(r.role or "")
+                    needs = role is None or bool(role.approvals)
+                except (PolicyError, GitError):  # unreadable: count it as needing review
+                    needs = True
+                if needs:
+                    out.append(
+                        f"{r.issue_sha[:12]}: issue of {r.grant} has no approvers but its "
+                        "role needs review"
+                    )
+            if r.expires_at is None:
+                out.append(f"{r.issue_sha[:12]}: issue of {r.grant} has no expires_at")
+        if r.active and r.expires_at is None:
+            out.append(f"grant {r.grant} is active without an expires_at")
+        if r.expires_at is not None and r.issued_at is not None:
+            end = r.ended_at or (now if r.present else None)
+            if end is not None and end - r.expires_at > tolerance:
+                late = end - r.expires_at
+                out.append(
+                    f"grant {r.grant} stayed active in git {int(late.total_seconds() // 60)} min "
+                    f"past its expiry {format_time(r.expires_at)} (tolerance "
+                    f"{int(tolerance.total_seconds() // 60)} min)"
+                )
+    return out
+
+
+def iter_json(records: Iterable[Record]) -> Iterator[dict[str, Any]]:
+    for r in records:
+        yield r.to_json()
+
+
+__all__ = ["KEYS", "History", "Record", "build", "parse_time", "select", "verify"]

@@ -1,0 +1,186 @@
+"""Rendering audit records: terminal table, CSV, JSON and a self-contained HTML report."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+from collections.abc import Sequence
+from datetime import datetime
+
+from jitops.audit import KEYS, Record
+from jitops.grant import format_time
+
+
+def to_json(records: Sequence[Record]) -> str:
+    return json.dumps([r.to_json() for r in records], indent=2)
+
+
+def to_csv(records: Sequence[Record]) -> str:
+    buf = io.StringIO()
+    columns = [*KEYS, "ticket", "duration", "end_reason"]
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    for r in records:
+        row = r.to_json()
+        row["approved_by"] = ", ".join(row["approved_by"])
+        writer.writerow(row)
+    return buf.getvalue()
+
+
+def _left(r: Record, now: datetime) -> str:
+    if r.expires_at is None:
+        return ""
+    minutes = int((r.expires_at - now).total_seconds() // 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m left" if minutes >= 0 else "overdue"
+
+
+def to_table(records: Sequence[Record], now: datetime, *, active: bool) -> str:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        "grant",
+        "requester",
+        "role",
+        "PR",
+        "approved by",
+        "issued",
+        "expires",
+        "time left" if active else "ended",
+        title="jitops audit",
+    )
+    for r in records:
+        last = (
+            _left(r, now)
+            if active
+            else (f"{r.ended_by or ''} {format_time(r.ended_at) if r.ended_at else ''}".strip())
+        )
+        table.add_row(
+            r.grant,
+            r.requester or "",
+            r.role or "",
+            str(r.pull_request or ""),
+            ", ".join(r.approved_by),
+            format_time(r.issued_at) if r.issued_at else "",
+            format_time(r.expires_at) if r.expires_at else "",
+            last or ("active" if r.active else ""),
+        )
+    console = Console(record=True, width=160, force_terminal=False)
+    with console.capture() as cap:
+        console.print(table)
+    return cap.get()
+
+
+def to_html(records: Sequence[Record], now: datetime) -> str:
+    """One self-contained page: who has access now, the history with filters, a timeline."""
+    e = html.escape
+    active = [r for r in records if r.active]
+    issued = [r for r in records if r.issued_at]
+    rows = "\n".join(
+        "<tr data-requester='{req}' data-role='{role}' data-action='{act}'>".format(
+            req=e(r.requester or ""),
+            role=e(r.role or ""),
+            act=e(r.ended_by or ("active" if r.active else "pending")),
+        )
+        + "".join(
+            f"<td>{e(str(v))}</td>"
+            for v in (
+                r.grant,
+                r.requester or "",
+                r.role or "",
+                r.pull_request or "",
+                ", ".join(r.approved_by),
+                format_time(r.issued_at) if r.issued_at else "",
+                format_time(r.expires_at) if r.expires_at else "",
+                format_time(r.ended_at) if r.ended_at else "",
+                r.ended_by or ("active" if r.active else ""),
+                r.reason or "",
+            )
+        )
+        + "</tr>"
+        for r in records
+    )
+    now_rows = (
+        "\n".join(
+            f"<li><b>{e(r.requester or '')}</b> — {e(r.role or '')} until "
+            f"{e(format_time(r.expires_at) if r.expires_at else '?')} ({e(_left(r, now))})</li>"
+            for r in active
+        )
+        or "<li>nobody</li>"
+    )
+    svg = _timeline(issued, now)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>jitops audit</title>
+<style>
+body{{font:14px system-ui,sans-serif;margin:2em;color:#222}}
+table{{border-collapse:collapse;width:100%}}
+td,th{{border:1px solid #ccc;padding:4px 6px;text-align:left}}
+th{{background:#f3f3f3}} .filters input{{margin-right:1em}} svg text{{font:11px sans-serif}}
+</style></head><body>
+<h1>jitops audit</h1><p>Generated {e(format_time(now))} from git history alone.</p>
+<h2>Who has access now</h2><ul id="now">{now_rows}</ul>
+<h2>Timeline</h2>{svg}
+<h2>History</h2>
+<div class="filters">
+<label>requester <input id="f-requester"></label><label>role <input id="f-role"></label>
+<label>action <input id="f-action"></label><label>text <input id="f-text"></label></div>
+<table id="history"><thead><tr><th>grant</th><th>requester</th><th>role</th><th>PR</th>
+<th>approved by</th><th>issued</th><th>expires</th><th>ended</th><th>ended by</th><th>reason</th>
+</tr></thead><tbody>
+{rows}
+</tbody></table>
+<script>
+const ids = ["requester", "role", "action", "text"];
+function apply() {{
+  const f = Object.fromEntries(
+    ids.map(k => [k, document.getElementById("f-" + k).value.toLowerCase()]));
+  for (const tr of document.querySelectorAll("#history tbody tr")) {{
+    const ok = tr.dataset.requester.toLowerCase().includes(f.requester)
+      && tr.dataset.role.toLowerCase().includes(f.role)
+      && tr.dataset.action.toLowerCase().includes(f.action)
+      && tr.textContent.toLowerCase().includes(f.text);
+    tr.style.display = ok ? "" : "none";
+  }}
+}}
+ids.forEach(k => document.getElementById("f-" + k).addEventListener("input", apply));
+</script></body></html>
+"""
+
+
+def _timeline(records: Sequence[Record], now: datetime) -> str:
+    if not records:
+        return "<p>no grant was ever issued</p>"
+    starts = [r.issued_at for r in records if r.issued_at]
+    ends = [r.ended_at or r.expires_at or now for r in records]
+    t0, t1 = min(starts), max([*ends, *starts])
+    span = max((t1 - t0).total_seconds(), 1.0)
+    lanes = sorted({(r.requester or "?", r.role or "?") for r in records})
+    lane_of = {lane: i for i, lane in enumerate(lanes)}
+    width, left, row = 900, 260, 22
+    height = row * len(lanes) + 30
+    parts = [f'<svg id="timeline" width="{width + left}" height="{height}" role="img">']
+    for lane, i in lane_of.items():
+        parts.append(
+            f'<text x="4" y="{20 + i * row + 12}">'
+            f"{html.escape(lane[0])} · {html.escape(lane[1])}</text>"
+        )
+    for r in records:
+        if r.issued_at is None:
+            continue
+        end = r.ended_at or r.expires_at or now
+        x = left + (r.issued_at - t0).total_seconds() / span * width
+        w = max(3.0, (end - r.issued_at).total_seconds() / span * width)
+        y = 20 + lane_of[(r.requester or "?", r.role or "?")] * row
+        colour = {"expire": "#6a9", "revoke": "#d84", "deny": "#c33"}.get(r.ended_by or "", "#47c")
+        parts.append(
+            f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{row - 6}" fill="{colour}">'
+            f"<title>{html.escape(r.grant)}</title></rect>"
+        )
+    parts.append(f'<text x="{left}" y="{height - 4}">{html.escape(format_time(t0))}</text>')
+    parts.append(
+        f'<text x="{left + width - 130}" y="{height - 4}">{html.escape(format_time(t1))}</text>'
+    )
+    parts.append("</svg>")
+    return "".join(parts)

@@ -1,0 +1,139 @@
+"""`jitops audit` and `jitops audit verify`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from jitops.cli.validate import repo_option, resolve_repo
+from jitops.duration import DurationError, parse_duration
+from jitops.errors import EXIT_OK, EXIT_REJECTED, UsageError
+from jitops.grant import parse_time
+from jitops.ledger import Git
+
+
+def _time(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_time(value if "T" in value else value + "T00:00:00Z")
+    except ValueError:
+        raise UsageError(
+            f"{name} {value!r} is not a date like 2026-11-23 or 2026-11-23T10:00:00Z"
+        ) from None
+
+
+@click.group("audit", invoke_without_command=True)
+@repo_option
+@click.option(
+    "--ref", default="HEAD", show_default=True, help="The history to read (e.g. origin/main)."
+)
+@click.option("--since", metavar="DATE", help="Only grants issued (or requested) on or after DATE.")
+@click.option(
+    "--until", metavar="DATE", help="Only grants issued (or requested) on or before DATE."
+)
+@click.option("--requester", metavar="LOGIN", help="Only this requester.")
+@click.option("--role", metavar="ROLE", help="Only this role.")
+@click.option("--active", is_flag=True, help="Who has access right now, with the time left.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json", "html"]),
+    default="table",
+    show_default=True,
+    help="table for people, csv for spreadsheets, json, or a self-contained html report.",
+)
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE."
+)
+@click.pass_context
+def audit_group(
+    ctx: click.Context,
+    repo: Path | None,
+    ref: str,
+    since: str | None,
+    until: str | None,
+    requester: str | None,
+    role: str | None,
+    active: bool,
+    fmt: str,
+    output: Path | None,
+) -> int | None:
+    """Every grant's record — who had what, approved by whom, why, for how long — from git alone.
+
+    Reads the Jitops-* commit trailers, the grant files as they were added and the commit
+    dates: one streaming git log pass and one batched object read.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["repo"] = repo
+    ctx.obj["ref"] = ref
+    if ctx.invoked_subcommand is not None:
+        return None
+    from jitops import audit, audit_render
+
+    git = Git(resolve_repo(repo))
+    if git.rev_parse(ref) is None:
+        raise UsageError(
+            f"--ref {ref}: no such commit here; run it in a clone of the access repository"
+        )
+    now = datetime.now(UTC)
+    history = audit.build(git, ref)
+    records = audit.select(
+        history.records.values(),
+        since=_time(since, "--since"),
+        until=_time(until, "--until"),
+        requester=requester,
+        role=role,
+        active=active,
+    )
+    text = {
+        "json": lambda: audit_render.to_json(records),
+        "csv": lambda: audit_render.to_csv(records),
+        "html": lambda: audit_render.to_html(records, now),
+        "table": lambda: audit_render.to_table(records, now, active=active),
+    }[fmt]()
+    if output is not None:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {len(records)} records to {output}", err=True)
+    else:
+        click.echo(text, nl=not text.endswith("\n"))
+    return EXIT_OK
+
+
+@audit_group.command("verify")
+@click.option(
+    "--tolerance",
+    default="30m",
+    show_default=True,
+    help="How long past expires_at a grant may stay in git (one sweep interval and then some).",
+)
+@click.pass_context
+def verify_cmd(ctx: click.Context, tolerance: str) -> int:
+    """Check the ledger's invariants; exit 1 with one line per violation.
+
+    Every issue has a merged pull request and approvers (unless the role needed none); no grant
+    id reused; every active grant has an expiry and none stayed in git past it plus the
+    tolerance; status blocks and trailers agree; every commit touching grants/ is a pull request
+    merge or jitops' own.
+    """
+    from jitops import audit
+
+    try:
+        tol = parse_duration(tolerance)
+    except DurationError as exc:
+        raise UsageError(f"--tolerance: {exc}") from None
+    git = Git(resolve_repo(ctx.obj["repo"]))
+    history = audit.build(git, ctx.obj["ref"])
+    problems = audit.verify(git, history, now=datetime.now(UTC), tolerance=tol, ref=ctx.obj["ref"])
+    for line in problems:
+        click.echo(line)
+    click.echo(
+        f"{len(history.records)} grants checked: "
+        + (f"{len(problems)} violation(s)" if problems else "the ledger is consistent")
+    )
+    return EXIT_REJECTED if problems else EXIT_OK
+
+
+COMMANDS: list[click.Command] = [audit_group]

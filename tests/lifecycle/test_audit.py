@@ -1,0 +1,152 @@
+"""`jitops audit` on histories written by the real lifecycle code."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from jitops.cli import cli
+from jitops.demo.world import DBA, World
+from jitops.grant import parse_time
+from jitops.lifecycle.issue import run_issue
+from jitops.lifecycle.sweep import run_revoke, run_sweep
+from tests.lifecycle.test_lifecycle import ORDERS, STAGING, main_grant, merge_grant
+
+pytestmark = pytest.mark.integration
+
+
+def audit(world: World, *args: str) -> tuple[int, str]:
+    subprocess.run(["git", "fetch", "-q", "origin"], cwd=world.checkout, check=True)
+    result = CliRunner().invoke(
+        cli, ["audit", "--repo", str(world.checkout), "--ref", "origin/main", *args]
+    )
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def history(world: World) -> World:
+    b, a, _ = merge_grant(world, "stg-octocat-1", STAGING)
+    run_issue(world.services(), before=b, after=a)
+    b, a, _ = merge_grant(world, "db-octocat-1", ORDERS)  # no approval: denied
+    run_issue(world.services(), before=b, after=a)
+    b, a, _ = merge_grant(world, "db-octocat-2", ORDERS, approve=True)
+    run_issue(world.services(), before=b, after=a)
+    run_revoke(world.services(), "db-octocat-2", "done early, thanks")
+    b, a, _ = merge_grant(world, "stg-octocat-3", STAGING.replace("2h", "4h"))
+    run_issue(world.services(), before=b, after=a)
+    g = main_grant(world, "stg-octocat-1")
+    run_sweep(world.services(), now=g.status.expires_at + timedelta(seconds=1))
+    return world
+
+
+def test_json_records_have_the_documented_keys(history: World) -> None:
+    code, out = audit(history, "--format", "json")
+    assert code == 0, out
+    records = {r["grant"]: r for r in json.loads(out)}
+    assert set(records) == {"stg-octocat-1", "db-octocat-1", "db-octocat-2", "stg-octocat-3"}
+    keys = {
+        "grant",
+        "requester",
+        "role",
+        "pull_request",
+        "approved_by",
+        "issued_at",
+        "expires_at",
+        "ended_at",
+        "ended_by",
+        "reason",
+    }
+    assert all(keys <= set(r) for r in records.values())
+    assert records["db-octocat-1"]["ended_by"] == "deny"
+    assert records["db-octocat-1"]["issued_at"] is None
+    assert records["db-octocat-2"]["ended_by"] == "revoke"
+    assert records["db-octocat-2"]["approved_by"] == [DBA]
+    assert records["db-octocat-2"]["end_reason"] == "done early, thanks"
+    assert records["stg-octocat-1"]["ended_by"] == "expire"
+    assert records["stg-octocat-1"]["reason"] == "Debug the staging deploy pipeline"
+    assert records["stg-octocat-3"]["ended_by"] is None
+    assert records["stg-octocat-3"]["active"] is True
+    for r in records.values():
+        for k in ("issued_at", "expires_at", "ended_at"):
+            assert r[k] is None or (r[k].endswith("Z") and parse_time(r[k]))
+    assert records["stg-octocat-1"]["pull_request"] == 1
+
+
+def test_active_table_csv_and_filters(history: World) -> None:
+    code, out = audit(history, "--active")
+    assert code == 0
+    assert "stg-octocat-3" in out and "stg-octocat-1" not in out
+    assert "left" in out
+    code, out = audit(history, "--format", "csv", "--role", "orders-db-readonly")
+    lines = out.strip().splitlines()
+    assert lines[0].startswith("grant,requester,role,pull_request,approved_by")
+    assert len(lines) == 3
+
+
+def test_verify_a_clean_ledger_then_a_tampered_one(history: World) -> None:
+    code, out = audit(history, "verify")
+    assert code == 0, out
+    assert "the ledger is consistent" in out
+    # someone pushes straight to main, editing an active grant
+    clone = history.workdir / "tamper"
+    subprocess.run(["git", "clone", "-q", str(history.gh.repo_path), str(clone)], check=True)
+    path = clone / "grants" / "stg-octocat-3.yaml"
+    path.write_text(path.read_text().replace("duration: 4h", "duration: 8h"))
+    for args in (
+        ["add", "-A"],
+        ["-c", "user.name=m", "-c", "user.email=m@x", "commit", "-qm", "extend"],
+        ["push", "-q", "origin", "HEAD:main"],
+    ):
+        subprocess.run(["git", *args], cwd=clone, check=True)
+    code, out = audit(history, "verify")
+    assert code == 1
+    assert "was edited outside jitops" in out
+    assert "neither from a pull request merge nor from jitops" in out
+
+
+@pytest.mark.browser
+def test_html_report_in_a_real_browser(history: World, tmp_path: Path) -> None:
+    import os
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        if os.environ.get("JITOPS_REQUIRE_BROWSER") == "1":
+            pytest.fail("chromium is required (JITOPS_REQUIRE_BROWSER=1) but not installed")
+        pytest.skip("chromium is not installed")
+    report = tmp_path / "audit.html"
+    code, _ = audit(history, "--format", "html", "--output", str(report))
+    assert code == 0
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
+    dom = subprocess.run(
+        [chromium, *flags, "--dump-dom", report.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert dom.count("<tr data-requester") == 4
+    assert 'id="timeline"' in dom and "<rect" in dom
+    assert "octocat</b> — staging-admin" in dom
+    shot = tmp_path / "audit.png"
+    subprocess.run(
+        [chromium, *flags, f"--screenshot={shot}", "--window-size=1300,900", report.as_uri()],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    assert shot.stat().st_size > 5000
