@@ -8,16 +8,21 @@ messages) never stops the audit: it becomes a finding that ``audit verify`` repo
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import yaml
+
+from jitops import yamlsafe
 from jitops.grant import GRANTS_DIR, format_time, parse_time, read_grant
 from jitops.ledger import Git, GitError, LogCommit, names_in
-from jitops.trailers import parse_entry
+from jitops.trailers import entry_from_trailers
 
+_FAST: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MERGE_PR = re.compile(r"^Merge pull request #(\d+) from ")
 _SQUASH_PR = re.compile(r"\(#(\d+)\)\s*$")
 
@@ -106,8 +111,12 @@ def _pr_of(message: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def build(git: Git, ref: str = "HEAD") -> History:
-    """Rebuild every grant's record from the history of ``ref``."""
+def build(git: Git, ref: str = "HEAD", *, check_status: bool = False) -> History:
+    """Rebuild every grant's record from the history of ``ref``.
+
+    ``check_status`` also reads every status block jitops committed and compares it with the
+    trailers (what `audit verify` needs; listing records does not).
+    """
     records: dict[str, Record] = {}
     findings: list[Finding] = []
     unexplained: list[tuple[str, str]] = []
@@ -122,23 +131,90 @@ def build(git: Git, ref: str = "HEAD") -> History:
     )
     for gid in present:
         records.setdefault(gid, Record(gid)).present = True
+    if not check_status:
+        status_blobs = {}
     blobs = git.read_blobs(list({*added_blobs, *status_blobs}))
     for blob, gid, path in ((b, g, p) for b, items in added_blobs.items() for g, p in items):
-        grant, _ = read_grant(blobs.get(blob, b""), path)
+        fields = _grant_fields(blobs.get(blob, b""), path)
         rec = records[gid]
-        if grant is None:
+        if fields is None:
             findings.append(
                 Finding(rec.added_sha or "?", f"{path} was not a valid grant when added")
             )
             continue
-        rec.requester = rec.requester or grant.requester
-        rec.role = rec.role or grant.role
-        rec.reason = grant.reason
-        rec.ticket = grant.ticket
-        rec.duration = grant.duration_text
+        rec.requester = rec.requester or _text(fields.get("requester"))
+        rec.role = rec.role or _text(fields.get("role"))
+        rec.reason = _text(fields.get("reason"))
+        rec.ticket = _text(fields.get("ticket"))
+        rec.duration = _text(fields.get("duration"))
     for blob, (gid, sha) in status_blobs.items():
         _check_status(records[gid], blobs.get(blob, b""), sha, findings)
     return History(records, findings, unexplained)
+
+
+def _grant_fields(data: bytes, path: str) -> dict[str, Any] | None:
+    """The fields of a grant file as it was added: the full safe loader when the file could
+    hold anchors, aliases or tags, libyaml directly otherwise (the common, fast case)."""
+    simple = _simple_fields(data)
+    if simple is not None:
+        return simple
+    if any(c in data for c in (b"&", b"*", b"!")) or len(data) > yamlsafe.GRANT_MAX_BYTES:
+        try:
+            doc = yamlsafe.load(data, path)
+        except yamlsafe.YamlError:
+            return None
+        return doc.data if isinstance(doc.data, dict) else None
+    try:
+        value = yaml.load(data, Loader=_FAST)  # noqa: S506 - a safe loader
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _grant_id(path: str) -> str:
+    """The id of a path directly in grants/ ending in .yaml, else ''."""
+    if path.startswith("grants/") and path.endswith(".yaml") and path.count("/") == 1:
+        return path[7:-5]
+    return ""
+
+
+_LINE = re.compile(r"^([a-z_]+):[ \t]+(.*?)[ \t]*$")
+
+
+def _simple_fields(data: bytes) -> dict[str, Any] | None:
+    """Fast path for the usual request file: one ``key: value`` per line, plain, single- or
+    double-quoted scalars. None means "let the YAML loader decide" (anything else)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    out: dict[str, Any] = {}
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        m = _LINE.match(line)
+        if m is None or m.group(1) in out:
+            return None
+        raw = m.group(2)
+        if raw[:1] == '"':
+            try:
+                value: Any = json.loads(raw)
+            except ValueError:
+                return None
+        elif raw[:1] == "'":
+            if len(raw) < 2 or not raw.endswith("'") or "'" in raw[1:-1].replace("''", ""):
+                return None
+            value = raw[1:-1].replace("''", "'")
+        elif not raw or raw[:1] in "[]{}&*!|>%@`#" or " #" in raw or ": " in raw:
+            return None
+        else:
+            value = raw
+        out[m.group(1)] = value
+    return out or None
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def _apply(
@@ -149,18 +225,19 @@ def _apply(
     added_blobs: dict[str, list[tuple[str, str]]],
     status_blobs: dict[str, tuple[str, str]],
 ) -> None:
-    entry, problems = parse_entry(c.message)
+    trailers = {}
+    for line in c.trailers:
+        key, sep, value = line.partition(":")
+        if sep and key.startswith("Jitops-"):
+            trailers[key] = value.strip()
+    entry, problems = entry_from_trailers(trailers) if trailers else (None, [])
     findings.extend(Finding(c.sha, f"malformed trailers: {p}") for p in problems)
-    pr = _pr_of(c.message)
-    touches_grants = any(names_in([p], GRANTS_DIR, ".yaml") for _s, p, _b in c.changes)
-    if entry is None and pr is None and touches_grants:
-        subject = c.message.splitlines()[0] if c.message else ""
-        unexplained.append((c.sha, subject))
-    for status, path, blob in c.changes:
-        ids = names_in([path], GRANTS_DIR, ".yaml")
-        if not ids:
-            continue
-        gid = ids.pop()
+    pr = _pr_of(c.subject)
+    grant_changes = [(st, p, b) for st, p, b in c.changes if _grant_id(p)]
+    if entry is None and pr is None and grant_changes:
+        unexplained.append((c.sha, c.subject))
+    for status, path, blob in grant_changes:
+        gid = _grant_id(path)
         rec = records.setdefault(gid, Record(gid))
         if status == "A":
             rec.added += 1

@@ -14,7 +14,10 @@ from jitops.grant import format_time
 
 
 def to_json(records: Sequence[Record]) -> str:
-    return json.dumps([r.to_json() for r in records], indent=2)
+    """A JSON array, one record per line (readable, and fast for large histories)."""
+    if not records:
+        return "[]\n"
+    return "[\n" + ",\n".join(json.dumps(r.to_json()) for r in records) + "\n]\n"
 
 
 def to_csv(records: Sequence[Record]) -> str:

@@ -280,9 +280,13 @@ class Git:
 
     def log_records(self, ref: str, directory: str) -> Iterator[LogCommit]:
         """Commits of ``ref``'s first-parent history touching ``directory``, oldest first,
-        parsed while ONE ``git log`` process streams them (merges diffed against main)."""
+        parsed while ONE ``git log`` process streams them (merges diffed against main).
+
+        Git itself parses the trailers (``%(trailers)``), so only the subject and the
+        ``Jitops-*`` trailer lines cross the pipe, not whole messages."""
         if self.rev_parse(ref) is None:
             return
+        fmt = "%x1e%H%x1f%ct%x1f%s%x1f%(trailers:only,unfold,separator=%x1d)%x1f"
         cmd = [
             "git",
             "log",
@@ -292,7 +296,7 @@ class Git:
             "--raw",
             "--no-abbrev",
             "--no-renames",
-            "--format=%x1e%H%x1f%P%x1f%cI%x1f%B%x1f",
+            f"--format={fmt}",
             ref,
             "--",
             directory.rstrip("/") + "/",
@@ -313,34 +317,40 @@ class Git:
                 yield _parse_log_record(pending)
         finally:
             proc.stdout.close()
+            if proc.poll() is None:
+                proc.kill()  # the reader stopped early
             proc.wait(timeout=GIT_TIMEOUT)
 
 
 @dataclass(frozen=True)
 class LogCommit:
     sha: str
-    parents: tuple[str, ...]
     committed_at: datetime
-    message: str
+    subject: str
+    trailers: tuple[str, ...]  # "Key: value" lines of the message's trailer block
     changes: tuple[tuple[str, str, str], ...]  # (status letter, path, blob sha)
+
+    @property
+    def message(self) -> str:
+        """Subject and trailers: what the ledger reads (the body prose is not kept)."""
+        return self.subject + "\n\n" + "\n".join(self.trailers) + "\n"
 
 
 def _parse_log_record(record: bytes) -> LogCommit:
-    sha, parents, date, body, raw = record.split(b"\x1f", 4)
+    sha, stamp, subject, trailers, raw = record.decode("utf-8", "replace").split("\x1f", 4)
     changes = []
-    for line in raw.decode("utf-8", "replace").splitlines():
-        if not line.startswith(":") or "\t" not in line:
+    for line in raw.splitlines():
+        if line[:1] != ":":
             continue
-        meta, path = line.split("\t", 1)
-        fields = meta.split()
+        meta, _, path = line.partition("\t")
+        fields = meta.split(" ")
         status = fields[4][:1]
-        blob = fields[2] if status == "D" else fields[3]
-        changes.append((status, path, blob))
+        changes.append((status, path, fields[2] if status == "D" else fields[3]))
     return LogCommit(
-        sha.decode().strip(),
-        tuple(parents.decode().split()),
-        datetime.fromisoformat(date.decode().strip()).astimezone(UTC),
-        body.decode("utf-8", "replace"),
+        sha.strip(),
+        datetime.fromtimestamp(int(stamp), UTC),
+        subject,
+        tuple(t for t in trailers.split("\x1d") if t),
         tuple(changes),
     )
 

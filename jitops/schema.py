@@ -9,7 +9,6 @@ from importlib import resources
 from typing import Any
 
 import fastjsonschema
-import jsonschema
 
 from jitops.errors import Problem
 from jitops.yamlsafe import Document
@@ -29,7 +28,9 @@ def schema(kind: str) -> dict[str, Any]:
 
 
 @cache
-def _validator(kind: str) -> jsonschema.protocols.Validator:
+def _validator(kind: str) -> Any:
+    import jsonschema  # only a document the compiled check rejects needs explaining
+
     cls = jsonschema.validators.validator_for(schema(kind))
     return cls(schema(kind), format_checker=cls.FORMAT_CHECKER)
 
@@ -55,7 +56,7 @@ def check(doc: Document, kind: str) -> list[Problem]:
     for err in _validator(kind).iter_errors(doc.data):
         path = tuple(err.absolute_path)
         if err.validator == "additionalProperties" and isinstance(err.instance, dict):
-            props: dict[str, Any] = dict(err.schema).get("properties", {})  # type: ignore[arg-type]
+            props: dict[str, Any] = dict(err.schema).get("properties", {})
             allowed = ", ".join(props) or "none"
             for key in sorted(set(err.instance) - set(props)):
                 where = f"in {_field(path)}" if path else "here"
@@ -76,7 +77,7 @@ def _field(path: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in path) if path else "the file"
 
 
-def _explain(err: jsonschema.ValidationError, path: tuple[Any, ...]) -> str:
+def _explain(err: Any, path: tuple[Any, ...]) -> str:
     where = _field(path)
     v = err.validator
     if v == "required":
@@ -99,7 +100,7 @@ def _explain(err: jsonschema.ValidationError, path: tuple[Any, ...]) -> str:
     if v == "maxLength":
         return f"{where} is too long: at most {err.validator_value} characters are allowed"
     if v in ("enum", "const"):
-        options: list[Any] = list(err.validator_value) if v == "enum" else [err.validator_value]  # type: ignore[arg-type]
+        options: list[Any] = list(err.validator_value) if v == "enum" else [err.validator_value]
         return f"{where} must be one of {', '.join(map(repr, options))}, not {err.instance!r}"
     if v == "minItems":
         return f"{where} must list at least {err.validator_value} item(s)"

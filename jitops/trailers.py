@@ -101,9 +101,13 @@ def parse_entry(message: str) -> tuple[LedgerEntry | None, list[str]]:
 
     Never raises: a message without ``Jitops-Action`` is ``(None, [])``.
     """
+    return entry_from_trailers(parse_trailers(message))
+
+
+def entry_from_trailers(t: dict[str, str]) -> tuple[LedgerEntry | None, list[str]]:
+    """Like :func:`parse_entry`, from trailers already split into ``{key: value}``."""
     from jitops.grant import parse_time
 
-    t = parse_trailers(message)
     if "Jitops-Action" not in t:
         return None, []
     findings: list[str] = []

@@ -18,8 +18,14 @@ from jitops.errors import EXIT_BUG, EXIT_USAGE, JitopsError
 class JitopsGroup(click.Group):
     """The top group: the one place a :class:`JitopsError` becomes a message and an exit code.
 
-    A command returns an int exit code (or None for 0).
+    A command returns an int exit code (or None for 0). Sub-commands load lazily.
     """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return _load(cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -45,15 +51,36 @@ def cli() -> None:
     """
 
 
-def _register() -> None:
-    from jitops.cli import audit, demo, doctor, lifecycle, pr, sandbox, validate, vault
+#: command name -> module under jitops.cli; modules are imported only when their command runs,
+#: so `jitops audit` does not pay for importing hvac, PyGithub and age.
+_COMMANDS = {
+    "validate": "validate",
+    "schema": "validate",
+    "pr": "pr",
+    "policy": "pr",
+    "issue": "lifecycle",
+    "claim": "lifecycle",
+    "sweep": "lifecycle",
+    "revoke": "lifecycle",
+    "audit": "audit",
+    "vault": "vault",
+    "doctor": "doctor",
+    "sandbox": "sandbox",
+    "demo": "demo",
+}
 
-    for module in (validate, pr, lifecycle, audit, vault, doctor, sandbox, demo):
-        for command in module.COMMANDS:
-            cli.add_command(command)
 
+def _load(name: str) -> click.Command | None:
+    module_name = _COMMANDS.get(name)
+    if module_name is None:
+        return None
+    import importlib
 
-_register()
+    module = importlib.import_module(f"jitops.cli.{module_name}")
+    for command in module.COMMANDS:
+        if command.name == name:
+            return command  # type: ignore[no-any-return]
+    return None
 
 
 def main(argv: list[str] | None = None) -> None:

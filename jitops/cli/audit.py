@@ -125,7 +125,7 @@ def verify_cmd(ctx: click.Context, tolerance: str) -> int:
     except DurationError as exc:
         raise UsageError(f"--tolerance: {exc}") from None
     git = Git(resolve_repo(ctx.obj["repo"]))
-    history = audit.build(git, ctx.obj["ref"])
+    history = audit.build(git, ctx.obj["ref"], check_status=True)
     problems = audit.verify(git, history, now=datetime.now(UTC), tolerance=tol, ref=ctx.obj["ref"])
     for line in problems:
         click.echo(line)
