@@ -147,13 +147,21 @@ class World:
     issuer_token: str = ""
     checkout: Path = Path()
     webhook_url: str | None = None
+    jwt_pubkeys: tuple[str, ...] = ()
     _stops: list[Callable[[], None]] = field(default_factory=list)
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
     def create(
-        cls, workdir: Path, *, use_postgres: bool | None = None, webhook_url: str | None = None
+        cls,
+        workdir: Path,
+        *,
+        use_postgres: bool | None = None,
+        webhook_url: str | None = None,
+        jwt_pubkeys: tuple[str, ...] = (),
     ) -> World:
+        """Start everything. ``jwt_pubkeys``: trust GitHub OIDC tokens signed by these keys
+        (offline stand-in for GitHub's issuer), so jobs can log in to Vault the real way."""
         from jitops.sandbox.github import GitHubSandbox
 
         stops: list[Callable[[], None]] = []
@@ -170,6 +178,7 @@ class World:
             key = make_ssh_key(workdir / "home" / ".ssh", "id_ed25519")
             world = cls(workdir, gh, url, root, kind, postgres, key, _stops=stops)
             world.webhook_url = webhook_url
+            world.jwt_pubkeys = jwt_pubkeys
             world._seed_github()
             world._seed_vault()
             world.checkout = gh.clone(workdir / "job")
@@ -212,7 +221,8 @@ class World:
     def _seed_vault(self) -> None:
         admin = self.admin()
         try:
-            plan = plan_setup(self.policy(), SetupOptions(repo_name=REPO))
+            options = SetupOptions(repo_name=REPO, jwt_validation_pubkeys=self.jwt_pubkeys)
+            plan = plan_setup(self.policy(), options)
             apply_setup(admin, plan, dry_run=False)
             db_path = f"database/creds/{DB_ROLE}" if self.postgres else "secret/data/orders/*"
             policies = {

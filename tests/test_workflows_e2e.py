@@ -1,0 +1,164 @@
+"""The whole lifecycle driven only by events through the REAL workflow files.
+
+A typo in a workflow (a wrong command, option, secret or permission) fails this test.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jitops.demo.world import BOT, DBA, REPO, REQUESTER, World
+from tests.fixtures.vault_backend import OidcIssuer, github_claims
+from tests.harness.actions import Runner
+
+pytestmark = pytest.mark.integration
+
+GRANT = (
+    "requester: octocat\nrole: staging-admin\nduration: 3s\n"
+    "reason: Debug the staging deploy pipeline\n"
+)
+
+
+def changed(world: World, before: str, after: str) -> list[str]:
+    out = subprocess.run(
+        ["git", "diff", "--name-only", before, after],
+        cwd=world.gh.repo_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return out.split()
+
+
+@pytest.fixture
+def rig(tmp_path: Path, oidc: OidcIssuer) -> Any:
+    pytest.importorskip("jitops.sandbox.vault.server")
+    with World.create(tmp_path / "w", use_postgres=False, jwt_pubkeys=(oidc.public_pem,)) as w:
+
+        def oidc_env(workflow: str) -> dict[str, str]:
+            oidc.claims = github_claims(REPO, workflow=workflow)
+            return oidc.environ()
+
+        runner = Runner(
+            repo_path=w.gh.repo_path,
+            workdir=tmp_path / "runs",
+            env={
+                "GITHUB_API_URL": w.gh.api_url,
+                "GITHUB_REPOSITORY": REPO,
+                "GITHUB_REPOSITORY_OWNER": REPO.split("/")[0],
+            },
+            secrets={
+                "JITOPS_BOT_TOKEN": w.gh.token(BOT),
+                "VAULT_ADDR": w.vault_url,
+            },
+            github_token=w.gh.token(BOT),
+            oidc_env=oidc_env,
+        )
+        yield w, runner
+
+
+def test_lifecycle_by_events_only(rig: Any) -> None:
+    w, runner = rig
+    # a pull request adding a grant -> jitops pr check
+    n = w.gh.open_pr(REQUESTER, "req", "Access", files={"grants/stg-octocat-1.yaml": GRANT})
+    head = w.gh.head_sha(n)
+    payload = {"action": "opened", "pull_request": {"number": n, "head": {"sha": head}}}
+    runs = runner.fire(
+        "pull_request",
+        payload,
+        sha=head,
+        ref=f"refs/pull/{n}/merge",
+        changed=["grants/stg-octocat-1.yaml"],
+    )
+    assert [r.workflow for r in runs] == ["jitops-pr.yml"]
+    assert runs[0].ok, runs[0].output()
+    assert {s.context: s.state for s in reversed(w.gh.statuses(head))}[
+        "jitops/validate"
+    ] == "success"
+    assert "jitops" in runs[0].summary
+
+    # a review -> jitops pr approvals
+    w.gh.review(n, DBA, "COMMENTED", body="looks fine")
+    runs = runner.fire(
+        "pull_request_review",
+        {"action": "submitted", "pull_request": {"number": n}},
+        sha=head,
+        ref=f"refs/pull/{n}/merge",
+        changed=[],
+    )
+    assert runs and runs[0].ok, runs[0].output()
+
+    # the merge -> push -> jitops issue, logging in to Vault with GitHub OIDC
+    before = w.main_sha()
+    after = w.gh.merge_pr(n, DBA)
+    runs = runner.fire(
+        "push",
+        {"ref": "refs/heads/main", "before": before, "after": after},
+        sha=after,
+        ref="refs/heads/main",
+        changed=changed(w, before, after),
+    )
+    assert [r.workflow for r in runs] == ["jitops-issue.yml"]
+    assert runs[0].ok, runs[0].output()
+    assert "status:" in (w.gh.read_file("main", "grants/stg-octocat-1.yaml") or "")
+    assert any("BEGIN AGE ENCRYPTED FILE" in c for c in w.gh.comments(n))
+    # the status commit itself is a push touching grants/: the issue job runs again, and skips
+    before2, after2 = after, w.main_sha()
+    runs = runner.fire(
+        "push",
+        {"ref": "refs/heads/main", "before": before2, "after": after2},
+        sha=after2,
+        ref="refs/heads/main",
+        changed=changed(w, before2, after2),
+    )
+    assert runs[0].ok, runs[0].output()
+    assert "nothing to do" in runs[0].output()
+
+    # a schedule tick after the grant's 3 seconds -> jitops sweep
+    time.sleep(4)
+    tip = w.main_sha()
+    runs = runner.fire(
+        "schedule", {"schedule": "*/10 * * * *"}, sha=tip, ref="refs/heads/main", changed=[]
+    )
+    assert [r.workflow for r in runs] == ["jitops-sweep.yml"]
+    assert runs[0].ok, runs[0].output()
+    assert w.gh.read_file("main", "grants/stg-octocat-1.yaml") is None
+
+    # break-glass through the manual dispatch
+    n2 = w.gh.open_pr(
+        REQUESTER, "req2", "Access", files={"grants/stg-octocat-2.yaml": GRANT.replace("3s", "1h")}
+    )
+    before = w.main_sha()
+    after = w.gh.merge_pr(n2, DBA)
+    runner.fire(
+        "push",
+        {"ref": "refs/heads/main", "before": before, "after": after},
+        sha=after,
+        ref="refs/heads/main",
+        changed=changed(w, before, after),
+    )
+    assert "status:" in (w.gh.read_file("main", "grants/stg-octocat-2.yaml") or "")
+    runs = runner.fire(
+        "workflow_dispatch",
+        {"inputs": {}},
+        sha=w.main_sha(),
+        ref="refs/heads/main",
+        changed=[],
+        inputs={"grant": "stg-octocat-2", "reason": "laptop stolen"},
+    )
+    assert runs[0].ok, runs[0].output()
+    assert [s.name for s in runs[0].steps] == ["jitops revoke"]
+    assert w.gh.read_file("main", "grants/stg-octocat-2.yaml") is None
+    log = subprocess.run(
+        ["git", "log", "-1", "--format=%B", "main"],
+        cwd=w.gh.repo_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "Jitops-Action: revoke" in log and "laptop stolen" in log
