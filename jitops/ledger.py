@@ -198,6 +198,20 @@ class Git:
         if missing:
             self.run("fetch", "-q", remote, *missing)
 
+    def start_branch(self, name: str, start: str) -> None:
+        """Check out a new local branch ``name`` at ``start`` (refuses to clobber one)."""
+        if self.rev_parse(f"refs/heads/{name}") is not None:
+            raise GitError(f"a branch {name} already exists here; delete it or pick another id")
+        self.run("checkout", "-q", "-b", name, start)
+
+    def local_branches(self, prefix: str) -> list[str]:
+        """Names (without ``prefix``) of the local branches starting with ``prefix``."""
+        out = self.text("for-each-ref", "--format=%(refname:short)", f"refs/heads/{prefix}")
+        return [b.removeprefix(prefix) for b in out.split()]
+
+    def push_branch(self, remote: str, name: str) -> None:
+        self.run("push", "-q", remote, f"HEAD:refs/heads/{name}")
+
     def message(self, sha: str) -> str:
         """The full commit message of ``sha``."""
         return self.text("log", "-1", "--format=%B", sha)

@@ -56,6 +56,7 @@ def cli() -> None:
 _COMMANDS = {
     "validate": "validate",
     "schema": "validate",
+    "request": "request",
     "pr": "pr",
     "policy": "pr",
     "issue": "lifecycle",

@@ -1,0 +1,97 @@
+"""`jitops request`."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from jitops.cli.lifecycle import github_options
+from jitops.cli.validate import repo_option, resolve_repo
+from jitops.errors import EXIT_OK, UsageError
+from jitops.ledger import Git
+
+
+def _ask(value: str | None, name: str, text: str) -> str | None:
+    if value:
+        return value
+    if sys.stdin.isatty():
+        answer: str = click.prompt(text, default="", show_default=False)
+        return answer or None
+    return None
+
+
+@click.command("request")
+@click.argument("role", required=False)
+@click.option("--duration", help="How long: 45m, 2h, 1h30m, 1d (at most the role's maximum).")
+@click.option("--reason", help="Why you need access (10 to 500 characters).")
+@click.option("--ticket", help="Ticket or incident id (required by some roles).")
+@click.option("--requester", help="Your GitHub login [default: the token's owner].")
+@click.option("--no-pr", is_flag=True, help="Stop after the commit on a local branch.")
+@click.option("--base", default="main", show_default=True, help="The branch grants live on.")
+@repo_option
+@github_options
+def request_cmd(
+    role: str | None,
+    duration: str | None,
+    reason: str | None,
+    ticket: str | None,
+    requester: str | None,
+    no_pr: bool,
+    base: str,
+    repo: Path | None,
+    repo_name: str | None,
+    api_url: str,
+    token: str | None,
+) -> int:
+    """Ask for ROLE: write grants/<id>.yaml, validate it, commit it on a branch, open the PR.
+
+    Missing options are asked for on a terminal. The file is checked against the policy of
+    the base branch first; nothing is written when it would be invalid.
+    """
+    from jitops.request import run_request
+
+    role = _ask(role, "role", "Role")
+    duration = _ask(duration, "duration", "Duration (e.g. 2h)")
+    reason = _ask(reason, "reason", "Reason")
+    missing = [
+        n for n, v in (("ROLE", role), ("--duration", duration), ("--reason", reason)) if not v
+    ]
+    if missing or not (role and duration and reason):
+        raise UsageError(
+            f"missing {', '.join(missing)}; pass them (or run on a terminal to be asked)"
+        )
+    gh = None
+    if not no_pr or not requester:
+        from jitops.github import GitHub
+
+        if not repo_name or not token:
+            raise UsageError(
+                "to open the pull request (or to learn your login) give --repo-name and --token "
+                "(or GITHUB_REPOSITORY and GITHUB_TOKEN); or use --no-pr --requester LOGIN"
+            )
+        gh = GitHub(repo_name, token, api_url)
+        requester = requester or gh.whoami()
+    plan, number = run_request(
+        Git(resolve_repo(repo)),
+        gh,
+        role=role,
+        duration=duration,
+        reason=reason,
+        ticket=ticket,
+        requester=requester,
+        today=datetime.now(UTC),
+        base=base,
+        open_pr=not no_pr,
+    )
+    click.echo(f"wrote {plan.path} on branch {plan.branch}")
+    if number is not None:
+        click.echo(f"opened pull request #{number}: {plan.title}")
+    else:
+        click.echo(f"push it and open a pull request: git push origin {plan.branch}")
+    return EXIT_OK
+
+
+COMMANDS: list[click.Command] = [request_cmd]

@@ -1,0 +1,135 @@
+"""`jitops request`: write a valid grant file, commit it on a branch and open the pull request.
+
+Planning is pure (:func:`plan_request`); :func:`run_request` does the git and GitHub work.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from jitops import checks
+from jitops.errors import ProblemsError
+from jitops.grant import GRANTS_DIR, ID_RE, read_grant
+from jitops.ledger import Git, names_in
+from jitops.policy import POLICY_DIR, Policy, load_policy
+
+if TYPE_CHECKING:
+    from jitops.github import GitHub
+
+
+class RequestError(ProblemsError):
+    """The request would not be valid; nothing was written."""
+
+
+@dataclass(frozen=True)
+class RequestPlan:
+    grant_id: str
+    path: str
+    text: str
+    branch: str
+    title: str
+    body: str
+
+
+def new_id(role: str, login: str, today: datetime, used: set[str]) -> str:
+    stem = re.sub(r"[^a-z0-9-]+", "-", f"{role}-{login}-{today:%Y%m%d}".lower()).strip("-")[:58]
+    candidate, n = stem, 1
+    while candidate in used or not ID_RE.fullmatch(candidate):
+        n += 1
+        candidate = f"{stem}-{n}"
+    return candidate
+
+
+def _quote(text: str) -> str:
+    import json
+
+    return json.dumps(text, ensure_ascii=False)
+
+
+def plan_request(
+    policy: Policy,
+    *,
+    role: str,
+    requester: str,
+    duration: str,
+    reason: str,
+    ticket: str | None,
+    used_ids: set[str],
+    today: datetime,
+) -> RequestPlan:
+    grant_id = new_id(role, requester, today, used_ids)
+    path = f"{GRANTS_DIR}/{grant_id}.yaml"
+    lines = [
+        "# yaml-language-server: $schema=../.jitops/grant.schema.json",
+        f"requester: {requester}",
+        f"role: {role}",
+        f"duration: {duration}",
+        f"reason: {_quote(reason)}",
+    ]
+    if ticket:
+        lines.append(f"ticket: {_quote(ticket)}")
+    text = "\n".join(lines) + "\n"
+    grant, problems = read_grant(text.encode(), path)
+    if grant is not None:
+        problems += checks.check_grant(
+            grant, policy, checks.GrantContext(is_new=True, used_ids=used_ids, author=requester)
+        )
+    errors = [p for p in problems if p.severity == "error"]
+    if errors or grant is None:
+        raise RequestError(errors or problems)
+    role_def = policy.roles[role]
+    body = (
+        f"Access request: **{role}** for **{duration}**.\n\n> {reason}\n\n"
+        + (f"Ticket: {ticket}\n\n" if ticket else "")
+        + (f"{role_def.description}\n\n" if role_def.description else "")
+        + "jitops checks this pull request against the policy of the base branch and asks the "
+        "right reviewers; merge once approved, then `jitops claim " + grant_id + "`."
+    )
+    return RequestPlan(
+        grant_id,
+        path,
+        text,
+        f"jitops/{grant_id}",
+        f"Access: {role} for {requester} ({duration})",
+        body,
+    )
+
+
+def run_request(
+    git: Git,
+    gh: GitHub | None,
+    *,
+    role: str,
+    duration: str,
+    reason: str,
+    ticket: str | None,
+    requester: str,
+    today: datetime,
+    remote: str = "origin",
+    base: str = "main",
+    open_pr: bool = True,
+) -> tuple[RequestPlan, int | None]:
+    git.fetch(remote, base)
+    tip = f"{remote}/{base}"
+    policy = load_policy(git.files_at(tip, POLICY_DIR, ".yaml"))
+    used = names_in(git.paths_ever_added(tip, GRANTS_DIR), GRANTS_DIR, ".yaml")
+    used |= set(git.local_branches("jitops/"))  # requests prepared here but not merged yet
+    plan = plan_request(
+        policy,
+        role=role,
+        requester=requester,
+        duration=duration,
+        reason=reason,
+        ticket=ticket,
+        used_ids=used,
+        today=today,
+    )
+    git.start_branch(plan.branch, tip)
+    git.commit({plan.path: plan.text.encode()}, f"Request {role} for {duration}\n\n{reason}\n")
+    if not open_pr or gh is None:
+        return plan, None
+    git.push_branch(remote, plan.branch)
+    return plan, gh.create_pull(plan.branch, base, plan.title, plan.body)
