@@ -241,6 +241,26 @@ class GitHub:
             ],
         )
 
+    def branch_protection(self, branch: str) -> dict[str, Any] | None:
+        """The protection of ``branch`` as plain data (None when it is not protected)."""
+
+        def get() -> dict[str, Any]:
+            p = self.repo.get_branch(branch).get_protection()
+            checks = p.required_status_checks
+            reviews = p.required_pull_request_reviews
+            return {
+                "contexts": list(checks.contexts) if checks else [],
+                "dismiss_stale_reviews": bool(reviews.dismiss_stale_reviews) if reviews else False,
+                "require_code_owner_reviews": (
+                    bool(reviews.require_code_owner_reviews) if reviews else False
+                ),
+            }
+
+        try:
+            return self._call(f"read the protection of {branch}", get)
+        except GitHubNotFound:
+            return None
+
     # -- writes -------------------------------------------------------------------------------
     def comment(self, number: int, body: str) -> int:
         return int(
