@@ -178,7 +178,8 @@ def _timeline(records: Sequence[Record], now: datetime) -> str:
         y = 20 + lane_of[(r.requester or "?", r.role or "?")] * row
         colour = {"expire": "#6a9", "revoke": "#d84", "deny": "#c33"}.get(r.ended_by or "", "#47c")
         parts.append(
-            f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{row - 6}" fill="{colour}">'
+            f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{row - 6}" fill="{colour}" '
+            f'fill-opacity="0.6" stroke="{colour}">'
             f"<title>{html.escape(r.grant)}</title></rect>"
         )
     parts.append(f'<text x="{left}" y="{height - 4}">{html.escape(format_time(t0))}</text>')
