@@ -18,12 +18,12 @@ be used by anyone (its wrapping token was never delivered) and is revoked by the
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from jitops import approvals, checks, deliver
 from jitops.errors import JitopsError, Secret
-from jitops.grant import GRANTS_DIR, Grant, GrantStatus, format_time, read_grant
+from jitops.grant import GRANTS_DIR, Grant, format_time, read_grant
 from jitops.ledger import Git, PlannedCommit, names_in
 from jitops.lifecycle import plan
 from jitops.lifecycle.services import Services, log
@@ -231,7 +231,7 @@ def _decide(svc: Services, grant: Grant, sha: str, now: datetime) -> _Pending:
         expires_at=issued.expires_at,
         accessor=issued.accessor,
     )
-    event = _event("issued", grant, pr.number, status, svc, now)
+    event = svc.event("issued", grant, now, pull_request=pr.number, status=status)
     return _Pending(
         grant,
         plan.issue_commit(grant, status),
@@ -253,36 +253,12 @@ def _deny(svc: Services, grant: Grant, pr: int | None, reason: str, now: datetim
             f"{reason}\n\nThe grant file is removed from main; no access was issued. "
             "Open a new pull request with a new grant id to ask again.",
         )
-    event = replace(_event("denied", grant, pr, None, svc, now), reason=reason)
+    event = svc.event("denied", grant, now, pull_request=pr, reason=reason)
     return _Pending(
         grant,
         plan.deny_commit(grant, pr, reason),
         Outcome(grant.id, "denied", reason, pr),
         event,
-    )
-
-
-def _event(
-    kind: str,
-    grant: Grant,
-    pr: int | None,
-    status: GrantStatus | None,
-    svc: Services,
-    now: datetime,
-) -> Event:
-    return Event(
-        kind=kind,
-        grant_id=grant.id,
-        requester=grant.requester,
-        role=grant.role,
-        pull_request=pr,
-        approved_by=status.approved_by if status else (),
-        expires_at=status.expires_at if status else None,
-        reason=None,
-        actor=None,
-        at=now,
-        repository=svc.repository,
-        url=None,
     )
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING
 
-from jitops.grant import GRANTS_DIR, Grant, read_grant
+from jitops.grant import GRANTS_DIR, Grant, GrantStatus, read_grant
 from jitops.ledger import Git
 from jitops.notify import Event, Notifier
 from jitops.policy import POLICY_DIR, Policy, load_policy
@@ -58,3 +59,37 @@ class Services:
 
     def notify(self, policy: Policy, event: Event) -> None:
         self.notifier(policy).send(event)
+
+    def event(
+        self,
+        kind: str,
+        grant: Grant,
+        now: datetime,
+        *,
+        pull_request: int | None = None,
+        status: GrantStatus | None = None,
+        reason: str | None = None,
+    ) -> Event:
+        """A notification about ``grant`` (no secret: only what git shows too)."""
+        status = status or grant.status
+        if pull_request is None and status is not None:
+            pull_request = status.pull_request
+        server = self.environ.get("GITHUB_SERVER_URL", "https://github.com")
+        url = (
+            f"{server}/{self.repository}/pull/{pull_request}"
+            if self.repository and pull_request
+            else None
+        )
+        return Event(
+            kind=kind,
+            grant_id=grant.id,
+            requester=grant.requester,
+            role=grant.role,
+            pull_request=pull_request,
+            approved_by=status.approved_by if status else (),
+            expires_at=status.expires_at if status else None,
+            reason=reason,
+            at=now,
+            repository=self.repository,
+            url=url,
+        )

@@ -18,7 +18,7 @@ All commits of a run go out in one push, rebuilt on the freshly fetched main on 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from jitops.errors import JitopsError
@@ -27,7 +27,6 @@ from jitops.ledger import Git, PlannedCommit
 from jitops.lifecycle import plan
 from jitops.lifecycle.issue import Outcome, issue_grants
 from jitops.lifecycle.services import Services, log
-from jitops.notify import Event
 from jitops.policy import Policy
 
 
@@ -119,7 +118,7 @@ def _land_removals(
                 )
             except JitopsError as exc:  # the ledger is already right; a comment can wait
                 log.warning("could not comment on #%s: %s", grant.status.pull_request, exc)
-        svc.notify(policy, _event(kind, grant, now, svc))
+        svc.notify(policy, svc.event(kind, grant, now))
 
 
 def _reconcile(svc: Services, policy: Policy) -> list[Outcome]:
@@ -177,23 +176,5 @@ def end_grant(svc: Services, grant: Grant, reason: str, *, now: datetime, remove
             )
         except JitopsError as exc:
             log.warning("could not comment on #%s: %s", pr, exc)
-    svc.notify(policy, replace(_event("revoked", grant, now, svc), reason=reason))
+    svc.notify(policy, svc.event("revoked", grant, now, reason=reason))
     return Outcome(grant.id, "revoked", f"{reason}. {note}", pr)
-
-
-def _event(kind: str, grant: Grant, now: datetime, svc: Services) -> Event:
-    status = grant.status
-    return Event(
-        kind=kind,
-        grant_id=grant.id,
-        requester=grant.requester,
-        role=grant.role,
-        pull_request=status.pull_request if status else None,
-        approved_by=status.approved_by if status else (),
-        expires_at=status.expires_at if status else None,
-        reason=None,
-        actor=None,
-        at=now,
-        repository=svc.repository,
-        url=None,
-    )
