@@ -68,7 +68,11 @@ class Record:
 
     def to_json(self) -> dict[str, Any]:
         def t(v: datetime | None) -> str | None:
-            return format_time(v) if v else None
+            if v is None:
+                return None
+            if v.microsecond == 0 and v.utcoffset() == timedelta(0):  # the usual case, fast
+                return v.isoformat().replace("+00:00", "Z")
+            return format_time(v)
 
         return {
             "grant": self.grant,
@@ -233,12 +237,11 @@ def _apply(
     entry, problems = entry_from_trailers(trailers) if trailers else (None, [])
     findings.extend(Finding(c.sha, f"malformed trailers: {p}") for p in problems)
     pr = _pr_of(c.subject)
-    grant_changes = [(st, p, b) for st, p, b in c.changes if _grant_id(p)]
+    grant_changes = [(st, p, b, g) for st, p, b in c.changes if (g := _grant_id(p))]
     if entry is None and pr is None and grant_changes:
         unexplained.append((c.sha, c.subject))
-    for status, path, blob in grant_changes:
-        gid = _grant_id(path)
-        rec = records.setdefault(gid, Record(gid))
+    for status, path, blob, gid in grant_changes:
+        rec = records.get(gid) or records.setdefault(gid, Record(gid))
         if status == "A":
             rec.added += 1
             if rec.added > 1:
@@ -257,7 +260,7 @@ def _apply(
             rec.ended_at = c.committed_at  # an early revoke by pull request; jitops records it
     if entry is None:
         return
-    rec = records.setdefault(entry.grant, Record(entry.grant))
+    rec = records.get(entry.grant) or records.setdefault(entry.grant, Record(entry.grant))
     rec.requester = entry.requester or rec.requester
     rec.role = entry.role or rec.role
     if entry.pull_request is not None:

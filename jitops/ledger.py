@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from jitops.errors import JitopsError
 
@@ -312,9 +313,9 @@ class Git:
             "--no-renames",
             f"--format={fmt}",
             ref,
-            "--",
-            directory.rstrip("/") + "/",
         ]
+        # No pathspec: git's path filtering costs more than skipping, here, the few commits
+        # of an access repository that do not touch grants/ (callers filter the changes).
         proc = subprocess.Popen(
             cmd, cwd=self.root, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=_env()
         )
@@ -336,8 +337,7 @@ class Git:
             proc.wait(timeout=GIT_TIMEOUT)
 
 
-@dataclass(frozen=True)
-class LogCommit:
+class LogCommit(NamedTuple):
     sha: str
     committed_at: datetime
     subject: str
