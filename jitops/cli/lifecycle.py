@@ -13,7 +13,7 @@ import click
 
 from jitops.cli.validate import repo_option, resolve_repo
 from jitops.errors import EXIT_OK, EXIT_REJECTED, UsageError
-from jitops.grant import format_time, parse_time
+from jitops.grant import parse_time
 from jitops.ledger import Git
 from jitops.lifecycle.issue import Outcome
 
@@ -337,4 +337,3 @@ def claim_cmd(
 
 
 COMMANDS: list[click.Command] = [issue_cmd, claim_cmd, sweep_cmd, revoke_cmd]
-__all__ = ["COMMANDS", "format_time"]

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from jitops import approvals, checks, deliver
-from jitops.errors import JitopsError, Secret
+from jitops.errors import JitopsError
 from jitops.grant import GRANTS_DIR, Grant, format_time, read_grant
 from jitops.ledger import Git, PlannedCommit, names_in
 from jitops.lifecycle import plan
@@ -287,4 +287,4 @@ def _grants_in_worktree(git: Git) -> list[Grant]:
     return out
 
 
-__all__ = ["Outcome", "Secret", "issue_grants", "run_issue"]
+__all__ = ["Outcome", "early_revokes", "issue_grants", "run_issue"]
