@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import github
 import requests
@@ -28,7 +29,9 @@ MAX_SLEEP = 10.0
 
 
 class GitHubError(JitopsError):
-    """A GitHub API call failed."""
+    """A GitHub API call failed (``status``: the HTTP status, None when none came back)."""
+
+    status: int | None = None
 
 
 class GitHubAuthError(GitHubError):
@@ -81,10 +84,12 @@ class GitHub:
         timeout: float = 15.0,
         max_attempts: int = MAX_ATTEMPTS,
         sleep: Callable[[float], None] = time.sleep,
+        bot_login: str = "github-actions[bot]",
     ) -> None:
         self.repo_full_name = repo_full_name
+        self.bot_login = bot_login
         self.max_attempts = max_attempts
-        self.request_count = 0
+        self.request_count = 0  # API calls made, retries included (an upper bound of HTTP requests)
         self._sleep = sleep
         self._gh = Github(
             base_url=base_url.rstrip("/"),
@@ -131,21 +136,32 @@ class GitHub:
     @property
     def repo(self) -> Any:
         if self._repo is None:
-            self._repo = self._call(
-                f"open {self.repo_full_name}", lambda: self._gh.get_repo(self.repo_full_name)
-            )
+            self._repo = self._gh.get_repo(self.repo_full_name)  # lazy: no request
         return self._repo
 
     # -- reads --------------------------------------------------------------------------------
     def whoami(self) -> str:
+        """The login the token acts as (cached).
+
+        Installation tokens (the workflow's GITHUB_TOKEN, a GitHub App's) may not read
+        ``/user`` (403): then the login given as ``bot_login`` is used — by default the
+        Actions bot, ``github-actions[bot]``.
+        """
         if self._me is None:
-            self._me = self._call(
-                "find out who the token belongs to", lambda: self._gh.get_user().login
-            )
+            try:
+                self._me = self._call(
+                    "find out who the token belongs to", lambda: self._gh.get_user().login
+                )
+            except GitHubAuthError as exc:
+                if exc.status != 403:
+                    raise
+                self._me = self.bot_login
         return self._me
 
     def default_branch(self) -> str:
-        return str(self.repo.default_branch)
+        return self._call(
+            f"read {self.repo_full_name}", lambda: str(self.repo.default_branch)
+        )  # the lazy repository object is completed here, inside the retry loop
 
     def _pull(self, number: int) -> Any:
         """The PyGithub pull request, fetched once per run."""
@@ -201,23 +217,26 @@ class GitHub:
         if key not in self._teams:
 
             def get() -> bool:
-                team = self._gh.get_organization(org).get_team_by_slug(slug)
+                # one request (PyGithub's Team object would cost a GET of the team first)
+                url = f"/orgs/{quote(org)}/teams/{quote(slug)}/memberships/{quote(login)}"
                 try:
-                    membership = team.get_team_membership(login)
+                    _, data = self._gh.requester.requestJsonAndCheck("GET", url)
                 except github.UnknownObjectException:
                     return False
-                return str(membership.state) == "active"
+                return isinstance(data, dict) and data.get("state") == "active"
 
             try:
                 self._teams[key] = self._call(f"check @{org}/{slug} membership", get)
             except GitHubNotFound:
                 self._teams[key] = False
             except GitHubAuthError as exc:
-                raise GitHubAuthError(
+                error = GitHubAuthError(
                     f"cannot read the members of @{org}/{slug}: the token needs organisation "
                     "members read access — use a GitHub App token with 'Members: read', or a "
                     "fine-grained token with that permission, as JITOPS_GITHUB_TOKEN"
-                ) from exc
+                )
+                error.status = exc.status
+                raise error from exc
         return self._teams[key]
 
     def ssh_keys(self, login: str) -> list[str]:
@@ -301,15 +320,34 @@ class GitHub:
         )
 
     def request_reviewers(self, number: int, users: list[str], teams: list[str]) -> None:
+        """Ask ``users`` and ``teams`` (slugs of this repository's organisation) for review.
+
+        People and teams already asked, and the author (GitHub refuses that), are skipped;
+        nothing is sent when nobody is left.
+        """
+
         if not users and not teams:
             return
-        self._call(
-            f"request reviews on #{number}",
-            lambda: self._pull(number).create_review_request(
-                reviewers=users or github.GithubObject.NotSet,
-                team_reviewers=teams or github.GithubObject.NotSet,
-            ),
-        )
+        pull = self._call(f"read pull request #{number}", lambda: self._pull(number))
+        author = pull.user.login.lower()
+        asked = {u.login.lower() for u in pull.requested_reviewers or []} | {author}
+        asked_teams = {t.slug.lower() for t in pull.requested_teams or []}
+        new_users = list(dict.fromkeys(u for u in users if u.lower() not in asked))
+        new_teams = list(dict.fromkeys(t for t in teams if t.lower() not in asked_teams))
+        if new_users or new_teams:
+            self._call(
+                f"request reviews on #{number}",
+                lambda: pull.create_review_request(
+                    reviewers=new_users or github.GithubObject.NotSet,
+                    team_reviewers=new_teams or github.GithubObject.NotSet,
+                ),
+            )
+
+    def add_labels(self, number: int, labels: list[str]) -> None:
+        if labels:
+            self._call(
+                f"label #{number}", lambda: self.repo.get_issue(number).add_to_labels(*labels)
+            )
 
     def create_pull(self, head: str, base: str, title: str, body: str) -> int:
         return int(
@@ -339,6 +377,12 @@ def _retry_after(exc: GithubException) -> float | None:
 
 
 def _translate(what: str, status: int, message: str) -> GitHubError:
+    error = _translated(what, status, message)
+    error.status = status
+    return error
+
+
+def _translated(what: str, status: int, message: str) -> GitHubError:
     if status == 401:
         return GitHubAuthError(
             f"GitHub refused the token while trying to {what} ({message or 'bad credentials'}); "
