@@ -240,10 +240,13 @@ class GitHub:
         return self._teams[key]
 
     def ssh_keys(self, login: str) -> list[str]:
-        return self._call(
-            f"read the SSH keys of {login}",
-            lambda: [k.key for k in self._gh.get_user(login).get_keys()],
-        )
+        def get() -> list[str]:
+            # one request (PyGithub's get_user(login) would GET the user first)
+            url = f"/users/{quote(login)}/keys"
+            _, data = self._gh.requester.requestJsonAndCheck("GET", url, {"per_page": 100})
+            return [str(k["key"]) for k in data or [] if isinstance(k, dict) and "key" in k]
+
+        return self._call(f"read the SSH keys of {login}", get)
 
     def pulls_for_commit(self, sha: str) -> list[int]:
         return self._call(
@@ -291,9 +294,10 @@ class GitHub:
 
     def upsert_comment(self, number: int, marker: str, body: str) -> int:
         """Keep exactly one comment carrying ``marker`` (written by us) up to date."""
-        me = self.whoami()
-        for c in self.comments(number):
-            if marker in c.body and c.author.lower() == me.lower():
+        marked = [c for c in self.comments(number) if marker in c.body]
+        me = self.whoami() if marked else ""  # nothing to update: no need to ask who we are
+        for c in marked:
+            if c.author.lower() == me.lower():
                 if c.body != body:
                     self._edit_comment(number, c.id, body)
                 return c.id
