@@ -52,7 +52,7 @@ class Evaluation:
     rules: tuple[RuleResult, ...] = ()
     blockers: tuple[str, ...] = ()
     stale: tuple[str, ...] = ()
-    ignored: tuple[tuple[str, str], ...] = ()  # (login, why)
+    ignored: tuple[tuple[str, str], ...] = ()  # (login, "requester" | "author" | "not eligible")
     problems: tuple[Problem, ...] = ()
 
     def explain(self) -> list[str]:
@@ -64,8 +64,18 @@ class Evaluation:
             if r.met:
                 out.append(f"{r.rule.describe()}: met by {', '.join(r.approved_by)}")
             else:
-                who = ", ".join(str(p) for p in r.rule.principals)
-                out.append(f"{r.rule.describe()}: needs {r.missing} more approval(s) from {who}")
+                who = " or ".join(str(p) for p in r.rule.principals)
+                line = f"needs {r.missing} more approval{'s' if r.missing > 1 else ''} from {who}"
+                if r.approved_by:
+                    line += f" (so far {', '.join(r.approved_by)})"
+                elsewhere = [c for c in r.candidates if c not in r.approved_by]
+                if elsewhere:
+                    verb = "counts" if len(elsewhere) == 1 else "count"
+                    line += (
+                        f"; {', '.join(elsewhere)} already {verb} for another rule (one person "
+                        "counts once)"
+                    )
+                out.append(line)
         if not self.rules:
             out.append("this role needs no review")
         if self.blockers:
@@ -78,8 +88,15 @@ class Evaluation:
                 "approve the latest commit again"
             )
         for login, why in self.ignored:
-            out.append(f"the review of {login} does not count ({why})")
+            out.append(f"the approval of {login} does not count ({_WHY.get(why, why)})")
         return out
+
+
+_WHY = {
+    "requester": "the requester never approves their own request",
+    "author": "the pull request author never counts",
+    "not eligible": "not among the approvers this role names",
+}
 
 
 def latest_reviews(reviews: Sequence[Review]) -> dict[str, Review]:
@@ -166,7 +183,8 @@ def evaluate(
         shown = review.user
         if same_login(login, grant.requester) or same_login(login, author):
             if state == "APPROVED":
-                ignored.append((shown, "the requester and the author never count"))
+                who = "requester" if same_login(login, grant.requester) else "author"
+                ignored.append((shown, who))
             continue
         eligible = any(_eligible(r, login, team_lookup) for r in rules)
         if state == "CHANGES_REQUESTED":
@@ -176,7 +194,7 @@ def evaluate(
         if state != "APPROVED":
             continue
         if not eligible:
-            ignored.append((shown, "not among the approvers this role names"))
+            ignored.append((shown, "not eligible"))
         elif review.commit_id != head_sha:
             stale.append(shown)
         else:

@@ -15,11 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from jitops import approvals, checks
+from jitops import approvals, checks, prcomment
 from jitops.approvals import Evaluation, Review
-from jitops.duration import format_duration
 from jitops.errors import Problem
-from jitops.grant import GRANTS_DIR, Grant, format_time, grant_id_of, read_grant
+from jitops.grant import GRANTS_DIR, Grant, grant_id_of, read_grant
 from jitops.ledger import Git, names_in
 from jitops.policy import POLICY_DIR, Policy, PolicyError, load_policy
 from jitops.principals import TeamLookup
@@ -27,7 +26,7 @@ from jitops.principals import TeamLookup
 if TYPE_CHECKING:
     from jitops.github import GitHub
 
-MARKER = "<!-- jitops:pr-check -->"
+MARKER = prcomment.MARKER
 
 
 @dataclass(frozen=True)
@@ -190,10 +189,7 @@ def _revoke(inp: PrInputs, policy: Policy) -> PrDecision:
     decision = _finish(inp, "revoke" if not problems else "invalid", problems, None, None, policy)
     if problems:
         return decision
-    comment = (
-        f"{MARKER}\n### jitops: early revoke\n\n" + "\n".join(lines) + "\n\nMerging this "
-        "pull request revokes the access at once (the issue job runs on the merge)."
-    )
+    comment = prcomment.revoke_comment(lines)
     return PrDecision(
         "revoke", "success", "success", "early revoke: merge to end the access", (), comment=comment
     )
@@ -212,11 +208,7 @@ def _policy_change(inp: PrInputs) -> PrDecision:
         if ok
         else ("policy change: the new policy is invalid or fails its tests")
     )
-    body = "\n".join(f"- `{p}`" for p in problems) or "- the new policy loads\n- policy tests pass"
-    comment = (
-        f"{MARKER}\n### jitops: policy change\n\n{body}\n\nPolicy changes need a code-owner "
-        "review; they apply to pull requests opened after the merge."
-    )
+    comment = prcomment.policy_comment(problems)
     state = "success" if ok else "failure"
     return PrDecision("policy", state, state, summary, tuple(problems), comment=comment)
 
@@ -251,7 +243,7 @@ def _finish(
         "pending": "valid; waiting for approvals",
         "failure": "blocked" if outcome == "blocked" and validate == "success" else "invalid",
     }[approval]
-    comment = _comment(inp, grant, evaluation, errors, policy, summary)
+    comment = prcomment.grant_comment(grant, evaluation, errors, policy, summary, inp.now)
     return PrDecision(
         kind,
         validate,
@@ -264,46 +256,6 @@ def _finish(
         tuple(dict.fromkeys(teams)),
         comment,
     )
-
-
-def _comment(
-    inp: PrInputs,
-    grant: Grant | None,
-    evaluation: Evaluation | None,
-    errors: list[Problem],
-    policy: Policy | None,
-    summary: str,
-) -> str:
-    out = [MARKER, f"### jitops: {summary}", ""]
-    if grant is not None:
-        role = policy.roles.get(grant.role) if policy else None
-        out += [
-            "| | |",
-            "| --- | --- |",
-            f"| requester | @{grant.requester} |",
-            f"| role | `{grant.role}`{_about(role.description if role else '')} |",
-            f"| duration | {grant.duration_text} |",
-            f"| reason | {grant.reason.replace('|', '/')} |",
-        ]
-        if grant.ticket:
-            out.append(f"| ticket | {grant.ticket} |")
-        if inp.now is not None:
-            out.append(f"| would expire | {format_time(inp.now + grant.duration)} if merged now |")
-        out.append("")
-    if errors:
-        out.append("**Problems** (fix them and push again):")
-        out += [f"- `{p.path}{':' + str(p.line) if p.line else ''}` {p.message}" for p in errors]
-        out.append("")
-    if evaluation is not None and evaluation.outcome != "invalid":
-        out.append("**Approvals** (only approvals of the latest commit count):")
-        out += [f"- {line}" for line in evaluation.explain()]
-        out.append("")
-    if policy is not None and grant is not None and grant.role in policy.roles:
-        role = policy.roles[grant.role]
-        out.append(
-            f"Policy read from the base branch; role maximum {format_duration(role.max_duration)}."
-        )
-    return "\n".join(out) + "\n"
 
 
 def run(
@@ -418,7 +370,3 @@ def _notify(
             url=url or None,
         )
     )
-
-
-def _about(description: str) -> str:
-    return f" — {description}" if description else ""

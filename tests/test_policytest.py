@@ -34,7 +34,7 @@ def test_a_miss_says_what_was_expected_and_why(access_repo: Path) -> None:
     code, out = run("--repo", str(access_repo))
     assert code == 1
     assert "policies/tests/t.yaml:2: case 'greedy hope': expected approved, got pending" in out
-    assert "needs 1 more approval(s) from @acme/dba" in out
+    assert "needs 1 more approval from @acme/dba" in out
     assert out.strip().endswith("0 passed, 1 failed")
 
 

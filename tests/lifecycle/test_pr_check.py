@@ -48,7 +48,7 @@ def test_happy_path_comment_statuses_and_review_requests(world: World) -> None:
     assert statuses(world, n) == {"jitops/validate": "success", "jitops/approval": "pending"}
     (comment,) = [c for c in world.gh.comments(n) if prcheck.MARKER in c]
     assert "orders-db-readonly" in comment
-    assert "needs 1 more approval(s) from @acme/dba" in comment
+    assert "needs 1 more approval from @acme/dba" in comment
     assert "would expire" in comment
     assert d.request_teams == ("acme/dba",)
     assert calls <= 10, f"pr check made {calls} GitHub requests"  # measured: 10

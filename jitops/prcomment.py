@@ -1,0 +1,77 @@
+"""The sticky pull-request comment of `jitops pr check` (markdown, pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from jitops.approvals import Evaluation
+from jitops.duration import format_duration
+from jitops.errors import Problem
+from jitops.grant import Grant, format_time
+from jitops.policy import Policy
+
+#: hidden marker finding the one comment jitops keeps up to date
+MARKER = "<!-- jitops:pr-check -->"
+
+
+def revoke_comment(lines: Sequence[str]) -> str:
+    """The comment on a pull request deleting grants (``lines``: one per grant)."""
+    return (
+        f"{MARKER}\n### jitops: early revoke\n\n" + "\n".join(lines) + "\n\nMerging this "
+        "pull request revokes the access at once (the issue job runs on the merge).\n"
+    )
+
+
+def policy_comment(problems: Sequence[Problem]) -> str:
+    """The comment on a pull request changing policies/."""
+    body = "\n".join(f"- `{p}`" for p in problems) or "- the new policy loads\n- policy tests pass"
+    return (
+        f"{MARKER}\n### jitops: policy change\n\n{body}\n\nPolicy changes need a code-owner "
+        "review; they apply to pull requests opened after the merge.\n"
+    )
+
+
+def grant_comment(
+    grant: Grant | None,
+    evaluation: Evaluation | None,
+    errors: Sequence[Problem],
+    policy: Policy | None,
+    summary: str,
+    now: datetime | None,
+) -> str:
+    """The comment on a grant pull request: the request, its problems, its approvals."""
+    out = [MARKER, f"### jitops: {summary}", ""]
+    if grant is not None:
+        role = policy.roles.get(grant.role) if policy else None
+        out += [
+            "| | |",
+            "| --- | --- |",
+            f"| requester | @{grant.requester} |",
+            f"| role | `{grant.role}`{_about(role.description if role else '')} |",
+            f"| duration | {grant.duration_text} |",
+            f"| reason | {grant.reason.replace('|', '/')} |",
+        ]
+        if grant.ticket:
+            out.append(f"| ticket | {grant.ticket} |")
+        if now is not None:
+            out.append(f"| would expire | {format_time(now + grant.duration)} if merged now |")
+        out.append("")
+    if errors:
+        out.append("**Problems** (fix them and push again):")
+        out += [f"- `{p.path}{':' + str(p.line) if p.line else ''}` {p.message}" for p in errors]
+        out.append("")
+    if evaluation is not None and evaluation.outcome != "invalid":
+        out.append("**Approvals** (only approvals of the latest commit count):")
+        out += [f"- {line}" for line in evaluation.explain()]
+        out.append("")
+    if policy is not None and grant is not None and grant.role in policy.roles:
+        role = policy.roles[grant.role]
+        out.append(
+            f"Policy read from the base branch; role maximum {format_duration(role.max_duration)}."
+        )
+    return "\n".join(out) + "\n"
+
+
+def _about(description: str) -> str:
+    return f" — {description}" if description else ""
