@@ -46,3 +46,25 @@ def test_malformed_case_file_is_a_located_error(access_repo: Path) -> None:
     assert code == 1
     assert "policies/tests/t.yaml:2: missing required field 'grant'" in out
     assert "Traceback" not in out
+
+
+def test_a_candidate_policy_directory_is_judged_by_its_own_tests(
+    access_repo: Path, tmp_path: Path
+) -> None:
+    candidate = tmp_path / "candidate"
+    (candidate / "tests").mkdir(parents=True)
+    policy = (ROOT / "policies" / "policy.yaml").read_text()
+    (candidate / "policy.yaml").write_text(policy.replace("count: 1\n", "count: 2\n", 1))
+    (candidate / "tests" / "dba.yaml").write_text(
+        "cases:\n"
+        "  - name: two DBAs now\n"
+        "    grant: {requester: octocat, role: prod-db-readonly, duration: 2h,\n"
+        "            reason: Investigate INC-1 slow queries, ticket: INC-1}\n"
+        "    teams: {'@acme/dba': [alice, bob], '@acme/engineering': [octocat]}\n"
+        "    reviews: [{user: alice, state: APPROVED}]\n"
+        "    expect: pending\n"
+    )
+    code, out = run("--repo", str(access_repo), "--policies", str(candidate))
+    assert (code, out.strip()) == (0, "1 passed, 0 failed")
+    code, out = run("--repo", str(ROOT), "--policies", str(candidate))
+    assert code == 0  # the shipped cases are not run: the candidate's own tests are

@@ -139,19 +139,38 @@ def policy_group() -> None:
 
 @policy_group.command("test")
 @repo_option
+@click.option(
+    "--policies",
+    "policies_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Judge with the *.yaml policy files of this directory, and run its tests/*.yaml "
+    "[default: policies/ of the repository].",
+)
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False, exists=True, path_type=Path))
-def policy_test_cmd(repo: Path | None, files: tuple[Path, ...]) -> int:
+def policy_test_cmd(repo: Path | None, policies_dir: Path | None, files: tuple[Path, ...]) -> int:
     """Run the cases in policies/tests/*.yaml (or FILES) against the policy in policies/.
 
     Exit 0 when every case gets its expected outcome, 1 otherwise (each miss is printed with
     what was expected, what happened and why). No server is needed.
     """
+    from jitops.policy import POLICY_DIR, load_policy
     from jitops.policytest import run_cases
     from jitops.validate import read_policy
 
     root = resolve_repo(repo)
-    policy = read_policy(root, None)
-    paths = list(files) or sorted((root / "policies" / "tests").glob("*.yaml"))
+    if policies_dir is None:
+        policy = read_policy(root, None)
+        tests_dir = root / POLICY_DIR / "tests"
+    else:
+        policy = load_policy(
+            {
+                f"{POLICY_DIR}/{p.name}": p.read_bytes()
+                for p in sorted(policies_dir.glob("*.yaml"))
+                if p.is_file() and not p.is_symlink()
+            }
+        )
+        tests_dir = policies_dir / "tests"
+    paths = list(files) or sorted(tests_dir.glob("*.yaml"))
     cases = {}
     for path in paths:
         try:
