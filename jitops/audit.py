@@ -19,7 +19,7 @@ import yaml
 
 from jitops import yamlsafe
 from jitops.grant import GRANTS_DIR, format_time, parse_time, read_grant
-from jitops.ledger import Git, GitError, LogCommit, names_in
+from jitops.ledger import Git, LogCommit, names_in
 from jitops.trailers import entry_from_trailers
 
 _FAST: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -58,6 +58,8 @@ class Record:
     end_reason: str | None = None
     token_accessor: str | None = None
     added: int = 0  # how many times the file was added (more than once: id reused)
+    issued: int = 0  # how many issue commits named it (more than once: issued twice)
+    added_pr: int | None = None  # the pull request whose merge added the file
     issue_sha: str | None = None
     added_sha: str | None = None
     present: bool = False  # the file is in grants/ at the audited ref
@@ -109,9 +111,11 @@ class History:
     unexplained: list[tuple[str, str]]  # (sha, subject) of commits neither PR merge nor jitops
 
 
-def _pr_of(message: str) -> int | None:
-    first = message.splitlines()[0] if message else ""
-    m = _MERGE_PR.match(first) or _SQUASH_PR.search(first)
+def _pr_of(subject: str, parents: int) -> int | None:
+    """The pull request a commit lands: GitHub's merge commit ("Merge pull request #N from
+    owner/branch", two parents) or a squash/rebase merge ("<title> (#N)", one parent)."""
+    first = subject.splitlines()[0] if subject else ""
+    m = _MERGE_PR.match(first) if parents == 2 else _SQUASH_PR.search(first)
     return int(m.group(1)) if m else None
 
 
@@ -234,9 +238,12 @@ def _apply(
         key, sep, value = line.partition(":")
         if sep and key.startswith("Jitops-"):
             trailers[key] = value.strip()
+    if c.unreadable:
+        findings.append(Finding(c.sha, "git printed a commit record audit could not read"))
+        return
     entry, problems = entry_from_trailers(trailers) if trailers else (None, [])
     findings.extend(Finding(c.sha, f"malformed trailers: {p}") for p in problems)
-    pr = _pr_of(c.subject)
+    pr = _pr_of(c.subject, len(c.parents))
     grant_changes = [(st, p, b, g) for st, p, b in c.changes if (g := _grant_id(p))]
     if entry is None and pr is None and grant_changes:
         unexplained.append((c.sha, c.subject))
@@ -250,7 +257,12 @@ def _apply(
                 )
             rec.added_sha = c.sha
             rec.requested_at = c.committed_at
+            rec.added_pr = pr
             rec.pull_request = rec.pull_request or pr
+            if entry is not None:
+                findings.append(
+                    Finding(c.sha, f"jitops commit added {path} (jitops never adds grant files)")
+                )
             added_blobs.setdefault(blob, []).append((gid, path))
         elif status == "M" and entry is not None and entry.action == "issue":
             status_blobs[blob] = (gid, c.sha)
@@ -266,6 +278,9 @@ def _apply(
     if entry.pull_request is not None:
         rec.pull_request = entry.pull_request
     if entry.action == "issue":
+        rec.issued += 1
+        if rec.issued > 1:
+            findings.append(Finding(c.sha, f"grant {rec.grant} was issued again"))
         rec.issued_at = c.committed_at
         rec.issue_sha = c.sha
         rec.approved_by = list(entry.approved_by)
@@ -324,58 +339,9 @@ def select(
     )
 
 
-def verify(
-    git: Git, history: History, *, now: datetime, tolerance: timedelta, ref: str = "HEAD"
-) -> list[str]:
-    """One line per violated invariant (empty: the ledger is consistent)."""
-    from jitops.policy import POLICY_DIR, PolicyError, load_policy
-
-    out = [str(f) for f in history.findings]
-    out += [
-        f"{sha[:12]}: commit touching grants/ came neither from a pull request merge nor from "
-        f"jitops ({subject[:60]!r})"
-        for sha, subject in history.unexplained
-    ]
-    policies: dict[str, Any] = {}
-    for r in history.records.values():
-        if r.issue_sha is not None:
-            if r.pull_request is None:
-                out.append(f"{r.issue_sha[:12]}: issue of {r.grant} has no pull request")
-            if not r.approved_by:
-                parent = f"{r.issue_sha}^1"
-                needs = True
-                try:
-                    key = git.text("rev-parse", f"{parent}:{POLICY_DIR}").strip()
-                    if key not in policies:
-                        policies[key] = load_policy(git.files_at(parent, POLICY_DIR, ".yaml"))
-                    role = policies[key].roles.get(r.role or "")
-                    needs = role is None or bool(role.approvals)
-                except (PolicyError, GitError):  # unreadable: count it as needing review
-                    needs = True
-                if needs:
-                    out.append(
-                        f"{r.issue_sha[:12]}: issue of {r.grant} has no approvers but its "
-                        "role needs review"
-                    )
-            if r.expires_at is None:
-                out.append(f"{r.issue_sha[:12]}: issue of {r.grant} has no expires_at")
-        if r.active and r.expires_at is None:
-            out.append(f"grant {r.grant} is active without an expires_at")
-        if r.expires_at is not None and r.issued_at is not None:
-            end = r.ended_at or (now if r.present else None)
-            if end is not None and end - r.expires_at > tolerance:
-                late = end - r.expires_at
-                out.append(
-                    f"grant {r.grant} stayed active in git {int(late.total_seconds() // 60)} min "
-                    f"past its expiry {format_time(r.expires_at)} (tolerance "
-                    f"{int(tolerance.total_seconds() // 60)} min)"
-                )
-    return out
-
-
 def iter_json(records: Iterable[Record]) -> Iterator[dict[str, Any]]:
     for r in records:
         yield r.to_json()
 
 
-__all__ = ["KEYS", "History", "Record", "build", "parse_time", "select", "verify"]
+__all__ = ["KEYS", "History", "Record", "build", "parse_time", "select"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import secrets
 import subprocess
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -293,15 +294,23 @@ class Git:
             "first; run the job again (it is safe to re-run)"
         )
 
-    def log_records(self, ref: str, directory: str) -> Iterator[LogCommit]:
-        """Commits of ``ref``'s first-parent history touching ``directory``, oldest first,
-        parsed while ONE ``git log`` process streams them (merges diffed against main).
+    def log_records(self, ref: str, directory: str = "") -> Iterator[LogCommit]:
+        """Commits of ``ref``'s first-parent history, oldest first, parsed while ONE ``git log``
+        process streams them (merges diffed against their first parent).
 
         Git itself parses the trailers (``%(trailers)``), so only the subject and the
-        ``Jitops-*`` trailer lines cross the pipe, not whole messages."""
+        ``Jitops-*`` trailer lines cross the pipe, not whole messages. Records and fields are
+        separated by markers with a random part chosen per run, so no commit message (written
+        before the run) can forge a boundary; messages are decoded with replacement. A record
+        that still cannot be read is skipped with ``LogCommit.unreadable`` set, never raised.
+        ``directory`` (optional) limits the walk to commits touching it."""
         if self.rev_parse(ref) is None:
             return
-        fmt = "%x1e%H%x1f%ct%x1f%s%x1f%(trailers:only,unfold,separator=%x1d)%x1f"
+        nonce = secrets.token_hex(8)
+        rec_sep, field_sep = f"\x1e{nonce}", f"\x1f{nonce}"
+        fmt = f"%x1e{nonce}" + f"%x1f{nonce}".join(
+            ("%H", "%P", "%ct", "%s", "%(trailers:only,unfold,separator=%x1d)", "")
+        )
         cmd = [
             "git",
             "log",
@@ -314,27 +323,48 @@ class Git:
             f"--format={fmt}",
             ref,
         ]
-        # No pathspec: git's path filtering costs more than skipping, here, the few commits
-        # of an access repository that do not touch grants/ (callers filter the changes).
+        # By default no pathspec: git's path filtering costs more than skipping, here, the few
+        # commits of an access repository that do not touch grants/ (callers filter changes).
+        if directory:
+            cmd += ["--", directory.rstrip("/") + "/"]
         proc = subprocess.Popen(
             cmd, cwd=self.root, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=_env()
         )
         assert proc.stdout is not None
+        sep = rec_sep.encode()
         pending = b""
         try:
             while chunk := proc.stdout.read(1 << 16):
                 pending += chunk
-                *done, pending = pending.split(b"\x1e")
+                *done, pending = pending.split(sep)
                 for record in done:
                     if record.strip():
-                        yield _parse_log_record(record)
+                        yield _parse_log_record(record, field_sep)
             if pending.strip():
-                yield _parse_log_record(pending)
+                yield _parse_log_record(pending, field_sep)
         finally:
             proc.stdout.close()
             if proc.poll() is None:
                 proc.kill()  # the reader stopped early
             proc.wait(timeout=GIT_TIMEOUT)
+        if proc.returncode not in (0, -9):
+            raise GitError(f"git log {ref} failed (exit {proc.returncode}); is the clone complete?")
+
+    def resolve_many(self, names: Sequence[str]) -> dict[str, str | None]:
+        """``{name: object id or None}`` for many revision expressions (``sha^1:dir``) in one
+        ``git cat-file --batch-check`` process."""
+        if not names:
+            return {}
+        if any("\n" in n for n in names):
+            raise GitError("a revision name cannot contain a newline")
+        data = ("\n".join(names) + "\n").encode()
+        out = self.run("cat-file", "--batch-check", input=data).decode("utf-8", "replace")
+        lines = out.splitlines()
+        found: dict[str, str | None] = {}
+        for name, line in zip(names, lines, strict=False):
+            parts = line.split()
+            found[name] = parts[0] if len(parts) == 3 and parts[1] != "missing" else None
+        return found
 
 
 class LogCommit(NamedTuple):
@@ -343,6 +373,8 @@ class LogCommit(NamedTuple):
     subject: str
     trailers: tuple[str, ...]  # "Key: value" lines of the message's trailer block
     changes: tuple[tuple[str, str, str], ...]  # (status letter, path, blob sha)
+    parents: tuple[str, ...] = ()
+    unreadable: bool = False  # git printed something this parser could not make sense of
 
     @property
     def message(self) -> str:
@@ -350,22 +382,36 @@ class LogCommit(NamedTuple):
         return self.subject + "\n\n" + "\n".join(self.trailers) + "\n"
 
 
-def _parse_log_record(record: bytes) -> LogCommit:
-    sha, stamp, subject, trailers, raw = record.decode("utf-8", "replace").split("\x1f", 4)
+_EPOCH = datetime.fromtimestamp(0, UTC)
+
+
+def _parse_log_record(record: bytes, field_sep: str) -> LogCommit:
+    fields = record.decode("utf-8", "replace").split(field_sep)
+    if len(fields) != 6:
+        sha = fields[0].strip()[:40]
+        return LogCommit(sha or "?", _EPOCH, "", (), (), unreadable=True)
+    sha, parents, stamp, subject, trailers, raw = fields
     changes = []
     for line in raw.splitlines():
         if line[:1] != ":":
             continue
         meta, _, path = line.partition("\t")
-        fields = meta.split(" ")
-        status = fields[4][:1]
-        changes.append((status, path, fields[2] if status == "D" else fields[3]))
+        parts = meta.split(" ")
+        if len(parts) < 5 or not path:
+            continue
+        status = parts[4][:1]
+        changes.append((status, path, parts[2] if status == "D" else parts[3]))
+    try:
+        when = datetime.fromtimestamp(int(stamp), UTC)
+    except (ValueError, OverflowError, OSError):
+        when = _EPOCH
     return LogCommit(
         sha.strip(),
-        datetime.fromtimestamp(int(stamp), UTC),
+        when,
         subject,
         tuple(t for t in trailers.split("\x1d") if t),
         tuple(changes),
+        tuple(parents.split()),
     )
 
 

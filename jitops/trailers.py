@@ -44,6 +44,7 @@ class LedgerEntry:
     approved_by: tuple[str, ...] = ()
     expires_at: datetime | None = None
     reason: str | None = None  # revoke and deny only
+    at: datetime | None = None  # the commit's time, when read from git (not a trailer)
 
 
 def _one_line(text: str) -> str:

@@ -118,7 +118,7 @@ def verify_cmd(ctx: click.Context, tolerance: str) -> int:
     tolerance; status blocks and trailers agree; every commit touching grants/ is a pull request
     merge or jitops' own.
     """
-    from jitops import audit
+    from jitops import audit, audit_verify
 
     try:
         tol = parse_duration(tolerance)
@@ -126,7 +126,7 @@ def verify_cmd(ctx: click.Context, tolerance: str) -> int:
         raise UsageError(f"--tolerance: {exc}") from None
     git = Git(resolve_repo(ctx.obj["repo"]))
     history = audit.build(git, ctx.obj["ref"], check_status=True)
-    problems = audit.verify(git, history, now=datetime.now(UTC), tolerance=tol, ref=ctx.obj["ref"])
+    problems = audit_verify.verify(git, history, now=datetime.now(UTC), tolerance=tol)
     for line in problems:
         click.echo(line)
     click.echo(
