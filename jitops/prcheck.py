@@ -11,7 +11,7 @@ so these statuses are a convenience for reviewers and branch protection. The gat
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -273,6 +273,8 @@ def run(
     ``request_reviews`` is the full `pr check`; without it (`pr approvals`, after a review) the
     requester's SSH keys are not looked up again and nobody is asked for review.
     """
+    from jitops.github import GitHubError
+
     pr = gh.pull_request(number)
     git.ensure_commits(remote, [pr.base_sha, pr.head_sha])
     changes = [Change(f.path, f.status, f.previous_path) for f in gh.pull_files(number)]
@@ -328,7 +330,25 @@ def run(
     if request_reviews and (decision.request_users or decision.request_teams):
         org = gh.repo_full_name.split("/")[0].lower()
         teams = [t.split("/", 1)[1] for t in decision.request_teams if t.split("/")[0] == org]
-        gh.request_reviewers(number, list(decision.request_users), teams)
+        users = list(decision.request_users)
+        try:
+            gh.request_reviewers(number, users, teams)
+        except GitHubError as exc:  # a convenience: the statuses and the comment are written
+            # GitHub refuses the whole request when one person cannot review: ask the teams
+            asked_teams = bool(teams and users)
+            if asked_teams:
+                try:
+                    gh.request_reviewers(number, [], teams)
+                except GitHubError:
+                    asked_teams = False
+            who = ", ".join(users) if asked_teams else "the approvers named in the comment"
+            note = Problem(
+                "pull request",
+                0,
+                f"could not ask for reviews ({exc}); ask {who} directly",
+                severity="warning",
+            )
+            decision = replace(decision, problems=(*decision.problems, note))
     _notify(decision, inputs, pr.url, gh.repo_full_name, now, environ, request_reviews)
     return decision
 

@@ -128,6 +128,35 @@ def test_same_person_twice_and_one_person_for_two_rules(world: World) -> None:
     assert check(world, n).approval == "success"
 
 
+def test_one_person_in_both_groups_cannot_satisfy_both_rules(world: World) -> None:
+    text = GLASS.replace("carol", "dave")
+    world.gh.add_ssh_key("dave", world.key.public_line)
+    n = open_grant(world, "glass-dave-1", text, author="dave")
+    world.gh.review(n, "carol", "APPROVED")  # carol is in @acme/sre AND @acme/security
+    d = check(world, n)
+    assert d.approval == "pending"
+    assert "carol already counts for another rule" in d.comment
+    # @ciso has no account here: GitHub refuses that request, the teams are still asked
+    assert world.gh.pr(n).requested_teams == ["security"]
+    assert any("ask ciso directly" in p.message for p in d.problems)
+    world.gh.review(n, "erin", "APPROVED")
+    assert check(world, n, reviews_too=False).approval == "success"
+
+
+def test_the_same_person_approving_twice_is_one_approval_for_count_2(world: World) -> None:
+    two = world.policy_text().replace("count: 1\n", "count: 2\n", 1)  # orders: 2 DBAs
+    world.gh.commit_files("main", {"policies/policy.yaml": two}, author=DBA)
+    subprocess.run(["git", "fetch", "-q", "origin"], cwd=world.checkout, check=True)
+    n = open_grant(world, "db-octocat-10", ORDERS)
+    world.gh.review(n, DBA, "APPROVED")
+    world.gh.review(n, DBA, "APPROVED")
+    d = check(world, n)
+    assert d.approval == "pending"
+    assert "needs 1 more approval from @acme/dba (so far alice)" in d.comment
+    world.gh.review(n, "bob", "APPROVED")
+    assert check(world, n, reviews_too=False).approval == "success"
+
+
 def test_changes_requested_after_approvals_blocks(world: World) -> None:
     n = open_grant(world, "db-octocat-7", ORDERS)
     world.gh.review(n, DBA, "APPROVED")
