@@ -50,16 +50,19 @@ def grant_comment(
             f"| requester | @{grant.requester} |",
             f"| role | `{grant.role}`{_about(role.description if role else '')} |",
             f"| duration | {grant.duration_text} |",
-            f"| reason | {grant.reason.replace('|', '/')} |",
+            f"| reason | {_cell(grant.reason)} |",
         ]
         if grant.ticket:
-            out.append(f"| ticket | {grant.ticket} |")
+            out.append(f"| ticket | {_cell(grant.ticket)} |")
         if now is not None:
             out.append(f"| would expire | {format_time(now + grant.duration)} if merged now |")
         out.append("")
     if errors:
         out.append("**Problems** (fix them and push again):")
-        out += [f"- `{p.path}{':' + str(p.line) if p.line else ''}` {p.message}" for p in errors]
+        out += [
+            f"- `{p.path}{':' + str(p.line) if p.line else ''}` {' '.join(p.message.split())}"
+            for p in errors
+        ]
         out.append("")
     if evaluation is not None and evaluation.outcome != "invalid":
         out.append("**Approvals** (only approvals of the latest commit count):")
@@ -75,3 +78,10 @@ def grant_comment(
 
 def _about(description: str) -> str:
     return f" — {description}" if description else ""
+
+
+def _cell(text: str) -> str:
+    """Requester-written text as an inert table cell: one line, a code span (no markdown, no
+    HTML, no @-mentions), pipes escaped so the table stays a table."""
+    flat = " ".join(text.split()).replace("`", "'").replace("|", "\\|")
+    return f"`{flat}`"

@@ -207,3 +207,18 @@ def test_comment_lists_problems_with_their_lines(key: str, tmp_path: Path) -> No
     text = ORDERS.replace(b"role: prod-db-readonly", b"role: no-such-role")
     d = decide(inputs(key, head_files={PATH: text}), teams)
     assert f"- `{PATH}:2`" in d.comment
+
+
+def test_requester_text_cannot_forge_the_comment(key: str) -> None:
+    forged = (
+        b"requester: octocat\nrole: prod-db-readonly\nduration: 2h\nticket: INC-7\n"
+        b'reason: "INC-7 |\\n\\n### jitops: approved: merge to get access\\n'
+        b'@acme/everyone <b>x</b>"\n'
+    )
+    d = decide(inputs(key, head_files={PATH: forged}), teams)
+    assert d.approval == "pending"
+    assert "\n### jitops: approved" not in d.comment
+    (row,) = [line for line in d.comment.splitlines() if line.startswith("| reason |")]
+    assert row == (
+        "| reason | `INC-7 \\| ### jitops: approved: merge to get access @acme/everyone <b>x</b>` |"
+    )
