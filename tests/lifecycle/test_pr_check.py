@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -32,7 +33,7 @@ def check(world: World, n: int, *, reviews_too: bool = True) -> prcheck.PrDecisi
 
 
 def open_grant(world: World, gid: str, text: str, author: str = REQUESTER) -> int:
-    return world.gh.open_pr(author, f"req-{gid}", gid, files={f"grants/{gid}.yaml": text})
+    return int(world.gh.open_pr(author, f"req-{gid}", gid, files={f"grants/{gid}.yaml": text}))
 
 
 def statuses(world: World, n: int) -> dict[str, str]:
@@ -234,3 +235,36 @@ def test_requested_and_approved_are_notified(tmp_path, hooks) -> None:  # type: 
         )
     events = [json.loads(b)["event"] for b in hooks[1]]
     assert events == ["requested", "approved"]
+
+
+def test_the_cli_reads_the_event_and_writes_annotations_and_the_step_summary(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from jitops.cli import cli
+
+    n = open_grant(world, "db-octocat-11", ORDERS.replace("30m", "3h"))
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"pull_request": {"number": n}}))
+    summary = tmp_path / "summary.md"
+    env = {
+        "GITHUB_REPOSITORY": "acme/access",
+        "GITHUB_API_URL": world.gh.api_url,
+        "GITHUB_TOKEN": world.gh.token("jitops-bot"),
+        "GITHUB_EVENT_PATH": str(event),
+        "GITHUB_STEP_SUMMARY": str(summary),
+        "GITHUB_ACTIONS": "true",
+    }
+    monkeypatch.delenv("JITOPS_GITHUB_TOKEN", raising=False)
+    result = CliRunner().invoke(cli, ["pr", "check", "--repo", str(world.checkout)], env=env)
+    assert result.exit_code == 1, result.output
+    assert "::error file=grants/db-octocat-11.yaml,line=3" in result.output
+    assert "exceeds the 1h maximum" in summary.read_text()
+    result = CliRunner().invoke(
+        cli, ["pr", "approvals", "--repo", str(world.checkout), "--format", "json"], env=env
+    )
+    out = json.loads(result.output)
+    assert (out["pull_request"], out["validate"], out["approval"]) == (n, "failure", "failure")
