@@ -267,11 +267,13 @@ def run(
     request_reviews: bool,
     remote: str = "origin",
     environ: Mapping[str, str] | None = None,
+    members: GitHub | None = None,
 ) -> PrDecision:
     """Read the pull request, decide, and write statuses, the sticky comment and review requests.
 
     ``request_reviews`` is the full `pr check`; without it (`pr approvals`, after a review) the
-    requester's SSH keys are not looked up again and nobody is asked for review.
+    requester's SSH keys are not looked up again and nobody is asked for review. ``members``,
+    when given, answers team membership (a token with organisation members read access).
     """
     from jitops.github import GitHubError
 
@@ -323,7 +325,7 @@ def run(
         policy_tests=policy_failures,
         now=now,
     )
-    decision = decide(inputs, gh.is_team_member)
+    decision = decide(inputs, (members or gh).is_team_member)
     gh.set_status(pr.head_sha, "jitops/validate", decision.validate, decision.summary)
     gh.set_status(pr.head_sha, "jitops/approval", decision.approval, decision.summary)
     gh.upsert_comment(number, MARKER, decision.comment)

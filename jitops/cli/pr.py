@@ -46,10 +46,18 @@ def _run(
             "--repo-name and --token are required (or GITHUB_REPOSITORY, GITHUB_TOKEN)"
         )
     number = _pr_number(pr)
+    # Inside Actions the workflow's GITHUB_TOKEN writes (statuses, the comment, review requests)
+    # and the optional JITOPS_GITHUB_TOKEN, often read-only, answers team membership.
+    writer, members = token, None
+    env_members, env_writer = os.environ.get("JITOPS_GITHUB_TOKEN"), os.environ.get("GITHUB_TOKEN")
+    if env_members and env_writer and token == env_members and env_writer != env_members:
+        writer = env_writer
+        members = GitHub(repo_name, env_members, api_url)
     decision = prcheck.run(
         Git(resolve_repo(repo)),
-        GitHub(repo_name, token, api_url),
+        GitHub(repo_name, writer, api_url),
         number,
+        members=members,
         now=datetime.now(UTC),
         request_reviews=request_reviews,
         environ=dict(os.environ),

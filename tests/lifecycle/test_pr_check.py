@@ -268,3 +268,26 @@ def test_the_cli_reads_the_event_and_writes_annotations_and_the_step_summary(
     )
     out = json.loads(result.output)
     assert (out["pull_request"], out["validate"], out["approval"]) == (n, "failure", "failure")
+
+
+def test_in_actions_the_workflow_token_writes_and_the_members_token_reads_teams(
+    world: World, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from jitops.cli import cli
+
+    n = open_grant(world, "db-octocat-12", ORDERS)
+    env = {
+        "GITHUB_REPOSITORY": "acme/access",
+        "GITHUB_API_URL": world.gh.api_url,
+        "GITHUB_TOKEN": world.gh.token("jitops-bot"),
+        "JITOPS_GITHUB_TOKEN": world.gh.token("mallory"),  # read-only: cannot set statuses
+    }
+    world.gh.clear_requests()
+    args = ["pr", "check", "--repo", str(world.checkout), "--pr", str(n), "--format", "text"]
+    result = CliRunner().invoke(cli, args, env=env)
+    assert result.exit_code == 0, result.output
+    assert statuses(world, n) == {"jitops/validate": "success", "jitops/approval": "pending"}
+    by = {(r.method, r.path.split("/")[1]): r.user for r in world.gh.requests}
+    assert by[("GET", "orgs")] == "mallory" and by[("POST", "repos")] == "jitops-bot"
