@@ -130,7 +130,7 @@ def build(git: Git, ref: str = "HEAD", *, check_status: bool = False) -> History
     unexplained: list[tuple[str, str]] = []
     added_blobs: dict[str, list[tuple[str, str]]] = {}  # blob -> [(grant, path)]
     status_blobs: dict[str, tuple[str, str]] = {}  # blob -> (grant, sha of issue commit)
-    for c in git.log_records(ref, GRANTS_DIR):
+    for c in git.log_records(ref):  # every commit: cheaper than a path filter, sees all trailers
         _apply(c, records, findings, unexplained, added_blobs, status_blobs)
     present = names_in(
         [e.path for e in git.ls_tree(ref, GRANTS_DIR)] if git.rev_parse(ref) else [],
@@ -150,8 +150,17 @@ def build(git: Git, ref: str = "HEAD", *, check_status: bool = False) -> History
                 Finding(rec.added_sha or "?", f"{path} was not a valid grant when added")
             )
             continue
-        rec.requester = rec.requester or _text(fields.get("requester"))
-        rec.role = rec.role or _text(fields.get("role"))
+        for key in ("requester", "role"):
+            said, filed = getattr(rec, key), _text(fields.get(key))
+            if said and filed and said.lower() != filed.lower():
+                findings.append(
+                    Finding(
+                        rec.added_sha or "?",
+                        f"{rec.grant}: trailers say {key} {said}, the "
+                        f"grant file as added says {filed}",
+                    )
+                )
+            setattr(rec, key, said or filed)
         rec.reason = _text(fields.get("reason"))
         rec.ticket = _text(fields.get("ticket"))
         rec.duration = _text(fields.get("duration"))

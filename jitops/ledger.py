@@ -13,7 +13,7 @@ import re
 import secrets
 import subprocess
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -294,7 +294,7 @@ class Git:
             "first; run the job again (it is safe to re-run)"
         )
 
-    def log_records(self, ref: str, directory: str = "") -> Iterator[LogCommit]:
+    def log_records(self, ref: str, directory: str = "") -> Generator[LogCommit, None, None]:
         """Commits of ``ref``'s first-parent history, oldest first, parsed while ONE ``git log``
         process streams them (merges diffed against their first parent).
 

@@ -1,0 +1,308 @@
+"""`jitops audit` on real git histories written with the ledger's own write functions
+(`commit_message` + `Git.commit`, the ones the lifecycle calls) and real pull-request merges."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from jitops.cli import cli
+from jitops.grant import format_time
+from jitops.ledger import Git
+from jitops.trailers import LedgerEntry, commit_message
+from tests.conftest import git
+
+T0 = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
+KEYS = {
+    "grant",
+    "requester",
+    "role",
+    "pull_request",
+    "approved_by",
+    "issued_at",
+    "expires_at",
+    "ended_at",
+    "ended_by",
+    "reason",
+}
+
+
+def request(requester: str, role: str, duration: str = "2h", ticket: str | None = None) -> str:
+    text = f"requester: {requester}\nrole: {role}\nduration: {duration}\n"
+    text += f"reason: Debug the {role} thing for the release\n"
+    return text + (f"ticket: {ticket}\n" if ticket else "")
+
+
+@dataclass
+class Ledger:
+    """Writes an access repository's history the way GitHub and jitops do."""
+
+    repo: Path
+    mp: pytest.MonkeyPatch
+    prs: int = 0
+    texts: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def git(self) -> Git:
+        return Git(self.repo)
+
+    def at(self, when: datetime) -> None:
+        stamp = f"{int(when.timestamp())} +0000"
+        self.mp.setenv("GIT_AUTHOR_DATE", stamp)
+        self.mp.setenv("GIT_COMMITTER_DATE", stamp)
+
+    def merge(self, changes: dict[str, str | None], when: datetime, *, squash: bool = False) -> int:
+        """A pull request with ``changes`` merged by GitHub: a merge commit "Merge pull request
+        #N from acme/branch" (two parents), or a squash commit "<title> (#N)"."""
+        self.prs += 1
+        n = self.prs
+        self.at(when)
+        branch = f"req-{n}"
+        git(self.repo, "checkout", "-q", "-b", branch, "main")
+        data = {p: (t.encode() if t is not None else None) for p, t in changes.items()}
+        self.git.commit(data, f"Request {n}\n")
+        git(self.repo, "checkout", "-q", "main")
+        if squash:
+            git(self.repo, "merge", "-q", "--squash", branch)
+            git(self.repo, "commit", "-q", "-m", f"Request access {n} (#{n})")
+        else:
+            msg = f"Merge pull request #{n} from acme/{branch}\n\nRequest {n}"
+            git(self.repo, "merge", "-q", "--no-ff", "-m", msg, branch)
+        return n
+
+    def add(self, gid: str, text: str, when: datetime, *, squash: bool = False) -> int:
+        self.texts[gid] = text
+        return self.merge({f"grants/{gid}.yaml": text}, when, squash=squash)
+
+    def issue(
+        self,
+        gid: str,
+        when: datetime,
+        *,
+        pr: int | None,
+        approved: tuple[str, ...] = (),
+        duration: timedelta = timedelta(hours=2),
+        status_expires: datetime | None = None,
+        requester: str = "octocat",
+        role: str = "staging-admin",
+    ) -> str:
+        expires = when + duration
+        status = (
+            "status:\n  state: active\n"
+            + (f"  pull_request: {pr}\n" if pr else "")
+            + f"  approved_by: [{', '.join(approved)}]\n"
+            f"  issued_at: {format_time(when)}\n"
+            f"  expires_at: {format_time(status_expires or expires)}\n"
+            "  token_accessor: acc-" + gid + "\n"
+        )
+        entry = LedgerEntry("issue", gid, requester, role, pr, approved, expires)
+        self.at(when)
+        path = f"grants/{gid}.yaml"
+        body = f"Access of {requester} to {role} until {format_time(expires)}."
+        return self.git.commit(
+            {path: (self.texts[gid] + status).encode()}, commit_message(entry, body)
+        )
+
+    def end(
+        self,
+        action: str,
+        gid: str,
+        when: datetime,
+        *,
+        pr: int | None = None,
+        reason: str | None = None,
+        requester: str = "octocat",
+        role: str = "staging-admin",
+    ) -> str:
+        entry = LedgerEntry(action, gid, requester, role, pr, (), None, reason)
+        self.at(when)
+        return self.git.commit(
+            {f"grants/{gid}.yaml": None}, commit_message(entry, f"Access {action}d.")
+        )
+
+
+@pytest.fixture
+def ledger(access_repo: Path, monkeypatch: pytest.MonkeyPatch) -> Ledger:
+    return Ledger(access_repo, monkeypatch)
+
+
+def run(repo: Path, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["audit", "--repo", str(repo), *args])
+    return result.exit_code, result.output
+
+
+def records(repo: Path, *args: str) -> dict[str, dict[str, object]]:
+    code, out = run(repo, "--format", "json", *args)
+    assert code == 0, out
+    return {r["grant"]: r for r in json.loads(out)}
+
+
+@pytest.fixture
+def story(ledger: Ledger) -> Ledger:
+    """expired, revoked, denied, pending and a still-active grant (relative to now)."""
+    pr = ledger.add("stg-octo-1", request("octocat", "staging-admin"), T0)
+    ledger.issue("stg-octo-1", T0 + timedelta(seconds=40), pr=pr)
+    ledger.end("expire", "stg-octo-1", T0 + timedelta(hours=2, minutes=3), pr=pr)
+    text = request("hubot", "prod-db-readonly", ticket="INC-7")
+    pr = ledger.add("db-hubot-2", text, T0 + timedelta(hours=3), squash=True)
+    ledger.issue(
+        "db-hubot-2",
+        T0 + timedelta(hours=3, minutes=1),
+        pr=pr,
+        approved=("alice",),
+        requester="hubot",
+        role="prod-db-readonly",
+    )
+    ledger.end(
+        "revoke",
+        "db-hubot-2",
+        T0 + timedelta(hours=3, minutes=30),
+        pr=pr,
+        reason="laptop lost\nrotate",
+        requester="hubot",
+        role="prod-db-readonly",
+    )
+    text = request("octocat", "prod-db-readonly", ticket="INC-8")
+    pr = ledger.add("db-octo-3", text, T0 + timedelta(hours=3, minutes=40))
+    ledger.end(
+        "deny",
+        "db-octo-3",
+        T0 + timedelta(hours=4),
+        pr=pr,
+        reason="no approval",
+        role="prod-db-readonly",
+    )
+    ledger.add("stg-mona-4", request("mona", "staging-admin", "1h"), T0 + timedelta(hours=5))
+    now = datetime.now(UTC).replace(microsecond=0)
+    pr = ledger.add(
+        "stg-octo-5", request("octocat", "staging-admin", "3h"), now - timedelta(hours=1)
+    )
+    ledger.issue("stg-octo-5", now - timedelta(minutes=50), pr=pr, duration=timedelta(hours=3))
+    return ledger
+
+
+def test_json_rebuilds_every_record_from_git(story: Ledger) -> None:
+    recs = records(story.repo)
+    assert list(recs) == ["stg-octo-1", "db-hubot-2", "db-octo-3", "stg-mona-4", "stg-octo-5"]
+    assert all(set(r) >= KEYS for r in recs.values())
+    one = recs["stg-octo-1"]
+    assert one == {
+        **one,
+        "requester": "octocat",
+        "role": "staging-admin",
+        "pull_request": 1,
+        "approved_by": [],
+        "issued_at": "2026-11-01T10:00:40Z",
+        "expires_at": "2026-11-01T12:00:40Z",
+        "ended_at": "2026-11-01T12:03:00Z",
+        "ended_by": "expire",
+        "reason": "Debug the staging-admin thing for the release",
+        "duration": "2h",
+    }
+    two = recs["db-hubot-2"]
+    assert two["pull_request"] == 2  # the squash merge "(#2)"
+    assert two["approved_by"] == ["alice"]
+    assert (two["ended_by"], two["ended_at"]) == ("revoke", "2026-11-01T13:30:00Z")
+    assert two["ticket"] == "INC-7"
+    assert two["end_reason"] == "laptop lost rotate"  # one line in the trailer
+    three = recs["db-octo-3"]
+    assert (three["issued_at"], three["ended_by"], three["pull_request"]) == (None, "deny", 3)
+    four = recs["stg-mona-4"]  # merged, not issued yet: nothing unknown is invented
+    assert (four["issued_at"], four["expires_at"], four["ended_by"]) == (None, None, None)
+    assert recs["stg-octo-5"]["active"] is True and recs["stg-octo-1"]["active"] is False
+
+
+def test_active_answers_who_has_access_now_with_time_left(story: Ledger) -> None:
+    code, out = run(story.repo, "--active")
+    assert code == 0
+    assert "stg-octo-5" in out and "stg-octo-1" not in out and "stg-mona-4" not in out
+    assert "2h0" in out and "left" in out  # 3h grant issued 50 minutes ago
+    assert list(records(story.repo, "--active")) == ["stg-octo-5"]
+
+
+def test_filters(story: Ledger) -> None:
+    assert set(records(story.repo, "--requester", "OCTOCAT")) == {
+        "stg-octo-1",
+        "db-octo-3",
+        "stg-octo-5",
+    }
+    assert set(records(story.repo, "--role", "prod-db-readonly")) == {"db-hubot-2", "db-octo-3"}
+    got = records(story.repo, "--since", "2026-11-01T12:30:00Z", "--until", "2026-11-01")
+    assert got == {}
+    got = records(story.repo, "--since", "2026-11-01T12:30:00Z", "--until", "2026-11-01T15:00:00Z")
+    assert set(got) == {"db-hubot-2", "db-octo-3", "stg-mona-4"}
+    code, out = run(story.repo, "--since", "yesterday")
+    assert code == 2 and "is not a date" in out
+
+
+def test_csv_opens_as_a_spreadsheet(story: Ledger, tmp_path: Path) -> None:
+    out = tmp_path / "audit.csv"
+    code, said = run(story.repo, "--format", "csv", "--output", str(out))
+    assert code == 0 and "wrote 5 records" in said
+    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
+    assert len(rows) == 5 and set(rows[0]) >= KEYS
+    hubot = next(r for r in rows if r["grant"] == "db-hubot-2")
+    assert hubot["approved_by"] == "alice" and hubot["ended_by"] == "revoke"
+
+
+def test_table_lists_history(story: Ledger) -> None:
+    code, out = run(story.repo)
+    assert code == 0
+    for gid in ("stg-octo-1", "db-hubot-2", "db-octo-3", "stg-mona-4", "stg-octo-5"):
+        assert gid in out
+    assert "expire 2026-11-01T12:03:00Z" in out
+
+
+def test_html_is_one_self_contained_file(story: Ledger, tmp_path: Path) -> None:
+    out = tmp_path / "a.html"
+    assert run(story.repo, "--format", "html", "-o", str(out))[0] == 0
+    page = out.read_text(encoding="utf-8")
+    assert "<svg" in page and 'id="f-requester"' in page and page.count("<tr data-") == 5
+    for remote in ("http://", "https://", "src=", "<link"):
+        assert remote not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+
+
+def test_an_empty_or_missing_history(access_repo: Path) -> None:
+    assert records(access_repo) == {}
+    code, out = run(access_repo, "--ref", "nope")
+    assert code == 2 and "no such commit" in out
+
+
+def test_bad_input_never_crashes_audit(ledger: Ledger) -> None:
+    repo = ledger.repo
+    # a direct push whose message is not UTF-8 and imitates record and field separators
+    ledger.at(T0)
+    (repo / "grants" / "x-one.yaml").write_bytes(b"requester: [unclosed\n")
+    git(repo, "add", "grants/x-one.yaml")
+    msg = b"caf\xe9 \x1e\x1f:100644 100644 a b M\tgrants/y.yaml\x1f\n\nJitops-Action: boom\n"
+    (repo / "msg").write_bytes(msg)
+    git(repo, "-c", "i18n.commitEncoding=binary", "commit", "-q", "-F", "msg")
+    (repo / "msg").unlink()
+    # a jitops-looking commit with partial trailers
+    ledger.git.commit(
+        {"grants/x-one.yaml": None},
+        "jitops: expire x-one\n\nx\n\nJitops-Action: expire\nJitops-Expires-At: soon\n",
+    )
+    # a grant file that is not UTF-8, added by a pull request
+    ledger.merge(
+        {
+            "grants/y-two.yaml": "requester: \udcff\n".encode("utf-8", "surrogateescape").decode(
+                "latin-1"
+            )
+        },
+        T0,
+    )
+    recs = records(repo)
+    assert set(recs) == {"x-one", "y-two"}
+    code, out = run(repo, "verify")
+    assert code == 1
+    assert "missing Jitops-Grant trailer" in out
+    assert "x-one.yaml was not a valid grant when added" in out
+    assert "neither from a pull request merge nor from jitops" in out

@@ -1,0 +1,139 @@
+"""`jitops audit verify`: each invariant of the ledger, broken one at a time in real git."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import git
+from tests.test_audit import T0, Ledger, request, run
+
+HOUR = timedelta(hours=1)
+
+
+@pytest.fixture
+def ledger(access_repo: Path, monkeypatch: pytest.MonkeyPatch) -> Ledger:
+    return Ledger(access_repo, monkeypatch)
+
+
+def issued(ledger: Ledger, gid: str, when: datetime, **kw: object) -> int:
+    pr = ledger.add(gid, request("octocat", "staging-admin"), when)
+    ledger.issue(gid, when + timedelta(seconds=30), pr=pr, **kw)  # type: ignore[arg-type]
+    return pr
+
+
+def verify(repo: Path, *args: str) -> tuple[int, list[str]]:
+    code, out = run(repo, "verify", *args)
+    return code, out.strip().splitlines()
+
+
+def test_a_clean_ledger_passes(ledger: Ledger) -> None:
+    pr = issued(ledger, "stg-octo-1", T0)  # staging-admin needs no review
+    ledger.end("expire", "stg-octo-1", T0 + 2 * HOUR + timedelta(minutes=5), pr=pr)
+    pr = ledger.add("db-octo-2", request("octocat", "prod-db-readonly", ticket="INC-1"), T0)
+    ledger.end("deny", "db-octo-2", T0 + HOUR, pr=pr, reason="x", role="prod-db-readonly")
+    code, lines = verify(ledger.repo)
+    assert code == 0, lines
+    assert lines == ["2 grants checked: the ledger is consistent"]
+
+
+def test_unreviewed_issue_is_judged_by_the_policy_of_its_time(ledger: Ledger) -> None:
+    repo = ledger.repo
+    pr = ledger.add("db-octo-1", request("octocat", "prod-db-readonly", ticket="INC-1"), T0)
+    ledger.issue("db-octo-1", T0 + HOUR, pr=pr, role="prod-db-readonly")
+    ledger.end("expire", "db-octo-1", T0 + 3 * HOUR, pr=pr, role="prod-db-readonly")
+    pr = issued(ledger, "stg-octo-2", T0 + 4 * HOUR)
+    ledger.end("expire", "stg-octo-2", T0 + 6 * HOUR, pr=pr)
+    # later the admins make staging-admin need review: the old issue stays fine
+    policy = repo / "policies" / "policy.yaml"
+    text = policy.read_text()
+    stricter = text.replace(
+        "    approvals: []\n", "    approvals:\n      - from: ['@acme/sre']\n        count: 1\n"
+    )
+    assert stricter != text
+    ledger.merge({"policies/policy.yaml": stricter}, T0 + 7 * HOUR)
+    pr = issued(ledger, "stg-octo-3", T0 + 8 * HOUR)
+    ledger.end("expire", "stg-octo-3", T0 + 10 * HOUR, pr=pr)
+    code, lines = verify(repo)
+    assert code == 1
+    bad = [ln for ln in lines if "no approvers" in ln]
+    assert len(bad) == 2
+    assert "issue of db-octo-1 has no approvers but its role needs review" in bad[0]
+    assert "stg-octo-3" in bad[1] and not any("stg-octo-2" in ln for ln in lines)
+
+
+def test_reused_id_and_double_issue(ledger: Ledger) -> None:
+    pr = issued(ledger, "stg-octo-1", T0)
+    ledger.end("expire", "stg-octo-1", T0 + 2 * HOUR, pr=pr)
+    pr = issued(ledger, "stg-octo-1", T0 + 3 * HOUR)
+    ledger.end("expire", "stg-octo-1", T0 + 5 * HOUR, pr=pr)
+    code, lines = verify(ledger.repo)
+    assert code == 1
+    assert any("grant id stg-octo-1 was added again (ids are never reused)" in ln for ln in lines)
+    assert any("grant stg-octo-1 was issued again" in ln for ln in lines)
+
+
+def test_late_sweep_and_tolerance(ledger: Ledger) -> None:
+    pr = issued(ledger, "stg-octo-1", T0)
+    ledger.end("expire", "stg-octo-1", T0 + 4 * HOUR, pr=pr)  # 2h late
+    code, lines = verify(ledger.repo)
+    assert code == 1
+    assert any(
+        "grant stg-octo-1 stayed active in git 119 min past its expiry 2026-11-01T12:00:30Z "
+        "(tolerance 30 min)" in ln
+        for ln in lines
+    )
+    assert verify(ledger.repo, "--tolerance", "3h")[0] == 0
+    assert verify(ledger.repo, "--tolerance", "soon")[0] == 2
+
+
+def test_still_in_git_long_after_expiry(ledger: Ledger) -> None:
+    issued(ledger, "stg-octo-1", T0)  # expired long ago; no sweep ever ran
+    code, lines = verify(ledger.repo)
+    assert code == 1 and any("stg-octo-1 stayed active in git" in ln for ln in lines)
+
+
+def test_status_block_and_trailers_must_agree(ledger: Ledger) -> None:
+    pr = ledger.add("stg-octo-1", request("octocat", "staging-admin"), T0)
+    ledger.issue("stg-octo-1", T0 + HOUR, pr=pr, approved=("alice",), status_expires=T0 + 9 * HOUR)
+    ledger.end("expire", "stg-octo-1", T0 + 3 * HOUR, pr=pr)
+    code, lines = verify(ledger.repo)
+    assert code == 1
+    assert any("stg-octo-1: status expires_at and trailer disagree" in ln for ln in lines)
+
+
+def test_changes_to_grants_outside_pull_requests_and_jitops(ledger: Ledger) -> None:
+    repo = ledger.repo
+    issued(ledger, "stg-octo-1", datetime.now(UTC) - timedelta(minutes=5))
+    # an admin edits an active grant on main directly
+    path = repo / "grants" / "stg-octo-1.yaml"
+    path.write_text(path.read_text().replace("duration: 2h", "duration: 8h"))
+    git(repo, "commit", "-qam", "extend")
+    # a single-parent commit pretending to be GitHub's merge
+    (repo / "grants" / "stg-evil-2.yaml").write_text(request("evil", "staging-admin"))
+    git(repo, "add", "grants")
+    git(repo, "commit", "-qm", "Merge pull request #99 from acme/evil")
+    # the PR number in the trailer is not the merge that added the file
+    pr = ledger.add("stg-octo-3", request("octocat", "staging-admin"), T0)
+    ledger.issue("stg-octo-3", datetime.now(UTC) - timedelta(minutes=1), pr=pr + 5)
+    code, lines = verify(repo)
+    assert code == 1
+    assert any("grants/stg-octo-1.yaml was edited outside jitops" in ln for ln in lines)
+    unexplained = [ln for ln in lines if "neither from a pull request merge" in ln]
+    assert len(unexplained) == 2 and "'extend'" in unexplained[0]
+    assert any(f"names pull request #{pr + 5}, but #{pr} added the file" in ln for ln in lines)
+
+
+def test_fragments_of_a_rewritten_history(ledger: Ledger) -> None:
+    # the merge that added the grant was force-pushed away; its jitops commits remain
+    ledger.at(T0)
+    ledger.git.commit({}, "squashed history\n")
+    ledger.end("expire", "stg-ghost-1", T0 + HOUR, pr=4)
+    code, lines = verify(ledger.repo)
+    assert code == 1
+    assert any(
+        "stg-ghost-1 was ended (expire) but never issued in this history" in ln for ln in lines
+    )
+    assert any("its file was never added in this history" in ln for ln in lines)

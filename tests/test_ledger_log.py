@@ -1,0 +1,103 @@
+"""The ledger's streaming log reader, batched lookups and `Git.commit`, on real repositories."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from jitops.ledger import BOT_NAME, Git
+from tests.conftest import commit_all, git, init_repo
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = init_repo(tmp_path / "r")
+    (root / "grants").mkdir()
+    (root / "grants" / "a-one.yaml").write_text("a\n")
+    commit_all(root, "seed")
+    return root
+
+
+def test_commit_writes_deletes_and_stages_only_its_paths(repo: Path) -> None:
+    (repo / "stray.txt").write_text("not mine\n")
+    g = Git(repo)
+    sha = g.commit({"grants/a-one.yaml": None, "grants/b-two.yaml": b"b\n"}, "jitops: x\n\nbody\n")
+    assert git(repo, "rev-parse", "HEAD").strip() == sha
+    shown = git(repo, "show", "--name-status", "--format=", sha).split("\n")
+    assert sorted(filter(None, shown)) == ["A\tgrants/b-two.yaml", "D\tgrants/a-one.yaml"]
+    assert "?? stray.txt" in git(repo, "status", "--porcelain")
+
+
+def test_commit_identity_defaults_to_the_bot(tmp_path: Path) -> None:
+    root = tmp_path / "bare-identity"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    home = tmp_path / "home"
+    home.mkdir()
+    mp = pytest.MonkeyPatch()
+    try:
+        mp.setenv("HOME", str(home))
+        mp.setenv("XDG_CONFIG_HOME", str(home))
+        for key in ("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME", "GIT_AUTHOR_EMAIL", "EMAIL"):
+            mp.delenv(key, raising=False)
+        Git(root).commit({"f": b"x"}, "m\n")
+        assert git(root, "log", "-1", "--format=%an").strip() == BOT_NAME
+    finally:
+        mp.undo()
+
+
+def test_log_records_stream_merges_against_main(repo: Path) -> None:
+    git(repo, "checkout", "-q", "-b", "req")
+    (repo / "grants" / "b-two.yaml").write_text("b\n")
+    commit_all(repo, "request b")
+    git(repo, "checkout", "-q", "main")
+    git(repo, "merge", "-q", "--no-ff", "-m", "Merge pull request #7 from acme/req", "req")
+    msg = "jitops: issue b-two\n\nIssued.\n\nJitops-Action: issue\nJitops-Grant: b-two\n"
+    Git(repo).commit({"grants/b-two.yaml": b"b\nstatus: {}\n"}, msg)
+    got = list(Git(repo).log_records("HEAD"))
+    assert [c.subject for c in got] == [
+        "seed",
+        "Merge pull request #7 from acme/req",
+        "jitops: issue b-two",
+    ]  # first parent only: the side commit is not listed
+    merge, issue = got[1], got[2]
+    assert len(merge.parents) == 2 and len(issue.parents) == 1
+    assert [c[:2] for c in merge.changes] == [("A", "grants/b-two.yaml")]
+    assert issue.trailers == ("Jitops-Action: issue", "Jitops-Grant: b-two")
+    blob = git(repo, "rev-parse", "HEAD:grants/b-two.yaml").strip()
+    assert issue.changes == (("M", "grants/b-two.yaml", blob),)
+    assert Git(repo).read_blobs([blob])[blob] == b"b\nstatus: {}\n"
+
+
+def test_messages_cannot_break_the_reader(repo: Path) -> None:
+    forged = (
+        b"caf\xe9 \x1e\x1f\x1f:100644 100644 aa bb M\tgrants/evil.yaml\x1e\n\n"
+        b"Jitops-Action: issue\n"
+    )
+    (repo / "m").write_bytes(forged)
+    (repo / "grants" / "a-one.yaml").write_text("changed\n")
+    git(repo, "add", "grants")
+    git(repo, "commit", "-q", "-F", "m")
+    last = list(Git(repo).log_records("HEAD"))[-1]
+    assert not last.unreadable
+    assert last.subject.startswith("caf") and last.subject.endswith("grants/evil.yaml\x1e")
+    assert [c[:2] for c in last.changes] == [("M", "grants/a-one.yaml")]
+    assert last.trailers == ("Jitops-Action: issue",)
+
+
+def test_stopping_early_ends_git(repo: Path) -> None:
+    g = Git(repo)
+    for i in range(30):
+        g.commit({f"grants/g-{i:03d}.yaml": b"x" * 5000}, f"c{i}\n")
+    reader = g.log_records("HEAD")
+    assert next(reader).subject == "seed"
+    reader.close()  # kills and reaps the git process; nothing hangs
+    assert list(g.log_records("no-such-ref")) == []
+
+
+def test_resolve_many_is_one_batched_lookup(repo: Path) -> None:
+    head = git(repo, "rev-parse", "HEAD").strip()
+    tree = git(repo, "rev-parse", "HEAD:grants").strip()
+    got = Git(repo).resolve_many([f"{head}:grants", f"{head}^1:grants", "HEAD:missing"])
+    assert got == {f"{head}:grants": tree, f"{head}^1:grants": None, "HEAD:missing": None}
