@@ -85,7 +85,7 @@ def to_html(records: Sequence[Record], now: datetime) -> str:
         "<tr data-requester='{req}' data-role='{role}' data-action='{act}'>".format(
             req=e(r.requester or ""),
             role=e(r.role or ""),
-            act=e(r.ended_by or ("active" if r.active else "pending")),
+            act=e(r.ended_by or _state(r) or "ended"),
         )
         + "".join(
             f"<td>{e(str(v))}</td>"
@@ -98,8 +98,9 @@ def to_html(records: Sequence[Record], now: datetime) -> str:
                 format_time(r.issued_at) if r.issued_at else "",
                 format_time(r.expires_at) if r.expires_at else "",
                 format_time(r.ended_at) if r.ended_at else "",
-                r.ended_by or ("active" if r.active else ""),
+                r.ended_by or _state(r),
                 r.reason or "",
+                r.end_reason or "",
             )
         )
         + "</tr>"
@@ -118,19 +119,22 @@ def to_html(records: Sequence[Record], now: datetime) -> str:
 <html lang="en"><head><meta charset="utf-8"><title>jitops audit</title>
 <style>
 body{{font:14px system-ui,sans-serif;margin:2em;color:#222}}
-table{{border-collapse:collapse;width:100%}}
-td,th{{border:1px solid #ccc;padding:4px 6px;text-align:left}}
+table{{border-collapse:collapse;width:100%;font-size:12px}}
+td,th{{border:1px solid #ccc;padding:3px 5px;text-align:left;white-space:nowrap}}
+td:nth-child(10),td:nth-child(11){{white-space:normal;min-width:10em}}
+.legend span{{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px;opacity:.7}}
 th{{background:#f3f3f3}} .filters input{{margin-right:1em}} svg text{{font:11px sans-serif}}
 </style></head><body>
 <h1>jitops audit</h1><p>Generated {e(format_time(now))} from git history alone.</p>
 <h2>Who has access now</h2><ul id="now">{now_rows}</ul>
-<h2>Timeline</h2>{svg}
+<h2>Timeline</h2><p class="legend">who held which role when:{_legend()}</p>{svg}
 <h2>History</h2>
 <div class="filters">
 <label>requester <input id="f-requester"></label><label>role <input id="f-role"></label>
 <label>action <input id="f-action"></label><label>text <input id="f-text"></label></div>
 <table id="history"><thead><tr><th>grant</th><th>requester</th><th>role</th><th>PR</th>
 <th>approved by</th><th>issued</th><th>expires</th><th>ended</th><th>ended by</th><th>reason</th>
+<th>end reason</th>
 </tr></thead><tbody>
 {rows}
 </tbody></table>
@@ -148,8 +152,27 @@ function apply() {{
   }}
 }}
 ids.forEach(k => document.getElementById("f-" + k).addEventListener("input", apply));
+// a link can carry filters: report.html#requester=octocat&role=prod
+const given = new URLSearchParams(location.hash.slice(1));
+ids.forEach(k => {{ if (given.has(k)) document.getElementById("f-" + k).value = given.get(k); }});
+apply();
 </script></body></html>
 """
+
+
+_COLOURS = {"expire": "#6a9", "revoke": "#d84", "deny": "#c33", "active": "#47c"}
+
+
+def _state(r: Record) -> str:
+    return "active" if r.active else ("pending" if r.issued_at is None else "")
+
+
+def _legend() -> str:
+    return "".join(
+        f'<span style="background:{c}"></span>{"still active" if k == "active" else k + "d"}'
+        for k, c in _COLOURS.items()
+        if k != "deny"
+    )
 
 
 def _timeline(records: Sequence[Record], now: datetime) -> str:
@@ -176,7 +199,7 @@ def _timeline(records: Sequence[Record], now: datetime) -> str:
         x = left + (r.issued_at - t0).total_seconds() / span * width
         w = max(3.0, (end - r.issued_at).total_seconds() / span * width)
         y = 20 + lane_of[(r.requester or "?", r.role or "?")] * row
-        colour = {"expire": "#6a9", "revoke": "#d84", "deny": "#c33"}.get(r.ended_by or "", "#47c")
+        colour = _COLOURS.get(r.ended_by or "active", _COLOURS["active"])
         parts.append(
             f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{row - 6}" fill="{colour}" '
             f'fill-opacity="0.6" stroke="{colour}">'
