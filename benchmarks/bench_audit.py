@@ -2,8 +2,9 @@
 `git log --name-status` pass over the same repository, in the same run (median of runs).
 
 The history is shaped like a real one and written with `git fast-import`: for each grant a
-pull-request merge adding the file, a jitops `issue` commit adding the status block (with
-trailers), and an `expire` / `revoke` / `deny` commit removing it.
+request commit on a branch and GitHub's merge commit (two parents) adding the file, a jitops
+`issue` commit adding the status block (with trailers), and an `expire` / `revoke` / `deny`
+commit removing it.
 
     python benchmarks/bench_audit.py --commits 40000 --runs 5
 """
@@ -39,20 +40,29 @@ def build(root: Path, commits: int) -> int:
     out: list[bytes] = []
     n = 0
     mark = 0
+    main = 0
 
-    def commit(when: datetime, message: str, ops: list[str]) -> None:
-        nonlocal n, mark
+    def commit(
+        when: datetime, message: str, ops: list[str], ref: str = "main", merge: int = 0
+    ) -> int:
+        """One commit on ``ref`` (parent: the previous main commit; ``merge``: second parent)."""
+        nonlocal n, mark, main
         mark += 1
         msg = message.encode()
         stamp = f"{int(when.timestamp())} +0000"
-        out.append(f"commit refs/heads/main\nmark :{mark}\n".encode())
+        out.append(f"commit refs/heads/{ref}\nmark :{mark}\n".encode())
         out.append(f"committer jitops[bot] <bot@example.com> {stamp}\n".encode())
         out.append(f"data {len(msg)}\n".encode() + msg + b"\n")
-        if mark > 1:
-            out.append(f"from :{mark - 1}\n".encode())
+        if main:
+            out.append(f"from :{main}\n".encode())
+        if merge:
+            out.append(f"merge :{merge}\n".encode())
         for op in ops:
             out.append(op.encode())
         n += 1
+        if ref == "main":
+            main = mark
+        return mark
 
     def blob_op(path: str, text: str) -> str:
         data = text.encode()
@@ -71,9 +81,9 @@ def build(root: Path, commits: int) -> int:
         path = f"grants/{gid}.yaml"
         when = t0 + timedelta(minutes=10 * i)
         text = grant_text(i)
-        commit(
-            when, f"Merge pull request #{i} from acme/req-{i}\n\nAccess\n", [blob_op(path, text)]
-        )
+        side = commit(when, "Request access\n", [blob_op(path, text)], ref="request")
+        msg = f"Merge pull request #{i} from acme/req-{i}\n\nAccess\n"
+        commit(when, msg, [blob_op(path, text)], merge=side)
         expires = when + timedelta(hours=2)
         entry = LedgerEntry("issue", gid, f"user{i % 300}", "staging-admin", i, ("alice",), expires)
         status = (
@@ -135,6 +145,8 @@ def main() -> None:
         print(f"git log --name-status: {base * 1000:8.0f} ms (median of {args.runs})")
         print(f"jitops audit --format json: {ours * 1000:8.0f} ms (median of {args.runs})")
         print(f"ratio: {ours / base:.2f}x (limit 2.5x, goal 1.5x)")
+        check = timed([sys.executable, "-m", "jitops", "audit", "verify"], root, args.runs)
+        print(f"jitops audit verify (for information): {check * 1000:8.0f} ms")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

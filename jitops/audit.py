@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -69,30 +69,34 @@ class Record:
         return self.present and self.issued_at is not None and self.ended_at is None
 
     def to_json(self) -> dict[str, Any]:
-        def t(v: datetime | None) -> str | None:
-            if v is None:
-                return None
-            if v.microsecond == 0 and v.utcoffset() == timedelta(0):  # the usual case, fast
-                return v.isoformat().replace("+00:00", "Z")
-            return format_time(v)
-
         return {
             "grant": self.grant,
             "requester": self.requester,
             "role": self.role,
             "pull_request": self.pull_request,
             "approved_by": list(self.approved_by),
-            "issued_at": t(self.issued_at),
-            "expires_at": t(self.expires_at),
-            "ended_at": t(self.ended_at),
+            "issued_at": _t(self.issued_at),
+            "expires_at": _t(self.expires_at),
+            "ended_at": _t(self.ended_at),
             "ended_by": self.ended_by,
             "reason": self.reason,
             "ticket": self.ticket,
             "duration": self.duration,
-            "requested_at": t(self.requested_at),
+            "requested_at": _t(self.requested_at),
             "end_reason": self.end_reason,
             "active": self.active,
         }
+
+
+def _t(v: datetime | None) -> str | None:
+    if v is None:
+        return None
+    if v.microsecond == 0 and v.utcoffset() == _ZERO:  # the usual case, fast
+        return v.isoformat().replace("+00:00", "Z")
+    return format_time(v)
+
+
+_ZERO = timedelta(0)
 
 
 @dataclass(frozen=True)
@@ -130,8 +134,14 @@ def build(git: Git, ref: str = "HEAD", *, check_status: bool = False) -> History
     unexplained: list[tuple[str, str]] = []
     added_blobs: dict[str, list[tuple[str, str]]] = {}  # blob -> [(grant, path)]
     status_blobs: dict[str, tuple[str, str]] = {}  # blob -> (grant, sha of issue commit)
-    for c in git.log_records(ref):  # every commit: cheaper than a path filter, sees all trailers
-        _apply(c, records, findings, unexplained, added_blobs, status_blobs)
+    reader = git.blob_stream()  # reads the grant files while the log is still streaming
+    want = Wants(reader.request, reader.request if check_status else _ignore)
+    try:
+        for c in git.log_records(ref):  # every commit: cheaper than a path filter
+            _apply(c, records, findings, unexplained, added_blobs, status_blobs, want)
+    except BaseException:
+        reader.close()
+        raise
     present = names_in(
         [e.path for e in git.ls_tree(ref, GRANTS_DIR)] if git.rev_parse(ref) else [],
         GRANTS_DIR,
@@ -141,7 +151,7 @@ def build(git: Git, ref: str = "HEAD", *, check_status: bool = False) -> History
         records.setdefault(gid, Record(gid)).present = True
     if not check_status:
         status_blobs = {}
-    blobs = git.read_blobs(list({*added_blobs, *status_blobs}))
+    blobs = reader.finish()
     for blob, gid, path in ((b, g, p) for b, items in added_blobs.items() for g, p in items):
         fields = _grant_fields(blobs.get(blob, b""), path)
         rec = records[gid]
@@ -234,6 +244,17 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+class Wants(NamedTuple):
+    """Where to ask for the blobs the records need (grant files as added, status blocks)."""
+
+    added: Callable[[str], None]
+    status: Callable[[str], None]
+
+
+def _ignore(_blob: str) -> None:
+    pass
+
+
 def _apply(
     c: LogCommit,
     records: dict[str, Record],
@@ -241,12 +262,9 @@ def _apply(
     unexplained: list[tuple[str, str]],
     added_blobs: dict[str, list[tuple[str, str]]],
     status_blobs: dict[str, tuple[str, str]],
+    want: Wants,
 ) -> None:
-    trailers = {}
-    for line in c.trailers:
-        key, sep, value = line.partition(":")
-        if sep and key.startswith("Jitops-"):
-            trailers[key] = value.strip()
+    trailers = c.trailers
     if c.unreadable:
         findings.append(Finding(c.sha, "git printed a commit record audit could not read"))
         return
@@ -272,8 +290,12 @@ def _apply(
                 findings.append(
                     Finding(c.sha, f"jitops commit added {path} (jitops never adds grant files)")
                 )
+            if blob not in added_blobs:
+                want.added(blob)
             added_blobs.setdefault(blob, []).append((gid, path))
         elif status == "M" and entry is not None and entry.action == "issue":
+            if blob not in status_blobs and blob not in added_blobs:
+                want.status(blob)
             status_blobs[blob] = (gid, c.sha)
         elif status == "M" and entry is None:
             findings.append(Finding(c.sha, f"{path} was edited outside jitops"))

@@ -20,6 +20,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from jitops.grant import format_time, parse_time
+
 ACTIONS = ("issue", "expire", "revoke", "deny")
 KEYS = (
     "Jitops-Action",
@@ -52,8 +54,6 @@ def _one_line(text: str) -> str:
 
 
 def trailer_lines(entry: LedgerEntry) -> list[str]:
-    from jitops.grant import format_time
-
     lines = [
         f"Jitops-Action: {entry.action}",
         f"Jitops-Grant: {entry.grant}",
@@ -107,8 +107,6 @@ def parse_entry(message: str) -> tuple[LedgerEntry | None, list[str]]:
 
 def entry_from_trailers(t: dict[str, str]) -> tuple[LedgerEntry | None, list[str]]:
     """Like :func:`parse_entry`, from trailers already split into ``{key: value}``."""
-    from jitops.grant import parse_time
-
     if "Jitops-Action" not in t:
         return None, []
     findings: list[str] = []

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from jitops.ledger import BOT_NAME, Git
+from jitops.ledger import BOT_NAME, Git, GitError
 from tests.conftest import commit_all, git, init_repo
 
 
@@ -64,7 +64,7 @@ def test_log_records_stream_merges_against_main(repo: Path) -> None:
     merge, issue = got[1], got[2]
     assert len(merge.parents) == 2 and len(issue.parents) == 1
     assert [c[:2] for c in merge.changes] == [("A", "grants/b-two.yaml")]
-    assert issue.trailers == ("Jitops-Action: issue", "Jitops-Grant: b-two")
+    assert issue.trailers == {"Jitops-Action": "issue", "Jitops-Grant": "b-two"}
     blob = git(repo, "rev-parse", "HEAD:grants/b-two.yaml").strip()
     assert issue.changes == (("M", "grants/b-two.yaml", blob),)
     assert Git(repo).read_blobs([blob])[blob] == b"b\nstatus: {}\n"
@@ -83,7 +83,7 @@ def test_messages_cannot_break_the_reader(repo: Path) -> None:
     assert not last.unreadable
     assert last.subject.startswith("caf") and last.subject.endswith("grants/evil.yaml\x1e")
     assert [c[:2] for c in last.changes] == [("M", "grants/a-one.yaml")]
-    assert last.trailers == ("Jitops-Action: issue",)
+    assert last.trailers == {"Jitops-Action": "issue"}
 
 
 def test_stopping_early_ends_git(repo: Path) -> None:
@@ -101,3 +101,19 @@ def test_resolve_many_is_one_batched_lookup(repo: Path) -> None:
     tree = git(repo, "rev-parse", "HEAD:grants").strip()
     got = Git(repo).resolve_many([f"{head}:grants", f"{head}^1:grants", "HEAD:missing"])
     assert got == {f"{head}:grants": tree, f"{head}^1:grants": None, "HEAD:missing": None}
+
+
+def test_blob_stream_reads_while_requests_arrive(repo: Path) -> None:
+    g = Git(repo)
+    big = b"y" * 300_000  # more than a pipe holds: the drain thread must keep git going
+    g.commit({"grants/big.yaml": big}, "big\n")
+    blob = git(repo, "rev-parse", "HEAD:grants/big.yaml").strip()
+    small = git(repo, "rev-parse", "HEAD:grants/a-one.yaml").strip()
+    stream = g.blob_stream()
+    for sha in (blob, small, blob):
+        stream.request(sha)
+    assert stream.finish() == {blob: big, small: b"a\n"}
+    stream = g.blob_stream()
+    stream.request("0" * 40)
+    with pytest.raises(GitError, match="missing from the repository"):
+        stream.finish()

@@ -7,11 +7,22 @@ from pathlib import Path
 
 import click
 
-from jitops.cli.validate import repo_option, resolve_repo
 from jitops.duration import DurationError, parse_duration
 from jitops.errors import EXIT_OK, EXIT_REJECTED, UsageError
 from jitops.grant import parse_time
-from jitops.ledger import Git
+from jitops.ledger import Git, find_root
+
+# Like `jitops validate --repo`, defined here so that `audit` does not load the validator.
+repo_option = click.option(
+    "--repo",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Root of the access repository (default: the git work tree you are in).",
+)
+
+
+def resolve_repo(repo: Path | None) -> Path:
+    return repo.resolve() if repo is not None else (find_root(Path.cwd()) or Path.cwd())
 
 
 def _time(value: str | None, name: str) -> datetime | None:
