@@ -146,3 +146,12 @@ def _make_handler(server: VaultServer) -> type[BaseHTTPRequestHandler]:
             return
 
     return Handler
+
+
+def __getattr__(name: str) -> Any:
+    """``server.VaultSandbox`` is the sandbox (imported lazily: the sandbox imports this module)."""
+    if name == "VaultSandbox":
+        from jitops.sandbox.vault.sandbox import VaultSandbox
+
+        return VaultSandbox
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
