@@ -21,6 +21,7 @@ from github import Auth, Github, GithubException
 
 from jitops.approvals import Review
 from jitops.errors import JitopsError
+from jitops.policy import ACTIONS_BOT
 
 T = TypeVar("T")
 
@@ -84,7 +85,7 @@ class GitHub:
         timeout: float = 15.0,
         max_attempts: int = MAX_ATTEMPTS,
         sleep: Callable[[float], None] = time.sleep,
-        bot_login: str = "github-actions[bot]",
+        bot_login: str | None = None,
     ) -> None:
         self.repo_full_name = repo_full_name
         self.bot_login = bot_login
@@ -140,12 +141,12 @@ class GitHub:
         return self._repo
 
     # -- reads --------------------------------------------------------------------------------
-    def whoami(self) -> str:
+    def whoami(self, fallback: str | None = None) -> str:
         """The login the token acts as (cached).
 
         Installation tokens (the workflow's GITHUB_TOKEN, a GitHub App's) may not read
-        ``/user`` (403): then the login given as ``bot_login`` is used — by default the
-        Actions bot, ``github-actions[bot]``.
+        ``/user`` (403): then the login is, in this order, ``bot_login`` (JITOPS_BOT_LOGIN),
+        ``fallback`` (the policy's ``settings.bot``) or the Actions bot, ``github-actions[bot]``.
         """
         if self._me is None:
             try:
@@ -155,7 +156,7 @@ class GitHub:
             except GitHubAuthError as exc:
                 if exc.status != 403:
                     raise
-                self._me = self.bot_login
+                self._me = self.bot_login or fallback or ACTIONS_BOT
         return self._me
 
     def default_branch(self) -> str:

@@ -20,6 +20,7 @@ from jitops.principals import Principal
 
 POLICY_DIR = "policies"
 DEFAULT_WRAP_TTL = timedelta(hours=1)
+ACTIONS_BOT = "github-actions[bot]"  # who the workflow's GITHUB_TOKEN comments as
 
 
 class PolicyError(ProblemsError):
@@ -84,6 +85,7 @@ class Settings:
     wrap_ttl: timedelta = DEFAULT_WRAP_TTL
     vault: VaultSettings = field(default_factory=VaultSettings)
     notify: tuple[Mapping[str, Any], ...] = ()
+    bot: str | None = None  # the login jitops comments as; None: not set (github-actions[bot])
 
 
 @dataclass(frozen=True)
@@ -211,4 +213,5 @@ def _settings(raw: Mapping[str, Any], doc: yamlsafe.Document) -> Settings:
         wrap_ttl=wrap_ttl,
         vault=vault,
         notify=tuple(raw.get("notify", ())),
+        bot=raw.get("bot"),
     )

@@ -185,3 +185,16 @@ def test_an_installation_token_that_cannot_read_user_is_the_bot(gh: GitHubSandbo
     assert gh.count_requests("GET", "/user") == 1
     with pytest.raises(GitHubAuthError, match="refused the token"):
         GitHub("acme/access", "nope", gh.api_url).whoami()  # a bad token is still an error
+
+
+def test_who_an_installation_token_is_comes_from_env_then_policy_then_actions(
+    gh: GitHubSandbox,
+) -> None:
+    for bot_login, fallback, expected in (
+        ("env-bot", "policy-bot[bot]", "env-bot"),
+        (None, "policy-bot[bot]", "policy-bot[bot]"),
+        (None, None, "github-actions[bot]"),
+    ):
+        gh.fail_next(1, 403, message="Resource not accessible by integration", path="/user")
+        assert door(gh, bot_login=bot_login).whoami(fallback) == expected
+    assert door(gh).whoami("policy-bot[bot]") == "jitops-bot"  # /user answers: it wins

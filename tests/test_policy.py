@@ -109,3 +109,17 @@ def test_webhook_entries_are_checked_where_they_are_written() -> None:
     )
     assert msg.startswith("policies/a.yaml:4:")
     assert "secret_env" in msg
+
+
+def test_bot_login_setting() -> None:
+    role = ROLE.format(name="r", max="1h")
+    assert load_policy({"policies/a.yaml": policy_file(role)}).settings.bot is None
+    for login in ("acme-jitops", "acme-jitops[bot]"):
+        settings = f"settings:\n  bot: {login!r}\n"
+        policy = load_policy({"policies/a.yaml": policy_file(role, settings=settings)})
+        assert policy.settings.bot == login
+    bad = policy_file(role, settings="settings:\n  bot: 'two words'\n")
+    assert errors({"policies/a.yaml": bad}) == [
+        "policies/a.yaml:3: settings.bot 'two words' does not have the expected form "
+        "(see `jitops schema` for the exact format)"
+    ]

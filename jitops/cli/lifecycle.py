@@ -94,7 +94,7 @@ def _services(
 
     return Services(
         git=Git(resolve_repo(repo)),
-        github=GitHub(repo_name, token, api_url),
+        github=GitHub(repo_name, token, api_url, bot_login=environ.get("JITOPS_BOT_LOGIN") or None),
         connect_vault=connect,
         environ=environ,
         remote=remote,
@@ -268,10 +268,10 @@ def revoke_cmd(
 @click.option(
     "--bot",
     envvar="JITOPS_BOT_LOGIN",
-    default="github-actions[bot]",
-    show_default=True,
+    metavar="LOGIN",
     help="Login of the account jitops comments as; deliveries from anyone else are ignored "
-    "[env: JITOPS_BOT_LOGIN].",
+    "[env: JITOPS_BOT_LOGIN; default: settings.bot of the checkout's policies/, else "
+    "github-actions[bot]].",
 )
 @click.option(
     "--vault-addr",
@@ -296,7 +296,7 @@ def claim_cmd(
     identities: tuple[Path, ...],
     from_file: Path | None,
     pull_request: int | None,
-    bot: str,
+    bot: str | None,
     vault_addr: str | None,
     fmt: str,
 ) -> int:
@@ -321,12 +321,12 @@ def claim_cmd(
                 "(or GITHUB_REPOSITORY and GITHUB_TOKEN), or save it and use --from FILE"
             )
         gh = GitHub(repo_name, token, api_url)
+        root = resolve_repo(repo)
         armored = claim.find_delivery(
             grant_id=grant_id,
-            repo=resolve_repo(repo),
-            comments_of=lambda n: [
-                c.body for c in gh.comments(n) if c.author.lower() == bot.lower()
-            ],
+            repo=root,
+            comments_of=lambda n: [(c.author, c.body) for c in gh.comments(n)],
+            bot=bot or claim.bot_of_checkout(root),
             pull_request=pull_request,
         )
     keys = list(identities) or deliver.default_identities(Path.home())

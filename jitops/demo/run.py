@@ -148,7 +148,6 @@ class Demo:
                 "--format",
                 "json",
                 login=REQUESTER,
-                extra={"JITOPS_BOT_LOGIN": BOT},
             )
             creds = json.loads(out)["credentials"]
             self.check(bool(creds.get("username")), f"got a credential for {creds.get('username')}")

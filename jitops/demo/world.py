@@ -44,6 +44,7 @@ version: 1
 settings:
   ticket_pattern: '^[A-Z]+-[0-9]+$'
   wrap_ttl: 10m
+  bot: jitops-bot               # the account jitops comments as; claim trusts only it
 roles:
   orders-db-readonly:
     description: Read-only SQL on the orders database

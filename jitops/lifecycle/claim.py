@@ -17,6 +17,8 @@ from jitops import deliver
 from jitops.duration import format_duration
 from jitops.errors import JitopsError
 from jitops.grant import GRANTS_DIR, format_time, read_grant
+from jitops.policy import ACTIONS_BOT
+from jitops.validate import read_policy
 from jitops.vault_model import Unwrapped
 
 
@@ -24,14 +26,28 @@ class ClaimError(JitopsError):
     """The delivery could not be found or opened."""
 
 
+def bot_of_checkout(root: Path) -> str:
+    """The login jitops comments as, from ``settings.bot`` of the checkout's policy; the
+    Actions bot when unset (or when the policy cannot be read: the delivery search then says
+    who else posted one)."""
+    try:
+        bot = read_policy(root, None).settings.bot
+    except JitopsError:
+        bot = None
+    return bot or ACTIONS_BOT
+
+
 def find_delivery(
     *,
     grant_id: str,
     repo: Path,
-    comments_of: Callable[[int], Sequence[str]],
+    comments_of: Callable[[int], Sequence[tuple[str, str]]],
+    bot: str,
     pull_request: int | None = None,
 ) -> str:
-    """The armored delivery for ``grant_id`` from its pull request's comments."""
+    """The armored delivery for ``grant_id`` from its pull request's comments, given as
+    ``(author, body)`` oldest first. Only comments by ``bot`` count: anyone can post a
+    look-alike."""
     if pull_request is None:
         path = repo / GRANTS_DIR / f"{grant_id}.yaml"
         if not path.is_file():
@@ -46,11 +62,23 @@ def find_delivery(
                 "issue job after the merge, `git pull`, or pass --pr NUMBER"
             )
         pull_request = grant.status.pull_request
-    armored = deliver.extract_sealed(comments_of(pull_request), grant_id)
+    comments = comments_of(pull_request)
+    armored = deliver.extract_sealed(
+        (body for author, body in comments if author.lower() == bot.lower()), grant_id
+    )
     if armored is None:
+        others = sorted(
+            {a for a, body in comments if deliver.extract_sealed([body], grant_id) is not None}
+        )
+        hint = (
+            f"; a delivery was posted by {', '.join(others)}: if that is your jitops bot, "
+            "run again with --bot LOGIN (admins: set settings.bot in policies/)"
+            if others
+            else "; the issue job may still be running — try again in a minute"
+        )
         raise ClaimError(
-            f"no delivery for {grant_id} in the comments of pull request #{pull_request} by the "
-            "jitops bot (--bot); the issue job may still be running — try again in a minute"
+            f"no delivery for {grant_id} by {bot} in the comments of pull request "
+            f"#{pull_request}{hint}"
         )
     return armored
 

@@ -178,7 +178,7 @@ def _decide(svc: Services, grant: Grant, sha: str, now: datetime) -> _Pending:
         )
 
     approvers = tuple(evaluation.approvers)
-    me = gh.whoami()  # only our own comments are evidence: anyone can post a look-alike
+    me = gh.whoami(policy.settings.bot)  # only our own comments are evidence, not look-alikes
     record = plan.find_issued_record(
         (c.body for c in gh.comments(pr.number) if c.author.lower() == me.lower()), grant.id
     )

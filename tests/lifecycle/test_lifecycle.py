@@ -179,35 +179,48 @@ def test_sweep_revokes_a_token_git_does_not_record(world: World) -> None:
     assert world.admin().lookup_accessor(issued.accessor) is None
 
 
-def test_claim_ignores_look_alike_deliveries_from_others(world: World, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def _claim(world: World, pr: int, grant_id: str, *extra: str, bot_env: str | None = None):  # type: ignore[no-untyped-def]
     from click.testing import CliRunner
 
     from jitops.cli import cli
 
+    env = {
+        **world.environ(),
+        "GITHUB_TOKEN": world.gh.token(REQUESTER),
+        "JITOPS_BOT_LOGIN": bot_env,  # None: unset
+    }
+    args = ["claim", grant_id, "--pr", str(pr), "--identity", str(world.key.private)]
+    args += ["--format", "json", "--repo", str(world.checkout), *extra]
+    return CliRunner().invoke(cli, args, env=env)
+
+
+def test_claim_ignores_look_alike_deliveries_from_others(world: World) -> None:
     before, after, pr = merge_grant(world, "stg-octocat-7", STAGING)
     run_issue(world.services(), before=before, after=after)
     real = next(c for c in world.gh.comments(pr) if "BEGIN AGE" in c)
     world.gh.comment(pr, "mallory", real.replace("a", "b"))  # a forged, later delivery
-    env = {
-        **world.environ(),
-        "GITHUB_TOKEN": world.gh.token(REQUESTER),
-        "JITOPS_BOT_LOGIN": "jitops-bot",
-    }
-    result = CliRunner().invoke(
-        cli,
-        [
-            "claim",
-            "stg-octocat-7",
-            "--pr",
-            str(pr),
-            "--identity",
-            str(world.key.private),
-            "--format",
-            "json",
-            "--repo",
-            str(world.checkout),
-        ],
-        env=env,
-    )
+    result = _claim(world, pr, "stg-octocat-7", bot_env="jitops-bot")
     assert result.exit_code == 0, result.output
     assert '"username": "admin"' in result.output
+
+
+def test_claim_trusts_the_bot_named_by_the_policy(world: World) -> None:
+    """No --bot and no JITOPS_BOT_LOGIN: settings.bot of the checkout's policy names the bot,
+    so the command printed in the delivery comment works as written."""
+    before, after, pr = merge_grant(world, "stg-octocat-8", STAGING)
+    run_issue(world.services(), before=before, after=after)
+    result = _claim(world, pr, "stg-octocat-8")
+    assert result.exit_code == 0, result.output
+    assert '"username": "admin"' in result.output
+
+
+def test_claim_from_another_bot_says_who_posted_and_unwraps_nothing(world: World) -> None:
+    before, after, pr = merge_grant(world, "stg-octocat-9", STAGING)
+    run_issue(world.services(), before=before, after=after)
+    result = _claim(world, pr, "stg-octocat-9", "--bot", "github-actions[bot]")
+    assert result.exit_code == 1
+    assert "no delivery for stg-octocat-9 by github-actions[bot]" in result.output
+    assert "posted by jitops-bot" in result.output and "--bot LOGIN" in result.output
+    assert "Traceback" not in result.output
+    # nothing was unwrapped: the right bot can still claim it once
+    assert _claim(world, pr, "stg-octocat-9", "--bot", "jitops-bot").exit_code == 0
