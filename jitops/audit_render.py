@@ -40,6 +40,12 @@ def _left(r: Record, now: datetime) -> str:
 
 
 def to_table(records: Sequence[Record], now: datetime, *, active: bool) -> str:
+    if not records:
+        return (
+            "Nobody has access right now: no grant is active.\n"
+            if active
+            else "No grant matches: the history is empty or the filters exclude every grant.\n"
+        )
     from rich.console import Console
     from rich.table import Table
 
@@ -53,6 +59,7 @@ def to_table(records: Sequence[Record], now: datetime, *, active: bool) -> str:
         "expires",
         "time left" if active else "ended",
         title="jitops audit",
+        caption=f"{len(records)} active grant(s)" if active else f"{len(records)} grant(s)",
     )
     for r in records:
         last = (

@@ -258,6 +258,14 @@ def test_table_lists_history(story: Ledger) -> None:
     for gid in ("stg-octo-1", "db-hubot-2", "db-octo-3", "stg-mona-4", "stg-octo-5"):
         assert gid in out
     assert "expire 2026-11-01T12:03:00Z" in out
+    assert "5 grant(s)" in out
+
+
+def test_an_empty_answer_is_a_sentence_not_an_empty_table(story: Ledger) -> None:
+    code, out = run(story.repo, "--active", "--requester", "nobody")
+    assert (code, out) == (0, "Nobody has access right now: no grant is active.\n")
+    code, out = run(story.repo, "--role", "no-such-role")
+    assert code == 0 and out.startswith("No grant matches") and "┃" not in out
 
 
 def test_html_is_one_self_contained_file(story: Ledger, tmp_path: Path) -> None:
