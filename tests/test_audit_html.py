@@ -5,41 +5,16 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.fixtures.browser import browse
 from tests.test_audit import Ledger, run
 from tests.test_audit import story as story
 from tests.test_audit_verify import ledger as ledger
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
-
-
-def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        if os.environ.get("JITOPS_REQUIRE_BROWSER") == "1":
-            pytest.fail("chromium is required (JITOPS_REQUIRE_BROWSER=1) but is not installed")
-        pytest.skip("chromium is not installed")
-    return found
-
-
-def browse(tmp_path: Path, *args: str) -> str:
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ]
-    return subprocess.run(
-        [chromium(), *flags, *args], capture_output=True, text=True, timeout=120, check=True
-    ).stdout
 
 
 def visible_grants(dom: str) -> list[str]:

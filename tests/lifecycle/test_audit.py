@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from datetime import timedelta
 from pathlib import Path
@@ -16,6 +15,7 @@ from jitops.demo.world import DBA, World
 from jitops.grant import parse_time
 from jitops.lifecycle.issue import run_issue
 from jitops.lifecycle.sweep import run_revoke, run_sweep
+from tests.fixtures.browser import browse
 from tests.lifecycle.test_lifecycle import ORDERS, STAGING, main_grant, merge_grant
 
 pytestmark = pytest.mark.integration
@@ -112,41 +112,13 @@ def test_verify_a_clean_ledger_then_a_tampered_one(history: World) -> None:
 
 @pytest.mark.browser
 def test_html_report_in_a_real_browser(history: World, tmp_path: Path) -> None:
-    import os
-
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        if os.environ.get("JITOPS_REQUIRE_BROWSER") == "1":
-            pytest.fail("chromium is required (JITOPS_REQUIRE_BROWSER=1) but not installed")
-        pytest.skip("chromium is not installed")
     report = tmp_path / "audit.html"
     code, _ = audit(history, "--format", "html", "--output", str(report))
     assert code == 0
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ]
-    dom = subprocess.run(
-        [chromium, *flags, "--dump-dom", report.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout
+    dom = browse(tmp_path, "--dump-dom", report.as_uri())
     assert dom.count("<tr data-requester") == 4
     assert 'id="timeline"' in dom and "<rect" in dom
     assert "octocat</b> — staging-admin" in dom
     shot = tmp_path / "audit.png"
-    subprocess.run(
-        [chromium, *flags, f"--screenshot={shot}", "--window-size=1300,900", report.as_uri()],
-        capture_output=True,
-        timeout=120,
-        check=True,
-    )
+    browse(tmp_path, f"--screenshot={shot}", "--window-size=1300,900", report.as_uri())
     assert shot.stat().st_size > 5000
