@@ -75,20 +75,21 @@ class Record:
             "role": self.role,
             "pull_request": self.pull_request,
             "approved_by": list(self.approved_by),
-            "issued_at": _t(self.issued_at),
-            "expires_at": _t(self.expires_at),
-            "ended_at": _t(self.ended_at),
+            "issued_at": rfc3339(self.issued_at),
+            "expires_at": rfc3339(self.expires_at),
+            "ended_at": rfc3339(self.ended_at),
             "ended_by": self.ended_by,
             "reason": self.reason,
             "ticket": self.ticket,
             "duration": self.duration,
-            "requested_at": _t(self.requested_at),
+            "requested_at": rfc3339(self.requested_at),
             "end_reason": self.end_reason,
             "active": self.active,
         }
 
 
-def _t(v: datetime | None) -> str | None:
+def rfc3339(v: datetime | None) -> str | None:
+    """RFC 3339 UTC with a Z (`2026-11-23T10:00:00Z`), or None."""
     if v is None:
         return None
     if v.microsecond == 0 and v.utcoffset() == _ZERO:  # the usual case, fast

@@ -9,15 +9,37 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 
-from jitops.audit import KEYS, Record
+from jitops.audit import KEYS, Record, rfc3339
 from jitops.grant import format_time
 
 
 def to_json(records: Sequence[Record]) -> str:
-    """A JSON array, one record per line (readable, and fast for large histories)."""
+    """A JSON array, one record per line (readable, and fast for large histories): each line
+    is exactly ``json.dumps(record.to_json())``, written without building the dicts."""
     if not records:
         return "[]\n"
-    return "[\n" + ",\n".join(json.dumps(r.to_json()) for r in records) + "\n]\n"
+    return "[\n" + ",\n".join(map(_json_line, records)) + "\n]\n"
+
+
+_str = json.encoder.encode_basestring_ascii  # what json.dumps uses for a str (C)
+
+
+def _s(value: str | None) -> str:
+    return "null" if value is None else _str(value)
+
+
+def _json_line(r: Record) -> str:
+    pr = "null" if r.pull_request is None else str(int(r.pull_request))
+    approved = ", ".join(map(_str, r.approved_by))
+    return (
+        f'{{"grant": {_str(r.grant)}, "requester": {_s(r.requester)}, "role": {_s(r.role)}, '
+        f'"pull_request": {pr}, "approved_by": [{approved}], '
+        f'"issued_at": {_s(rfc3339(r.issued_at))}, "expires_at": {_s(rfc3339(r.expires_at))}, '
+        f'"ended_at": {_s(rfc3339(r.ended_at))}, "ended_by": {_s(r.ended_by)}, '
+        f'"reason": {_s(r.reason)}, "ticket": {_s(r.ticket)}, "duration": {_s(r.duration)}, '
+        f'"requested_at": {_s(rfc3339(r.requested_at))}, "end_reason": {_s(r.end_reason)}, '
+        f'"active": {"true" if r.active else "false"}}}'
+    )
 
 
 def to_csv(records: Sequence[Record]) -> str:

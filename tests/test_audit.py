@@ -314,3 +314,28 @@ def test_bad_input_never_crashes_audit(ledger: Ledger) -> None:
     assert "missing Jitops-Grant trailer" in out
     assert "x-one.yaml was not a valid grant when added" in out
     assert "neither from a pull request merge nor from jitops" in out
+
+
+def test_json_lines_are_exactly_what_json_dumps_writes() -> None:
+    """The fast JSON writer and Record.to_json cannot drift apart (keys, order, escaping)."""
+    from jitops.audit import Record
+    from jitops.audit_render import to_json
+
+    odd = Record(
+        "g-1",
+        requester="octocat",
+        role="r",
+        pull_request=7,
+        approved_by=["alice", 'b"ob'],
+        issued_at=T0,
+        expires_at=T0 + timedelta(hours=1, microseconds=5),
+        reason='quote " back\\ \u00e9 \U0001f600 \x01 </script>',
+        ended_by="revoke",
+        end_reason="line\nbreak",
+        present=True,
+    )
+    records = [odd, Record("g-2")]
+    out = to_json(records)
+    assert out == "[\n" + ",\n".join(json.dumps(r.to_json()) for r in records) + "\n]\n"
+    assert json.loads(out)[0]["reason"] == odd.reason
+    assert to_json([]) == "[]\n"
