@@ -1,0 +1,35 @@
+"""The git door: the only package that runs ``git``.
+
+Git is jitops' ledger. ``git`` holds the commands of one repository (file contents at a ref,
+the ids a directory ever held, commits, landing on a remote); ``log`` streams history for the
+audit. Each call runs one git process; reads of many objects go through one
+``git cat-file --batch``. Callers import from this package.
+"""
+
+from jitops.ledger._base import GIT_TIMEOUT, GitError
+from jitops.ledger.git import (
+    BOT_EMAIL,
+    BOT_NAME,
+    Git,
+    PlannedCommit,
+    PushRejected,
+    TreeEntry,
+    find_root,
+    names_in,
+)
+from jitops.ledger.log import BlobStream, LogCommit
+
+__all__ = [
+    "BOT_EMAIL",
+    "BOT_NAME",
+    "GIT_TIMEOUT",
+    "BlobStream",
+    "Git",
+    "GitError",
+    "LogCommit",
+    "PlannedCommit",
+    "PushRejected",
+    "TreeEntry",
+    "find_root",
+    "names_in",
+]
