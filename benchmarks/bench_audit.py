@@ -3,8 +3,8 @@
 
 The history is shaped like a real one and written with `git fast-import`: for each grant a
 request commit on a branch and GitHub's merge commit (two parents) adding the file, a jitops
-`issue` commit adding the status block (with trailers), and an `expire` / `revoke` / `deny`
-commit removing it.
+`issue` commit adding the status block (with trailers) and an `expire` or `revoke` commit
+removing it; one grant in three is denied at merge instead (a `deny` commit removes the file).
 
     python benchmarks/bench_audit.py --commits 40000 --runs 5
 """
@@ -85,7 +85,12 @@ def build(root: Path, commits: int) -> int:
         msg = f"Merge pull request #{i} from acme/req-{i}\n\nAccess\n"
         commit(when, msg, [blob_op(path, text)], merge=side)
         expires = when + timedelta(hours=2)
-        entry = LedgerEntry("issue", gid, f"user{i % 300}", "staging-admin", i, ("alice",), expires)
+        requester = f"user{i % 300}"
+        if i % 3 == 2:  # denied when merged (e.g. a reviewer left the team): never issued
+            deny = LedgerEntry("deny", gid, requester, "staging-admin", i, reason="not eligible")
+            commit(when + timedelta(seconds=30), commit_message(deny, "Denied."), [f"D {path}\n"])
+            continue
+        entry = LedgerEntry("issue", gid, requester, "staging-admin", i, ("alice",), expires)
         status = (
             "status:\n  state: active\n"
             f"  pull_request: {i}\n  approved_by: [alice]\n  issued_at: {format_time(when)}\n"
@@ -96,18 +101,19 @@ def build(root: Path, commits: int) -> int:
             commit_message(entry, "Issued."),
             [blob_op(path, text + status)],
         )
-        action = ("expire", "revoke", "deny")[i % 3] if i % 3 else "expire"
+        action = "revoke" if i % 3 == 1 else "expire"
         end = LedgerEntry(
             action,
             gid,
-            entry.requester,
-            entry.role,
+            requester,
+            "staging-admin",
             i,
             ("alice",),
             expires,
-            "done" if action != "expire" else None,
+            "done" if action == "revoke" else None,
         )
-        commit(expires, commit_message(end, "Ended."), [f"D {path}\n"])
+        end_at = when + timedelta(hours=1) if action == "revoke" else expires
+        commit(end_at, commit_message(end, "Ended."), [f"D {path}\n"])
     stream = b"".join(out)
     subprocess.run(["git", "fast-import", "--quiet"], cwd=root, input=stream, check=True)
     subprocess.run(["git", "checkout", "-q", "main"], cwd=root, check=True)
