@@ -234,8 +234,16 @@ def test_filters(story: Ledger) -> None:
         "stg-octo-5",
     }
     assert set(records(story.repo, "--role", "prod-db-readonly")) == {"db-hubot-2", "db-octo-3"}
+    # a date alone means the whole day: --until 2026-11-01 includes that afternoon's grants
     got = records(story.repo, "--since", "2026-11-01T12:30:00Z", "--until", "2026-11-01")
-    assert got == {}
+    assert set(got) == {"db-hubot-2", "db-octo-3", "stg-mona-4"}
+    assert records(story.repo, "--until", "2026-10-31") == {}
+    assert set(records(story.repo, "--since", "2026-11-01", "--until", "2026-11-01")) == {
+        "stg-octo-1",
+        "db-hubot-2",
+        "db-octo-3",
+        "stg-mona-4",
+    }
     got = records(story.repo, "--since", "2026-11-01T12:30:00Z", "--until", "2026-11-01T15:00:00Z")
     assert set(got) == {"db-hubot-2", "db-octo-3", "stg-mona-4"}
     code, out = run(story.repo, "--since", "yesterday")
@@ -250,6 +258,20 @@ def test_csv_opens_as_a_spreadsheet(story: Ledger, tmp_path: Path) -> None:
     assert len(rows) == 5 and set(rows[0]) >= KEYS
     hubot = next(r for r in rows if r["grant"] == "db-hubot-2")
     assert hubot["approved_by"] == "alice" and hubot["ended_by"] == "revoke"
+
+
+def test_an_unwritable_output_is_a_clear_error_and_leaves_no_file(
+    story: Ledger, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "taken"
+    blocker.write_text("a file, not a directory\n", encoding="utf-8")
+    code, out = run(story.repo, "--format", "html", "-o", str(blocker / "report.html"))
+    assert code == 1 and "cannot write it" in out and "Traceback" not in out
+    assert "bug" not in out
+    assert blocker.read_text(encoding="utf-8") == "a file, not a directory\n"
+    code, _ = run(story.repo, "--format", "csv", "-o", str(tmp_path / "new" / "audit.csv"))
+    assert code == 0 and (tmp_path / "new" / "audit.csv").read_text().startswith("grant,")
+    assert sorted(p.name for p in (tmp_path / "new").iterdir()) == ["audit.csv"]  # no temp file
 
 
 def test_table_lists_history(story: Ledger) -> None:

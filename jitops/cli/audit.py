@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from jitops.cli.output import write_output
 from jitops.duration import DurationError, parse_duration
 from jitops.errors import EXIT_OK, EXIT_REJECTED, UsageError
 from jitops.grant import parse_time
@@ -25,11 +26,15 @@ def resolve_repo(repo: Path | None) -> Path:
     return repo.resolve() if repo is not None else (find_root(Path.cwd()) or Path.cwd())
 
 
-def _time(value: str | None, name: str) -> datetime | None:
+def _time(value: str | None, name: str, *, end_of_day: bool = False) -> datetime | None:
+    """A ``--since``/``--until`` value: a time, or a date meaning the start of that day (UTC),
+    or for ``--until`` (``end_of_day``) its last microsecond, so the whole day is included."""
     if value is None:
         return None
+    if "T" not in value:
+        value += "T23:59:59.999999Z" if end_of_day else "T00:00:00Z"
     try:
-        return parse_time(value if "T" in value else value + "T00:00:00Z")
+        return parse_time(value)
     except ValueError:
         raise UsageError(
             f"{name} {value!r} is not a date like 2026-11-23 or 2026-11-23T10:00:00Z"
@@ -41,9 +46,15 @@ def _time(value: str | None, name: str) -> datetime | None:
 @click.option(
     "--ref", default="HEAD", show_default=True, help="The history to read (e.g. origin/main)."
 )
-@click.option("--since", metavar="DATE", help="Only grants issued (or requested) on or after DATE.")
 @click.option(
-    "--until", metavar="DATE", help="Only grants issued (or requested) on or before DATE."
+    "--since",
+    metavar="DATE",
+    help="Only grants issued (or requested) on or after DATE (UTC; a date: from its start).",
+)
+@click.option(
+    "--until",
+    metavar="DATE",
+    help="Only grants issued (or requested) on or before DATE (UTC; a date: to its end).",
 )
 @click.option("--requester", metavar="LOGIN", help="Only this requester.")
 @click.option("--role", metavar="ROLE", help="Only this role.")
@@ -94,7 +105,7 @@ def audit_group(
     records = audit.select(
         history.records.values(),
         since=_time(since, "--since"),
-        until=_time(until, "--until"),
+        until=_time(until, "--until", end_of_day=True),
         requester=requester,
         role=role,
         active=active,
@@ -106,7 +117,7 @@ def audit_group(
         "table": lambda: audit_render.to_table(records, now, active=active),
     }[fmt]()
     if output is not None:
-        output.write_text(text, encoding="utf-8")
+        write_output(output, text)
         click.echo(f"wrote {len(records)} records to {output}", err=True)
     else:
         click.echo(text, nl=not text.endswith("\n"))

@@ -9,6 +9,7 @@ import click
 
 from jitops import report as render
 from jitops import schema as schemas
+from jitops.cli.output import write_output
 from jitops.errors import EXIT_OK, EXIT_REJECTED
 from jitops.ledger import find_root
 from jitops.validate import validate_repo
@@ -99,8 +100,7 @@ def schema_cmd(kind: str, output: Path | None) -> None:
     if output is None:
         click.echo(text, nl=False)
     else:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text, encoding="utf-8")
+        write_output(output, text)
         click.echo(f"wrote {output}", err=True)
 
 
