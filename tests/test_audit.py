@@ -361,3 +361,44 @@ def test_json_lines_are_exactly_what_json_dumps_writes() -> None:
     assert out == "[\n" + ",\n".join(json.dumps(r.to_json()) for r in records) + "\n]\n"
     assert json.loads(out)[0]["reason"] == odd.reason
     assert to_json([]) == "[]\n"
+
+
+def test_audit_runs_a_fixed_number_of_git_processes_whatever_the_history(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One streaming git log and one batched object read, never a process per commit."""
+    import subprocess
+
+    from jitops import audit
+
+    real = subprocess.Popen
+    started: list[list[str]] = []
+
+    def counting(args: list[str], *a: object, **kw: object) -> subprocess.Popen[bytes]:
+        started.append(list(args))
+        return real(args, *a, **kw)  # type: ignore[call-overload, no-any-return]
+
+    def grants(first: int, count: int) -> None:
+        for i in range(first, first + count):
+            when = T0 + timedelta(hours=i)
+            pr = ledger.add(f"stg-octo-{i}", request("octocat", "staging-admin"), when)
+            ledger.issue(f"stg-octo-{i}", when + timedelta(seconds=30), pr=pr)
+            ledger.end("expire", f"stg-octo-{i}", when + timedelta(hours=2), pr=pr)
+
+    def processes() -> list[str]:
+        started.clear()
+        monkeypatch.setattr(subprocess, "Popen", counting)
+        try:
+            history = audit.build(ledger.git, check_status=True)
+        finally:
+            monkeypatch.setattr(subprocess, "Popen", real)
+        assert not history.findings
+        return sorted(" ".join(a[:2]) for a in started)
+
+    grants(1, 2)
+    few = processes()
+    grants(3, 20)
+    many = processes()
+    assert many == few  # 66 more commits, not one more process
+    assert many.count("git log") == 1 and many.count("git cat-file") == 1
+    assert len(many) <= 5  # plus ls-tree of grants/ and two rev-parse lookups
