@@ -137,3 +137,54 @@ def test_fragments_of_a_rewritten_history(ledger: Ledger) -> None:
         "stg-ghost-1 was ended (expire) but never issued in this history" in ln for ln in lines
     )
     assert any("its file was never added in this history" in ln for ln in lines)
+
+
+def test_issues_that_lack_what_an_issue_must_have(ledger: Ledger) -> None:
+    repo = ledger.repo
+    # a grant pushed straight to main, then issued: no pull request merge added it
+    ledger.at(T0)
+    text = request("octocat", "staging-admin")
+    ledger.texts["stg-push-1"] = text
+    ledger.git.commit({"grants/stg-push-1.yaml": text.encode()}, "add a grant by hand\n")
+    ledger.issue("stg-push-1", T0 + HOUR, pr=None)
+    # an issue whose trailers name no pull request and no expiry, still in grants/
+    now = datetime.now(UTC)
+    pr = ledger.add("stg-open-2", request("octocat", "staging-admin"), now - HOUR)
+    ledger.at(now - timedelta(minutes=30))
+    ledger.git.commit(
+        {"grants/stg-open-2.yaml": (ledger.texts["stg-open-2"] + "status: {}\n").encode()},
+        "jitops: issue stg-open-2\n\nIssued.\n\nJitops-Action: issue\nJitops-Grant: stg-open-2\n"
+        "Jitops-Requester: octocat\nJitops-Role: staging-admin\n",
+    )
+    # an issue left behind by a force-push that removed the merge adding its file
+    ledger.at(now - timedelta(minutes=10))
+    entry_msg = (
+        "jitops: issue stg-gone-3\n\nIssued.\n\nJitops-Action: issue\nJitops-Grant: stg-gone-3\n"
+        f"Jitops-Requester: octocat\nJitops-Role: staging-admin\nJitops-Pull-Request: {pr + 1}\n"
+        f"Jitops-Expires-At: {(now + HOUR).strftime('%Y-%m-%dT%H:%M:%SZ')}\n"
+    )
+    ledger.git.commit({}, entry_msg)
+    code, lines = verify(repo)
+    assert code == 1
+    text_out = "\n".join(lines)
+    assert "issue of stg-push-1, whose file was not added by a pull request merge" in text_out
+    assert "issue of stg-push-1 has no pull request" in text_out
+    assert "issue of stg-open-2 has no pull request" not in text_out  # its merge is #pr
+    assert "issue of stg-open-2 has no expires_at" in text_out
+    assert "grant stg-open-2 is active without an expires_at" in text_out
+    assert "issue of stg-gone-3, but no commit in this history added its file" in text_out
+    assert "neither from a pull request merge nor from jitops" in text_out  # the hand push
+    assert not any("Traceback" in ln for ln in lines)
+
+
+def test_an_unreadable_policy_at_issue_time_counts_as_needing_review(ledger: Ledger) -> None:
+    # the policy of the issue's parent commit cannot be loaded: an issue without approvers
+    # is then reported rather than excused (staging-admin itself needs no review)
+    ledger.at(T0)
+    ledger.git.commit({"policies/policy.yaml": b"roles: [this is not a policy\n"}, "break it\n")
+    issued(ledger, "stg-octo-1", T0 + HOUR)
+    code, lines = verify(ledger.repo)
+    assert code == 1
+    assert any(
+        "issue of stg-octo-1 has no approvers but its role needs review" in ln for ln in lines
+    )
