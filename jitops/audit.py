@@ -15,14 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-import yaml
-
 from jitops import yamlsafe
 from jitops.grant import GRANTS_DIR, format_time, parse_time, read_grant
 from jitops.ledger import Git, LogCommit, names_in
 from jitops.trailers import entry_from_trailers
 
-_FAST: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MERGE_PR = re.compile(r"^Merge pull request #(\d+) from ")
 _SQUASH_PR = re.compile(r"\(#(\d+)\)\s*$")
 
@@ -181,22 +178,16 @@ def build(git: Git, ref: str = "HEAD", *, check_status: bool = False) -> History
 
 
 def _grant_fields(data: bytes, path: str) -> dict[str, Any] | None:
-    """The fields of a grant file as it was added: the full safe loader when the file could
-    hold anchors, aliases or tags, libyaml directly otherwise (the common, fast case)."""
+    """The fields of a grant file as it was added: the fast line reader for plain ``key: value``
+    files (the common case), else jitops' own safe loader, the one `validate` judged it with."""
     simple = _simple_fields(data)
     if simple is not None:
         return simple
-    if any(c in data for c in (b"&", b"*", b"!")) or len(data) > yamlsafe.GRANT_MAX_BYTES:
-        try:
-            doc = yamlsafe.load(data, path)
-        except yamlsafe.YamlError:
-            return None
-        return doc.data if isinstance(doc.data, dict) else None
     try:
-        value = yaml.load(data, Loader=_FAST)  # noqa: S506 - a safe loader
-    except (yaml.YAMLError, UnicodeDecodeError):
+        doc = yamlsafe.load(data, path)
+    except yamlsafe.YamlError:
         return None
-    return value if isinstance(value, dict) else None
+    return doc.data if isinstance(doc.data, dict) else None
 
 
 def _grant_id(path: str) -> str:
@@ -206,7 +197,9 @@ def _grant_id(path: str) -> str:
     return ""
 
 
-_LINE = re.compile(r"^([a-z_]+):[ \t]+(.*?)[ \t]*$")
+_LINE = re.compile(r"^([a-z_]+): +(.*?) *$")
+_INDICATORS = frozenset("-?:,[]{}#&*!|>%@`")  # may not start a plain scalar (or need care)
+_UNUSUAL = re.compile("[\t\r\x85\u2028\u2029]")  # tabs and other line breaks: YAML decides
 
 
 def _simple_fields(data: bytes) -> dict[str, Any] | None:
@@ -216,8 +209,10 @@ def _simple_fields(data: bytes) -> dict[str, Any] | None:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return None
+    if _UNUSUAL.search(text):
+        return None
     out: dict[str, Any] = {}
-    for line in text.splitlines():
+    for line in text.split("\n"):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         m = _LINE.match(line)
@@ -233,8 +228,8 @@ def _simple_fields(data: bytes) -> dict[str, Any] | None:
             if len(raw) < 2 or not raw.endswith("'") or "'" in raw[1:-1].replace("''", ""):
                 return None
             value = raw[1:-1].replace("''", "'")
-        elif not raw or raw[:1] in "[]{}&*!|>%@`#" or " #" in raw or ": " in raw:
-            return None
+        elif not raw or raw[0] in _INDICATORS or raw[-1] == ":" or " #" in raw or ": " in raw:
+            return None  # could be YAML syntax, not a plain string
         else:
             value = raw
         out[m.group(1)] = value

@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from jitops import yamlsafe
 from jitops.cli import cli
 from jitops.grant import format_time
 from jitops.ledger import Git
@@ -402,3 +405,67 @@ def test_audit_runs_a_fixed_number_of_git_processes_whatever_the_history(
     assert many == few  # 66 more commits, not one more process
     assert many.count("git log") == 1 and many.count("git cat-file") == 1
     assert len(many) <= 5  # plus ls-tree of grants/ and two rev-parse lookups
+
+
+_VALUE = st.text(
+    alphabet=st.sampled_from([*"abcXYZ019 ~=-_:#'\"\\,.[]{}&*!|>%@`?\t\r", "é", "\u2028", "\x85"]),
+    max_size=12,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["requester", "role", "duration", "reason", "ticket", "ROLE"]),
+            _VALUE,
+            st.sampled_from(["plain", "single", "double"]),
+        ),
+        max_size=5,
+    ),
+    st.sampled_from(["", "# a comment\n", "\n", "  \n"]),
+)
+def test_the_fast_grant_reader_agrees_with_yaml(
+    fields: list[tuple[str, str, str]], extra: str
+) -> None:
+    """Grant files as added are read by a fast line reader when they are plain ``key: value``
+    lines: whatever it accepts, jitops' own loader (the one validate uses) reads the same way."""
+    from jitops import audit
+
+    lines = []
+    for key, value, style in fields:
+        if style == "single":
+            value = "'" + value.replace("'", "''") + "'"
+        elif style == "double":
+            value = json.dumps(value)
+        lines.append(f"{key}: {value}\n")
+    data = (extra + "".join(lines)).encode()
+    fast = audit._simple_fields(data)
+    if fast is None:
+        return  # left to the loader
+    try:
+        doc = yamlsafe.load(data, "grants/x.yaml").data
+    except yamlsafe.YamlError:
+        pytest.fail(f"the fast reader accepted what the loader rejects: {data!r} -> {fast!r}")
+    assert isinstance(doc, dict) and set(doc) == set(fast), (data, fast, doc)
+    for key, value in doc.items():
+        if isinstance(value, str):
+            assert fast[key] == value, (data, fast, doc)
+        else:  # the loader resolved a plain scalar (a number, a boolean, null): keep the text
+            assert isinstance(fast[key], str), (data, fast, doc)
+
+
+def test_grant_files_are_read_as_validate_reads_them(ledger: Ledger) -> None:
+    """Plain scalars that PyYAML's own SafeLoader would turn into dates (or fail on) stay text,
+    as they do for `jitops validate`; a comment sends the file down the full loader's path."""
+    text = (
+        "requester: octocat   # me\n"
+        "role: staging-admin\nduration: 2h\n"
+        "reason: Debug the staging-admin thing for the release\n"
+        "ticket: 2026-99-99   # not a date\n"
+    )
+    ledger.add("stg-octo-1", text, T0)
+    rec = records(ledger.repo)["stg-octo-1"]
+    assert (rec["requester"], rec["ticket"]) == ("octocat", "2026-99-99")
+    code, out = run(ledger.repo, "verify")
+    assert (code, out) == (0, "1 grant checked: the ledger is consistent\n")

@@ -151,9 +151,10 @@ def verify_cmd(ctx: click.Context, tolerance: str) -> int:
     problems = audit_verify.verify(git, history, now=datetime.now(UTC), tolerance=tol)
     for line in problems:
         click.echo(line)
+    n, v = len(history.records), len(problems)
     click.echo(
-        f"{len(history.records)} grants checked: "
-        + (f"{len(problems)} violation(s)" if problems else "the ledger is consistent")
+        f"{n} grant{'' if n == 1 else 's'} checked: "
+        + (f"{v} violation{'' if v == 1 else 's'}" if problems else "the ledger is consistent")
     )
     return EXIT_REJECTED if problems else EXIT_OK
 
