@@ -144,6 +144,7 @@ def to_html(records: Sequence[Record], now: datetime) -> str:
         or "<li>nobody</li>"
     )
     svg = _timeline(issued, now)
+    legend = _legend({_bar_kind(r) for r in issued})
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>jitops audit</title>
 <style>
@@ -156,7 +157,7 @@ th{{background:#f3f3f3}} .filters input{{margin-right:1em}} svg text{{font:11px 
 </style></head><body>
 <h1>jitops audit</h1><p>Generated {e(format_time(now))} from git history alone.</p>
 <h2>Who has access now</h2><ul id="now">{now_rows}</ul>
-<h2>Timeline</h2><p class="legend">who held which role when:{_legend()}</p>{svg}
+<h2>Timeline</h2><p class="legend">who held which role when:{legend}</p>{svg}
 <h2>History</h2>
 <div class="filters">
 <label>requester <input id="f-requester"></label><label>role <input id="f-role"></label>
@@ -189,18 +190,32 @@ apply();
 """
 
 
-_COLOURS = {"expire": "#6a9", "revoke": "#d84", "deny": "#c33", "active": "#47c"}
+_COLOURS = {
+    "expire": ("#6a9", "expired"),
+    "revoke": ("#d84", "revoked"),
+    "deny": ("#c33", "denied after issue"),
+    "ended": ("#999", "file removed, no end recorded"),
+    "active": ("#47c", "active (in grants/)"),
+}
 
 
 def _state(r: Record) -> str:
     return "active" if r.active else ("pending" if r.issued_at is None else "")
 
 
-def _legend() -> str:
+def _bar_kind(r: Record) -> str:
+    """How an issued grant's bar is coloured: how it ended, or that it has not."""
+    if r.ended_by in _COLOURS:
+        return r.ended_by or ""
+    return "active" if r.active else "ended"
+
+
+def _legend(kinds: set[str]) -> str:
+    """The colours actually drawn, in a fixed order."""
     return "".join(
-        f'<span style="background:{c}"></span>{"still active" if k == "active" else k + "d"}'
-        for k, c in _COLOURS.items()
-        if k != "deny"
+        f'<span style="background:{colour}"></span>{label}'
+        for kind, (colour, label) in _COLOURS.items()
+        if kind in kinds
     )
 
 
@@ -228,7 +243,7 @@ def _timeline(records: Sequence[Record], now: datetime) -> str:
         x = left + (r.issued_at - t0).total_seconds() / span * width
         w = max(3.0, (end - r.issued_at).total_seconds() / span * width)
         y = 20 + lane_of[(r.requester or "?", r.role or "?")] * row
-        colour = _COLOURS.get(r.ended_by or "active", _COLOURS["active"])
+        colour = _COLOURS[_bar_kind(r)][0]
         parts.append(
             f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{row - 6}" fill="{colour}" '
             f'fill-opacity="0.6" stroke="{colour}">'

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -469,3 +470,15 @@ def test_grant_files_are_read_as_validate_reads_them(ledger: Ledger) -> None:
     assert (rec["requester"], rec["ticket"]) == ("octocat", "2026-99-99")
     code, out = run(ledger.repo, "verify")
     assert (code, out) == (0, "1 grant checked: the ledger is consistent\n")
+
+
+def test_timeline_colours_say_how_each_grant_ended(ledger: Ledger, tmp_path: Path) -> None:
+    pr = ledger.add("stg-octo-1", request("octocat", "staging-admin"), T0)
+    ledger.issue("stg-octo-1", T0 + timedelta(minutes=1), pr=pr)
+    ledger.merge({"grants/stg-octo-1.yaml": None}, T0 + timedelta(minutes=30))  # early, by PR
+    out = tmp_path / "a.html"
+    assert run(ledger.repo, "--format", "html", "-o", str(out))[0] == 0
+    page = out.read_text(encoding="utf-8")
+    bar = re.search(r'<rect [^>]*fill="([^"]+)"[^>]*><title>stg-octo-1</title>', page)
+    assert bar and bar.group(1) == "#999"  # not the blue of a grant still in grants/
+    assert "file removed, no end recorded" in page and "active (in grants/)" not in page

@@ -36,6 +36,16 @@ def test_report_filters_and_timeline(story: Ledger, tmp_path: Path) -> None:
     for f in ("requester", "role", "action", "text"):
         assert f'id="f-{f}"' in dom
     assert dom.count("<rect") == 3  # the three grants ever issued
+    legend = re.search(r'<p class="legend">(.*?)</p>', dom)
+    assert legend and re.sub(r"<[^>]+>", "|", legend.group(1)).split("|") == [
+        "who held which role when:",
+        "",
+        "expired",
+        "",
+        "revoked",
+        "",
+        "active (in grants/)",
+    ]  # exactly the colours drawn: nothing was denied after issue or removed by hand
     assert re.search(r"<b>octocat</b> — staging-admin until [^<]*\(2h\d\dm left\)", dom)
     filtered = browse(tmp_path, "--dump-dom", report.as_uri() + "#requester=octo&action=expire")
     assert visible_grants(filtered) == ["stg-octo-1"]
