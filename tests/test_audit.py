@@ -251,7 +251,9 @@ def test_filters(story: Ledger) -> None:
     got = records(story.repo, "--since", "2026-11-01T12:30:00Z", "--until", "2026-11-01T15:00:00Z")
     assert set(got) == {"db-hubot-2", "db-octo-3", "stg-mona-4"}
     code, out = run(story.repo, "--since", "yesterday")
-    assert code == 2 and "is not a date" in out
+    assert code == 2 and "--since 'yesterday' is not a date" in out
+    code, out = run(story.repo, "--until", "2026-02-30")
+    assert code == 2 and "--until '2026-02-30' is not a date" in out  # as typed
 
 
 def test_csv_opens_as_a_spreadsheet(story: Ledger, tmp_path: Path) -> None:

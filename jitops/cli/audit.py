@@ -31,10 +31,9 @@ def _time(value: str | None, name: str, *, end_of_day: bool = False) -> datetime
     or for ``--until`` (``end_of_day``) its last microsecond, so the whole day is included."""
     if value is None:
         return None
-    if "T" not in value:
-        value += "T23:59:59.999999Z" if end_of_day else "T00:00:00Z"
+    full = value if "T" in value else value + ("T23:59:59.999999Z" if end_of_day else "T00:00:00Z")
     try:
-        return parse_time(value)
+        return parse_time(full)
     except ValueError:
         raise UsageError(
             f"{name} {value!r} is not a date like 2026-11-23 or 2026-11-23T10:00:00Z"
