@@ -309,6 +309,11 @@ def test_an_empty_or_missing_history(access_repo: Path) -> None:
     assert records(access_repo) == {}
     code, out = run(access_repo, "--ref", "nope")
     assert code == 2 and "no such commit" in out
+    # verify takes --ref and --repo too (after the word verify, where people type them)
+    code, out = run(access_repo, "verify", "--ref", "nope")
+    assert code == 2 and "--ref nope: no such commit" in out  # not "0 grants: consistent"
+    result = CliRunner().invoke(cli, ["audit", "verify", "--repo", str(access_repo)])
+    assert result.exit_code == 0 and "the ledger is consistent" in result.output
 
 
 def test_bad_input_never_crashes_audit(ledger: Ledger) -> None:

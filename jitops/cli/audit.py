@@ -40,6 +40,13 @@ def _time(value: str | None, name: str, *, end_of_day: bool = False) -> datetime
         ) from None
 
 
+def _require(git: Git, ref: str) -> None:
+    if git.rev_parse(ref) is None:
+        raise UsageError(
+            f"--ref {ref}: no such commit here; run it in a clone of the access repository"
+        )
+
+
 @click.group("audit", invoke_without_command=True)
 @repo_option
 @click.option(
@@ -95,10 +102,7 @@ def audit_group(
     from jitops import audit, audit_render
 
     git = Git(resolve_repo(repo))
-    if git.rev_parse(ref) is None:
-        raise UsageError(
-            f"--ref {ref}: no such commit here; run it in a clone of the access repository"
-        )
+    _require(git, ref)
     now = datetime.now(UTC)
     history = audit.build(git, ref)
     records = audit.select(
@@ -130,8 +134,10 @@ def audit_group(
     show_default=True,
     help="How long past expires_at a grant may stay in git (one sweep interval and then some).",
 )
+@repo_option
+@click.option("--ref", default=None, help="The history to read (default: HEAD, or audit's --ref).")
 @click.pass_context
-def verify_cmd(ctx: click.Context, tolerance: str) -> int:
+def verify_cmd(ctx: click.Context, tolerance: str, repo: Path | None, ref: str | None) -> int:
     """Check the ledger's invariants; exit 1 with one line per violation.
 
     Every issue has a merged pull request and approvers (unless the role needed none); no grant
@@ -145,8 +151,10 @@ def verify_cmd(ctx: click.Context, tolerance: str) -> int:
         tol = parse_duration(tolerance)
     except DurationError as exc:
         raise UsageError(f"--tolerance: {exc}") from None
-    git = Git(resolve_repo(ctx.obj["repo"]))
-    history = audit.build(git, ctx.obj["ref"], check_status=True)
+    git = Git(resolve_repo(repo or ctx.obj["repo"]))
+    ref = ref or ctx.obj["ref"]
+    _require(git, ref)
+    history = audit.build(git, ref, check_status=True)
     problems = audit_verify.verify(git, history, now=datetime.now(UTC), tolerance=tol)
     for line in problems:
         click.echo(line)

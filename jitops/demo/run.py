@@ -28,7 +28,6 @@ from rich.table import Table
 from jitops.demo.world import BOT, DBA, REQUESTER, World
 from jitops.errors import JitopsError
 from jitops.grant import parse_time
-from jitops.trailers import parse_entry
 
 GRANT_ID = "orders-octocat-demo"
 DURATION_S = 8
@@ -196,32 +195,31 @@ class Demo:
             return None
 
     def _audit(self) -> None:
-        log = subprocess.run(
-            ["git", "log", "--reverse", "--format=%cI%x00%B%x01", "main"],
-            cwd=self.w.gh.repo_path,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        table = Table("when", "action", "grant", "requester", "role", "approved by")
-        actions = []
-        for record in log.split("\x01"):
-            if "\x00" not in record:
-                continue
-            when, message = record.strip().split("\x00", 1)
-            entry, _ = parse_entry(message)
-            if entry is not None:
-                actions.append(entry.action)
-                table.add_row(
-                    when,
-                    entry.action,
-                    entry.grant,
-                    entry.requester,
-                    entry.role,
-                    ", ".join(entry.approved_by),
-                )
+        checkout = self.w.checkout
+        subprocess.run(["git", "fetch", "-q", "origin"], cwd=checkout, check=True, timeout=60)
+        out = self.jitops("audit", "--ref", "origin/main", "--format", "json")
+        records = {r["grant"]: r for r in json.loads(out)}
+        table = Table("grant", "requester", "approved by", "issued", "ended")
+        for r in records.values():
+            table.add_row(
+                r["grant"],
+                r["requester"] or "",
+                ", ".join(r["approved_by"]),
+                (r["issued_at"] or "")[11:],
+                f"{r['ended_by'] or ''} {(r['ended_at'] or '')[11:]}".strip(),
+            )
         self.c.print(table)
-        self.check(actions == ["issue", "expire"], "git log holds the issue and the expiry")
+        mine = records.get(GRANT_ID) or {}
+        self.check(
+            (mine.get("ended_by"), mine.get("approved_by"), mine.get("pull_request") is not None)
+            == ("expire", [DBA], True),
+            "the record: pull request, approver, issue and expiry",
+        )
+        verdict = self.jitops("audit", "verify", "--ref", "origin/main").strip().splitlines()
+        self.check(
+            verdict[-1:] == ["1 grant checked: the ledger is consistent"],
+            "jitops audit verify: the ledger is consistent",
+        )
 
 
 def run_demo(*, keep: bool = False, console: Console | None = None) -> int:

@@ -29,7 +29,8 @@ def test_demo_walks_the_whole_lifecycle() -> None:
     assert proc.returncode == 0, out[-3000:]
     assert "every step held" in out
     assert "Vault ended the grant token by itself" in out
-    assert "git log holds the issue and the expiry" in out
+    assert "the record: pull request, approver, issue and expiry" in out
+    assert "jitops audit verify: the ledger is consistent" in out
     if os.environ.get("JITOPS_REQUIRE_POSTGRES") == "1":
         assert "the same PostgreSQL login is now refused" in out
     assert "Traceback" not in out
