@@ -205,8 +205,8 @@ def _state(r: Record) -> str:
 
 def _bar_kind(r: Record) -> str:
     """How an issued grant's bar is coloured: how it ended, or that it has not."""
-    if r.ended_by in _COLOURS:
-        return r.ended_by or ""
+    if r.ended_by is not None:
+        return r.ended_by
     return "active" if r.active else "ended"
 
 

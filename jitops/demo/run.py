@@ -28,6 +28,7 @@ from rich.table import Table
 from jitops.demo.world import BOT, DBA, REQUESTER, World
 from jitops.errors import JitopsError
 from jitops.grant import parse_time
+from jitops.ledger import Git
 
 GRANT_ID = "orders-octocat-demo"
 DURATION_S = 8
@@ -195,8 +196,7 @@ class Demo:
             return None
 
     def _audit(self) -> None:
-        checkout = self.w.checkout
-        subprocess.run(["git", "fetch", "-q", "origin"], cwd=checkout, check=True, timeout=60)
+        Git(self.w.checkout).fetch("origin", "main")
         out = self.jitops("audit", "--ref", "origin/main", "--format", "json")
         records = {r["grant"]: r for r in json.loads(out)}
         table = Table("grant", "requester", "approved by", "issued", "ended")
