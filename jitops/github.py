@@ -57,6 +57,7 @@ class PullRequest:
     merge_commit_sha: str | None
     title: str
     url: str
+    merged_at: datetime | None = None  # when GitHub merged it (reviews after it never count)
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,7 @@ class GitHub:
                 merge_commit_sha=p.merge_commit_sha,
                 title=p.title or "",
                 url=p.html_url or "",
+                merged_at=p.merged_at,
             )
 
         return self._call(f"read pull request #{number}", get)

@@ -106,7 +106,7 @@ def _services(
 
 def _report(title: str, outcomes: Sequence[Outcome], fmt: str | None) -> int:
     fmt = fmt or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text")
-    failed = [o for o in outcomes if o.action == "failed"]
+    failed = [o for o in outcomes if o.action in ("failed", "flagged")]
     if fmt == "json":
         click.echo(json.dumps([o.__dict__ for o in outcomes], indent=2))
     else:
@@ -135,15 +135,25 @@ def _report(title: str, outcomes: Sequence[Outcome], fmt: str | None) -> int:
     return EXIT_REJECTED if failed else EXIT_OK
 
 
-def _push_range(before: str | None, after: str | None) -> tuple[str | None, str]:
+def _push_range(before: str | None, after: str | None) -> tuple[str | None, str | None]:
+    """The pushed range (for early revokes); every unissued grant at the tip is handled
+    whatever the range, so a run without one (schedule, dispatch) loses nothing."""
     event_path = os.environ.get("GITHUB_EVENT_PATH")
     if after is None and event_path and Path(event_path).is_file():
         event = json.loads(Path(event_path).read_text(encoding="utf-8"))
-        before = before or event.get("before")
-        after = event.get("after")
-    if after is None:
-        raise UsageError("give the pushed range with --after SHA (and --before SHA)")
+        if isinstance(event, dict):
+            before = before or event.get("before")
+            after = event.get("after")
     return before, after
+
+
+def _give_up(value: str) -> Any:
+    from jitops.duration import DurationError, parse_duration
+
+    try:
+        return parse_duration(value)
+    except DurationError:
+        raise UsageError(f"--give-up-after {value!r} is not a duration like 24h") from None
 
 
 def _now(value: str | None) -> datetime:
@@ -162,6 +172,15 @@ def _now(value: str | None) -> datetime:
 @format_option
 @click.option("--before", metavar="SHA", help="Start of the pushed range [event: before].")
 @click.option("--after", metavar="SHA", help="End of the pushed range [event: after].")
+@click.option(
+    "--give-up-after",
+    envvar="JITOPS_GIVE_UP_AFTER",
+    default="24h",
+    show_default=True,
+    metavar="DURATION",
+    help="How long a grant whose pull request cannot be determined stays failed (retried by "
+    "every run) before it is denied [env: JITOPS_GIVE_UP_AFTER].",
+)
 def issue_cmd(
     repo: Path | None,
     repo_name: str | None,
@@ -173,18 +192,24 @@ def issue_cmd(
     fmt: str | None,
     before: str | None,
     after: str | None,
+    give_up_after: str,
 ) -> int:
     """Issue access for grants merged to main (runs on push to main).
 
-    For each grant added in the pushed range: re-check the merged pull request's approvals,
-    create an orphan Vault token whose TTL is the grant's duration, deliver the credential
-    sealed to the requester's SSH keys in the pull request, and commit the status block. A grant
-    that is not approved is denied (file removed, reason in the commit and the pull request).
-    Safe to re-run.
+    For every grant on main that jitops has not issued: apply the gate (the merged pull
+    request, the policy main had before it landed, its file set, what was reviewed, the
+    approvals), create an orphan Vault token whose TTL is the grant's duration, record its
+    accessor in git, and only then deliver the credential sealed to the requester's SSH keys in
+    the pull request. A grant the gate refuses is denied (file removed, reason in the commit
+    and the pull request); one it cannot decide yet is left `failed` and retried. Safe to
+    re-run.
     """
+    import dataclasses
+
     from jitops.lifecycle.issue import run_issue
 
     svc = _services(repo, repo_name, api_url, token, vault_addr, remote, branch)
+    svc = dataclasses.replace(svc, give_up_after=_give_up(give_up_after))
     before, after = _push_range(before, after)
     return _report("issue", run_issue(svc, before=before, after=after), fmt)
 
@@ -223,6 +248,13 @@ def sweep_cmd(
 @click.command("revoke")
 @click.argument("grant_id", metavar="ID")
 @click.option("--reason", required=True, help="Why; recorded in git and the pull request.")
+@click.option(
+    "--actor",
+    envvar="GITHUB_ACTOR",
+    metavar="LOGIN",
+    help="Who asks for the revoke, recorded as the Jitops-Actor trailer [env: GITHUB_ACTOR; "
+    "default: the owner of the GitHub token].",
+)
 @repo_option
 @github_options
 @ledger_options
@@ -230,6 +262,7 @@ def sweep_cmd(
 def revoke_cmd(
     grant_id: str,
     reason: str,
+    actor: str | None,
     repo: Path | None,
     repo_name: str | None,
     api_url: str,
@@ -243,7 +276,8 @@ def revoke_cmd(
     from jitops.lifecycle.sweep import run_revoke
 
     svc = _services(repo, repo_name, api_url, token, vault_addr, remote, branch)
-    return _report("revoke", [run_revoke(svc, grant_id, reason)], fmt)
+    who = actor or svc.github.whoami()
+    return _report("revoke", [run_revoke(svc, grant_id, reason, actor=who)], fmt)
 
 
 @click.command("claim")

@@ -1,34 +1,36 @@
 """`jitops issue`: turn grants merged to main into Vault access, or deny them.
 
-For each grant file added in the pushed range:
+Fetch -> decide -> act, one grant at a time (one bad file never stops the others):
 
-1. find the merged pull request that added it and re-evaluate its approvals as of its head
-   commit, against the policy of the merge's first parent (branch protection can be bypassed
-   by admins; this check cannot);
-2. approved: create an orphan Vault token whose TTL is the grant's duration, wrap the secret,
-   seal the wrapping token to the requester's SSH keys, post it in the pull request, then
-   commit the ``status:`` block; not approved: remove the file in a ``deny`` commit.
+* **fetch** (:mod:`jitops.lifecycle.landing`): for every grant file at the tip of main that
+  jitops has not issued, find from git the commit that added it on main's first-parent line,
+  the merged pull request it belongs to (API), the base tip that merge was made on (git, for
+  merge, squash and rebase merges), the policy there, the PR's files, head file, reviews, the
+  requester's SSH keys;
+* **decide**: :func:`jitops.gate.decide_issue` (pure);
+* **act**: deny (remove the file, comment with inert values), leave ``failed`` (retried by the
+  next run and by the sweep), or issue with **record before deliver**: create the token, push
+  the status block naming its accessor, and only then post the sealed delivery.
 
-Re-running is safe: a grant whose file already has a status is skipped, and a grant whose
-delivery comment exists but whose commit never landed is recorded from that comment instead
-of being issued twice. A token created by a run that died before posting its delivery cannot
-be used by anyone (its wrapping token was never delivered) and is revoked by the next sweep.
+A recorded grant whose delivery never got posted (the run died between the push and the
+comment) is re-issued by the next run: its old token is revoked by accessor first. Vault's
+tokens are never listed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from jitops import approvals, checks, deliver
+from jitops import deliver, prcomment
 from jitops.errors import JitopsError
-from jitops.grant import GRANTS_DIR, Grant, format_time, read_grant
+from jitops.gate import IssueDecision, Verdict, decide_issue
+from jitops.grant import GRANTS_DIR, ID_RE, Grant, format_time, grant_id_of, read_grant
 from jitops.ledger import Git, PlannedCommit, names_in
 from jitops.lifecycle import plan
+from jitops.lifecycle.landing import gate_inputs, issued_by_jitops, recent_undelivered
 from jitops.lifecycle.services import Services, log
-from jitops.notify import Event
-from jitops.policy import PolicyError
+from jitops.principals import LOGIN_RE
 
 
 @dataclass(frozen=True)
@@ -36,183 +38,179 @@ class Outcome:
     """What a run did with one grant (for output, tests and the demo)."""
 
     grant: str
-    action: str  # issued | recorded | denied | skipped | revoked | expired | failed
+    action: str  # issued | denied | skipped | revoked | expired | failed | flagged
     detail: str
     pull_request: int | None = None
 
 
-@dataclass(frozen=True)
-class _Pending:
-    grant: Grant
-    commit: PlannedCommit
-    outcome: Outcome
-    event: Event | None
-
-
 def run_issue(
-    svc: Services, *, before: str | None, after: str, now: datetime | None = None
+    svc: Services,
+    *,
+    before: str | None = None,
+    after: str | None = None,
+    now: datetime | None = None,
 ) -> list[Outcome]:
-    """Issue or deny every grant added to ``grants/`` in ``before..after``."""
-    svc.git.fetch(svc.remote, svc.branch)
-    added = svc.git.grants_added(before, after, GRANTS_DIR)
-    if not added:
-        svc.say("no grant was added in this push")
-    outcomes = issue_grants(svc, added, now=now)
-    return outcomes + early_revokes(svc, before=before, after=after, now=now)
-
-
-def early_revokes(
-    svc: Services, *, before: str | None, after: str, now: datetime | None = None
-) -> list[Outcome]:
-    """Revoke grants whose active files a merged pull request deleted in the range."""
+    """Issue or deny every unissued grant at the tip of main (not only the pushed range: a
+    burst of merges whose runs a concurrency group cancelled loses nothing); record early
+    revokes made in ``before..after``."""
     now = now or datetime.now(UTC)
-    outcomes = []
-    for status, path, sha in svc.git.changes_in_range(before, after, GRANTS_DIR):
-        if status != "D" or not names_in([path], GRANTS_DIR, ".yaml"):
-            continue
-        if "\nJitops-Action:" in svc.git.message(sha):
-            continue  # jitops' own expire / deny / revoke
-        data = svc.git.show(f"{sha}^1", path)
-        grant, _ = read_grant(data, path) if data is not None else (None, [])
-        if grant is None or grant.status is None:
-            continue
-        if svc.git.find_trailer(f"{svc.remote}/{svc.branch}", "Jitops-Grant", grant.id, "revoke"):
-            outcomes.append(Outcome(grant.id, "skipped", "early revoke already recorded"))
-            continue
-        from jitops.lifecycle.sweep import end_grant
-
-        numbers = svc.github.pulls_for_commit(sha)
-        by = f"pull request #{numbers[0]}" if numbers else f"commit {sha[:12]}"
-        outcomes.append(
-            end_grant(
-                svc,
-                grant,
-                f"{by} deleted the grant file (early revoke)",
-                now=now,
-                remove=False,
-            )
-        )
+    svc.git.fetch(svc.remote, svc.branch)
+    outcomes = issue_pending(svc, now=now)
+    if not outcomes:
+        svc.say("no grant is waiting to be issued")
+    outcomes += redeliver(svc, now=now, skip=frozenset(o.grant for o in outcomes))
+    if after is not None:
+        outcomes += early_revokes(svc, before=before, after=after, now=now)
     return outcomes
 
 
-def issue_grants(
-    svc: Services, added: Sequence[tuple[str, str]], *, now: datetime | None = None
-) -> list[Outcome]:
-    """Issue or deny grants given as ``(grant id, sha of the commit that added it)``."""
-    tip = f"{svc.remote}/{svc.branch}"
-    current = svc.grants_at(tip)
-    outcomes: list[Outcome] = []
-    pending: list[_Pending] = []
-    for grant_id, sha in added:
-        grant = current.get(grant_id)
-        if grant is None:
-            outcomes.append(Outcome(grant_id, "skipped", f"{grant_id} is no longer in grants/"))
-            continue
-        if grant.status is not None:
-            outcomes.append(Outcome(grant_id, "skipped", f"{grant_id} was already issued"))
-            continue
+def unissued_paths(svc: Services, now: datetime) -> list[str]:
+    """Grant files at the tip that jitops has not issued (a status block counts only when
+    jitops' own issue commit wrote it; a status that arrived with a merge does not)."""
+    out = []
+    for path, data in sorted(svc.grant_files_at(svc.tip).items()):
         try:
-            pending.append(_decide(svc, grant, sha, now or datetime.now(UTC)))
-        except JitopsError as exc:
-            # Nothing was committed for this grant; a later run (or the sweep) retries it.
-            log.error("issue of %s failed: %s", grant_id, exc)
-            outcomes.append(Outcome(grant_id, "failed", str(exc)))
-    if pending:
-        _land(svc, pending)
-        for item in pending:
-            outcomes.append(item.outcome)
-            if item.event is not None:
-                policy = svc.policy_at(tip)
-                svc.notify(policy, item.event)
+            grant, _ = read_grant(data, path)
+        except (ValueError, TypeError, OverflowError, RecursionError):
+            grant = None  # the gate reports it
+        if grant is not None and grant.status is not None and issued_by_jitops(svc, path, now):
+            continue
+        out.append(path)
+    return out
+
+
+def issue_pending(svc: Services, *, now: datetime) -> list[Outcome]:
+    outcomes = []
+    for path in unissued_paths(svc, now):
+        try:
+            outcomes.append(_one(svc, path, now))
+        except JitopsError as exc:  # this grant only; the next run retries it
+            log.error("issue of %s failed: %s", path, exc)
+            outcomes.append(Outcome(_shown_id(path), "failed", str(exc)))
     return outcomes
 
 
-def _decide(svc: Services, grant: Grant, sha: str, now: datetime) -> _Pending:
-    gh = svc.github
-    numbers = gh.pulls_for_commit(sha)
-    prs = [gh.pull_request(n) for n in numbers]
-    merged = [p for p in prs if p.merged]
-    base_ref = f"{sha}^1"
-    try:
-        policy = svc.policy_at(base_ref)
-    except PolicyError as exc:
-        return _deny(svc, grant, None, f"the policy at {base_ref} is invalid: {exc}", now)
-    if not merged:
-        return _deny(
-            svc,
-            grant,
-            None,
-            "the grant reached main without a merged pull request; open a pull request",
-            now,
-        )
-    pr = merged[0]
-    used = names_in(svc.git.paths_ever_added(base_ref, GRANTS_DIR), GRANTS_DIR, ".yaml")
-    problems = checks.check_grant(
-        grant,
-        policy,
-        checks.GrantContext(is_new=True, used_ids=used, author=pr.author, teams=gh.is_team_member),
-    )
-    evaluation = approvals.evaluate(
-        grant,
-        policy,
-        author=pr.author,
-        head_sha=pr.head_sha,
-        reviews=gh.reviews(pr.number),
-        teams=gh.is_team_member,
-        problems=problems,
-    )
-    if evaluation.outcome != "approved":
-        why = "; ".join(evaluation.explain()) or evaluation.outcome
-        return _deny(svc, grant, pr.number, f"not approved at merge ({why})", now)
+def _one(svc: Services, path: str, now: datetime) -> Outcome:
+    inputs = gate_inputs(svc, path, now)
+    decision = decide_issue(inputs, svc.github.is_team_member)
+    if decision.verdict is Verdict.FAILED:
+        return Outcome(_shown_id(path), "failed", decision.reason, decision.pull_request)
+    if decision.verdict is Verdict.DENY:
+        return _deny(svc, path, decision, now)
+    return _issue(svc, decision, now)
 
-    keys, notes = deliver.usable_ssh_keys(gh.ssh_keys(grant.requester))
-    if not keys:
-        detail = "; ".join(notes) if notes else "no SSH key at all"
-        return _deny(
-            svc,
-            grant,
-            pr.number,
-            f"{grant.requester} has no ed25519 or RSA SSH key on GitHub ({detail}); add one at "
-            "https://github.com/settings/keys and request again",
-            now,
-        )
 
-    approvers = tuple(evaluation.approvers)
-    me = gh.whoami(policy.settings.bot)  # only our own comments are evidence, not look-alikes
-    record = plan.find_issued_record(
-        (c.body for c in gh.comments(pr.number) if c.author.lower() == me.lower()), grant.id
+# -- deny ------------------------------------------------------------------------------------
+def _ledger_safe(grant: Grant | None, path: str) -> bool:
+    """Only validated values reach trailers, comments and terminals."""
+    return (
+        grant is not None
+        and ID_RE.fullmatch(grant_id_of(path)) is not None
+        and "\n" not in path
+        and LOGIN_RE.fullmatch(grant.requester) is not None
+        and ID_RE.fullmatch(grant.role) is not None
     )
-    if record is not None:
-        status = plan.active_status(
-            pull_request=pr.number,
-            approved_by=approvers,
-            issued_at=record.issued_at,
-            expires_at=record.expires_at,
-            accessor=record.accessor,
-        )
-        return _Pending(
-            grant,
-            plan.issue_commit(grant, status),
-            Outcome(grant.id, "recorded", "delivery already posted; recorded it", pr.number),
-            None,
-        )
 
+
+def _deny(svc: Services, path: str, decision: IssueDecision, now: datetime) -> Outcome:
+    grant = decision.grant
+    if grant is None or not _ledger_safe(grant, path):
+        # nothing in this file can be written to git safely: an admin removes it by hand
+        return Outcome(
+            _shown_id(path),
+            "flagged",
+            f"{decision.reason}; the file cannot be recorded as denied (its values fail "
+            "validation): an admin must remove it",
+            decision.pull_request,
+        )
+    commit = plan.deny_commit(grant, decision.pull_request, decision.reason)
+
+    def build(git: Git) -> list[PlannedCommit]:
+        return [commit] if git.show("HEAD", path) is not None else []
+
+    if not svc.git.land(svc.remote, svc.branch, build):
+        return Outcome(grant.id, "skipped", "removed meanwhile", decision.pull_request)
+    if decision.pull_request is not None:
+        try:
+            svc.github.comment(decision.pull_request, deny_comment(grant, decision.reason))
+        except JitopsError as exc:  # the ledger is right; the comment is a courtesy
+            log.warning("could not comment on #%s: %s", decision.pull_request, exc)
+    policy = decision.policy or svc.policy_or_none()
+    if policy is not None:
+        svc.notify(
+            policy,
+            svc.event(
+                "denied", grant, now, pull_request=decision.pull_request, reason=decision.reason
+            ),
+        )
+    return Outcome(grant.id, "denied", decision.reason, decision.pull_request)
+
+
+def deny_comment(grant: Grant, reason: str) -> str:
+    """The deny comment; everything the requester wrote is rendered inert."""
+    cell = prcomment._cell  # the one inert renderer (no markup, no mentions, one line)
+    return (
+        f"**jitops: access denied** for {cell(grant.id)} ({cell(grant.requester)}, "
+        f"{cell(grant.role)}).\n\n{cell(reason)}\n\nThe grant file is removed from main; no "
+        "access was issued. Open a new pull request with a new grant id to ask again."
+    )
+
+
+# -- issue: record before deliver --------------------------------------------------------------
+def _issue(
+    svc: Services, decision: IssueDecision, now: datetime, *, replaces: str | None = None
+) -> Outcome:
+    grant, policy, pr = decision.grant, decision.policy, decision.pull_request
+    assert grant is not None
+    assert policy is not None
     role = policy.roles[grant.role]
     vault = svc.vault(policy)
+    if replaces is not None:
+        vault.revoke_accessor(replaces)
     issued = vault.issue(
         grant_id=grant.id,
         requester=grant.requester,
         role=role,
         duration=grant.duration,
-        pull_request=pr.number,
+        pull_request=pr,
         wrap_ttl=policy.settings.wrap_ttl,
         token_role=policy.settings.vault.token_role,
     )
     issued_at = issued.expires_at - grant.duration  # when Vault started the token's clock
+    status = plan.active_status(
+        pull_request=pr,
+        approved_by=decision.approvers,
+        issued_at=issued_at,
+        expires_at=issued.expires_at,
+        accessor=issued.accessor,
+    )
+    commit = plan.issue_commit(grant, status)
+    path = plan.grant_path(grant.id)
+
+    def build(git: Git) -> list[PlannedCommit]:
+        data = git.show("HEAD", path)
+        if data is None:
+            return []
+        there, _ = read_grant(data, path)
+        current = there.status.token_accessor if there and there.status else None
+        if current != replaces:
+            return []  # someone else recorded or removed it meanwhile
+        return [commit]
+
+    try:
+        landed = svc.git.land(svc.remote, svc.branch, build)
+    except JitopsError:
+        vault.revoke_accessor(issued.accessor)  # nobody can hold it: its wrapping token dies here
+        raise
+    if not landed:
+        vault.revoke_accessor(issued.accessor)
+        return Outcome(grant.id, "skipped", "recorded or removed by another run meanwhile", pr)
+
+    # recorded: only now may the credential leave
     payload = deliver.payload_for(
         grant_id=grant.id, vault_addr=vault.addr, wrapping_token=issued.wrapping_token
     )
-    armored = deliver.seal(payload, keys)
+    armored = deliver.seal(payload, list(decision.keys))
     body = deliver.render_delivery_comment(
         grant_id=grant.id,
         requester=grant.requester,
@@ -220,71 +218,80 @@ def _decide(svc: Services, grant: Grant, sha: str, now: datetime) -> _Pending:
         expires_at=issued.expires_at,
         armored=armored,
         wrap_ttl_seconds=int(policy.settings.wrap_ttl.total_seconds()),
-        key_fingerprints=[deliver.fingerprint(k) for k in keys],
+        key_fingerprints=[deliver.fingerprint(k) for k in decision.keys],
     )
     marker = plan.issued_marker(grant.id, issued.accessor, issued_at, issued.expires_at)
-    gh.comment(pr.number, body + "\n" + marker + "\n")
-    status = plan.active_status(
-        pull_request=pr.number,
-        approved_by=approvers,
-        issued_at=issued_at,
-        expires_at=issued.expires_at,
-        accessor=issued.accessor,
-    )
-    event = svc.event("issued", grant, now, pull_request=pr.number, status=status)
-    return _Pending(
-        grant,
-        plan.issue_commit(grant, status),
-        Outcome(
+    until = format_time(issued.expires_at)
+    if pr is None:
+        return Outcome(grant.id, "failed", "recorded, but there is no pull request to deliver to")
+    try:
+        svc.github.comment(pr, body + "\n" + marker + "\n")
+    except JitopsError as exc:
+        log.error("delivery of %s not posted: %s", grant.id, exc)
+        return Outcome(
             grant.id,
-            "issued",
-            f"issued to {grant.requester} until {format_time(issued.expires_at)}",
-            pr.number,
-        ),
-        event,
-    )
-
-
-def _deny(svc: Services, grant: Grant, pr: int | None, reason: str, now: datetime) -> _Pending:
-    if pr is not None:
-        svc.github.comment(
+            "failed",
+            f"recorded until {until}, but the delivery could not be posted ({exc}); the next run "
+            "re-issues it",
             pr,
-            f"**jitops: access denied** for `{grant.id}` ({grant.requester}, {grant.role}).\n\n"
-            f"{reason}\n\nThe grant file is removed from main; no access was issued. "
-            "Open a new pull request with a new grant id to ask again.",
         )
-    event = svc.event("denied", grant, now, pull_request=pr, reason=reason)
-    return _Pending(
-        grant,
-        plan.deny_commit(grant, pr, reason),
-        Outcome(grant.id, "denied", reason, pr),
-        event,
-    )
+    svc.notify(policy, svc.event("issued", grant, now, pull_request=pr, status=status))
+    verb = "re-issued" if replaces else "issued"
+    return Outcome(grant.id, "issued", f"{verb} to {grant.requester} until {until}", pr)
 
 
-def _land(svc: Services, pending: Sequence[_Pending]) -> list[str]:
-    """Commit every decision in one push, re-checked against the freshly fetched main."""
-
-    def build(git: Git) -> list[PlannedCommit]:
-        fresh = {g.id: g for g in _grants_in_worktree(git)}
-        out = []
-        for item in pending:
-            now_there = fresh.get(item.grant.id)
-            if now_there is None or now_there.status is not None:
-                continue  # someone else recorded or removed it meanwhile
-            out.append(item.commit)
-        return out
-
-    return svc.git.land(svc.remote, svc.branch, build)
+def redeliver(svc: Services, *, now: datetime, skip: frozenset[str] = frozenset()) -> list[Outcome]:
+    """Re-issue recorded grants whose delivery comment was never posted (old token revoked)."""
+    outcomes = []
+    for grant, decision in recent_undelivered(svc, now, skip):
+        assert grant.status is not None
+        try:
+            outcomes.append(_issue(svc, decision, now, replaces=grant.status.token_accessor))
+        except JitopsError as exc:
+            log.error("re-issue of %s failed: %s", grant.id, exc)
+            outcomes.append(Outcome(grant.id, "failed", str(exc), grant.status.pull_request))
+    return outcomes
 
 
-def _grants_in_worktree(git: Git) -> list[Grant]:
-    out = []
-    for path, data in git.files_at("HEAD", GRANTS_DIR, ".yaml").items():
-        grant, _ = read_grant(data, path)
-        if grant is not None:
-            out.append(grant)
-    return out
+# -- early revoke ------------------------------------------------------------------------------
+def early_revokes(
+    svc: Services, *, before: str | None, after: str, now: datetime | None = None
+) -> list[Outcome]:
+    """Revoke grants whose active files a merged pull request deleted in the range."""
+    from jitops.lifecycle.sweep import end_grant
+
+    now = now or datetime.now(UTC)
+    outcomes = []
+    for status, path, sha in svc.git.changes_in_range(before, after, GRANTS_DIR):
+        if status != "D" or not names_in([path], GRANTS_DIR, ".yaml"):
+            continue
+        if "\nJitops-Action:" in svc.git.message(sha):
+            continue  # jitops' own expire / deny / revoke
+        try:
+            data = svc.git.show(f"{sha}^1", path)
+            grant, _ = read_grant(data, path) if data is not None else (None, [])
+            if grant is None or grant.status is None:
+                continue
+            if svc.git.find_trailer(svc.tip, "Jitops-Grant", grant.id, "revoke"):
+                outcomes.append(Outcome(grant.id, "skipped", "early revoke already recorded"))
+                continue
+            numbers = svc.github.pulls_for_commit(sha)
+            by = f"pull request #{numbers[0]}" if numbers else f"commit {sha[:12]}"
+            outcomes.append(
+                end_grant(
+                    svc, grant, f"{by} deleted the grant file (early revoke)", now=now, remove=False
+                )
+            )
+        except JitopsError as exc:
+            log.error("early revoke of %s failed: %s", path, exc)
+            outcomes.append(Outcome(_shown_id(path), "failed", str(exc)))
+    return outcomes
 
 
-__all__ = ["Outcome", "early_revokes", "issue_grants", "run_issue"]
+def _shown_id(path: str) -> str:
+    """The id for output: the file stem when it is a valid id, else a neutral placeholder."""
+    stem = grant_id_of(path)
+    return stem if ID_RE.fullmatch(stem) and "\n" not in path else "(invalid grant file name)"
+
+
+__all__ = ["Outcome", "deny_comment", "early_revokes", "issue_pending", "redeliver", "run_issue"]

@@ -123,14 +123,31 @@ def expire_commit(grant: Grant, token_note: str) -> PlannedCommit:
     )
 
 
+#: Who asked for a revoke (``jitops revoke``, the manual workflow): a GitHub login.
+ACTOR_TRAILER = "Jitops-Actor"
+
+
 def revoke_commit(
-    grant: Grant, reason: str, token_note: str, *, remove: bool = True
+    grant: Grant,
+    reason: str,
+    token_note: str,
+    *,
+    remove: bool = True,
+    actor: str | None = None,
 ) -> PlannedCommit:
+    """The ``revoke`` commit; ``actor`` (a validated login) is recorded as ``Jitops-Actor``."""
     body = f"Access of {grant.requester} to {grant.role} was revoked: {reason}. {token_note}"
     changes: Mapping[str, bytes | None] = {grant_path(grant.id): None} if remove else {}
-    return PlannedCommit(
-        dict(changes), commit_message(_entry(grant, "revoke", reason=reason), body)
-    )
+    message = commit_message(_entry(grant, "revoke", reason=reason), body)
+    if actor is not None:
+        if not _ACTOR_RE.fullmatch(actor):
+            raise ValueError("the actor of a revoke must be a GitHub login")
+        # the trailer block is the last paragraph: the new line joins it
+        message = message.rstrip("\n") + f"\n{ACTOR_TRAILER}: {actor}\n"
+    return PlannedCommit(dict(changes), message)
+
+
+_ACTOR_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?")
 
 
 def expired(grants: Iterable[Grant], now: datetime) -> list[Grant]:

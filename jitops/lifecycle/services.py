@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from jitops.errors import JitopsError
+from jitops.gate import DEFAULT_GIVE_UP_AFTER
 from jitops.grant import GRANTS_DIR, Grant, GrantStatus, read_grant
 from jitops.ledger import Git
 from jitops.notify import Event, Notifier
-from jitops.policy import POLICY_DIR, Policy, load_policy
+from jitops.policy import POLICY_DIR, Policy, PolicyError, load_policy
 
 if TYPE_CHECKING:
     from jitops.github import GitHub
@@ -23,17 +25,57 @@ log = logging.getLogger("jitops")
 @dataclass
 class Services:
     """Everything a lifecycle run needs. ``vault`` is connected lazily: a run that only denies
-    or only records never logs in to Vault."""
+    or only records never logs in to Vault.
+
+    ``environ`` holds the job's environment (VAULT_TOKEN, GITHUB_TOKEN, webhook secrets): it
+    is left out of ``repr()``, as are the doors holding credentials.
+    ``give_up_after``: how long a grant whose pull request cannot be determined stays
+    ``failed`` (retried by every run) before it is denied with that reason.
+    """
 
     git: Git
-    github: GitHub
-    connect_vault: Callable[[Policy], Vault]
-    environ: Mapping[str, str]
+    github: GitHub = field(repr=False)
+    connect_vault: Callable[[Policy], Vault] = field(repr=False)
+    environ: Mapping[str, str] = field(repr=False)
     remote: str = "origin"
     branch: str = "main"
     repository: str | None = None
-    say: Callable[[str], None] = field(default=lambda _msg: None)
-    _vault: Vault | None = None
+    say: Callable[[str], None] = field(default=lambda _msg: None, repr=False)
+    give_up_after: timedelta = DEFAULT_GIVE_UP_AFTER
+    _vault: Vault | None = field(default=None, repr=False)
+
+    @property
+    def tip(self) -> str:
+        """The remote-tracking ref of the protected branch (what was fetched last)."""
+        return f"{self.remote}/{self.branch}"
+
+    def grant_files_at(self, ref: str) -> dict[str, bytes]:
+        """Every ``grants/*.yaml`` file at ``ref``, readable or not."""
+        return self.git.files_at(ref, GRANTS_DIR, ".yaml")
+
+    def policy_or_none(self) -> Policy | None:
+        """The policy at the tip, or None when it does not load (logged)."""
+        try:
+            return self.policy_at(self.tip)
+        except PolicyError as exc:
+            log.error("the policy on %s is invalid: %s", self.branch, exc)
+            return None
+
+    def last_good_policy(self) -> Policy:
+        """The policy at the tip, or the newest one on the first-parent line that loads: an
+        invalid policy on main must not stop expiries (they need only Vault's settings)."""
+        try:
+            return self.policy_at(self.tip)
+        except PolicyError as first:
+            shas = self.git.text(
+                "rev-list", "--first-parent", "-n", "50", self.tip, "--", POLICY_DIR
+            ).split()
+            for sha in shas:  # the policy as it was before each change, newest first
+                try:
+                    return self.policy_at(f"{sha}^1")
+                except (PolicyError, JitopsError):
+                    continue
+            raise first
 
     def vault(self, policy: Policy) -> Vault:
         if self._vault is None:

@@ -2,18 +2,19 @@
 
 Vault's TTL has already cut access when a grant expires; the sweep makes git tell the truth:
 
-1. finish issues that a push left unfinished (a grant on main with no status block);
-2. every active grant whose ``expires_at`` has passed: revoke its token by accessor
-   (idempotent: a token Vault already ended is recorded as such), remove the file in an
-   ``expire`` commit, comment on the pull request, notify;
-3. every live Vault token carrying a jitops grant id that git does not show as active (a run
-   died between creating it and recording it, or an early revoke whose `issue` run failed):
-   revoke it.
+1. finish issues that a push left unfinished (every unissued grant at the tip goes through
+   the gate, as in `jitops issue`), and re-issue recorded grants whose delivery never got
+   posted;
+2. every active grant whose ``expires_at`` has passed: revoke its token by the accessor git
+   records (idempotent: a token Vault already ended is recorded as such), remove the file in
+   an ``expire`` commit, comment on the pull request, notify.
 
-Early revokes (a merged pull request deleting an active grant file) are recorded by `issue`,
-which runs on every push touching ``grants/``.
-
-All commits of a run go out in one push, rebuilt on the freshly fetched main on a race.
+Vault's tokens are never listed: the sweep revokes exactly what git records, so it needs no
+``sudo``, its cost does not grow with unrelated tokens, and two access repositories sharing
+one Vault never touch each other's tokens. Each grant is handled on its own: an unreadable
+file, a damaged status block or a Vault error on one grant is reported (``flagged`` or
+``failed``) and every other grant still expires in the same run. An invalid policy on main
+does not stop expiries (the newest policy that loads gives the Vault settings).
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from jitops.errors import JitopsError
-from jitops.grant import GRANTS_DIR, Grant, format_time
+from jitops.grant import GRANTS_DIR, Grant, format_time, read_grant
 from jitops.ledger import Git, PlannedCommit
 from jitops.lifecycle import plan
-from jitops.lifecycle.issue import Outcome, issue_grants
+from jitops.lifecycle.issue import Outcome, _shown_id, issue_pending, redeliver, unissued_paths
 from jitops.lifecycle.services import Services, log
 from jitops.policy import Policy
+from jitops.principals import LOGIN_RE
 
 
 class RevokeError(JitopsError):
@@ -36,20 +38,31 @@ class RevokeError(JitopsError):
 
 @dataclass(frozen=True)
 class SweepPlan:
-    unissued: tuple[tuple[str, str], ...]  # (grant id, sha that added it)
+    unissued: tuple[str, ...]  # paths of grant files jitops has not issued
     expired: tuple[Grant, ...]
+    unreadable: tuple[tuple[str, str], ...]  # (path, what is wrong) of active-looking files
 
 
 def plan_sweep(svc: Services, now: datetime) -> SweepPlan:
-    tip = f"{svc.remote}/{svc.branch}"
-    grants = svc.grants_at(tip)
-    unissued = []
-    for g in grants.values():
-        if g.status is None:
-            sha = svc.git.last_commit_adding(tip, plan.grant_path(g.id))
-            if sha:
-                unissued.append((g.id, sha))
-    return SweepPlan(tuple(sorted(unissued)), tuple(plan.expired(grants.values(), now)))
+    grants = []
+    unreadable = []
+    for path, data in sorted(svc.grant_files_at(svc.tip).items()):
+        try:
+            grant, problems = read_grant(data, path)
+        except Exception as exc:  # one hostile file never stops the run
+            log.error("cannot read %s: %s", path, type(exc).__name__)
+            unreadable.append((path, f"cannot be read ({type(exc).__name__})"))
+            continue
+        if grant is None and b"status:" in data:
+            why = "; ".join(" ".join(p.message.split()) for p in problems[:2]) or "unreadable"
+            unreadable.append((path, why))
+        elif grant is not None and grant.status is not None:
+            grants.append(grant)
+    unissued = unissued_paths(svc, now)
+    # a status block jitops did not write is judged by the gate, never expired (its accessor
+    # may name anybody's token)
+    ours = [g for g in grants if g.path not in unissued]
+    return SweepPlan(tuple(unissued), tuple(plan.expired(ours, now)), tuple(unreadable))
 
 
 def run_sweep(
@@ -58,10 +71,17 @@ def run_sweep(
     now = now or datetime.now(UTC)
     svc.git.fetch(svc.remote, svc.branch)
     todo = plan_sweep(svc, now)
-    outcomes: list[Outcome] = []
+    outcomes: list[Outcome] = [
+        Outcome(
+            _shown_id(path),
+            "flagged",
+            f"{why}; an admin must repair or remove it (its token, if any, ends by its TTL)",
+        )
+        for path, why in todo.unreadable
+    ]
     if dry_run:
         outcomes += [
-            Outcome(g, "would issue", "merged but not yet issued") for g, _ in todo.unissued
+            Outcome(_shown_id(p), "would issue", "merged but not yet issued") for p in todo.unissued
         ]
         outcomes += [
             Outcome(g.id, "would expire", f"expired at {format_time(g.status.expires_at)}")
@@ -71,19 +91,28 @@ def run_sweep(
         return outcomes
     if todo.unissued:
         svc.say(f"finishing {len(todo.unissued)} unissued grant(s)")
-        outcomes += issue_grants(svc, todo.unissued, now=now)
-    tip = f"{svc.remote}/{svc.branch}"
-    policy = svc.policy_at(tip)
+        outcomes += issue_pending(svc, now=now)
+    outcomes += redeliver(svc, now=now, skip=frozenset(o.grant for o in outcomes))
+    if not todo.expired:
+        return outcomes
+    try:
+        policy = svc.last_good_policy()
+    except JitopsError as exc:
+        return outcomes + [Outcome(g.id, "failed", str(exc)) for g in todo.expired]
     commits: list[tuple[Grant, PlannedCommit, Outcome, str]] = []
     for grant in todo.expired:
-        note = _revoke_note(svc, policy, grant)
+        try:
+            note = _revoke_note(svc, policy, grant)
+        except JitopsError as exc:  # this grant only; the next sweep retries it
+            log.error("could not revoke the token of %s: %s", grant.id, exc)
+            outcomes.append(Outcome(grant.id, "failed", f"could not revoke its token: {exc}"))
+            continue
         commits.append(
             (grant, plan.expire_commit(grant, note), Outcome(grant.id, "expired", note), "expired")
         )
     if commits:
         _land_removals(svc, commits, now, policy)
         outcomes += [c[2] for c in commits]
-    outcomes += _reconcile(svc, policy)
     return outcomes
 
 
@@ -121,44 +150,52 @@ def _land_removals(
         svc.notify(policy, svc.event(kind, grant, now))
 
 
-def _reconcile(svc: Services, policy: Policy) -> list[Outcome]:
-    """Revoke live grant tokens that git does not show as active."""
-    tip = f"{svc.remote}/{svc.branch}"
-    active = {g.status.token_accessor for g in svc.grants_at(tip).values() if g.status is not None}
-    out = []
-    for token in svc.vault(policy).grant_tokens():
-        if token.accessor in active:
-            continue
-        grant_id = token.meta.get("jitops_grant", "?")
-        svc.vault(policy).revoke_accessor(token.accessor)
-        log.warning("revoked a token of grant %s that git does not record as active", grant_id)
-        out.append(
-            Outcome(grant_id, "revoked", "revoked an unrecorded token (a run died before git)")
-        )
-    return out
-
-
 def run_revoke(
-    svc: Services, grant_id: str, reason: str, *, now: datetime | None = None
+    svc: Services,
+    grant_id: str,
+    reason: str,
+    *,
+    actor: str | None = None,
+    now: datetime | None = None,
 ) -> Outcome:
-    """Break-glass: end a grant now, whatever its expiry."""
+    """Break-glass: end a grant now, whatever its expiry. ``actor``: the GitHub login of who
+    asked (recorded in a ``Jitops-Actor`` trailer)."""
     if len(reason.strip()) < 5:
         raise RevokeError("say why with --reason (at least a few words); it goes into git")
+    if actor is not None and not _valid_actor(actor):
+        raise RevokeError(
+            f"--actor {actor!r} is not a GitHub login; give the login of who asks for the revoke"
+        )
     svc.git.fetch(svc.remote, svc.branch)
-    grant = svc.grants_at(f"{svc.remote}/{svc.branch}").get(grant_id)
+    grant = svc.grants_at(svc.tip).get(grant_id)
     if grant is None:
         raise RevokeError(
             f"no grant {grant_id!r} in grants/ on {svc.branch}; `jitops audit --active` lists "
             "the active ones"
         )
-    return end_grant(svc, grant, reason.strip(), now=now or datetime.now(UTC), remove=True)
+    return end_grant(
+        svc, grant, reason.strip(), now=now or datetime.now(UTC), remove=True, actor=actor
+    )
 
 
-def end_grant(svc: Services, grant: Grant, reason: str, *, now: datetime, remove: bool) -> Outcome:
+def _valid_actor(login: str) -> bool:
+    """A user login, or an App's ``name[bot]`` login (what GITHUB_ACTOR holds)."""
+    return LOGIN_RE.fullmatch(login.removesuffix("[bot]")) is not None
+
+
+def end_grant(
+    svc: Services,
+    grant: Grant,
+    reason: str,
+    *,
+    now: datetime,
+    remove: bool,
+    actor: str | None = None,
+) -> Outcome:
     """Revoke ``grant``'s token and record a ``revoke`` commit (removing the file if asked)."""
-    policy = svc.policy_at(f"{svc.remote}/{svc.branch}")
+    policy = svc.last_good_policy()
     note = _revoke_note(svc, policy, grant) if grant.status else "No token had been issued."
-    commit = plan.revoke_commit(grant, reason, note, remove=remove)
+    commit = plan.revoke_commit(grant, reason, note, remove=remove, actor=actor)
     path = plan.grant_path(grant.id)
 
     def build(git: Git) -> list[PlannedCommit]:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from jitops.demo.world import DBA, REQUESTER, World
+from jitops.github import GitHubError
 from jitops.ledger import GitError
 from jitops.lifecycle.issue import run_issue
 from jitops.lifecycle.sweep import run_sweep
@@ -30,7 +31,10 @@ def merged(world: World, gid: str) -> tuple[str, str, int]:
 
 
 def live_tokens(world: World) -> list[Any]:
-    return world.admin().grant_tokens()
+    """Live grant tokens, as an operator with root would list them (jitops itself never lists)."""
+    admin = world.admin()
+    found = [admin.lookup_accessor(a) for a in admin.list_keys("auth/token/accessors")]
+    return [t for t in found if t is not None and t.grant_id]
 
 
 def test_vault_unreachable_then_back(world: World) -> None:
@@ -55,9 +59,10 @@ def test_github_5xx_and_secondary_rate_limit_are_retried(world: World) -> None:
     assert [o.action for o in outcomes] == ["issued"]
 
 
-def test_killed_after_delivery_before_the_commit_is_recorded_not_reissued(
+def test_a_push_that_fails_after_the_token_exists_delivers_nothing(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Record before deliver: no credential leaves before git records its accessor."""
     before, after, pr = merged(world, "stg-octocat-3")
     svc = world.services()
 
@@ -65,15 +70,44 @@ def test_killed_after_delivery_before_the_commit_is_recorded_not_reissued(
         raise GitError("killed")
 
     monkeypatch.setattr(svc.git, "land", die)
-    with pytest.raises(GitError):
-        run_issue(svc, before=before, after=after)
-    assert len(live_tokens(world)) == 1  # access exists, delivery posted, git not yet
+    outcomes = run_issue(svc, before=before, after=after)
+    assert [(o.grant, o.action) for o in outcomes] == [("stg-octocat-3", "failed")]
+    assert live_tokens(world) == []  # the token made for the failed push was revoked
+    assert not any("BEGIN AGE ENCRYPTED FILE" in c for c in world.gh.comments(pr))
     outcomes = run_issue(world.services(), before=before, after=after)
-    assert [o.action for o in outcomes] == ["recorded"]
-    assert len(live_tokens(world)) == 1  # no second token
+    assert [o.action for o in outcomes] == ["issued"]
     text = world.gh.read_file("main", "grants/stg-octocat-3.yaml") or ""
-    assert live_tokens(world)[0].accessor in text
+    assert [t.accessor in text for t in live_tokens(world)] == [True]
     assert sum("BEGIN AGE ENCRYPTED FILE" in c for c in world.gh.comments(pr)) == 1
+
+
+def test_recorded_but_never_delivered_is_reissued_with_the_old_token_revoked(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before, after, pr = merged(world, "stg-octocat-6")
+    svc = world.services()
+
+    def die(*_a: Any, **_k: Any) -> int:
+        raise GitHubError("the run was cancelled")
+
+    monkeypatch.setattr(svc.github, "comment", die)
+    outcomes = run_issue(svc, before=before, after=after)
+    assert [o.action for o in outcomes] == ["failed"]
+    assert "the next run re-issues it" in outcomes[0].detail
+    first = world.gh.read_file("main", "grants/stg-octocat-6.yaml") or ""
+    (old,) = live_tokens(world)
+    assert old.accessor in first  # recorded before any delivery
+    assert not any("BEGIN AGE ENCRYPTED FILE" in c for c in world.gh.comments(pr))
+
+    outcomes = run_issue(world.services(), before=None, after=world.main_sha())
+    assert [(o.grant, o.action) for o in outcomes] == [("stg-octocat-6", "issued")]
+    assert "re-issued" in outcomes[0].detail
+    (new,) = live_tokens(world)
+    assert new.accessor != old.accessor
+    assert world.admin().lookup_accessor(old.accessor) is None
+    assert new.accessor in (world.gh.read_file("main", "grants/stg-octocat-6.yaml") or "")
+    assert sum("BEGIN AGE ENCRYPTED FILE" in c for c in world.gh.comments(pr)) == 1
+    assert run_issue(world.services()) == []  # delivered: nothing more to do
 
 
 def test_the_sweep_finishes_a_push_whose_issue_job_never_ran(world: World) -> None:

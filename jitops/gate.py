@@ -1,0 +1,346 @@
+"""The issue gate (DESIGN.md section 4, *The gate, exactly*) as one pure decision.
+
+:func:`decide_issue` takes plain data that `jitops issue` read from git and GitHub and returns
+an :class:`IssueDecision`: issue, deny (naming the rule that failed) or ``failed`` (the gate
+could not be decided; a later run retries, and after :data:`DEFAULT_GIVE_UP_AFTER` of waiting
+the grant is denied with that reason). No git, no network, no Vault: every rule is a unit test.
+
+The rules, in the order they are checked:
+
+1. the commit that brought the file is part of a **merged** pull request whose base is the
+   protected branch, and that pull request's merge landed on the branch's first-parent line;
+2. the policy that judges is the branch's **as it was before that pull request landed** (the
+   base tip the merge was made on, found by the caller from git; never a commit of the PR);
+3. the pull request has the **grant shape**: it adds exactly this one ``grants/<id>.yaml`` and
+   touches nothing else, and the file carries no ``status:``;
+4. **what was reviewed is what is issued**: the file on the branch is byte-for-byte the file at
+   the PR's head commit; approvals count only on that head commit and only when submitted at or
+   before ``merged_at``;
+5. the approval rule (DESIGN.md section 3) holds, with team memberships read at evaluation time.
+
+Before any of those, the file itself must be a valid grant (id rule, schema) and the requester
+must have an SSH key age can seal to: all of it is known before a Vault token exists.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from jitops import approvals, checks
+from jitops.approvals import Evaluation, Review
+from jitops.errors import Problem, Secret
+from jitops.grant import GRANTS_DIR, Grant, format_time, read_grant
+from jitops.policy import Policy, PolicyError, load_policy
+from jitops.principals import TeamLookup
+
+#: How long a grant may stay ``failed`` (its pull request cannot be determined) before it is
+#: denied with that reason. Overridable per run (``jitops issue --give-up-after``).
+DEFAULT_GIVE_UP_AFTER = timedelta(hours=24)
+
+
+class Verdict(enum.Enum):
+    """What the gate says about one grant."""
+
+    ISSUE = "issue"
+    DENY = "deny"
+    FAILED = "failed"  # not decidable now (GitHub unreachable, PR not yet associated): retry
+
+
+class Rule(enum.Enum):
+    """Which check decided a denial (or a failure); the value is what people read."""
+
+    FILE = "the grant file"
+    PULL_REQUEST = "gate rule 1 (a merged pull request into the branch)"
+    POLICY = "gate rule 2 (the policy before the pull request landed)"
+    SHAPE = "gate rule 3 (the pull request adds exactly this grant file)"
+    REVIEWED = "gate rule 4 (what was reviewed is what is issued)"
+    APPROVAL = "gate rule 5 (the approval rule)"
+    DELIVERY = "delivery (the requester's SSH keys)"
+
+
+@dataclass(frozen=True)
+class PullFacts:
+    """The pull request as GitHub reports it."""
+
+    number: int
+    author: str
+    merged: bool
+    base_ref: str
+    head_sha: str
+    merged_at: datetime | None
+    merge_commit_sha: str | None
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """One entry of the pull request's file list (GitHub's ``diff-entry``)."""
+
+    path: str
+    status: str  # added | removed | modified | renamed | copied | changed | unchanged
+
+
+@dataclass(frozen=True)
+class IssueInputs:
+    """Everything the gate looks at, already read.
+
+    ``lookup_failure``: set when the pull request could not be determined (an error, or no
+    pull request associated yet); the rest may then be missing. ``landed``: the PR's merge
+    commit is on the branch's first-parent line and the commit that added the file is part of
+    that landing (git). ``base_tip``/``base_policy_files``: the commit the merge was made on and
+    the policy files there (None when git could not tell). ``used_ids``: every grant id in the
+    history of ``grants/`` at ``base_tip``. ``waiting_since``: when the file reached the branch.
+    """
+
+    path: str
+    main_file: bytes
+    branch: str
+    now: datetime
+    waiting_since: datetime
+    give_up_after: timedelta = DEFAULT_GIVE_UP_AFTER
+    lookup_failure: str | None = None
+    pull: PullFacts | None = None
+    landed: bool = False
+    base_tip: str | None = None
+    base_policy_files: Mapping[str, bytes] | None = None
+    changes: Sequence[FileChange] = ()
+    head_file: bytes | None = None
+    reviews: Sequence[Review] = ()
+    used_ids: frozenset[str] = frozenset()
+    ssh_keys: Sequence[str] | None = None
+
+
+@dataclass(frozen=True)
+class IssueDecision:
+    verdict: Verdict
+    reason: str
+    rule: Rule | None = None
+    grant: Grant | None = None
+    pull_request: int | None = None
+    policy: Policy | None = None
+    approvers: tuple[str, ...] = ()
+    keys: tuple[str, ...] = ()  # the requester's keys age can seal to (ISSUE only)
+    evaluation: Evaluation | None = None
+
+    @property
+    def issues(self) -> bool:
+        return self.verdict is Verdict.ISSUE
+
+
+def sealable_keys(keys: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The keys age really seals to (each one tried with a probe), and notes on the rest."""
+    from jitops import deliver
+    from jitops.sshkeys import usable_ssh_keys
+
+    usable, notes = usable_ssh_keys(keys)
+    ok = []
+    for key in usable:
+        try:
+            deliver.seal(Secret("probe"), [key])
+        except Exception as exc:  # any failure means: age cannot seal to this key
+            notes.append(f"age cannot seal to one key ({type(exc).__name__})")
+            continue
+        ok.append(key)
+    return ok, notes
+
+
+def decide_issue(inp: IssueInputs, teams: TeamLookup | None) -> IssueDecision:
+    """Apply the gate to one unissued grant file on the branch (pure; see the module doc)."""
+    try:
+        grant, problems = read_grant(inp.main_file, inp.path)
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:  # hostile content
+        return _deny(Rule.FILE, f"the file on {inp.branch} cannot be read ({type(exc).__name__})")
+    errors = [p for p in problems if p.severity == "error"]
+    if grant is None or errors:
+        return _deny(Rule.FILE, f"the file on {inp.branch} is not a valid grant ({_first(errors)})")
+
+    # rule 1 -- nothing else can be judged without the pull request
+    if inp.lookup_failure is not None or inp.pull is None:
+        why = inp.lookup_failure or "no pull request is associated with it yet"
+        waited = inp.now - inp.waiting_since
+        if waited >= inp.give_up_after:
+            return _deny(
+                Rule.PULL_REQUEST,
+                f"its pull request could not be determined for {_human(waited)} ({why}); open "
+                "a new pull request with a new grant id",
+                grant,
+            )
+        return IssueDecision(
+            Verdict.FAILED,
+            f"its pull request could not be determined ({why}); waiting since "
+            f"{format_time(inp.waiting_since)} ({_human(waited)}), a later run retries; denied "
+            f"after {_human(inp.give_up_after)}",
+            Rule.PULL_REQUEST,
+            grant,
+        )
+    pr = inp.pull
+    if not pr.merged or pr.merged_at is None:
+        return _deny(Rule.PULL_REQUEST, f"pull request #{pr.number} is not merged", grant, pr)
+    if pr.base_ref != inp.branch:
+        return _deny(
+            Rule.PULL_REQUEST,
+            f"pull request #{pr.number} was merged into {pr.base_ref!r}, not {inp.branch!r}; "
+            f"a grant reaches {inp.branch} only through its own pull request",
+            grant,
+            pr,
+        )
+    if not inp.landed:
+        return _deny(
+            Rule.PULL_REQUEST,
+            f"the commit that added the file is not part of how pull request #{pr.number} "
+            f"landed on {inp.branch}",
+            grant,
+            pr,
+        )
+
+    # rule 2
+    if inp.base_tip is None or inp.base_policy_files is None:
+        return _deny(
+            Rule.POLICY,
+            f"the commit {inp.branch} had before pull request #{pr.number} landed cannot be found",
+            grant,
+            pr,
+        )
+    try:
+        policy = load_policy(inp.base_policy_files)
+    except PolicyError as exc:
+        return _deny(
+            Rule.POLICY,
+            f"the policy at {inp.base_tip[:12]} (before #{pr.number} landed) is invalid: "
+            f"{_first(list(exc.problems))}",
+            grant,
+            pr,
+        )
+
+    # rule 3
+    shape = _shape_problem(inp.changes, inp.path)
+    if shape is not None:
+        return _deny(Rule.SHAPE, f"pull request #{pr.number} {shape}", grant, pr)
+    if grant.status is not None:
+        return _deny(
+            Rule.SHAPE,
+            f"pull request #{pr.number} wrote a status: block; only jitops writes it",
+            grant,
+            pr,
+        )
+
+    # rule 4
+    if inp.head_file is None or inp.head_file != inp.main_file:
+        return _deny(
+            Rule.REVIEWED,
+            f"the file on {inp.branch} differs from the file at the head commit of pull request "
+            f"#{pr.number} ({pr.head_sha[:12]}), which is what was reviewed",
+            grant,
+            pr,
+        )
+    merged_at = pr.merged_at
+    # reviews on a merged pull request never count; staleness (not on the head commit) is the
+    # approval rule's own business
+    reviews = [r for r in inp.reviews if r.submitted_at is not None and r.submitted_at <= merged_at]
+
+    # rule 5 (with the grant's own checks against the policy that judges)
+    ctx = checks.GrantContext(is_new=True, used_ids=inp.used_ids, author=pr.author, teams=teams)
+    found = checks.check_grant(grant, policy, ctx)
+    evaluation = approvals.evaluate(
+        grant,
+        policy,
+        author=pr.author,
+        head_sha=pr.head_sha,
+        reviews=reviews,
+        teams=teams,
+        problems=found,
+    )
+    if evaluation.outcome != "approved":
+        why = "; ".join(evaluation.explain()) or evaluation.outcome
+        rule = Rule.FILE if evaluation.outcome == "invalid" else Rule.APPROVAL
+        late = [r for r in inp.reviews if r.submitted_at is None or r.submitted_at > merged_at]
+        if late and rule is Rule.APPROVAL:
+            why += f"; {len(late)} review(s) submitted after the merge do not count"
+        return _deny(rule, f"not approved at merge ({why})", grant, pr, policy)
+
+    keys, notes = sealable_keys(inp.ssh_keys or ())
+    if not keys:
+        detail = "; ".join(notes) if notes else "no SSH key at all"
+        return _deny(
+            Rule.DELIVERY,
+            f"{grant.requester} has no ed25519 or RSA SSH key on GitHub that age can seal to "
+            f"({detail}); add one at https://github.com/settings/keys and request again",
+            grant,
+            pr,
+            policy,
+        )
+    return IssueDecision(
+        Verdict.ISSUE,
+        f"approved by {', '.join(evaluation.approvers) or 'policy (no review needed)'}",
+        None,
+        grant,
+        pr.number,
+        policy,
+        tuple(evaluation.approvers),
+        tuple(keys),
+        evaluation,
+    )
+
+
+def _shape_problem(changes: Sequence[FileChange], path: str) -> str | None:
+    if not changes:
+        return "changes no file"
+    others = [c.path for c in changes if c.path != path]
+    if others:
+        shown = ", ".join(sorted(others)[:3]) + (" ..." if len(others) > 3 else "")
+        return (
+            f"also changes {shown}; a grant pull request adds exactly one {GRANTS_DIR}/<id>.yaml "
+            "and touches nothing else"
+        )
+    if len(changes) != 1 or changes[0].status != "added":
+        return f"does not add {path} (status {changes[0].status})"
+    return None
+
+
+def _deny(
+    rule: Rule,
+    why: str,
+    grant: Grant | None = None,
+    pr: PullFacts | None = None,
+    policy: Policy | None = None,
+) -> IssueDecision:
+    return IssueDecision(
+        Verdict.DENY,
+        f"{rule.value} failed: {why}",
+        rule,
+        grant,
+        pr.number if pr else None,
+        policy,
+    )
+
+
+def _first(problems: Sequence[Problem]) -> str:
+    if not problems:
+        return "unreadable"
+    first = problems[0]
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return " ".join(first.message.split()) + more
+
+
+def _human(delta: timedelta) -> str:
+    seconds = max(0, int(delta.total_seconds()))
+    hours, rest = divmod(seconds, 3600)
+    minutes = rest // 60
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m" if minutes else f"{seconds}s"
+
+
+__all__ = [
+    "DEFAULT_GIVE_UP_AFTER",
+    "FileChange",
+    "IssueDecision",
+    "IssueInputs",
+    "PullFacts",
+    "Rule",
+    "Verdict",
+    "decide_issue",
+    "sealable_keys",
+]

@@ -1,0 +1,245 @@
+"""Fetching what the issue gate judges: how a grant file landed on main, from git and the API.
+
+*The policy before the pull request landed* is the base tip the merge was made on, for every
+merge method GitHub has (PROTOCOLS.md section 12):
+
+* ``merge``: one new commit with two parents, the first the base tip -> its first parent;
+* ``squash``: one new commit with one parent, the base tip -> its first parent;
+* ``rebase``: the PR's commits replayed onto the base tip, no merge commit; ``merge_commit_sha``
+  is the last replayed commit and GitHub associates every replayed commit with the PR
+  (``GET /repos/{o}/{r}/commits/{sha}/pulls``) -> walk main's first-parent line back from the
+  merge commit while the commits belong to the PR; the first one that does not is the base tip.
+  (``<commit adding the file>^1`` would be the PR's own earlier commit: never used.)
+* a merge queue's merge is one of the above on main's first-parent line.
+
+The commit that added the file on main's first-parent line must be part of that landing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from jitops.errors import JitopsError
+from jitops.gate import FileChange, IssueDecision, IssueInputs, PullFacts, Verdict, sealable_keys
+from jitops.grant import GRANTS_DIR, Grant, parse_time, read_grant
+from jitops.ledger import Git, names_in
+from jitops.lifecycle import plan
+from jitops.lifecycle.services import Services, log
+from jitops.policy import POLICY_DIR, PolicyError
+
+#: A rebase merge of more commits than this is not followed (its base tip stays unknown: deny).
+MAX_REBASED_COMMITS = 50
+
+
+def gate_inputs(svc: Services, path: str, now: datetime) -> IssueInputs:
+    """Everything :func:`jitops.gate.decide_issue` needs about the grant file ``path``."""
+    git, gh, tip = svc.git, svc.github, svc.tip
+    main_file = git.show(tip, path) or b""
+    added = git.last_commit_adding(tip, path)
+    since = commit_time(git, added) if added else now
+    base = IssueInputs(
+        path=path,
+        main_file=main_file,
+        branch=svc.branch,
+        now=now,
+        waiting_since=since,
+        give_up_after=svc.give_up_after,
+    )
+    grant, problems = read_grant(main_file, path)
+    if grant is None or any(p.severity == "error" for p in problems) or added is None:
+        return base  # the gate denies on the file itself; nothing more to read
+    try:
+        numbers = gh.pulls_for_commit(added)
+        if not numbers:
+            return replace(
+                base,
+                lookup_failure=f"GitHub associates no pull request with commit {added[:12]} yet",
+            )
+        pulls = [gh.pull_request(n) for n in numbers[:5]]
+        chosen = next(
+            (p for p in pulls if p.merged and p.base_ref == svc.branch and p.merge_commit_sha),
+            pulls[0],
+        )
+        facts = PullFacts(
+            number=chosen.number,
+            author=chosen.author,
+            merged=chosen.merged,
+            base_ref=chosen.base_ref,
+            head_sha=chosen.head_sha,
+            merged_at=chosen.merged_at,
+            merge_commit_sha=chosen.merge_commit_sha,
+        )
+        base = replace(base, pull=facts)
+        if not (facts.merged and facts.base_ref == svc.branch and facts.merge_commit_sha):
+            return base
+        landed, base_tip = find_landing(svc, facts.number, facts.merge_commit_sha, added)
+        if not landed or base_tip is None:
+            return replace(base, landed=landed)
+        git.ensure_commits(svc.remote, [facts.head_sha])
+        return replace(
+            base,
+            landed=True,
+            base_tip=base_tip,
+            base_policy_files=git.files_at(base_tip, POLICY_DIR, ".yaml"),
+            used_ids=frozenset(
+                names_in(git.paths_ever_added(base_tip, GRANTS_DIR), GRANTS_DIR, ".yaml")
+            ),
+            changes=tuple(FileChange(f.path, f.status) for f in gh.pull_files(facts.number)),
+            head_file=git.show(facts.head_sha, path),
+            reviews=tuple(gh.reviews(facts.number)),
+            ssh_keys=tuple(gh.ssh_keys(grant.requester)),
+        )
+    except JitopsError as exc:  # GitHub or git could not answer: uncertain, never a deny
+        return replace(base, lookup_failure=str(exc))
+
+
+def find_landing(svc: Services, number: int, merge_sha: str, added: str) -> tuple[bool, str | None]:
+    """``(landed, base tip)``: whether ``added`` is part of how pull request ``number`` (whose
+    merge commit is ``merge_sha``) landed on main's first-parent line, and the commit that
+    merge was made on."""
+    git = svc.git
+    if git.rev_parse(merge_sha) is None:
+        return False, None  # not in main's history at all
+    chain = set(git.text("rev-list", "--first-parent", svc.tip, "--not", f"{added}^@").split())
+    if merge_sha not in chain or added not in chain:
+        return False, None
+    parents = _parents(git, merge_sha)
+    if not parents:
+        return False, None
+    window = [merge_sha]
+    base_tip = parents[0]
+    if len(parents) == 1:  # squash or rebase: follow the PR's own replayed commits back
+        for _ in range(MAX_REBASED_COMMITS):
+            if number not in svc.github.pulls_for_commit(base_tip):
+                break
+            window.append(base_tip)
+            older = _parents(git, base_tip)
+            if not older:
+                return False, None
+            base_tip = older[0]
+        else:
+            return False, None
+    return added in window, base_tip
+
+
+def _parents(git: Git, sha: str) -> list[str]:
+    return git.text("rev-list", "--parents", "-n", "1", sha).split()[1:]
+
+
+def commit_time(git: Git, sha: str) -> datetime:
+    return datetime.fromtimestamp(int(git.text("log", "-1", "--format=%ct", sha).strip()), UTC)
+
+
+def status_commit(git: Git, tip: str, path: str) -> str | None:
+    """The commit on main's first-parent line that wrote ``path``'s status block when it is
+    jitops' own ``issue`` commit (one parent, ``Jitops-Action: issue`` and ``Jitops-Grant``
+    for this grant, not the commit that added the file); None otherwise (DESIGN section 5)."""
+    grant_id = path.rsplit("/", 1)[-1].removesuffix(".yaml")
+    out = git.run("log", "--first-parent", "-m", "-z", "--format=%H %P%n%B", tip, "--", path)
+    records = [r for r in out.split(b"\0") if r.strip()]
+    if len(records) < 2:
+        return None  # the file arrived with its status block
+    head, _, message = records[0].decode("utf-8", "replace").partition("\n")
+    ids = head.split()
+    lines = set(message.splitlines())
+    if len(ids) != 2 or "Jitops-Action: issue" not in lines:
+        return None
+    if f"Jitops-Grant: {grant_id}" not in lines:
+        return None
+    return ids[0]
+
+
+def issued_by_jitops(svc: Services, path: str, now: datetime) -> bool:
+    """Whether the status block of ``path`` at the tip was written by jitops' own commit.
+
+    A recent status commit (younger than the give-up bound) is also checked with GitHub: a
+    rebase merge can replay a PR commit that looks like jitops' own, and GitHub associates it
+    with its pull request; jitops' own commits belong to none.
+    """
+    sha = status_commit(svc.git, svc.tip, path)
+    if sha is None:
+        return False
+    if now - commit_time(svc.git, sha) > svc.give_up_after:
+        return True
+    try:
+        return not svc.github.pulls_for_commit(sha)
+    except JitopsError as exc:
+        log.warning("could not check who wrote the status of %s: %s", path, exc)
+        return True  # not re-judged now; checked again by the next run
+
+
+def recent_undelivered(
+    svc: Services, now: datetime, skip: frozenset[str] = frozenset()
+) -> list[tuple[Grant, IssueDecision]]:
+    """Active grants issued within the give-up bound whose delivery comment is missing (the run
+    that recorded them died before posting), with what re-issuing them needs."""
+    out: list[tuple[Grant, IssueDecision]] = []
+    candidates = []
+    for path, data in sorted(svc.grant_files_at(svc.tip).items()):
+        grant, _ = read_grant(data, path)
+        if grant is None or grant.status is None or grant.id in skip:
+            continue
+        status = grant.status
+        if status.pull_request is None or status.expires_at <= now:
+            continue
+        if now - status.issued_at > svc.give_up_after:
+            continue
+        if status_commit(svc.git, svc.tip, path) is None:
+            continue
+        candidates.append(grant)
+    if not candidates:
+        return out
+    try:
+        policy = svc.policy_at(svc.tip)
+    except PolicyError as exc:
+        log.error("cannot re-deliver: the policy on main is invalid: %s", exc)
+        return out
+    me = svc.github.whoami(policy.settings.bot).lower()
+    for grant in candidates:
+        recorded = grant.status
+        assert recorded is not None
+        assert recorded.pull_request is not None
+        try:
+            pr = recorded.pull_request
+            bodies = [c.body for c in svc.github.comments(pr) if c.author.lower() == me]
+            record = plan.find_issued_record(bodies, grant.id)
+            if record is not None and record.accessor == recorded.token_accessor:
+                continue
+            if grant.role not in policy.roles:
+                continue
+            keys, _ = sealable_keys(svc.github.ssh_keys(grant.requester))
+        except JitopsError as exc:
+            log.error("could not check the delivery of %s: %s", grant.id, exc)
+            continue
+        if not keys:
+            continue
+        fresh = replace(grant, status=None)
+        out.append(
+            (
+                grant,
+                IssueDecision(
+                    Verdict.ISSUE,
+                    "recorded but never delivered",
+                    None,
+                    fresh,
+                    recorded.pull_request,
+                    policy,
+                    recorded.approved_by,
+                    tuple(keys),
+                ),
+            )
+        )
+    return out
+
+
+__all__ = [
+    "MAX_REBASED_COMMITS",
+    "commit_time",
+    "find_landing",
+    "gate_inputs",
+    "issued_by_jitops",
+    "parse_time",
+    "recent_undelivered",
+    "status_commit",
+]
