@@ -28,7 +28,9 @@ Python API (:class:`GitHubSandbox`)
     ``branch_sha``, ``read_file``.
     Pull requests: ``open_pr(author, head, title, body, files=)``, ``push_to_pr``,
     ``review(number, user, state, commit_id=)``, ``dismiss_review``, ``request_reviews``,
-    ``merge_pr(number, merged_by, enforce_protection=False) -> sha`` (an admin merge),
+    ``merge_pr(number, merged_by, method="merge"|"squash"|"rebase", commit_title=,
+    commit_message=, enforce_protection=False, at=) -> merge_commit_sha`` (an admin merge;
+    squash and rebase as GitHub does them), ``allow_merge_methods(merge=, squash=, rebase=)``,
     ``close_pr``, ``comment``, ``pr(number)``, ``head_sha``.
     Settings: ``protect_branch(branch, required_checks=, required_approvals=,
     dismiss_stale_reviews=, ...)`` (read back by the API, enforced on API merges; stale

@@ -300,12 +300,39 @@ class GitHubSandbox(Instruments):
                 protected_branches,
             )
 
-    def merge_pr(self, number: int, merged_by: str, *, enforce_protection: bool = False) -> str:
-        """``git merge --no-ff`` the PR into its base in the bare repo; returns the merge sha.
+    def merge_pr(
+        self,
+        number: int,
+        merged_by: str,
+        *,
+        method: str = "merge",
+        commit_title: str | None = None,
+        commit_message: str | None = None,
+        enforce_protection: bool = False,
+        at: datetime | None = None,
+    ) -> str:
+        """Merge the PR as GitHub does with ``method`` (merge | squash | rebase, see
+        :meth:`Store.merge_pull`); returns the ``merge_commit_sha``.
 
-        Like an admin's merge, it bypasses branch protection unless ``enforce_protection``
-        (merges through the API always honour it)."""
-        return self.store.merge_pull(number, merged_by, enforce=enforce_protection)
+        Like an admin's merge, it bypasses branch protection and rulesets unless
+        ``enforce_protection`` (merges through the API always honour them); ``at`` sets
+        ``merged_at`` (default: the stand-in's clock)."""
+        return self.store.merge_pull(
+            number,
+            merged_by,
+            method=method,
+            commit_title=commit_title,
+            commit_message=commit_message,
+            enforce=enforce_protection,
+            at=at,
+        )
+
+    def allow_merge_methods(
+        self, *, merge: bool = True, squash: bool = True, rebase: bool = True
+    ) -> None:
+        """The repository's "Allow merge commits / squash merging / rebase merging"."""
+        with self.store.lock:
+            self.store.merge_methods.update(merge=merge, squash=squash, rebase=rebase)
 
     def protect_branch(
         self,
