@@ -27,7 +27,9 @@ Python API (:class:`GitHubSandbox`)
     Git: ``clone(dest)``, ``create_branch``, ``commit_files(branch, {path: text | None})``,
     ``branch_sha``, ``read_file``.
     Pull requests: ``open_pr(author, head, title, body, files=)``, ``push_to_pr``,
-    ``review(number, user, state, commit_id=)``, ``dismiss_review``, ``request_reviews``,
+    ``review(number, user, state, commit_id=, at=)`` (closed and merged PRs accept
+    reviews, as on GitHub), ``force_push(number, sha)``, ``dismiss_review``,
+    ``request_reviews``,
     ``merge_pr(number, merged_by, method="merge"|"squash"|"rebase", commit_title=,
     commit_message=, enforce_protection=False, at=) -> merge_commit_sha`` (an admin merge;
     squash and rebase as GitHub does them), ``allow_merge_methods(merge=, squash=, rebase=)``,

@@ -271,12 +271,27 @@ class GitHubSandbox(Instruments):
         body: str = "",
         commit_id: str | None = None,
         allow_self_approval: bool = False,
+        at: datetime | None = None,
     ) -> int:
         """Submit a review (APPROVED | CHANGES_REQUESTED | COMMENTED | DISMISSED) on
-        ``commit_id`` (default: the current head); returns the review id."""
+        ``commit_id`` (default: the current head) at ``at`` (``submitted_at``; default the
+        stand-in's clock); closed and merged PRs accept reviews too. Returns the review id."""
         return self.store.add_review(
-            number, user, state, body, commit_id, allow_self_approval=allow_self_approval
+            number, user, state, body, commit_id, allow_self_approval=allow_self_approval, at=at
         ).id
+
+    def force_push(self, number: int, sha: str) -> str:
+        """``git push --force`` the PR's head branch to commit ``sha`` (any commit: one from
+        another branch, or a head it had before); returns the new head."""
+        with self.store.lock:
+            pull = self.store.pull(number)
+            if pull.state != "open":
+                raise SandboxError(f"pull request #{number} is {pull.state}")
+            full = self.store.git.resolve(sha)
+            if full is None:
+                raise SandboxError(f"no commit {sha}")
+            self.store.git.set_branch(pull.head_ref, full)
+            return self.store.head_sha(pull)
 
     def dismiss_review(self, number: int, review_id: int) -> None:
         self.store.dismiss_review(number, review_id)

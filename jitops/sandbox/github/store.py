@@ -332,7 +332,10 @@ class Store(Accounts):
         body: str = "",
         commit_id: str | None = None,
         allow_self_approval: bool = False,
+        at: datetime | None = None,
     ) -> Review:
+        """A review, accepted on open, closed and merged PRs alike (GitHub does: reviews
+        after the merge exist); ``commit_id`` defaults to the head (frozen at merge)."""
         with self.lock:
             pull = self.pull(number)
             user = self.user(author)
@@ -355,7 +358,7 @@ class Store(Accounts):
                 state=state,
                 body=body,
                 commit_id=self.git.resolve(commit_id) or commit_id,
-                submitted_at=None if state == "PENDING" else self.clock(),
+                submitted_at=None if state == "PENDING" else (at or self.clock()),
             )
             self.reviews[review.id] = review
             if state != "PENDING":
