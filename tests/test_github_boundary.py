@@ -198,3 +198,15 @@ def test_who_an_installation_token_is_comes_from_env_then_policy_then_actions(
         gh.fail_next(1, 403, message="Resource not accessible by integration", path="/user")
         assert door(gh, bot_login=bot_login).whoami(fallback) == expected
     assert door(gh).whoami("policy-bot[bot]") == "jitops-bot"  # /user answers: it wins
+
+
+def test_team_membership_counts_child_teams_and_never_pending_invitations(
+    gh: GitHubSandbox,
+) -> None:
+    gh.add_user("dave")
+    gh.add_team("acme", "dba-oncall", ["dave"], parent="dba")
+    gh.add_team_member("acme", "dba", "mallory", pending=True)
+    g = door(gh)
+    assert g.is_team_member("acme", "dba", "dave")  # through the child team
+    assert not g.is_team_member("acme", "dba", "mallory")  # invited, not accepted
+    assert not g.is_team_member("acme", "dba-oncall", "alice")

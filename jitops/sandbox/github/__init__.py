@@ -22,8 +22,10 @@ Python API (:class:`GitHubSandbox`)
     Lifecycle: ``start()``, ``stop()``, context manager, ``api_url`` (PyGithub's
     ``base_url``; the path prefix is ``/api/v3`` like GitHub Enterprise), ``repo_path``.
     Accounts: ``add_user(login, write=, bot=, token=) -> token``, ``token(login)``,
-    ``add_ssh_key``, ``add_team(org, slug, members, maintainers=)``, ``add_team_member``,
-    ``remove_team_member``, ``seed({users: [...], teams: [...]}) -> {login: token}``.
+    ``add_ssh_key``, ``add_team(org, slug, members, maintainers=, parent=)`` (members of a
+    child team are members of its parent), ``add_team_member(..., pending=)`` (an invitation:
+    ``state: pending``, not a member), ``accept_team_invitation``, ``remove_team_member``,
+    ``seed({users: [...], teams: [{..., parent?, pending?}]}) -> {login: token}``.
     Git: ``clone(dest)``, ``create_branch``, ``commit_files(branch, {path: text | None})``,
     ``branch_sha``, ``read_file``.
     Pull requests: ``open_pr(author, head, title, body, files=)``, ``push_to_pr``,

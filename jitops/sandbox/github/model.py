@@ -49,6 +49,9 @@ class Team:
     description: str = ""
     # lower-cased login -> (login, role) where role is "member" or "maintainer"
     members: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # invited, not yet accepted: lower-cased login -> (login, role); never counted as members
+    pending: dict[str, tuple[str, str]] = field(default_factory=dict)
+    parent_id: int | None = None
 
 
 @dataclass

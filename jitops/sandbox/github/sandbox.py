@@ -121,23 +121,49 @@ class GitHubSandbox(Instruments):
         *,
         maintainers: Iterable[str] = (),
         name: str | None = None,
+        parent: str | None = None,
     ) -> int:
-        """Create team ``@org/slug`` (and the organisation if new); returns the team id."""
+        """Create team ``@org/slug`` (and the organisation if new); returns the team id.
+
+        ``parent`` (a slug in the same organisation) makes it a child team: members of a
+        child team are members of its parent, as on GitHub."""
         team = self.store.add_team(org, slug, name)
+        if parent is not None:
+            with self.store.lock:
+                team.parent_id = self.store.team(org, parent).id
         for login in members:
             self.add_team_member(org, slug, login)
         for login in maintainers:
             self.add_team_member(org, slug, login, role="maintainer")
         return team.id
 
-    def add_team_member(self, org: str, slug: str, login: str, role: str = "member") -> None:
+    def add_team_member(
+        self, org: str, slug: str, login: str, role: str = "member", *, pending: bool = False
+    ) -> None:
+        """Add ``login`` to the team; ``pending``: invited only (``state: pending``, not a
+        member until :meth:`accept_team_invitation`)."""
         with self.store.lock:
             user = self.store.user(login)
-            self.store.team(org, slug).members[login.lower()] = (user.login, role)
+            team = self.store.team(org, slug)
+            if pending:
+                team.pending[login.lower()] = (user.login, role)
+            else:
+                team.pending.pop(login.lower(), None)
+                team.members[login.lower()] = (user.login, role)
+
+    def accept_team_invitation(self, org: str, slug: str, login: str) -> None:
+        with self.store.lock:
+            team = self.store.team(org, slug)
+            invited = team.pending.pop(login.lower(), None)
+            if invited is None:
+                raise SandboxError(f"{login} has no pending invitation to {org}/{slug}")
+            team.members[login.lower()] = invited
 
     def remove_team_member(self, org: str, slug: str, login: str) -> None:
         with self.store.lock:
-            self.store.team(org, slug).members.pop(login.lower(), None)
+            team = self.store.team(org, slug)
+            team.members.pop(login.lower(), None)
+            team.pending.pop(login.lower(), None)
 
     def seed(self, data: Mapping[str, Any]) -> dict[str, str]:
         """Load ``{users: [{login, write?, bot?, token?, keys?}], teams: [{org, slug, members?,
@@ -161,7 +187,10 @@ class GitHubSandbox(Instruments):
                 str(team["slug"]),
                 [str(m) for m in team.get("members") or []],
                 maintainers=[str(m) for m in team.get("maintainers") or []],
+                parent=str(team["parent"]) if team.get("parent") else None,
             )
+            for login in team.get("pending") or []:
+                self.add_team_member(str(team["org"]), str(team["slug"]), str(login), pending=True)
         return tokens
 
     # -- git --------------------------------------------------------------------------------
