@@ -41,7 +41,8 @@ Python API (:class:`GitHubSandbox`)
     approvals are dismissed when the head moves), ``add_environment(name, branches=)``.
     Inspection: ``comments(number) -> [body]``, ``labels(number)``, ``statuses(sha)``,
     ``requests`` (the request log), ``count_requests(method, path)``, ``clear_requests()``.
-    Faults: ``fail_next(n, status, path=, method=)``, ``rate_limit_next(n, secondary=)``.
+    Faults: ``fail_next(n, status, path=, method=)``, ``rate_limit_next(n, secondary=,
+    retry_after=, reset_in=, status=403|429)`` (GitHub's primary and secondary limits).
 
 Authorisation (simplified)
     Every request needs ``Authorization: token X`` (or ``Bearer X``) of a known user: no
