@@ -1,17 +1,29 @@
 """The GitHub door: the only module that imports PyGithub.
 
 Everything it returns is a plain frozen dataclass, so the core never sees a PyGithub object.
-Retries are ours, bounded: 5xx, connection errors and rate limits (honouring ``Retry-After``),
-with PyGithub's own retry and throttling turned off. Errors become :class:`GitHubError`
-subclasses whose messages say what to do.
+Errors become :class:`GitHubError` subclasses whose messages say what to do.
+
+One retry policy, ours (PyGithub's own retry and throttling are off), at most
+``max_attempts`` tries per call:
+
+- 5xx answers and connection errors: waits of 0.5 s, 1 s, 2 s ... (at most ``MAX_SLEEP``).
+- Primary rate limit (403 or 429 with ``x-ratelimit-remaining: 0``): wait until
+  ``x-ratelimit-reset`` (epoch seconds) plus one second.
+- Secondary rate limit (403 or 429 with ``retry-after``, or GitHub's "secondary rate limit"
+  message without it): wait ``retry-after`` seconds; without it one minute, doubling each
+  time it repeats within the call (GitHub: "wait for at least one minute", "increase the time
+  between retries exponentially").
+- A rate-limit wait longer than ``max_rate_wait`` (default ``MAX_RATE_WAIT`` = 60 s) is not
+  worth holding a CI job for: the call fails at once with :class:`GitHubRateLimited`, whose
+  message says when to retry (jitops jobs are safe to re-run).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -26,7 +38,9 @@ from jitops.policy import ACTIONS_BOT
 T = TypeVar("T")
 
 MAX_ATTEMPTS = 5
-MAX_SLEEP = 10.0
+MAX_SLEEP = 10.0  # the longest wait after a 5xx or a connection error
+MAX_RATE_WAIT = 60.0  # the longest wait for a rate limit; longer: fail with when to retry
+SECONDARY_WAIT = 60.0  # a secondary rate limit without retry-after: at least one minute
 
 
 class GitHubError(JitopsError):
@@ -41,6 +55,12 @@ class GitHubAuthError(GitHubError):
 
 class GitHubNotFound(GitHubError):
     """The object does not exist (or the token cannot see it)."""
+
+
+class GitHubRateLimited(GitHubError):
+    """GitHub's rate limit: ``retry_at`` is when GitHub says the call may be made again."""
+
+    retry_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -85,12 +105,16 @@ class GitHub:
         *,
         timeout: float = 15.0,
         max_attempts: int = MAX_ATTEMPTS,
+        max_rate_wait: float = MAX_RATE_WAIT,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
         bot_login: str | None = None,
     ) -> None:
         self.repo_full_name = repo_full_name
         self.bot_login = bot_login
         self.max_attempts = max_attempts
+        self.max_rate_wait = max_rate_wait
+        self._clock = clock
         self.request_count = 0  # API calls made, retries included (an upper bound of HTTP requests)
         self._sleep = sleep
         self._gh = Github(
@@ -110,6 +134,7 @@ class GitHub:
     # -- the retry loop -----------------------------------------------------------------------
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         start = time.monotonic()
+        secondary_hits = 0
         for attempt in range(1, self.max_attempts + 1):
             self.request_count += 1
             try:
@@ -117,12 +142,21 @@ class GitHub:
             except GithubException as exc:
                 status = exc.status
                 message = _message(exc)
-                retry_after = _retry_after(exc)
-                limited = status in (403, 429) and (
-                    retry_after is not None or "rate limit" in message.lower()
-                )
-                if (status >= 500 or limited) and attempt < self.max_attempts:
-                    self._sleep(min(MAX_SLEEP, retry_after or 0.5 * 2 ** (attempt - 1)))
+                limit = _rate_limit(status, message, exc.headers or {}, self._clock())
+                if limit is not None:
+                    wait, retry_at = limit
+                    if wait is None:  # secondary, no retry-after: one minute, then doubling
+                        secondary_hits += 1
+                        wait = SECONDARY_WAIT * 2 ** (secondary_hits - 1)
+                        retry_at = self._clock() + wait
+                    if wait <= self.max_rate_wait and attempt < self.max_attempts:
+                        self._sleep(wait)
+                        continue
+                    limited = _rate_limited(what, message, retry_at, self._clock())
+                    limited.status = status
+                    raise limited from exc
+                if status >= 500 and attempt < self.max_attempts:
+                    self._sleep(min(MAX_SLEEP, 0.5 * 2 ** (attempt - 1)))
                     continue
                 raise _translate(what, status, message) from exc
             except (requests.ConnectionError, requests.Timeout) as exc:
@@ -372,15 +406,57 @@ def _message(exc: GithubException) -> str:
     return str(data or "")
 
 
-def _retry_after(exc: GithubException) -> float | None:
-    headers = exc.headers or {}
+def _header(headers: Mapping[str, Any], name: str) -> str | None:
     for key, value in headers.items():
-        if key.lower() == "retry-after":
-            try:
-                return float(value)
-            except ValueError:
-                return None
+        if key.lower() == name:
+            return str(value)
     return None
+
+
+def _rate_limit(
+    status: int, message: str, headers: Mapping[str, Any], now: float
+) -> tuple[float | None, float | None] | None:
+    """``(wait, retry_at)`` when the answer is a rate limit (None: it is not one).
+
+    GitHub's docs (rest/using-the-rest-api/rate-limits-for-the-rest-api): exceeding the
+    primary limit is 403 or 429 with ``x-ratelimit-remaining: 0`` ("do not retry until after
+    the time specified by x-ratelimit-reset"); a secondary limit is 403 or 429, "if the
+    retry-after response header is present, do not retry until after that many seconds ...
+    otherwise wait for at least one minute". ``wait`` None: secondary without retry-after.
+    """
+    if status not in (403, 429):
+        return None
+    retry_after = _header(headers, "retry-after")
+    if retry_after is not None:
+        try:
+            seconds = max(0.0, float(retry_after))
+        except ValueError:
+            seconds = SECONDARY_WAIT
+        return seconds, now + seconds
+    if _header(headers, "x-ratelimit-remaining") == "0":
+        try:
+            reset = float(_header(headers, "x-ratelimit-reset") or "")
+        except ValueError:
+            return None, None
+        return max(0.0, reset - now) + 1.0, reset
+    if status == 429 or "rate limit" in message.lower():
+        return None, None  # secondary (or unspecified): at least one minute
+    return None
+
+
+def _rate_limited(what: str, message: str, retry_at: float | None, now: float) -> GitHubError:
+    when = ""
+    if retry_at is not None:
+        at = datetime.fromtimestamp(retry_at, UTC)
+        wait = timedelta(seconds=max(0, round(retry_at - now)))
+        when = f" until {at.strftime('%Y-%m-%dT%H:%M:%SZ')} (in {wait})"
+    error = GitHubRateLimited(
+        f"GitHub's rate limit stopped jitops while trying to {what} ({message or 'rate limited'});"
+        f" GitHub asks to wait{when or ' a few minutes'}: re-run after that (jitops jobs are "
+        "safe to re-run), or use a token with a higher limit (a GitHub App installation token)"
+    )
+    error.retry_at = datetime.fromtimestamp(retry_at, UTC) if retry_at is not None else None
+    return error
 
 
 def _translate(what: str, status: int, message: str) -> GitHubError:

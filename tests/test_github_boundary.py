@@ -4,6 +4,7 @@ retries honouring Retry-After, errors that say what to do, one sticky comment.""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from jitops.github import (
     GitHubAuthError,
     GitHubError,
     GitHubNotFound,
+    GitHubRateLimited,
     PullRequest,
 )
 from jitops.sandbox.github import GitHubSandbox
@@ -131,8 +133,65 @@ def test_5xx_and_secondary_rate_limits_are_retried_honouring_retry_after(
     gh.fail_next(2, 502)
     gh.rate_limit_next(1, secondary=True, retry_after=30)
     assert g.default_branch() == "main"
-    assert sleeps[:2] == [0.5, 1.0] and sleeps[2] == 10.0  # Retry-After 30 capped at 10 s
+    assert sleeps == [0.5, 1.0, 30.0]  # Retry-After honoured: 30 s is within the 60 s cap
     assert g.request_count == 4
+
+
+@pytest.mark.parametrize("status", [403, 429])
+def test_primary_rate_limit_waits_until_the_reset(gh: GitHubSandbox, status: int) -> None:
+    sleeps = Sleeps()
+    g = door(gh, sleep=sleeps)
+    gh.rate_limit_next(1, secondary=False, reset_in=5, status=status)
+    assert g.default_branch() == "main"
+    assert len(sleeps) == 1 and 4.0 <= sleeps[0] <= 6.5  # until x-ratelimit-reset, +1 s
+    assert gh.count_requests("GET", "/repos/acme/access") == 2
+
+
+@pytest.mark.parametrize("status", [403, 429])
+def test_a_reset_beyond_the_cap_fails_at_once_saying_when_to_retry(
+    gh: GitHubSandbox, status: int
+) -> None:
+    sleeps = Sleeps()
+    g = door(gh, sleep=sleeps)
+    gh.rate_limit_next(1, secondary=False, reset_in=3600, status=status)
+    with pytest.raises(GitHubRateLimited) as err:
+        g.default_branch()
+    assert sleeps == []
+    assert err.value.status == status
+    assert err.value.retry_at is not None
+    assert err.value.retry_at > datetime.now(UTC) + timedelta(minutes=59)
+    text = str(err.value)
+    assert "API rate limit exceeded" in text
+    assert err.value.retry_at.strftime("%Y-%m-%dT%H:%M:%SZ") in text
+    assert "re-run after that" in text
+
+
+def test_secondary_without_retry_after_waits_a_minute_then_gives_up(gh: GitHubSandbox) -> None:
+    sleeps = Sleeps()
+    g = door(gh, sleep=sleeps)
+    gh.rate_limit_next(1, secondary=True, retry_after=None, status=429)
+    assert g.default_branch() == "main"
+    assert sleeps == [60.0]  # GitHub: "wait for at least one minute"
+    gh.rate_limit_next(2, secondary=True, retry_after=None)
+    with pytest.raises(GitHubRateLimited, match=r"secondary rate limit.*re-run after that"):
+        door(gh, sleep=sleeps).default_branch()
+    assert sleeps == [60.0, 60.0]  # the next wait (2 minutes) is beyond the cap: fail clearly
+
+
+def test_a_long_retry_after_fails_clearly_and_a_short_cap_is_honoured(gh: GitHubSandbox) -> None:
+    sleeps = Sleeps()
+    gh.rate_limit_next(1, secondary=True, retry_after=5)
+    with pytest.raises(GitHubRateLimited, match=r"in 0:00:05"):
+        door(gh, sleep=sleeps, max_rate_wait=2).default_branch()
+    assert sleeps == []
+
+
+def test_a_permission_403_is_not_a_rate_limit(gh: GitHubSandbox) -> None:
+    sleeps = Sleeps()
+    gh.fail_next(1, 403, message="Resource not accessible by integration")
+    with pytest.raises(GitHubAuthError, match="give the token the permission"):
+        door(gh, sleep=sleeps).default_branch()
+    assert sleeps == []
 
 
 def test_retries_are_bounded_and_the_error_says_what_happened(gh: GitHubSandbox) -> None:
@@ -198,3 +257,15 @@ def test_who_an_installation_token_is_comes_from_env_then_policy_then_actions(
         gh.fail_next(1, 403, message="Resource not accessible by integration", path="/user")
         assert door(gh, bot_login=bot_login).whoami(fallback) == expected
     assert door(gh).whoami("policy-bot[bot]") == "jitops-bot"  # /user answers: it wins
+
+
+def test_team_membership_counts_child_teams_and_never_pending_invitations(
+    gh: GitHubSandbox,
+) -> None:
+    gh.add_user("dave")
+    gh.add_team("acme", "dba-oncall", ["dave"], parent="dba")
+    gh.add_team_member("acme", "dba", "mallory", pending=True)
+    g = door(gh)
+    assert g.is_team_member("acme", "dba", "dave")  # through the child team
+    assert not g.is_team_member("acme", "dba", "mallory")  # invited, not accepted
+    assert not g.is_team_member("acme", "dba-oncall", "alice")

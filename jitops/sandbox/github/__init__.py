@@ -22,20 +22,27 @@ Python API (:class:`GitHubSandbox`)
     Lifecycle: ``start()``, ``stop()``, context manager, ``api_url`` (PyGithub's
     ``base_url``; the path prefix is ``/api/v3`` like GitHub Enterprise), ``repo_path``.
     Accounts: ``add_user(login, write=, bot=, token=) -> token``, ``token(login)``,
-    ``add_ssh_key``, ``add_team(org, slug, members, maintainers=)``, ``add_team_member``,
-    ``remove_team_member``, ``seed({users: [...], teams: [...]}) -> {login: token}``.
+    ``add_ssh_key``, ``add_team(org, slug, members, maintainers=, parent=)`` (members of a
+    child team are members of its parent), ``add_team_member(..., pending=)`` (an invitation:
+    ``state: pending``, not a member), ``accept_team_invitation``, ``remove_team_member``,
+    ``seed({users: [...], teams: [{..., parent?, pending?}]}) -> {login: token}``.
     Git: ``clone(dest)``, ``create_branch``, ``commit_files(branch, {path: text | None})``,
     ``branch_sha``, ``read_file``.
     Pull requests: ``open_pr(author, head, title, body, files=)``, ``push_to_pr``,
-    ``review(number, user, state, commit_id=)``, ``dismiss_review``, ``request_reviews``,
-    ``merge_pr(number, merged_by, enforce_protection=False) -> sha`` (an admin merge),
+    ``review(number, user, state, commit_id=, at=)`` (closed and merged PRs accept
+    reviews, as on GitHub), ``force_push(number, sha)``, ``dismiss_review``,
+    ``request_reviews``,
+    ``merge_pr(number, merged_by, method="merge"|"squash"|"rebase", commit_title=,
+    commit_message=, enforce_protection=False, at=) -> merge_commit_sha`` (an admin merge;
+    squash and rebase as GitHub does them), ``allow_merge_methods(merge=, squash=, rebase=)``,
     ``close_pr``, ``comment``, ``pr(number)``, ``head_sha``.
     Settings: ``protect_branch(branch, required_checks=, required_approvals=,
     dismiss_stale_reviews=, ...)`` (read back by the API, enforced on API merges; stale
     approvals are dismissed when the head moves), ``add_environment(name, branches=)``.
     Inspection: ``comments(number) -> [body]``, ``labels(number)``, ``statuses(sha)``,
     ``requests`` (the request log), ``count_requests(method, path)``, ``clear_requests()``.
-    Faults: ``fail_next(n, status, path=, method=)``, ``rate_limit_next(n, secondary=)``.
+    Faults: ``fail_next(n, status, path=, method=)``, ``rate_limit_next(n, secondary=,
+    retry_after=, reset_in=, status=403|429)`` (GitHub's primary and secondary limits).
 
 Authorisation (simplified)
     Every request needs ``Authorization: token X`` (or ``Bearer X``) of a known user: no

@@ -107,6 +107,28 @@ class Accounts:
             raise not_found(f"no team {org}/{slug}")
         return found
 
+    def children(self, team: Team) -> list[Team]:
+        return sorted(
+            (t for t in self.teams.values() if t.parent_id == team.id), key=lambda t: t.id
+        )
+
+    def effective_members(self, team: Team) -> dict[str, tuple[str, str, bool]]:
+        """Active members of ``team`` and of every child team below it (GitHub: "Team members
+        will include the members of child teams"): lower login -> (login, role, inherited)."""
+        out: dict[str, tuple[str, str, bool]] = {}
+        seen: set[int] = set()
+        todo = [team]
+        while todo:
+            current = todo.pop(0)
+            if current.id in seen:
+                continue
+            seen.add(current.id)
+            for key, (login, role) in current.members.items():
+                if key not in out:
+                    out[key] = (login, role, current is not team)
+            todo.extend(self.children(current))
+        return out
+
     def team_by_id(self, org_id: int | None, team_id: int) -> Team:
         team = self.teams.get(team_id)
         if team is None or (org_id is not None and self.org(team.org).id != org_id):

@@ -235,6 +235,51 @@ class BareRepo:
         self.set_branch(base_branch, sha, base_sha)
         return sha
 
+    def squash(
+        self, base_branch: str, head_sha: str, message: str, author: Identity, committer: Identity
+    ) -> str:
+        """One new commit on the tip of ``base_branch`` with the PR's net change, one parent."""
+        base_sha = self.branch_sha(base_branch)
+        if base_sha is None:
+            raise SandboxError(f"base branch {base_branch} does not exist")
+        proc = self.run("merge-tree", "--write-tree", base_sha, head_sha)
+        if proc.returncode != 0:
+            raise SandboxError(f"merge conflict squashing {head_sha[:7]} into {base_branch}")
+        tree = proc.stdout.split()[0]
+        sha = self.commit_tree(tree, [base_sha], message, author, committer)
+        self.set_branch(base_branch, sha, base_sha)
+        return sha
+
+    def rebase(self, base_branch: str, base: str, head_sha: str, committer: Identity) -> list[str]:
+        """Replay the non-merge commits of ``base..head_sha`` onto the tip of ``base_branch``,
+        oldest first, keeping each author and message, with a new committer (so new shas, as
+        GitHub's "Rebase and merge" always does); moves the branch; returns the new shas."""
+        tip = self.branch_sha(base_branch)
+        if tip is None:
+            raise SandboxError(f"base branch {base_branch} does not exist")
+        original = tip
+        out = self.git("rev-list", "--reverse", "--no-merges", f"{base}..{head_sha}")
+        replayed = []
+        for sha in out.split():
+            info = self.commit_info(sha)
+            parent = info.parents[0]
+            # a cherry-pick with git 2.38+'s merge-tree: a scratch commit with the tip's tree on
+            # the picked commit's parent makes that parent the merge base of the 3-way merge
+            tip_tree = self.git("rev-parse", f"{tip}^{{tree}}").strip()
+            scratch = self.commit_tree(tip_tree, [parent], "scratch", committer)
+            proc = self.run("merge-tree", "--write-tree", scratch, sha)
+            if proc.returncode != 0:
+                raise SandboxError(f"conflict replaying {sha[:7]} onto {base_branch}")
+            tree = proc.stdout.split()[0]
+            author = Identity(info.author_name, info.author_email, _parse_date(info.author_date))
+            message = info.message + "\n"
+            tip = self.commit_tree(tree, [tip], message, author, committer)
+            replayed.append(tip)
+        if not replayed:
+            raise SandboxError(f"nothing to rebase from {head_sha[:7]} onto {base_branch}")
+        self.set_branch(base_branch, tip, original)
+        return replayed
+
     # -- diffs ------------------------------------------------------------------------------
 
     def diff(self, base: str | None, head: str) -> list[DiffEntry]:
@@ -275,6 +320,10 @@ class BareRepo:
                 )
             )
         return result
+
+
+def _parse_date(text: str) -> datetime:
+    return datetime.fromisoformat(text)
 
 
 def _split_patch(text: str) -> list[str | None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 
 from jitops.sandbox.github.model import Fault, RequestRecord
@@ -68,20 +69,35 @@ class Instruments:
         n: int = 1,
         *,
         secondary: bool = True,
-        retry_after: int = 1,
+        retry_after: int | None = 1,
+        reset_in: int = 1,
+        status: int = 403,
         method: str | None = None,
         path: str | None = None,
     ) -> None:
-        """Answer the next ``n`` requests with GitHub's 403 rate-limit responses: secondary
-        (``Retry-After``) or primary (``X-RateLimit-Remaining: 0`` and ``X-RateLimit-Reset``)."""
+        """Answer the next ``n`` requests as GitHub does when a rate limit is hit (403 or
+        429, ``status``): secondary with ``Retry-After: retry_after`` (None: no Retry-After,
+        which GitHub also sends), or primary (``X-RateLimit-Remaining: 0`` and
+        ``X-RateLimit-Reset`` ``reset_in`` seconds from now, epoch seconds).
+
+        GitHub's docs: rest/using-the-rest-api/rate-limits-for-the-rest-api and
+        troubleshooting-the-rest-api ("API rate limit exceeded for user ID", "You have
+        exceeded a secondary rate limit")."""
+        if status not in (403, 429):
+            raise ValueError("GitHub answers a rate limit with 403 or 429")
         if secondary:
             message = (
                 "You have exceeded a secondary rate limit. "
                 "Please wait a few minutes before you try again."
             )
-            headers = {"Retry-After": str(retry_after)}
+            headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
         else:
             message = "API rate limit exceeded for user ID 1."
-            reset = int(self.store.clock().timestamp()) + retry_after
-            headers = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)}
-        self.fail_next(n, 403, message=message, method=method, path=path, headers=headers)
+            headers = {
+                "X-RateLimit-Limit": "5000",
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Used": "5000",
+                "X-RateLimit-Reset": str(int(time.time()) + reset_in),
+                "X-RateLimit-Resource": "core",
+            }
+        self.fail_next(n, status, message=message, method=method, path=path, headers=headers)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+MERGE_METHODS = ("merge", "squash", "rebase")
 REVIEW_STATES = ("APPROVED", "CHANGES_REQUESTED", "COMMENTED", "DISMISSED", "PENDING")
 STATUS_STATES = ("error", "failure", "pending", "success")
 
@@ -48,6 +49,9 @@ class Team:
     description: str = ""
     # lower-cased login -> (login, role) where role is "member" or "maintainer"
     members: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # invited, not yet accepted: lower-cased login -> (login, role); never counted as members
+    pending: dict[str, tuple[str, str]] = field(default_factory=dict)
+    parent_id: int | None = None
 
 
 @dataclass
@@ -67,6 +71,10 @@ class Pull:
     merged_at: datetime | None = None
     merged_by: str | None = None
     merge_commit_sha: str | None = None
+    merge_method: str | None = None  # merge | squash | rebase | queue, once merged
+    # the commits the merge put on the base branch (the merge commit, the squash commit or
+    # every replayed commit, oldest first)
+    landed: list[str] = field(default_factory=list)
     # the last head/base seen, kept when the branch is deleted and frozen at merge
     last_head_sha: str = ""
     last_base_sha: str = ""

@@ -100,8 +100,27 @@ class AccountRenderer:
             "updated_at": "2020-01-01T00:00:00Z",
         }
 
+    def team_simple(self, team: Team) -> Json:
+        org = self.s.org(team.org)
+        url = f"{self.api}/organizations/{org.id}/team/{team.id}"
+        return {
+            "id": team.id,
+            "node_id": f"T_{team.id}",
+            "url": url,
+            "members_url": f"{url}/members{{/member}}",
+            "name": team.name,
+            "description": team.description,
+            "permission": "pull",
+            "privacy": "closed",
+            "notification_setting": "notifications_enabled",
+            "html_url": f"{self.web}/orgs/{org.login}/teams/{team.slug}",
+            "repositories_url": f"{url}/repos",
+            "slug": team.slug,
+        }
+
     def team(self, team: Team) -> Json:
         org = self.s.org(team.org)
+        parent = self.s.teams.get(team.parent_id) if team.parent_id is not None else None
         url = f"{self.api}/organizations/{org.id}/team/{team.id}"
         return {
             "id": team.id,
@@ -116,19 +135,26 @@ class AccountRenderer:
             "permission": "pull",
             "members_url": f"{url}/members{{/member}}",
             "repositories_url": f"{url}/repos",
-            "parent": None,
-            "members_count": len(team.members),
+            "parent": self.team_simple(parent) if parent is not None else None,
+            "members_count": len(self.s.effective_members(team)),
             "repos_count": 0,
             "organization": self.org(org),
         }
 
-    def membership(self, team: Team, login: str) -> Json:
+    def membership(self, team: Team, login: str) -> Json | None:
+        """Active (directly or through a child team) or pending; None: no membership."""
         org = self.s.org(team.org)
-        canonical, role = team.members[login.lower()]
+        active = self.s.effective_members(team).get(login.lower())
+        if active is not None:
+            canonical, role, state = active[0], active[1], "active"
+        elif login.lower() in team.pending:
+            (canonical, role), state = team.pending[login.lower()], "pending"
+        else:
+            return None
         return {
             "url": f"{self.api}/organizations/{org.id}/team/{team.id}/memberships/{canonical}",
             "role": role,
-            "state": "active",
+            "state": state,
         }
 
     def association(self, login: str) -> str:

@@ -77,7 +77,11 @@ def team_members(ctx: Ctx) -> Reply:
     team = _team(ctx)
     role = ctx.q("role", "all")
     members = sorted(
-        (login for login, r in team.members.values() if role == "all" or r == role),
+        (
+            login
+            for login, r, _ in ctx.store.effective_members(team).values()
+            if role == "all" or r == role
+        ),
         key=str.lower,
     )
     return paginate(ctx, [ctx.render.user(login) for login in members])
@@ -85,17 +89,17 @@ def team_members(ctx: Ctx) -> Reply:
 
 def team_membership(ctx: Ctx) -> Reply:
     team = _team(ctx)
-    login = ctx.params["login"]
-    if login.lower() not in team.members:
+    found = ctx.render.membership(team, ctx.params["login"])
+    if found is None:
         raise not_found()
-    return Reply(200, ctx.render.membership(team, login))
+    return Reply(200, found)
 
 
 def team_member(ctx: Ctx) -> Reply:
     """The legacy 'check team member' endpoint: 204 member, 404 not."""
     team = _team(ctx)
-    if ctx.params["login"].lower() not in team.members:
-        raise not_found()
+    if ctx.params["login"].lower() not in ctx.store.effective_members(team):
+        raise not_found()  # pending invitations are not members
     return Reply(204)
 
 

@@ -116,11 +116,21 @@ def merge(ctx: Ctx) -> Reply:
     pull = pull_of(ctx)
     ctx.require_write()
     data = ctx.json_object()
-    sha = data.get("sha")
-    if sha and sha != ctx.store.head_sha(pull):
-        raise APIError(409, "Head branch was modified. Review and try the merge again.")
-    title = data.get("commit_title")
-    merged = ctx.store.merge_pull(pull.number, ctx.user.login, title if title else None)
+
+    def text(key: str) -> str | None:
+        value = data.get(key)
+        if value is not None and not isinstance(value, str):
+            raise validation_failed({"resource": "PullRequest", "field": key, "code": "invalid"})
+        return value
+
+    merged = ctx.store.merge_pull(
+        pull.number,
+        ctx.user.login,
+        method=text("merge_method") or "merge",
+        commit_title=text("commit_title") or None,
+        commit_message=text("commit_message"),
+        sha=text("sha"),
+    )
     return Reply(
         200, {"sha": merged, "merged": True, "message": "Pull Request successfully merged"}
     )

@@ -121,23 +121,49 @@ class GitHubSandbox(Instruments):
         *,
         maintainers: Iterable[str] = (),
         name: str | None = None,
+        parent: str | None = None,
     ) -> int:
-        """Create team ``@org/slug`` (and the organisation if new); returns the team id."""
+        """Create team ``@org/slug`` (and the organisation if new); returns the team id.
+
+        ``parent`` (a slug in the same organisation) makes it a child team: members of a
+        child team are members of its parent, as on GitHub."""
         team = self.store.add_team(org, slug, name)
+        if parent is not None:
+            with self.store.lock:
+                team.parent_id = self.store.team(org, parent).id
         for login in members:
             self.add_team_member(org, slug, login)
         for login in maintainers:
             self.add_team_member(org, slug, login, role="maintainer")
         return team.id
 
-    def add_team_member(self, org: str, slug: str, login: str, role: str = "member") -> None:
+    def add_team_member(
+        self, org: str, slug: str, login: str, role: str = "member", *, pending: bool = False
+    ) -> None:
+        """Add ``login`` to the team; ``pending``: invited only (``state: pending``, not a
+        member until :meth:`accept_team_invitation`)."""
         with self.store.lock:
             user = self.store.user(login)
-            self.store.team(org, slug).members[login.lower()] = (user.login, role)
+            team = self.store.team(org, slug)
+            if pending:
+                team.pending[login.lower()] = (user.login, role)
+            else:
+                team.pending.pop(login.lower(), None)
+                team.members[login.lower()] = (user.login, role)
+
+    def accept_team_invitation(self, org: str, slug: str, login: str) -> None:
+        with self.store.lock:
+            team = self.store.team(org, slug)
+            invited = team.pending.pop(login.lower(), None)
+            if invited is None:
+                raise SandboxError(f"{login} has no pending invitation to {org}/{slug}")
+            team.members[login.lower()] = invited
 
     def remove_team_member(self, org: str, slug: str, login: str) -> None:
         with self.store.lock:
-            self.store.team(org, slug).members.pop(login.lower(), None)
+            team = self.store.team(org, slug)
+            team.members.pop(login.lower(), None)
+            team.pending.pop(login.lower(), None)
 
     def seed(self, data: Mapping[str, Any]) -> dict[str, str]:
         """Load ``{users: [{login, write?, bot?, token?, keys?}], teams: [{org, slug, members?,
@@ -161,7 +187,10 @@ class GitHubSandbox(Instruments):
                 str(team["slug"]),
                 [str(m) for m in team.get("members") or []],
                 maintainers=[str(m) for m in team.get("maintainers") or []],
+                parent=str(team["parent"]) if team.get("parent") else None,
             )
+            for login in team.get("pending") or []:
+                self.add_team_member(str(team["org"]), str(team["slug"]), str(login), pending=True)
         return tokens
 
     # -- git --------------------------------------------------------------------------------
@@ -271,12 +300,27 @@ class GitHubSandbox(Instruments):
         body: str = "",
         commit_id: str | None = None,
         allow_self_approval: bool = False,
+        at: datetime | None = None,
     ) -> int:
         """Submit a review (APPROVED | CHANGES_REQUESTED | COMMENTED | DISMISSED) on
-        ``commit_id`` (default: the current head); returns the review id."""
+        ``commit_id`` (default: the current head) at ``at`` (``submitted_at``; default the
+        stand-in's clock); closed and merged PRs accept reviews too. Returns the review id."""
         return self.store.add_review(
-            number, user, state, body, commit_id, allow_self_approval=allow_self_approval
+            number, user, state, body, commit_id, allow_self_approval=allow_self_approval, at=at
         ).id
+
+    def force_push(self, number: int, sha: str) -> str:
+        """``git push --force`` the PR's head branch to commit ``sha`` (any commit: one from
+        another branch, or a head it had before); returns the new head."""
+        with self.store.lock:
+            pull = self.store.pull(number)
+            if pull.state != "open":
+                raise SandboxError(f"pull request #{number} is {pull.state}")
+            full = self.store.git.resolve(sha)
+            if full is None:
+                raise SandboxError(f"no commit {sha}")
+            self.store.git.set_branch(pull.head_ref, full)
+            return self.store.head_sha(pull)
 
     def dismiss_review(self, number: int, review_id: int) -> None:
         self.store.dismiss_review(number, review_id)
@@ -300,12 +344,39 @@ class GitHubSandbox(Instruments):
                 protected_branches,
             )
 
-    def merge_pr(self, number: int, merged_by: str, *, enforce_protection: bool = False) -> str:
-        """``git merge --no-ff`` the PR into its base in the bare repo; returns the merge sha.
+    def merge_pr(
+        self,
+        number: int,
+        merged_by: str,
+        *,
+        method: str = "merge",
+        commit_title: str | None = None,
+        commit_message: str | None = None,
+        enforce_protection: bool = False,
+        at: datetime | None = None,
+    ) -> str:
+        """Merge the PR as GitHub does with ``method`` (merge | squash | rebase, see
+        :meth:`Store.merge_pull`); returns the ``merge_commit_sha``.
 
-        Like an admin's merge, it bypasses branch protection unless ``enforce_protection``
-        (merges through the API always honour it)."""
-        return self.store.merge_pull(number, merged_by, enforce=enforce_protection)
+        Like an admin's merge, it bypasses branch protection and rulesets unless
+        ``enforce_protection`` (merges through the API always honour them); ``at`` sets
+        ``merged_at`` (default: the stand-in's clock)."""
+        return self.store.merge_pull(
+            number,
+            merged_by,
+            method=method,
+            commit_title=commit_title,
+            commit_message=commit_message,
+            enforce=enforce_protection,
+            at=at,
+        )
+
+    def allow_merge_methods(
+        self, *, merge: bool = True, squash: bool = True, rebase: bool = True
+    ) -> None:
+        """The repository's "Allow merge commits / squash merging / rebase merging"."""
+        with self.store.lock:
+            self.store.merge_methods.update(merge=merge, squash=squash, rebase=rebase)
 
     def protect_branch(
         self,

@@ -14,6 +14,7 @@ from jitops.sandbox.github.accounts import Accounts
 from jitops.sandbox.github.errors import APIError, SandboxError, not_found, validation_failed
 from jitops.sandbox.github.gitrepo import BareRepo, Identity
 from jitops.sandbox.github.model import (
+    MERGE_METHODS,
     REVIEW_STATES,
     STATUS_STATES,
     Comment,
@@ -46,6 +47,8 @@ class Store(Accounts):
         self.reviews: dict[int, Review] = {}
         self.statuses: list[Status] = []
         self.labels: dict[str, Label] = {}
+        # the repository's allow_merge_commit / allow_squash_merge / allow_rebase_merge
+        self.merge_methods = dict.fromkeys(MERGE_METHODS, True)
         self.repo_id = self.new_id()
         self.add_org(owner)
 
@@ -74,7 +77,7 @@ class Store(Accounts):
             if review.number == number and review.state == "APPROVED":
                 review.state = "DISMISSED"
 
-    def check_protection(self, pull: Pull) -> None:
+    def check_protection(self, pull: Pull, merger: str | None = None) -> None:
         """Refuse (405, GitHub's wording) a merge that the base branch's protection forbids.
 
         Approvals: each reviewer's latest APPROVED / CHANGES_REQUESTED / DISMISSED review
@@ -196,31 +199,87 @@ class Store(Accounts):
             pull.updated_at = self.clock()
 
     def merge_pull(
-        self, number: int, merged_by: str, message: str | None = None, enforce: bool = True
+        self,
+        number: int,
+        merged_by: str,
+        *,
+        method: str = "merge",
+        commit_title: str | None = None,
+        commit_message: str | None = None,
+        sha: str | None = None,
+        enforce: bool = True,
+        at: datetime | None = None,
     ) -> str:
+        """Merge as GitHub's ``PUT /pulls/{n}/merge`` does; returns ``merge_commit_sha``.
+
+        - ``merge``: one commit with two parents, the base tip first;
+        - ``squash``: one commit with one parent (the base tip) and the PR's net change;
+          its message is ``commit_title`` (default ``<PR title> (#n)``) and
+          ``commit_message`` (default: the PR's commit messages as a list);
+        - ``rebase``: every non-merge commit of the PR replayed onto the base tip (new shas,
+          a new committer), no merge commit; ``merge_commit_sha`` is the last replayed one.
+
+        GitHub's docs: data/reusables/pull_requests/{squash,rebase}_and_merge_summary.md.
+        A method the repository does not allow answers 405 ("Merge commits are not allowed
+        on this repository."), a ``sha`` that is not the head 409, as GitHub does.
+        """
         with self.lock:
             pull = self.pull(number)
             user = self.user(merged_by)
+            if method not in MERGE_METHODS:
+                raise validation_failed(
+                    {"resource": "PullRequest", "field": "merge_method", "code": "invalid"}
+                )
+            if not self.merge_methods[method]:
+                noun = {"merge": "Merge commits", "squash": "Squash merges"}
+                raise APIError(
+                    405,
+                    f"{noun.get(method, 'Rebase merges')} are not allowed on this repository.",
+                )
             if pull.state != "open":
                 raise APIError(405, "Pull Request is not mergeable")
-            if enforce:
-                self.check_protection(pull)
             head = self.head_sha(pull)
-            title = message or pull.title
-            text = f"Merge pull request #{number} from {self.owner}/{pull.head_ref}\n\n{title}\n"
-            now = self.clock()
+            if sha and sha != head:
+                raise APIError(409, "Head branch was modified. Review and try the merge again.")
+            if enforce:
+                self.check_protection(pull, user.login)
+            now = at or self.clock()
+            base_tip = self.git.branch_sha(pull.base_ref)
+            if base_tip is None:
+                raise APIError(405, "Pull Request is not mergeable")
+            fork = self.git.merge_base(base_tip, head) or base_tip
             author = Identity(user.login, user.email, now)
             committer = Identity("GitHub", "noreply@github.com", now)
             try:
-                sha = self.git.merge_no_ff(pull.base_ref, head, text, author, committer)
+                if method == "merge":
+                    title = commit_title or (
+                        f"Merge pull request #{number} from {self.owner}/{pull.head_ref}"
+                    )
+                    body = pull.title if commit_message is None else commit_message
+                    text = f"{title}\n\n{body}\n" if body else f"{title}\n"
+                    landed = [self.git.merge_no_ff(pull.base_ref, head, text, author, committer)]
+                elif method == "squash":
+                    title = commit_title or f"{pull.title} (#{number})"
+                    if commit_message is None:
+                        shas = reversed(self.git.commits_between(fork, head))
+                        body = "\n\n".join(f"* {self.git.commit_info(c).message}" for c in shas)
+                    else:
+                        body = commit_message
+                    text = f"{title}\n\n{body}\n" if body else f"{title}\n"
+                    landed = [self.git.squash(pull.base_ref, head, text, author, committer)]
+                else:
+                    landed = self.git.rebase(pull.base_ref, fork, head, committer)
             except SandboxError as exc:
                 raise APIError(405, "Pull Request is not mergeable") from exc
-            pull.last_base_sha = self.git.commit_info(sha).parents[0]
+            pull.last_base_sha = base_tip
+            pull.last_head_sha = head
             pull.state = "closed"
             pull.merged_at = pull.closed_at = pull.updated_at = now
             pull.merged_by = user.login
-            pull.merge_commit_sha = sha
-            return sha
+            pull.merge_commit_sha = landed[-1]
+            pull.merge_method = method
+            pull.landed = landed
+            return landed[-1]
 
     def pulls_for_commit(self, sha: str) -> list[Pull]:
         """Merged PRs that introduced ``sha``; open PRs containing it when it is off main."""
@@ -231,7 +290,7 @@ class Store(Accounts):
             for pull in sorted(self.pulls.values(), key=lambda p: -p.number):
                 if pull.merged:
                     base = pull.last_base_sha
-                    if sha == pull.merge_commit_sha or sha in self.git.commits_between(
+                    if sha in pull.landed or sha in self.git.commits_between(
                         base, pull.last_head_sha
                     ):
                         found.append(pull)
@@ -273,7 +332,10 @@ class Store(Accounts):
         body: str = "",
         commit_id: str | None = None,
         allow_self_approval: bool = False,
+        at: datetime | None = None,
     ) -> Review:
+        """A review, accepted on open, closed and merged PRs alike (GitHub does: reviews
+        after the merge exist); ``commit_id`` defaults to the head (frozen at merge)."""
         with self.lock:
             pull = self.pull(number)
             user = self.user(author)
@@ -296,7 +358,7 @@ class Store(Accounts):
                 state=state,
                 body=body,
                 commit_id=self.git.resolve(commit_id) or commit_id,
-                submitted_at=None if state == "PENDING" else self.clock(),
+                submitted_at=None if state == "PENDING" else (at or self.clock()),
             )
             self.reviews[review.id] = review
             if state != "PENDING":

@@ -138,3 +138,33 @@ def test_seed_creates_users_keys_and_teams(tmp_path: Path) -> None:
         team = g.get_organization("acme").get_team_by_slug("ops")
         assert team.get_team_membership("dave").state == "active"
         g.close()
+
+
+def test_child_team_members_are_members_of_the_parent(
+    gh: GitHubSandbox, bot: github.Github
+) -> None:
+    gh.add_user("dave")
+    gh.add_team("acme", "dba-oncall", ["dave"], parent="dba")
+    org = bot.get_organization("acme")
+    parent = org.get_team_by_slug("dba")
+    child = org.get_team_by_slug("dba-oncall")
+    assert child.parent.slug == "dba"
+    assert parent.get_team_membership("dave").state == "active"
+    assert sorted(m.login for m in parent.get_members()) == ["alice", "bob", "dave"]
+    assert parent.has_in_members(bot.get_user("dave"))
+    assert parent.members_count == 3
+    # membership does not flow the other way
+    with pytest.raises(github.UnknownObjectException):
+        child.get_team_membership("alice")
+
+
+def test_pending_membership_is_not_a_member(gh: GitHubSandbox, bot: github.Github) -> None:
+    gh.add_user("erin")
+    gh.add_team_member("acme", "dba", "erin", pending=True)
+    team = bot.get_organization("acme").get_team_by_slug("dba")
+    membership = team.get_team_membership("erin")
+    assert (membership.state, membership.role) == ("pending", "member")
+    assert "erin" not in [m.login for m in team.get_members()]
+    assert not team.has_in_members(bot.get_user("erin"))
+    gh.accept_team_invitation("acme", "dba", "erin")
+    assert team.get_team_membership("erin").state == "active"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import github
@@ -116,3 +117,20 @@ def test_malformed_ids_are_404_not_a_crash(gh: GitHubSandbox) -> None:
         f"{base}/issues/{number}/comments", data=b"{", headers=auth, timeout=10
     )
     assert (bad_json.status_code, bad_json.json()["message"]) == (400, "Problems parsing JSON")
+
+
+def test_rate_limits_as_429_and_secondary_without_retry_after(
+    gh: GitHubSandbox, bot: github.Github
+) -> None:
+    gh.rate_limit_next(1, secondary=True, retry_after=None, status=429)
+    with pytest.raises(github.GithubException) as err:
+        bot.get_user("alice").login  # noqa: B018
+    assert err.value.status == 429
+    assert "retry-after" not in {k.lower() for k in err.value.headers}
+    gh.rate_limit_next(1, secondary=False, reset_in=90, status=429)
+    with pytest.raises(github.GithubException) as err:
+        bot.get_user("bob").login  # noqa: B018
+    headers = {k.lower(): v for k, v in err.value.headers.items()}
+    assert headers["x-ratelimit-remaining"] == "0"
+    assert int(headers["x-ratelimit-reset"]) - time.time() > 80
+    assert bot.get_user("carol").login == "carol"  # the faults are used up

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import github
 import pytest
 
-from jitops.sandbox.github import APIError, GitHubSandbox
+from jitops.sandbox.github import APIError, GitHubSandbox, SandboxError
 from tests.sandbox.github.support import GRANT
 
 pytestmark = pytest.mark.integration
@@ -87,3 +88,38 @@ def test_reviews_paginate(gh: GitHubSandbox, bot: github.Github, number: int) ->
     reviews = bot.get_repo("acme/access").get_pull(number).get_reviews()
     assert reviews.totalCount == 33
     assert [r.body for r in reviews] == [str(i) for i in range(33)]
+
+
+def test_reviews_after_the_merge_are_accepted_and_dated(
+    gh: GitHubSandbox, client: Callable[[str], github.Github], number: int
+) -> None:
+    merge_time = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    head = gh.head_sha(number)
+    gh.merge_pr(number, "carol", at=merge_time)
+    # GitHub accepts reviews on merged pull requests, through the API too (cli/cli#5038)
+    pr = client("alice").get_repo("acme/access").get_pull(number)
+    pr.create_review(event="APPROVE")
+    gh.review(number, "bob", "APPROVED", at=merge_time + timedelta(hours=1))
+    pr = client("alice").get_repo("acme/access").get_pull(number)
+    assert (pr.merged_at, pr.closed_at) == (merge_time, merge_time)
+    assert pr.merged_by.login == "carol"
+    reviews = {r.user.login: r for r in pr.get_reviews()}
+    assert reviews["alice"].commit_id == reviews["bob"].commit_id == head
+    assert reviews["bob"].submitted_at == merge_time + timedelta(hours=1)
+    assert reviews["alice"].submitted_at > merge_time  # the stand-in's clock is now
+
+
+def test_force_push_away_and_back(gh: GitHubSandbox, bot: github.Github, number: int) -> None:
+    reviewed = gh.head_sha(number)
+    gh.review(number, "alice", "APPROVED")
+    gh.create_branch("other", "main")
+    elsewhere = gh.commit_files("other", {"grants/a.yaml": GRANT + "duration: 9h\n"})
+    assert gh.force_push(number, elsewhere) == elsewhere
+    pr = bot.get_repo("acme/access").get_pull(number)
+    assert pr.head.sha == elsewhere
+    assert [r.commit_id for r in pr.get_reviews()] == [reviewed]  # no longer the head
+    assert gh.force_push(number, reviewed) == reviewed
+    assert bot.get_repo("acme/access").get_pull(number).head.sha == reviewed
+    gh.merge_pr(number, "carol")
+    with pytest.raises(SandboxError):
+        gh.force_push(number, elsewhere)
