@@ -252,13 +252,20 @@ def decide_issue(inp: IssueInputs, teams: TeamLookup | None) -> IssueDecision:
         teams=teams,
         problems=found,
     )
+    why = "; ".join(evaluation.explain()) or evaluation.outcome
+    if evaluation.outcome == "invalid":
+        return _deny(
+            Rule.FILE,
+            f"invalid under the policy {inp.branch} had before #{pr.number} landed ({why})",
+            grant,
+            pr,
+            policy,
+        )
     if evaluation.outcome != "approved":
-        why = "; ".join(evaluation.explain()) or evaluation.outcome
-        rule = Rule.FILE if evaluation.outcome == "invalid" else Rule.APPROVAL
         late = [r for r in inp.reviews if r.submitted_at is None or r.submitted_at > merged_at]
-        if late and rule is Rule.APPROVAL:
+        if late:
             why += f"; {len(late)} review(s) submitted after the merge do not count"
-        return _deny(rule, f"not approved at merge ({why})", grant, pr, policy)
+        return _deny(Rule.APPROVAL, f"not approved at merge ({why})", grant, pr, policy)
 
     keys, notes = sealable_keys(inp.ssh_keys or ())
     if not keys:

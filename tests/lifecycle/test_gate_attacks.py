@@ -1,0 +1,245 @@
+"""Attacks on the issue gate by someone with write access, through the GitHub stand-in (merge,
+squash and rebase merges as GitHub does them), real git and Vault: each one is refused."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from jitops.demo.world import BOT, DBA, REPO, REQUESTER, World
+from jitops.github import MAX_ATTEMPTS, GitHub
+from jitops.lifecycle.issue import Outcome, run_issue
+from jitops.lifecycle.sweep import run_sweep
+
+pytestmark = pytest.mark.integration
+
+METHODS = ["merge", "squash", "rebase"]
+ORDERS = (
+    "requester: octocat\nrole: orders-db-readonly\nduration: 30m\n"
+    "reason: Investigate INC-7 slow order queries\nticket: INC-7\n"
+)
+STAGING = (
+    "requester: octocat\nrole: staging-admin\nduration: 1h\nreason: Debug the staging deploy\n"
+)
+APPROVALS = (
+    "    approvals:\n      - from: ['@acme/dba']\n        count: 1\n    require_ticket: true\n"
+)
+
+
+def results(outcomes: list[Outcome]) -> list[tuple[str, str]]:
+    return [(o.grant, o.action) for o in outcomes]
+
+
+def on_main(world: World, gid: str) -> str | None:
+    text = world.gh.read_file("main", f"grants/{gid}.yaml")
+    return str(text) if text is not None else None
+
+
+def loosened(world: World) -> str:
+    text = world.policy_text()
+    assert APPROVALS in text
+    return text.replace(APPROVALS, "    approvals: []\n    require_ticket: true\n", 1)
+
+
+def denied_by(outcomes: list[Outcome], gid: str, rule: str) -> Outcome:
+    (found,) = [o for o in outcomes if o.grant == gid]
+    assert found.action == "denied", found
+    assert found.detail.startswith(rule), found.detail
+    return found
+
+
+def issue(world: World, **kw: object) -> list[Outcome]:
+    return run_issue(world.services(), **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_pull_request_cannot_loosen_the_policy_that_judges_it(world: World, method: str) -> None:
+    """Commit 1 sets approvals: [], commit 2 adds the grant and restores the policy: the net
+    diff shows only the grant, and with a rebase merge ``<commit adding the file>^1`` is the
+    PR's own commit 1. The policy before the PR landed requires a DBA: denied."""
+    n = world.gh.open_pr(
+        REQUESTER, "sneaky", "Access", files={"policies/policy.yaml": loosened(world)}
+    )
+    world.gh.push_to_pr(
+        n, {"policies/policy.yaml": world.policy_text(), "grants/db-octocat-1.yaml": ORDERS}
+    )
+    world.gh.merge_pr(n, DBA, method=method)
+    outcomes = issue(world)
+    found = denied_by(outcomes, "db-octocat-1", "gate rule 5")
+    assert "@acme/dba" in found.detail
+    assert on_main(world, "db-octocat-1") is None
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_approvals_after_the_merge_do_not_count(world: World, method: str) -> None:
+    n = world.gh.open_pr(REQUESTER, "late", "Access", files={"grants/db-octocat-2.yaml": ORDERS})
+    head = world.gh.head_sha(n)
+    world.gh.merge_pr(n, DBA, method=method)  # an admin merges without review
+    later = datetime.now(UTC) + timedelta(minutes=2)
+    world.gh.review(n, DBA, "APPROVED", commit_id=head, at=later)  # GitHub accepts it
+    found = denied_by(issue(world), "db-octocat-2", "gate rule 5")
+    assert "submitted after the merge do not count" in found.detail
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_pre_filled_status_block_is_denied_and_names_no_token_to_revoke(
+    world: World, method: str
+) -> None:
+    n = world.gh.open_pr(REQUESTER, "v", "Access", files={"grants/stg-octocat-1.yaml": STAGING})
+    world.gh.merge_pr(n, DBA, method=method)
+    assert results(issue(world)) == [("stg-octocat-1", "issued")]
+    victim = on_main(world, "stg-octocat-1") or ""
+    accessor = victim.split("token_accessor: ")[1].split()[0].strip('"')
+    forged = STAGING + (
+        "status:\n  state: active\n  pull_request: 1\n  approved_by: []\n"
+        "  issued_at: 2020-01-01T00:00:00Z\n  expires_at: 2020-01-01T01:00:00Z\n"
+        f'  token_accessor: "{accessor}"\n'
+    )
+    m = world.gh.open_pr(REQUESTER, "pre", "Access", files={"grants/stg-octocat-2.yaml": forged})
+    world.gh.merge_pr(m, DBA, method=method)
+    found = denied_by(issue(world), "stg-octocat-2", "gate rule 3")
+    assert "status" in found.detail
+    assert on_main(world, "stg-octocat-2") is None
+    run_sweep(world.services())  # its fake expiry names the victim's token
+    assert world.admin().lookup_accessor(accessor) is not None
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_one_approval_never_issues_two_grants(world: World, method: str) -> None:
+    other = ORDERS.replace("30m", "20m")
+    n = world.gh.open_pr(
+        REQUESTER,
+        "two",
+        "Access",
+        files={"grants/db-octocat-3.yaml": ORDERS, "grants/db-octocat-4.yaml": other},
+    )
+    world.gh.review(n, DBA, "APPROVED")
+    world.gh.merge_pr(n, DBA, method=method)
+    outcomes = issue(world)
+    denied_by(outcomes, "db-octocat-3", "gate rule 3")
+    denied_by(outcomes, "db-octocat-4", "gate rule 3")
+
+
+def test_the_file_on_main_must_be_the_reviewed_file(world: World) -> None:
+    """The DBA approved 30m; an admin changes it to 1h on main right after the merge."""
+    n = world.gh.open_pr(REQUESTER, "r", "Access", files={"grants/db-octocat-5.yaml": ORDERS})
+    world.gh.review(n, DBA, "APPROVED")
+    world.gh.merge_pr(n, DBA)
+    world.gh.commit_files(
+        "main", {"grants/db-octocat-5.yaml": ORDERS.replace("30m", "1h")}, author=DBA
+    )
+    found = denied_by(issue(world), "db-octocat-5", "gate rule 4")
+    assert "differs from the file at the head commit" in found.detail
+
+
+def test_a_grant_merged_into_another_branch_that_reaches_main(world: World) -> None:
+    world.gh.create_branch("develop")
+    n = world.gh.open_pr(
+        REQUESTER, "r", "Access", base="develop", files={"grants/db-octocat-6.yaml": ORDERS}
+    )
+    world.gh.merge_pr(n, DBA)
+    # develop reaches main by a push (fast-forward): the commit that added the file is #n's
+    subprocess.run(
+        ["git", "push", "-q", str(world.gh.repo_path), "refs/heads/develop:refs/heads/main"],
+        cwd=world.gh.repo_path,
+        check=True,
+        capture_output=True,
+    )
+    found = denied_by(issue(world), "db-octocat-6", "gate rule 1")
+    assert "merged into 'develop'" in found.detail
+
+
+def test_team_membership_removed_between_approval_and_merge(world: World) -> None:
+    n = world.gh.open_pr(REQUESTER, "r", "Access", files={"grants/db-octocat-7.yaml": ORDERS})
+    world.gh.review(n, DBA, "APPROVED")
+    world.gh.remove_team_member("acme", "dba", DBA)
+    world.gh.merge_pr(n, DBA)
+    denied_by(issue(world), "db-octocat-7", "gate rule 5")
+
+
+def test_a_review_counts_only_for_the_head_it_was_made_on(world: World) -> None:
+    """Approved at h1, force-pushed to h2 (1h) and merged: stale. Force-pushed away and back
+    to h1 before the merge: the approval is on the head again, and its content is the head's."""
+    n = world.gh.open_pr(REQUESTER, "a", "Access", files={"grants/db-octocat-8.yaml": ORDERS})
+    h1 = world.gh.head_sha(n)
+    world.gh.review(n, DBA, "APPROVED")
+    world.gh.push_to_pr(n, {"grants/db-octocat-8.yaml": ORDERS.replace("30m", "1h")})
+    world.gh.merge_pr(n, DBA)
+    denied_by(issue(world), "db-octocat-8", "gate rule 5")
+
+    m = world.gh.open_pr(REQUESTER, "b", "Access", files={"grants/db-octocat-9.yaml": ORDERS})
+    h1 = world.gh.head_sha(m)
+    world.gh.review(m, DBA, "APPROVED")
+    h2 = world.gh.push_to_pr(m, {"grants/db-octocat-9.yaml": ORDERS.replace("30m", "1h")})
+    assert h2 != h1
+    world.gh.force_push(m, h1)
+    world.gh.merge_pr(m, DBA)
+    assert results(issue(world)) == [("db-octocat-9", "issued")]
+
+
+def test_the_grant_is_judged_by_the_policy_its_merge_was_made_on(world: World) -> None:
+    """A loosening policy PR merged *after* the grant PR does not judge it, even when one issue
+    run sees both merges (the runs of a burst can be cancelled by a concurrency group)."""
+    n = world.gh.open_pr(REQUESTER, "g", "Access", files={"grants/db-octocat-10.yaml": ORDERS})
+    world.gh.merge_pr(n, DBA)
+    p = world.gh.open_pr(DBA, "loose", "Loosen", files={"policies/policy.yaml": loosened(world)})
+    world.gh.merge_pr(p, DBA)
+    denied_by(issue(world), "db-octocat-10", "gate rule 5")
+
+    # merged right after the loosening policy PR: judged by the loosened policy
+    m = world.gh.open_pr(REQUESTER, "h", "Access", files={"grants/db-octocat-11.yaml": ORDERS})
+    world.gh.merge_pr(m, DBA)
+    assert results(issue(world)) == [("db-octocat-11", "issued")]
+
+
+def test_a_burst_of_merges_is_handled_by_one_run_without_a_range(world: World) -> None:
+    for i in (1, 2, 3):
+        gid = f"stg-octocat-b{i}"
+        n = world.gh.open_pr(REQUESTER, gid, "Access", files={f"grants/{gid}.yaml": STAGING})
+        world.gh.merge_pr(n, DBA, method=METHODS[i - 1])
+    assert sorted(results(issue(world))) == [
+        ("stg-octocat-b1", "issued"),
+        ("stg-octocat-b2", "issued"),
+        ("stg-octocat-b3", "issued"),
+    ]
+
+
+def test_a_grant_with_no_pull_request_is_failed_then_denied_after_the_bound(world: World) -> None:
+    world.gh.commit_files("main", {"grants/stg-octocat-9.yaml": STAGING}, author=DBA)
+    outcomes = issue(world)
+    assert results(outcomes) == [("stg-octocat-9", "failed")]
+    assert "no pull request" in outcomes[0].detail and "waiting since" in outcomes[0].detail
+    assert on_main(world, "stg-octocat-9") is not None  # the id is not burned on uncertainty
+    svc = dataclasses.replace(world.services(), give_up_after=timedelta(0))
+    outcomes = run_issue(svc)
+    found = denied_by(outcomes, "stg-octocat-9", "gate rule 1")
+    assert "could not be determined" in found.detail
+    assert on_main(world, "stg-octocat-9") is None
+
+
+def test_github_down_is_failed_not_denied(world: World) -> None:
+    n = world.gh.open_pr(REQUESTER, "r", "Access", files={"grants/stg-octocat-8.yaml": STAGING})
+    world.gh.merge_pr(n, DBA)
+    world.gh.fail_next(MAX_ATTEMPTS, 502, path="/pulls")  # every bounded retry fails
+    patient = GitHub(REPO, world.gh.token(BOT), world.gh.api_url, sleep=lambda _s: None)
+    outcomes = run_issue(dataclasses.replace(world.services(), github=patient))
+    assert results(outcomes) == [("stg-octocat-8", "failed")]
+    assert "502" in outcomes[0].detail or "GitHub" in outcomes[0].detail
+    assert on_main(world, "stg-octocat-8") is not None
+    assert results(issue(world)) == [("stg-octocat-8", "issued")]
+
+
+def test_the_deny_comment_renders_requester_text_inertly(world: World) -> None:
+    """A team mention and a backtick break-out into a link in a requester's ticket: in the deny
+    comment they appear only inside code spans (no mention notifies, no link renders)."""
+    text = ORDERS.replace("ticket: INC-7", "ticket: '`@acme/dba [x](https://evil)`'")
+    n = world.gh.open_pr(REQUESTER, "r", "Access", files={"grants/db-octocat-12.yaml": text})
+    world.gh.merge_pr(n, DBA)
+    denied_by(issue(world), "db-octocat-12", "the grant file")
+    (comment,) = [c for c in world.gh.comments(n) if "access denied" in c]
+    outside_code = comment.split("`")[0::2]  # even pieces are outside code spans
+    assert "@acme/dba" in comment
+    assert not any("@acme" in piece or "](" in piece for piece in outside_code)
