@@ -146,12 +146,18 @@ def sealable_keys(keys: Sequence[str]) -> tuple[list[str], list[str]]:
     return ok, notes
 
 
+def read_grant_safely(data: bytes, path: str) -> tuple[Grant | None, list[Problem]]:
+    """:func:`jitops.grant.read_grant` that never raises: a hostile file on main (a huge
+    integer, a status block of the wrong types) becomes a problem of that file alone."""
+    try:
+        return read_grant(data, path)
+    except Exception as exc:  # one unreadable file must never stop a run for everyone
+        return None, [Problem(path, 0, f"the file cannot be read ({type(exc).__name__})")]
+
+
 def decide_issue(inp: IssueInputs, teams: TeamLookup | None) -> IssueDecision:
     """Apply the gate to one unissued grant file on the branch (pure; see the module doc)."""
-    try:
-        grant, problems = read_grant(inp.main_file, inp.path)
-    except (ValueError, TypeError, OverflowError, RecursionError) as exc:  # hostile content
-        return _deny(Rule.FILE, f"the file on {inp.branch} cannot be read ({type(exc).__name__})")
+    grant, problems = read_grant_safely(inp.main_file, inp.path)
     errors = [p for p in problems if p.severity == "error"]
     if grant is None or errors:
         return _deny(Rule.FILE, f"the file on {inp.branch} is not a valid grant ({_first(errors)})")
@@ -349,5 +355,6 @@ __all__ = [
     "Rule",
     "Verdict",
     "decide_issue",
+    "read_grant_safely",
     "sealable_keys",
 ]

@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 
 from jitops import deliver, prcomment
 from jitops.errors import JitopsError
-from jitops.gate import IssueDecision, Verdict, decide_issue
-from jitops.grant import GRANTS_DIR, ID_RE, Grant, format_time, grant_id_of, read_grant
+from jitops.gate import IssueDecision, Verdict, decide_issue, read_grant_safely
+from jitops.grant import GRANTS_DIR, ID_RE, Grant, format_time, grant_id_of
 from jitops.ledger import Git, PlannedCommit, names_in
 from jitops.lifecycle import plan
 from jitops.lifecycle.landing import gate_inputs, issued_by_jitops, recent_undelivered
@@ -69,10 +69,7 @@ def unissued_paths(svc: Services, now: datetime) -> list[str]:
     jitops' own issue commit wrote it; a status that arrived with a merge does not)."""
     out = []
     for path, data in sorted(svc.grant_files_at(svc.tip).items()):
-        try:
-            grant, _ = read_grant(data, path)
-        except (ValueError, TypeError, OverflowError, RecursionError):
-            grant = None  # the gate reports it
+        grant, _ = read_grant_safely(data, path)  # an unreadable one: the gate reports it
         if grant is not None and grant.status is not None and issued_by_jitops(svc, path, now):
             continue
         out.append(path)
@@ -191,7 +188,7 @@ def _issue(
         data = git.show("HEAD", path)
         if data is None:
             return []
-        there, _ = read_grant(data, path)
+        there, _ = read_grant_safely(data, path)
         current = there.status.token_accessor if there and there.status else None
         if current != replaces:
             return []  # someone else recorded or removed it meanwhile
@@ -269,7 +266,7 @@ def early_revokes(
             continue  # jitops' own expire / deny / revoke
         try:
             data = svc.git.show(f"{sha}^1", path)
-            grant, _ = read_grant(data, path) if data is not None else (None, [])
+            grant, _ = read_grant_safely(data, path) if data is not None else (None, [])
             if grant is None or grant.status is None:
                 continue
             if svc.git.find_trailer(svc.tip, "Jitops-Grant", grant.id, "revoke"):

@@ -21,8 +21,16 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from jitops.errors import JitopsError
-from jitops.gate import FileChange, IssueDecision, IssueInputs, PullFacts, Verdict, sealable_keys
-from jitops.grant import GRANTS_DIR, Grant, parse_time, read_grant
+from jitops.gate import (
+    FileChange,
+    IssueDecision,
+    IssueInputs,
+    PullFacts,
+    Verdict,
+    read_grant_safely,
+    sealable_keys,
+)
+from jitops.grant import GRANTS_DIR, Grant, parse_time
 from jitops.ledger import Git, names_in
 from jitops.lifecycle import plan
 from jitops.lifecycle.services import Services, log
@@ -46,7 +54,7 @@ def gate_inputs(svc: Services, path: str, now: datetime) -> IssueInputs:
         waiting_since=since,
         give_up_after=svc.give_up_after,
     )
-    grant, problems = read_grant(main_file, path)
+    grant, problems = read_grant_safely(main_file, path)
     if grant is None or any(p.severity == "error" for p in problems) or added is None:
         return base  # the gate denies on the file itself; nothing more to read
     try:
@@ -177,7 +185,7 @@ def recent_undelivered(
     out: list[tuple[Grant, IssueDecision]] = []
     candidates = []
     for path, data in sorted(svc.grant_files_at(svc.tip).items()):
-        grant, _ = read_grant(data, path)
+        grant, _ = read_grant_safely(data, path)
         if grant is None or grant.status is None or grant.id in skip:
             continue
         status = grant.status

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from jitops.errors import JitopsError
-from jitops.gate import DEFAULT_GIVE_UP_AFTER
-from jitops.grant import GRANTS_DIR, Grant, GrantStatus, read_grant
+from jitops.gate import DEFAULT_GIVE_UP_AFTER, read_grant_safely
+from jitops.grant import GRANTS_DIR, Grant, GrantStatus
 from jitops.ledger import Git
 from jitops.notify import Event, Notifier
 from jitops.policy import POLICY_DIR, Policy, PolicyError, load_policy
@@ -90,7 +90,7 @@ class Services:
         files = self.git.files_at(ref, GRANTS_DIR, ".yaml")
         out = {}
         for path, data in files.items():
-            grant, _problems = read_grant(data, path)
+            grant, _problems = read_grant_safely(data, path)
             if grant is not None:
                 out[grant.id] = grant
         return out

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from jitops.errors import JitopsError
-from jitops.grant import GRANTS_DIR, Grant, format_time, read_grant
+from jitops.gate import read_grant_safely
+from jitops.grant import GRANTS_DIR, Grant, format_time
 from jitops.ledger import Git, PlannedCommit
 from jitops.lifecycle import plan
 from jitops.lifecycle.issue import Outcome, _shown_id, issue_pending, redeliver, unissued_paths
@@ -47,12 +48,7 @@ def plan_sweep(svc: Services, now: datetime) -> SweepPlan:
     grants = []
     unreadable = []
     for path, data in sorted(svc.grant_files_at(svc.tip).items()):
-        try:
-            grant, problems = read_grant(data, path)
-        except Exception as exc:  # one hostile file never stops the run
-            log.error("cannot read %s: %s", path, type(exc).__name__)
-            unreadable.append((path, f"cannot be read ({type(exc).__name__})"))
-            continue
+        grant, problems = read_grant_safely(data, path)
         if grant is None and b"status:" in data:
             why = "; ".join(" ".join(p.message.split()) for p in problems[:2]) or "unreadable"
             unreadable.append((path, why))

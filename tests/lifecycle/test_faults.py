@@ -3,7 +3,7 @@ a git record, nothing lost."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -141,3 +141,60 @@ def test_killed_during_sweep_converges_on_rerun(
         o.detail for o in outcomes if o.action == "expired"
     )
     assert world.gh.read_file("main", "grants/stg-octocat-5.yaml") is None
+
+
+def test_hostile_files_on_main_stop_nothing_and_get_no_token(world: World) -> None:
+    """Per-grant isolation: files pushed straight to main (an admin's or a bypass's mistake)
+    are reported and recorded, and every other grant still issues and expires in the same run;
+    no Vault token is ever created for them."""
+    _, _, pr_a = merged(world, "stg-octocat-7")
+    assert [o.action for o in run_issue(world.services())] == ["issued"]
+    bad_status = STAGING + (
+        "status:\n  state: active\n  approved_by: []\n  issued_at: 12345\n"
+        "  expires_at: 99999999999999999999999\n  token_accessor: x\n"
+    )
+    empty_accessor = STAGING + (
+        "status:\n  state: active\n  approved_by: []\n  issued_at: 2020-01-01T00:00:00Z\n"
+        '  expires_at: 2020-01-01T01:00:00Z\n  token_accessor: ""\n'
+    )
+    world.gh.commit_files(
+        "main",
+        {
+            "grants/huge-int-1.yaml": STAGING + "ticket: " + "9" * 5000 + "\n",
+            "grants/bad-status-1.yaml": bad_status,
+            "grants/Bad_Id.yaml": STAGING,
+            "grants/empty-acc-1.yaml": empty_accessor,
+        },
+        author=DBA,
+    )
+    _, _, pr_b = merged(world, "stg-octocat-8")
+    outcomes = run_issue(world.services())
+    got = {o.grant: o.action for o in outcomes}
+    assert got.pop("stg-octocat-8") == "issued"
+    assert set(got.values()) <= {"denied", "flagged"}, outcomes
+    assert len(got) == 4  # each hostile file reported, none crashed the run
+    assert "(invalid grant file name)" in got  # never echoed into output or git
+    tokens = live_tokens(world)
+    assert sorted(t.grant_id for t in tokens) == ["stg-octocat-7", "stg-octocat-8"]
+
+    # an invalid policy on main does not stop expiries
+    world.gh.commit_files("main", {"policies/policy.yaml": "version: 1\nroles: 7\n"}, author=DBA)
+    later = datetime.now(UTC) + timedelta(hours=2)
+    swept = run_sweep(world.services(), now=later)
+    expired = sorted(o.grant for o in swept if o.action == "expired")
+    assert expired == ["stg-octocat-7", "stg-octocat-8"]
+    assert live_tokens(world) == []
+    assert world.gh.read_file("main", "grants/stg-octocat-7.yaml") is None
+    assert any("access expired" in c for c in world.gh.comments(pr_a))
+    assert any("access expired" in c for c in world.gh.comments(pr_b))
+
+
+def test_services_repr_shows_no_credential(world: World) -> None:
+    svc = world.services()
+    env = world.environ()
+    shown = repr(svc) + str(svc)
+    for name in ("VAULT_TOKEN", "GITHUB_TOKEN"):
+        assert name not in shown
+    assert env["VAULT_TOKEN"] not in shown
+    assert world.gh.token("jitops-bot") not in shown
+    assert "acme/access" in shown  # still useful for debugging

@@ -227,3 +227,28 @@ def test_claim_from_another_bot_says_who_posted_and_unwraps_nothing(world: World
     assert "Traceback" not in result.output
     # nothing was unwrapped: the right bot can still claim it once
     assert _claim(world, pr, "stg-octocat-9", "--bot", "jitops-bot").exit_code == 0
+
+
+def test_revoke_records_who_asked_in_a_trailer(world: World) -> None:
+    from click.testing import CliRunner
+
+    from jitops.cli import cli
+
+    before, after, _ = merge_grant(world, "stg-octocat-11", STAGING)
+    run_issue(world.services(), before=before, after=after)
+    env = {**world.environ(), "GITHUB_TOKEN": world.gh.token("jitops-bot"), "GITHUB_ACTOR": DBA}
+    args = ["revoke", "stg-octocat-11", "--reason", "laptop lost on the train"]
+    result = CliRunner().invoke(cli, [*args, "--repo", str(world.checkout)], env=env)
+    assert result.exit_code == 0, result.output
+    actor = subprocess.run(
+        ["git", "log", "-1", "--format=%(trailers:key=Jitops-Actor,valueonly)", "main"],
+        cwd=world.gh.repo_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert actor == DBA
+    assert last_entry(world).action == "revoke"  # the other trailers still parse
+
+    with pytest.raises(Exception, match="is not a GitHub login"):
+        run_revoke(world.services(), "stg-octocat-11", "again, forged", actor="x\nJitops-Grant: y")
