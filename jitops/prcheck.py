@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 MARKER = prcomment.MARKER
 
 
+OTHER_SUMMARY = "changes no grant and no policy: nothing for jitops to check"
+
+
 @dataclass(frozen=True)
 class Change:
     path: str
@@ -55,7 +58,7 @@ class PrInputs:
 
 @dataclass(frozen=True)
 class PrDecision:
-    kind: str  # grant | revoke | policy | invalid
+    kind: str  # grant | revoke | policy | other | invalid
     validate: str  # success | failure
     approval: str  # success | pending | failure
     summary: str
@@ -86,6 +89,8 @@ def classify(changes: Sequence[Change]) -> tuple[str, list[Problem]]:
         ]
     if touches_policy:
         return "policy", []
+    if not touches_grants:
+        return "other", []  # nothing for jitops to judge: its statuses pass (never pending)
     problems = []
     for c in changes:
         if not _is_grant_path(c.path):
@@ -129,6 +134,10 @@ def decide(inp: PrInputs, teams: TeamLookup | None) -> PrDecision:
     kind, problems = classify(inp.changes)
     if kind == "policy":
         return _policy_change(inp)
+    if kind == "other":
+        # A required jitops/* check must never sit pending on a pull request it has nothing
+        # to say about (a README fix); the gate ignores such pull requests anyway.
+        return PrDecision("other", "success", "success", OTHER_SUMMARY)
     try:
         policy = load_policy(inp.base_policy_files)
     except PolicyError as exc:
@@ -328,7 +337,8 @@ def run(
     decision = decide(inputs, (members or gh).is_team_member)
     gh.set_status(pr.head_sha, "jitops/validate", decision.validate, decision.summary)
     gh.set_status(pr.head_sha, "jitops/approval", decision.approval, decision.summary)
-    gh.upsert_comment(number, MARKER, decision.comment)
+    if decision.comment:
+        gh.upsert_comment(number, MARKER, decision.comment)
     if request_reviews and (decision.request_users or decision.request_teams):
         org = gh.repo_full_name.split("/")[0].lower()
         teams = [t.split("/", 1)[1] for t in decision.request_teams if t.split("/")[0] == org]

@@ -84,7 +84,8 @@ def inputs(key: str | None, **kw: object) -> PrInputs:
             "invalid",
             "do not add and delete grants in one pull request",
         ),
-        ([Change(".github/workflows/x.yml", "added")], "invalid", "may only add or delete"),
+        ([Change(".github/workflows/x.yml", "added")], "other", None),
+        ([Change("README.md", "modified")], "other", None),
     ],
 )
 def test_pull_request_shapes(changes: list[Change], kind: str, message: str | None) -> None:
@@ -94,6 +95,14 @@ def test_pull_request_shapes(changes: list[Change], kind: str, message: str | No
         assert problems == []
     else:
         assert any(message in p.message for p in problems), problems
+
+
+def test_a_pull_request_touching_no_grant_and_no_policy_passes_both_statuses() -> None:
+    """A required jitops/* check never sits pending on a README fix (the gate ignores it)."""
+    d = decide(inputs(None, changes=[Change("README.md", "modified")], head_files={}), teams)
+    assert (d.kind, d.validate, d.approval) == ("other", "success", "success")
+    assert "nothing for jitops to check" in d.summary
+    assert d.request_users == () and d.request_teams == ()
 
 
 def test_a_valid_request_waits_for_a_dba_and_asks_the_team(key: str) -> None:

@@ -161,14 +161,16 @@ def status_commit(git: Git, tip: str, path: str) -> str | None:
 def issued_by_jitops(svc: Services, path: str, now: datetime) -> bool:
     """Whether the status block of ``path`` at the tip was written by jitops' own commit.
 
-    A recent status commit (younger than the give-up bound) is also checked with GitHub: a
-    rebase merge can replay a PR commit that looks like jitops' own, and GitHub associates it
-    with its pull request; jitops' own commits belong to none.
+    A recent status commit (within ``recheck_within``) is also checked with GitHub: a rebase
+    merge can replay a PR commit that looks like jitops' own, and GitHub associates it with
+    its pull request; jitops' own commits belong to none. (Such a forged status names no token
+    jitops created, so it gives nobody access; the check keeps the sweep from revoking the
+    accessor it names.)
     """
     sha = status_commit(svc.git, svc.tip, path)
     if sha is None:
         return False
-    if now - commit_time(svc.git, sha) > svc.give_up_after:
+    if now - commit_time(svc.git, sha) > svc.recheck_within:
         return True
     try:
         return not svc.github.pulls_for_commit(sha)
@@ -180,7 +182,7 @@ def issued_by_jitops(svc: Services, path: str, now: datetime) -> bool:
 def recent_undelivered(
     svc: Services, now: datetime, skip: frozenset[str] = frozenset()
 ) -> list[tuple[Grant, IssueDecision]]:
-    """Active grants issued within the give-up bound whose delivery comment is missing (the run
+    """Active grants issued within ``recheck_within`` whose delivery comment is missing (the run
     that recorded them died before posting), with what re-issuing them needs."""
     out: list[tuple[Grant, IssueDecision]] = []
     candidates = []
@@ -191,7 +193,7 @@ def recent_undelivered(
         status = grant.status
         if status.pull_request is None or status.expires_at <= now:
             continue
-        if now - status.issued_at > svc.give_up_after:
+        if now - status.issued_at > svc.recheck_within:
             continue
         if status_commit(svc.git, svc.tip, path) is None:
             continue

@@ -21,6 +21,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("jitops")
 
+#: Runs come every few minutes (schedule, pushes); an hour of re-checks covers a delayed or
+#: dropped scheduled run, and costs GitHub requests only for grants issued within it.
+RECHECK_WITHIN = timedelta(hours=1)
+
 
 @dataclass
 class Services:
@@ -31,6 +35,8 @@ class Services:
     is left out of ``repr()``, as are the doors holding credentials.
     ``give_up_after``: how long a grant whose pull request cannot be determined stays
     ``failed`` (retried by every run) before it is denied with that reason.
+    ``recheck_within``: for how long after issuing a run checks with GitHub that the delivery
+    comment was posted (else re-issues) and that the status commit belongs to no pull request.
     """
 
     git: Git
@@ -42,6 +48,7 @@ class Services:
     repository: str | None = None
     say: Callable[[str], None] = field(default=lambda _msg: None, repr=False)
     give_up_after: timedelta = DEFAULT_GIVE_UP_AFTER
+    recheck_within: timedelta = RECHECK_WITHIN
     _vault: Vault | None = field(default=None, repr=False)
 
     @property

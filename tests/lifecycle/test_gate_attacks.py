@@ -243,3 +243,137 @@ def test_the_deny_comment_renders_requester_text_inertly(world: World) -> None:
     outside_code = comment.split("`")[0::2]  # even pieces are outside code spans
     assert "@acme/dba" in comment
     assert not any("@acme" in piece or "](" in piece for piece in outside_code)
+
+
+# -- what a run costs -------------------------------------------------------------------------
+
+
+class CountingProxy:
+    """A loopback HTTP forwarder in front of Vault that records every request it passes on."""
+
+    def __init__(self, upstream: str) -> None:
+        import http.server
+        import threading
+
+        import requests
+
+        seen: list[str] = []
+        self.seen = seen
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _forward(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                seen.append(f"{self.command} {self.path.split('?')[0]}")
+                skip = {"host", "content-length", "connection"}
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in skip}
+                got = requests.request(
+                    self.command, upstream + self.path, headers=headers, data=body, timeout=30
+                )
+                self.send_response(got.status_code)
+                for k, v in got.headers.items():
+                    if k.lower() not in ("content-length", "transfer-encoding", "connection"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(got.content)))
+                self.end_headers()
+                self.wfile.write(got.content)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_LIST = _forward
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def counted_services(world: World, proxy: CountingProxy):  # type: ignore[no-untyped-def]
+    from jitops.vault import Vault
+
+    environ = {**world.environ(), "VAULT_ADDR": proxy.url}
+    return dataclasses.replace(
+        world.services(),
+        environ=environ,
+        connect_vault=lambda policy: Vault.connect(proxy.url, policy.settings.vault, environ),
+    )
+
+
+def github_requests(world: World, since: int) -> list[str]:
+    return [f"{r.method} {r.path}" for r in world.gh.server.log[since:]]
+
+
+def test_what_issuing_one_grant_costs(world: World) -> None:
+    n = world.gh.open_pr(REQUESTER, "c", "Access", files={"grants/db-octocat-20.yaml": ORDERS})
+    world.gh.review(n, DBA, "APPROVED")
+    world.gh.merge_pr(n, DBA, method="rebase")
+    proxy = CountingProxy(world.vault_url)
+    try:
+        mark = len(world.gh.server.log)
+        assert results(run_issue(counted_services(world, proxy))) == [("db-octocat-20", "issued")]
+        gh_calls = github_requests(world, mark)
+        print(f"\nissue of one grant: {len(gh_calls)} GitHub requests {gh_calls}")
+        print(f"issue of one grant: {len(proxy.seen)} Vault requests {proxy.seen}")
+        assert len(gh_calls) <= 10
+        assert len(proxy.seen) <= 4
+        assert not any("accessors" in r for r in proxy.seen)
+    finally:
+        proxy.close()
+
+
+def test_what_a_sweep_costs_with_20_active_grants_and_5_expired(world: World) -> None:
+    from jitops.grant import parse_time
+
+    for i in range(20):
+        gid = f"stg-octocat-s{i:02d}"
+        text = STAGING.replace("1h", "30m" if i < 5 else "8h")
+        n = world.gh.open_pr(REQUESTER, gid, "Access", files={f"grants/{gid}.yaml": text})
+        world.gh.merge_pr(n, DBA)
+    assert len(run_issue(world.services())) == 20
+    issued = parse_time(
+        (on_main(world, "stg-octocat-s00") or "").split("issued_at: ")[1].split()[0]
+    )
+    proxy = CountingProxy(world.vault_url)
+    try:
+        mark = len(world.gh.server.log)
+        # the steady state: an hour later, nothing is re-checked with GitHub any more
+        swept = run_sweep(counted_services(world, proxy), now=issued + timedelta(minutes=61))
+        assert sorted(o.grant for o in swept if o.action == "expired") == [
+            f"stg-octocat-s{i:02d}" for i in range(5)
+        ]
+        gh_calls = github_requests(world, mark)
+        print(f"\nsweep, 20 active / 5 expired: {len(proxy.seen)} Vault requests {proxy.seen}")
+        print(f"sweep, 20 active / 5 expired: {len(gh_calls)} GitHub requests {gh_calls}")
+        assert len(gh_calls) <= 5  # a comment on each expired grant's pull request
+        assert len(proxy.seen) <= 2 * 5 + 1
+        assert not any("accessors" in r for r in proxy.seen)  # Vault's tokens are never listed
+    finally:
+        proxy.close()
+
+
+def test_pr_check_on_a_pull_request_touching_no_grant_passes_and_what_it_costs(
+    world: World,
+) -> None:
+    from jitops import prcheck
+    from jitops.ledger import Git
+
+    n = world.gh.open_pr(DBA, "docs", "Fix a typo", files={"README.md": "Access repository\n"})
+    mark = len(world.gh.server.log)
+    d = prcheck.run(
+        Git(world.checkout), world.github(), n, now=datetime.now(UTC), request_reviews=True
+    )
+    assert (d.validate, d.approval) == ("success", "success")
+    head = world.gh.head_sha(n)
+    states = {s.context: s.state for s in world.gh.statuses(head)}
+    assert states == {"jitops/validate": "success", "jitops/approval": "success"}
+    other = len(github_requests(world, mark))
+
+    m = world.gh.open_pr(REQUESTER, "g", "Access", files={"grants/db-octocat-21.yaml": ORDERS})
+    mark = len(world.gh.server.log)
+    prcheck.run(Git(world.checkout), world.github(), m, now=datetime.now(UTC), request_reviews=True)
+    grant = github_requests(world, mark)
+    print(f"\npr check: {other} GitHub requests (no grant), {len(grant)} (a grant) {grant}")
+    assert other <= 10 and len(grant) <= 10
