@@ -25,8 +25,8 @@ from datetime import UTC, datetime
 from jitops import deliver, prcomment
 from jitops.errors import JitopsError
 from jitops.gate import IssueDecision, Verdict, decide_issue, read_grant_safely
-from jitops.grant import GRANTS_DIR, ID_RE, Grant, format_time, grant_id_of
-from jitops.ledger import Git, PlannedCommit, names_in
+from jitops.grant import ID_RE, Grant, format_time, grant_id_of
+from jitops.ledger import Git, PlannedCommit
 from jitops.lifecycle import plan
 from jitops.lifecycle.landing import gate_inputs, issued_by_jitops, recent_undelivered
 from jitops.lifecycle.services import Services, log
@@ -50,17 +50,16 @@ def run_issue(
     after: str | None = None,
     now: datetime | None = None,
 ) -> list[Outcome]:
-    """Issue or deny every unissued grant at the tip of main (not only the pushed range: a
-    burst of merges whose runs a concurrency group cancelled loses nothing); record early
-    revokes made in ``before..after``."""
+    """Issue or deny every unissued grant at the tip of main and record every early revoke
+    not yet recorded (not only the pushed range ``before..after``, kept for the workflow's
+    event: a burst of merges whose runs a concurrency group cancelled loses nothing)."""
     now = now or datetime.now(UTC)
     svc.git.fetch(svc.remote, svc.branch)
     outcomes = issue_pending(svc, now=now)
     if not outcomes:
         svc.say("no grant is waiting to be issued")
     outcomes += redeliver(svc, now=now, skip=frozenset(o.grant for o in outcomes))
-    if after is not None:
-        outcomes += early_revokes(svc, before=before, after=after, now=now)
+    outcomes += early_revokes(svc, now=now)
     return outcomes
 
 
@@ -251,26 +250,29 @@ def redeliver(svc: Services, *, now: datetime, skip: frozenset[str] = frozenset(
 
 
 # -- early revoke ------------------------------------------------------------------------------
-def early_revokes(
-    svc: Services, *, before: str | None, after: str, now: datetime | None = None
-) -> list[Outcome]:
-    """Revoke grants whose active files a merged pull request deleted in the range."""
+def early_revokes(svc: Services, *, now: datetime | None = None) -> list[Outcome]:
+    """Revoke grants whose active files a merged pull request deleted (an early revoke).
+
+    Every deletion on main within the last 768h (no grant token outlives that) is looked at,
+    not only the pushed range, so a run cancelled by a concurrency group loses no revoke.
+    Deletions that are jitops' own (expire, revoke, deny) and revokes already recorded by
+    jitops are skipped; trailers on a pull request's commit are never believed.
+    """
+    from jitops.lifecycle.landing import deletions, jitops_own
     from jitops.lifecycle.sweep import end_grant
 
     now = now or datetime.now(UTC)
     outcomes = []
-    for status, path, sha in svc.git.changes_in_range(before, after, GRANTS_DIR):
-        if status != "D" or not names_in([path], GRANTS_DIR, ".yaml"):
-            continue
-        if "\nJitops-Action:" in svc.git.message(sha):
-            continue  # jitops' own expire / deny / revoke
+    for path, sha in deletions(svc, now):
         try:
             data = svc.git.show(f"{sha}^1", path)
             grant, _ = read_grant_safely(data, path) if data is not None else (None, [])
-            if grant is None or grant.status is None:
-                continue
-            if svc.git.find_trailer(svc.tip, "Jitops-Grant", grant.id, "revoke"):
-                outcomes.append(Outcome(grant.id, "skipped", "early revoke already recorded"))
+            if grant is None or grant.status is None or grant.status.expires_at <= now:
+                continue  # nothing issued, or its token already ended by its TTL
+            if jitops_own(svc, sha, grant.id, now):
+                continue  # jitops' own expire / revoke / deny
+            recorded = svc.git.find_trailer(svc.tip, "Jitops-Grant", grant.id, "revoke")
+            if any(jitops_own(svc, r, grant.id, now) for r in recorded):
                 continue
             numbers = svc.github.pulls_for_commit(sha)
             by = f"pull request #{numbers[0]}" if numbers else f"commit {sha[:12]}"

@@ -18,7 +18,7 @@ The commit that added the file on main's first-parent line must be part of that 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from jitops.errors import JitopsError
 from jitops.gate import (
@@ -158,6 +158,60 @@ def status_commit(git: Git, tip: str, path: str) -> str | None:
     return ids[0]
 
 
+#: How far back `issue` looks for grant files deleted by pull requests (early revokes):
+#: Vault's default maximum token TTL (768h), after which no grant token can still be alive.
+EARLY_REVOKE_WINDOW = timedelta(hours=768)
+
+
+def deletions(svc: Services, now: datetime) -> list[tuple[str, str]]:
+    """``(path, sha)`` of grant files deleted on main's first-parent line within
+    :data:`EARLY_REVOKE_WINDOW`, oldest first (jitops' own removals included)."""
+    since = now - EARLY_REVOKE_WINDOW
+    out = svc.git.run(
+        "log",
+        "--first-parent",
+        "-m",
+        "--reverse",
+        "--no-renames",
+        "--diff-filter=D",
+        "--name-only",
+        "-z",
+        "--format=%x01%H",
+        f"--since={since.strftime('%Y-%m-%dT%H:%M:%SZ')}",
+        svc.tip,
+        "--",
+        f"{GRANTS_DIR}/",
+    )
+    found = []
+    for chunk in out.split(b"\x01")[1:]:
+        fields = [f for f in chunk.split(b"\0") if f.strip()]
+        if not fields:
+            continue
+        head = fields[0].decode().split()
+        sha, paths = head[0], [head[1]] if len(head) > 1 else []
+        paths += [f.decode("utf-8", "replace").strip() for f in fields[1:]]
+        for path in paths:
+            if names_in([path], GRANTS_DIR, ".yaml"):
+                found.append((path, sha))
+    return found
+
+
+def jitops_own(svc: Services, sha: str, grant_id: str, now: datetime) -> bool:
+    """Whether ``sha`` is jitops' own ledger commit about ``grant_id`` (DESIGN section 5): one
+    parent, ``Jitops-Action`` and ``Jitops-Grant: <id>`` trailers, and -- for a recent one --
+    no pull request associated (a squash or rebase merge can carry the same trailers)."""
+    if len(_parents(svc.git, sha)) != 1:
+        return False
+    lines = set(svc.git.message(sha).splitlines())
+    if f"Jitops-Grant: {grant_id}" not in lines:
+        return False
+    if not any(line.startswith("Jitops-Action: ") for line in lines):
+        return False
+    if now - commit_time(svc.git, sha) > svc.recheck_within:
+        return True
+    return not svc.github.pulls_for_commit(sha)
+
+
 def issued_by_jitops(svc: Services, path: str, now: datetime) -> bool:
     """Whether the status block of ``path`` at the tip was written by jitops' own commit.
 
@@ -244,11 +298,14 @@ def recent_undelivered(
 
 
 __all__ = [
+    "EARLY_REVOKE_WINDOW",
     "MAX_REBASED_COMMITS",
     "commit_time",
+    "deletions",
     "find_landing",
     "gate_inputs",
     "issued_by_jitops",
+    "jitops_own",
     "parse_time",
     "recent_undelivered",
     "status_commit",

@@ -5,7 +5,9 @@ Vault's TTL has already cut access when a grant expires; the sweep makes git tel
 1. finish issues that a push left unfinished (every unissued grant at the tip goes through
    the gate, as in `jitops issue`), and re-issue recorded grants whose delivery never got
    posted;
-2. every active grant whose ``expires_at`` has passed: revoke its token by the accessor git
+2. record early revokes (a merged pull request deleted an active grant file) that no run
+   recorded yet;
+3. every active grant whose ``expires_at`` has passed: revoke its token by the accessor git
    records (idempotent: a token Vault already ended is recorded as such), remove the file in
    an ``expire`` commit, comment on the pull request, notify.
 
@@ -27,7 +29,14 @@ from jitops.gate import read_grant_safely
 from jitops.grant import GRANTS_DIR, Grant, format_time
 from jitops.ledger import Git, PlannedCommit
 from jitops.lifecycle import plan
-from jitops.lifecycle.issue import Outcome, _shown_id, issue_pending, redeliver, unissued_paths
+from jitops.lifecycle.issue import (
+    Outcome,
+    _shown_id,
+    early_revokes,
+    issue_pending,
+    redeliver,
+    unissued_paths,
+)
 from jitops.lifecycle.services import Services, log
 from jitops.policy import Policy
 from jitops.principals import LOGIN_RE
@@ -89,6 +98,7 @@ def run_sweep(
         svc.say(f"finishing {len(todo.unissued)} unissued grant(s)")
         outcomes += issue_pending(svc, now=now)
     outcomes += redeliver(svc, now=now, skip=frozenset(o.grant for o in outcomes))
+    outcomes += early_revokes(svc, now=now)
     if not todo.expired:
         return outcomes
     try:

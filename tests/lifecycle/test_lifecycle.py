@@ -160,7 +160,22 @@ def test_early_revoke_by_deleting_the_file(world: World) -> None:
     assert world.admin().lookup_accessor(grant.status.token_accessor) is None
     assert last_entry(world).action == "revoke"
     again = run_issue(world.services(), before=before, after=after)
-    assert [o.action for o in again] == ["skipped"]
+    assert again == []  # recorded once; no second revoke commit
+    assert run_sweep(world.services()) == []
+
+
+def test_an_early_revoke_whose_run_was_cancelled_is_recorded_by_the_next_run(world: World) -> None:
+    """A pull request deleting an active grant file, squash-merged with a message that forges
+    jitops' own trailers, and no issue run for that push: the next run still revokes it."""
+    before, after, _pr = merge_grant(world, "stg-octocat-12", STAGING)
+    run_issue(world.services(), before=before, after=after)
+    grant = main_grant(world, "stg-octocat-12")
+    n = world.gh.open_pr(REQUESTER, "drop", "Done", files={"grants/stg-octocat-12.yaml": None})
+    forged = "Jitops-Action: expire\nJitops-Grant: stg-octocat-12"
+    world.gh.merge_pr(n, DBA, method="squash", commit_message=forged)
+    outcomes = run_sweep(world.services())  # no issue run for that push at all
+    assert [(o.grant, o.action) for o in outcomes] == [("stg-octocat-12", "revoked")]
+    assert world.admin().lookup_accessor(grant.status.token_accessor) is None
 
 
 def test_sweep_never_touches_a_token_git_does_not_record(world: World) -> None:
