@@ -19,8 +19,9 @@ tokens are never listed.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from jitops import deliver, prcomment
 from jitops.errors import JitopsError
@@ -104,8 +105,12 @@ def _ledger_safe(grant: Grant | None, path: str) -> bool:
         and ID_RE.fullmatch(grant_id_of(path)) is not None
         and "\n" not in path
         and LOGIN_RE.fullmatch(grant.requester) is not None
-        and ID_RE.fullmatch(grant.role) is not None
+        and _ROLE_RE.fullmatch(grant.role) is not None
     )
+
+
+#: role names as the policy schema allows them (``propertyNames`` of ``roles``)
+_ROLE_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 
 def _deny(svc: Services, path: str, decision: IssueDecision, now: datetime) -> Outcome:
@@ -154,25 +159,34 @@ def deny_comment(grant: Grant, reason: str) -> str:
 
 # -- issue: record before deliver --------------------------------------------------------------
 def _issue(
-    svc: Services, decision: IssueDecision, now: datetime, *, replaces: str | None = None
+    svc: Services,
+    decision: IssueDecision,
+    now: datetime,
+    *,
+    replaces: str | None = None,
+    until: datetime | None = None,
 ) -> Outcome:
     grant, policy, pr = decision.grant, decision.policy, decision.pull_request
     assert grant is not None
     assert policy is not None
     role = policy.roles[grant.role]
     vault = svc.vault(policy)
+    duration = grant.duration
     if replaces is not None:
         vault.revoke_accessor(replaces)
+        if until is not None:  # a re-issue never extends the access that was approved
+            left = timedelta(seconds=int((until - now).total_seconds()))
+            duration = min(duration, max(left, timedelta(minutes=1)))
     issued = vault.issue(
         grant_id=grant.id,
         requester=grant.requester,
         role=role,
-        duration=grant.duration,
+        duration=duration,
         pull_request=pr,
         wrap_ttl=policy.settings.wrap_ttl,
         token_role=policy.settings.vault.token_role,
     )
-    issued_at = issued.expires_at - grant.duration  # when Vault started the token's clock
+    issued_at = issued.expires_at - duration  # when Vault started the token's clock
     status = plan.active_status(
         pull_request=pr,
         approved_by=decision.approvers,
@@ -217,7 +231,7 @@ def _issue(
         key_fingerprints=[deliver.fingerprint(k) for k in decision.keys],
     )
     marker = plan.issued_marker(grant.id, issued.accessor, issued_at, issued.expires_at)
-    until = format_time(issued.expires_at)
+    shown_until = format_time(issued.expires_at)
     if pr is None:
         return Outcome(grant.id, "failed", "recorded, but there is no pull request to deliver to")
     try:
@@ -227,13 +241,13 @@ def _issue(
         return Outcome(
             grant.id,
             "failed",
-            f"recorded until {until}, but the delivery could not be posted ({exc}); the next run "
-            "re-issues it",
+            f"recorded until {shown_until}, but the delivery could not be posted ({exc}); the "
+            "next run re-issues it",
             pr,
         )
     svc.notify(policy, svc.event("issued", grant, now, pull_request=pr, status=status))
     verb = "re-issued" if replaces else "issued"
-    return Outcome(grant.id, "issued", f"{verb} to {grant.requester} until {until}", pr)
+    return Outcome(grant.id, "issued", f"{verb} to {grant.requester} until {shown_until}", pr)
 
 
 def redeliver(svc: Services, *, now: datetime, skip: frozenset[str] = frozenset()) -> list[Outcome]:
@@ -242,7 +256,15 @@ def redeliver(svc: Services, *, now: datetime, skip: frozenset[str] = frozenset(
     for grant, decision in recent_undelivered(svc, now, skip):
         assert grant.status is not None
         try:
-            outcomes.append(_issue(svc, decision, now, replaces=grant.status.token_accessor))
+            outcomes.append(
+                _issue(
+                    svc,
+                    decision,
+                    now,
+                    replaces=grant.status.token_accessor,
+                    until=grant.status.expires_at,
+                )
+            )
         except JitopsError as exc:
             log.error("re-issue of %s failed: %s", grant.id, exc)
             outcomes.append(Outcome(grant.id, "failed", str(exc), grant.status.pull_request))

@@ -104,6 +104,13 @@ def test_recorded_but_never_delivered_is_reissued_with_the_old_token_revoked(
     assert "re-issued" in outcomes[0].detail
     (new,) = live_tokens(world)
     assert new.accessor != old.accessor
+    from jitops.grant import parse_time
+
+    def expiry(text: str) -> datetime:
+        return parse_time(text.split("expires_at: ")[1].split()[0])
+
+    second = world.gh.read_file("main", "grants/stg-octocat-6.yaml") or ""
+    assert expiry(second) <= expiry(first)  # a re-issue never extends the approved access
     assert world.admin().lookup_accessor(old.accessor) is None
     assert new.accessor in (world.gh.read_file("main", "grants/stg-octocat-6.yaml") or "")
     assert sum("BEGIN AGE ENCRYPTED FILE" in c for c in world.gh.comments(pr)) == 1
