@@ -76,15 +76,16 @@ def run_sweep(
     now = now or datetime.now(UTC)
     svc.git.fetch(svc.remote, svc.branch)
     todo = plan_sweep(svc, now)
-    outcomes: list[Outcome] = [
-        Outcome(
-            _shown_id(path),
-            "flagged",
-            f"{why}; an admin must repair or remove it (its token, if any, ends by its TTL)",
-        )
-        for path, why in todo.unreadable
-    ]
+    outcomes: list[Outcome] = []
     if dry_run:
+        outcomes += [
+            Outcome(
+                _shown_id(path),
+                "flagged",
+                f"{why}; an admin must repair or remove it (its token, if any, ends by its TTL)",
+            )
+            for path, why in todo.unreadable
+        ]
         outcomes += [
             Outcome(_shown_id(p), "would issue", "merged but not yet issued") for p in todo.unissued
         ]

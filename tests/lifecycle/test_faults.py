@@ -190,6 +190,8 @@ def test_hostile_files_on_main_stop_nothing_and_get_no_token(world: World) -> No
     swept = run_sweep(world.services(), now=later)
     expired = sorted(o.grant for o in swept if o.action == "expired")
     assert expired == ["stg-octocat-7", "stg-octocat-8"]
+    flagged = [o.grant for o in swept if o.action == "flagged"]
+    assert flagged and len(flagged) == len(set(flagged))  # still reported, once each
     assert live_tokens(world) == []
     assert world.gh.read_file("main", "grants/stg-octocat-7.yaml") is None
     assert any("access expired" in c for c in world.gh.comments(pr_a))
