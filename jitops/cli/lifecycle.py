@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +150,8 @@ def _push_range(before: str | None, after: str | None) -> tuple[str | None, str 
 def _give_up(value: str) -> Any:
     from jitops.duration import DurationError, parse_duration
 
+    if value.strip() in ("0", "0s", "0m", "0h"):
+        return timedelta(0)  # deny at once what cannot be decided
     try:
         return parse_duration(value)
     except DurationError:

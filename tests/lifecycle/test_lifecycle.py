@@ -271,3 +271,25 @@ def test_revoke_records_who_asked_in_a_trailer(world: World) -> None:
 
     with pytest.raises(Exception, match="is not a GitHub login"):
         run_revoke(world.services(), "stg-octocat-11", "again, forged", actor="x\nJitops-Grant: y")
+
+
+def test_the_issue_command_needs_no_pushed_range_and_exits_1_while_a_grant_is_failed(
+    world: World,
+) -> None:
+    from click.testing import CliRunner
+
+    from jitops.cli import cli
+
+    world.gh.commit_files("main", {"grants/stg-octocat-13.yaml": STAGING}, author=DBA)  # no PR
+    merge_grant(world, "stg-octocat-14", STAGING)
+    env = {**world.environ(), "GITHUB_TOKEN": world.gh.token("jitops-bot"), "GITHUB_EVENT_PATH": ""}
+    base = ["issue", "--repo", str(world.checkout), "--format", "text"]
+    result = CliRunner().invoke(cli, base, env=env)
+    assert result.exit_code == 1, result.output  # one grant is failed: the job shows it
+    assert "stg-octocat-14 (#1): issued" in result.output
+    assert "stg-octocat-13: failed" in result.output and "waiting since" in result.output
+    assert "Traceback" not in result.output
+    bad = CliRunner().invoke(cli, [*base, "--give-up-after", "soon"], env=env)
+    assert bad.exit_code == 2 and "is not a duration" in bad.output
+    denied = CliRunner().invoke(cli, [*base, "--give-up-after", "0s"], env=env)
+    assert "stg-octocat-13: denied" in denied.output
