@@ -318,6 +318,45 @@ class GitHub:
         except GitHubNotFound:
             return None
 
+    def _get_list(self, what: str, url: str, max_pages: int = 10) -> list[dict[str, Any]]:
+        """Every item of a paginated GET (100 a page, at most ``max_pages`` pages)."""
+
+        def get() -> list[dict[str, Any]]:
+            items: list[dict[str, Any]] = []
+            for page in range(1, max_pages + 1):
+                _, data = self._gh.requester.requestJsonAndCheck(
+                    "GET", url, {"per_page": 100, "page": page}
+                )
+                batch = [d for d in data or [] if isinstance(d, dict)]
+                items += batch
+                if len(batch) < 100:
+                    break
+            return items
+
+        return self._call(what, get)
+
+    def branch_rules(self, branch: str) -> list[dict[str, Any]]:
+        """The active ruleset rules of ``branch`` as GitHub returns them (raw rule objects:
+        ``type``, ``parameters``, ``ruleset_id``, ...). Read access is enough; rulesets in
+        ``evaluate`` or ``disabled`` enforcement are not included."""
+        url = f"/repos/{self.repo_full_name}/rules/branches/{quote(branch, safe='')}"
+        return self._get_list(f"read the rules of branch {branch}", url)
+
+    def rulesets(self) -> list[dict[str, Any]]:
+        """The repository's rulesets (summaries: id, name, enforcement; no rules)."""
+        return self._get_list("list the rulesets", f"/repos/{self.repo_full_name}/rulesets")
+
+    def ruleset(self, ruleset_id: int) -> dict[str, Any]:
+        """One ruleset with its rules and conditions; ``bypass_actors`` only when the token
+        has write access to the ruleset (GitHub leaves the key out otherwise)."""
+
+        def get() -> dict[str, Any]:
+            url = f"/repos/{self.repo_full_name}/rulesets/{int(ruleset_id)}"
+            _, data = self._gh.requester.requestJsonAndCheck("GET", url)
+            return dict(data or {})
+
+        return self._call(f"read ruleset {ruleset_id}", get)
+
     # -- writes -------------------------------------------------------------------------------
     def comment(self, number: int, body: str) -> int:
         return int(
