@@ -205,8 +205,13 @@ class Renderer(AccountRenderer):
         }
 
     def pull(self, pull: Pull) -> Json:
-        """The full ``pull-request`` schema."""
+        """The full ``pull-request`` schema, its counters computed from the repository."""
         out = self.pull_simple(pull)
+        git = self.s.git
+        head = out["head"]["sha"]
+        fork = git.merge_base(out["base"]["sha"], head) or head
+        files = git.diff(fork, head)
+        commits = len(git.commits_between(fork, head))
         out.update(
             {
                 "merged": pull.merged,
@@ -217,10 +222,10 @@ class Renderer(AccountRenderer):
                 "comments": sum(1 for c in self.s.comments.values() if c.number == pull.number),
                 "review_comments": 0,
                 "maintainer_can_modify": False,
-                "commits": 0,
-                "additions": 0,
-                "deletions": 0,
-                "changed_files": 0,
+                "commits": commits,
+                "additions": sum(f.additions for f in files),
+                "deletions": sum(f.deletions for f in files),
+                "changed_files": len(files),
             }
         )
         return out
