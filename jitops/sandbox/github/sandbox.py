@@ -173,8 +173,10 @@ class GitHubSandbox(Instruments):
             team.pending.pop(login.lower(), None)
 
     def seed(self, data: Mapping[str, Any]) -> dict[str, str]:
-        """Load ``{users: [{login, write?, bot?, token?, keys?}], teams: [{org, slug, members?,
-        maintainers?}]}`` (a user may also be a bare login); returns login -> token."""
+        """Load ``{users: [{login, write?, bot?, token?, keys?, app_id?, admin?}], teams:
+        [{org, slug, members?, maintainers?, parent?, pending?}], merge_methods: {merge?,
+        squash?, rebase?}, rulesets: [{name, ...add_ruleset's keywords}]}`` (a user may also
+        be a bare login); returns login -> token."""
         tokens = {}
         for entry in data.get("users") or []:
             spec = {"login": entry} if isinstance(entry, str) else dict(entry)
@@ -185,6 +187,8 @@ class GitHubSandbox(Instruments):
                 bot=bool(spec.get("bot", False)),
                 token=spec.get("token"),
                 name=spec.get("name"),
+                app_id=int(spec["app_id"]) if spec.get("app_id") is not None else None,
+                admin=bool(spec.get("admin", False)),
             )
             for key in spec.get("keys") or []:
                 self.add_ssh_key(login, str(key))
@@ -198,6 +202,18 @@ class GitHubSandbox(Instruments):
             )
             for login in team.get("pending") or []:
                 self.add_team_member(str(team["org"]), str(team["slug"]), str(login), pending=True)
+        methods = data.get("merge_methods")
+        if methods:
+            self.allow_merge_methods(**{k: bool(v) for k, v in dict(methods).items()})
+        for entry in data.get("rulesets") or []:
+            spec = dict(entry)
+            spec["required_checks"] = [
+                tuple(c) if isinstance(c, list) else c for c in spec.get("required_checks") or []
+            ]
+            try:
+                self.add_ruleset(**spec)
+            except TypeError as exc:
+                raise SandboxError(f"ruleset {spec.get('name')!r} in the seed: {exc}") from exc
         return tokens
 
     # -- git --------------------------------------------------------------------------------
