@@ -171,14 +171,15 @@ def violations(
             found.append("Changes must be made through the merge queue")
         pr_rule = ruleset.rule("pull_request")
         if pr_rule is not None:
-            found += _pull_request_rule(store, pull, pr_rule.get("parameters") or {}, method, head)
+            params = pr_rule.get("parameters") or {}
+            found += pull_request_violations(store, pull, params, method, head)
         checks = ruleset.rule("required_status_checks")
         if checks is not None:
             found += _status_rule(store, head, checks.get("parameters") or {})
     return found
 
 
-def _pull_request_rule(
+def pull_request_violations(
     store: Store, pull: Pull, params: dict[str, Any], method: str, head: str
 ) -> list[str]:
     found = []

@@ -112,6 +112,19 @@ class Store(Accounts):
                     f"At least {n} approving review{'s are' if n > 1 else ' is'} required by "
                     "reviewers with write access.",
                 )
+        if rule.require_code_owner_reviews or rule.require_last_push_approval:
+            found = rulesets.pull_request_violations(
+                self,
+                pull,
+                {
+                    "require_code_owner_review": rule.require_code_owner_reviews,
+                    "require_last_push_approval": rule.require_last_push_approval,
+                },
+                "",
+                head,
+            )
+            if found:
+                raise APIError(405, found[0])
         for context in rule.required_checks:
             mine = [s for s in self.statuses if s.sha == head and s.context == context]
             if not mine:

@@ -194,3 +194,17 @@ def test_a_queue_whose_base_moved_does_not_land(gh: GitHubSandbox) -> None:
     with pytest.raises(SandboxError, match="moved since"):
         gh.land_queued(n)
     assert not gh.pr(n).merged
+
+
+def test_classic_protection_enforces_code_owners_and_last_push_too(
+    gh: GitHubSandbox, client: Callable[[str], github.Github]
+) -> None:
+    gh.commit_files("main", {"CODEOWNERS": "/grants/ @acme/dba\n"})
+    gh.protect_branch("main", required_approvals=1, require_code_owner_reviews=True)
+    n = gh.open_pr("octocat", "g1", "one", files={"grants/1.yaml": GRANT})
+    gh.review(n, "carol", "APPROVED")
+    with pytest.raises(github.GithubException) as err:
+        _merge(client, "jitops-bot", n)
+    assert err.value.data["message"] == "Waiting on code owner review from @acme/dba."
+    gh.review(n, "bob", "APPROVED")
+    assert _merge(client, "jitops-bot", n).merged
