@@ -11,7 +11,7 @@ One retry policy, ours (PyGithub's own retry and throttling are off), at most
   ``x-ratelimit-reset`` (epoch seconds) plus one second.
 - Secondary rate limit (403 or 429 with ``retry-after``, or GitHub's "secondary rate limit"
   message without it): wait ``retry-after`` seconds; without it one minute, doubling each
-  time it repeats within the call (GitHub: "wait for at least one minute", "increase the time
+  time it repeats for this client (GitHub: "wait for at least one minute", "increase the time
   between retries exponentially").
 - A rate-limit wait longer than ``max_rate_wait`` (default ``MAX_RATE_WAIT`` = 60 s) is not
   worth holding a CI job for: the call fails at once with :class:`GitHubRateLimited`, whose
@@ -114,6 +114,7 @@ class GitHub:
         self.max_attempts = max_attempts
         self.max_rate_wait = max_rate_wait
         self._clock = clock
+        self._secondary_hits = 0  # secondary limits without retry-after met by this client
         self.request_count = 0  # API calls made, retries included (an upper bound of HTTP requests)
         self._sleep = sleep
         self._gh = Github(
@@ -133,7 +134,6 @@ class GitHub:
     # -- the retry loop -----------------------------------------------------------------------
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         start = time.monotonic()
-        secondary_hits = 0
         for attempt in range(1, self.max_attempts + 1):
             self.request_count += 1
             try:
@@ -145,8 +145,8 @@ class GitHub:
                 if limit is not None:
                     wait, retry_at = limit
                     if wait is None:  # secondary, no retry-after: one minute, then doubling
-                        secondary_hits += 1
-                        wait = SECONDARY_WAIT * 2 ** (secondary_hits - 1)
+                        self._secondary_hits += 1
+                        wait = SECONDARY_WAIT * 2 ** (self._secondary_hits - 1)
                         retry_at = self._clock() + wait
                     if wait <= self.max_rate_wait and attempt < self.max_attempts:
                         self._sleep(wait)

@@ -296,3 +296,17 @@ def test_branch_rules_and_rulesets_for_doctor(gh: GitHubSandbox) -> None:
     with pytest.raises(GitHubNotFound):
         reader.ruleset(999999)
     assert reader.branch_protection("main") is None  # protected by rulesets only
+
+
+def test_secondary_limits_that_repeat_across_calls_are_not_waited_out_again(
+    gh: GitHubSandbox,
+) -> None:
+    sleeps = Sleeps()
+    g = door(gh, sleep=sleeps)
+    n = gh.open_pr("octocat", "g1", "Access", files={"grants/g1.yaml": GRANT})
+    gh.rate_limit_next(1, secondary=True, retry_after=None)
+    assert g.pull_request(n).number == n
+    gh.rate_limit_next(1, secondary=True, retry_after=None)
+    with pytest.raises(GitHubRateLimited):
+        g.pull_files(n)  # the second one in this run would need 2 minutes: fail, re-run later
+    assert sleeps == [60.0]
