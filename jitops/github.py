@@ -11,7 +11,7 @@ One retry policy, ours (PyGithub's own retry and throttling are off), at most
   ``x-ratelimit-reset`` (epoch seconds) plus one second.
 - Secondary rate limit (403 or 429 with ``retry-after``, or GitHub's "secondary rate limit"
   message without it): wait ``retry-after`` seconds; without it one minute, doubling each
-  time it repeats within the call (GitHub: "wait for at least one minute", "increase the time
+  time it repeats for this client (GitHub: "wait for at least one minute", "increase the time
   between retries exponentially").
 - A rate-limit wait longer than ``max_rate_wait`` (default ``MAX_RATE_WAIT`` = 60 s) is not
   worth holding a CI job for: the call fails at once with :class:`GitHubRateLimited`, whose
@@ -115,6 +115,7 @@ class GitHub:
         self.max_attempts = max_attempts
         self.max_rate_wait = max_rate_wait
         self._clock = clock
+        self._secondary_hits = 0  # secondary limits without retry-after met by this client
         self.request_count = 0  # API calls made, retries included (an upper bound of HTTP requests)
         self._sleep = sleep
         self._gh = Github(
@@ -134,7 +135,6 @@ class GitHub:
     # -- the retry loop -----------------------------------------------------------------------
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         start = time.monotonic()
-        secondary_hits = 0
         for attempt in range(1, self.max_attempts + 1):
             self.request_count += 1
             try:
@@ -146,8 +146,8 @@ class GitHub:
                 if limit is not None:
                     wait, retry_at = limit
                     if wait is None:  # secondary, no retry-after: one minute, then doubling
-                        secondary_hits += 1
-                        wait = SECONDARY_WAIT * 2 ** (secondary_hits - 1)
+                        self._secondary_hits += 1
+                        wait = SECONDARY_WAIT * 2 ** (self._secondary_hits - 1)
                         retry_at = self._clock() + wait
                     if wait <= self.max_rate_wait and attempt < self.max_attempts:
                         self._sleep(wait)
@@ -319,6 +319,45 @@ class GitHub:
             return self._call(f"read the protection of {branch}", get)
         except GitHubNotFound:
             return None
+
+    def _get_list(self, what: str, url: str, max_pages: int = 10) -> list[dict[str, Any]]:
+        """Every item of a paginated GET (100 a page, at most ``max_pages`` pages)."""
+
+        def get() -> list[dict[str, Any]]:
+            items: list[dict[str, Any]] = []
+            for page in range(1, max_pages + 1):
+                _, data = self._gh.requester.requestJsonAndCheck(
+                    "GET", url, {"per_page": 100, "page": page}
+                )
+                batch = [d for d in data or [] if isinstance(d, dict)]
+                items += batch
+                if len(batch) < 100:
+                    break
+            return items
+
+        return self._call(what, get)
+
+    def branch_rules(self, branch: str) -> list[dict[str, Any]]:
+        """The active ruleset rules of ``branch`` as GitHub returns them (raw rule objects:
+        ``type``, ``parameters``, ``ruleset_id``, ...). Read access is enough; rulesets in
+        ``evaluate`` or ``disabled`` enforcement are not included."""
+        url = f"/repos/{self.repo_full_name}/rules/branches/{quote(branch, safe='')}"
+        return self._get_list(f"read the rules of branch {branch}", url)
+
+    def rulesets(self) -> list[dict[str, Any]]:
+        """The repository's rulesets (summaries: id, name, enforcement; no rules)."""
+        return self._get_list("list the rulesets", f"/repos/{self.repo_full_name}/rulesets")
+
+    def ruleset(self, ruleset_id: int) -> dict[str, Any]:
+        """One ruleset with its rules and conditions; ``bypass_actors`` only when the token
+        has write access to the ruleset (GitHub leaves the key out otherwise)."""
+
+        def get() -> dict[str, Any]:
+            url = f"/repos/{self.repo_full_name}/rulesets/{int(ruleset_id)}"
+            _, data = self._gh.requester.requestJsonAndCheck("GET", url)
+            return dict(data or {})
+
+        return self._call(f"read ruleset {ruleset_id}", get)
 
     # -- writes -------------------------------------------------------------------------------
     def comment(self, number: int, body: str) -> int:

@@ -9,7 +9,11 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.vault_backend"]
+pytest_plugins = [
+    "tests.fixtures.postgres",
+    "tests.fixtures.vault_backend",
+    "tests.contract.plugin",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_POLICY = ROOT / "policies" / "policy.yaml"

@@ -269,3 +269,44 @@ def test_team_membership_counts_child_teams_and_never_pending_invitations(
     assert g.is_team_member("acme", "dba", "dave")  # through the child team
     assert not g.is_team_member("acme", "dba", "mallory")  # invited, not accepted
     assert not g.is_team_member("acme", "dba-oncall", "alice")
+
+
+def test_branch_rules_and_rulesets_for_doctor(gh: GitHubSandbox) -> None:
+    ruleset = gh.add_ruleset(
+        "protect main",
+        required_approvals=1,
+        require_code_owner_review=True,
+        required_checks=[("jitops/approval", 77)],
+        bypass_apps=[77],
+    )
+    gh.add_ruleset("dry run", required_approvals=9, enforcement="evaluate")
+    reader = door(gh, "octocat")
+    rules = reader.branch_rules("main")
+    assert [(r["type"], r["ruleset_id"]) for r in rules] == [
+        ("pull_request", ruleset),
+        ("required_status_checks", ruleset),
+    ]
+    assert rules[0]["parameters"]["require_code_owner_review"] is True
+    assert reader.branch_rules("feature/x") == []
+    assert [r["name"] for r in reader.rulesets()] == ["protect main", "dry run"]
+    assert "bypass_actors" not in reader.ruleset(ruleset)  # read access: GitHub hides them
+    assert door(gh).ruleset(ruleset)["bypass_actors"] == [
+        {"actor_id": 77, "actor_type": "Integration", "bypass_mode": "always"}
+    ]
+    with pytest.raises(GitHubNotFound):
+        reader.ruleset(999999)
+    assert reader.branch_protection("main") is None  # protected by rulesets only
+
+
+def test_secondary_limits_that_repeat_across_calls_are_not_waited_out_again(
+    gh: GitHubSandbox,
+) -> None:
+    sleeps = Sleeps()
+    g = door(gh, sleep=sleeps)
+    n = gh.open_pr("octocat", "g1", "Access", files={"grants/g1.yaml": GRANT})
+    gh.rate_limit_next(1, secondary=True, retry_after=None)
+    assert g.pull_request(n).number == n
+    gh.rate_limit_next(1, secondary=True, retry_after=None)
+    with pytest.raises(GitHubRateLimited):
+        g.pull_files(n)  # the second one in this run would need 2 minutes: fail, re-run later
+    assert sleeps == [60.0]

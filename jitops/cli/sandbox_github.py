@@ -19,7 +19,7 @@ from typing import Any
 import click
 import yaml
 
-from jitops.sandbox.github import GitHubSandbox
+from jitops.sandbox.github import GitHubSandbox, SandboxError
 
 DEFAULT_SEED: dict[str, Any] = {
     "users": [
@@ -64,7 +64,9 @@ def _load_seed(path: Path) -> dict[str, Any]:
 @click.option(
     "--seed",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="YAML or JSON: users: [{login, write, bot, token, keys}], teams: [{org, slug, members}].",
+    help="YAML or JSON: users: [{login, write, bot, token, keys, app_id, admin}], teams: [{org, "
+    "slug, members, parent, pending}], merge_methods: {merge, squash, rebase}, rulesets: [{name, "
+    "required_approvals, required_checks, bypass_apps, ...}].",
 )
 @click.option("--for-seconds", type=float, help="Stop by itself after this many seconds.")
 def github_cmd(
@@ -86,7 +88,12 @@ def github_cmd(
     previous = signal.signal(signal.SIGTERM, on_term)
     try:
         with GitHubSandbox(work, repo, host=host, port=port) as gh:
-            tokens = gh.seed(data)
+            try:
+                tokens = gh.seed(data)
+            except (SandboxError, KeyError, TypeError, ValueError) as exc:
+                raise click.BadParameter(
+                    f"the seed does not fit: {exc}; see --help for its shape"
+                ) from exc
             click.echo(f"GitHub API:  {gh.api_url}")
             click.echo(f"repository:  {gh.full_name} at {gh.repo_path}")
             for login, token in tokens.items():

@@ -21,7 +21,7 @@ Unmodified PyGithub works against it::
 Python API (:class:`GitHubSandbox`)
     Lifecycle: ``start()``, ``stop()``, context manager, ``api_url`` (PyGithub's
     ``base_url``; the path prefix is ``/api/v3`` like GitHub Enterprise), ``repo_path``.
-    Accounts: ``add_user(login, write=, bot=, token=) -> token``, ``token(login)``,
+    Accounts: ``add_user(login, write=, bot=, token=, app_id=, admin=) -> token``, ``token(login)``,
     ``add_ssh_key``, ``add_team(org, slug, members, maintainers=, parent=)`` (members of a
     child team are members of its parent), ``add_team_member(..., pending=)`` (an invitation:
     ``state: pending``, not a member), ``accept_team_invitation``, ``remove_team_member``,
@@ -36,11 +36,18 @@ Python API (:class:`GitHubSandbox`)
     commit_message=, enforce_protection=False, at=) -> merge_commit_sha`` (an admin merge;
     squash and rebase as GitHub does them), ``allow_merge_methods(merge=, squash=, rebase=)``,
     ``close_pr``, ``comment``, ``pr(number)``, ``head_sha``.
+    Rulesets: ``add_ruleset(name, branches=, enforcement=, required_approvals=,
+    dismiss_stale_reviews_on_push=, require_code_owner_review=, require_last_push_approval=,
+    allowed_merge_methods=, required_checks=[(context, app_id)], merge_queue=, bypass_apps=,
+    bypass_teams=, bypass_admins=) -> id`` (served and enforced: see ``rulesets.py``).
+    Merge queue: ``queue_pr(n, who, method=) -> (gh-readonly-queue/main/pr-N-<base sha>,
+    sha)`` builds the merge on the queue branch, ``land_queued(n)`` fast-forwards main to it.
     Settings: ``protect_branch(branch, required_checks=, required_approvals=,
     dismiss_stale_reviews=, ...)`` (read back by the API, enforced on API merges; stale
     approvals are dismissed when the head moves), ``add_environment(name, branches=)``.
     Inspection: ``comments(number) -> [body]``, ``labels(number)``, ``statuses(sha)``,
-    ``requests`` (the request log), ``count_requests(method, path)``, ``clear_requests()``.
+    ``requests`` (the request log: method, path, status, user, route template, JSON body),
+    ``count_requests(method, path)``, ``clear_requests()``.
     Faults: ``fail_next(n, status, path=, method=)``, ``rate_limit_next(n, secondary=,
     retry_after=, reset_in=, status=403|429)`` (GitHub's primary and secondary limits).
 
@@ -60,7 +67,8 @@ Endpoints
     issues (get, comments, labels), ``issues/comments/{id}``, repository labels,
     ``commits/{sha}`` (+ ``/pulls``, ``/statuses``, ``/status``), ``statuses/{sha}``,
     ``branches`` (+ ``/protection``), ``contents/{path}?ref=``, ``git/ref/heads/{b}``,
-    ``environments`` (+ ``/deployment-branch-policies``); ``/repositories/{id}/...`` too.
+    ``environments`` (+ ``/deployment-branch-policies``), ``rules/branches/{branch}``,
+    ``rulesets`` (+ ``/{id}``); ``/repositories/{id}/...`` too.
     Lists paginate with ``per_page`` (default 30, max 100), ``page`` and a ``Link`` header.
 """
 

@@ -42,6 +42,8 @@ class Accounts:
         write: bool = False,
         bot: bool = False,
         name: str | None = None,
+        app_id: int | None = None,
+        admin: bool = False,
     ) -> User:
         with self.lock:
             key = login.lower()
@@ -52,8 +54,10 @@ class Accounts:
                 id=self.new_id(),
                 token=token or "ghp_" + secrets.token_hex(18),
                 write=write,
-                bot=bot,
+                bot=bot or app_id is not None,
                 name=name,
+                app_id=app_id,
+                admin=admin,
             )
             self.users[key] = user
             return user

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 MERGE_METHODS = ("merge", "squash", "rebase")
 REVIEW_STATES = ("APPROVED", "CHANGES_REQUESTED", "COMMENTED", "DISMISSED", "PENDING")
@@ -28,6 +29,8 @@ class User:
     bot: bool = False
     name: str | None = None
     keys: list[tuple[int, str]] = field(default_factory=list)
+    app_id: int | None = None  # a GitHub App's installation acting as this bot account
+    admin: bool = False  # the repository admin role (a ruleset's RepositoryRole bypass)
 
     @property
     def email(self) -> str:
@@ -75,6 +78,8 @@ class Pull:
     # the commits the merge put on the base branch (the merge commit, the squash commit or
     # every replayed commit, oldest first)
     landed: list[str] = field(default_factory=list)
+    queue_ref: str | None = None  # its merge-queue branch while queued
+    queued_by: str | None = None
     # the last head/base seen, kept when the branch is deleted and frozen at merge
     last_head_sha: str = ""
     last_base_sha: str = ""
@@ -153,13 +158,21 @@ class Environment:
 
 @dataclass(frozen=True)
 class RequestRecord:
-    """One request the server answered: path without the API prefix or the query string."""
+    """One request the server answered: path without the API prefix or the query string.
+
+    ``route`` is the stand-in's route template that answered (None: no route, or a fault),
+    ``body`` the JSON body sent back (None: no body), ``fault`` True when an injected fault
+    answered instead of the stand-in (so contract checks leave it out).
+    """
 
     method: str
     path: str
     query: str
     status: int
     user: str | None
+    route: str | None = None
+    body: Any = field(default=None, compare=False, repr=False)
+    fault: bool = False
 
 
 @dataclass

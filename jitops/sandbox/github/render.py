@@ -29,7 +29,11 @@ class Renderer(AccountRenderer):
     # -- repository ---------------------------------------------------------------------------
 
     def repo(self, viewer: User | None = None) -> Json:
+        """``full-repository`` (a superset of ``repository``, used inside pull requests)."""
         s = self.s
+        api = self.repo_api
+        web = self.repo_web
+        host = web.split("://", 1)[-1].split("/", 1)[0]
         out: Json = {
             "id": s.repo_id,
             "node_id": f"R_{s.repo_id}",
@@ -38,14 +42,70 @@ class Renderer(AccountRenderer):
             "private": True,
             "visibility": "private",
             "owner": self.user(s.owner),
-            "html_url": self.repo_web,
+            "html_url": web,
             "description": "Just-in-time access grants",
             "fork": False,
-            "url": self.repo_api,
-            "pulls_url": f"{self.repo_api}/pulls{{/number}}",
-            "issues_url": f"{self.repo_api}/issues{{/number}}",
-            "statuses_url": f"{self.repo_api}/statuses/{{sha}}",
+            "url": api,
+            "archive_url": f"{api}/{{archive_format}}{{/ref}}",
+            "assignees_url": f"{api}/assignees{{/user}}",
+            "blobs_url": f"{api}/git/blobs{{/sha}}",
+            "branches_url": f"{api}/branches{{/branch}}",
+            "collaborators_url": f"{api}/collaborators{{/collaborator}}",
+            "comments_url": f"{api}/comments{{/number}}",
+            "commits_url": f"{api}/commits{{/sha}}",
+            "compare_url": f"{api}/compare/{{base}}...{{head}}",
+            "contents_url": f"{api}/contents/{{+path}}",
+            "contributors_url": f"{api}/contributors",
+            "deployments_url": f"{api}/deployments",
+            "downloads_url": f"{api}/downloads",
+            "events_url": f"{api}/events",
+            "forks_url": f"{api}/forks",
+            "git_commits_url": f"{api}/git/commits{{/sha}}",
+            "git_refs_url": f"{api}/git/refs{{/sha}}",
+            "git_tags_url": f"{api}/git/tags{{/sha}}",
+            "hooks_url": f"{api}/hooks",
+            "issue_comment_url": f"{api}/issues/comments{{/number}}",
+            "issue_events_url": f"{api}/issues/events{{/number}}",
+            "issues_url": f"{api}/issues{{/number}}",
+            "keys_url": f"{api}/keys{{/key_id}}",
+            "labels_url": f"{api}/labels{{/name}}",
+            "languages_url": f"{api}/languages",
+            "merges_url": f"{api}/merges",
+            "milestones_url": f"{api}/milestones{{/number}}",
+            "notifications_url": f"{api}/notifications{{?since,all,participating}}",
+            "pulls_url": f"{api}/pulls{{/number}}",
+            "releases_url": f"{api}/releases{{/id}}",
+            "stargazers_url": f"{api}/stargazers",
+            "statuses_url": f"{api}/statuses/{{sha}}",
+            "subscribers_url": f"{api}/subscribers",
+            "subscription_url": f"{api}/subscription",
+            "tags_url": f"{api}/tags",
+            "teams_url": f"{api}/teams",
+            "trees_url": f"{api}/git/trees{{/sha}}",
             "clone_url": s.git.path.resolve().as_uri(),
+            "git_url": f"git://{host}/{s.owner}/{s.name}.git",
+            "ssh_url": f"git@{host}:{s.owner}/{s.name}.git",
+            "svn_url": web,
+            "mirror_url": None,
+            "homepage": None,
+            "language": None,
+            "license": None,
+            "size": 0,
+            "forks": 0,
+            "forks_count": 0,
+            "stargazers_count": 0,
+            "watchers": 0,
+            "watchers_count": 0,
+            "subscribers_count": 0,
+            "network_count": 0,
+            "open_issues": sum(1 for p in s.pulls.values() if p.state == "open"),
+            "open_issues_count": sum(1 for p in s.pulls.values() if p.state == "open"),
+            "has_issues": True,
+            "has_projects": False,
+            "has_wiki": False,
+            "has_pages": False,
+            "has_downloads": False,
+            "has_discussions": False,
             "default_branch": "main",
             "allow_merge_commit": s.merge_methods["merge"],
             "allow_squash_merge": s.merge_methods["squash"],
@@ -74,7 +134,7 @@ class Renderer(AccountRenderer):
             "name": label.name,
             "color": label.color,
             "default": False,
-            "description": label.description,
+            "description": label.description or "",
         }
 
     # -- pull requests ------------------------------------------------------------------------
@@ -145,8 +205,13 @@ class Renderer(AccountRenderer):
         }
 
     def pull(self, pull: Pull) -> Json:
-        """The full ``pull-request`` schema."""
+        """The full ``pull-request`` schema, its counters computed from the repository."""
         out = self.pull_simple(pull)
+        git = self.s.git
+        head = out["head"]["sha"]
+        fork = git.merge_base(out["base"]["sha"], head) or head
+        files = git.diff(fork, head)
+        commits = len(git.commits_between(fork, head))
         out.update(
             {
                 "merged": pull.merged,
@@ -157,10 +222,10 @@ class Renderer(AccountRenderer):
                 "comments": sum(1 for c in self.s.comments.values() if c.number == pull.number),
                 "review_comments": 0,
                 "maintainer_can_modify": False,
-                "commits": 0,
-                "additions": 0,
-                "deletions": 0,
-                "changed_files": 0,
+                "commits": commits,
+                "additions": sum(f.additions for f in files),
+                "deletions": sum(f.deletions for f in files),
+                "changed_files": len(files),
             }
         )
         return out
@@ -172,6 +237,8 @@ class Renderer(AccountRenderer):
             "repository_url": self.repo_api,
             "labels_url": f"{simple['issue_url']}/labels{{/name}}",
             "comments_url": f"{simple['issue_url']}/comments",
+            "events_url": f"{simple['issue_url']}/events",
+            "milestone": None,
             "html_url": simple["html_url"],
             "id": pull.id,
             "node_id": f"I_{pull.id}",

@@ -44,42 +44,78 @@ class AccountRenderer:
             "url": url,
             "html_url": f"{self.web}/{user.login}",
             "followers_url": f"{url}/followers",
+            "following_url": f"{url}/following{{/other_user}}",
+            "gists_url": f"{url}/gists{{/gist_id}}",
+            "starred_url": f"{url}/starred{{/owner}}{{/repo}}",
+            "subscriptions_url": f"{url}/subscriptions",
             "organizations_url": f"{url}/orgs",
             "repos_url": f"{url}/repos",
+            "events_url": f"{url}/events{{/privacy}}",
+            "received_events_url": f"{url}/received_events",
             "type": "Bot" if user.bot else "User",
+            "user_view_type": "public",
             "site_admin": False,
         }
 
-    def user_full(self, user: User) -> Json:
-        out = self.user(user.login) or {}
+    def user_full(self, user: User | Org, *, private: bool = False) -> Json:
+        """``public-user`` (``/users/{u}``; exactly its fields, GitHub's description allows
+        no others) or, for the token's own account, ``private-user`` (``/user``)."""
+        base = self.user(user.login) or {}
+        out = {k: v for k, v in base.items()}
         out.update(
             {
-                "name": user.name,
+                "user_view_type": "private" if private else "public",
+                "name": getattr(user, "name", None),
                 "company": None,
                 "blog": "",
                 "location": None,
                 "email": None,
+                "hireable": None,
                 "bio": None,
+                "twitter_username": None,
                 "public_repos": 0,
+                "public_gists": 0,
                 "followers": 0,
                 "following": 0,
                 "created_at": "2020-01-01T00:00:00Z",
                 "updated_at": "2020-01-01T00:00:00Z",
             }
         )
+        if private:
+            out.update(
+                {
+                    "private_gists": 0,
+                    "total_private_repos": 0,
+                    "owned_private_repos": 0,
+                    "disk_usage": 0,
+                    "collaborators": 0,
+                    "two_factor_authentication": True,
+                }
+            )
         return out
 
     def org_simple(self, org: Org) -> Json:
-        url = f"{self.api}/orgs/{org.login}"
+        """An organisation where GitHub shows an account (``simple-user``)."""
+        url = f"{self.api}/users/{org.login}"
         return {
             "login": org.login,
             "id": org.id,
             "node_id": f"O_{org.id}",
             "avatar_url": f"{self.web}/avatars/{org.login}",
-            "url": f"{self.api}/users/{org.login}",
+            "gravatar_id": "",
+            "url": url,
             "html_url": f"{self.web}/{org.login}",
+            "followers_url": f"{url}/followers",
+            "following_url": f"{url}/following{{/other_user}}",
+            "gists_url": f"{url}/gists{{/gist_id}}",
+            "starred_url": f"{url}/starred{{/owner}}{{/repo}}",
+            "subscriptions_url": f"{url}/subscriptions",
+            "organizations_url": f"{url}/orgs",
             "repos_url": f"{url}/repos",
+            "events_url": f"{url}/events{{/privacy}}",
+            "received_events_url": f"{url}/received_events",
             "type": "Organization",
+            "user_view_type": "public",
             "site_admin": False,
         }
 
@@ -93,11 +129,22 @@ class AccountRenderer:
             "repos_url": f"{url}/repos",
             "members_url": f"{url}/members{{/member}}",
             "avatar_url": f"{self.web}/avatars/{org.login}",
+            "events_url": f"{url}/events",
+            "hooks_url": f"{url}/hooks",
+            "issues_url": f"{url}/issues",
+            "public_members_url": f"{url}/public_members{{/member}}",
             "description": None,
             "html_url": f"{self.web}/{org.login}",
+            "has_organization_projects": False,
+            "has_repository_projects": False,
+            "public_repos": 0,
+            "public_gists": 0,
+            "followers": 0,
+            "following": 0,
             "type": "Organization",
             "created_at": "2020-01-01T00:00:00Z",
             "updated_at": "2020-01-01T00:00:00Z",
+            "archived_at": None,
         }
 
     def team_simple(self, team: Team) -> Json:
@@ -116,6 +163,8 @@ class AccountRenderer:
             "html_url": f"{self.web}/orgs/{org.login}/teams/{team.slug}",
             "repositories_url": f"{url}/repos",
             "slug": team.slug,
+            "type": "organization",
+            "organization_id": org.id,
         }
 
     def team(self, team: Team) -> Json:
@@ -136,8 +185,12 @@ class AccountRenderer:
             "members_url": f"{url}/members{{/member}}",
             "repositories_url": f"{url}/repos",
             "parent": self.team_simple(parent) if parent is not None else None,
+            "type": "organization",
+            "organization_id": org.id,
             "members_count": len(self.s.effective_members(team)),
             "repos_count": 0,
+            "created_at": "2020-01-01T00:00:00Z",
+            "updated_at": "2020-01-01T00:00:00Z",
             "organization": self.org(org),
         }
 

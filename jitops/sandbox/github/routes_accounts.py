@@ -11,7 +11,7 @@ router = Router()
 
 @router.route("GET", "/user")
 def me(ctx: Ctx) -> Reply:
-    return Reply(200, ctx.render.user_full(ctx.user))
+    return Reply(200, ctx.render.user_full(ctx.user, private=True))
 
 
 @router.route("GET", "/user/keys")
@@ -23,8 +23,8 @@ def my_keys(ctx: Ctx) -> Reply:
 def user(ctx: Ctx) -> Reply:
     login = ctx.params["login"]
     org = ctx.store.orgs.get(login.lower())
-    if org is not None:
-        return Reply(200, ctx.render.org(org))
+    if org is not None:  # GitHub answers an organisation's login with an account too
+        return Reply(200, ctx.render.user_full(org))
     return Reply(200, ctx.render.user_full(ctx.store.user(login)))
 
 

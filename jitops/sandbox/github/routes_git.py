@@ -41,7 +41,21 @@ def get_branch(ctx: Ctx) -> Reply:
     sha = ctx.store.git.branch_sha(name)
     if sha is None:
         raise APIError(404, "Branch not found")
-    return Reply(200, _branch_json(ctx, name, sha))
+    out = _branch_json(ctx, name, sha)
+    commit = ctx.render.commit(ctx.store.git.commit_info(sha), [])
+    del commit["files"], commit["stats"]
+    out["commit"] = commit  # branch-with-protection: the whole commit, and its protection
+    rule = ctx.store.protections.get(name)
+    contexts = list(rule.required_checks) if rule else []
+    out["protection"] = {
+        "enabled": rule is not None,
+        "required_status_checks": {
+            "enforcement_level": "non_admins" if contexts else "off",
+            "contexts": contexts,
+            "checks": [{"context": c, "app_id": None} for c in contexts],
+        },
+    }
+    return Reply(200, out)
 
 
 def _protection(ctx: Ctx) -> tuple[str, Protection]:
@@ -149,6 +163,7 @@ def _content_json(
         "git_url": f"{r.repo_api}/git/{'blobs' if kind == 'file' else 'trees'}/{sha}",
         "download_url": f"{r.repo_web}/raw/{ref}/{quoted}" if kind == "file" else None,
     }
+    out["_links"] = {"self": out["url"], "git": out["git_url"], "html": out["html_url"]}
     if text is not None:
         out["encoding"] = "base64"
         out["content"] = base64.encodebytes(text.encode()).decode()

@@ -79,7 +79,7 @@ Handler = Callable[[Ctx], Reply]
 
 class Router:
     def __init__(self) -> None:
-        self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
+        self.routes: list[tuple[str, re.Pattern[str], Handler, str]] = []
 
     def route(self, method: str, pattern: str) -> Callable[[Handler], Handler]:
         """Register ``handler`` for ``pattern``; ``{name}`` matches one path segment and
@@ -91,19 +91,20 @@ class Router:
         regex = re.compile("^" + re.sub(r"\{(\w+)(\+?)\}", group, pattern) + "$")
 
         def register(handler: Handler) -> Handler:
-            self.routes.append((method, regex, handler))
+            self.routes.append((method, regex, handler, pattern))
             return handler
 
         return register
 
-    def match(self, method: str, path: str) -> tuple[Handler, dict[str, str]] | None:
-        for route_method, regex, handler in self.routes:
+    def match(self, method: str, path: str) -> tuple[Handler, dict[str, str], str] | None:
+        """The handler, the path parameters and the route template that match."""
+        for route_method, regex, handler, pattern in self.routes:
             if route_method != method:
                 continue
             found = regex.match(path)
             if found:
                 params = {k: urllib.parse.unquote(v) for k, v in found.groupdict().items()}
-                return handler, params
+                return handler, params, pattern
         return None
 
 

@@ -12,7 +12,8 @@ from typing import Any
 from jitops.sandbox.github.errors import SandboxError
 from jitops.sandbox.github.gitrepo import BareRepo, Identity
 from jitops.sandbox.github.instruments import Instruments
-from jitops.sandbox.github.model import Environment, Protection, Pull, Status
+from jitops.sandbox.github.model import MERGE_METHODS, Environment, Protection, Pull, Status
+from jitops.sandbox.github.rulesets import Ruleset
 from jitops.sandbox.github.server import GitHubServer
 from jitops.sandbox.github.store import Store
 
@@ -100,9 +101,15 @@ class GitHubSandbox(Instruments):
         bot: bool = False,
         token: str | None = None,
         name: str | None = None,
+        app_id: int | None = None,
+        admin: bool = False,
     ) -> str:
-        """Create a user; returns its API token. ``write`` gives push access to the repo."""
-        return self.store.add_user(login, token=token, write=write, bot=bot, name=name).token
+        """Create a user; returns its API token. ``write`` gives push access to the repo;
+        ``app_id`` makes it a GitHub App's bot (its statuses carry that App, a ruleset may
+        list the App as a bypass actor); ``admin`` the repository admin role."""
+        return self.store.add_user(
+            login, token=token, write=write, bot=bot, name=name, app_id=app_id, admin=admin
+        ).token
 
     def token(self, login: str) -> str:
         return self.store.user(login).token
@@ -166,8 +173,10 @@ class GitHubSandbox(Instruments):
             team.pending.pop(login.lower(), None)
 
     def seed(self, data: Mapping[str, Any]) -> dict[str, str]:
-        """Load ``{users: [{login, write?, bot?, token?, keys?}], teams: [{org, slug, members?,
-        maintainers?}]}`` (a user may also be a bare login); returns login -> token."""
+        """Load ``{users: [{login, write?, bot?, token?, keys?, app_id?, admin?}], teams:
+        [{org, slug, members?, maintainers?, parent?, pending?}], merge_methods: {merge?,
+        squash?, rebase?}, rulesets: [{name, ...add_ruleset's keywords}]}`` (a user may also
+        be a bare login); returns login -> token."""
         tokens = {}
         for entry in data.get("users") or []:
             spec = {"login": entry} if isinstance(entry, str) else dict(entry)
@@ -178,6 +187,8 @@ class GitHubSandbox(Instruments):
                 bot=bool(spec.get("bot", False)),
                 token=spec.get("token"),
                 name=spec.get("name"),
+                app_id=int(spec["app_id"]) if spec.get("app_id") is not None else None,
+                admin=bool(spec.get("admin", False)),
             )
             for key in spec.get("keys") or []:
                 self.add_ssh_key(login, str(key))
@@ -191,6 +202,18 @@ class GitHubSandbox(Instruments):
             )
             for login in team.get("pending") or []:
                 self.add_team_member(str(team["org"]), str(team["slug"]), str(login), pending=True)
+        methods = data.get("merge_methods")
+        if methods:
+            self.allow_merge_methods(**{k: bool(v) for k, v in dict(methods).items()})
+        for entry in data.get("rulesets") or []:
+            spec = dict(entry)
+            spec["required_checks"] = [
+                tuple(c) if isinstance(c, list) else c for c in spec.get("required_checks") or []
+            ]
+            try:
+                self.add_ruleset(**spec)
+            except TypeError as exc:
+                raise SandboxError(f"ruleset {spec.get('name')!r} in the seed: {exc}") from exc
         return tokens
 
     # -- git --------------------------------------------------------------------------------
@@ -371,6 +394,30 @@ class GitHubSandbox(Instruments):
             at=at,
         )
 
+    def queue_pr(
+        self,
+        number: int,
+        merged_by: str,
+        *,
+        method: str = "merge",
+        enforce_protection: bool = True,
+    ) -> tuple[str, str]:
+        """Add the PR to the merge queue: GitHub builds the merge (``method``) on the base
+        tip in a branch ``gh-readonly-queue/<base>/pr-<n>-<base sha>`` and runs the
+        ``merge_group`` checks on it. Returns ``(queue branch, its commit)``; the PR stays open
+        until :meth:`land_queued`. Simulated: one PR per group; the base must not move
+        between queueing and landing (GitHub would rebuild the group)."""
+        with self.store.lock:
+            sha = self.store.merge_pull(
+                number, merged_by, method=method, enforce=enforce_protection, queue=True
+            )
+            return self.store.pull(number).queue_ref or "", sha
+
+    def land_queued(self, number: int, *, at: datetime | None = None) -> str:
+        """The queue's checks passed: fast-forward the base branch to the queue commit (the
+        same sha, no new commit), delete the queue branch, mark the PR merged; returns it."""
+        return self.store.land_queued(number, at)
+
     def allow_merge_methods(
         self, *, merge: bool = True, squash: bool = True, rebase: bool = True
     ) -> None:
@@ -402,6 +449,104 @@ class GitHubSandbox(Instruments):
                 require_last_push_approval,
                 enforce_admins,
             )
+
+    def add_ruleset(
+        self,
+        name: str = "protect main",
+        *,
+        branches: Iterable[str] = ("~DEFAULT_BRANCH",),
+        exclude: Iterable[str] = (),
+        enforcement: str = "active",
+        required_approvals: int | None = None,
+        dismiss_stale_reviews_on_push: bool = False,
+        require_code_owner_review: bool = False,
+        require_last_push_approval: bool = False,
+        allowed_merge_methods: Iterable[str] | None = None,
+        required_checks: Iterable[tuple[str, int | None] | str] = (),
+        strict_checks: bool = False,
+        merge_queue: bool = False,
+        bypass_apps: Iterable[int] = (),
+        bypass_teams: Iterable[str] = (),
+        bypass_admins: bool = False,
+        rules: Iterable[Mapping[str, Any]] = (),
+    ) -> int:
+        """A branch ruleset (see :mod:`jitops.sandbox.github.rulesets` for what is enforced);
+        returns its id. ``required_approvals`` (not None) adds a ``pull_request`` rule,
+        ``required_checks`` a ``required_status_checks`` rule (``(context, integration_id)``
+        pins the GitHub App that must set it), ``bypass_apps`` are App ids (users added with
+        ``app_id=``), ``bypass_teams`` slugs of the repository's organisation; ``rules``
+        adds raw GitHub rule objects."""
+        built: list[dict[str, Any]] = []
+        if required_approvals is not None:
+            params: dict[str, Any] = {
+                "required_approving_review_count": required_approvals,
+                "dismiss_stale_reviews_on_push": dismiss_stale_reviews_on_push,
+                "require_code_owner_review": require_code_owner_review,
+                "require_last_push_approval": require_last_push_approval,
+                "required_review_thread_resolution": False,
+                "allowed_merge_methods": list(allowed_merge_methods or MERGE_METHODS),
+            }
+            built.append({"type": "pull_request", "parameters": params})
+        checks = [(c, None) if isinstance(c, str) else c for c in required_checks]
+        if checks:
+            configs: list[dict[str, Any]] = []
+            for context, app in checks:
+                config: dict[str, Any] = {"context": context}
+                if app is not None:
+                    config["integration_id"] = app
+                configs.append(config)
+            built.append(
+                {
+                    "type": "required_status_checks",
+                    "parameters": {
+                        "required_status_checks": configs,
+                        "strict_required_status_checks_policy": strict_checks,
+                        "do_not_enforce_on_create": False,
+                    },
+                }
+            )
+        if merge_queue:
+            built.append(
+                {
+                    "type": "merge_queue",
+                    "parameters": {
+                        "check_response_timeout_minutes": 60,
+                        "grouping_strategy": "ALLGREEN",
+                        "max_entries_to_build": 5,
+                        "max_entries_to_merge": 5,
+                        "merge_method": "MERGE",
+                        "min_entries_to_merge": 1,
+                        "min_entries_to_merge_wait_minutes": 5,
+                    },
+                }
+            )
+        built += [dict(rule) for rule in rules]
+        with self.store.lock:
+            actors: list[dict[str, Any]] = [
+                {"actor_id": app, "actor_type": "Integration", "bypass_mode": "always"}
+                for app in bypass_apps
+            ]
+            for slug in bypass_teams:
+                team = self.store.team(self.store.owner, slug)
+                actors.append({"actor_id": team.id, "actor_type": "Team", "bypass_mode": "always"})
+            if bypass_admins:
+                actors.append(
+                    {"actor_id": 5, "actor_type": "RepositoryRole", "bypass_mode": "always"}
+                )
+            ruleset = Ruleset(
+                id=self.store.new_id(),
+                name=name,
+                rules=built,
+                include=[
+                    b if b.startswith(("~", "refs/")) else f"refs/heads/{b}" for b in branches
+                ],
+                exclude=[b if b.startswith(("~", "refs/")) else f"refs/heads/{b}" for b in exclude],
+                enforcement=enforcement,
+                bypass_actors=actors,
+                created_at=self.store.clock(),
+            )
+            self.store.rulesets[ruleset.id] = ruleset
+            return ruleset.id
 
     def close_pr(self, number: int) -> None:
         with self.store.lock:

@@ -7,19 +7,36 @@ import threading
 import time
 import traceback
 import urllib.parse
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from jitops.sandbox.github import routes_accounts, routes_git, routes_issues, routes_pulls
+from jitops.sandbox.github import (
+    routes_accounts,
+    routes_git,
+    routes_issues,
+    routes_pulls,
+    routes_rules,
+)
 from jitops.sandbox.github.errors import APIError, SandboxError
 from jitops.sandbox.github.model import Fault, RequestRecord, User
 from jitops.sandbox.github.render_accounts import Links
 from jitops.sandbox.github.routing import Ctx, Reply
 from jitops.sandbox.github.store import Store
 
-_ROUTERS = (routes_accounts.router, routes_pulls.router, routes_issues.router, routes_git.router)
+_ROUTERS = (
+    routes_accounts.router,
+    routes_pulls.router,
+    routes_issues.router,
+    routes_git.router,
+    routes_rules.router,
+)
 _MAX_BODY = 10 * 1024 * 1024
 _DOCS = "https://docs.github.com/rest"
+
+# Called with every RequestRecord any stand-in in this process answers (a test session
+# registers one to check every response against GitHub's OpenAPI description).
+OBSERVERS: list[Callable[[RequestRecord], None]] = []
 
 
 class GitHubServer:
@@ -75,6 +92,8 @@ class GitHubServer:
     def _record(self, record: RequestRecord) -> None:
         with self._meta:
             self.log.append(record)
+        for observe in list(OBSERVERS):
+            observe(record)
 
     # -- one request ------------------------------------------------------------------------
 
@@ -88,6 +107,8 @@ class GitHubServer:
         user: User | None = None
         inner = path[len(self.prefix) :] if path.startswith(self.prefix + "/") else None
         logged = inner if inner is not None else path
+        route: list[str] = []
+        fault = None
         try:
             fault = self._take_fault(method, logged)
             if fault is not None:
@@ -96,7 +117,7 @@ class GitHubServer:
                 raise APIError(404, "Not Found")
             else:
                 user = self._authenticate(headers)
-                reply = self._dispatch(method, inner, split.query, body, user, links)
+                reply = self._dispatch(method, inner, split.query, body, user, links, route)
         except APIError as exc:
             reply = Reply(exc.status, exc.body(), dict(exc.headers))
         except SandboxError as exc:
@@ -106,10 +127,21 @@ class GitHubServer:
                 self.errors.append(exc)
             traceback.print_exc()
             reply = Reply(500, {"message": "Server Error", "documentation_url": _DOCS})
+        encoded = self._encode(reply)
         self._record(
-            RequestRecord(method, logged, split.query, reply.status, user.login if user else None)
+            RequestRecord(
+                method,
+                logged,
+                split.query,
+                reply.status,
+                user.login if user else None,
+                route=route[0] if route else None,
+                # what went over the wire, decoded again: a copy no later change can touch
+                body=json.loads(encoded[2]) if encoded[2] else None,
+                fault=fault is not None,
+            )
         )
-        return self._encode(reply)
+        return encoded
 
     def _authenticate(self, headers: dict[str, str]) -> User:
         auth = headers.get("authorization", "")
@@ -124,7 +156,14 @@ class GitHubServer:
         return user
 
     def _dispatch(
-        self, method: str, path: str, query: str, body: bytes, user: User, links: Links
+        self,
+        method: str,
+        path: str,
+        query: str,
+        body: bytes,
+        user: User,
+        links: Links,
+        route: list[str],
     ) -> Reply:
         lookup = "GET" if method == "HEAD" else method
         by_id = f"/repositories/{self.store.repo_id}"
@@ -133,7 +172,8 @@ class GitHubServer:
         for router in _ROUTERS:
             found = router.match(lookup, path.rstrip("/") or "/")
             if found is not None:
-                handler, params = found
+                handler, params, pattern = found
+                route.append(pattern)
                 ctx = Ctx(
                     method=method,
                     path=path,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from jitops.sandbox.github import rulesets
 from jitops.sandbox.github.accounts import Accounts
 from jitops.sandbox.github.errors import APIError, SandboxError, not_found, validation_failed
 from jitops.sandbox.github.gitrepo import BareRepo, Identity
@@ -25,6 +26,7 @@ from jitops.sandbox.github.model import (
     Review,
     Status,
 )
+from jitops.sandbox.github.rulesets import Ruleset
 
 _DOCS = "https://docs.github.com/rest"
 _MAX_STATUSES = 1000
@@ -49,6 +51,7 @@ class Store(Accounts):
         self.labels: dict[str, Label] = {}
         # the repository's allow_merge_commit / allow_squash_merge / allow_rebase_merge
         self.merge_methods = dict.fromkeys(MERGE_METHODS, True)
+        self.rulesets: dict[int, Ruleset] = {}
         self.repo_id = self.new_id()
         self.add_org(owner)
 
@@ -67,7 +70,9 @@ class Store(Accounts):
             if live and live != pull.last_head_sha:
                 pull.last_head_sha = live
                 rule = self.protections.get(pull.base_ref)
-                if rule is not None and rule.dismiss_stale_reviews:
+                if (rule is not None and rule.dismiss_stale_reviews) or rulesets.dismisses_stale(
+                    self, pull.base_ref
+                ):
                     self._dismiss_approvals(pull.number)
         return pull.last_head_sha
 
@@ -107,12 +112,33 @@ class Store(Accounts):
                     f"At least {n} approving review{'s are' if n > 1 else ' is'} required by "
                     "reviewers with write access.",
                 )
+        if rule.require_code_owner_reviews or rule.require_last_push_approval:
+            found = rulesets.pull_request_violations(
+                self,
+                pull,
+                {
+                    "require_code_owner_review": rule.require_code_owner_reviews,
+                    "require_last_push_approval": rule.require_last_push_approval,
+                },
+                "",
+                head,
+            )
+            if found:
+                raise APIError(405, found[0])
         for context in rule.required_checks:
             mine = [s for s in self.statuses if s.sha == head and s.context == context]
             if not mine:
                 raise APIError(405, f'Required status check "{context}" is expected.')
             if mine[-1].state != "success":
                 raise APIError(405, f'Required status check "{context}" is failing.')
+
+    def pusher(self, sha: str, pull: Pull) -> str:
+        """Who pushed ``sha``: the account of its committer's e-mail, else the PR's author."""
+        email = self.git.commit_info(sha).committer_email.lower()
+        for user in self.users.values():
+            if user.email.lower() == email:
+                return user.login
+        return pull.author
 
     def base_sha(self, pull: Pull) -> str:
         if pull.state == "open":
@@ -209,6 +235,7 @@ class Store(Accounts):
         sha: str | None = None,
         enforce: bool = True,
         at: datetime | None = None,
+        queue: bool = False,
     ) -> str:
         """Merge as GitHub's ``PUT /pulls/{n}/merge`` does; returns ``merge_commit_sha``.
 
@@ -243,10 +270,18 @@ class Store(Accounts):
                 raise APIError(409, "Head branch was modified. Review and try the merge again.")
             if enforce:
                 self.check_protection(pull, user.login)
+                rulesets.check(self, pull, user, method, head, queued=queue)
             now = at or self.clock()
             base_tip = self.git.branch_sha(pull.base_ref)
             if base_tip is None:
                 raise APIError(405, "Pull Request is not mergeable")
+            target = pull.base_ref
+            if queue:
+                # GitHub's merge queue: the merge is built on a temporary branch
+                # gh-readonly-queue/<base>/pr-<n>-<base sha>, checked (merge_group), then the
+                # base branch is fast-forwarded to it
+                target = f"gh-readonly-queue/{pull.base_ref}/pr-{number}-{base_tip}"
+                self.git.set_branch(target, base_tip, "0" * 40)
             fork = self.git.merge_base(base_tip, head) or base_tip
             author = Identity(user.login, user.email, now)
             committer = Identity("GitHub", "noreply@github.com", now)
@@ -257,7 +292,7 @@ class Store(Accounts):
                     )
                     body = pull.title if commit_message is None else commit_message
                     text = f"{title}\n\n{body}\n" if body else f"{title}\n"
-                    landed = [self.git.merge_no_ff(pull.base_ref, head, text, author, committer)]
+                    landed = [self.git.merge_no_ff(target, head, text, author, committer)]
                 elif method == "squash":
                     title = commit_title or f"{pull.title} (#{number})"
                     if commit_message is None:
@@ -266,11 +301,18 @@ class Store(Accounts):
                     else:
                         body = commit_message
                     text = f"{title}\n\n{body}\n" if body else f"{title}\n"
-                    landed = [self.git.squash(pull.base_ref, head, text, author, committer)]
+                    landed = [self.git.squash(target, head, text, author, committer)]
                 else:
-                    landed = self.git.rebase(pull.base_ref, fork, head, committer)
+                    landed = self.git.rebase(target, fork, head, committer)
             except SandboxError as exc:
+                if queue:
+                    self.git.delete_branch(target)
                 raise APIError(405, "Pull Request is not mergeable") from exc
+            if queue:
+                pull.queue_ref = target
+                pull.queued_by = user.login
+                pull.merge_method = method
+                return landed[-1]
             pull.last_base_sha = base_tip
             pull.last_head_sha = head
             pull.state = "closed"
@@ -280,6 +322,33 @@ class Store(Accounts):
             pull.merge_method = method
             pull.landed = landed
             return landed[-1]
+
+    def land_queued(self, number: int, at: datetime | None = None) -> str:
+        """Fast-forward the base branch to the PR's merge-queue commit, delete the queue
+        branch, and mark the PR merged (``merge_commit_sha``: the queue commit)."""
+        with self.lock:
+            pull = self.pull(number)
+            if pull.queue_ref is None or pull.state != "open":
+                raise SandboxError(f"pull request #{number} is not in the merge queue")
+            queued = self.git.branch_sha(pull.queue_ref)
+            base_tip = self.git.branch_sha(pull.base_ref)
+            built_on = pull.queue_ref.rsplit("-", 1)[1]
+            if queued is None or base_tip != built_on:
+                raise SandboxError(f"{pull.base_ref} moved since #{number} was queued")
+            landed = self.git.commits_between(base_tip, queued)[::-1]
+            self.git.set_branch(pull.base_ref, queued, base_tip)
+            self.git.delete_branch(pull.queue_ref)
+            now = at or self.clock()
+            pull.last_base_sha = base_tip
+            pull.state = "closed"
+            pull.merged_at = pull.closed_at = pull.updated_at = now
+            pull.merge_commit_sha = queued
+            pull.merged_by = pull.queued_by
+            pull.landed = [
+                c for c in landed if c not in self.git.commits_between(base_tip, pull.last_head_sha)
+            ]
+            pull.queue_ref = None
+            return queued
 
     def pulls_for_commit(self, sha: str) -> list[Pull]:
         """Merged PRs that introduced ``sha``; open PRs containing it when it is off main."""

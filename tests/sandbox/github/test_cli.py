@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from jitops.cli.sandbox_github import github_cmd
+from jitops.sandbox.github import GitHubSandbox
 from tests.sandbox.github.support import connect
 
 pytestmark = pytest.mark.integration
@@ -71,3 +72,34 @@ def test_serves_pygithub_until_sigterm(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=15)
+
+
+def test_seed_with_an_app_rulesets_and_merge_methods(tmp_path: Path) -> None:
+    seed = {
+        "users": [{"login": "jitops-app[bot]", "write": True, "app_id": 7}, "alice", "dave"],
+        "teams": [
+            {"org": "acme", "slug": "dba", "members": ["alice"]},
+            {"org": "acme", "slug": "dba-oncall", "members": ["dave"], "parent": "dba"},
+        ],
+        "merge_methods": {"merge": False},
+        "rulesets": [
+            {"name": "main", "required_approvals": 1, "required_checks": [["jitops/approval", 7]],
+             "bypass_apps": [7]},
+        ],
+    }  # fmt: skip
+    with GitHubSandbox(tmp_path / "w") as gh:
+        gh.seed(seed)
+        assert gh.store.merge_methods == {"merge": False, "squash": True, "rebase": True}
+        (ruleset,) = gh.store.rulesets.values()
+        assert ruleset.bypass_actors[0]["actor_id"] == 7
+        assert ruleset.rule("required_status_checks") is not None
+        assert "dave" in gh.store.effective_members(gh.store.team("acme", "dba"))
+
+
+def test_a_seed_that_does_not_fit_is_a_usage_error(tmp_path: Path) -> None:
+    seed = tmp_path / "seed.yaml"
+    seed.write_text("rulesets:\n  - {name: x, approvals: 2}\n")
+    result = CliRunner().invoke(github_cmd, ["--seed", str(seed), "--for-seconds", "0"])
+    assert result.exit_code == 2
+    assert "the seed does not fit" in result.output
+    assert "approvals" in result.output

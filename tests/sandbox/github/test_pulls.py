@@ -229,3 +229,18 @@ def test_pull_request_simple_has_githubs_required_keys_and_no_merged(gh: GitHubS
         f"{gh.api_url}/repos/acme/access/pulls/{number}", headers=auth, timeout=10
     ).json()
     assert (full["merged"], full["merged_by"]["login"]) == (True, "alice")
+
+
+def test_pull_request_counters_come_from_the_repository(
+    gh: GitHubSandbox, bot: github.Github
+) -> None:
+    number = gh.open_pr("octocat", "g", "Access", files={"grants/a.yaml": GRANT})
+    gh.push_to_pr(number, {"grants/a.yaml": GRANT + "ticket: INC-3\n", "grants/b.yaml": "x\n"})
+    gh.comment(number, "alice", "looks fine")
+    pr = bot.get_repo("acme/access").get_pull(number)
+    assert (pr.commits, pr.changed_files) == (2, 2)
+    assert (pr.additions, pr.deletions) == (GRANT.count("\n") + 2, 0)
+    assert pr.comments == 1
+    gh.merge_pr(number, "alice", method="squash")
+    merged = bot.get_repo("acme/access").get_pull(number)
+    assert (merged.commits, merged.changed_files) == (2, 2)  # the PR's, not main's

@@ -1,0 +1,111 @@
+"""The GitHub stand-in against GitHub's own OpenAPI description (npm ``@octokit/openapi``).
+
+Every operation jitops' GitHub door uses is driven through the door (real PyGithub) on a
+stand-in, and every response is validated against the schema GitHub describes for that
+operation and status. The session plugin (tests/contract/plugin.py) does the same for every
+response of the whole test session; this test makes the check stand on its own, and fails
+when an operation jitops uses was not exercised.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from jitops.github import GitHub
+from jitops.sandbox.github import GitHubSandbox
+from tests.contract.openapi import PINNED_VERSION, Description, description_path, summarise
+
+pytestmark = pytest.mark.integration
+
+GRANT = "requester: octocat\nrole: db\nduration: 1h\nreason: Investigate the slow queries\n"
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMq7y1bTq1aFh2Sx1W7v0y1c3JgkQ9r8y1v0kq0y7p6N octocat"
+
+# (method, GitHub's path template) of every call jitops/github.py makes
+USED_BY_JITOPS = {
+    ("GET", "/user"),
+    ("GET", "/repos/{owner}/{repo}"),
+    ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}"),
+    ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}/files"),
+    ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}/reviews"),
+    ("POST", "/repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers"),
+    ("POST", "/repos/{owner}/{repo}/pulls"),
+    ("GET", "/repos/{owner}/{repo}/commits/{commit_sha}/pulls"),
+    ("GET", "/repos/{owner}/{repo}/issues/{issue_number}/comments"),
+    ("POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments"),
+    ("PATCH", "/repos/{owner}/{repo}/issues/comments/{comment_id}"),
+    ("POST", "/repos/{owner}/{repo}/issues/{issue_number}/labels"),
+    ("POST", "/repos/{owner}/{repo}/statuses/{sha}"),
+    ("GET", "/repos/{owner}/{repo}/branches/{branch}/protection"),
+    ("GET", "/repos/{owner}/{repo}/rules/branches/{branch}"),
+    ("GET", "/repos/{owner}/{repo}/rulesets"),
+    ("GET", "/repos/{owner}/{repo}/rulesets/{ruleset_id}"),
+    ("GET", "/orgs/{org}/teams/{team_slug}/memberships/{username}"),
+    ("GET", "/users/{username}/keys"),
+}
+
+
+def test_the_pinned_description_is_installed() -> None:
+    path = description_path()
+    package = json.loads((path.parent.parent / "package.json").read_text())
+    assert package["name"] == "@octokit/openapi"
+    assert package["version"] == PINNED_VERSION
+
+
+def test_every_response_of_every_operation_jitops_uses_matches_githubs_schema(
+    tmp_path: Path,
+) -> None:
+    description = Description(description_path())
+    with GitHubSandbox(tmp_path / "github") as gh:
+        gh.add_user("jitops-bot", write=True, bot=True)
+        for login in ("octocat", "alice", "bob", "erin"):
+            gh.add_user(login)
+        gh.add_ssh_key("octocat", KEY)
+        gh.add_team("acme", "dba", ["alice"])
+        gh.add_team("acme", "dba-oncall", ["bob"], parent="dba")
+        gh.add_team_member("acme", "dba", "erin", pending=True)
+        gh.protect_branch("main", required_checks=["jitops/approval"], required_approvals=1)
+        gh.add_ruleset(
+            "main rules",
+            required_approvals=1,
+            require_code_owner_review=True,
+            required_checks=[("jitops/approval", 1234)],
+            bypass_apps=[1234],
+        )
+        n = gh.open_pr("octocat", "g1", "Access", files={"grants/g1.yaml": GRANT})
+        g = GitHub("acme/access", gh.token("jitops-bot"), gh.api_url)
+        assert g.whoami() == "jitops-bot"
+        assert g.default_branch() == "main"
+        assert g.pull_request(n).number == n
+        assert [f.path for f in g.pull_files(n)] == ["grants/g1.yaml"]
+        assert g.reviews(n) == []
+        assert g.is_team_member("acme", "dba", "alice")
+        assert g.is_team_member("acme", "dba", "bob")  # through the child team
+        assert not g.is_team_member("acme", "dba", "erin")  # pending
+        assert not g.is_team_member("acme", "dba", "octocat")  # 404
+        assert g.ssh_keys("octocat") == [KEY]
+        assert g.pulls_for_commit(gh.head_sha(n)) == [n]
+        g.upsert_comment(n, "<!-- jitops -->", "<!-- jitops --> pending")
+        g.upsert_comment(n, "<!-- jitops -->", "<!-- jitops --> approved")
+        g.set_status(gh.head_sha(n), "jitops/approval", "success", "approved")
+        g.request_reviewers(n, ["alice"], ["dba"])
+        g.add_labels(n, ["jitops"])
+        assert g.branch_protection("main") is not None
+        assert [r["type"] for r in g.branch_rules("main")]
+        rulesets = g.rulesets()
+        assert g.ruleset(rulesets[0]["id"])["bypass_actors"]
+        gh.review(n, "alice", "APPROVED")
+        assert len(GitHub("acme/access", gh.token("jitops-bot"), gh.api_url).reviews(n)) == 1
+        merged = gh.merge_pr(n, "alice", method="rebase")
+        assert g.pulls_for_commit(merged) == [n]
+        gh.create_branch("g2")
+        gh.commit_files("g2", {"grants/g2.yaml": GRANT}, author="octocat")
+        assert g.create_pull("g2", "main", "Access 2", "why") == n + 1
+        records = gh.requests
+    report = description.check(records)
+    used = {(method, template) for method, template, _ in report.operations}
+    assert USED_BY_JITOPS - used == set(), "operations jitops uses were not exercised"
+    assert report.problems == [], summarise(report.problems)
+    assert report.checked == len(records)
