@@ -293,8 +293,9 @@ def test_no_input_issues_unless_every_rule_holds(
     assert keys
     if policy is POLICY:  # rule 5: a DBA's approval on the head, submitted by the merge
         latest = {}
-        for r in reviews:
-            if r.state != "COMMENTED" and r.submitted_at is not None and r.submitted_at <= MERGED:
+        counted = [r for r in reviews if r.submitted_at is not None and r.submitted_at <= MERGED]
+        for r in sorted(counted, key=lambda r: r.submitted_at or MERGED):  # stable: list order
+            if r.state != "COMMENTED":
                 latest[r.user] = r
         assert any(
             r.user in ("alice", "bob") and r.state == "APPROVED" and r.commit_id == HEAD
