@@ -224,13 +224,6 @@ def decide_issue(inp: IssueInputs, teams: TeamLookup | None) -> IssueDecision:
     shape = _shape_problem(inp.changes, inp.path)
     if shape is not None:
         return _deny(Rule.SHAPE, f"pull request #{pr.number} {shape}", grant, pr)
-    if grant.status is not None:
-        return _deny(
-            Rule.SHAPE,
-            f"pull request #{pr.number} wrote a status: block; only jitops writes it",
-            grant,
-            pr,
-        )
 
     # rule 4
     if inp.head_file is None or inp.head_file != inp.main_file:
@@ -238,6 +231,13 @@ def decide_issue(inp: IssueInputs, teams: TeamLookup | None) -> IssueDecision:
             Rule.REVIEWED,
             f"the file on {inp.branch} differs from the file at the head commit of pull request "
             f"#{pr.number} ({pr.head_sha[:12]}), which is what was reviewed",
+            grant,
+            pr,
+        )
+    if grant.status is not None:  # (rule 3) and it is the file the pull request added
+        return _deny(
+            Rule.SHAPE,
+            f"pull request #{pr.number} wrote a status: block; only jitops writes it",
             grant,
             pr,
         )

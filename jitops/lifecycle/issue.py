@@ -29,7 +29,12 @@ from jitops.gate import IssueDecision, Verdict, decide_issue, read_grant_safely
 from jitops.grant import ID_RE, Grant, format_time, grant_id_of
 from jitops.ledger import Git, PlannedCommit
 from jitops.lifecycle import plan
-from jitops.lifecycle.landing import gate_inputs, issued_by_jitops, recent_undelivered
+from jitops.lifecycle.landing import (
+    gate_inputs,
+    issued_by_jitops,
+    recent_undelivered,
+    recorded_accessor,
+)
 from jitops.lifecycle.services import Services, log
 from jitops.principals import LOGIN_RE
 
@@ -115,6 +120,11 @@ _ROLE_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 def _deny(svc: Services, path: str, decision: IssueDecision, now: datetime) -> Outcome:
     grant = decision.grant
+    # a file jitops had issued and someone changed since (e.g. a merged status block that
+    # extends the expiry, or breaks the file): the token jitops recorded is revoked
+    issued = recorded_accessor(svc, path, now)
+    if issued is not None:
+        svc.vault(decision.policy or svc.last_good_policy()).revoke_accessor(issued)
     if grant is None or not _ledger_safe(grant, path):
         # nothing in this file can be written to git safely: an admin removes it by hand
         return Outcome(

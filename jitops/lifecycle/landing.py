@@ -212,6 +212,26 @@ def jitops_own(svc: Services, sha: str, grant_id: str, now: datetime) -> bool:
     return not svc.github.pulls_for_commit(sha)
 
 
+def recorded_accessor(svc: Services, path: str, now: datetime) -> str | None:
+    """The accessor jitops' own newest ``issue`` commit recorded for ``path``, if any: what to
+    revoke when a later change to the file (a tampered status block) is denied."""
+    grant_id = path.rsplit("/", 1)[-1].removesuffix(".yaml")
+    out = svc.git.run(
+        "log", "--first-parent", "-m", "-z", "--format=%H %P%n%B", svc.tip, "--", path
+    )
+    for record in out.split(b"\0"):
+        head, _, message = record.decode("utf-8", "replace").strip().partition("\n")
+        ids = head.split()
+        lines = set(message.splitlines())
+        if len(ids) != 2 or "Jitops-Action: issue" not in lines:
+            continue
+        if f"Jitops-Grant: {grant_id}" not in lines or not jitops_own(svc, ids[0], grant_id, now):
+            continue
+        grant, _ = read_grant_safely(svc.git.show(ids[0], path) or b"", path)
+        return grant.status.token_accessor if grant and grant.status else None
+    return None
+
+
 def issued_by_jitops(svc: Services, path: str, now: datetime) -> bool:
     """Whether the status block of ``path`` at the tip was written by jitops' own commit.
 
@@ -308,5 +328,6 @@ __all__ = [
     "jitops_own",
     "parse_time",
     "recent_undelivered",
+    "recorded_accessor",
     "status_commit",
 ]

@@ -377,3 +377,23 @@ def test_pr_check_on_a_pull_request_touching_no_grant_passes_and_what_it_costs(
     grant = github_requests(world, mark)
     print(f"\npr check: {other} GitHub requests (no grant), {len(grant)} (a grant) {grant}")
     assert other <= 10 and len(grant) <= 10
+
+
+@pytest.mark.parametrize("method", ["merge", "squash"])
+def test_a_merged_change_to_an_issued_grant_is_denied_and_its_token_revoked(
+    world: World, method: str
+) -> None:
+    """An admin merges a pull request that pushes an active grant's expiry out by a month: the
+    changed file is not jitops' record, so the gate denies it and the recorded token dies."""
+    n = world.gh.open_pr(REQUESTER, "g", "Access", files={"grants/stg-octocat-20.yaml": STAGING})
+    world.gh.merge_pr(n, DBA, method=method)
+    assert results(issue(world)) == [("stg-octocat-20", "issued")]
+    text = on_main(world, "stg-octocat-20") or ""
+    accessor = text.split("token_accessor: ")[1].split()[0].strip('"')
+    longer = text.replace("expires_at: 20", "expires_at: 21", 1)
+    m = world.gh.open_pr(REQUESTER, "x", "Longer", files={"grants/stg-octocat-20.yaml": longer})
+    world.gh.merge_pr(m, DBA, method=method)
+    found = denied_by(issue(world), "stg-octocat-20", "gate rule 4")
+    assert found.pull_request == n
+    assert on_main(world, "stg-octocat-20") is None
+    assert world.admin().lookup_accessor(accessor) is None
