@@ -301,3 +301,16 @@ def test_no_input_issues_unless_every_rule_holds(
             r.user in ("alice", "bob") and r.state == "APPROVED" and r.commit_id == HEAD
             for r in latest.values()
         )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    data=st.binary(max_size=300)
+    | st.text(max_size=300).map(lambda t: (GRANT.decode() + t).encode()),
+    name=st.text(min_size=1, max_size=20),
+)
+def test_the_gate_never_crashes_on_a_hostile_file(data: bytes, name: str) -> None:
+    """Whatever a file on main holds, the gate answers (one file never stops a run)."""
+    d = decide_issue(good(path=f"grants/{name}.yaml", main_file=data, head_file=data), teams)
+    assert d.verdict in (Verdict.ISSUE, Verdict.DENY)
+    assert d.reason
