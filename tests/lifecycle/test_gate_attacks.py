@@ -397,3 +397,25 @@ def test_a_merged_change_to_an_issued_grant_is_denied_and_its_token_revoked(
     assert found.pull_request == n
     assert on_main(world, "stg-octocat-20") is None
     assert world.admin().lookup_accessor(accessor) is None
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_merge_queue_merges_are_judged_like_any_merge(world: World, method: str) -> None:
+    """Through the merge queue (GitHub builds the merge in gh-readonly-queue/main/..., then
+    fast-forwards main to it): the self-judging rebase attack is still refused, and an approved
+    grant is issued."""
+    n = world.gh.open_pr(
+        REQUESTER, "sneaky", "Access", files={"policies/policy.yaml": loosened(world)}
+    )
+    world.gh.push_to_pr(
+        n, {"policies/policy.yaml": world.policy_text(), "grants/db-octocat-30.yaml": ORDERS}
+    )
+    world.gh.queue_pr(n, DBA, method=method, enforce_protection=False)
+    world.gh.land_queued(n)
+    denied_by(issue(world), "db-octocat-30", "gate rule 5")
+
+    m = world.gh.open_pr(REQUESTER, "ok", "Access", files={"grants/db-octocat-31.yaml": ORDERS})
+    world.gh.review(m, DBA, "APPROVED")
+    world.gh.queue_pr(m, DBA, method=method, enforce_protection=False)
+    world.gh.land_queued(m)
+    assert results(issue(world)) == [("db-octocat-31", "issued")]
