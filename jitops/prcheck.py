@@ -30,6 +30,18 @@ MARKER = prcomment.MARKER
 
 
 OTHER_SUMMARY = "changes no grant and no policy: nothing for jitops to check"
+MERGE_GROUP_SUMMARY = "merge queue: each pull request was checked; the gate judges it on main"
+
+
+def pass_merge_group(gh: GitHub, sha: str) -> None:
+    """Passing ``jitops/*`` statuses on a merge queue's group commit (``merge_group`` event).
+
+    Every pull request in the group passed its own required ``jitops/*`` checks to enter the
+    queue, and `jitops issue` judges each one again on main (the policy before it landed, its
+    reviews, its file set); a required check must never leave the queue waiting forever.
+    """
+    for context in ("jitops/validate", "jitops/approval"):
+        gh.set_status(sha, context, "success", MERGE_GROUP_SUMMARY)
 
 
 @dataclass(frozen=True)

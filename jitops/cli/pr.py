@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,16 +17,30 @@ from jitops.errors import EXIT_OK, EXIT_REJECTED, UsageError
 from jitops.ledger import Git
 
 
-def _pr_number(pr: int | None) -> int:
-    if pr is not None:
-        return pr
+def _event() -> dict[str, object]:
     path = os.environ.get("GITHUB_EVENT_PATH")
     if path and Path(path).is_file():
         event = json.loads(Path(path).read_text(encoding="utf-8"))
-        number = (event.get("pull_request") or {}).get("number")
-        if isinstance(number, int):
-            return number
+        if isinstance(event, dict):
+            return event
+    return {}
+
+
+def _pr_number(pr: int | None) -> int:
+    if pr is not None:
+        return pr
+    pull = _event().get("pull_request")
+    number = pull.get("number") if isinstance(pull, dict) else None
+    if isinstance(number, int):
+        return number
     raise UsageError("give the pull request with --pr N (or run on a pull_request event)")
+
+
+def _merge_group_sha(pr: int | None) -> str | None:
+    """The commit a ``merge_group`` event asks checks for (None on any other event)."""
+    group = _event().get("merge_group") if pr is None else None
+    sha = group.get("head_sha") if isinstance(group, dict) else None
+    return sha if isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{40}", sha) else None
 
 
 def _run(
@@ -45,6 +60,11 @@ def _run(
         raise UsageError(
             "--repo-name and --token are required (or GITHUB_REPOSITORY, GITHUB_TOKEN)"
         )
+    group_sha = _merge_group_sha(pr)
+    if group_sha is not None:
+        prcheck.pass_merge_group(GitHub(repo_name, token, api_url), group_sha)
+        click.echo(f"merge group {group_sha[:12]}: {prcheck.MERGE_GROUP_SUMMARY}")
+        return EXIT_OK
     number = _pr_number(pr)
     # Inside Actions the workflow's GITHUB_TOKEN writes (statuses, the comment, review requests)
     # and the optional JITOPS_GITHUB_TOKEN, often read-only, answers team membership.

@@ -419,3 +419,38 @@ def test_merge_queue_merges_are_judged_like_any_merge(world: World, method: str)
     world.gh.queue_pr(m, DBA, method=method, enforce_protection=False)
     world.gh.land_queued(m)
     assert results(issue(world)) == [("db-octocat-31", "issued")]
+
+
+def test_pr_check_on_a_merge_group_passes_the_queue_commit(world: World, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Required jitops/* checks never leave a merge queue waiting: on ``merge_group`` the
+    group's commit gets passing statuses (the gate judges each pull request on main)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from jitops.cli import cli
+
+    n = world.gh.open_pr(REQUESTER, "q", "Access", files={"grants/stg-octocat-40.yaml": STAGING})
+    ref, sha = world.gh.queue_pr(n, DBA, enforce_protection=False)
+    event = tmp_path / "event.json"
+    event.write_text(
+        json.dumps(
+            {
+                "action": "checks_requested",
+                "merge_group": {
+                    "head_sha": sha,
+                    "head_ref": f"refs/heads/{ref}",
+                    "base_ref": "refs/heads/main",
+                },
+            }
+        )
+    )
+    env = {
+        **world.environ(),
+        "GITHUB_TOKEN": world.gh.token(BOT),
+        "GITHUB_EVENT_PATH": str(event),
+    }
+    result = CliRunner().invoke(cli, ["pr", "check", "--repo", str(world.checkout)], env=env)
+    assert result.exit_code == 0, result.output
+    states = {s.context: s.state for s in world.gh.statuses(sha)}
+    assert states == {"jitops/validate": "success", "jitops/approval": "success"}
