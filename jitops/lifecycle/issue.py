@@ -30,6 +30,7 @@ from jitops.grant import ID_RE, Grant, format_time, grant_id_of
 from jitops.ledger import Git, PlannedCommit
 from jitops.lifecycle import plan
 from jitops.lifecycle.landing import (
+    _shown_id,
     gate_inputs,
     issued_by_jitops,
     recent_undelivered,
@@ -84,11 +85,17 @@ def unissued_paths(svc: Services, now: datetime) -> list[str]:
 def issue_pending(svc: Services, *, now: datetime) -> list[Outcome]:
     outcomes = []
     for path in unissued_paths(svc, now):
+        shown = _shown_id(path)
         try:
             outcomes.append(_one(svc, path, now))
         except JitopsError as exc:  # this grant only; the next run retries it
-            log.error("issue of %s failed: %s", path, exc)
-            outcomes.append(Outcome(_shown_id(path), "failed", str(exc)))
+            log.error("issue of %s failed: %s", shown, exc)
+            outcomes.append(Outcome(shown, "failed", str(exc)))
+        except Exception as exc:  # a bug on one grant must not stop the others' issue or expiry
+            log.exception("issue of %s failed unexpectedly", shown)
+            outcomes.append(
+                Outcome(shown, "failed", f"unexpected {type(exc).__name__}; report it as a bug")
+            )
     return outcomes
 
 
@@ -314,15 +321,9 @@ def early_revokes(svc: Services, *, now: datetime | None = None) -> list[Outcome
                 )
             )
         except JitopsError as exc:
-            log.error("early revoke of %s failed: %s", path, exc)
+            log.error("early revoke of %s failed: %s", _shown_id(path), exc)
             outcomes.append(Outcome(_shown_id(path), "failed", str(exc)))
     return outcomes
-
-
-def _shown_id(path: str) -> str:
-    """The id for output: the file stem when it is a valid id, else a neutral placeholder."""
-    stem = grant_id_of(path)
-    return stem if ID_RE.fullmatch(stem) and "\n" not in path else "(invalid grant file name)"
 
 
 __all__ = ["Outcome", "deny_comment", "early_revokes", "issue_pending", "redeliver", "run_issue"]

@@ -30,7 +30,7 @@ from jitops.gate import (
     read_grant_safely,
     sealable_keys,
 )
-from jitops.grant import GRANTS_DIR, Grant, parse_time
+from jitops.grant import GRANTS_DIR, ID_RE, Grant, grant_id_of
 from jitops.ledger import Git, names_in
 from jitops.lifecycle import plan
 from jitops.lifecycle.services import Services, log
@@ -38,6 +38,13 @@ from jitops.policy import POLICY_DIR, PolicyError
 
 #: A rebase merge of more commits than this is not followed (its base tip stays unknown: deny).
 MAX_REBASED_COMMITS = 50
+
+
+def _shown_id(path: str) -> str:
+    """The id for output and logs: the file stem when it is a valid id, else a placeholder
+    (a hostile file name never reaches a terminal, a log or git)."""
+    stem = grant_id_of(path)
+    return stem if ID_RE.fullmatch(stem) and "\n" not in path else "(invalid grant file name)"
 
 
 def gate_inputs(svc: Services, path: str, now: datetime) -> IssueInputs:
@@ -249,7 +256,7 @@ def issued_by_jitops(svc: Services, path: str, now: datetime) -> bool:
     try:
         return not svc.github.pulls_for_commit(sha)
     except JitopsError as exc:
-        log.warning("could not check who wrote the status of %s: %s", path, exc)
+        log.warning("could not check who wrote the status of %s: %s", _shown_id(path), exc)
         return True  # not re-judged now; checked again by the next run
 
 
@@ -326,7 +333,6 @@ __all__ = [
     "gate_inputs",
     "issued_by_jitops",
     "jitops_own",
-    "parse_time",
     "recent_undelivered",
     "recorded_accessor",
     "status_commit",

@@ -31,12 +31,12 @@ from jitops.ledger import Git, PlannedCommit
 from jitops.lifecycle import plan
 from jitops.lifecycle.issue import (
     Outcome,
-    _shown_id,
     early_revokes,
     issue_pending,
     redeliver,
     unissued_paths,
 )
+from jitops.lifecycle.landing import _shown_id
 from jitops.lifecycle.services import Services, log
 from jitops.policy import Policy
 from jitops.principals import LOGIN_RE
@@ -113,6 +113,11 @@ def run_sweep(
         except JitopsError as exc:  # this grant only; the next sweep retries it
             log.error("could not revoke the token of %s: %s", grant.id, exc)
             outcomes.append(Outcome(grant.id, "failed", f"could not revoke its token: {exc}"))
+            continue
+        except Exception as exc:  # a bug on one grant must not stop the other expiries
+            log.exception("expiry of %s failed unexpectedly", grant.id)
+            why = f"unexpected {type(exc).__name__}; report it as a bug"
+            outcomes.append(Outcome(grant.id, "failed", why))
             continue
         commits.append(
             (grant, plan.expire_commit(grant, note), Outcome(grant.id, "expired", note), "expired")
