@@ -201,7 +201,9 @@ def test_hostile_files_on_main_stop_nothing_and_get_no_token(world: World) -> No
 def test_services_repr_shows_no_credential(world: World) -> None:
     svc = world.services()
     env = world.environ()
-    shown = repr(svc) + str(svc)
+    policy = world.policy()
+    shown = repr(svc) + str(svc) + repr(svc.github) + repr(svc.notifier(policy))
+    shown += repr(svc.vault(policy)) + repr(svc)  # connected: the Vault client is held too
     for name in ("VAULT_TOKEN", "GITHUB_TOKEN"):
         assert name not in shown
     assert env["VAULT_TOKEN"] not in shown
