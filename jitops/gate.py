@@ -160,7 +160,12 @@ def decide_issue(inp: IssueInputs, teams: TeamLookup | None) -> IssueDecision:
     grant, problems = read_grant_safely(inp.main_file, inp.path)
     errors = [p for p in problems if p.severity == "error"]
     if grant is None or errors:
-        return _deny(Rule.FILE, f"the file on {inp.branch} is not a valid grant ({_first(errors)})")
+        return _deny(
+            Rule.FILE,
+            f"the file on {inp.branch} is not a valid grant ({_first(errors)})",
+            grant,
+            inp.pull,  # when known, so the requester is told where they look
+        )
 
     # rule 1 -- nothing else can be judged without the pull request
     if inp.lookup_failure is not None or inp.pull is None:

@@ -62,8 +62,11 @@ def gate_inputs(svc: Services, path: str, now: datetime) -> IssueInputs:
         give_up_after=svc.give_up_after,
     )
     grant, problems = read_grant_safely(main_file, path)
-    if grant is None or any(p.severity == "error" for p in problems) or added is None:
-        return base  # the gate denies on the file itself; nothing more to read
+    if added is None:
+        return base
+    if grant is None or any(p.severity == "error" for p in problems):
+        # the gate denies on the file itself; only the pull request to tell is looked up
+        return replace(base, pull=_associated(svc, added))
     try:
         numbers = gh.pulls_for_commit(added)
         if not numbers:
@@ -107,6 +110,20 @@ def gate_inputs(svc: Services, path: str, now: datetime) -> IssueInputs:
         )
     except JitopsError as exc:  # GitHub or git could not answer: uncertain, never a deny
         return replace(base, lookup_failure=str(exc))
+
+
+def _associated(svc: Services, sha: str) -> PullFacts | None:
+    """The first pull request GitHub associates with ``sha`` (None when none or on error)."""
+    try:
+        numbers = svc.github.pulls_for_commit(sha)
+        if not numbers:
+            return None
+        p = svc.github.pull_request(numbers[0])
+    except JitopsError:
+        return None
+    return PullFacts(
+        p.number, p.author, p.merged, p.base_ref, p.head_sha, p.merged_at, p.merge_commit_sha
+    )
 
 
 def find_landing(svc: Services, number: int, merge_sha: str, added: str) -> tuple[bool, str | None]:

@@ -456,3 +456,13 @@ def test_pr_check_on_a_merge_group_passes_the_queue_commit(world: World, tmp_pat
     assert result.exit_code == 0, result.output
     states = {s.context: s.state for s in world.gh.statuses(sha)}
     assert states == {"jitops/validate": "success", "jitops/approval": "success"}
+
+
+def test_an_invalid_grant_file_is_denied_and_its_requester_told(world: World) -> None:
+    text = STAGING + "admin: true\n"  # an unknown field (additionalProperties: false)
+    n = world.gh.open_pr(REQUESTER, "bad", "Access", files={"grants/stg-octocat-50.yaml": text})
+    world.gh.merge_pr(n, DBA)
+    found = denied_by(issue(world), "stg-octocat-50", "the grant file")
+    assert found.pull_request == n
+    assert any("access denied" in c for c in world.gh.comments(n))
+    assert on_main(world, "stg-octocat-50") is None
