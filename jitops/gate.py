@@ -273,7 +273,7 @@ def decide_issue(inp: IssueInputs, teams: TeamLookup | None) -> IssueDecision:
             policy,
         )
     if evaluation.outcome != "approved":
-        late = [r for r in inp.reviews if r.submitted_at is None or r.submitted_at > merged_at]
+        late = [r for r in inp.reviews if r.submitted_at is not None and r.submitted_at > merged_at]
         if late:
             why += f"; {len(late)} review(s) submitted after the merge do not count"
         return _deny(Rule.APPROVAL, f"not approved at merge ({why})", grant, pr, policy)
