@@ -18,6 +18,9 @@ from tests.harness.actions import Runner
 
 pytestmark = pytest.mark.integration
 
+#: the GitHub App this repository's own workflows act as (`jitops init --app-slug acme-jitops`)
+APP = "acme-jitops[bot]"
+
 GRANT = (
     "requester: octocat\nrole: staging-admin\nduration: 3s\n"
     "reason: Debug the staging deploy pipeline\n"
@@ -53,11 +56,14 @@ def rig(tmp_path: Path, oidc: OidcIssuer) -> Any:
                 "GITHUB_REPOSITORY_OWNER": REPO.split("/")[0],
             },
             secrets={
-                "JITOPS_BOT_TOKEN": w.gh.token(BOT),
+                "JITOPS_APP_ID": "12345",
+                "JITOPS_APP_PRIVATE_KEY": "app key (the harness mints the token)",
                 "VAULT_ADDR": w.vault_url,
             },
             github_token=w.gh.token(BOT),
             oidc_env=oidc_env,
+            app_token=w.gh.add_user(APP, write=True, bot=True),
+            app_slug=APP.removesuffix("[bot]"),
         )
         yield w, runner
 
@@ -98,7 +104,7 @@ def test_lifecycle_by_events_only(rig: Any) -> None:
     after = w.gh.merge_pr(n, DBA)
     runs = runner.fire(
         "push",
-        {"ref": "refs/heads/main", "before": before, "after": after},
+        {"ref": "refs/heads/main", "before": before, "after": after, "sender": {"login": DBA}},
         sha=after,
         ref="refs/heads/main",
         changed=changed(w, before, after),
@@ -107,17 +113,19 @@ def test_lifecycle_by_events_only(rig: Any) -> None:
     assert runs[0].ok, runs[0].output()
     assert "status:" in (w.gh.read_file("main", "grants/stg-octocat-1.yaml") or "")
     assert any("BEGIN AGE ENCRYPTED FILE" in c for c in w.gh.comments(n))
-    # the status commit itself is a push touching grants/: the issue job runs again, and skips
+    # the App's status commit is a push touching grants/ too: it queues no useless issue job
     before2, after2 = after, w.main_sha()
+    assert "grants/stg-octocat-1.yaml" in changed(w, before2, after2)
     runs = runner.fire(
         "push",
-        {"ref": "refs/heads/main", "before": before2, "after": after2},
+        {"ref": "refs/heads/main", "before": before2, "after": after2, "sender": {"login": APP}},
         sha=after2,
         ref="refs/heads/main",
         changed=changed(w, before2, after2),
     )
-    assert runs[0].ok, runs[0].output()
-    assert "nothing to do" in runs[0].output()
+    assert [r.workflow for r in runs] == ["jitops-issue.yml"]
+    assert runs[0].steps == [], runs[0].output()
+    assert "jitops-issue.yml/issue: skipped by its if:" in runner.log
 
     # a schedule tick after the grant's 3 seconds -> jitops sweep
     time.sleep(4)
@@ -137,7 +145,7 @@ def test_lifecycle_by_events_only(rig: Any) -> None:
     after = w.gh.merge_pr(n2, DBA)
     runner.fire(
         "push",
-        {"ref": "refs/heads/main", "before": before, "after": after},
+        {"ref": "refs/heads/main", "before": before, "after": after, "sender": {"login": DBA}},
         sha=after,
         ref="refs/heads/main",
         changed=changed(w, before, after),
@@ -152,7 +160,7 @@ def test_lifecycle_by_events_only(rig: Any) -> None:
         inputs={"grant": "stg-octocat-2", "reason": "laptop stolen"},
     )
     assert runs[0].ok, runs[0].output()
-    assert [s.name for s in runs[0].steps] == ["jitops revoke"]
+    assert [s.name for s in runs[0].steps] == ["Check the dispatch inputs", "jitops"]
     assert w.gh.read_file("main", "grants/stg-octocat-2.yaml") is None
     log = subprocess.run(
         ["git", "log", "-1", "--format=%B", "main"],
