@@ -260,6 +260,13 @@ def compare(root: Path, files: dict[str, str], *, force: bool) -> list[FileActio
     out = []
     for path, text in sorted(files.items()):
         target = root / path
+        for parent in reversed(Path(path).parents[:-1]):
+            if (root / parent).is_symlink() or (
+                (root / parent).exists() and not (root / parent).is_dir()
+            ):
+                raise InitError(
+                    f"{parent}: is in the way (not a folder); move it away and run init again"
+                )
         if target.is_symlink() or (target.exists() and not target.is_file()):
             raise InitError(
                 f"{path}: exists and is not a regular file; move it away and run init again"
