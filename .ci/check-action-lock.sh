@@ -8,7 +8,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python="${PYTHON:-python3}"
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+had_build=$([ -e build ] && echo yes || echo no)
+cleanup() {
+  rm -rf "$work"
+  # setuptools builds in the source tree when build isolation is off
+  if [ "$had_build" = no ]; then rm -rf build; fi
+}
+trap cleanup EXIT
 start=$(date +%s.%N)
 "$python" -m venv "$work/venv"
 "$work/venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input \
