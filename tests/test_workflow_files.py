@@ -107,3 +107,60 @@ def test_the_action_lock_pins_every_dependency_with_hashes() -> None:
         assert req.specifier.contains(pins[name], prereleases=True), (
             f"{req.name}=={pins[name]} does not satisfy {spec}: re-run pip-compile"
         )
+
+
+def _run_action_step(tmp_path: Path, command: str, args: str, prints: str) -> tuple[int, Any]:
+    """Run the Action's `jitops` step with a stand-in jitops that records its arguments."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    action = yaml.safe_load((ROOT / "action.yml").read_text())
+    step = next(s for s in action["runs"]["steps"] if s.get("id") == "run")
+    venv = tmp_path / "venv" / "bin"
+    venv.mkdir(parents=True)
+    (venv / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    (venv / "jitops").write_text(
+        f"#!{sys.executable}\nimport json, sys\n"
+        f'open({str(tmp_path / "argv.json")!r}, "w").write(json.dumps(sys.argv[1:]))\n'
+        f"print({prints!r})\n"
+    )
+    for exe in venv.iterdir():
+        exe.chmod(0o755)
+    output = tmp_path / "output"
+    output.touch()
+    env = {
+        "PATH": os.environ["PATH"],
+        "RUNNER_TEMP": str(tmp_path),
+        "GITHUB_OUTPUT": str(output),
+        "JITOPS_VENV": str(tmp_path / "venv"),
+        "JITOPS_COMMAND": command,
+        "JITOPS_ARGS": args,
+    }
+    proc = subprocess.run(
+        ["bash", "-e", "-c", step["run"]], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    argv = (tmp_path / "argv.json").read_text() if (tmp_path / "argv.json").exists() else None
+    return proc.returncode, (json.loads(argv) if argv else None, output.read_text())
+
+
+def test_the_action_passes_arguments_without_a_shell(tmp_path: Path) -> None:
+    hostile = "--reason=$(touch pwned); `touch pwned2` 'q' \"dq\" *\n--\nstg-octocat-2"
+    rc, (argv, outputs) = _run_action_step(tmp_path, "revoke", hostile, '[{"grant": "x"}]')
+    assert rc == 0
+    assert argv == [
+        "revoke",
+        "--reason=$(touch pwned); `touch pwned2` 'q' \"dq\" *",
+        "--",
+        "stg-octocat-2",
+    ]
+    assert not (tmp_path / "pwned").exists() and not (tmp_path / "pwned2").exists()
+    assert "exit-code=0" in outputs
+    assert '[{"grant": "x"}]' in outputs  # the outcomes output, when jitops printed JSON
+
+
+def test_the_action_refuses_a_command_that_is_not_words(tmp_path: Path) -> None:
+    rc, (argv, _) = _run_action_step(tmp_path, "issue; touch pwned", "", "")
+    assert rc == 2 and argv is None
+    assert not (tmp_path / "pwned").exists()
