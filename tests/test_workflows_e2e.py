@@ -170,3 +170,41 @@ def test_lifecycle_by_events_only(rig: Any) -> None:
         check=True,
     ).stdout
     assert "Jitops-Action: revoke" in log and "laptop stolen" in log
+
+
+def test_every_pull_request_and_merge_group_gets_the_statuses(rig: Any) -> None:
+    w, runner = rig
+    # a pull request that touches no grant still runs jitops pr check (no paths filter)
+    n = w.gh.open_pr(REQUESTER, "docs", "Typo", files={"README.md": "Access requests.\n"})
+    head = w.gh.head_sha(n)
+    runs = runner.fire(
+        "pull_request",
+        {"action": "opened", "pull_request": {"number": n, "head": {"sha": head}}},
+        sha=head,
+        ref=f"refs/pull/{n}/merge",
+        changed=["README.md"],
+    )
+    assert [r.workflow for r in runs] == ["jitops-pr.yml"]
+    assert [s.name for s in runs[0].steps] == ["jitops"]
+    # both required statuses are reported (what they say is pr check's decision)
+    assert {s.context for s in w.gh.statuses(head)} >= {"jitops/validate", "jitops/approval"}
+    # a merge queue's group commit gets both required statuses
+    group = w.main_sha()
+    runs = runner.fire(
+        "merge_group",
+        {
+            "action": "checks_requested",
+            "merge_group": {
+                "head_sha": group,
+                "head_ref": "refs/heads/gh-readonly-queue/main/pr-1-" + group,
+                "base_ref": "refs/heads/main",
+            },
+        },
+        sha=group,
+        ref="refs/heads/gh-readonly-queue/main/pr-1-" + group,
+        changed=[],
+    )
+    assert [r.workflow for r in runs] == ["jitops-pr.yml"]
+    assert runs[0].ok, runs[0].output()
+    states = {s.context: s.state for s in w.gh.statuses(group)}
+    assert states == {"jitops/validate": "success", "jitops/approval": "success"}
