@@ -12,6 +12,7 @@ import http.server
 import json
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -229,18 +230,29 @@ def test_members_finding() -> None:
 
 
 # -- the door reads GitHub's documented responses ---------------------------------------------
+ANSWERS: dict[str, Any] = {}
+
+
 @pytest.fixture
 def rules_api() -> Iterator[str]:
-    answers = {
-        "/repos/acme/access/rules/branches/main": good_rules(),
-        "/repos/acme/access/rulesets/7": ruleset(APP)[7],
-    }
+    ANSWERS.clear()
+    ANSWERS.update(
+        {
+            "/repos/acme/access/rules/branches/main": good_rules(),
+            "/repos/acme/access/rulesets/7": ruleset(APP)[7],
+        }
+    )
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            body = answers.get(self.path)
-            data = json.dumps(body if body is not None else {"message": "Not Found"}).encode()
-            self.send_response(200 if body is not None else 404)
+            body = ANSWERS.get(self.path)
+            status = 200
+            if isinstance(body, int):
+                status, body = body, {"message": "Resource not accessible by integration"}
+            elif body is None:
+                status, body = 404, {"message": "Not Found"}
+            data = json.dumps(body).encode()
+            self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
@@ -286,3 +298,34 @@ def test_branch_protection_is_read_through_the_api(world) -> None:  # type: igno
         "dismiss_stale_reviews": True,
         "require_code_owner_reviews": True,
     }
+
+
+@pytest.mark.integration
+def test_doctor_command_checks_a_generated_repository(rules_api: str, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from jitops.cli import cli
+    from jitops.init import apply_init
+
+    apply_init(tmp_path, generated())
+    args = ["doctor", "--repo", str(tmp_path), "--repo-name", "acme/access", "--token", "t"]
+    args += ["--api-url", rules_api, "--app-id", str(APP_ID), "--format", "json"]
+    env = {"VAULT_ADDR": "", "VAULT_TOKEN": "", "GITHUB_ACTIONS": ""}
+    result = CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
+    report = json.loads(result.output)
+    github = [f for f in report["findings"] if not f["check"].startswith("vault")]
+    assert [f["check"] for f in github if not f["ok"]] == [], github
+    assert {f["check"] for f in github} >= {
+        "workflow jitops-issue.yml",
+        "CODEOWNERS",
+        "required statuses",
+        "bypass",
+        "team membership",
+    }
+    # the App cannot read members: the finding says what to grant
+    ANSWERS["/orgs/acme/teams/access-admins/memberships/acme-jitops%5Bbot%5D"] = 403
+    result = CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
+    members = next(
+        f for f in json.loads(result.output)["findings"] if f["check"] == "team membership"
+    )
+    assert not members["ok"] and "Members: read" in members["fix"]
