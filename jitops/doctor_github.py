@@ -105,14 +105,17 @@ def workflow_findings(files: Mapping[str, str | None]) -> list[Finding]:
         if not jitops_steps:
             problems.append("no step calls the jitops Action")
         if name in PRIVILEGED:
-            for job_name, job in (wf.get("jobs") or {}).items():
-                if (job or {}).get("environment") != "jitops":
+            for job_name, raw_job in (wf.get("jobs") or {}).items():
+                spec: Mapping[str, Any] = raw_job or {}
+                if spec.get("environment") != "jitops":
                     problems.append(f"job {job_name} does not run in the jitops environment")
-            conc = wf.get("concurrency") or {}
-            if not isinstance(conc, Mapping) or conc.get("group") != "jitops-ledger":
-                problems.append("is not in the concurrency group jitops-ledger")
-            elif conc.get("cancel-in-progress"):
-                problems.append("cancels runs in progress (a half-written ledger)")
+                conc = spec.get("concurrency") or wf.get("concurrency") or {}
+                if not isinstance(conc, Mapping) or conc.get("group") != "jitops-ledger":
+                    problems.append(f"job {job_name} is not in the concurrency group jitops-ledger")
+                elif conc.get("cancel-in-progress"):
+                    problems.append(
+                        f"job {job_name} cancels runs in progress (a half-written ledger)"
+                    )
         if problems:
             out.append(
                 Finding(

@@ -49,8 +49,9 @@ def test_issue_and_sweep_share_one_queue_without_cancelling() -> None:
     groups = []
     for name in ("jitops-issue.yml", "jitops-sweep.yml"):
         wf = load(ROOT / ".github" / "workflows" / name)
-        groups.append(wf["concurrency"])
-        assert wf["jobs"][next(iter(wf["jobs"]))]["environment"] == "jitops"
+        (job,) = wf["jobs"].values()
+        groups.append(job["concurrency"])
+        assert job["environment"] == "jitops"
     assert groups[0] == groups[1] == {"group": "jitops-ledger", "cancel-in-progress": "false"}
 
 

@@ -118,7 +118,9 @@ def test_every_workflow_gap_is_found() -> None:
         "jitops-issue.yml": issue.replace(
             f"      - name: jitops issue\n        uses: jitops/jitops@{SHA}",
             "      - run: python -m pip install .\n      - name: jitops issue\n        uses: ./",
-        ).replace("environment: jitops", "environment: prod"),
+        )
+        .replace("environment: jitops", "environment: prod")
+        .replace("cancel-in-progress: false", "cancel-in-progress: true"),
         "jitops-sweep.yml": None,
     }
     problems = " | ".join(failed(workflow_findings(broken)))
@@ -128,6 +130,7 @@ def test_every_workflow_gap_is_found() -> None:
     assert "job issue installs code in a run: step" in problems
     assert "uses the local action ./" in problems
     assert "job issue does not run in the jitops environment" in problems
+    assert "job issue cancels runs in progress" in problems
     assert ".github/workflows/jitops-sweep.yml is missing" in problems
 
 
