@@ -56,8 +56,9 @@ def _steps(wf: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
     return out
 
 
-def workflow_findings(files: Mapping[str, str | None]) -> list[Finding]:
-    """``files``: workflow file name -> its text (None when missing)."""
+def workflow_findings(files: Mapping[str, str | None], bot: str | None = None) -> list[Finding]:
+    """``files``: workflow file name -> its text (None when missing); ``bot``: the policy's
+    ``settings.bot``, which the issue job must recognise as the App's own pushes."""
     out: list[Finding] = []
     refs: set[str] = set()
     for name in WORKFLOWS:
@@ -107,6 +108,17 @@ def workflow_findings(files: Mapping[str, str | None]) -> list[Finding]:
         if name in PRIVILEGED:
             for job_name, raw_job in (wf.get("jobs") or {}).items():
                 spec: Mapping[str, Any] = raw_job or {}
+                condition = str(spec.get("if") or "")
+                if (
+                    name == "jitops-issue.yml"
+                    and bot
+                    and "sender.login" in condition
+                    and f"'{bot.lower()}'" not in condition.lower()
+                ):
+                    problems.append(
+                        f"job {job_name} skips pushes of another account than the "
+                        f"policy's bot {bot} ({condition})"
+                    )
                 if spec.get("environment") != "jitops":
                     problems.append(f"job {job_name} does not run in the jitops environment")
                 conc = spec.get("concurrency") or wf.get("concurrency") or {}

@@ -103,7 +103,8 @@ def _github_findings(
         ((root / p).read_text("utf-8") for p in dg.CODEOWNERS_PLACES if (root / p).is_file()),
         None,
     )
-    findings = dg.workflow_findings(workflows) + dg.codeowners_findings(codeowners)
+    findings = dg.workflow_findings(workflows, policy.settings.bot)
+    findings += dg.codeowners_findings(codeowners)
     gh = GitHub(repo_name, token, api_url)
     try:
         rules = gh.branch_rules(branch)

@@ -134,6 +134,13 @@ def test_every_workflow_gap_is_found() -> None:
     assert ".github/workflows/jitops-sweep.yml is missing" in problems
 
 
+def test_the_issue_job_must_skip_the_policys_bot() -> None:
+    files: dict[str, str | None] = {n: generated()[f".github/workflows/{n}"] for n in WORKFLOWS}
+    assert failed(workflow_findings(files, "acme-jitops[bot]")) == []
+    problems = failed(workflow_findings(files, "renamed-app[bot]"))
+    assert any("skips pushes of another account than the policy's bot" in p for p in problems)
+
+
 def test_two_pinned_versions_are_a_finding() -> None:
     files = {n: generated()[f".github/workflows/{n}"] for n in WORKFLOWS}
     files["jitops-sweep.yml"] = files["jitops-sweep.yml"].replace(SHA, "f" * 40)
