@@ -435,28 +435,6 @@ class GitHub:
             )
         )
 
-    # -- rulesets (GET /repos/{o}/{r}/rules/branches/{branch}, GET .../rulesets/{id}) ---------
-    def branch_rules(self, branch: str) -> list[dict[str, Any]]:
-        """The active rules for ``branch`` as GitHub returns them (read access suffices):
-        each ``{type, parameters, ruleset_source_type, ruleset_source, ruleset_id}``."""
-
-        def get() -> list[dict[str, Any]]:
-            url = f"/repos/{self.repo_full_name}/rules/branches/{quote(branch, safe='')}"
-            _, data = self._gh.requester.requestJsonAndCheck("GET", url)
-            return [dict(r) for r in data or [] if isinstance(r, dict)]
-
-        return self._call(f"read the rules of {branch}", get)
-
-    def ruleset(self, ruleset_id: int) -> dict[str, Any]:
-        """One repository ruleset (``bypass_actors`` is shown to admins only)."""
-
-        def get() -> dict[str, Any]:
-            url = f"/repos/{self.repo_full_name}/rulesets/{int(ruleset_id)}"
-            _, data = self._gh.requester.requestJsonAndCheck("GET", url)
-            return dict(data or {})
-
-        return self._call(f"read ruleset {ruleset_id}", get)
-
 
 def _message(exc: GithubException) -> str:
     data = exc.data
