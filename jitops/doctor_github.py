@@ -1,128 +1,321 @@
-"""`jitops doctor`, GitHub part: the repository is protected the way jitops' trust model needs.
+"""`jitops doctor`, GitHub part: the access repository is set up the way jitops' trust model needs.
 
-Pure: takes what was read (files of the checkout, the branch protection as plain data, the
-shipped workflow templates) and returns findings that each say how to fix them.
+Pure: every function takes what was read (the checkout's workflow files and CODEOWNERS, the
+branch's rules and rulesets as GitHub's REST API returns them, the classic branch protection as
+plain data) and returns findings that each say how to fix them. The CLI does the reading.
+
+Shapes follow GitHub's REST API description (github/rest-api-description):
+``GET /repos/{owner}/{repo}/rules/branches/{branch}`` answers a list of
+``repository-rule-detailed`` objects, each a rule (``type``, ``parameters``) with its
+``ruleset_source_type``, ``ruleset_source`` and ``ruleset_id``; the ``pull_request`` rule's
+parameters include ``require_code_owner_review`` and ``dismiss_stale_reviews_on_push``; the
+``required_status_checks`` rule's include ``required_status_checks`` (``[{context,
+integration_id?}]``) and ``strict_required_status_checks_policy``.
+``GET /repos/{owner}/{repo}/rulesets/{id}`` answers a ruleset with ``bypass_actors``
+(``[{actor_id, actor_type: Integration|OrganizationAdmin|RepositoryRole|Team|DeployKey,
+bypass_mode}]``).
 """
 
 from __future__ import annotations
 
-import difflib
-import fnmatch
-from collections.abc import Mapping
-from importlib import resources
-from pathlib import Path
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+import yaml
 
 from jitops.doctor import Finding
 
 REQUIRED_CHECKS = ("jitops/validate", "jitops/approval")
 CODEOWNERS_PLACES = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")
+WORKFLOWS = ("jitops-pr.yml", "jitops-issue.yml", "jitops-sweep.yml")
+PRIVILEGED = ("jitops-issue.yml", "jitops-sweep.yml")
+SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+#: a `run:` step that installs code (from the checkout above all)
+INSTALLS = re.compile(
+    r"\b(pip3?|pipx|uv|poetry|pdm|hatch)\b[^\n;&|]*\binstall\b|setup\.py|\bpython3?\s+-m\s+build\b"
+)
+#: paths that must have a code owner (the last matching CODEOWNERS line decides, as on GitHub)
+OWNED_PATHS = (
+    "policies/policy.yaml",
+    ".github/workflows/jitops-issue.yml",
+    ".github/CODEOWNERS",
+    "grants/README.md",
+    "any-new-file.txt",
+)
+SETUP = "docs/setup.md"
 
 
-def shipped_workflows() -> dict[str, str]:
-    folder = resources.files("jitops") / "templates" / "workflows"
-    return {p.name: p.read_text("utf-8") for p in folder.iterdir() if p.name.endswith(".yml")}
+# -- workflows -----------------------------------------------------------------------------------
+def _steps(wf: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    out = []
+    for name, job in (wf.get("jobs") or {}).items():
+        for step in (job or {}).get("steps") or []:
+            if isinstance(step, Mapping):
+                out.append((str(name), step))
+    return out
 
 
-def _owned(codeowners: str, path: str) -> bool:
-    """Whether some CODEOWNERS line with an owner covers ``path`` (the common pattern forms)."""
-    for line in codeowners.splitlines():
-        parts = line.split("#", 1)[0].split()
-        if len(parts) < 2:
-            continue
-        pattern = parts[0].lstrip("/")
-        if pattern in ("*", "**"):
-            return True
-        if pattern.endswith("/"):
-            if path.startswith(pattern):
-                return True
-        elif "*" in pattern:
-            if fnmatch.fnmatch(path, pattern):
-                return True
-        elif path == pattern or path.startswith(pattern + "/"):
-            return True
-    return False
-
-
-def github_findings(
-    root: Path,
-    protection: Mapping[str, Any] | None,
-    shipped: Mapping[str, str],
-    branch: str = "main",
-) -> list[Finding]:
+def workflow_findings(files: Mapping[str, str | None], bot: str | None = None) -> list[Finding]:
+    """``files``: workflow file name -> its text (None when missing); ``bot``: the policy's
+    ``settings.bot``, which the issue job must recognise as the App's own pushes."""
     out: list[Finding] = []
-    for name, text in sorted(shipped.items()):
-        local = root / ".github" / "workflows" / name
-        if not local.is_file():
+    refs: set[str] = set()
+    for name in WORKFLOWS:
+        check = f"workflow {name}"
+        text = files.get(name)
+        if text is None:
             out.append(
                 Finding(
-                    f"workflow {name}",
+                    check,
                     False,
                     f".github/workflows/{name} is missing",
-                    "copy it from the jitops package: jitops ships it (see docs/setup.md)",
+                    "run `jitops init` in the repository (it adds what is missing and keeps "
+                    "what you changed)",
                 )
             )
             continue
-        have = local.read_text("utf-8")
-        if have == text:
-            out.append(Finding(f"workflow {name}", True, f"{name} is the shipped workflow"))
-        else:
-            diff = list(
-                difflib.unified_diff(
-                    text.splitlines(), have.splitlines(), "shipped", "here", n=0, lineterm=""
-                )
-            )
-            changed = [d for d in diff[2:] if d.startswith(("+", "-"))][:6]
+        try:
+            wf = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            out.append(Finding(check, False, f"{name} is not valid YAML ({exc})", "fix the file"))
+            continue
+        if not isinstance(wf, Mapping):
+            out.append(Finding(check, False, f"{name} is not a workflow", "run `jitops init`"))
+            continue
+        problems: list[str] = []
+        triggers = wf.get("on", wf.get(True)) or {}  # YAML 1.1 reads a bare `on` as True
+        if "pull_request_target" in (triggers if not isinstance(triggers, str) else [triggers]):
+            problems.append("runs on pull_request_target (a pull request's code with secrets)")
+        jitops_steps = 0
+        for job, step in _steps(wf):
+            uses = str(step.get("uses") or "")
+            if uses:
+                ref = uses.partition("@")[2]
+                if uses.startswith("."):
+                    problems.append(f"job {job} uses the local action {uses} (code from the tree)")
+                elif not SHA_RE.match(ref):
+                    problems.append(f"job {job}: {uses} is not pinned to a full commit SHA")
+                if isinstance(step.get("with"), Mapping) and "command" in step["with"]:
+                    jitops_steps += 1
+                    if SHA_RE.match(ref):
+                        refs.add(uses)
+            run = str(step.get("run") or "")
+            if INSTALLS.search(run):
+                problems.append(f"job {job} installs code in a run: step")
+        if not jitops_steps:
+            problems.append("no step calls the jitops Action")
+        if name in PRIVILEGED:
+            for job_name, raw_job in (wf.get("jobs") or {}).items():
+                spec: Mapping[str, Any] = raw_job or {}
+                condition = str(spec.get("if") or "")
+                if (
+                    name == "jitops-issue.yml"
+                    and bot
+                    and "sender.login" in condition
+                    and f"'{bot.lower()}'" not in condition.lower()
+                ):
+                    problems.append(
+                        f"job {job_name} skips pushes of another account than the "
+                        f"policy's bot {bot} ({condition})"
+                    )
+                if spec.get("environment") != "jitops":
+                    problems.append(f"job {job_name} does not run in the jitops environment")
+                conc = spec.get("concurrency") or wf.get("concurrency") or {}
+                if not isinstance(conc, Mapping) or conc.get("group") != "jitops-ledger":
+                    problems.append(f"job {job_name} is not in the concurrency group jitops-ledger")
+                elif conc.get("cancel-in-progress"):
+                    problems.append(
+                        f"job {job_name} cancels runs in progress (a half-written ledger)"
+                    )
+        if problems:
             out.append(
                 Finding(
-                    f"workflow {name}",
+                    check,
                     False,
-                    f"{name} differs from the shipped workflow: " + " | ".join(changed),
-                    "review the differences; restore the shipped file unless you mean them",
+                    f"{name}: " + "; ".join(problems),
+                    "call the jitops Action pinned to a full commit SHA and install nothing "
+                    "from the repository: `jitops init --force` rewrites the file (see "
+                    f"{SETUP})",
                 )
             )
-    codeowners = next(
-        ((root / p).read_text("utf-8") for p in CODEOWNERS_PLACES if (root / p).is_file()), ""
-    )
-    for path in ("policies/policy.yaml", ".github/workflows/jitops-issue.yml"):
-        ok = _owned(codeowners, path)
+        else:
+            out.append(Finding(check, True, f"{name} calls the jitops Action pinned by SHA"))
+    if len(refs) > 1:
         out.append(
             Finding(
-                f"CODEOWNERS {path.split('/')[0]}/",
-                ok,
-                f"{path.split('/')[0]}/ {'has' if ok else 'has no'} code owner",
-                ""
-                if ok
-                else f"add '/{path.split('/')[0]}/ @org/access-admins' to .github/CODEOWNERS",
-            )
-        )
-    if protection is None:
-        out.append(
-            Finding(
-                f"protection of {branch}",
+                "jitops Action version",
                 False,
-                f"{branch} is not protected",
-                f"protect {branch}: require a pull request, the statuses "
-                f"{', '.join(REQUIRED_CHECKS)}, code-owner review and dismissal of stale "
-                "approvals (docs/setup.md)",
+                "the workflows pin different jitops Action commits: " + ", ".join(sorted(refs)),
+                "pin the same commit everywhere (`jitops init --force --action-ref SHA`)",
             )
         )
-        return out
-    contexts = set(protection.get("contexts") or ())
+    return out
+
+
+# -- CODEOWNERS -----------------------------------------------------------------------------------
+def _pattern_regex(pattern: str) -> re.Pattern[str]:
+    """A CODEOWNERS pattern (gitignore-like) as a regex over a repository path."""
+    anchored = pattern.startswith("/") or "/" in pattern.rstrip("/")
+    body = pattern.strip("/")
+    rx = ""
+    i = 0
+    while i < len(body):
+        if body.startswith("**", i):
+            rx += ".*"
+            i += 2
+        elif body[i] == "*":
+            rx += "[^/]*"
+            i += 1
+        elif body[i] == "?":
+            rx += "[^/]"
+            i += 1
+        else:
+            rx += re.escape(body[i])
+            i += 1
+    prefix = "" if anchored else "(?:.*/)?"
+    return re.compile(f"^{prefix}{rx}(?:/.*)?$")
+
+
+def code_owners(codeowners: str, path: str) -> list[str]:
+    """The owners GitHub assigns to ``path``: the LAST matching line wins, and a line without
+    owners leaves the path without one."""
+    owners: list[str] = []
+    for line in codeowners.splitlines():
+        parts = line.split("#", 1)[0].split()
+        if not parts:
+            continue
+        if parts[0] in ("*", "**") or _pattern_regex(parts[0]).match(path):
+            owners = parts[1:]
+    return owners
+
+
+def codeowners_findings(codeowners: str | None) -> list[Finding]:
+    if codeowners is None:
+        return [
+            Finding(
+                "CODEOWNERS",
+                False,
+                "there is no CODEOWNERS file",
+                "add .github/CODEOWNERS with '* @org/access-admins' and an ownerless "
+                "'/grants/*.yaml' line (`jitops init` writes it)",
+            )
+        ]
+    unowned = [p for p in OWNED_PATHS if not code_owners(codeowners, p)]
+    if unowned:
+        return [
+            Finding(
+                "CODEOWNERS",
+                False,
+                "no code owner for " + ", ".join(unowned),
+                "start .github/CODEOWNERS with '* @org/access-admins' so every path but "
+                "grant files needs an admin (a pull request must not change the policy, the "
+                "workflows or anything else unreviewed)",
+            )
+        ]
+    return [Finding("CODEOWNERS", True, "every path but grant files has a code owner")]
+
+
+# -- rulesets and classic protection -------------------------------------------------------------
+def rules_findings(
+    rules: Sequence[Mapping[str, Any]],
+    rulesets: Mapping[int, Mapping[str, Any] | None],
+    protection: Mapping[str, Any] | None,
+    *,
+    branch: str = "main",
+    app_id: int | None = None,
+) -> list[Finding]:
+    """Check the branch's active rules (rulesets) and classic protection together.
+
+    ``rules``: the answer of ``GET /repos/{o}/{r}/rules/branches/{branch}``;
+    ``rulesets``: ruleset id -> ``GET /repos/{o}/{r}/rulesets/{id}`` (None when unreadable);
+    ``protection``: classic branch protection as plain data (None when there is none);
+    ``app_id``: the jitops GitHub App's id, when known.
+    """
+    out: list[Finding] = []
+    by_type: dict[str, list[Mapping[str, Any]]] = {}
+    for rule in rules:
+        by_type.setdefault(str(rule.get("type")), []).append(rule)
+    prot = protection or {}
+
+    if not rules and protection is None:
+        return [
+            Finding(
+                f"ruleset on {branch}",
+                False,
+                f"{branch} has no ruleset and no branch protection",
+                f"add a ruleset for {branch}: require a pull request with code-owner review, "
+                f"the statuses {', '.join(REQUIRED_CHECKS)}, block force pushes, and make "
+                f"the jitops App its only bypass actor ({SETUP})",
+            )
+        ]
+
+    # required statuses
+    contexts: dict[str, Any] = {}
+    strict = bool(prot.get("strict"))
+    for rule in by_type.get("required_status_checks", []):
+        params = rule.get("parameters") or {}
+        for check in params.get("required_status_checks") or []:
+            contexts[str(check.get("context"))] = check.get("integration_id")
+        strict = strict or bool(params.get("strict_required_status_checks_policy"))
+    for context in prot.get("contexts") or ():
+        contexts.setdefault(str(context), None)
     missing = [c for c in REQUIRED_CHECKS if c not in contexts]
     out.append(
         Finding(
             "required statuses",
             not missing,
-            "jitops/validate and jitops/approval are required"
+            f"{branch} requires {' and '.join(REQUIRED_CHECKS)}"
             if not missing
             else f"{branch} does not require {', '.join(missing)}",
             ""
             if not missing
-            else f"add {', '.join(missing)} to the required status checks of {branch}",
+            else f"add {', '.join(missing)} to the ruleset's required status checks, with "
+            "GitHub Actions as their source",
         )
     )
-    stale = bool(protection.get("dismiss_stale_reviews"))
+    unpinned = [c for c in REQUIRED_CHECKS if c in contexts and contexts[c] is None]
+    if unpinned and by_type.get("required_status_checks"):
+        out.append(
+            Finding(
+                "status sources",
+                True,
+                f"warning: {', '.join(unpinned)} may be set by anyone with write access; pin "
+                "their source to GitHub Actions in the ruleset",
+            )
+        )
+    if strict:
+        out.append(
+            Finding(
+                "up-to-date branches",
+                True,
+                "warning: 'Require branches to be up to date before merging' is on: updating "
+                "a grant pull request moves its head and the approvals of the old head stop "
+                f"counting (jitops counts only approvals of the head); turn it off for {branch}",
+            )
+        )
+
+    # reviews
+    pr_params: dict[str, Any] = {}
+    for rule in by_type.get("pull_request", []):
+        for key, value in (rule.get("parameters") or {}).items():
+            pr_params[key] = pr_params.get(key) or value
+    owners = bool(pr_params.get("require_code_owner_review")) or bool(
+        prot.get("require_code_owner_reviews")
+    )
+    out.append(
+        Finding(
+            "code-owner review",
+            owners,
+            "code-owner review is required" if owners else "code-owner review is not required",
+            ""
+            if owners
+            else f"turn on 'Require review from Code Owners' in the ruleset for {branch}",
+        )
+    )
+    stale = bool(pr_params.get("dismiss_stale_reviews_on_push")) or bool(
+        prot.get("dismiss_stale_reviews")
+    )
     out.append(
         Finding(
             "stale approvals",
@@ -131,13 +324,83 @@ def github_findings(
             "" if stale else f"turn on 'Dismiss stale pull request approvals' for {branch}",
         )
     )
-    owners = bool(protection.get("require_code_owner_reviews"))
-    out.append(
-        Finding(
-            "code-owner review",
-            owners,
-            "code-owner review is required" if owners else "code-owner review is not required",
-            "" if owners else f"turn on 'Require review from Code Owners' for {branch}",
+
+    # who may bypass
+    ids = sorted({int(r["ruleset_id"]) for r in rules if r.get("ruleset_id") is not None})
+    if not ids:
+        out.append(
+            Finding(
+                "bypass",
+                False,
+                f"{branch} is protected only by classic branch protection, which cannot name "
+                "a GitHub App that may push",
+                f"protect {branch} with a ruleset whose only bypass actor is the jitops App "
+                f"({SETUP})",
+            )
         )
-    )
+        return out
+    others: list[str] = []
+    apps: set[int] = set()
+    unreadable: list[int] = []
+    for rid in ids:
+        ruleset = rulesets.get(rid)
+        if ruleset is None or "bypass_actors" not in ruleset:
+            unreadable.append(rid)
+            continue
+        for actor in ruleset.get("bypass_actors") or []:
+            kind = str(actor.get("actor_type"))
+            actor_id = actor.get("actor_id")
+            if kind == "Integration" and (app_id is None or actor_id == app_id):
+                apps.add(int(actor_id or 0))
+            else:
+                others.append(f"{kind} {actor_id} (ruleset {ruleset.get('name', rid)})")
+    if unreadable:
+        out.append(
+            Finding(
+                "bypass",
+                False,
+                "could not read the bypass list of ruleset(s) "
+                + ", ".join(str(i) for i in unreadable),
+                "run `jitops doctor` with a token of a repository admin (bypass lists are shown "
+                "to admins only)",
+            )
+        )
+    elif others:
+        out.append(
+            Finding(
+                "bypass",
+                False,
+                "besides the jitops App, these may bypass the rules of "
+                f"{branch}: {', '.join(others)}",
+                "remove them from the ruleset's bypass list: whoever bypasses can merge an "
+                "unreviewed policy or workflow change",
+            )
+        )
+    elif not apps:
+        out.append(
+            Finding(
+                "bypass",
+                False,
+                "the jitops App is not a bypass actor: its status and expiry commits cannot "
+                f"reach {branch}",
+                "add the jitops GitHub App to the ruleset's bypass list (mode: always)",
+            )
+        )
+    else:
+        out.append(Finding("bypass", True, "only the jitops App may bypass the rules"))
     return out
+
+
+def members_finding(team: str | None, error: str | None) -> Finding:
+    """Whether the token doctor ran with could answer a team-membership question."""
+    if team is None:
+        return Finding("team membership", True, "the policy names no team")
+    if error is not None:
+        return Finding(
+            "team membership",
+            False,
+            f"cannot read the members of {team}: {error}",
+            "give the jitops GitHub App the organisation permission 'Members: read' and "
+            "accept the new permission on its installation",
+        )
+    return Finding("team membership", True, f"the members of {team} can be read")

@@ -18,6 +18,9 @@ from tests.harness.actions import Runner
 
 pytestmark = pytest.mark.integration
 
+#: the GitHub App this repository's own workflows act as (`jitops init --app-slug acme-jitops`)
+APP = "acme-jitops[bot]"
+
 GRANT = (
     "requester: octocat\nrole: staging-admin\nduration: 3s\n"
     "reason: Debug the staging deploy pipeline\n"
@@ -53,11 +56,14 @@ def rig(tmp_path: Path, oidc: OidcIssuer) -> Any:
                 "GITHUB_REPOSITORY_OWNER": REPO.split("/")[0],
             },
             secrets={
-                "JITOPS_BOT_TOKEN": w.gh.token(BOT),
+                "JITOPS_APP_ID": "12345",
+                "JITOPS_APP_PRIVATE_KEY": "app key (the harness mints the token)",
                 "VAULT_ADDR": w.vault_url,
             },
             github_token=w.gh.token(BOT),
             oidc_env=oidc_env,
+            app_token=w.gh.add_user(APP, write=True, bot=True),
+            app_slug=APP.removesuffix("[bot]"),
         )
         yield w, runner
 
@@ -98,7 +104,7 @@ def test_lifecycle_by_events_only(rig: Any) -> None:
     after = w.gh.merge_pr(n, DBA)
     runs = runner.fire(
         "push",
-        {"ref": "refs/heads/main", "before": before, "after": after},
+        {"ref": "refs/heads/main", "before": before, "after": after, "sender": {"login": DBA}},
         sha=after,
         ref="refs/heads/main",
         changed=changed(w, before, after),
@@ -107,17 +113,19 @@ def test_lifecycle_by_events_only(rig: Any) -> None:
     assert runs[0].ok, runs[0].output()
     assert "status:" in (w.gh.read_file("main", "grants/stg-octocat-1.yaml") or "")
     assert any("BEGIN AGE ENCRYPTED FILE" in c for c in w.gh.comments(n))
-    # the status commit itself is a push touching grants/: the issue job runs again, and skips
+    # the App's status commit is a push touching grants/ too: it queues no useless issue job
     before2, after2 = after, w.main_sha()
+    assert "grants/stg-octocat-1.yaml" in changed(w, before2, after2)
     runs = runner.fire(
         "push",
-        {"ref": "refs/heads/main", "before": before2, "after": after2},
+        {"ref": "refs/heads/main", "before": before2, "after": after2, "sender": {"login": APP}},
         sha=after2,
         ref="refs/heads/main",
         changed=changed(w, before2, after2),
     )
-    assert runs[0].ok, runs[0].output()
-    assert "nothing to do" in runs[0].output()
+    assert [r.workflow for r in runs] == ["jitops-issue.yml"]
+    assert runs[0].steps == [], runs[0].output()
+    assert "jitops-issue.yml/issue: skipped by its if:" in runner.log
 
     # a schedule tick after the grant's 3 seconds -> jitops sweep
     time.sleep(4)
@@ -137,7 +145,7 @@ def test_lifecycle_by_events_only(rig: Any) -> None:
     after = w.gh.merge_pr(n2, DBA)
     runner.fire(
         "push",
-        {"ref": "refs/heads/main", "before": before, "after": after},
+        {"ref": "refs/heads/main", "before": before, "after": after, "sender": {"login": DBA}},
         sha=after,
         ref="refs/heads/main",
         changed=changed(w, before, after),
@@ -152,7 +160,7 @@ def test_lifecycle_by_events_only(rig: Any) -> None:
         inputs={"grant": "stg-octocat-2", "reason": "laptop stolen"},
     )
     assert runs[0].ok, runs[0].output()
-    assert [s.name for s in runs[0].steps] == ["jitops revoke"]
+    assert [s.name for s in runs[0].steps] == ["Check the dispatch inputs", "jitops"]
     assert w.gh.read_file("main", "grants/stg-octocat-2.yaml") is None
     log = subprocess.run(
         ["git", "log", "-1", "--format=%B", "main"],
@@ -162,3 +170,41 @@ def test_lifecycle_by_events_only(rig: Any) -> None:
         check=True,
     ).stdout
     assert "Jitops-Action: revoke" in log and "laptop stolen" in log
+
+
+def test_every_pull_request_and_merge_group_gets_the_statuses(rig: Any) -> None:
+    w, runner = rig
+    # a pull request that touches no grant still runs jitops pr check (no paths filter)
+    n = w.gh.open_pr(REQUESTER, "docs", "Typo", files={"README.md": "Access requests.\n"})
+    head = w.gh.head_sha(n)
+    runs = runner.fire(
+        "pull_request",
+        {"action": "opened", "pull_request": {"number": n, "head": {"sha": head}}},
+        sha=head,
+        ref=f"refs/pull/{n}/merge",
+        changed=["README.md"],
+    )
+    assert [r.workflow for r in runs] == ["jitops-pr.yml"]
+    assert [s.name for s in runs[0].steps] == ["jitops"]
+    # both required statuses are reported (what they say is pr check's decision)
+    assert {s.context for s in w.gh.statuses(head)} >= {"jitops/validate", "jitops/approval"}
+    # a merge queue's group commit gets both required statuses
+    group = w.main_sha()
+    runs = runner.fire(
+        "merge_group",
+        {
+            "action": "checks_requested",
+            "merge_group": {
+                "head_sha": group,
+                "head_ref": "refs/heads/gh-readonly-queue/main/pr-1-" + group,
+                "base_ref": "refs/heads/main",
+            },
+        },
+        sha=group,
+        ref="refs/heads/gh-readonly-queue/main/pr-1-" + group,
+        changed=[],
+    )
+    assert [r.workflow for r in runs] == ["jitops-pr.yml"]
+    assert runs[0].ok, runs[0].output()
+    states = {s.context: s.state for s in w.gh.statuses(group)}
+    assert states == {"jitops/validate": "success", "jitops/approval": "success"}

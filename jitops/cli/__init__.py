@@ -54,6 +54,7 @@ def cli() -> None:
 #: command name -> module under jitops.cli; modules are imported only when their command runs,
 #: so `jitops audit` does not pay for importing hvac, PyGithub and age.
 _COMMANDS = {
+    "init": "init",
     "validate": "validate",
     "schema": "validate",
     "request": "request",

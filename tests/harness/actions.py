@@ -1,12 +1,18 @@
-"""A small GitHub Actions runner for the shipped workflows, against the loopback stand-ins.
+"""A small GitHub Actions runner for jitops' workflows, against the loopback stand-ins.
 
-It reads the REAL workflow files, selects the jobs an event triggers (event, activity types,
-branches, paths), evaluates the expressions the workflows use, builds GitHub's environment and
-runs every `run:` step with bash. Emulated, and only these: `actions/checkout` (a real clone of
-the stand-in's repository at the event's commit), `actions/setup-python` (the test's own
-interpreter), and the `python -m pip install .` step (jitops is already installed in the test
-environment; the access repository of the stand-in is not a Python project). Anything else —
-another action, an unknown expression or context — fails the test.
+It reads REAL workflow files (this repository's, or an access repository's at the event's
+commit, as GitHub does), selects the jobs an event triggers (event, activity types, branches,
+paths), evaluates the expressions the workflows use, builds GitHub's environment and runs every
+`run:` step with bash. The jitops Action (`<action repo>@<full SHA>`) is resolved to THIS
+checkout's `action.yml` and its composite steps run too. Emulated, and only these:
+`actions/checkout` (a real clone of the stand-in's repository at the event's commit),
+`actions/setup-python` (the test's own interpreter), `actions/create-github-app-token` (the
+token of the stand-in's App account, given only when the App id and key secrets are set), and
+the Action's install step (jitops is already installed in the test environment: the step is
+checked to install from the Action's own directory with --require-hashes, then replaced by a
+venv whose `jitops` is the test's). A workflow that installs anything itself (code from the
+caller's checkout above all), uses a local action (`./`), any other action, or an unknown
+expression or context fails the test with :class:`HarnessError`.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import fnmatch
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -23,8 +30,10 @@ from typing import Any
 
 import yaml
 
-WORKFLOWS = Path(__file__).resolve().parents[2] / ".github" / "workflows"
-INSTALL = "python -m pip install ."
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS = ROOT / ".github" / "workflows"
+ACTION = ROOT / "action.yml"
+SHA = re.compile(r"^[0-9a-f]{40}$")
 
 
 class HarnessError(AssertionError):
@@ -97,6 +106,8 @@ def evaluate(expr: str, ctx: dict[str, Any]) -> Any:
             raise HarnessError(f"unknown context {head!r} in {expr!r}")
         value = ctx[head]
         for part in rest:
+            if value == "":  # a property of something missing (a skipped step) is null
+                break
             if not isinstance(value, dict):
                 raise HarnessError(f"cannot index {t!r}")
             value = value.get(part, "")
@@ -136,7 +147,82 @@ def substitute(text: str, ctx: dict[str, Any]) -> str:
     return re.sub(r"\$\{\{\s*(.*?)\s*\}\}", lambda m: str(evaluate(m.group(1), ctx)), text)
 
 
+# -- refusing code from the caller's tree ---------------------------------------------------------
+_INSTALLERS = re.compile(
+    r"\b(pip3?|pipx|uv|poetry|pdm|hatch)\b[^\n;&|]*\binstall\b|setup\.py|\bpython3?\s+-m\s+build\b"
+)
+
+
+def installs_from_caller(script: str) -> str | None:
+    """Why ``script`` (a workflow's `run:`) would install code, or None.
+
+    A workflow of an access repository never installs anything itself: the jitops Action
+    installs jitops from its own directory. Installing from the checkout (`pip install .`,
+    `-e .`, `-r requirements.txt`, `setup.py`) would run code a pull request can change.
+    """
+    text = script.replace("\\\n", " ")
+    for line in text.splitlines():
+        m = _INSTALLERS.search(line)
+        if m:
+            return f"installs code in a workflow step ({line.strip()[:80]!r})"
+    return None
+
+
+def check_action_install(script: str) -> None:
+    """The Action's own install step: hash-locked, and only from the Action's directory."""
+    text = script.replace("\\\n", " ")
+    installs = [ln for ln in text.splitlines() if re.search(r"\bpip\b.*\binstall\b", ln)]
+    if not installs:
+        raise HarnessError("the jitops Action does not install jitops")
+    for line in installs:
+        words = shlex.split(line)
+        rest = words[words.index("install") + 1 :]
+        targets: list[str] = []
+        i = 0
+        while i < len(rest):
+            word = rest[i]
+            if word in ("-r", "--requirement", "-e", "--editable", "-c", "--constraint"):
+                targets.append(rest[i + 1])
+                i += 2
+            elif word in ("--only-binary", "--no-binary"):
+                i += 2
+            elif word.startswith("-"):
+                i += 1
+            else:
+                targets.append(word)
+                i += 1
+        if "--require-hashes" not in words and "--no-index" not in words:
+            raise HarnessError(f"the Action installs without --require-hashes: {line.strip()}")
+        for t in targets:
+            if not t.startswith("$JITOPS_ACTION_DIR"):
+                raise HarnessError(
+                    f"the Action installs {t!r}, which is not in its own directory "
+                    "(it would take code from the caller's checkout or the network)"
+                )
+
+
 # -- the runner ---------------------------------------------------------------------------------
+def _outputs(path: Path) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if not path.exists():
+        return out
+    lines = path.read_text().splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
+            key, mark = line.split("<<", 1)
+            j = lines.index(mark, i + 1)
+            out[key] = "\n".join(lines[i + 1 : j])
+            i = j + 1
+            continue
+        if "=" in line:
+            key, value = line.split("=", 1)
+            out[key] = value
+        i += 1
+    return out
+
+
 @dataclass
 class Runner:
     repo_path: Path  # the stand-in's bare repository
@@ -145,13 +231,50 @@ class Runner:
     secrets: dict[str, str]
     github_token: str
     oidc_env: Any = None  # callable(workflow_file) -> {ACTIONS_ID_TOKEN_REQUEST_URL: ..., ...}
+    #: the GitHub App: its installation token and slug (what create-github-app-token outputs)
+    app_token: str = ""
+    app_slug: str = ""
+    #: OWNER/REPO under which workflows refer to the jitops Action (resolved to this checkout)
+    action_repo: str = "jitops/jitops"
+    #: read the workflows from the stand-in's repository at the event's commit (as GitHub
+    #: does) instead of this checkout's .github/workflows
+    workflows_from_repo: bool = False
     runs: int = 0
+    log: list[str] = field(default_factory=list)
 
-    def triggered(self, event: str, payload: dict[str, Any], changed: list[str]) -> list[str]:
+    # -- which workflows ------------------------------------------------------------------
+    def _workflows(self, sha: str) -> dict[str, str]:
+        if not self.workflows_from_repo:
+            return {p.name: p.read_text() for p in sorted(WORKFLOWS.glob("jitops-*.yml"))}
+        names = subprocess.run(
+            ["git", "ls-tree", "--name-only", f"{sha}:.github/workflows"],
+            cwd=self.repo_path,
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+        return {
+            n: subprocess.run(
+                ["git", "show", f"{sha}:.github/workflows/{n}"],
+                cwd=self.repo_path,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            for n in sorted(names)
+            if n.endswith((".yml", ".yaml"))
+        }
+
+    def triggered(
+        self, event: str, payload: dict[str, Any], changed: list[str], sha: str = "HEAD"
+    ) -> list[str]:
         out = []
-        for path in sorted(WORKFLOWS.glob("jitops-*.yml")):  # the access repository's own
-            wf = yaml.load(path.read_text(), Loader=yaml.BaseLoader)  # noqa: S506
+        for name, text in self._workflows(sha).items():
+            wf = yaml.load(text, Loader=yaml.BaseLoader)  # noqa: S506
             on = wf["on"]
+            if isinstance(on, str):
+                on = {on: {}}
+            elif isinstance(on, list):
+                on = {e: {} for e in on}
             if event not in on:
                 continue
             spec = on[event] or {}
@@ -167,7 +290,7 @@ class Runner:
                         continue
                 if "paths" in spec and not any(_glob(p, f) for p in spec["paths"] for f in changed):
                     continue
-            out.append(path.name)
+            out.append(name)
         return out
 
     def fire(
@@ -180,21 +303,33 @@ class Runner:
         changed: list[str],
         inputs: dict[str, str] | None = None,
     ) -> list[Run]:
+        workflows = self._workflows(sha)
         runs = []
-        for name in self.triggered(event, payload, changed):
-            runs.append(self._run_workflow(name, event, payload, sha, ref, inputs or {}))
+        for name in self.triggered(event, payload, changed, sha):
+            runs.append(
+                self._run_workflow(name, workflows[name], event, payload, sha, ref, inputs or {})
+            )
         return runs
 
+    # -- running --------------------------------------------------------------------------
     def _run_workflow(
         self,
         name: str,
+        text: str,
         event: str,
         payload: dict[str, Any],
         sha: str,
         ref: str,
         inputs: dict[str, str],
     ) -> Run:
-        wf = yaml.safe_load((WORKFLOWS / name).read_text())
+        wf = yaml.safe_load(text)
+        for job in wf["jobs"].values():
+            for step in job.get("steps", []):
+                if "run" in step and (why := installs_from_caller(step["run"])):
+                    raise HarnessError(
+                        f"{name}: {why}; jitops must come from the pinned jitops Action, never "
+                        "from the caller's checkout"
+                    )
         run = Run(name)
         self.runs += 1
         base = self.workdir / f"run-{self.runs}"
@@ -202,27 +337,32 @@ class Runner:
         event_path = base / "event.json"
         event_path.write_text(json.dumps(payload))
         summary = base / "summary.md"
-        ctx = {
-            "github": {
-                "event_name": event,
-                "token": self.github_token,
-                "sha": sha,
-                "ref": ref,
-                "event": payload,
-            },
-            "secrets": self.secrets,
-            "inputs": inputs,
-            "env": {},
-        }
         for job_name, job in wf["jobs"].items():
-            if "if" in job and not evaluate(str(job["if"]), ctx):
+            ctx: dict[str, Any] = {
+                "github": {
+                    "event_name": event,
+                    "token": self.github_token,
+                    "sha": sha,
+                    "ref": ref,
+                    "event": payload,
+                    "workspace": str(base / job_name),
+                },
+                "secrets": self.secrets,
+                "inputs": inputs,
+                "env": {},
+                "steps": {},
+                "runner": {"temp": str(base)},
+            }
+            if "if" in job and not evaluate(_bare(job["if"]), ctx):
+                self.log.append(f"{name}/{job_name}: skipped by its if:")
                 continue
             checkout = base / job_name
+            checkout.mkdir()
             env = {
                 **{
                     k: v
                     for k, v in os.environ.items()
-                    if not k.startswith(("GITHUB_", "VAULT_", "ACTIONS_", "JITOPS_"))
+                    if not k.startswith(("GITHUB_", "VAULT_", "ACTIONS_", "JITOPS_", "RUNNER_"))
                 },
                 **self.env,
                 "CI": "true",
@@ -233,53 +373,170 @@ class Runner:
                 "GITHUB_REF": ref,
                 "GITHUB_WORKSPACE": str(checkout),
                 "GITHUB_STEP_SUMMARY": str(summary),
-                "GITHUB_OUTPUT": str(base / "output"),
                 "GITHUB_ENV": str(base / "env"),
                 "RUNNER_TEMP": str(base),
                 "HOME": str(base),
-                "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
             }
+            job_env = {k: substitute(str(v), ctx) for k, v in (job.get("env") or {}).items()}
+            env.update(job_env)
+            ctx["env"] = dict(job_env)
             if job.get("permissions", {}).get("id-token") == "write" and self.oidc_env:
                 env.update(self.oidc_env(name))
             for step in job["steps"]:
                 label = step.get("name") or step.get("uses") or step.get("run", "")[:30]
-                if "if" in step and not evaluate(str(step["if"]), ctx):
+                if "if" in step and not evaluate(_bare(step["if"]), ctx):
                     continue
-                if "uses" in step:
-                    action = step["uses"].split("@")[0]
-                    if action == "actions/checkout":
-                        subprocess.run(
-                            ["git", "clone", "-q", str(self.repo_path), str(checkout)], check=True
-                        )
-                        subprocess.run(["git", "checkout", "-q", sha], cwd=checkout, check=True)
-                        subprocess.run(
-                            ["git", "checkout", "-q", "-B", ref.removeprefix("refs/heads/"), sha],
-                            cwd=checkout,
-                            check=True,
-                        ) if ref.startswith("refs/heads/") else None
-                    elif action != "actions/setup-python":
-                        raise HarnessError(f"{name}: action {action} is not emulated")
-                    continue
-                script = step["run"]
-                if script.strip() == INSTALL:
-                    continue  # emulated: jitops is installed in this environment
                 step_env = {
                     **env,
                     **{k: substitute(str(v), ctx) for k, v in (step.get("env") or {}).items()},
                 }
-                step_env = {k: v for k, v in step_env.items() if v != ""}
-                proc = subprocess.run(
-                    ["bash", "-e", "-c", script],
-                    cwd=checkout,
-                    env=step_env,
-                    capture_output=True,
-                    text=True,
-                    timeout=300,
-                )
-                run.steps.append(
-                    StepResult(job_name, label, proc.returncode, proc.stdout, proc.stderr)
-                )
-                if proc.returncode != 0:
+                if "uses" in step:
+                    with_ = {
+                        k: substitute(str(v), ctx) for k, v in (step.get("with") or {}).items()
+                    }
+                    outputs = self._uses(
+                        name, job_name, step["uses"], with_, step_env, ctx, checkout, sha, ref, run
+                    )
+                    if step.get("id"):
+                        ctx["steps"][step["id"]] = {"outputs": outputs}
+                    if run.steps and run.steps[-1].returncode != 0:
+                        break
+                    continue
+                result, outputs = self._bash(step["run"], step_env, checkout, base)
+                run.steps.append(StepResult(job_name, label, *result))
+                if step.get("id"):
+                    ctx["steps"][step["id"]] = {"outputs": outputs}
+                if result[0] != 0:
                     break
         run.summary = summary.read_text() if summary.exists() else ""
         return run
+
+    def _bash(
+        self, script: str, env: dict[str, str], cwd: Path, base: Path
+    ) -> tuple[tuple[int, str, str], dict[str, str]]:
+        self.outputs_seq = getattr(self, "outputs_seq", 0) + 1
+        output_file = base / f"output-{self.outputs_seq}"
+        output_file.touch()
+        env = {**{k: v for k, v in env.items() if v != ""}, "GITHUB_OUTPUT": str(output_file)}
+        proc = subprocess.run(
+            ["bash", "-e", "-c", script],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        return (proc.returncode, proc.stdout, proc.stderr), _outputs(output_file)
+
+    def _uses(
+        self,
+        workflow: str,
+        job: str,
+        uses: str,
+        with_: dict[str, str],
+        env: dict[str, str],
+        ctx: dict[str, Any],
+        checkout: Path,
+        sha: str,
+        ref: str,
+        run: Run,
+    ) -> dict[str, str]:
+        if uses.startswith("./") or uses.startswith("."):
+            raise HarnessError(
+                f"{workflow}: `uses: {uses}` runs an action from the caller's checkout; call "
+                "the jitops Action pinned to a commit SHA"
+            )
+        action, _, version = uses.partition("@")
+        if not SHA.match(version):
+            raise HarnessError(f"{workflow}: {uses} is not pinned to a full commit SHA")
+        if action == "actions/checkout":
+            subprocess.run(["git", "clone", "-q", str(self.repo_path), str(checkout)], check=True)
+            subprocess.run(["git", "checkout", "-q", sha], cwd=checkout, check=True)
+            if ref.startswith("refs/heads/"):
+                subprocess.run(
+                    ["git", "checkout", "-q", "-B", ref.removeprefix("refs/heads/"), sha],
+                    cwd=checkout,
+                    check=True,
+                )
+            return {}
+        if action == "actions/setup-python":
+            return {"python-path": sys.executable, "python-version": sys.version.split()[0]}
+        if action == "actions/create-github-app-token":
+            if not with_.get("app-id") or not with_.get("private-key"):
+                raise HarnessError(
+                    f"{workflow}/{job}: create-github-app-token without an App id and key "
+                    "(the secrets are not set for this job)"
+                )
+            if not self.app_token:
+                raise HarnessError(f"{workflow}: no GitHub App configured in the harness")
+            return {"token": self.app_token, "app-slug": self.app_slug, "installation-id": "1"}
+        if action == self.action_repo:
+            return self._jitops_action(workflow, job, with_, env, ctx, checkout, run)
+        raise HarnessError(f"{workflow}: action {action} is not emulated")
+
+    def _jitops_action(
+        self,
+        workflow: str,
+        job: str,
+        with_: dict[str, str],
+        env: dict[str, str],
+        ctx: dict[str, Any],
+        checkout: Path,
+        run: Run,
+    ) -> dict[str, str]:
+        spec = yaml.safe_load(ACTION.read_text())
+        inputs = {k: str(v.get("default", "")) for k, v in spec["inputs"].items()}
+        for key, value in with_.items():
+            if key not in inputs:
+                raise HarnessError(f"{workflow}: the jitops Action has no input {key!r}")
+            inputs[key] = value
+        for key, v in spec["inputs"].items():
+            if v.get("required") and not with_.get(key):
+                raise HarnessError(f"{workflow}: the jitops Action needs input {key!r}")
+        actx: dict[str, Any] = {
+            **ctx,
+            "github": {**ctx["github"], "action_path": str(ROOT)},
+            "inputs": {k: substitute(v, ctx) for k, v in inputs.items()},
+            "steps": {},
+        }
+        base = Path(ctx["runner"]["temp"])
+        for step in spec["runs"]["steps"]:
+            label = step.get("name") or step.get("uses")
+            step_env = {
+                **env,
+                **{k: substitute(str(v), actx) for k, v in (step.get("env") or {}).items()},
+                "GITHUB_ACTION_PATH": str(ROOT),
+            }
+            if "uses" in step:
+                outputs = self._uses(
+                    "action.yml", job, step["uses"], {}, step_env, actx, checkout, "", "", run
+                )
+            elif "pip" in step["run"] and "install" in step["run"]:
+                check_action_install(step["run"])
+                venv = Path(step_env["JITOPS_VENV"])
+                (venv / "bin").mkdir(parents=True, exist_ok=True)
+                for exe, target in (
+                    ("python", sys.executable),
+                    ("jitops", str(Path(sys.executable).parent / "jitops")),
+                ):
+                    wrapper = venv / "bin" / exe
+                    wrapper.write_text(f'#!/bin/sh\nexec "{target}" "$@"\n')
+                    wrapper.chmod(0o755)
+                outputs = {}
+            else:
+                result, outputs = self._bash(step["run"], step_env, checkout, base)
+                run.steps.append(StepResult(job, f"{label}", *result))
+                if result[0] != 0:
+                    break
+            if step.get("id"):
+                actx["steps"][step["id"]] = {"outputs": outputs}
+        return {
+            k: substitute(str(v["value"]), actx) if "steps." in str(v["value"]) else ""
+            for k, v in (spec.get("outputs") or {}).items()
+        }
+
+
+def _bare(expr: Any) -> str:
+    text = str(expr).strip()
+    m = re.fullmatch(r"\$\{\{\s*(.*?)\s*\}\}", text)
+    return m.group(1) if m else text

@@ -1,0 +1,76 @@
+"""The contract check itself: it must catch what GitHub's description forbids."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from jitops.sandbox.github import RequestRecord
+from tests.contract.openapi import Description, description_path
+
+KEYS = {"id": 1, "key": "ssh-ed25519 AAAA"}
+
+
+@cache
+def description() -> Description:
+    return Description(description_path())
+
+
+def record(method: str, path: str, status: int, body: object, fault: bool = False) -> RequestRecord:
+    return RequestRecord(method, path, "", status, "alice", route="x", body=body, fault=fault)
+
+
+def test_a_missing_required_field_and_a_wrong_type_are_caught() -> None:
+    report = description().check(
+        [
+            record("GET", "/users/octocat/keys", 200, [KEYS]),
+            record("GET", "/users/octocat/keys", 200, [{"id": 1}]),
+            record("GET", "/users/octocat/keys", 200, [{"id": "1", "key": "k"}]),
+        ]
+    )
+    assert report.checked == 3
+    assert sorted(p.message for p in report.problems) == [
+        "0/id: '1' is not of type 'integer'",
+        "0: 'key' is a required property",
+    ]
+    assert report.operations == {("GET", "/users/{username}/keys", 200)}
+
+
+def test_nullable_admits_null_and_only_where_described() -> None:
+    membership = {"url": "http://x/m", "role": "member", "state": "active"}
+    ruleset = {"id": 1, "name": "x", "source": "acme/access", "enforcement": "active"}
+    deploy_key = {"actor_id": None, "actor_type": "DeployKey", "bypass_mode": "always"}
+    ok = description().check(
+        [
+            record("GET", "/orgs/acme/teams/dba/memberships/alice", 200, membership),
+            # repository-ruleset-bypass-actor's actor_id is nullable: true
+            record(
+                "GET",
+                "/repos/acme/access/rulesets/1",
+                200,
+                {**ruleset, "bypass_actors": [deploy_key]},
+            ),
+        ]
+    )
+    assert ok.problems == []
+    assert ok.checked == 2
+    unset = {**membership, "state": None}
+    bad = description().check([record("GET", "/orgs/acme/teams/dba/memberships/alice", 200, unset)])
+    assert {p.message for p in bad.problems} == {
+        "state: None is not of type 'string'",
+        "state: None is not one of ['active', 'pending']",
+    }
+
+
+def test_unknown_operations_and_error_bodies_are_judged_faults_are_not() -> None:
+    report = description().check(
+        [
+            record("GET", "/repos/acme/access/no-such-thing", 200, {}),
+            record("GET", "/users/octocat/keys", 404, {"message": "Not Found"}),
+            record("GET", "/users/octocat/keys", 403, {"message": 7}),
+            record("GET", "/users/octocat/keys", 502, {"oops": True}, fault=True),
+        ]
+    )
+    assert [(p.status, p.message) for p in report.problems] == [
+        (200, "no such operation"),
+        (403, "message: 7 is not of type 'string'"),
+    ]
