@@ -3,8 +3,9 @@
 Everything jitops asks of Vault goes through :class:`Vault`: log in (GitHub Actions OIDC,
 AppRole or a token), issue a grant (an orphan token through the token role, and the role's
 secret read with that token under response wrapping, so the issuer never sees the credential),
-look up and revoke grant tokens by accessor, unwrap on the requester's laptop, and the few reads
-and writes ``vault setup`` and ``doctor`` need. hvac's exceptions become
+look up and revoke grant tokens by accessor (only those git records: jitops never lists Vault's
+tokens), unwrap on the requester's laptop, and the few reads and writes ``vault setup`` and
+``doctor`` need. hvac's exceptions become
 :class:`~jitops.vault_model.VaultError` subclasses that keep the cause and say what to do; 5xx
 answers and refused connections are retried a bounded number of times within a bounded time.
 No token or secret is ever logged or put in a message.
@@ -266,18 +267,24 @@ class Vault:
                 wrap_ttl=wrap if wrap_token_itself else None,
             )
 
+        now = datetime.now(UTC)  # at or before Vault starts the token's clock
         created = self._call(create, "POST", path, f"create the grant token of {grant_id}")
-        now = datetime.now(UTC)
         if wrap_token_itself:
             info = wrap_info(created, path)
+            accessor = str(info.get("wrapped_accessor", ""))
+            # The wrapped answer hides the TTL Vault set; ask for it by accessor (our own token).
+            looked = self.lookup_accessor(accessor)
+            expires = looked.expire_time if looked and looked.expire_time else None
             return Issued(
-                accessor=str(info.get("wrapped_accessor", "")),
+                accessor=accessor,
                 wrapping_token=Secret(str(info["token"])),
                 wrapping_accessor=str(info.get("accessor", "")),
-                expires_at=now + duration,
+                expires_at=expires or now + duration,
                 kind="token",
                 wrap_expires_at=now + wrap_ttl,
                 requests=self.request_count - before,
+                issued_at=now,
+                requested=duration,
             )
         auth = created.get("auth") if isinstance(created, Mapping) else None
         if not isinstance(auth, Mapping) or not auth.get("client_token"):
@@ -302,11 +309,13 @@ class Vault:
             accessor=accessor,
             wrapping_token=Secret(str(info["token"])),
             wrapping_accessor=str(info.get("accessor", "")),
-            expires_at=now + timedelta(seconds=min(lease, seconds(duration))),
+            expires_at=now + timedelta(seconds=lease),
             kind="secret",
             lease_id=None,
             wrap_expires_at=now + wrap_ttl,
             requests=self.request_count - before,
+            issued_at=now,
+            requested=duration,
         )
 
     def revoke_accessor(self, accessor: str) -> bool:
@@ -347,24 +356,19 @@ class Vault:
             raise
         return TokenInfo.from_lookup(body.get("data") or {})
 
-    def grant_tokens(self) -> list[TokenInfo]:
-        """Every live token created by jitops (its meta carries ``jitops_grant``)."""
-        found: list[TokenInfo] = []
-        for accessor in self.list_keys("auth/token/accessors"):
-            info = self.lookup_accessor(accessor)
-            if info is not None and info.grant_id:
-                found.append(info)
-        return found
-
     def unwrap(self, wrapping_token: Secret, *, expires_at: datetime | None = None) -> Unwrapped:
-        """Unwrap once (sending the wrapping token only in the body, never as X-Vault-Token)."""
-        anonymous = self._new_client(None)
+        """Unwrap once. The wrapping token authenticates its own unwrap (it is the request's
+        ``X-Vault-Token`` and the body is empty, as ``vault unwrap TOKEN`` does): Vault refuses
+        an anonymous unwrap (403), and a token sent both ways is spent without an answer.
+        Never retried: a second attempt could only find the token used up."""
+        own = self._new_client(wrapping_token)
         try:
             body = self._call(
-                lambda: anonymous.sys.unwrap(wrapping_token.reveal()),
+                lambda: own.adapter.post("/v1/sys/wrapping/unwrap"),
                 "POST",
                 "sys/wrapping/unwrap",
                 "unwrap your access",
+                retry=False,
             )
         except VaultError as exc:
             said = " ".join(exc.vault_errors).lower()

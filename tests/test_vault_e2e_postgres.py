@@ -14,8 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from jitops.errors import Secret
-from jitops.vault import Vault
 from jitops.vault_model import VaultError
 
 if TYPE_CHECKING:
@@ -63,7 +61,7 @@ def test_postgres_login_dies_with_the_grant(vault_world: VaultWorld, postgres: A
             "max_ttl": "24h",
         },
     )
-    issuer = Vault(vault_world.target.url, Secret(vault_world.token(["jitops-issuer"], "60s")))
+    issuer = vault_world.client(vault_world.token(["jitops-issuer"], "60s"))
     issued = issuer.issue(
         grant_id="prod-db-ro-octocat-1",
         requester="octocat",
@@ -76,7 +74,7 @@ def test_postgres_login_dies_with_the_grant(vault_world: VaultWorld, postgres: A
     assert issued.requests == 2
     issuer.close()
 
-    creds = Vault(vault_world.target.url).unwrap(issued.wrapping_token)
+    creds = vault_world.client().unwrap(issued.wrapping_token)
     username = creds.values["username"].reveal()
     password = creds.values["password"].reveal()
     assert creds.lease_id

