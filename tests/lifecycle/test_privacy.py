@@ -32,7 +32,6 @@ GRANTS = {
 
 @pytest.fixture
 def pworld(tmp_path: Path, hooks: tuple[str, list[bytes]]) -> Iterator[World]:
-    pytest.importorskip("jitops.sandbox.vault.server", reason="no Vault stand-in")
     with World.create(tmp_path, use_postgres=False, webhook_url=hooks[0]) as w:
         yield w
 
