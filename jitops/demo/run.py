@@ -3,7 +3,8 @@
 Real OpenBao and PostgreSQL servers, the GitHub stand-in.
 `jitops vault setup` -> request PR -> `pr check` -> a reviewer approves -> `pr approvals` ->
 merge -> `issue` -> `claim` with the requester's SSH key -> a real login works -> the grant's
-duration passes -> the login is refused (Vault's TTL alone did it) -> `sweep` -> the audit trail in git.
+duration passes -> the login is refused (Vault's TTL alone did it) -> `sweep` -> the audit
+trail in git.
 
 The jitops commands run as real subprocesses with the environment a workflow would give them.
 """
