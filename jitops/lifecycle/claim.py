@@ -131,8 +131,9 @@ def render(grant_id: str, claimed: Unwrapped, fmt: str, now: datetime) -> str:
 
 
 def _env_lines(grant_id: str, claimed: Unwrapped, expires: str | None) -> str:
-    """``export NAME='value'`` lines that are safe to ``eval``: every name must match
-    ``[A-Z_][A-Z0-9_]*`` (a delivery naming anything else is refused, nothing is printed) and
+    """``export NAME='value'`` lines that are safe to ``eval``: every name (``JITOPS_`` + the
+    key upper-cased, ``-`` and ``.`` as ``_``) must match ``[A-Z_][A-Z0-9_]*`` (a delivery
+    naming anything else is refused, nothing is printed) and
     every value is shell-quoted. A bare token prints exactly one ``VAULT_TOKEN`` (the token;
     the accessor is not a usable token)."""
     pairs: list[tuple[str, str]] = []
@@ -143,7 +144,7 @@ def _env_lines(grant_id: str, claimed: Unwrapped, expires: str | None) -> str:
         pairs.append(("VAULT_TOKEN", token.reveal()))
     else:
         for key, value in claimed.values.items():
-            name = f"JITOPS_{key.upper()}"
+            name = "JITOPS_" + key.upper().replace("-", "_").replace(".", "_")
             if ENV_NAME.fullmatch(name) is None:
                 raise ClaimError(
                     f"the delivery of {grant_id} has a field whose name is not a safe shell "
