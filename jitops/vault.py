@@ -41,7 +41,7 @@ from jitops.vault_model import (
 
 T = TypeVar("T")
 
-RETRY_STATUSES = frozenset({500, 502, 503, 504})
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _STATUS = {
     hvac.exceptions.InvalidRequest: 400,
     hvac.exceptions.Unauthorized: 401,
@@ -88,12 +88,23 @@ class Vault:
         self.login_method = login_method
         self.request_count = 0
         self._session = requests.Session()
+        self._retry_after: float | None = None
+        self._session.hooks["response"].append(self._note_retry_after)
         self._client = self._new_client(token)
 
+    def _note_retry_after(self, resp: requests.Response, *args: Any, **kwargs: Any) -> None:
+        """Remember a 429's Retry-After (seconds) for the next backoff (hvac drops headers)."""
+        self._retry_after = None
+        if resp.status_code == 429:
+            value = resp.headers.get("Retry-After", "")
+            self._retry_after = float(value) if value.strip().isdigit() else None
+
     def _new_client(self, token: Secret | None) -> Any:
+        # "" rather than None: hvac would otherwise send $VAULT_TOKEN or ~/.vault-token, e.g.
+        # a person's own token to the address named in a delivery they claim.
         return hvac.Client(
             url=self.addr,
-            token=token.reveal() if token else None,
+            token=token.reveal() if token else "",
             namespace=self.namespace,
             timeout=self.timeout,
             session=self._session,
@@ -156,7 +167,8 @@ class Vault:
     def _call(
         self, call: Callable[[], T], method: str, path: str, action: str, *, retry: bool = True
     ) -> T:
-        """Run one hvac request; retry 5xx and refused connections; translate errors."""
+        """Run one hvac request; retry 5xx, 429 (after its Retry-After) and failed
+        connections, within the retry policy's attempts and deadline; translate errors."""
         start = time.monotonic()
         attempt = 0
         while True:
@@ -180,6 +192,9 @@ class Vault:
         if attempt >= policy.attempts:
             return False
         delay = min(policy.max_delay, policy.base_delay * 2 ** (attempt - 1))
+        if self._retry_after is not None:  # Vault said when (a rate limit quota)
+            delay = max(delay, self._retry_after)
+            self._retry_after = None
         if time.monotonic() - start + delay > policy.deadline:
             return False
         time.sleep(delay)

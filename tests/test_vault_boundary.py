@@ -15,7 +15,8 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
 
 import pytest
 
@@ -114,9 +115,11 @@ def test_no_login_configured_names_the_variables() -> None:
 class _Always503(http.server.BaseHTTPRequestHandler):
     hits = 0
     status = 503
+    tokens: ClassVar[list[str | None]] = []
 
     def _answer(self) -> None:
         type(self).hits += 1
+        type(self).tokens.append(self.headers.get("X-Vault-Token"))
         said = "Vault is sealed" if self.status == 503 else "permission denied"
         body = json.dumps({"errors": [said]}).encode()
         self.send_response(self.status)
@@ -135,6 +138,7 @@ class _Always503(http.server.BaseHTTPRequestHandler):
 def sealed_vault() -> Iterator[str]:
     _Always503.hits = 0
     _Always503.status = 503
+    _Always503.tokens = []
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Always503)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -461,3 +465,19 @@ def test_two_access_repositories_sharing_one_vault_never_touch_each_others_token
     still = {t.grant_id for t in vault_world.grant_tokens()}
     assert still == {"b-1"}
     assert admin.lookup_accessor(b.accessor) is not None
+
+
+@pytest.mark.integration
+def test_an_anonymous_client_never_sends_the_users_own_vault_token(
+    sealed_vault: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """hvac falls back to $VAULT_TOKEN and ~/.vault-token when given no token; claim and the
+    CI logins must not hand a person's token to the server a delivery names."""
+    (tmp_path / ".vault-token").write_text("s.my-own-token")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("VAULT_TOKEN", "s.my-env-token")
+    _Always503.status = 403
+    vault = Vault(sealed_vault, None, retry=FAST)
+    with pytest.raises(VaultPermissionError):
+        vault.lookup_accessor("acc")
+    assert _Always503.tokens == [None]
