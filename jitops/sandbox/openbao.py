@@ -29,6 +29,7 @@ from types import TracebackType
 from typing import Any
 
 READY_TIMEOUT_SECONDS = 20.0
+INIT_TIMEOUT_SECONDS = 60.0  # raft initialisation writes and fsyncs: slow on a busy machine
 STOP_TIMEOUT_SECONDS = 10.0
 BINARY_ENV = "JITOPS_VAULT_BINARY"
 
@@ -233,7 +234,7 @@ class OpenBaoServer:
                 "PUT",
                 f"{self.url}/v1/sys/init",
                 {"secret_shares": 1, "secret_threshold": 1},
-                timeout=READY_TIMEOUT_SECONDS,
+                timeout=INIT_TIMEOUT_SECONDS,
             )
             if status != 200:
                 raise OpenBaoError(f"sys/init answered {status}")
@@ -242,7 +243,7 @@ class OpenBaoServer:
         status, _ = _http("PUT", f"{self.url}/v1/sys/unseal", {"key": self._unseal_key}, timeout=20)
         if status != 200:
             raise OpenBaoError(f"sys/unseal answered {status}")
-        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        deadline = time.monotonic() + INIT_TIMEOUT_SECONDS
         while time.monotonic() < deadline:  # active once the health check says so
             with contextlib.suppress(OSError):
                 status, _ = _http("GET", f"{self.url}/v1/sys/health")
