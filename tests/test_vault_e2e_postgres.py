@@ -7,11 +7,11 @@ refused: Vault's token TTL revoked the lease, and the lease revocation dropped t
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+import psycopg
 import pytest
 
 from jitops.vault_model import VaultError
@@ -19,11 +19,7 @@ from jitops.vault_model import VaultError
 if TYPE_CHECKING:
     from tests.fixtures.vault_backend import VaultWorld
 
-pytest_plugins = ["tests.fixtures.vault_backend"]
-if importlib.util.find_spec("tests.fixtures.postgres") is not None:
-    pytest_plugins.append("tests.fixtures.postgres")
-
-psycopg = pytest.importorskip("psycopg")
+pytest_plugins = ["tests.fixtures.vault_backend", "tests.fixtures.postgres"]
 
 CREATION = (
     "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'; "

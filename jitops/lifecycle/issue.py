@@ -241,7 +241,8 @@ def _decide(svc: Services, grant: Grant, sha: str, now: datetime) -> _Pending:
         Outcome(
             grant.id,
             "issued",
-            f"issued to {grant.requester} until {format_time(issued.expires_at)}",
+            f"issued to {grant.requester} until {format_time(issued.expires_at)}"
+            + (f"; {issued.capped}" if issued.capped else ""),
             pr.number,
         ),
         event,
