@@ -481,3 +481,10 @@ def test_an_anonymous_client_never_sends_the_users_own_vault_token(
     with pytest.raises(VaultPermissionError):
         vault.lookup_accessor("acc")
     assert _Always503.tokens == [None]
+
+
+def test_test_and_demo_objects_holding_root_tokens_do_not_show_them(
+    vault_world: VaultWorld,
+) -> None:
+    assert vault_world.target.root_token not in repr(vault_world)
+    assert vault_world.target.root_token not in repr(vault_world.target.server)

@@ -137,11 +137,11 @@ class World:
     workdir: Path
     gh: Any  # jitops.sandbox.github.GitHubSandbox
     vault_url: str
-    root_token: str
+    root_token: str = field(repr=False)
     vault_kind: str  # e.g. "OpenBao 2.7.2 (bao server -dev)"
     postgres: Any | None  # jitops.sandbox.postgres.PostgresServer
     key: KeyPair
-    issuer_token: str = ""
+    issuer_token: str = field(default="", repr=False)
     checkout: Path = Path()
     webhook_url: str | None = None
     jwt_pubkeys: tuple[str, ...] = ()

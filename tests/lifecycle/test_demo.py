@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -14,20 +15,28 @@ pytestmark = pytest.mark.integration
 
 
 def test_demo_walks_the_whole_lifecycle() -> None:
+    # a temporary directory of its own (others may run demos on the same machine); every user
+    # may traverse it, as PostgreSQL runs unprivileged when the tests run as root
+    private = Path(tempfile.mkdtemp(prefix="jitops-demo-test-"))
+    private.chmod(0o755)
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("GITHUB_", "VAULT_", "JITOPS_VAULT"))
     }
-    before = set(Path(tempfile.gettempdir()).glob("jitops-demo-*"))
-    proc = subprocess.run(
-        [sys.executable, "-m", "jitops", "demo"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=180,
-        check=False,
-    )
+    env["TMPDIR"] = str(private)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "jitops", "demo"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=180,
+            check=False,
+        )
+        left = list(private.iterdir())
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
     assert "every step held" in out
@@ -41,5 +50,4 @@ def test_demo_walks_the_whole_lifecycle() -> None:
     assert "the record: pull request, approver, issue and expiry" in out
     assert "jitops audit verify: the ledger is consistent" in out
     assert "Traceback" not in out
-    after = set(Path(tempfile.gettempdir()).glob("jitops-demo-*"))
-    assert after <= before, "the demo left its directory behind"
+    assert left == [], f"the demo left {left} behind"

@@ -111,6 +111,8 @@ def test_no_secret_leaks_anywhere(
     audit = (tmp_path / "audit.log").read_text(encoding="utf-8")
     haystacks["OpenBao audit log"] = audit
     assert hooks[1], "the webhook received nothing: the scan would prove nothing"
+    assert w.root_token not in repr(w) and w.issuer_token not in repr(w)
+    assert w.oidc is not None and w.oidc.request_token not in repr(w)
     # the audit log saw the whole lifecycle (so its scan proves something), values HMAC'd
     for path in ("auth/jwt/login", "auth/token/create/jitops-grant", "sys/wrapping/unwrap"):
         assert f'"path":"{path}"' in audit, path
