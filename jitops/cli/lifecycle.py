@@ -210,8 +210,8 @@ def sweep_cmd(
 ) -> int:
     """Revoke expired grants and remove their files (runs on a schedule).
 
-    Also finishes grants merged but not yet issued, and revokes any Vault token of a grant that
-    git does not show as active. All commits of a run go out in one push.
+    Also finishes grants merged but not yet issued. It revokes only tokens git records (it never
+    lists Vault's tokens). All commits of a run go out in one push.
     """
     from jitops.lifecycle.sweep import run_sweep
 
