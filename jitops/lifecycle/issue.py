@@ -208,9 +208,12 @@ def _decide(svc: Services, grant: Grant, sha: str, now: datetime) -> _Pending:
         wrap_ttl=policy.settings.wrap_ttl,
         token_role=policy.settings.vault.token_role,
     )
-    issued_at = issued.expires_at - grant.duration  # when Vault started the token's clock
+    issued_at = issued.issued_at or issued.expires_at - grant.duration
     payload = deliver.payload_for(
-        grant_id=grant.id, vault_addr=vault.addr, wrapping_token=issued.wrapping_token
+        grant_id=grant.id,
+        vault_addr=vault.addr,
+        wrapping_token=issued.wrapping_token,
+        namespace=vault.namespace,
     )
     armored = deliver.seal(payload, keys)
     body = deliver.render_delivery_comment(
@@ -238,7 +241,8 @@ def _decide(svc: Services, grant: Grant, sha: str, now: datetime) -> _Pending:
         Outcome(
             grant.id,
             "issued",
-            f"issued to {grant.requester} until {format_time(issued.expires_at)}",
+            f"issued to {grant.requester} until {format_time(issued.expires_at)}"
+            + (f"; {issued.capped}" if issued.capped else ""),
             pr.number,
         ),
         event,

@@ -83,7 +83,6 @@ def run_sweep(
     if commits:
         _land_removals(svc, commits, now, policy)
         outcomes += [c[2] for c in commits]
-    outcomes += _reconcile(svc, policy)
     return outcomes
 
 
@@ -119,23 +118,6 @@ def _land_removals(
             except JitopsError as exc:  # the ledger is already right; a comment can wait
                 log.warning("could not comment on #%s: %s", grant.status.pull_request, exc)
         svc.notify(policy, svc.event(kind, grant, now))
-
-
-def _reconcile(svc: Services, policy: Policy) -> list[Outcome]:
-    """Revoke live grant tokens that git does not show as active."""
-    tip = f"{svc.remote}/{svc.branch}"
-    active = {g.status.token_accessor for g in svc.grants_at(tip).values() if g.status is not None}
-    out = []
-    for token in svc.vault(policy).grant_tokens():
-        if token.accessor in active:
-            continue
-        grant_id = token.meta.get("jitops_grant", "?")
-        svc.vault(policy).revoke_accessor(token.accessor)
-        log.warning("revoked a token of grant %s that git does not record as active", grant_id)
-        out.append(
-            Outcome(grant_id, "revoked", "revoked an unrecorded token (a run died before git)")
-        )
-    return out
 
 
 def run_revoke(

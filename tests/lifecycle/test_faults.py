@@ -30,7 +30,7 @@ def merged(world: World, gid: str) -> tuple[str, str, int]:
 
 
 def live_tokens(world: World) -> list[Any]:
-    return world.admin().grant_tokens()
+    return world.grant_tokens()
 
 
 def test_vault_unreachable_then_back(world: World) -> None:
