@@ -3,7 +3,11 @@
 What is sealed is a one-line JSON document, so ``jitops claim`` (and a person with only the
 ``age`` and ``vault`` CLIs) knows where to unwrap::
 
-    {"grant": "<grant id>", "vault_addr": "https://vault.example", "wrapping_token": "hvs..."}
+    {"grant": "<grant id>", "vault_addr": "https://vault.example", "wrapping_token": "hvs...",
+     "vault_namespace": "admin/team"}
+
+``vault_namespace`` is present only when jitops issued in a Vault namespace (HCP Vault,
+Vault Enterprise, OpenBao namespaces): the wrapping token is unwrapped in that namespace.
 
 The armored age file is posted in a pull request comment (see :mod:`jitops.delivery_comment`).
 Only a private key matching one of the SSH keys on the requester's GitHub account at issue time
@@ -71,8 +75,9 @@ __all__ = [
 
 _PLAIN_ROUTE = (
     "save the block as delivery.age and run `age -d -i {key} delivery.age` (age asks for the "
-    "passphrase), then `VAULT_ADDR=<vault_addr> vault unwrap <wrapping_token>` with the two "
-    "values it prints"
+    "passphrase), then `VAULT_ADDR=<vault_addr> VAULT_NAMESPACE=<vault_namespace> vault unwrap "
+    "<wrapping_token>` with the values it prints (no vault_namespace: leave VAULT_NAMESPACE "
+    "unset)"
 )
 
 
@@ -116,6 +121,7 @@ class SealedPayload:
     grant_id: str
     vault_addr: str
     wrapping_token: Secret
+    vault_namespace: str | None = None
 
     def to_secret(self) -> Secret:
         """The JSON document that is sealed (a secret: it holds the wrapping token)."""
@@ -124,6 +130,8 @@ class SealedPayload:
             "vault_addr": self.vault_addr,
             "wrapping_token": self.wrapping_token.reveal(),
         }
+        if self.vault_namespace:
+            doc["vault_namespace"] = self.vault_namespace
         return Secret(json.dumps(doc) + "\n")
 
     @classmethod
@@ -143,14 +151,24 @@ class SealedPayload:
         values = [doc.get("grant"), doc.get("vault_addr"), doc.get("wrapping_token")]
         if not all(isinstance(v, str) and v for v in values):
             raise not_ours
+        namespace = doc.get("vault_namespace")
+        if namespace is not None and not isinstance(namespace, str):
+            raise not_ours
         grant, addr, token = (str(v) for v in values)
-        return cls(grant, addr, Secret(token))
+        return cls(grant, addr, Secret(token), namespace or None)
 
 
-def payload_for(*, grant_id: str, vault_addr: str, wrapping_token: Secret | str) -> Secret:
-    """The sealed JSON document for one delivery."""
+def payload_for(
+    *,
+    grant_id: str,
+    vault_addr: str,
+    wrapping_token: Secret | str,
+    namespace: str | None = None,
+) -> Secret:
+    """The sealed JSON document for one delivery (``namespace``: the Vault namespace the
+    wrapping token lives in, when not the root one)."""
     token = wrapping_token if isinstance(wrapping_token, Secret) else Secret(wrapping_token)
-    return SealedPayload(grant_id, vault_addr, token).to_secret()
+    return SealedPayload(grant_id, vault_addr, token, namespace or None).to_secret()
 
 
 def seal(secret: Secret, recipients: Sequence[str]) -> str:

@@ -25,12 +25,14 @@ SETUP_FIX = "run `jitops vault setup` with an admin token"
 
 @dataclass(frozen=True)
 class Finding:
-    """One checked fact. ``fix`` is empty when ``ok``."""
+    """One checked fact. ``fix`` is empty when ``ok``. A ``warning`` is not ok but does not
+    fail the doctor: jitops works, and a person should know."""
 
     check: str
     ok: bool
     message: str
     fix: str = ""
+    warning: bool = False
 
 
 class DoctorVault(Protocol):
@@ -47,7 +49,7 @@ class DoctorVault(Protocol):
 
 
 def failed(findings: Iterable[Finding]) -> bool:
-    return any(not f.ok for f in findings)
+    return any(not f.ok and not f.warning for f in findings)
 
 
 def vault_findings(policy: Policy, connect: Callable[[], DoctorVault]) -> list[Finding]:
@@ -60,6 +62,8 @@ def vault_findings(policy: Policy, connect: Callable[[], DoctorVault]) -> list[F
     vs = policy.settings.vault
     missing_policies = _policy_findings(vault, policy, out)
     role_ok = _token_role_findings(vault, policy, out)
+    _token_mount_finding(vault, policy, out)
+    _lease_findings(vault, policy, out)
     _jwt_role_finding(vault, policy, out)
     for role in policy.roles.values():
         if not role.vault_secret:
@@ -210,6 +214,75 @@ def _token_role_findings(vault: DoctorVault, policy: Policy, out: list[Finding])
     return not uncovered
 
 
+def _token_mount_finding(vault: DoctorVault, policy: Policy, out: list[Finding]) -> None:
+    """Vault caps every token at the token auth mount's max_lease_ttl: a longer grant would
+    end early (jitops records the capped expiry, but the requester asked for more)."""
+    check = "vault.token-mount-ttl"
+    longest = policy.longest_max_duration
+    try:
+        tune = vault.read("sys/auth/token/tune", action="read the token auth mount's TTLs")
+    except VaultError as exc:
+        out.append(_warn(check, f"cannot check the token mount's max TTL: {exc}", SETUP_FIX))
+        return
+    cap = _seconds((tune or {}).get("max_lease_ttl"))
+    if cap and cap < longest.total_seconds():
+        out.append(
+            _warn(
+                check,
+                f"the token auth mount caps tokens at {_fmt(cap)}, shorter than the longest "
+                f"max_duration {format_duration(longest)}: longer grants end at {_fmt(cap)} "
+                "(recorded as capped)",
+                f"`vault auth tune -max-lease-ttl={int(longest.total_seconds())}s token/`, or "
+                f"lower max_duration to {_fmt(cap)} or less",
+            )
+        )
+        return
+    out.append(Finding(check, True, f"token auth mount max TTL {_fmt(cap) if cap else 'unset'}"))
+
+
+def _lease_findings(vault: DoctorVault, policy: Policy, out: list[Finding]) -> None:
+    """A database credential lives for its role's default_ttl (at most max_ttl), however long
+    the grant token lives: shorter than max_duration means a password that stops early."""
+    for role in policy.roles.values():
+        secret = (role.vault_secret or "").strip("/")
+        mount, sep, name = secret.rpartition("/creds/")
+        if not sep or not mount or not name or "/" in name:
+            continue
+        check = f"vault.lease.{role.name}"
+        try:
+            db_role = vault.read(f"{mount}/roles/{name}", action=f"read {mount}/roles/{name}")
+        except VaultError as exc:
+            out.append(_warn(check, f"cannot check the lease of {secret}: {exc}", SETUP_FIX))
+            continue
+        if db_role is None:
+            continue
+        want = role.max_duration.total_seconds()
+        ttls = {k: _seconds(db_role.get(k)) for k in ("default_ttl", "max_ttl")}
+        short = {k: v for k, v in ttls.items() if v and v < want}
+        if short:
+            said = ", ".join(f"{k} {_fmt(v)}" for k, v in short.items())
+            out.append(
+                _warn(
+                    check,
+                    f"{mount}/roles/{name} gives credentials a lease of {said}, shorter than "
+                    f"role {role.name}'s max_duration {format_duration(role.max_duration)}: a "
+                    "long grant's password stops working before the grant ends",
+                    f"`vault write {mount}/roles/{name} default_ttl={int(want)}s "
+                    f"max_ttl={int(want)}s ...` (keep its other fields), or lower max_duration",
+                )
+            )
+        else:
+            out.append(Finding(check, True, f"{secret} leases outlast max_duration of {role.name}"))
+
+
+def _warn(check: str, message: str, fix: str) -> Finding:
+    return Finding(check, False, message, fix, warning=True)
+
+
+def _fmt(secs: int) -> str:
+    return format_duration(timedelta(seconds=secs))
+
+
 def _jwt_role_finding(vault: DoctorVault, policy: Policy, out: list[Finding]) -> None:
     vs = policy.settings.vault
     path = f"auth/{vs.jwt_mount}/role/{vs.jwt_role}"
@@ -239,6 +312,22 @@ def _jwt_role_finding(vault: DoctorVault, policy: Policy, out: list[Finding]) ->
             )
         )
         return
+    unbound = [
+        c
+        for c in ("repository_id", "repository_owner_id", "environment", "runner_environment")
+        if not claims.get(c)
+    ]
+    if unbound:
+        out.append(
+            Finding(
+                "vault.jwt-role",
+                False,
+                f"JWT role {path} is not bound to {', '.join(unbound)}: a re-created repository "
+                "of the same name, or a job outside the jitops environment, could log in",
+                SETUP_FIX + " (with --repository-id and --repository-owner-id)",
+            )
+        )
+        return
     out.append(
         Finding(
             "vault.jwt-role",
@@ -255,12 +344,17 @@ def _seconds(value: Any) -> int:
 def render_text(findings: Sequence[Finding]) -> str:
     lines = []
     for f in findings:
-        lines.append(f"{'ok  ' if f.ok else 'FAIL'}  {f.check}: {f.message}")
+        mark = "ok  " if f.ok else "WARN" if f.warning else "FAIL"
+        lines.append(f"{mark}  {f.check}: {f.message}")
         if not f.ok and f.fix:
             lines.append(f"      fix: {f.fix}")
-    bad = sum(1 for f in findings if not f.ok)
+    bad = sum(1 for f in findings if not f.ok and not f.warning)
+    warned = sum(1 for f in findings if f.warning)
+    tail = f", {warned} warning{'s' if warned != 1 else ''}" if warned else ""
     lines.append(
-        f"{len(findings)} checks, {bad} failed" if bad else f"{len(findings)} checks, all ok"
+        f"{len(findings)} checks, {bad} failed{tail}"
+        if bad
+        else f"{len(findings)} checks, all ok{tail}"
     )
     return "\n".join(lines)
 

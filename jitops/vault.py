@@ -3,8 +3,9 @@
 Everything jitops asks of Vault goes through :class:`Vault`: log in (GitHub Actions OIDC,
 AppRole or a token), issue a grant (an orphan token through the token role, and the role's
 secret read with that token under response wrapping, so the issuer never sees the credential),
-look up and revoke grant tokens by accessor, unwrap on the requester's laptop, and the few reads
-and writes ``vault setup`` and ``doctor`` need. hvac's exceptions become
+look up and revoke grant tokens by accessor (only those git records: jitops never lists Vault's
+tokens), unwrap on the requester's laptop, and the few reads and writes ``vault setup`` and
+``doctor`` need. hvac's exceptions become
 :class:`~jitops.vault_model.VaultError` subclasses that keep the cause and say what to do; 5xx
 answers and refused connections are retried a bounded number of times within a bounded time.
 No token or secret is ever logged or put in a message.
@@ -40,7 +41,7 @@ from jitops.vault_model import (
 
 T = TypeVar("T")
 
-RETRY_STATUSES = frozenset({500, 502, 503, 504})
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _STATUS = {
     hvac.exceptions.InvalidRequest: 400,
     hvac.exceptions.Unauthorized: 401,
@@ -87,12 +88,23 @@ class Vault:
         self.login_method = login_method
         self.request_count = 0
         self._session = requests.Session()
+        self._retry_after: float | None = None
+        self._session.hooks["response"].append(self._note_retry_after)
         self._client = self._new_client(token)
 
+    def _note_retry_after(self, resp: requests.Response, *args: Any, **kwargs: Any) -> None:
+        """Remember a 429's Retry-After (seconds) for the next backoff (hvac drops headers)."""
+        self._retry_after = None
+        if resp.status_code == 429:
+            value = resp.headers.get("Retry-After", "")
+            self._retry_after = float(value) if value.strip().isdigit() else None
+
     def _new_client(self, token: Secret | None) -> Any:
+        # "" rather than None: hvac would otherwise send $VAULT_TOKEN or ~/.vault-token, e.g.
+        # a person's own token to the address named in a delivery they claim.
         return hvac.Client(
             url=self.addr,
-            token=token.reveal() if token else None,
+            token=token.reveal() if token else "",
             namespace=self.namespace,
             timeout=self.timeout,
             session=self._session,
@@ -155,7 +167,8 @@ class Vault:
     def _call(
         self, call: Callable[[], T], method: str, path: str, action: str, *, retry: bool = True
     ) -> T:
-        """Run one hvac request; retry 5xx and refused connections; translate errors."""
+        """Run one hvac request; retry 5xx, 429 (after its Retry-After) and failed
+        connections, within the retry policy's attempts and deadline; translate errors."""
         start = time.monotonic()
         attempt = 0
         while True:
@@ -179,6 +192,9 @@ class Vault:
         if attempt >= policy.attempts:
             return False
         delay = min(policy.max_delay, policy.base_delay * 2 ** (attempt - 1))
+        if self._retry_after is not None:  # Vault said when (a rate limit quota)
+            delay = max(delay, self._retry_after)
+            self._retry_after = None
         if time.monotonic() - start + delay > policy.deadline:
             return False
         time.sleep(delay)
@@ -266,18 +282,24 @@ class Vault:
                 wrap_ttl=wrap if wrap_token_itself else None,
             )
 
+        now = datetime.now(UTC)  # at or before Vault starts the token's clock
         created = self._call(create, "POST", path, f"create the grant token of {grant_id}")
-        now = datetime.now(UTC)
         if wrap_token_itself:
             info = wrap_info(created, path)
+            accessor = str(info.get("wrapped_accessor", ""))
+            # The wrapped answer hides the TTL Vault set; ask for it by accessor (our own token).
+            looked = self.lookup_accessor(accessor)
+            expires = looked.expire_time if looked and looked.expire_time else None
             return Issued(
-                accessor=str(info.get("wrapped_accessor", "")),
+                accessor=accessor,
                 wrapping_token=Secret(str(info["token"])),
                 wrapping_accessor=str(info.get("accessor", "")),
-                expires_at=now + duration,
+                expires_at=expires or now + duration,
                 kind="token",
                 wrap_expires_at=now + wrap_ttl,
                 requests=self.request_count - before,
+                issued_at=now,
+                requested=duration,
             )
         auth = created.get("auth") if isinstance(created, Mapping) else None
         if not isinstance(auth, Mapping) or not auth.get("client_token"):
@@ -302,11 +324,13 @@ class Vault:
             accessor=accessor,
             wrapping_token=Secret(str(info["token"])),
             wrapping_accessor=str(info.get("accessor", "")),
-            expires_at=now + timedelta(seconds=min(lease, seconds(duration))),
+            expires_at=now + timedelta(seconds=lease),
             kind="secret",
             lease_id=None,
             wrap_expires_at=now + wrap_ttl,
             requests=self.request_count - before,
+            issued_at=now,
+            requested=duration,
         )
 
     def revoke_accessor(self, accessor: str) -> bool:
@@ -347,24 +371,19 @@ class Vault:
             raise
         return TokenInfo.from_lookup(body.get("data") or {})
 
-    def grant_tokens(self) -> list[TokenInfo]:
-        """Every live token created by jitops (its meta carries ``jitops_grant``)."""
-        found: list[TokenInfo] = []
-        for accessor in self.list_keys("auth/token/accessors"):
-            info = self.lookup_accessor(accessor)
-            if info is not None and info.grant_id:
-                found.append(info)
-        return found
-
     def unwrap(self, wrapping_token: Secret, *, expires_at: datetime | None = None) -> Unwrapped:
-        """Unwrap once (sending the wrapping token only in the body, never as X-Vault-Token)."""
-        anonymous = self._new_client(None)
+        """Unwrap once. The wrapping token authenticates its own unwrap (it is the request's
+        ``X-Vault-Token`` and the body is empty, as ``vault unwrap TOKEN`` does): Vault refuses
+        an anonymous unwrap (403), and a token sent both ways is spent without an answer.
+        Never retried: a second attempt could only find the token used up."""
+        own = self._new_client(wrapping_token)
         try:
             body = self._call(
-                lambda: anonymous.sys.unwrap(wrapping_token.reveal()),
+                lambda: own.adapter.post("/v1/sys/wrapping/unwrap"),
                 "POST",
                 "sys/wrapping/unwrap",
                 "unwrap your access",
+                retry=False,
             )
         except VaultError as exc:
             said = " ".join(exc.vault_errors).lower()

@@ -94,6 +94,12 @@ class Issued:
     the grant token ("secret") or the grant token itself ("token"). ``lease_id`` is known only
     when Vault returns it outside the wrapped response (it does not for a wrapped read; the
     lease is tied to the grant token and dies with it either way).
+
+    ``issued_at`` and ``expires_at`` are what Vault actually granted: ``expires_at`` is
+    ``issued_at`` plus the token's TTL *as Vault set it*, which can be shorter than the grant's
+    duration when the token mount's ``max_lease_ttl`` (or the system max, or the token role's
+    explicit max TTL) caps it. Then ``requested`` is the duration asked for and ``capped``
+    explains the difference in words (record and show it; never pretend the full duration).
     """
 
     accessor: str
@@ -104,6 +110,27 @@ class Issued:
     lease_id: str | None = None
     wrap_expires_at: datetime | None = None
     requests: int = 0
+    issued_at: datetime | None = None
+    requested: timedelta | None = None
+
+    @property
+    def granted(self) -> timedelta | None:
+        """The TTL Vault gave the grant token."""
+        return self.expires_at - self.issued_at if self.issued_at else None
+
+    @property
+    def capped(self) -> str | None:
+        """Why access ends earlier than asked, or None when Vault granted the full duration."""
+        granted, asked = self.granted, self.requested
+        if granted is None or asked is None or asked - granted < timedelta(seconds=2):
+            return None
+        return (
+            f"Vault capped the token at {_words(granted)} instead of the {_words(asked)} asked "
+            "for (the token auth mount's max_lease_ttl, the system max TTL or the token role's "
+            "explicit max TTL is shorter); access ends at the recorded expiry. Admins: raise "
+            "it with `vault auth tune -max-lease-ttl=... token/` or lower the role's "
+            "max_duration"
+        )
 
 
 @dataclass(frozen=True)
@@ -140,6 +167,18 @@ class Unwrapped:
             lease_id=body.get("lease_id") or None,
             lease_duration=int(body.get("lease_duration") or 0),
         )
+
+
+def _words(value: timedelta) -> str:
+    total = int(value.total_seconds())
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [
+        f"{hours}h" if hours else "",
+        f"{minutes}m" if minutes else "",
+        f"{secs}s" if secs else "",
+    ]
+    return "".join(parts) or "0s"
 
 
 def _text(value: Any) -> str:

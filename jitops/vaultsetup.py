@@ -17,13 +17,17 @@ from typing import Any, Literal, Protocol
 
 from jitops.errors import UsageError
 from jitops.policy import Policy
-from jitops.vault_model import VaultSetupError, as_seconds, seconds
+from jitops.vault_model import VaultError, VaultSetupError, as_seconds, seconds
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 DEFAULT_WORKFLOWS = ("jitops-issue.yml", "jitops-sweep.yml")
 ISSUER_TOKEN_TTL = 600  # the issue/sweep job's own Vault login: ten minutes
 ISSUER_TOKEN_MAX_TTL = 1200
-REPO_RE = re.compile(r"^[A-Za-z0-9-]+/[A-Za-z0-9._-]+$")
+REPO_RE = re.compile(r"\A[A-Za-z0-9-]+/[A-Za-z0-9._-]+\Z")
+ID_RE = re.compile(r"\A[0-9]{1,20}\Z")
+DEFAULT_ENVIRONMENT = "jitops"  # the GitHub Environment the shipped workflows run in
+DEFAULT_RUNNER_ENVIRONMENT = "github-hosted"
+JWT_SOURCES = ("oidc_discovery_url", "jwks_url", "jwt_validation_pubkeys")
 
 Outcome = Literal["created", "updated", "unchanged", "kept", "would create", "would update"]
 
@@ -57,22 +61,37 @@ class Write:
 
 @dataclass(frozen=True)
 class SetupOptions:
+    """What the JWT role is bound to. ``repository_id`` and ``repository_owner_id`` are
+    GitHub's numeric ids (names can be renamed and re-registered by someone else; ids cannot);
+    ``environment`` is the GitHub Environment of the issue and sweep jobs and
+    ``runner_environment`` ``github-hosted`` or ``self-hosted`` (GitHub's OIDC claims, see
+    https://docs.github.com/en/actions/reference/security/oidc). The JWTs are checked against
+    ``jwt_validation_pubkeys`` (PEM) when given, else the issuer's ``oidc_discovery_url``
+    (GitHub Enterprise Server and ghe.com have their own issuer)."""
+
     repo_name: str
+    repository_id: str = ""
+    repository_owner_id: str = ""
     audience: str | None = None
     workflows: tuple[str, ...] = DEFAULT_WORKFLOWS
     branch: str = "main"
+    environment: str = DEFAULT_ENVIRONMENT
+    runner_environment: str = DEFAULT_RUNNER_ENVIRONMENT
     oidc_discovery_url: str = GITHUB_ISSUER
     bound_issuer: str = GITHUB_ISSUER
     jwt_validation_pubkeys: tuple[str, ...] = field(default=())
 
 
 def issuer_policy_hcl(token_role: str) -> str:
-    """The issuer's least-privilege ACL policy: issue, look up and revoke; read nothing."""
+    """The issuer's least-privilege ACL policy: issue, look up and revoke; read and list
+    nothing (no sudo: git records every accessor before delivery, so nothing is listed)."""
     return f"""\
 # jitops issuer: the identity of the issue and sweep workflows (written by `jitops vault
 # setup`; re-run it rather than editing by hand). It can create grant tokens only through the
-# token role, and look up and revoke tokens by accessor. It has no capability on any secret
-# path: every credential is read by the grant token itself, under response wrapping.
+# token role, and look up and revoke tokens by the accessors git records. It has no capability
+# on any secret path (every credential is read by the grant token itself, under response
+# wrapping), no sudo, and cannot list tokens: two access repositories sharing one Vault never
+# see each other's tokens.
 
 # Issue: create grant tokens through the token role (orphans, role policies only, capped TTL).
 path "auth/token/create/{token_role}" {{
@@ -86,13 +105,6 @@ path "auth/token/lookup-accessor" {{
 path "auth/token/revoke-accessor" {{
   capabilities = ["update"]
 }}
-
-# Reconcile: a run that died after creating a grant token but before committing its status
-# leaves a token that only this listing finds. Vault requires sudo to list accessors; the sudo
-# applies to this path only and grants nothing else.
-path "auth/token/accessors" {{
-  capabilities = ["list", "sudo"]
-}}
 """
 
 
@@ -103,12 +115,22 @@ def plan_setup(policy: Policy, options: SetupOptions) -> list[Write]:
             f"repository name {options.repo_name!r} is not OWNER/REPO; pass --repo-name "
             "or set GITHUB_REPOSITORY"
         )
+    for what, value, flag in (
+        ("repository id", options.repository_id, "--repository-id"),
+        ("repository owner id", options.repository_owner_id, "--repository-owner-id"),
+    ):
+        if not ID_RE.match(value):
+            raise UsageError(
+                f"the {what} {value!r} is not GitHub's numeric id; pass {flag} (inside Actions "
+                "GITHUB_REPOSITORY_ID / GITHUB_REPOSITORY_OWNER_ID hold them; elsewhere run "
+                f"`gh api repos/{options.repo_name} --jq '.id, .owner.id'`)"
+            )
     vs = policy.settings.vault
     owner = options.repo_name.split("/")[0]
     audience = options.audience or f"https://github.com/{owner}"
     jwt_config: dict[str, Any] = {"bound_issuer": options.bound_issuer}
     if options.jwt_validation_pubkeys:
-        jwt_config["jwt_validation_pubkeys"] = list(options.jwt_validation_pubkeys)
+        jwt_config["jwt_validation_pubkeys"] = [k.strip() for k in options.jwt_validation_pubkeys]
     else:
         jwt_config["oidc_discovery_url"] = options.oidc_discovery_url
     refs = [
@@ -142,8 +164,7 @@ def plan_setup(policy: Policy, options: SetupOptions) -> list[Write]:
         Write(
             f"auth/{vs.jwt_mount}/config",
             jwt_config,
-            f"JWT auth config at {vs.jwt_mount}/ (GitHub Actions OIDC)",
-            only_if_missing=True,
+            f"JWT auth config at {vs.jwt_mount}/ (trusts {_trusts(options)})",
         ),
         Write(
             f"auth/{vs.jwt_mount}/role/{vs.jwt_role}",
@@ -154,17 +175,30 @@ def plan_setup(policy: Policy, options: SetupOptions) -> list[Write]:
                 "bound_claims_type": "glob",
                 "bound_claims": {
                     "repository": options.repo_name,
+                    "repository_id": options.repository_id,
+                    "repository_owner_id": options.repository_owner_id,
                     "ref": f"refs/heads/{options.branch}",
                     "workflow_ref": refs,
+                    "environment": options.environment,
+                    "runner_environment": options.runner_environment,
                 },
                 "token_policies": [vs.issuer_policy],
                 "token_ttl": ISSUER_TOKEN_TTL,
                 "token_max_ttl": ISSUER_TOKEN_MAX_TTL,
                 "token_type": "service",
             },
-            f"JWT role {vs.jwt_role!r} bound to {options.repo_name}@{options.branch}",
+            f"JWT role {vs.jwt_role!r} bound to {options.repo_name} "
+            f"(id {options.repository_id}) @{options.branch}, environment "
+            f"{options.environment!r}",
         ),
     ]
+
+
+def _trusts(options: SetupOptions) -> str:
+    if options.jwt_validation_pubkeys:
+        n = len(options.jwt_validation_pubkeys)
+        return f"{n} PEM public key{'s' if n > 1 else ''}, issuer {options.bound_issuer}"
+    return f"{options.oidc_discovery_url}"
 
 
 # --- comparing with what Vault holds ---------------------------------------------------------
@@ -198,11 +232,25 @@ def differs(write: Write, current: Mapping[str, Any] | None) -> bool:
     if write.kind == "mount":
         return False
     if write.only_if_missing:
-        return not any(
-            current.get(k)
-            for k in ("oidc_discovery_url", "jwks_url", "jwt_validation_pubkeys", "jwks_pairs")
+        return False
+    if write.path.endswith("/config") and "bound_issuer" in write.body:
+        # A JWT config trusting another source (a discovery URL elsewhere, other keys) is
+        # replaced, not kept: the JWT role would otherwise accept tokens of another issuer.
+        return any(
+            not _same_keys(write.body.get(k), current.get(k))
+            for k in (*JWT_SOURCES, "bound_issuer")
         )
     return any(not _same(v, current.get(k)) for k, v in write.body.items())
+
+
+def _same_keys(want: Any, have: Any) -> bool:
+    def norm(value: Any) -> list[str]:
+        if not value:
+            return []
+        items = value if isinstance(value, list | tuple) else [value]
+        return sorted(str(v).strip() for v in items)
+
+    return norm(want) == norm(have)
 
 
 @dataclass(frozen=True)
@@ -241,6 +289,15 @@ def apply_setup(
         if dry_run or vault is None:
             done.append(Applied(write, "would create" if new else "would update"))
             continue
-        vault.write(write.path, write.body, action=f"write the {write.what}")
+        try:
+            vault.write(write.path, write.body, action=f"write the {write.what}")
+        except VaultError as exc:
+            if "oidc_discovery_url" in write.body and "discovery" in str(exc).lower():
+                raise VaultSetupError(
+                    f"{exc}; Vault fetches the issuer's discovery document when the config is "
+                    "written: let Vault reach it, or pass --jwt-validation-pubkey PEM (the "
+                    "issuer's public key) instead"
+                ) from exc
+            raise
         done.append(Applied(write, "created" if new else "updated"))
     return done

@@ -51,7 +51,7 @@ def test_a_set_up_vault_is_healthy(vault_world: VaultWorld) -> None:
     )
     assert "vault.secret.prod-db-readonly" in findings
     assert "vault.secret.prod-break-glass" not in findings  # no secret: nothing to probe
-    assert vault_world.admin().grant_tokens() == []  # the probe tokens were revoked
+    assert vault_world.grant_tokens() == []  # the probe tokens were revoked
 
 
 @pytest.mark.integration
@@ -96,8 +96,8 @@ def test_doctor_finds_an_unreadable_secret_without_reading_it(vault_world: Vault
 def test_cli_doctor_exits_1_and_prints_fixes(
     vault_world: VaultWorld, access_repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("VAULT_ADDR", vault_world.target.url)
-    monkeypatch.setenv("VAULT_TOKEN", vault_world.target.root_token)
+    for name, value in vault_world.target.environ().items():
+        monkeypatch.setenv(name, value)
     for name in ("ACTIONS_ID_TOKEN_REQUEST_URL", "VAULT_ROLE_ID"):
         monkeypatch.delenv(name, raising=False)
     ok = CliRunner().invoke(cli, ["doctor", "--repo", str(access_repo)])
@@ -120,3 +120,48 @@ def test_doctor_finds_a_loosened_issuer_policy(vault_world: VaultWorld) -> None:
     finding = _findings(vault_world)["vault.policy.jitops-issuer"]
     assert not finding.ok
     assert "differs from what `jitops vault setup` writes" in finding.message
+
+
+@pytest.mark.integration
+def test_doctor_warns_when_vault_caps_grants_below_max_duration(
+    private_vault_world: VaultWorld,
+) -> None:
+    world = private_vault_world
+    admin = world.admin()
+    admin.write("sys/auth/token/tune", {"max_lease_ttl": "1h"})
+    admin.write("sys/mounts/database", {"type": "database"})
+    admin.write(
+        "database/config/orders",
+        {
+            "plugin_name": "postgresql-database-plugin",
+            "connection_url": "postgresql://{{username}}:{{password}}@127.0.0.1:1/postgres",
+            "username": "vault",
+            "password": "unused",
+            "verify_connection": False,
+            "allowed_roles": ["prod-readonly"],
+        },
+    )
+    admin.write(
+        "database/roles/prod-readonly",
+        {
+            "db_name": "orders",
+            "creation_statements": ["SELECT 1"],
+            "default_ttl": "15m",
+            "max_ttl": "24h",
+        },
+    )
+    findings = vault_findings(world.policy(), world.admin)
+    checks = by_check(findings)
+    mount = checks["vault.token-mount-ttl"]
+    assert mount.warning and not mount.ok
+    assert "caps tokens at 1h, shorter than the longest max_duration 8h" in mount.message
+    assert "vault auth tune -max-lease-ttl=28800s token/" in mount.fix
+    lease = checks["vault.lease.prod-db-readonly"]
+    assert lease.warning
+    assert "default_ttl 15m" in lease.message
+    assert "max_ttl" not in lease.message  # 24h outlasts the role's 2h
+    assert not failed(findings), "warnings alone do not fail the doctor"
+    from jitops.doctor import render_text
+
+    assert "WARN  vault.lease.prod-db-readonly" in render_text(findings)
+    assert "2 warnings" in render_text(findings)

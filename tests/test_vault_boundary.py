@@ -1,9 +1,9 @@
 """The Vault boundary: error translation, unwrapped values, login selection, bounded retries.
 
 The retry tests speak real HTTP on loopback to a server that only ever answers 503 (or to a
-closed port), so hvac and requests run for real. Scenario tests against the Vault stand-in
-(and `vault server -dev` when installed) use the ``vault_world`` fixture: a Vault set up by
-`jitops vault setup` for the example policy, with role policies and secrets seeded.
+closed port), so hvac and requests run for real. Scenario tests run against a real OpenBao
+server (``bao server -dev``) through the ``vault_world`` fixture: a namespace of the test's own,
+set up by `jitops vault setup` for the example policy, with role policies and secrets seeded.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
 
 import pytest
 
@@ -114,9 +115,11 @@ def test_no_login_configured_names_the_variables() -> None:
 class _Always503(http.server.BaseHTTPRequestHandler):
     hits = 0
     status = 503
+    tokens: ClassVar[list[str | None]] = []
 
     def _answer(self) -> None:
         type(self).hits += 1
+        type(self).tokens.append(self.headers.get("X-Vault-Token"))
         said = "Vault is sealed" if self.status == 503 else "permission denied"
         body = json.dumps({"errors": [said]}).encode()
         self.send_response(self.status)
@@ -135,6 +138,7 @@ class _Always503(http.server.BaseHTTPRequestHandler):
 def sealed_vault() -> Iterator[str]:
     _Always503.hits = 0
     _Always503.status = 503
+    _Always503.tokens = []
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Always503)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -182,12 +186,12 @@ def test_connection_refused_is_retried_within_the_deadline() -> None:
     )
     start = time.monotonic()
     with pytest.raises(VaultUnavailableError, match="did not answer"):
-        vault.grant_tokens()
+        vault.lookup_accessor("acc")
     assert time.monotonic() - start < 1.5
     assert 2 <= vault.request_count < 50
 
 
-# --- scenarios against a real HTTP Vault (the stand-in; vault server -dev when installed) ------
+# --- scenarios against a real OpenBao server ---------------------------------------------------
 
 
 def _role(world: VaultWorld, name: str) -> Role:
@@ -209,7 +213,7 @@ def _issue(
 
 
 def _issuer(world: VaultWorld, ttl: str = "120s") -> Vault:
-    return Vault(world.target.url, Secret(world.token(["jitops-issuer"], ttl)))
+    return world.client(world.token(["jitops-issuer"], ttl))
 
 
 @pytest.mark.integration
@@ -235,7 +239,7 @@ def test_secret_grant_unwraps_once_and_the_issuer_never_saw_it(vault_world: Vaul
 @pytest.mark.integration
 def test_orphan_grant_outlives_the_issuers_short_login(vault_world: VaultWorld) -> None:
     login = vault_world.token(["jitops-issuer"], "30s")
-    issuer = Vault(vault_world.target.url, Secret(login))
+    issuer = vault_world.client(login)
     issued = _issue(issuer, vault_world, "prod-break-glass", 120)
     admin = vault_world.admin()
     admin.write("auth/token/revoke", {"token": login})  # the issuer's login ends (and children)
@@ -251,7 +255,7 @@ def test_grant_token_reads_only_its_roles_paths(vault_world: VaultWorld) -> None
     assert issued.kind == "token"
     unwrapped = issuer.unwrap(issued.wrapping_token)
     assert unwrapped.values["accessor"].reveal() == issued.accessor
-    grant = Vault(vault_world.target.url, unwrapped.values["token"])
+    grant = vault_world.client(unwrapped.values["token"])
     read = grant.read("secret/data/prod/root")
     assert read is not None
     assert read["data"] == vault_world.prod_secret
@@ -266,7 +270,7 @@ def test_grant_dies_with_its_ttl(vault_world: VaultWorld) -> None:
     issuer = _issuer(vault_world)
     issued = _issue(issuer, vault_world, "prod-break-glass", 2)
     token = issuer.unwrap(issued.wrapping_token).values["token"]
-    grant = Vault(vault_world.target.url, token)
+    grant = vault_world.client(token)
     assert grant.read("secret/data/prod/root") is not None
     admin = vault_world.admin()
     deadline = time.monotonic() + 8
@@ -278,18 +282,16 @@ def test_grant_dies_with_its_ttl(vault_world: VaultWorld) -> None:
 
 
 @pytest.mark.integration
-def test_revoke_by_accessor_is_idempotent_and_reconcile_finds_grants(
-    vault_world: VaultWorld,
-) -> None:
+def test_revoke_by_accessor_is_idempotent(vault_world: VaultWorld) -> None:
     issuer = _issuer(vault_world)
     first = _issue(issuer, vault_world, "prod-break-glass", 60, grant="g-a")
     second = _issue(issuer, vault_world, "staging-admin", 60, grant="g-b")
-    found = {t.grant_id: t.accessor for t in issuer.grant_tokens()}
+    found = {t.grant_id: t.accessor for t in vault_world.grant_tokens()}
     assert found == {"g-a": first.accessor, "g-b": second.accessor}
     assert issuer.revoke_accessor(first.accessor) is True
     assert issuer.revoke_accessor(first.accessor) is False
     assert issuer.lookup_accessor(first.accessor) is None
-    assert [t.grant_id for t in issuer.grant_tokens()] == ["g-b"]
+    assert [t.grant_id for t in vault_world.grant_tokens()] == ["g-b"]
 
 
 @pytest.mark.integration
@@ -343,7 +345,7 @@ def test_a_failed_secret_read_leaves_no_grant_token_behind(vault_world: VaultWor
             wrap_ttl=timedelta(minutes=1),
             token_role="jitops-grant",
         )
-    assert issuer.grant_tokens() == []
+    assert vault_world.grant_tokens() == []
 
 
 @pytest.mark.integration
@@ -356,11 +358,133 @@ def test_approle_login_can_issue(vault_world: VaultWorld) -> None:
     assert answer is not None
     secret_id = answer["data"]["secret_id"]
     env = {"VAULT_ADDR": vault_world.target.url, "VAULT_ROLE_ID": role_id}
+    env["VAULT_NAMESPACE"] = vault_world.target.namespace or ""
     env["VAULT_SECRET_ID"] = secret_id
     issuer = Vault.connect(None, VaultSettings(), env)
     assert issuer.login_method == "approle"
     assert _issue(issuer, vault_world, "prod-break-glass", 30).kind == "token"
-    assert issuer.request_count == 2  # login + create (wrapped): the grant token itself
+    # login + create (wrapped: the grant token itself) + lookup of the TTL Vault granted
+    assert issuer.request_count == 3
     env["VAULT_SECRET_ID"] = "wrong"
     with pytest.raises(VaultLoginError, match="login was refused"):
         Vault.connect(None, VaultSettings(), env)
+
+
+@pytest.mark.integration
+def test_an_anonymous_unwrap_is_refused_and_jitops_sends_the_token_itself(
+    vault_world: VaultWorld,
+) -> None:
+    """PROTOCOLS §5 as OpenBao answers it: the wrapping token authenticates its own unwrap."""
+    import requests
+
+    issuer = _issuer(vault_world)
+    issued = _issue(issuer, vault_world, "staging-admin", 60)
+    anonymous = requests.post(
+        f"{vault_world.target.url}/v1/sys/wrapping/unwrap",
+        json={"token": issued.wrapping_token.reveal()},
+        headers={"X-Vault-Namespace": vault_world.target.namespace or ""},
+        timeout=5,
+    )
+    assert anonymous.status_code == 403
+    # the requester's laptop: no Vault token of its own
+    claimer = Vault(vault_world.target.url, None, namespace=vault_world.target.namespace)
+    got = claimer.unwrap(issued.wrapping_token)
+    assert got.values["password"].reveal() == vault_world.staging_secret["password"]
+    assert claimer.request_count == 1
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("role", ["staging-admin", "prod-break-glass"])
+def test_a_ttl_capped_by_the_token_mount_is_what_jitops_records(
+    private_vault_world: VaultWorld, role: str
+) -> None:
+    vault_world = private_vault_world
+    admin = vault_world.admin()
+    admin.write("sys/auth/token/tune", {"max_lease_ttl": "30s"})
+    issued = _issue(_issuer(vault_world), vault_world, role, 600)
+    assert issued.issued_at is not None
+    granted = (issued.expires_at - issued.issued_at).total_seconds()
+    assert 25 <= granted <= 31, granted
+    info = admin.lookup_accessor(issued.accessor)
+    assert info is not None and info.expire_time is not None
+    assert abs((info.expire_time - issued.expires_at).total_seconds()) < 3
+    assert issued.capped is not None
+    assert "capped the token at 30s instead of the 10m asked" in issued.capped
+    assert "max_lease_ttl" in issued.capped
+    uncapped = _issue(_issuer(vault_world), vault_world, role, 20, grant="g-short")
+    assert uncapped.capped is None
+
+
+@pytest.mark.integration
+def test_issue_takes_at_most_three_requests_after_login(vault_world: VaultWorld) -> None:
+    issuer = _issuer(vault_world)
+    assert _issue(issuer, vault_world, "staging-admin", 60).requests == 2
+    assert _issue(issuer, vault_world, "prod-break-glass", 60, grant="g-2").requests == 2
+
+
+@pytest.mark.integration
+def test_two_access_repositories_sharing_one_vault_never_touch_each_others_tokens(
+    vault_world: VaultWorld,
+) -> None:
+    """Repository B has its own token role and issuer policy in the same Vault. Neither issuer
+    can list tokens (no sudo, no auth/token/accessors), so neither can find the other's."""
+    from jitops.vaultsetup import apply_setup, issuer_policy_hcl, plan_setup
+
+    admin = vault_world.admin()
+    policy_b = vault_world.policy()
+    from dataclasses import replace
+
+    vs_b = VaultSettings(
+        token_role="jitops-grant-b", jwt_role="jitops-b", issuer_policy="jitops-issuer-b"
+    )
+    policy_b = replace(policy_b, settings=replace(policy_b.settings, vault=vs_b))
+    apply_setup(
+        admin,
+        plan_setup(policy_b, replace(vault_world.setup_options(), repo_name="acme/other")),
+        dry_run=False,
+    )
+    assert "auth/token/accessors" not in issuer_policy_hcl("jitops-grant")
+    assert '"sudo"' not in issuer_policy_hcl("jitops-grant")
+    issuer_a = _issuer(vault_world)
+    issuer_b = vault_world.client(vault_world.token(["jitops-issuer-b"]))
+    a = _issue(issuer_a, vault_world, "staging-admin", 60, grant="a-1")
+    b = issuer_b.issue(
+        grant_id="b-1",
+        requester="octocat",
+        role=_role(vault_world, "prod-break-glass"),
+        duration=timedelta(seconds=60),
+        pull_request=7,
+        wrap_ttl=timedelta(minutes=5),
+        token_role="jitops-grant-b",
+    )
+    for issuer in (issuer_a, issuer_b):
+        with pytest.raises(VaultPermissionError, match="auth/token/accessors"):
+            issuer.list_keys("auth/token/accessors")
+    # A sweep of repository A revokes only what A's git records.
+    assert issuer_a.revoke_accessor(a.accessor) is True
+    still = {t.grant_id for t in vault_world.grant_tokens()}
+    assert still == {"b-1"}
+    assert admin.lookup_accessor(b.accessor) is not None
+
+
+@pytest.mark.integration
+def test_an_anonymous_client_never_sends_the_users_own_vault_token(
+    sealed_vault: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """hvac falls back to $VAULT_TOKEN and ~/.vault-token when given no token; claim and the
+    CI logins must not hand a person's token to the server a delivery names."""
+    (tmp_path / ".vault-token").write_text("s.my-own-token")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("VAULT_TOKEN", "s.my-env-token")
+    _Always503.status = 403
+    vault = Vault(sealed_vault, None, retry=FAST)
+    with pytest.raises(VaultPermissionError):
+        vault.lookup_accessor("acc")
+    assert _Always503.tokens == [None]
+
+
+def test_test_and_demo_objects_holding_root_tokens_do_not_show_them(
+    vault_world: VaultWorld,
+) -> None:
+    assert vault_world.target.root_token not in repr(vault_world)
+    assert vault_world.target.root_token not in repr(vault_world.target.server)

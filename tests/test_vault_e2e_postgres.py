@@ -7,25 +7,19 @@ refused: Vault's token TTL revoked the lease, and the lease revocation dropped t
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+import psycopg
 import pytest
 
-from jitops.errors import Secret
-from jitops.vault import Vault
 from jitops.vault_model import VaultError
 
 if TYPE_CHECKING:
     from tests.fixtures.vault_backend import VaultWorld
 
-pytest_plugins = ["tests.fixtures.vault_backend"]
-if importlib.util.find_spec("tests.fixtures.postgres") is not None:
-    pytest_plugins.append("tests.fixtures.postgres")
-
-psycopg = pytest.importorskip("psycopg")
+pytest_plugins = ["tests.fixtures.vault_backend", "tests.fixtures.postgres"]
 
 CREATION = (
     "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'; "
@@ -63,7 +57,7 @@ def test_postgres_login_dies_with_the_grant(vault_world: VaultWorld, postgres: A
             "max_ttl": "24h",
         },
     )
-    issuer = Vault(vault_world.target.url, Secret(vault_world.token(["jitops-issuer"], "60s")))
+    issuer = vault_world.client(vault_world.token(["jitops-issuer"], "60s"))
     issued = issuer.issue(
         grant_id="prod-db-ro-octocat-1",
         requester="octocat",
@@ -76,7 +70,7 @@ def test_postgres_login_dies_with_the_grant(vault_world: VaultWorld, postgres: A
     assert issued.requests == 2
     issuer.close()
 
-    creds = Vault(vault_world.target.url).unwrap(issued.wrapping_token)
+    creds = vault_world.client().unwrap(issued.wrapping_token)
     username = creds.values["username"].reveal()
     password = creds.values["password"].reveal()
     assert creds.lease_id

@@ -34,8 +34,16 @@ def by_path(writes: list[Write]) -> dict[str, Write]:
     return {w.path: w for w in writes}
 
 
+IDS = {"repository_id": "690001", "repository_owner_id": "4200001"}
+ID_ARGS = ["--repository-id", IDS["repository_id"], "--repository-owner-id", "4200001"]
+
+
+def opts(**kw: object) -> SetupOptions:
+    return SetupOptions(**{"repo_name": "acme/access", **IDS, **kw})  # type: ignore[arg-type]
+
+
 def test_plan_token_role_covers_every_role_and_the_longest_duration(policy: Policy) -> None:
-    writes = by_path(plan_setup(policy, SetupOptions(repo_name="acme/access")))
+    writes = by_path(plan_setup(policy, opts()))
     role = writes["auth/token/roles/jitops-grant"].body
     assert role["allowed_policies"] == [
         "jit-prod-admin",
@@ -48,9 +56,13 @@ def test_plan_token_role_covers_every_role_and_the_longest_duration(policy: Poli
 
 
 def test_plan_jwt_role_is_bound_to_repository_main_and_workflows(policy: Policy) -> None:
-    writes = by_path(plan_setup(policy, SetupOptions(repo_name="acme/access")))
+    writes = by_path(plan_setup(policy, opts()))
     role = writes["auth/jwt/role/jitops-issuer"].body
     assert role["bound_claims"]["repository"] == "acme/access"
+    assert role["bound_claims"]["repository_id"] == "690001"
+    assert role["bound_claims"]["repository_owner_id"] == "4200001"
+    assert role["bound_claims"]["environment"] == "jitops"
+    assert role["bound_claims"]["runner_environment"] == "github-hosted"
     assert role["bound_claims"]["ref"] == "refs/heads/main"
     assert role["bound_claims"]["workflow_ref"] == [
         "acme/access/.github/workflows/jitops-issue.yml@refs/heads/main",
@@ -70,19 +82,28 @@ def test_issuer_policy_grants_no_secret_path() -> None:
         "auth/token/create/jitops-grant",
         "auth/token/lookup-accessor",
         "auth/token/revoke-accessor",
-        "auth/token/accessors",
     ]
-    assert "sudo" in hcl
-    assert "reconcil" in hcl.lower()
+    assert '"sudo"' not in hcl  # git records every accessor first: nothing is ever listed
+    assert '"list"' not in hcl
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("repository_id", ""), ("repository_owner_id", "12a"), ("repository_id", "1\n")],
+)
+def test_plan_needs_githubs_numeric_ids(policy: Policy, field: str, value: str) -> None:
+    with pytest.raises(UsageError, match="numeric id") as info:
+        plan_setup(policy, opts(**{field: value}))
+    assert "gh api repos/acme/access" in str(info.value)
 
 
 def test_plan_refuses_a_bad_repository_name(policy: Policy) -> None:
     with pytest.raises(UsageError, match="OWNER/REPO"):
-        plan_setup(policy, SetupOptions(repo_name="not a repo"))
+        plan_setup(policy, opts(repo_name="not a repo"))
 
 
 def test_differs_reads_vault_normalised_answers(policy: Policy) -> None:
-    writes = by_path(plan_setup(policy, SetupOptions(repo_name="acme/access")))
+    writes = by_path(plan_setup(policy, opts()))
     role = writes["auth/token/roles/jitops-grant"]
     as_vault_says = {
         "allowed_policies": ["jit-staging-admin", "jit-prod-db-readonly", "jit-prod-admin"],
@@ -105,11 +126,18 @@ def test_differs_reads_vault_normalised_answers(policy: Policy) -> None:
     assert differs(jwt, stored)
 
 
-def test_jwt_config_is_kept_when_an_operator_configured_it(policy: Policy) -> None:
-    writes = by_path(plan_setup(policy, SetupOptions(repo_name="acme/access")))
+def test_a_jwt_config_trusting_another_issuer_is_replaced(policy: Policy) -> None:
+    writes = by_path(plan_setup(policy, opts()))
     config = writes["auth/jwt/config"]
-    assert not differs(config, {"jwks_url": "https://example.test/jwks", "bound_issuer": "x"})
+    github = "https://token.actions.githubusercontent.com"
+    assert not differs(config, {"oidc_discovery_url": github, "bound_issuer": github})
+    assert differs(config, {"jwks_url": "https://example.test/jwks", "bound_issuer": github})
+    assert differs(config, {"oidc_discovery_url": "https://evil.test", "bound_issuer": github})
     assert differs(config, {"oidc_discovery_url": "", "jwt_validation_pubkeys": []})
+    keyed = by_path(plan_setup(policy, opts(jwt_validation_pubkeys=("PEM-A\n",))))
+    pinned = keyed["auth/jwt/config"]
+    assert not differs(pinned, {"jwt_validation_pubkeys": ["PEM-A"], "bound_issuer": github})
+    assert differs(pinned, {"jwt_validation_pubkeys": ["PEM-B"], "bound_issuer": github})
 
 
 def test_dry_run_without_vault_prints_the_whole_plan(
@@ -119,7 +147,16 @@ def test_dry_run_without_vault_prints_the_whole_plan(
         monkeypatch.delenv(name, raising=False)
     result = CliRunner().invoke(
         cli,
-        ["vault", "setup", "--dry-run", "--repo", str(access_repo), "--repo-name", "acme/access"],
+        [
+            "vault",
+            "setup",
+            "--dry-run",
+            "--repo",
+            str(access_repo),
+            "--repo-name",
+            "acme/access",
+            *ID_ARGS,
+        ],
     )
     assert result.exit_code == 0, result.output
     assert 'path "auth/token/create/jitops-grant"' in result.output
@@ -133,21 +170,20 @@ def test_setup_without_vault_says_what_to_set(
     for name in ("VAULT_ADDR", "VAULT_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     result = CliRunner().invoke(
-        cli, ["vault", "setup", "--repo", str(access_repo), "--repo-name", "acme/access"]
+        cli,
+        ["vault", "setup", "--repo", str(access_repo), "--repo-name", "acme/access", *ID_ARGS],
     )
     assert result.exit_code != 0
     assert "VAULT_ADDR" in result.output
 
 
-# --- against a real HTTP Vault (the stand-in; vault server -dev when installed) ---------------
+# --- against a real OpenBao server ----------------------------------------------------------
 
 
 @pytest.mark.integration
 def test_setup_twice_changes_nothing(vault_world: VaultWorld) -> None:
     again = vault_world.run_setup()
-    assert {a.outcome for a in again} <= {"unchanged", "kept"}, [
-        (a.write.what, a.outcome) for a in again
-    ]
+    assert {a.outcome for a in again} == {"unchanged"}, [(a.write.what, a.outcome) for a in again]
 
 
 @pytest.mark.integration
@@ -168,8 +204,8 @@ def test_cli_setup_then_dry_run_reports_unchanged(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("VAULT_ADDR", vault_backend.url)
-    monkeypatch.setenv("VAULT_TOKEN", vault_backend.root_token)
+    for name, value in vault_backend.environ().items():
+        monkeypatch.setenv(name, value)
     for name in ("ACTIONS_ID_TOKEN_REQUEST_URL", "VAULT_ROLE_ID"):
         monkeypatch.delenv(name, raising=False)
     pem = tmp_path / "issuer.pem"
@@ -183,6 +219,7 @@ def test_cli_setup_then_dry_run_reports_unchanged(
         "acme/access",
         "--jwt-validation-pubkey",
         str(pem),
+        *ID_ARGS,
     ]
     first = CliRunner().invoke(cli, args)
     assert first.exit_code == 0, first.output
@@ -197,6 +234,7 @@ def test_cli_setup_then_dry_run_reports_unchanged(
 def _jwt_login(world: VaultWorld) -> Vault:
     env = {
         "VAULT_ADDR": world.target.url,
+        "VAULT_NAMESPACE": world.target.namespace or "",
         "GITHUB_REPOSITORY_OWNER": "acme",
         **world.oidc.environ(),
     }
@@ -231,6 +269,10 @@ def test_the_right_github_token_logs_in_and_can_issue(vault_world: VaultWorld) -
         ({"ref": "refs/heads/feature"}, "another branch"),
         ({"workflow_ref": "acme/access/.github/workflows/ci.yml@refs/heads/main"}, "workflow"),
         ({"aud": "https://github.com/evil"}, "wrong audience"),
+        ({"repository_id": "999"}, "a re-created repository of the same name"),
+        ({"repository_owner_id": "999"}, "a re-registered owner name"),
+        ({"environment": "staging"}, "a job outside the jitops environment"),
+        ({"runner_environment": "self-hosted"}, "a self-hosted runner"),
         ("bad-signature", "a forged signature"),
     ],
 )
@@ -244,3 +286,79 @@ def test_a_wrong_github_token_is_refused(
         vault_world.oidc.claims.update(change)
     with pytest.raises(VaultLoginError, match="login was refused"):
         _jwt_login(vault_world)
+
+
+@pytest.mark.integration
+def test_a_config_pointing_elsewhere_is_updated_and_the_new_issuer_works(
+    vault_world: VaultWorld, oidc: OidcIssuer
+) -> None:
+    """An operator's earlier config trusted other keys: setup replaces it (and says so) instead
+    of silently keeping it, and afterwards the repository's own tokens log in."""
+    from jitops.demo.oidc import OidcIssuer as Issuer
+
+    other = Issuer.create("acme/access")
+    admin = vault_world.admin()
+    admin.write(
+        "auth/jwt/config",
+        {"jwt_validation_pubkeys": [other.public_pem], "bound_issuer": "https://elsewhere"},
+    )
+    with pytest.raises(VaultLoginError):
+        _jwt_login(vault_world)
+    applied = {a.write.what: a.outcome for a in vault_world.run_setup()}
+    config = [v for k, v in applied.items() if k.startswith("JWT auth config")]
+    assert config == ["updated"]
+    assert _jwt_login(vault_world).login_method == "jwt"
+    stored = admin.read("auth/jwt/config") or {}
+    assert [k.strip() for k in stored["jwt_validation_pubkeys"]] == [oidc.public_pem.strip()]
+
+
+def test_setup_refuses_both_key_and_discovery_url(
+    access_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pem = tmp_path / "k.pem"
+    pem.write_text("x")
+    result = CliRunner().invoke(
+        cli,
+        [
+            "vault",
+            "setup",
+            "--dry-run",
+            "--repo",
+            str(access_repo),
+            "--repo-name",
+            "acme/access",
+            *ID_ARGS,
+            "--jwt-validation-pubkey",
+            str(pem),
+            "--oidc-discovery-url",
+            "https://ghe.example/_services/token",
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    assert "not both" in result.output
+
+
+def test_a_ghes_discovery_url_is_also_the_bound_issuer(
+    access_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("VAULT_ADDR", "VAULT_TOKEN", "VAULT_ROLE_ID", "ACTIONS_ID_TOKEN_REQUEST_URL"):
+        monkeypatch.delenv(name, raising=False)
+    url = "https://ghe.example/_services/token"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "vault",
+            "setup",
+            "--dry-run",
+            "--repo",
+            str(access_repo),
+            "--repo-name",
+            "acme/access",
+            *ID_ARGS,
+            "--oidc-discovery-url",
+            url,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert f'"bound_issuer": "{url}"' in result.output
+    assert f'"oidc_discovery_url": "{url}"' in result.output

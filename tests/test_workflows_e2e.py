@@ -40,7 +40,6 @@ def changed(world: World, before: str, after: str) -> list[str]:
 
 @pytest.fixture
 def rig(tmp_path: Path, oidc: OidcIssuer) -> Any:
-    pytest.importorskip("jitops.sandbox.vault.server")
     with World.create(tmp_path / "w", use_postgres=False, jwt_pubkeys=(oidc.public_pem,)) as w:
 
         def oidc_env(workflow: str) -> dict[str, str]:

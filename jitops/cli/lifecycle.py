@@ -237,8 +237,8 @@ def sweep_cmd(
 ) -> int:
     """Revoke expired grants and remove their files (runs on a schedule).
 
-    Also finishes grants merged but not yet issued, and revokes any Vault token of a grant that
-    git does not show as active. All commits of a run go out in one push.
+    Also finishes grants merged but not yet issued. It revokes only tokens git records (it never
+    lists Vault's tokens). All commits of a run go out in one push.
     """
     from jitops.lifecycle.sweep import run_sweep
 
@@ -305,9 +305,9 @@ def revoke_cmd(
     "--bot",
     envvar="JITOPS_BOT_LOGIN",
     metavar="LOGIN",
-    help="Login of the account jitops comments as; deliveries from anyone else are ignored "
-    "[env: JITOPS_BOT_LOGIN; default: settings.bot of the checkout's policies/, else "
-    "github-actions[bot]].",
+    help="Login of the GitHub App bot jitops comments as; deliveries from anyone else are "
+    "ignored [env: JITOPS_BOT_LOGIN; default: settings.bot of the checkout's policies/; "
+    "github-actions[bot] is refused].",
 )
 @click.option(
     "--vault-addr",
@@ -356,18 +356,23 @@ def claim_cmd(
                 "to fetch the delivery from the pull request give --repo-name and --token "
                 "(or GITHUB_REPOSITORY and GITHUB_TOKEN), or save it and use --from FILE"
             )
-        gh = GitHub(repo_name, token, api_url)
         root = resolve_repo(repo)
+        trusted = claim.delivery_bot(bot, root)
+        gh = GitHub(repo_name, token, api_url)
         armored = claim.find_delivery(
             grant_id=grant_id,
             repo=root,
             comments_of=lambda n: [(c.author, c.body) for c in gh.comments(n)],
-            bot=bot or claim.bot_of_checkout(root),
+            bot=trusted,
             pull_request=pull_request,
         )
     keys = list(identities) or deliver.default_identities(Path.home())
     payload = deliver.unseal_first(armored, keys, grant_id=grant_id)
-    unwrapped = Vault(vault_addr or payload.vault_addr).unwrap(payload.wrapping_token)
+    vault = Vault(vault_addr or payload.vault_addr, namespace=payload.vault_namespace)
+    try:
+        unwrapped = vault.unwrap(payload.wrapping_token)
+    finally:
+        vault.close()
     click.echo(claim.render(grant_id, unwrapped, fmt, datetime.now(UTC)))
     return EXIT_OK
 

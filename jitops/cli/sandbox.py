@@ -1,4 +1,4 @@
-"""`jitops sandbox github|vault`: run a loopback stand-in on its own (for trying jitops out)."""
+"""`jitops sandbox github|vault`: the GitHub stand-in or a real OpenBao, on loopback, alone."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from jitops.cli.sandbox_vault import vault_cmd
 
 @click.group("sandbox")
 def sandbox_group() -> None:
-    """Run a local stand-in for GitHub or Vault on 127.0.0.1.
+    """Run the GitHub stand-in, or a real OpenBao dev server, on 127.0.0.1.
 
-    The stand-ins speak the real HTTP APIs (PyGithub and hvac work against them unmodified);
-    they keep everything in memory and are for demos and tests only.
+    The GitHub stand-in speaks GitHub's REST API (PyGithub works against it unmodified);
+    `sandbox vault` runs the real OpenBao server. Both keep everything in memory and are for
+    trying jitops out, demos and tests only.
     """
 
 

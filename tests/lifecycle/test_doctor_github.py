@@ -255,7 +255,7 @@ def rules_api() -> Iterator[str]:
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            body = ANSWERS.get(self.path)
+            body = ANSWERS.get(self.path.split("?", 1)[0])
             status = 200
             if isinstance(body, int):
                 status, body = body, {"message": "Resource not accessible by integration"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,6 +15,7 @@ from jitops.lifecycle.issue import run_issue
 from jitops.lifecycle.sweep import run_revoke, run_sweep
 from jitops.trailers import parse_entry
 from jitops.vault import Vault
+from jitops.vault_model import VaultPermissionError
 
 STAGING = (
     "requester: octocat\nrole: staging-admin\nduration: 2h\n"
@@ -146,9 +148,7 @@ def test_requester_without_usable_ssh_key_gets_no_secret(world: World) -> None:
     assert [o.action for o in outcomes] == ["denied"]
     assert "no ed25519 or RSA SSH key" in outcomes[0].detail
     assert outcomes[0].detail.startswith("delivery (the requester's SSH keys) failed")
-    admin = world.admin()  # no token was created: the key check runs before any exists
-    tokens = [admin.lookup_accessor(a) for a in admin.list_keys("auth/token/accessors")]
-    assert [t for t in tokens if t is not None and t.grant_id] == []
+    assert world.grant_tokens() == []  # the key check runs before any token exists
     assert run_issue(world.services()) == []  # denied once, not a create/revoke loop
 
 
@@ -182,23 +182,29 @@ def test_an_early_revoke_whose_run_was_cancelled_is_recorded_by_the_next_run(wor
     assert world.admin().lookup_accessor(grant.status.token_accessor) is None
 
 
-def test_sweep_never_touches_a_token_git_does_not_record(world: World) -> None:
-    """The sweep revokes exactly what git records: a token it did not issue (another access
-    repository sharing this Vault, or a run that died before recording) is left to its TTL."""
+def test_sweep_never_lists_vault_an_unrecorded_token_dies_by_its_ttl(world: World) -> None:
+    """DESIGN 4, record before deliver: a token whose run died before git recorded it was
+    never delivered (its wrapping token died with the run); it ends by its TTL. The sweep does
+    not (and the issuer policy cannot) list Vault's tokens to find it."""
     policy = world.policy()
     vault = Vault.connect(world.vault_url, policy.settings.vault, world.environ())
     issued = vault.issue(
         grant_id="ghost-1",
         requester=REQUESTER,
         role=policy.roles["staging-admin"],
-        duration=timedelta(hours=1),
+        duration=timedelta(seconds=3),
         pull_request=None,
         wrap_ttl=timedelta(minutes=5),
         token_role=policy.settings.vault.token_role,
-    )
-    outcomes = run_sweep(world.services(), now=datetime.now(UTC) + timedelta(minutes=5))
-    assert outcomes == []
-    assert world.admin().lookup_accessor(issued.accessor) is not None
+    )  # as if a run died right after creating the token
+    outcomes = run_sweep(world.services(), now=datetime.now(UTC))
+    assert "ghost-1" not in [o.grant for o in outcomes]
+    with pytest.raises(VaultPermissionError):
+        vault.list_keys("auth/token/accessors")
+    deadline = time.monotonic() + 10
+    while world.admin().lookup_accessor(issued.accessor) is not None:
+        assert time.monotonic() < deadline, "the unrecorded token outlived its TTL"
+        time.sleep(0.25)
 
 
 def _claim(world: World, pr: int, grant_id: str, *extra: str, bot_env: str | None = None):  # type: ignore[no-untyped-def]
@@ -239,11 +245,15 @@ def test_claim_trusts_the_bot_named_by_the_policy(world: World) -> None:
 def test_claim_from_another_bot_says_who_posted_and_unwraps_nothing(world: World) -> None:
     before, after, pr = merge_grant(world, "stg-octocat-9", STAGING)
     run_issue(world.services(), before=before, after=after)
-    result = _claim(world, pr, "stg-octocat-9", "--bot", "github-actions[bot]")
+    result = _claim(world, pr, "stg-octocat-9", "--bot", "other-app[bot]")
     assert result.exit_code == 1
-    assert "no delivery for stg-octocat-9 by github-actions[bot]" in result.output
+    assert "no delivery for stg-octocat-9 by other-app[bot]" in result.output
     assert "posted by jitops-bot" in result.output and "--bot LOGIN" in result.output
     assert "Traceback" not in result.output
+    actions = _claim(world, pr, "stg-octocat-9", "--bot", "github-actions[bot]")
+    assert actions.exit_code == 1
+    assert "github-actions[bot] cannot be trusted as the delivery identity" in actions.output
+    assert "runs the author's code" in actions.output and "GitHub App" in actions.output
     # nothing was unwrapped: the right bot can still claim it once
     assert _claim(world, pr, "stg-octocat-9", "--bot", "jitops-bot").exit_code == 0
 

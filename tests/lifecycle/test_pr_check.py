@@ -217,7 +217,6 @@ def test_policy_change_runs_the_new_policy_and_its_tests(world: World) -> None:
 def test_requested_and_approved_are_notified(tmp_path, hooks) -> None:  # type: ignore[no-untyped-def]
     import json
 
-    pytest.importorskip("jitops.sandbox.vault.server")
     with World.create(tmp_path, use_postgres=False, webhook_url=hooks[0]) as w:
         n = open_grant(w, "db-octocat-9", ORDERS)
         env = w.environ()

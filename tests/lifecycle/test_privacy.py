@@ -1,8 +1,10 @@
 """Privacy by default: after a full lifecycle run, no secret is anywhere but the claim output.
 
 Scans every git object, every PR comment, every captured stdout/stderr and log line, the step
-summaries and the webhook payloads for the issued credential, the grant token and the wrapping
-tokens.
+summaries, the webhook payloads and OpenBao's own file audit log (declared in the server's
+``-config`` file) for the issued credential, the grant token and the wrapping tokens. OpenBao
+HMACs secret values in its audit log; jitops must never put one where it is not HMAC'd (token
+metadata, display names, paths).
 """
 
 from __future__ import annotations
@@ -32,8 +34,9 @@ GRANTS = {
 
 @pytest.fixture
 def pworld(tmp_path: Path, hooks: tuple[str, list[bytes]]) -> Iterator[World]:
-    pytest.importorskip("jitops.sandbox.vault.server", reason="no Vault stand-in")
-    with World.create(tmp_path, use_postgres=False, webhook_url=hooks[0]) as w:
+    with World.create(
+        tmp_path, use_postgres=False, webhook_url=hooks[0], audit_log=tmp_path / "audit.log"
+    ) as w:
         yield w
 
 
@@ -76,7 +79,9 @@ def test_no_secret_leaks_anywhere(
         secrets_found.append(payload.wrapping_token.reveal())
         from jitops.vault import Vault
 
-        unwrapped = Vault(payload.vault_addr).unwrap(payload.wrapping_token)
+        unwrapped = Vault(payload.vault_addr, namespace=payload.vault_namespace).unwrap(
+            payload.wrapping_token
+        )
         secrets_found += [
             v.reveal() for k, v in unwrapped.values.items() if k not in ("username", "accessor")
         ]  # the accessor can revoke, not read: it is in git on purpose
@@ -103,7 +108,16 @@ def test_no_secret_leaks_anywhere(
         "step summary": summary.read_text() if summary.exists() else "",
         "webhooks": b"\n".join(hooks[1]).decode("utf-8", "replace"),
     }
+    audit = (tmp_path / "audit.log").read_text(encoding="utf-8")
+    haystacks["OpenBao audit log"] = audit
     assert hooks[1], "the webhook received nothing: the scan would prove nothing"
+    assert w.root_token not in repr(w) and w.issuer_token not in repr(w)
+    assert w.oidc is not None and w.oidc.request_token not in repr(w)
+    # the audit log saw the whole lifecycle (so its scan proves something), values HMAC'd
+    for path in ("auth/jwt/login", "auth/token/create/jitops-grant", "sys/wrapping/unwrap"):
+        assert f'"path":"{path}"' in audit, path
+    assert "auth/token/revoke-accessor" in audit
+    assert "hmac-sha256:" in audit
     assert "jitops issue" in haystacks["step summary"]
     for where, text in haystacks.items():
         for secret in secrets_found:

