@@ -466,3 +466,35 @@ def test_an_invalid_grant_file_is_denied_and_its_requester_told(world: World) ->
     assert found.pull_request == n
     assert any("access denied" in c for c in world.gh.comments(n))
     assert on_main(world, "stg-octocat-50") is None
+
+
+def test_the_ledger_the_gate_writes_passes_audit_verify(world: World) -> None:
+    """A denial, a revoke with its actor and an early revoke leave a ledger that `jitops audit
+    verify` finds consistent. (Merge and squash merges: verify does not know rebase merges yet.)"""
+    from click.testing import CliRunner
+
+    from jitops.cli import cli
+    from jitops.lifecycle.sweep import run_revoke
+
+    n = world.gh.open_pr(REQUESTER, "a", "Access", files={"grants/stg-octocat-60.yaml": STAGING})
+    world.gh.merge_pr(n, DBA)
+    m = world.gh.open_pr(REQUESTER, "b", "Access", files={"grants/db-octocat-61.yaml": ORDERS})
+    world.gh.merge_pr(m, DBA, method="squash")  # no review: denied by rule 5
+    k = world.gh.open_pr(REQUESTER, "c", "Access", files={"grants/stg-octocat-62.yaml": STAGING})
+    world.gh.merge_pr(k, DBA)
+    outcomes = issue(world)
+    assert sorted(results(outcomes)) == [
+        ("db-octocat-61", "denied"),
+        ("stg-octocat-60", "issued"),
+        ("stg-octocat-62", "issued"),
+    ]
+    run_revoke(world.services(), "stg-octocat-60", "laptop lost on the train", actor=DBA)
+    d = world.gh.open_pr(REQUESTER, "d", "Done", files={"grants/stg-octocat-62.yaml": None})
+    world.gh.merge_pr(d, DBA)
+    assert results(issue(world)) == [("stg-octocat-62", "revoked")]
+
+    subprocess.run(["git", "fetch", "-q", "origin"], cwd=world.checkout, check=True)
+    args = ["audit", "--repo", str(world.checkout), "--ref", "origin/main", "verify"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "the ledger is consistent" in result.output
