@@ -147,6 +147,18 @@ def _push_range(before: str | None, after: str | None) -> tuple[str | None, str 
     return before, after
 
 
+def give_up_option(f: FC) -> FC:
+    return click.option(
+        "--give-up-after",
+        envvar="JITOPS_GIVE_UP_AFTER",
+        default="24h",
+        show_default=True,
+        metavar="DURATION",
+        help="How long a grant whose pull request cannot be determined stays failed (retried "
+        "by every run) before it is denied [env: JITOPS_GIVE_UP_AFTER].",
+    )(f)
+
+
 def _give_up(value: str) -> Any:
     from jitops.duration import DurationError, parse_duration
 
@@ -174,15 +186,7 @@ def _now(value: str | None) -> datetime:
 @format_option
 @click.option("--before", metavar="SHA", help="Start of the pushed range [event: before].")
 @click.option("--after", metavar="SHA", help="End of the pushed range [event: after].")
-@click.option(
-    "--give-up-after",
-    envvar="JITOPS_GIVE_UP_AFTER",
-    default="24h",
-    show_default=True,
-    metavar="DURATION",
-    help="How long a grant whose pull request cannot be determined stays failed (retried by "
-    "every run) before it is denied [env: JITOPS_GIVE_UP_AFTER].",
-)
+@give_up_option
 def issue_cmd(
     repo: Path | None,
     repo_name: str | None,
@@ -223,6 +227,7 @@ def issue_cmd(
 @format_option
 @click.option("--now", "now_text", metavar="TIME", help="Pretend it is this time (RFC 3339).")
 @click.option("--dry-run", is_flag=True, help="Say what would happen; change nothing.")
+@give_up_option
 def sweep_cmd(
     repo: Path | None,
     repo_name: str | None,
@@ -234,15 +239,19 @@ def sweep_cmd(
     fmt: str | None,
     now_text: str | None,
     dry_run: bool,
+    give_up_after: str,
 ) -> int:
     """Revoke expired grants and remove their files (runs on a schedule).
 
     Also finishes grants merged but not yet issued. It revokes only tokens git records (it never
     lists Vault's tokens). All commits of a run go out in one push.
     """
+    import dataclasses
+
     from jitops.lifecycle.sweep import run_sweep
 
     svc = _services(repo, repo_name, api_url, token, vault_addr, remote, branch)
+    svc = dataclasses.replace(svc, give_up_after=_give_up(give_up_after))
     outcomes = run_sweep(svc, now=_now(now_text), dry_run=dry_run)
     return _report("sweep", outcomes, fmt)
 
