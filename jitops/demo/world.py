@@ -16,6 +16,7 @@ import contextlib
 import secrets
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,7 @@ from jitops.demo.oidc import OWNER_ID, REPOSITORY_ID, OidcIssuer
 from jitops.errors import JitopsError, Secret
 from jitops.ledger import Git
 from jitops.policy import Policy, load_policy
-from jitops.vault import Vault
+from jitops.vault import Vault, VaultError
 from jitops.vault_model import TokenInfo
 from jitops.vaultsetup import SetupOptions, apply_setup, plan_setup
 
@@ -315,10 +316,9 @@ class World:
             }
             for name, hcl in policies.items():
                 admin.write(f"sys/policies/acl/{name}", {"policy": hcl})
-            mounts = admin.read("sys/mounts") or {}
-            if "secret/" not in (mounts.get("data") or mounts):
-                admin.write("sys/mounts/secret", {"type": "kv", "options": {"version": "2"}})
-            admin.write(
+            mount_kv2(admin, "secret")
+            write_kv2(
+                admin,
                 "secret/data/staging/admin",
                 {"data": {"username": "admin", "password": secrets.token_urlsafe(12)}},
             )
@@ -424,6 +424,31 @@ class World:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def mount_kv2(admin: Vault, mount: str) -> None:
+    """Enable a KV version 2 engine at ``mount`` unless something is mounted there."""
+    mounts = admin.read("sys/mounts") or {}
+    if f"{mount}/" not in (mounts.get("data") or mounts):
+        admin.write(f"sys/mounts/{mount}", {"type": "kv", "options": {"version": "2"}})
+
+
+def write_kv2(admin: Vault, path: str, body: dict[str, Any], *, wait: float = 30.0) -> None:
+    """Write a KV v2 secret, waiting (bounded) while a freshly mounted engine upgrades.
+
+    A new KV v2 mount upgrades its storage in the background; until it is done OpenBao and
+    Vault answer writes with 400 "Upgrading from non-versioned to versioned data" (seen on a
+    busy machine, in namespaces)."""
+    end = time.monotonic() + wait
+    while True:
+        try:
+            admin.write(path, body)
+            return
+        except VaultError as exc:
+            upgrading = "upgrading from non-versioned" in " ".join(exc.vault_errors).lower()
+            if not upgrading or time.monotonic() > end:
+                raise
+            time.sleep(0.1)
 
 
 def _quietly(stop: Callable[[], None]) -> None:
