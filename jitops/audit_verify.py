@@ -77,7 +77,7 @@ def _roles_needing_review(git: Git, records: list[Record]) -> dict[str, bool]:
     """``{issue sha: role needed review}`` for issues without approvers, judged by the policy
     at the issue commit's first parent. The policy trees of all those parents are resolved in
     one batched read; each distinct policy version is loaded once. Unreadable: needs review."""
-    from jitops.policy import POLICY_DIR, PolicyError, load_policy
+    from jitops.core.policy import POLICY_DIR, PolicyError, load_policy
 
     if not records:
         return {}

@@ -1,7 +1,7 @@
 """Grants: one YAML file per request for access, ``grants/<id>.yaml``.
 
 This module turns a file's bytes into a :class:`Grant` (or located problems). Judging a grant
-against the policy is :mod:`jitops.checks`.
+against the policy is :mod:`jitops.core.checks`.
 """
 
 from __future__ import annotations

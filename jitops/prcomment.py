@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from jitops.approvals import Evaluation
+from jitops.core.approvals import Evaluation
+from jitops.core.policy import Policy
 from jitops.duration import format_duration
 from jitops.errors import Problem
 from jitops.grant import Grant, format_time
-from jitops.policy import Policy
 
 #: hidden marker finding the one comment jitops keeps up to date
 MARKER = "<!-- jitops:pr-check -->"

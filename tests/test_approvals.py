@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jitops.approvals import Review, evaluate
+from jitops.core.approvals import Review, evaluate
+from jitops.core.policy import Policy, load_policy
 from jitops.grant import load_grant
-from jitops.policy import Policy, load_policy
 
 HEAD = "h" * 40
 OLD = "o" * 40

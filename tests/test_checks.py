@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from jitops.checks import GrantContext, check_grant
+from jitops.core.checks import GrantContext, check_grant
+from jitops.core.policy import Policy, load_policy
 from jitops.grant import load_grant, read_grant
-from jitops.policy import Policy, load_policy
 from tests.conftest import EXAMPLE_POLICY, GOOD_GRANT
 
 

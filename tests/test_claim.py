@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from jitops.doors.vault.model import Unwrapped
 from jitops.errors import Secret
 from jitops.lifecycle.claim import ClaimError, delivery_bot, render
-from jitops.vault_model import Unwrapped
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 BASH = shutil.which("bash")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from jitops import deliver
+from jitops.delivery import seal as deliver
 from jitops.errors import JitopsError, Secret
 from tests.fixtures.sshkeys import KeyPair, make_key
 

@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from jitops.cli import cli
-from jitops.doctor import Finding, failed, vault_findings
-from jitops.vault import Vault
-from jitops.vault_model import VaultConfigError
+from jitops.doors.vault.client import Vault
+from jitops.doors.vault.model import VaultConfigError
+from jitops.setup.doctor import Finding, failed, vault_findings
 
 if TYPE_CHECKING:
     from tests.fixtures.vault_backend import VaultWorld
@@ -28,7 +28,7 @@ def _findings(world: VaultWorld) -> dict[str, Finding]:
 
 
 def test_no_vault_configured_is_one_failed_finding_with_the_fix() -> None:
-    from jitops.policy import load_policy
+    from jitops.core.policy import load_policy
     from tests.conftest import EXAMPLE_POLICY
 
     policy = load_policy({"policies/policy.yaml": EXAMPLE_POLICY.read_bytes()})
@@ -161,7 +161,7 @@ def test_doctor_warns_when_vault_caps_grants_below_max_duration(
     assert "default_ttl 15m" in lease.message
     assert "max_ttl" not in lease.message  # 24h outlasts the role's 2h
     assert not failed(findings), "warnings alone do not fail the doctor"
-    from jitops.doctor import render_text
+    from jitops.setup.doctor import render_text
 
     assert "WARN  vault.lease.prod-db-readonly" in render_text(findings)
     assert "2 warnings" in render_text(findings)

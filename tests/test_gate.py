@@ -10,15 +10,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jitops.approvals import Review
-from jitops.gate import (
-    FileChange,
-    IssueInputs,
-    PullFacts,
-    Rule,
-    Verdict,
-    decide_issue,
-)
+from jitops.core.approvals import Review
+from jitops.core.gate import FileChange, IssueInputs, PullFacts, Rule, Verdict, decide_issue
 
 POLICY = b"""\
 version: 1

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from jitops.approvals import Review
-from jitops.github import (
+from jitops.core.approvals import Review
+from jitops.doors.github import (
     ChangedFile,
     Comment,
     GitHub,

@@ -10,8 +10,8 @@ import yaml
 from click.testing import CliRunner
 
 from jitops.cli import cli
-from jitops.init import InitOptions, plan_init, release
-from jitops.policy import load_policy
+from jitops.core.policy import load_policy
+from jitops.setup.init import InitOptions, plan_init, release
 from tests.conftest import ROOT
 
 SHA = "89abcdef0123456789abcdef0123456789abcdef"

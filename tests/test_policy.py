@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from jitops.policy import PolicyError, load_policy
+from jitops.core.policy import PolicyError, load_policy
 from tests.conftest import EXAMPLE_POLICY
 
 ROLE = """\

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from jitops.approvals import Review
-from jitops.prcheck import MARKER, Change, PrInputs, classify, decide
+from jitops.core.approvals import Review
+from jitops.lifecycle.prcheck import MARKER, Change, PrInputs, classify, decide
 from tests.conftest import ROOT
 from tests.fixtures.sshkeys import make_key
 

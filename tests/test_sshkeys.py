@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from jitops.sshkeys import (
+from jitops.delivery.sshkeys import (
     PublicKey,
     SshKeyError,
     fingerprint,

@@ -20,10 +20,9 @@ from typing import TYPE_CHECKING, ClassVar
 
 import pytest
 
-from jitops.errors import Secret
-from jitops.policy import Role, VaultSettings
-from jitops.vault import RetryPolicy, Vault
-from jitops.vault_model import (
+from jitops.core.policy import Role, VaultSettings
+from jitops.doors.vault.client import RetryPolicy, Vault
+from jitops.doors.vault.model import (
     Issued,
     TokenInfo,
     UnwrapError,
@@ -35,6 +34,7 @@ from jitops.vault_model import (
     VaultUnavailableError,
     error_for,
 )
+from jitops.errors import Secret
 
 if TYPE_CHECKING:
     from tests.fixtures.vault_backend import VaultWorld
@@ -428,7 +428,7 @@ def test_two_access_repositories_sharing_one_vault_never_touch_each_others_token
 ) -> None:
     """Repository B has its own token role and issuer policy in the same Vault. Neither issuer
     can list tokens (no sudo, no auth/token/accessors), so neither can find the other's."""
-    from jitops.vaultsetup import apply_setup, issuer_policy_hcl, plan_setup
+    from jitops.setup.vault import apply_setup, issuer_policy_hcl, plan_setup
 
     admin = vault_world.admin()
     policy_b = vault_world.policy()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 import pytest
 
-from jitops.vault_model import VaultError
+from jitops.doors.vault.model import VaultError
 
 if TYPE_CHECKING:
     from tests.fixtures.vault_backend import VaultWorld

@@ -12,11 +12,11 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from jitops.cli import cli
+from jitops.core.policy import Policy, VaultSettings, load_policy
+from jitops.doors.vault.client import Vault
+from jitops.doors.vault.model import VaultLoginError, VaultPermissionError
 from jitops.errors import UsageError
-from jitops.policy import Policy, VaultSettings, load_policy
-from jitops.vault import Vault
-from jitops.vault_model import VaultLoginError, VaultPermissionError
-from jitops.vaultsetup import SetupOptions, Write, differs, issuer_policy_hcl, plan_setup
+from jitops.setup.vault import SetupOptions, Write, differs, issuer_policy_hcl, plan_setup
 from tests.conftest import EXAMPLE_POLICY
 
 if TYPE_CHECKING:

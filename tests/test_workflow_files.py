@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from jitops.vaultsetup import DEFAULT_WORKFLOWS
+from jitops.setup.vault import DEFAULT_WORKFLOWS
 from tests.conftest import ROOT
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
@@ -57,7 +57,7 @@ def test_issue_and_sweep_share_one_queue_without_cancelling() -> None:
 
 def test_this_repositorys_workflows_are_init_s_output() -> None:
     """Our own jitops-*.yml are what `jitops init` writes (no drift from the templates)."""
-    from jitops.init import WORKFLOWS, InitOptions, render_workflow
+    from jitops.setup.init import WORKFLOWS, InitOptions, render_workflow
 
     for name in WORKFLOWS:
         text = (ROOT / ".github" / "workflows" / name).read_text()

@@ -8,12 +8,12 @@ from typing import Any
 
 import click
 
-from jitops import doctor
 from jitops.cli.lifecycle import github_options
 from jitops.cli.validate import repo_option, resolve_repo
+from jitops.doors.vault.client import Vault
 from jitops.errors import EXIT_OK, EXIT_REJECTED
+from jitops.setup import doctor
 from jitops.validate import read_policy
-from jitops.vault import Vault
 
 
 @click.command("doctor")
@@ -91,8 +91,8 @@ def _github_findings(
     app_id: int | None,
 ) -> list[doctor.Finding]:
     """Read what the GitHub checks need (the thin I/O part) and judge it."""
-    from jitops import doctor_github as dg
-    from jitops.github import GitHub, GitHubError, GitHubNotFound
+    from jitops.doors.github import GitHub, GitHubError, GitHubNotFound
+    from jitops.setup import doctor_github as dg
 
     folder = root / ".github" / "workflows"
     workflows = {

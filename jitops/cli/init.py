@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from jitops.errors import EXIT_OK
-from jitops.init import Change, InitOptions, apply_init, plan_init
+from jitops.setup.init import Change, InitOptions, apply_init, plan_init
 
 
 @click.command("init")

@@ -77,9 +77,9 @@ def _services(
     remote: str,
     branch: str,
 ) -> Any:
-    from jitops.github import GitHub
+    from jitops.doors.github import GitHub
+    from jitops.doors.vault.client import Vault
     from jitops.lifecycle.services import Services
-    from jitops.vault import Vault
 
     if not repo_name:
         raise UsageError("--repo-name OWNER/REPO is required (or GITHUB_REPOSITORY)")
@@ -351,14 +351,14 @@ def claim_cmd(
     account, and unwrapped only once: if it was already unwrapped, someone else got there
     first — have it revoked (`jitops revoke ID --reason ...`) and ask again.
     """
-    from jitops import deliver
+    from jitops.delivery import seal as deliver
+    from jitops.doors.vault.client import Vault
     from jitops.lifecycle import claim
-    from jitops.vault import Vault
 
     if from_file is not None:
         armored = from_file.read_text(encoding="utf-8")
     else:
-        from jitops.github import GitHub
+        from jitops.doors.github import GitHub
 
         if not repo_name or not token:
             raise UsageError(

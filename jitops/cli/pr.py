@@ -53,8 +53,8 @@ def _run(
     *,
     request_reviews: bool,
 ) -> int:
-    from jitops import prcheck
-    from jitops.github import GitHub
+    from jitops.doors.github import GitHub
+    from jitops.lifecycle import prcheck
 
     if not repo_name or not token:
         raise UsageError(
@@ -181,8 +181,8 @@ def policy_test_cmd(repo: Path | None, policies_dir: Path | None, files: tuple[P
     Exit 0 when every case gets its expected outcome, 1 otherwise (each miss is printed with
     what was expected, what happened and why). No server is needed.
     """
-    from jitops.policy import POLICY_DIR, load_policy
-    from jitops.policytest import run_cases
+    from jitops.core.policy import POLICY_DIR, load_policy
+    from jitops.core.policytest import run_cases
     from jitops.validate import read_policy
 
     root = resolve_repo(repo)

@@ -51,7 +51,7 @@ def request_cmd(
     Missing options are asked for on a terminal. The file is checked against the policy of
     the base branch first; nothing is written when it would be invalid.
     """
-    from jitops.request import run_request
+    from jitops.lifecycle.request import run_request
 
     role = _ask(role, "role", "Role")
     duration = _ask(duration, "duration", "Duration (e.g. 2h)")
@@ -65,7 +65,7 @@ def request_cmd(
         )
     gh = None
     if not no_pr or not requester:
-        from jitops.github import GitHub
+        from jitops.doors.github import GitHub
 
         if not repo_name or not token:
             raise UsageError(

@@ -8,17 +8,17 @@ from pathlib import Path
 import click
 
 from jitops.cli.validate import repo_option, resolve_repo
+from jitops.doors.vault.client import Vault
+from jitops.doors.vault.model import VaultConfigError
 from jitops.errors import EXIT_OK, UsageError
-from jitops.validate import read_policy
-from jitops.vault import Vault
-from jitops.vault_model import VaultConfigError
-from jitops.vaultsetup import (
+from jitops.setup.vault import (
     DEFAULT_WORKFLOWS,
     GITHUB_ISSUER,
     SetupOptions,
     apply_setup,
     plan_setup,
 )
+from jitops.validate import read_policy
 
 
 @click.group("vault")

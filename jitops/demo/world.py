@@ -25,16 +25,16 @@ from typing import TYPE_CHECKING, Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from jitops.core.policy import Policy, load_policy
 from jitops.demo.oidc import OWNER_ID, REPOSITORY_ID, OidcIssuer
+from jitops.doors.vault.client import Vault
+from jitops.doors.vault.model import TokenInfo, VaultError
 from jitops.errors import JitopsError, Secret
 from jitops.ledger import Git
-from jitops.policy import Policy, load_policy
-from jitops.vault import Vault, VaultError
-from jitops.vault_model import TokenInfo
-from jitops.vaultsetup import SetupOptions, apply_setup, plan_setup
+from jitops.setup.vault import SetupOptions, apply_setup, plan_setup
 
 if TYPE_CHECKING:
-    from jitops.github import GitHub
+    from jitops.doors.github import GitHub
     from jitops.lifecycle.services import Services
 
 REPO = "acme/access"
@@ -390,7 +390,7 @@ class World:
         return env
 
     def github(self, login: str = BOT) -> GitHub:
-        from jitops.github import GitHub
+        from jitops.doors.github import GitHub
 
         return GitHub(REPO, self.gh.token(login), self.gh.api_url)
 

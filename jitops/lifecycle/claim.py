@@ -14,13 +14,13 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from jitops import deliver
+from jitops.core.policy import ACTIONS_BOT
+from jitops.delivery import seal as deliver
+from jitops.doors.vault.model import Unwrapped
 from jitops.duration import format_duration
 from jitops.errors import JitopsError
 from jitops.grant import GRANTS_DIR, format_time, read_grant
-from jitops.policy import ACTIONS_BOT
 from jitops.validate import read_policy
-from jitops.vault_model import Unwrapped
 
 
 class ClaimError(JitopsError):

@@ -7,7 +7,7 @@ Fetch -> decide -> act, one grant at a time (one bad file never stops the others
   the merged pull request it belongs to (API), the base tip that merge was made on (git, for
   merge, squash and rebase merges), the policy there, the PR's files, head file, reviews, the
   requester's SSH keys;
-* **decide**: :func:`jitops.gate.decide_issue` (pure);
+* **decide**: :func:`jitops.core.gate.decide_issue` (pure);
 * **act**: deny (remove the file, comment with inert values), leave ``failed`` (retried by the
   next run and by the sweep), or issue with **record before deliver**: create the token, push
   the status block naming its accessor, and only then post the sealed delivery.
@@ -23,12 +23,13 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from jitops import deliver, prcomment
+from jitops import prcomment
+from jitops.core import plan
+from jitops.core.gate import IssueDecision, Verdict, decide_issue, read_grant_safely
+from jitops.delivery import seal as deliver
 from jitops.errors import JitopsError
-from jitops.gate import IssueDecision, Verdict, decide_issue, read_grant_safely
 from jitops.grant import ID_RE, Grant, format_time, grant_id_of
 from jitops.ledger import Git, PlannedCommit
-from jitops.lifecycle import plan
 from jitops.lifecycle.landing import (
     _shown_id,
     gate_inputs,

@@ -20,8 +20,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from jitops.errors import JitopsError
-from jitops.gate import (
+from jitops.core import plan
+from jitops.core.gate import (
     FileChange,
     IssueDecision,
     IssueInputs,
@@ -30,11 +30,11 @@ from jitops.gate import (
     read_grant_safely,
     sealable_keys,
 )
+from jitops.core.policy import POLICY_DIR, PolicyError
+from jitops.errors import JitopsError
 from jitops.grant import GRANTS_DIR, ID_RE, Grant, grant_id_of
 from jitops.ledger import Git, names_in
-from jitops.lifecycle import plan
 from jitops.lifecycle.services import Services, log
-from jitops.policy import POLICY_DIR, PolicyError
 
 #: A rebase merge of more commits than this is not followed (its base tip stays unknown: deny).
 MAX_REBASED_COMMITS = 50
@@ -48,7 +48,7 @@ def _shown_id(path: str) -> str:
 
 
 def gate_inputs(svc: Services, path: str, now: datetime) -> IssueInputs:
-    """Everything :func:`jitops.gate.decide_issue` needs about the grant file ``path``."""
+    """Everything :func:`jitops.core.gate.decide_issue` needs about the grant file ``path``."""
     git, gh, tip = svc.git, svc.github, svc.tip
     main_file = git.show(tip, path) or b""
     added = git.last_commit_adding(tip, path)

@@ -8,16 +8,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from jitops.core.gate import DEFAULT_GIVE_UP_AFTER, read_grant_safely
+from jitops.core.policy import POLICY_DIR, Policy, PolicyError, load_policy
 from jitops.errors import JitopsError
-from jitops.gate import DEFAULT_GIVE_UP_AFTER, read_grant_safely
 from jitops.grant import GRANTS_DIR, Grant, GrantStatus
 from jitops.ledger import Git
 from jitops.notify import Event, Notifier
-from jitops.policy import POLICY_DIR, Policy, PolicyError, load_policy
 
 if TYPE_CHECKING:
-    from jitops.github import GitHub
-    from jitops.vault import Vault
+    from jitops.doors.github import GitHub
+    from jitops.doors.vault.client import Vault
 
 log = logging.getLogger("jitops")
 

@@ -24,11 +24,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from jitops.core import plan
+from jitops.core.gate import read_grant_safely
+from jitops.core.policy import Policy
 from jitops.errors import JitopsError
-from jitops.gate import read_grant_safely
 from jitops.grant import GRANTS_DIR, Grant, format_time
 from jitops.ledger import Git, PlannedCommit
-from jitops.lifecycle import plan
 from jitops.lifecycle.issue import (
     Outcome,
     early_revokes,
@@ -38,7 +39,6 @@ from jitops.lifecycle.issue import (
 )
 from jitops.lifecycle.landing import _shown_id
 from jitops.lifecycle.services import Services, log
-from jitops.policy import Policy
 from jitops.principals import LOGIN_RE
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from jitops.github import GitHub
+from jitops.doors.github import GitHub
 from jitops.sandbox.github import GitHubSandbox
 from tests.contract.openapi import PINNED_VERSION, Description, description_path, summarise
 

@@ -17,16 +17,16 @@ from typing import Any
 
 import pytest
 
-from jitops.doctor import Finding
-from jitops.doctor_github import (
+from jitops.doors.github import GitHub
+from jitops.setup.doctor import Finding
+from jitops.setup.doctor_github import (
     code_owners,
     codeowners_findings,
     members_finding,
     rules_findings,
     workflow_findings,
 )
-from jitops.github import GitHub
-from jitops.init import WORKFLOWS, InitOptions, plan_init
+from jitops.setup.init import WORKFLOWS, InitOptions, plan_init
 from tests.conftest import ROOT
 
 APP_ID = 424242
@@ -315,7 +315,7 @@ def test_doctor_command_checks_a_generated_repository(rules_api: str, tmp_path: 
     from click.testing import CliRunner
 
     from jitops.cli import cli
-    from jitops.init import apply_init
+    from jitops.setup.init import apply_init
 
     apply_init(tmp_path, generated())
     args = ["doctor", "--repo", str(tmp_path), "--repo-name", "acme/access", "--token", "t"]

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 
 from jitops.demo.world import DBA, REQUESTER, World
-from jitops.github import GitHubError
+from jitops.doors.github import GitHubError
+from jitops.doors.vault.client import Vault
+from jitops.doors.vault.model import RetryPolicy
 from jitops.ledger import GitError
 from jitops.lifecycle.issue import run_issue
 from jitops.lifecycle.sweep import run_sweep
-from jitops.vault import Vault
-from jitops.vault_model import RetryPolicy
 
 pytestmark = pytest.mark.integration
 

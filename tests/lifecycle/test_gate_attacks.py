@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from jitops.demo.world import BOT, DBA, REPO, REQUESTER, World
-from jitops.github import MAX_ATTEMPTS, GitHub
+from jitops.doors.github import MAX_ATTEMPTS, GitHub
 from jitops.lifecycle.issue import Outcome, run_issue
 from jitops.lifecycle.sweep import run_sweep
 
@@ -292,7 +292,7 @@ class CountingProxy:
 
 
 def counted_services(world: World, proxy: CountingProxy):  # type: ignore[no-untyped-def]
-    from jitops.vault import Vault
+    from jitops.doors.vault.client import Vault
 
     environ = {**world.environ(), "VAULT_ADDR": proxy.url}
     return dataclasses.replace(
@@ -359,8 +359,8 @@ def test_what_a_sweep_costs_with_20_active_grants_and_5_expired(world: World) ->
 def test_pr_check_on_a_pull_request_touching_no_grant_passes_and_what_it_costs(
     world: World,
 ) -> None:
-    from jitops import prcheck
     from jitops.ledger import Git
+    from jitops.lifecycle import prcheck
 
     n = world.gh.open_pr(DBA, "docs", "Fix a typo", files={"README.md": "Access repository\n"})
     mark = len(world.gh.server.log)

@@ -8,14 +8,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from jitops import deliver
+from jitops.delivery import seal as deliver
 from jitops.demo.world import DBA, REQUESTER, World
+from jitops.doors.vault.client import Vault
+from jitops.doors.vault.model import VaultPermissionError
 from jitops.grant import read_grant
 from jitops.lifecycle.issue import run_issue
 from jitops.lifecycle.sweep import run_revoke, run_sweep
 from jitops.trailers import parse_entry
-from jitops.vault import Vault
-from jitops.vault_model import VaultPermissionError
 
 STAGING = (
     "requester: octocat\nrole: staging-admin\nduration: 2h\n"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from jitops import prcheck
 from jitops.demo.world import DBA, REQUESTER, World
 from jitops.ledger import Git
+from jitops.lifecycle import prcheck
 
 pytestmark = pytest.mark.integration
 

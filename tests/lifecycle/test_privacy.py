@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from jitops import deliver
 from jitops.cli import cli
+from jitops.delivery import seal as deliver
 from jitops.demo.world import DBA, REQUESTER, World
 
 pytestmark = pytest.mark.integration
@@ -77,7 +77,7 @@ def test_no_secret_leaks_anywhere(
         assert armored is not None
         payload = deliver.unseal_first(armored, [w.key.private], grant_id=grant_id)
         secrets_found.append(payload.wrapping_token.reveal())
-        from jitops.vault import Vault
+        from jitops.doors.vault.client import Vault
 
         unwrapped = Vault(payload.vault_addr, namespace=payload.vault_namespace).unwrap(
             payload.wrapping_token

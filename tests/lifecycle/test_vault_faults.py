@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from jitops.demo.world import DBA, REQUESTER, World
+from jitops.doors.vault.client import Vault
+from jitops.doors.vault.model import RetryPolicy
 from jitops.grant import parse_time
 from jitops.lifecycle.issue import run_issue
 from jitops.lifecycle.services import Services
 from jitops.lifecycle.sweep import run_sweep
 from jitops.sandbox.openbao import OpenBaoServer
-from jitops.vault import Vault
-from jitops.vault_model import RetryPolicy
 
 if TYPE_CHECKING:
     from tests.fixtures.faultproxy import FaultProxy

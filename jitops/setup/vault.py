@@ -15,9 +15,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from jitops.core.policy import Policy
+from jitops.doors.vault.model import VaultError, VaultSetupError, as_seconds, seconds
 from jitops.errors import UsageError
-from jitops.policy import Policy
-from jitops.vault_model import VaultError, VaultSetupError, as_seconds, seconds
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 DEFAULT_WORKFLOWS = ("jitops-issue.yml", "jitops-sweep.yml")
@@ -33,7 +33,7 @@ Outcome = Literal["created", "updated", "unchanged", "kept", "would create", "wo
 
 
 class VaultBackend(Protocol):
-    """The part of :class:`jitops.vault.Vault` setup needs (tests may pass the real one)."""
+    """The part of :class:`~jitops.doors.vault.client.Vault` setup needs (tests may pass it)."""
 
     def read(self, path: str, *, action: str | None = None) -> Mapping[str, Any] | None: ...
 

@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from jitops import checks
+from jitops.core import checks
+from jitops.core.policy import POLICY_DIR, Policy, load_policy
 from jitops.errors import ProblemsError
 from jitops.grant import GRANTS_DIR, ID_RE, read_grant
 from jitops.ledger import Git, names_in
-from jitops.policy import POLICY_DIR, Policy, load_policy
 
 if TYPE_CHECKING:
-    from jitops.github import GitHub
+    from jitops.doors.github import GitHub
 
 
 class RequestError(ProblemsError):

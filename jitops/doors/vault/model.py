@@ -1,7 +1,7 @@
 """Values and errors of the Vault boundary, free of hvac.
 
-:mod:`jitops.vault` is the one module that talks to Vault (through hvac); what it returns and
-raises is defined here so the core, the CLI and the tests can use it without importing hvac.
+:mod:`jitops.doors.vault.client` is the one module that talks to Vault (through hvac); what it
+returns and raises is defined here so the rest of jitops and the tests can use it without hvac.
 :func:`error_for` turns a Vault error answer (status + ``errors``) into a message that says what
 happened and what to do; it never sees a token or a secret.
 """

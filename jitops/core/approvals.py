@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from jitops.core.policy import ApprovalRule, Policy
 from jitops.errors import Problem
 from jitops.grant import Grant
-from jitops.policy import ApprovalRule, Policy
 from jitops.principals import TeamLookup, same_login
 
 Outcome = Literal["approved", "pending", "blocked", "invalid"]

@@ -15,16 +15,17 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from jitops import approvals, checks, prcomment
-from jitops.approvals import Evaluation, Review
+from jitops import prcomment
+from jitops.core import approvals, checks
+from jitops.core.approvals import Evaluation, Review
+from jitops.core.policy import POLICY_DIR, Policy, PolicyError, load_policy
 from jitops.errors import Problem
 from jitops.grant import GRANTS_DIR, Grant, grant_id_of, read_grant
 from jitops.ledger import Git, names_in
-from jitops.policy import POLICY_DIR, Policy, PolicyError, load_policy
 from jitops.principals import TeamLookup
 
 if TYPE_CHECKING:
-    from jitops.github import GitHub
+    from jitops.doors.github import GitHub
 
 MARKER = prcomment.MARKER
 
@@ -167,7 +168,7 @@ def decide(inp: PrInputs, teams: TeamLookup | None) -> PrDecision:
         )
         problems += checks.check_grant(grant, policy, ctx)
         if inp.ssh_keys is not None:
-            from jitops.sshkeys import usable_ssh_keys
+            from jitops.delivery.sshkeys import usable_ssh_keys
 
             usable, notes = usable_ssh_keys(inp.ssh_keys)
             if not usable:
@@ -296,7 +297,7 @@ def run(
     requester's SSH keys are not looked up again and nobody is asked for review. ``members``,
     when given, answers team membership (a token with organisation members read access).
     """
-    from jitops.github import GitHubError
+    from jitops.doors.github import GitHubError
 
     pr = gh.pull_request(number)
     git.ensure_commits(remote, [pr.base_sha, pr.head_sha])
@@ -321,7 +322,7 @@ def run(
     head_policy = git.files_at(pr.head_sha, POLICY_DIR, ".yaml")
     policy_failures: list[str] = []
     if kind == "policy":
-        from jitops.policytest import run_cases
+        from jitops.core.policytest import run_cases
 
         try:
             head = load_policy(head_policy)

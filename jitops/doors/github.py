@@ -31,9 +31,9 @@ import github
 import requests
 from github import Auth, Github, GithubException
 
-from jitops.approvals import Review
+from jitops.core.approvals import Review
+from jitops.core.policy import ACTIONS_BOT
 from jitops.errors import JitopsError
-from jitops.policy import ACTIONS_BOT
 
 T = TypeVar("T")
 

@@ -29,11 +29,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from jitops import approvals, checks
-from jitops.approvals import Evaluation, Review
+from jitops.core import approvals, checks
+from jitops.core.approvals import Evaluation, Review
+from jitops.core.policy import Policy, PolicyError, load_policy
 from jitops.errors import Problem, Secret
 from jitops.grant import GRANTS_DIR, Grant, format_time, read_grant
-from jitops.policy import Policy, PolicyError, load_policy
 from jitops.principals import TeamLookup
 
 #: How long a grant may stay ``failed`` (its pull request cannot be determined) before it is
@@ -131,8 +131,8 @@ class IssueDecision:
 
 def sealable_keys(keys: Sequence[str]) -> tuple[list[str], list[str]]:
     """The keys age really seals to (each one tried with a probe), and notes on the rest."""
-    from jitops import deliver
-    from jitops.sshkeys import usable_ssh_keys
+    from jitops.delivery import seal as deliver
+    from jitops.delivery.sshkeys import usable_ssh_keys
 
     usable, notes = usable_ssh_keys(keys)
     ok = []

@@ -6,7 +6,7 @@ secret read with that token under response wrapping, so the issuer never sees th
 look up and revoke grant tokens by accessor (only those git records: jitops never lists Vault's
 tokens), unwrap on the requester's laptop, and the few reads and writes ``vault setup`` and
 ``doctor`` need. hvac's exceptions become
-:class:`~jitops.vault_model.VaultError` subclasses that keep the cause and say what to do; 5xx
+:class:`~jitops.doors.vault.model.VaultError` subclasses that keep the cause and say what to do; 5xx
 answers and refused connections are retried a bounded number of times within a bounded time.
 No token or secret is ever logged or put in a message.
 """
@@ -22,9 +22,8 @@ import hvac
 import hvac.exceptions
 import requests
 
-from jitops.errors import Secret
-from jitops.policy import Role, VaultSettings
-from jitops.vault_model import (
+from jitops.core.policy import Role, VaultSettings
+from jitops.doors.vault.model import (
     GRANT_META,
     Issued,
     RetryPolicy,
@@ -38,6 +37,7 @@ from jitops.vault_model import (
     seconds,
     wrap_info,
 )
+from jitops.errors import Secret
 
 T = TypeVar("T")
 
@@ -125,8 +125,8 @@ class Vault:
         retry: RetryPolicy | None = None,
         timeout: float = 10.0,
     ) -> Vault:
-        """Log in the way the environment allows (see :func:`jitops.vault_login.connect`)."""
-        from jitops.vault_login import connect
+        """Log in the way the environment allows (see :func:`jitops.doors.vault.login.connect`)."""
+        from jitops.doors.vault.login import connect
 
         return connect(cls, addr, settings, environ, retry=retry, timeout=timeout)
 

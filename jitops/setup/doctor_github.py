@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from jitops.doctor import Finding
+from jitops.setup.doctor import Finding
 
 REQUIRED_CHECKS = ("jitops/validate", "jitops/approval")
 CODEOWNERS_PLACES = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")

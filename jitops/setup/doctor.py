@@ -15,10 +15,10 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 
+from jitops.core.policy import Policy
+from jitops.doors.vault.model import VaultError, as_seconds
 from jitops.duration import format_duration
-from jitops.policy import Policy
-from jitops.vault_model import VaultError, as_seconds
-from jitops.vaultsetup import issuer_policy_hcl
+from jitops.setup.vault import issuer_policy_hcl
 
 SETUP_FIX = "run `jitops vault setup` with an admin token"
 
@@ -36,7 +36,7 @@ class Finding:
 
 
 class DoctorVault(Protocol):
-    """The part of :class:`jitops.vault.Vault` the doctor uses."""
+    """The part of :class:`jitops.doors.vault.client.Vault` the doctor uses."""
 
     addr: str
     login_method: str

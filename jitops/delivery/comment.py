@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from jitops.armor import CorruptDeliveryError, normalize_armor
+from jitops.delivery.armor import CorruptDeliveryError, normalize_armor
 
 DELIVERY_MARKER = "<!-- jitops:delivery grant={grant_id} -->"
 _MARKER_RE = re.compile(r"<!--\s*jitops:delivery\s+grant=(?P<grant>[^\s>]+)\s*-->")

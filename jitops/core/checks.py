@@ -11,10 +11,10 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from jitops.core.policy import Policy
 from jitops.duration import format_duration
 from jitops.errors import Problem
 from jitops.grant import Grant
-from jitops.policy import Policy
 from jitops.principals import TeamLookup, same_login
 
 

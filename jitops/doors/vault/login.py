@@ -1,4 +1,6 @@
-"""How jitops logs in to Vault, chosen from the environment (no hvac here: see jitops.vault).
+"""How jitops logs in to Vault, chosen from the environment.
+
+No hvac here: see :mod:`jitops.doors.vault.client`.
 
 In GitHub Actions (``ACTIONS_ID_TOKEN_REQUEST_URL`` and ``_TOKEN`` set, i.e. the job has
 ``permissions: id-token: write``) jitops asks GitHub for an OIDC token for the audience
@@ -15,13 +17,13 @@ from typing import TYPE_CHECKING
 
 import requests
 
+from jitops.core.policy import VaultSettings
+from jitops.doors.vault.model import VaultConfigError, VaultLoginError
 from jitops.errors import Secret
-from jitops.policy import VaultSettings
-from jitops.vault_model import VaultConfigError, VaultLoginError
 
 if TYPE_CHECKING:
-    from jitops.vault import Vault
-    from jitops.vault_model import RetryPolicy
+    from jitops.doors.vault.client import Vault
+    from jitops.doors.vault.model import RetryPolicy
 
 LOGIN_VARIABLES = (
     "ACTIONS_ID_TOKEN_REQUEST_URL + ACTIONS_ID_TOKEN_REQUEST_TOKEN (GitHub Actions with "

@@ -9,7 +9,7 @@ What is sealed is a one-line JSON document, so ``jitops claim`` (and a person wi
 ``vault_namespace`` is present only when jitops issued in a Vault namespace (HCP Vault,
 Vault Enterprise, OpenBao namespaces): the wrapping token is unwrapped in that namespace.
 
-The armored age file is posted in a pull request comment (see :mod:`jitops.delivery_comment`).
+The armored age file is posted in a pull request comment (see :mod:`jitops.delivery.comment`).
 Only a private key matching one of the SSH keys on the requester's GitHub account at issue time
 opens it, and the wrapping token inside can be unwrapped once.
 """
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pyrage
 
-from jitops.armor import (
+from jitops.delivery.armor import (
     ARMOR_BEGIN,
     ARMOR_END,
     CorruptDeliveryError,
@@ -31,13 +31,8 @@ from jitops.armor import (
     normalize_armor,
     recipient_tags,
 )
-from jitops.delivery_comment import (
-    DELIVERY_MARKER,
-    extract_sealed,
-    render_delivery_comment,
-)
-from jitops.errors import Secret
-from jitops.sshkeys import (
+from jitops.delivery.comment import DELIVERY_MARKER, extract_sealed, render_delivery_comment
+from jitops.delivery.sshkeys import (
     PublicKey,
     SshKeyError,
     fingerprint,
@@ -45,6 +40,7 @@ from jitops.sshkeys import (
     tag_prefix,
     usable_ssh_keys,
 )
+from jitops.errors import Secret
 
 __all__ = [
     "ARMOR_BEGIN",
