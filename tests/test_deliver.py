@@ -11,7 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from jitops.core.sshkeys import fingerprint
 from jitops.delivery import seal as deliver
+from jitops.delivery.armor import CorruptDeliveryError, normalize_armor
+from jitops.delivery.comment import render_delivery_comment
+from jitops.delivery.errors import DeliveryError
 from jitops.errors import JitopsError, Secret
 from tests.fixtures.sshkeys import KeyPair, make_key
 
@@ -127,7 +131,7 @@ def test_every_payload_length_round_trips_through_age(keys: dict[str, KeyPair], 
     assert deliver.unseal(armored, keys["ed"].private).wrapping_token.reveal() == token
     out = subprocess.run(
         [age, "-d", "-i", str(keys["ed"].private)],
-        input=deliver.normalize_armor("  " + armored.replace("\n", "\r\n  ")),
+        input=normalize_armor("  " + armored.replace("\n", "\r\n  ")),
         capture_output=True,
         text=True,
         check=True,
@@ -197,21 +201,21 @@ def test_identity_file_problems(sealed: str, keys: dict[str, KeyPair], tmp_path:
 def test_damaged_deliveries(sealed: str, keys: dict[str, KeyPair]) -> None:
     lines = sealed.splitlines()
     truncated = "\n".join(lines[:4])
-    with pytest.raises(deliver.CorruptDeliveryError, match="cut short"):
+    with pytest.raises(CorruptDeliveryError, match="cut short"):
         deliver.unseal(truncated, keys["ed"].private)
-    with pytest.raises(deliver.CorruptDeliveryError, match="no age armored block"):
+    with pytest.raises(CorruptDeliveryError, match="no age armored block"):
         deliver.unseal("hello", keys["ed"].private)
     missing_middle = "\n".join([*lines[:3], *lines[5:]])
-    with pytest.raises(deliver.CorruptDeliveryError):
+    with pytest.raises(CorruptDeliveryError):
         deliver.unseal(missing_middle, keys["ed"].private)
     # flip one character in the payload (the last full line: the final line can be a few bytes)
     at = -2 if len(lines[-2]) > 5 else -3
     line = lines[at]
     flipped = line[:-5] + ("A" if line[-5] != "A" else "B") + line[-4:]
     damaged = [*lines[:at], flipped, *lines[at + 1 :]]
-    with pytest.raises(deliver.CorruptDeliveryError, match="damaged"):
+    with pytest.raises(CorruptDeliveryError, match="damaged"):
         deliver.unseal("\n".join(damaged), keys["ed"].private)
-    with pytest.raises(deliver.CorruptDeliveryError, match="not whole base64"):
+    with pytest.raises(CorruptDeliveryError, match="not whole base64"):
         deliver.unseal(sealed.replace(lines[2], lines[2][:-1] + "!"), keys["ed"].private)
 
 
@@ -227,23 +231,23 @@ def test_a_damaged_stanza_for_the_right_key_is_not_called_wrong_key(
     body_line = raw.index(b"\n", raw.index(b"\n", stanza) + 1)  # end of the stanza body
     assert body_line < header_end
     raw[body_line - 2] = ord("A") if raw[body_line - 2] != ord("A") else ord("B")
-    damaged = deliver.normalize_armor(
+    damaged = normalize_armor(
         "-----BEGIN AGE ENCRYPTED FILE-----\n"
         + base64.b64encode(bytes(raw)).decode()
         + "\n-----END AGE ENCRYPTED FILE-----\n"
     )
-    with pytest.raises(deliver.CorruptDeliveryError, match="damaged"):
+    with pytest.raises(CorruptDeliveryError, match="damaged"):
         deliver.unseal(damaged, keys["ed"].private)
 
 
 def test_something_else_sealed_to_the_key_is_not_a_delivery(keys: dict[str, KeyPair]) -> None:
     armored = deliver.seal(Secret("just some text"), [keys["ed"].public_line])
-    with pytest.raises(deliver.CorruptDeliveryError, match="not a jitops delivery"):
+    with pytest.raises(CorruptDeliveryError, match="not a jitops delivery"):
         deliver.unseal(armored, keys["ed"].private)
 
 
 def test_a_delivery_for_another_grant_is_refused(sealed: str, keys: dict[str, KeyPair]) -> None:
-    with pytest.raises(deliver.DeliveryError, match="for grant prod-db-ro-octocat-1123, not x"):
+    with pytest.raises(DeliveryError, match="for grant prod-db-ro-octocat-1123, not x"):
         deliver.unseal(sealed, keys["ed"].private, grant_id="x")
 
 
@@ -289,14 +293,14 @@ def test_the_token_appears_in_no_message_comment_or_repr(
     sealed: str, keys: dict[str, KeyPair], tmp_path: Path
 ) -> None:
     seen: list[str] = []
-    comment = deliver.render_delivery_comment(
+    comment = render_delivery_comment(
         grant_id="prod-db-ro-octocat-1123",
         requester="octocat",
         role="prod-db-readonly",
         expires_at=datetime(2026, 11, 23, 12, tzinfo=UTC),
         armored=sealed,
         wrap_ttl_seconds=3600,
-        key_fingerprints=[deliver.fingerprint(keys["ed"].public_line)],
+        key_fingerprints=[fingerprint(keys["ed"].public_line)],
     )
     seen.append(comment)
     bad_key = tmp_path / "bad"

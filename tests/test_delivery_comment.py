@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jitops.delivery.seal import extract_sealed, render_delivery_comment
+from jitops.delivery.comment import extract_sealed, render_delivery_comment
 
 
 def _armor(seed: bytes) -> str:

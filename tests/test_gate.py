@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from jitops.core.approvals import Review
 from jitops.core.gate import FileChange, IssueInputs, PullFacts, Rule, Verdict, decide_issue
+from jitops.delivery.seal import sealable_keys
 
 POLICY = b"""\
 version: 1
@@ -192,8 +193,11 @@ def test_a_key_age_cannot_seal_to_is_a_clear_deny() -> None:
     d = decide_issue(good(ssh_keys=()), teams)
     assert (d.verdict, d.rule) == (Verdict.DENY, Rule.DELIVERY)
     broken = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIP" + "A" * 42
-    d = decide_issue(good(ssh_keys=(broken,)), teams)
+    keys, notes = sealable_keys((broken,))
+    assert keys == []
+    d = decide_issue(good(ssh_keys=tuple(keys), key_notes=tuple(notes)), teams)
     assert (d.verdict, d.rule) == (Verdict.DENY, Rule.DELIVERY)
+    assert notes and notes[0] in d.reason
 
 
 def test_hostile_content_is_a_deny_not_a_crash() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from jitops.delivery.sshkeys import (
+from jitops.core.sshkeys import (
     PublicKey,
     SshKeyError,
     fingerprint,

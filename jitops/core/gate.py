@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from jitops.core import approvals, checks
 from jitops.core.approvals import Evaluation, Review
 from jitops.core.policy import Policy, PolicyError, load_policy
-from jitops.errors import Problem, Secret
+from jitops.errors import Problem
 from jitops.grant import GRANTS_DIR, Grant, format_time, read_grant
 from jitops.principals import TeamLookup
 
@@ -109,7 +109,10 @@ class IssueInputs:
     head_file: bytes | None = None
     reviews: Sequence[Review] = ()
     used_ids: frozenset[str] = frozenset()
+    # the requester's keys age can seal to, and why the others cannot
+    # (:func:`jitops.delivery.seal.sealable_keys` probes them)
     ssh_keys: Sequence[str] | None = None
+    key_notes: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -127,23 +130,6 @@ class IssueDecision:
     @property
     def issues(self) -> bool:
         return self.verdict is Verdict.ISSUE
-
-
-def sealable_keys(keys: Sequence[str]) -> tuple[list[str], list[str]]:
-    """The keys age really seals to (each one tried with a probe), and notes on the rest."""
-    from jitops.delivery import seal as deliver
-    from jitops.delivery.sshkeys import usable_ssh_keys
-
-    usable, notes = usable_ssh_keys(keys)
-    ok = []
-    for key in usable:
-        try:
-            deliver.seal(Secret("probe"), [key])
-        except Exception as exc:  # any failure means: age cannot seal to this key
-            notes.append(f"age cannot seal to one key ({type(exc).__name__})")
-            continue
-        ok.append(key)
-    return ok, notes
 
 
 def read_grant_safely(data: bytes, path: str) -> tuple[Grant | None, list[Problem]]:
@@ -278,7 +264,7 @@ def decide_issue(inp: IssueInputs, teams: TeamLookup | None) -> IssueDecision:
             why += f"; {len(late)} review(s) submitted after the merge do not count"
         return _deny(Rule.APPROVAL, f"not approved at merge ({why})", grant, pr, policy)
 
-    keys, notes = sealable_keys(inp.ssh_keys or ())
+    keys, notes = list(inp.ssh_keys or ()), list(inp.key_notes)
     if not keys:
         detail = "; ".join(notes) if notes else "no SSH key at all"
         return _deny(
@@ -361,5 +347,4 @@ __all__ = [
     "Verdict",
     "decide_issue",
     "read_grant_safely",
-    "sealable_keys",
 ]

@@ -1,7 +1,4 @@
-"""The ASCII armor of an age file, read tolerantly from text people copy and paste.
-
-Also the root of delivery errors, so the comment renderer and the sealing code share them.
-"""
+"""The ASCII armor of an age file, read tolerantly from text people copy and paste."""
 
 from __future__ import annotations
 
@@ -9,17 +6,13 @@ import base64
 import binascii
 import re
 
-from jitops.errors import JitopsError
+from jitops.delivery.errors import DeliveryError
 
 ARMOR_BEGIN = "-----BEGIN AGE ENCRYPTED FILE-----"
 ARMOR_END = "-----END AGE ENCRYPTED FILE-----"
 _COLUMNS = 64
 _BASE64 = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
 _STANZA = re.compile(rb"^-> (ssh-ed25519|ssh-rsa) ([A-Za-z0-9+/]{6})(?: |$)", re.MULTILINE)
-
-
-class DeliveryError(JitopsError):
-    """A delivery could not be sealed or opened."""
 
 
 class CorruptDeliveryError(DeliveryError):

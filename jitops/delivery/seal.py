@@ -23,51 +23,16 @@ from pathlib import Path
 
 import pyrage
 
-from jitops.delivery.armor import (
-    ARMOR_BEGIN,
-    ARMOR_END,
-    CorruptDeliveryError,
-    DeliveryError,
-    normalize_armor,
-    recipient_tags,
-)
-from jitops.delivery.comment import DELIVERY_MARKER, extract_sealed, render_delivery_comment
-from jitops.delivery.sshkeys import (
+from jitops.core.sshkeys import (
     PublicKey,
     SshKeyError,
-    fingerprint,
     inspect_private_key,
     tag_prefix,
     usable_ssh_keys,
 )
+from jitops.delivery.armor import CorruptDeliveryError, normalize_armor, recipient_tags
+from jitops.delivery.errors import DeliveryError
 from jitops.errors import Secret
-
-__all__ = [
-    "ARMOR_BEGIN",
-    "ARMOR_END",
-    "DELIVERY_MARKER",
-    "CorruptDeliveryError",
-    "DeliveryError",
-    "IdentityNotFoundError",
-    "NoUsableKeyError",
-    "NotAPrivateKeyError",
-    "PassphraseProtectedKeyError",
-    "SealedPayload",
-    "UnsupportedIdentityError",
-    "WrongKeyError",
-    "default_identities",
-    "extract_sealed",
-    "fingerprint",
-    "normalize_armor",
-    "payload_for",
-    "recipient_tags",
-    "render_delivery_comment",
-    "seal",
-    "unseal",
-    "unseal_first",
-    "usable_ssh_keys",
-]
-
 
 _PLAIN_ROUTE = (
     "save the block as delivery.age and run `age -d -i {key} delivery.age` (age asks for the "
@@ -356,3 +321,17 @@ def _passphrase_message(shown: str, public: PublicKey | None, armor: str) -> str
 def _short(text: str, limit: int = 120) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def sealable_keys(keys: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The keys age really seals to (each one tried with a probe), and notes on the rest."""
+    usable, notes = usable_ssh_keys(keys)
+    ok = []
+    for key in usable:
+        try:
+            seal(Secret("probe"), [key])
+        except Exception as exc:  # any failure means: age cannot seal to this key
+            notes.append(f"age cannot seal to one key ({type(exc).__name__})")
+            continue
+        ok.append(key)
+    return ok, notes

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from jitops.core.policy import ACTIONS_BOT
-from jitops.delivery import seal as deliver
+from jitops.delivery.comment import extract_sealed
 from jitops.doors.vault.model import Unwrapped
 from jitops.duration import format_duration
 from jitops.errors import JitopsError
@@ -84,13 +84,11 @@ def find_delivery(
             )
         pull_request = grant.status.pull_request
     comments = comments_of(pull_request)
-    armored = deliver.extract_sealed(
+    armored = extract_sealed(
         (body for author, body in comments if author.lower() == bot.lower()), grant_id
     )
     if armored is None:
-        others = sorted(
-            {a for a, body in comments if deliver.extract_sealed([body], grant_id) is not None}
-        )
+        others = sorted({a for a, body in comments if extract_sealed([body], grant_id) is not None})
         hint = (
             f"; a delivery was posted by {', '.join(others)}: if that is your jitops bot, "
             "run again with --bot LOGIN (admins: set settings.bot in policies/)"

@@ -26,7 +26,9 @@ from datetime import UTC, datetime, timedelta
 from jitops import prcomment
 from jitops.core import plan
 from jitops.core.gate import IssueDecision, Verdict, decide_issue, read_grant_safely
+from jitops.core.sshkeys import fingerprint
 from jitops.delivery import seal as deliver
+from jitops.delivery.comment import render_delivery_comment
 from jitops.errors import JitopsError
 from jitops.grant import ID_RE, Grant, format_time, grant_id_of
 from jitops.ledger import Git, PlannedCommit
@@ -243,14 +245,14 @@ def _issue(
         namespace=vault.namespace,
     )
     armored = deliver.seal(payload, list(decision.keys))
-    body = deliver.render_delivery_comment(
+    body = render_delivery_comment(
         grant_id=grant.id,
         requester=grant.requester,
         role=grant.role,
         expires_at=issued.expires_at,
         armored=armored,
         wrap_ttl_seconds=int(policy.settings.wrap_ttl.total_seconds()),
-        key_fingerprints=[deliver.fingerprint(k) for k in decision.keys],
+        key_fingerprints=[fingerprint(k) for k in decision.keys],
     )
     marker = plan.issued_marker(grant.id, issued.accessor, issued_at, issued.expires_at)
     shown_until = format_time(issued.expires_at)

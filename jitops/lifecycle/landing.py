@@ -28,9 +28,9 @@ from jitops.core.gate import (
     PullFacts,
     Verdict,
     read_grant_safely,
-    sealable_keys,
 )
 from jitops.core.policy import POLICY_DIR, PolicyError
+from jitops.delivery.seal import sealable_keys
 from jitops.errors import JitopsError
 from jitops.grant import GRANTS_DIR, ID_RE, Grant, grant_id_of
 from jitops.ledger import Git, names_in
@@ -95,6 +95,7 @@ def gate_inputs(svc: Services, path: str, now: datetime) -> IssueInputs:
         if not landed or base_tip is None:
             return replace(base, landed=landed)
         git.ensure_commits(svc.remote, [facts.head_sha])
+        keys, notes = sealable_keys(gh.ssh_keys(grant.requester))
         return replace(
             base,
             landed=True,
@@ -106,7 +107,8 @@ def gate_inputs(svc: Services, path: str, now: datetime) -> IssueInputs:
             changes=tuple(FileChange(f.path, f.status) for f in gh.pull_files(facts.number)),
             head_file=git.show(facts.head_sha, path),
             reviews=tuple(gh.reviews(facts.number)),
-            ssh_keys=tuple(gh.ssh_keys(grant.requester)),
+            ssh_keys=tuple(keys),
+            key_notes=tuple(notes),
         )
     except JitopsError as exc:  # GitHub or git could not answer: uncertain, never a deny
         return replace(base, lookup_failure=str(exc))

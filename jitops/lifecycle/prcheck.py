@@ -168,7 +168,7 @@ def decide(inp: PrInputs, teams: TeamLookup | None) -> PrDecision:
         )
         problems += checks.check_grant(grant, policy, ctx)
         if inp.ssh_keys is not None:
-            from jitops.delivery.sshkeys import usable_ssh_keys
+            from jitops.core.sshkeys import usable_ssh_keys
 
             usable, notes = usable_ssh_keys(inp.ssh_keys)
             if not usable:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from jitops.delivery import seal as deliver
+from jitops.delivery.comment import extract_sealed
 from jitops.demo.world import DBA, REQUESTER, World
 from jitops.doors.vault.client import Vault
 from jitops.doors.vault.model import VaultPermissionError
@@ -65,7 +66,7 @@ def last_entry(world: World):  # type: ignore[no-untyped-def]
 
 
 def claim(world: World, grant_id: str, pr: int):  # type: ignore[no-untyped-def]
-    armored = deliver.extract_sealed(world.gh.comments(pr), grant_id)
+    armored = extract_sealed(world.gh.comments(pr), grant_id)
     assert armored is not None
     payload = deliver.unseal_first(armored, [world.key.private], grant_id=grant_id)
     return Vault(payload.vault_addr).unwrap(payload.wrapping_token)
@@ -120,7 +121,7 @@ def test_merge_without_required_approval_is_denied(world: World) -> None:
     entry = last_entry(world)
     assert entry.action == "deny" and entry.reason and "not approved" in entry.reason
     assert any("access denied" in c for c in world.gh.comments(pr))
-    assert deliver.extract_sealed(world.gh.comments(pr), "db-octocat-1") is None
+    assert extract_sealed(world.gh.comments(pr), "db-octocat-1") is None
 
 
 def test_approved_grant_and_break_glass_revoke(world: World) -> None:

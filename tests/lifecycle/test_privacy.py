@@ -20,6 +20,7 @@ from click.testing import CliRunner
 
 from jitops.cli import cli
 from jitops.delivery import seal as deliver
+from jitops.delivery.comment import extract_sealed
 from jitops.demo.world import DBA, REQUESTER, World
 
 pytestmark = pytest.mark.integration
@@ -73,7 +74,7 @@ def test_no_secret_leaks_anywhere(
 
     secrets_found: list[str] = []
     for grant_id, n in prs.items():
-        armored = deliver.extract_sealed(w.gh.comments(n), grant_id)
+        armored = extract_sealed(w.gh.comments(n), grant_id)
         assert armored is not None
         payload = deliver.unseal_first(armored, [w.key.private], grant_id=grant_id)
         secrets_found.append(payload.wrapping_token.reveal())
