@@ -15,7 +15,7 @@ from jitops.cli.validate import repo_option, resolve_repo
 from jitops.errors import EXIT_OK, EXIT_REJECTED, UsageError
 from jitops.grant import parse_time
 from jitops.ledger import Git
-from jitops.lifecycle.issue import Outcome
+from jitops.lifecycle.outcome import Outcome
 
 FC = Callable[..., Any]
 
@@ -284,7 +284,7 @@ def revoke_cmd(
     fmt: str | None,
 ) -> int:
     """Break-glass: end grant ID now (revoke its token, remove its file)."""
-    from jitops.lifecycle.sweep import run_revoke
+    from jitops.lifecycle.revoke import run_revoke
 
     svc = _services(repo, repo_name, api_url, token, vault_addr, remote, branch)
     who = actor or svc.github.whoami()

@@ -20,7 +20,6 @@ tokens are never listed.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from jitops import prcomment
@@ -39,18 +38,10 @@ from jitops.lifecycle.landing import (
     recent_undelivered,
     recorded_accessor,
 )
+from jitops.lifecycle.outcome import Action, Outcome
+from jitops.lifecycle.revoke import early_revokes
 from jitops.lifecycle.services import Services, log
 from jitops.principals import LOGIN_RE
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What a run did with one grant (for output, tests and the demo)."""
-
-    grant: str
-    action: str  # issued | denied | skipped | revoked | expired | failed | flagged
-    detail: str
-    pull_request: int | None = None
 
 
 def run_issue(
@@ -93,11 +84,13 @@ def issue_pending(svc: Services, *, now: datetime) -> list[Outcome]:
             outcomes.append(_one(svc, path, now))
         except JitopsError as exc:  # this grant only; the next run retries it
             log.error("issue of %s failed: %s", shown, exc)
-            outcomes.append(Outcome(shown, "failed", str(exc)))
+            outcomes.append(Outcome(shown, Action.FAILED, str(exc)))
         except Exception as exc:  # a bug on one grant must not stop the others' issue or expiry
             log.exception("issue of %s failed unexpectedly", shown)
             outcomes.append(
-                Outcome(shown, "failed", f"unexpected {type(exc).__name__}; report it as a bug")
+                Outcome(
+                    shown, Action.FAILED, f"unexpected {type(exc).__name__}; report it as a bug"
+                )
             )
     return outcomes
 
@@ -106,7 +99,7 @@ def _one(svc: Services, path: str, now: datetime) -> Outcome:
     inputs = gate_inputs(svc, path, now)
     decision = decide_issue(inputs, svc.github.is_team_member)
     if decision.verdict is Verdict.FAILED:
-        return Outcome(_shown_id(path), "failed", decision.reason, decision.pull_request)
+        return Outcome(_shown_id(path), Action.FAILED, decision.reason, decision.pull_request)
     if decision.verdict is Verdict.DENY:
         return _deny(svc, path, decision, now)
     return _issue(svc, decision, now)
@@ -139,7 +132,7 @@ def _deny(svc: Services, path: str, decision: IssueDecision, now: datetime) -> O
         # nothing in this file can be written to git safely: an admin removes it by hand
         return Outcome(
             _shown_id(path),
-            "flagged",
+            Action.FLAGGED,
             f"{decision.reason}; the file cannot be recorded as denied (its values fail "
             "validation): an admin must remove it",
             decision.pull_request,
@@ -150,7 +143,7 @@ def _deny(svc: Services, path: str, decision: IssueDecision, now: datetime) -> O
         return [commit] if git.show("HEAD", path) is not None else []
 
     if not svc.git.land(svc.remote, svc.branch, build):
-        return Outcome(grant.id, "skipped", "removed meanwhile", decision.pull_request)
+        return Outcome(grant.id, Action.SKIPPED, "removed meanwhile", decision.pull_request)
     if decision.pull_request is not None:
         try:
             svc.github.comment(decision.pull_request, deny_comment(grant, decision.reason))
@@ -164,7 +157,7 @@ def _deny(svc: Services, path: str, decision: IssueDecision, now: datetime) -> O
                 "denied", grant, now, pull_request=decision.pull_request, reason=decision.reason
             ),
         )
-    return Outcome(grant.id, "denied", decision.reason, decision.pull_request)
+    return Outcome(grant.id, Action.DENIED, decision.reason, decision.pull_request)
 
 
 def deny_comment(grant: Grant, reason: str) -> str:
@@ -235,7 +228,7 @@ def _issue(
         raise
     if not landed:
         vault.revoke_accessor(issued.accessor)
-        return Outcome(grant.id, "skipped", "recorded or removed by another run meanwhile", pr)
+        return Outcome(grant.id, Action.SKIPPED, "recorded or removed by another run meanwhile", pr)
 
     # recorded: only now may the credential leave
     payload = deliver.payload_for(
@@ -257,14 +250,16 @@ def _issue(
     marker = plan.issued_marker(grant.id, issued.accessor, issued_at, issued.expires_at)
     shown_until = format_time(issued.expires_at)
     if pr is None:
-        return Outcome(grant.id, "failed", "recorded, but there is no pull request to deliver to")
+        return Outcome(
+            grant.id, Action.FAILED, "recorded, but there is no pull request to deliver to"
+        )
     try:
         svc.github.comment(pr, body + "\n" + marker + "\n")
     except JitopsError as exc:
         log.error("delivery of %s not posted: %s", grant.id, exc)
         return Outcome(
             grant.id,
-            "failed",
+            Action.FAILED,
             f"recorded until {shown_until}, but the delivery could not be posted ({exc}); the "
             "next run re-issues it",
             pr,
@@ -273,7 +268,7 @@ def _issue(
     verb = "re-issued" if replaces else "issued"
     capped = f"; {issued.capped}" if issued.capped else ""
     return Outcome(
-        grant.id, "issued", f"{verb} to {grant.requester} until {shown_until}{capped}", pr
+        grant.id, Action.ISSUED, f"{verb} to {grant.requester} until {shown_until}{capped}", pr
     )
 
 
@@ -294,46 +289,5 @@ def redeliver(svc: Services, *, now: datetime, skip: frozenset[str] = frozenset(
             )
         except JitopsError as exc:
             log.error("re-issue of %s failed: %s", grant.id, exc)
-            outcomes.append(Outcome(grant.id, "failed", str(exc), grant.status.pull_request))
+            outcomes.append(Outcome(grant.id, Action.FAILED, str(exc), grant.status.pull_request))
     return outcomes
-
-
-# -- early revoke ------------------------------------------------------------------------------
-def early_revokes(svc: Services, *, now: datetime | None = None) -> list[Outcome]:
-    """Revoke grants whose active files a merged pull request deleted (an early revoke).
-
-    Every deletion on main within the last 768h (no grant token outlives that) is looked at,
-    not only the pushed range, so a run cancelled by a concurrency group loses no revoke.
-    Deletions that are jitops' own (expire, revoke, deny) and revokes already recorded by
-    jitops are skipped; trailers on a pull request's commit are never believed.
-    """
-    from jitops.lifecycle.landing import deletions, jitops_own
-    from jitops.lifecycle.sweep import end_grant
-
-    now = now or datetime.now(UTC)
-    outcomes = []
-    for path, sha in deletions(svc, now):
-        try:
-            data = svc.git.show(f"{sha}^1", path)
-            grant, _ = read_grant_safely(data, path) if data is not None else (None, [])
-            if grant is None or grant.status is None or grant.status.expires_at <= now:
-                continue  # nothing issued, or its token already ended by its TTL
-            if jitops_own(svc, sha, grant.id, now):
-                continue  # jitops' own expire / revoke / deny
-            recorded = svc.git.find_trailer(svc.tip, "Jitops-Grant", grant.id, "revoke")
-            if any(jitops_own(svc, r, grant.id, now) for r in recorded):
-                continue
-            numbers = svc.github.pulls_for_commit(sha)
-            by = f"pull request #{numbers[0]}" if numbers else f"commit {sha[:12]}"
-            outcomes.append(
-                end_grant(
-                    svc, grant, f"{by} deleted the grant file (early revoke)", now=now, remove=False
-                )
-            )
-        except JitopsError as exc:
-            log.error("early revoke of %s failed: %s", _shown_id(path), exc)
-            outcomes.append(Outcome(_shown_id(path), "failed", str(exc)))
-    return outcomes
-
-
-__all__ = ["Outcome", "deny_comment", "early_revokes", "issue_pending", "redeliver", "run_issue"]

@@ -31,19 +31,14 @@ from jitops.errors import JitopsError
 from jitops.grant import GRANTS_DIR, Grant, format_time
 from jitops.ledger import Git, PlannedCommit
 from jitops.lifecycle.issue import (
-    Outcome,
-    early_revokes,
     issue_pending,
     redeliver,
     unissued_paths,
 )
 from jitops.lifecycle.landing import _shown_id
+from jitops.lifecycle.outcome import Action, Outcome
+from jitops.lifecycle.revoke import _revoke_note, early_revokes
 from jitops.lifecycle.services import Services, log
-from jitops.principals import LOGIN_RE
-
-
-class RevokeError(JitopsError):
-    """A grant that cannot be revoked as asked."""
 
 
 @dataclass(frozen=True)
@@ -81,16 +76,17 @@ def run_sweep(
         outcomes += [
             Outcome(
                 _shown_id(path),
-                "flagged",
+                Action.FLAGGED,
                 f"{why}; an admin must repair or remove it (its token, if any, ends by its TTL)",
             )
             for path, why in todo.unreadable
         ]
         outcomes += [
-            Outcome(_shown_id(p), "would issue", "merged but not yet issued") for p in todo.unissued
+            Outcome(_shown_id(p), Action.WOULD_ISSUE, "merged but not yet issued")
+            for p in todo.unissued
         ]
         outcomes += [
-            Outcome(g.id, "would expire", f"expired at {format_time(g.status.expires_at)}")
+            Outcome(g.id, Action.WOULD_EXPIRE, f"expired at {format_time(g.status.expires_at)}")
             for g in todo.expired
             if g.status is not None
         ]
@@ -105,35 +101,32 @@ def run_sweep(
     try:
         policy = svc.last_good_policy()
     except JitopsError as exc:
-        return outcomes + [Outcome(g.id, "failed", str(exc)) for g in todo.expired]
+        return outcomes + [Outcome(g.id, Action.FAILED, str(exc)) for g in todo.expired]
     commits: list[tuple[Grant, PlannedCommit, Outcome, str]] = []
     for grant in todo.expired:
         try:
             note = _revoke_note(svc, policy, grant)
         except JitopsError as exc:  # this grant only; the next sweep retries it
             log.error("could not revoke the token of %s: %s", grant.id, exc)
-            outcomes.append(Outcome(grant.id, "failed", f"could not revoke its token: {exc}"))
+            outcomes.append(Outcome(grant.id, Action.FAILED, f"could not revoke its token: {exc}"))
             continue
         except Exception as exc:  # a bug on one grant must not stop the other expiries
             log.exception("expiry of %s failed unexpectedly", grant.id)
             why = f"unexpected {type(exc).__name__}; report it as a bug"
-            outcomes.append(Outcome(grant.id, "failed", why))
+            outcomes.append(Outcome(grant.id, Action.FAILED, why))
             continue
         commits.append(
-            (grant, plan.expire_commit(grant, note), Outcome(grant.id, "expired", note), "expired")
+            (
+                grant,
+                plan.expire_commit(grant, note),
+                Outcome(grant.id, Action.EXPIRED, note),
+                "expired",
+            )
         )
     if commits:
         _land_removals(svc, commits, now, policy)
         outcomes += [c[2] for c in commits]
     return outcomes
-
-
-def _revoke_note(svc: Services, policy: Policy, grant: Grant) -> str:
-    assert grant.status is not None
-    revoked = svc.vault(policy).revoke_accessor(grant.status.token_accessor)
-    if revoked:
-        return "jitops revoked its Vault token."
-    return "Vault had already ended its token."
 
 
 def _land_removals(
@@ -160,70 +153,3 @@ def _land_removals(
             except JitopsError as exc:  # the ledger is already right; a comment can wait
                 log.warning("could not comment on #%s: %s", grant.status.pull_request, exc)
         svc.notify(policy, svc.event(kind, grant, now))
-
-
-def run_revoke(
-    svc: Services,
-    grant_id: str,
-    reason: str,
-    *,
-    actor: str | None = None,
-    now: datetime | None = None,
-) -> Outcome:
-    """Break-glass: end a grant now, whatever its expiry. ``actor``: the GitHub login of who
-    asked (recorded in a ``Jitops-Actor`` trailer)."""
-    if len(reason.strip()) < 5:
-        raise RevokeError("say why with --reason (at least a few words); it goes into git")
-    if actor is not None and not _valid_actor(actor):
-        raise RevokeError(
-            f"--actor {actor!r} is not a GitHub login; give the login of who asks for the revoke"
-        )
-    svc.git.fetch(svc.remote, svc.branch)
-    grant = svc.grants_at(svc.tip).get(grant_id)
-    if grant is None:
-        raise RevokeError(
-            f"no grant {grant_id!r} in grants/ on {svc.branch}; `jitops audit --active` lists "
-            "the active ones"
-        )
-    return end_grant(
-        svc, grant, reason.strip(), now=now or datetime.now(UTC), remove=True, actor=actor
-    )
-
-
-def _valid_actor(login: str) -> bool:
-    """A user login, or an App's ``name[bot]`` login (what GITHUB_ACTOR holds)."""
-    return LOGIN_RE.fullmatch(login.removesuffix("[bot]")) is not None
-
-
-def end_grant(
-    svc: Services,
-    grant: Grant,
-    reason: str,
-    *,
-    now: datetime,
-    remove: bool,
-    actor: str | None = None,
-) -> Outcome:
-    """Revoke ``grant``'s token and record a ``revoke`` commit (removing the file if asked)."""
-    policy = svc.last_good_policy()
-    note = _revoke_note(svc, policy, grant) if grant.status else "No token had been issued."
-    commit = plan.revoke_commit(grant, reason, note, remove=remove, actor=actor)
-    path = plan.grant_path(grant.id)
-
-    def build(git: Git) -> list[PlannedCommit]:
-        present = path in {e.path for e in git.ls_tree("HEAD", GRANTS_DIR)}
-        return [commit] if present == remove else []
-
-    svc.git.land(svc.remote, svc.branch, build)
-    pr = grant.status.pull_request if grant.status else None
-    if pr is not None:
-        try:
-            svc.github.comment(
-                pr,
-                f"**jitops: access revoked** — `{grant.id}` ({grant.requester}, {grant.role}): "
-                f"{reason}. {note}",
-            )
-        except JitopsError as exc:
-            log.warning("could not comment on #%s: %s", pr, exc)
-    svc.notify(policy, svc.event("revoked", grant, now, reason=reason))
-    return Outcome(grant.id, "revoked", f"{reason}. {note}", pr)

@@ -14,7 +14,8 @@ from jitops.cli import cli
 from jitops.demo.world import DBA, World
 from jitops.grant import parse_time
 from jitops.lifecycle.issue import run_issue
-from jitops.lifecycle.sweep import run_revoke, run_sweep
+from jitops.lifecycle.revoke import run_revoke
+from jitops.lifecycle.sweep import run_sweep
 from tests.fixtures.browser import browse
 from tests.lifecycle.test_lifecycle import ORDERS, STAGING, main_grant, merge_grant
 

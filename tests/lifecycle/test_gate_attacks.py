@@ -11,7 +11,8 @@ import pytest
 
 from jitops.demo.world import BOT, DBA, REPO, REQUESTER, World
 from jitops.doors.github import MAX_ATTEMPTS, GitHub
-from jitops.lifecycle.issue import Outcome, run_issue
+from jitops.lifecycle.issue import run_issue
+from jitops.lifecycle.outcome import Outcome
 from jitops.lifecycle.sweep import run_sweep
 
 pytestmark = pytest.mark.integration
@@ -474,7 +475,7 @@ def test_the_ledger_the_gate_writes_passes_audit_verify(world: World) -> None:
     from click.testing import CliRunner
 
     from jitops.cli import cli
-    from jitops.lifecycle.sweep import run_revoke
+    from jitops.lifecycle.revoke import run_revoke
 
     n = world.gh.open_pr(REQUESTER, "a", "Access", files={"grants/stg-octocat-60.yaml": STAGING})
     world.gh.merge_pr(n, DBA)

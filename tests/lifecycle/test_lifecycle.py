@@ -15,7 +15,8 @@ from jitops.doors.vault.client import Vault
 from jitops.doors.vault.model import VaultPermissionError
 from jitops.grant import read_grant
 from jitops.lifecycle.issue import run_issue
-from jitops.lifecycle.sweep import run_revoke, run_sweep
+from jitops.lifecycle.revoke import run_revoke
+from jitops.lifecycle.sweep import run_sweep
 from jitops.trailers import parse_entry
 
 STAGING = (

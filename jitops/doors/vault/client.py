@@ -23,6 +23,7 @@ import hvac.exceptions
 import requests
 
 from jitops.core.policy import Role, VaultSettings
+from jitops.doors.vault.login import login_from
 from jitops.doors.vault.model import (
     GRANT_META,
     Issued,
@@ -125,10 +126,18 @@ class Vault:
         retry: RetryPolicy | None = None,
         timeout: float = 10.0,
     ) -> Vault:
-        """Log in the way the environment allows (see :func:`jitops.doors.vault.login.connect`)."""
-        from jitops.doors.vault.login import connect
-
-        return connect(cls, addr, settings, environ, retry=retry, timeout=timeout)
+        """Log in as the environment allows (:func:`~jitops.doors.vault.login.login_from`)."""
+        how = login_from(addr, environ, timeout=timeout)
+        if how.method == "token":
+            return cls(how.addr, how.secret, namespace=how.namespace, retry=retry, timeout=timeout)
+        vault = cls(how.addr, None, namespace=how.namespace, retry=retry, timeout=timeout)
+        vault.login_method = how.method
+        if how.method == "jwt":
+            vault.login_jwt(settings, how.secret)
+        else:
+            assert how.role_id is not None
+            vault.login_approle(how.role_id, how.secret, how.approle_mount)
+        return vault
 
     def login_approle(self, role_id: str, secret_id: Secret, mount: str = "approle") -> None:
         """Log in with AppRole credentials."""

@@ -13,17 +13,13 @@ from __future__ import annotations
 
 import urllib.parse
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import Literal
 
 import requests
 
-from jitops.core.policy import VaultSettings
 from jitops.doors.vault.model import VaultConfigError, VaultLoginError
 from jitops.errors import Secret
-
-if TYPE_CHECKING:
-    from jitops.doors.vault.client import Vault
-    from jitops.doors.vault.model import RetryPolicy
 
 LOGIN_VARIABLES = (
     "ACTIONS_ID_TOKEN_REQUEST_URL + ACTIONS_ID_TOKEN_REQUEST_TOKEN (GitHub Actions with "
@@ -31,16 +27,23 @@ LOGIN_VARIABLES = (
 )
 
 
-def connect(
-    cls: type[Vault],
-    addr: str | None,
-    settings: VaultSettings,
-    environ: Mapping[str, str],
-    *,
-    retry: RetryPolicy | None = None,
-    timeout: float = 10.0,
-) -> Vault:
-    """Log in the way the environment allows: GitHub OIDC, then AppRole, then VAULT_TOKEN."""
+@dataclass(frozen=True)
+class Login:
+    """How to log in, read from the environment (the secret stays redacted in ``repr``)."""
+
+    addr: str
+    namespace: str | None
+    method: Literal["jwt", "approle", "token"]
+    secret: Secret  # the OIDC token, the AppRole secret id or the Vault token
+    role_id: str | None = None
+    approle_mount: str = "approle"
+
+
+def login_from(addr: str | None, environ: Mapping[str, str], *, timeout: float = 10.0) -> Login:
+    """The way the environment allows: GitHub OIDC, then AppRole, then VAULT_TOKEN.
+
+    For OIDC the Actions runtime is asked for a token here (audience ``JITOPS_VAULT_AUDIENCE``).
+    """
     addr = addr or environ.get("VAULT_ADDR")
     if not addr:
         raise VaultConfigError(
@@ -53,21 +56,14 @@ def connect(
     if url and bearer:
         audience = environ.get("JITOPS_VAULT_AUDIENCE") or default_audience(environ)
         jwt = github_oidc_token(url, Secret(bearer), audience, timeout=timeout)
-        vault = cls(addr, None, namespace=namespace, retry=retry, timeout=timeout)
-        vault.login_method = "jwt"
-        vault.login_jwt(settings, jwt)
-        return vault
+        return Login(addr, namespace, "jwt", jwt)
     role_id, secret_id = environ.get("VAULT_ROLE_ID"), environ.get("VAULT_SECRET_ID")
     if role_id and secret_id:
-        vault = cls(addr, None, namespace=namespace, retry=retry, timeout=timeout)
-        vault.login_method = "approle"
-        vault.login_approle(
-            role_id, Secret(secret_id), environ.get("VAULT_APPROLE_MOUNT", "approle")
-        )
-        return vault
+        mount = environ.get("VAULT_APPROLE_MOUNT", "approle")
+        return Login(addr, namespace, "approle", Secret(secret_id), role_id, mount)
     token = environ.get("VAULT_TOKEN")
     if token:
-        return cls(addr, Secret(token), namespace=namespace, retry=retry, timeout=timeout)
+        return Login(addr, namespace, "token", Secret(token))
     raise VaultConfigError(f"no way to log in to Vault: set {LOGIN_VARIABLES}")
 
 

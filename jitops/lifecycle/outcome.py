@@ -1,0 +1,37 @@
+"""What a run did with one grant: the one vocabulary of issue, sweep and revoke results.
+
+The CLI renders these (text, GitHub annotations and step summary, JSON); the demo and the
+tests read them. :class:`Action` is a ``StrEnum``: its values are the words users see.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Action(StrEnum):
+    ISSUED = "issued"
+    DENIED = "denied"
+    SKIPPED = "skipped"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+    FAILED = "failed"
+    FLAGGED = "flagged"  # a file jitops cannot judge or record: an admin must act
+    WOULD_ISSUE = "would issue"  # dry run
+    WOULD_EXPIRE = "would expire"  # dry run
+
+    @property
+    def needs_attention(self) -> bool:
+        """A run with such a result exits 1 (a person must look)."""
+        return self in (Action.FAILED, Action.FLAGGED)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a run did with one grant (for output, tests and the demo)."""
+
+    grant: str
+    action: Action
+    detail: str
+    pull_request: int | None = None

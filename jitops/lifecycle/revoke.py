@@ -1,0 +1,135 @@
+"""Ending a grant before its time: `jitops revoke` (break-glass) and early revokes.
+
+A grant ends early when someone with write access runs ``jitops revoke`` (the token is revoked
+by the accessor git records, the file removed in a ``revoke`` commit with the actor as a
+trailer), or when a merged pull request deletes an active grant file (the next run revokes
+its token and records the revoke). Both go through :func:`end_grant`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from jitops.core import plan
+from jitops.core.gate import read_grant_safely
+from jitops.core.policy import Policy
+from jitops.errors import JitopsError
+from jitops.grant import GRANTS_DIR, Grant
+from jitops.ledger import Git, PlannedCommit
+from jitops.lifecycle.landing import _shown_id, deletions, jitops_own
+from jitops.lifecycle.outcome import Action, Outcome
+from jitops.lifecycle.services import Services, log
+from jitops.principals import LOGIN_RE
+
+
+class RevokeError(JitopsError):
+    """A grant that cannot be revoked as asked."""
+
+
+def early_revokes(svc: Services, *, now: datetime | None = None) -> list[Outcome]:
+    """Revoke grants whose active files a merged pull request deleted (an early revoke).
+
+    Every deletion on main within the last 768h (no grant token outlives that) is looked at,
+    not only the pushed range, so a run cancelled by a concurrency group loses no revoke.
+    Deletions that are jitops' own (expire, revoke, deny) and revokes already recorded by
+    jitops are skipped; trailers on a pull request's commit are never believed.
+    """
+    now = now or datetime.now(UTC)
+    outcomes = []
+    for path, sha in deletions(svc, now):
+        try:
+            data = svc.git.show(f"{sha}^1", path)
+            grant, _ = read_grant_safely(data, path) if data is not None else (None, [])
+            if grant is None or grant.status is None or grant.status.expires_at <= now:
+                continue  # nothing issued, or its token already ended by its TTL
+            if jitops_own(svc, sha, grant.id, now):
+                continue  # jitops' own expire / revoke / deny
+            recorded = svc.git.find_trailer(svc.tip, "Jitops-Grant", grant.id, "revoke")
+            if any(jitops_own(svc, r, grant.id, now) for r in recorded):
+                continue
+            numbers = svc.github.pulls_for_commit(sha)
+            by = f"pull request #{numbers[0]}" if numbers else f"commit {sha[:12]}"
+            outcomes.append(
+                end_grant(
+                    svc, grant, f"{by} deleted the grant file (early revoke)", now=now, remove=False
+                )
+            )
+        except JitopsError as exc:
+            log.error("early revoke of %s failed: %s", _shown_id(path), exc)
+            outcomes.append(Outcome(_shown_id(path), Action.FAILED, str(exc)))
+    return outcomes
+
+
+def run_revoke(
+    svc: Services,
+    grant_id: str,
+    reason: str,
+    *,
+    actor: str | None = None,
+    now: datetime | None = None,
+) -> Outcome:
+    """Break-glass: end a grant now, whatever its expiry. ``actor``: the GitHub login of who
+    asked (recorded in a ``Jitops-Actor`` trailer)."""
+    if len(reason.strip()) < 5:
+        raise RevokeError("say why with --reason (at least a few words); it goes into git")
+    if actor is not None and not _valid_actor(actor):
+        raise RevokeError(
+            f"--actor {actor!r} is not a GitHub login; give the login of who asks for the revoke"
+        )
+    svc.git.fetch(svc.remote, svc.branch)
+    grant = svc.grants_at(svc.tip).get(grant_id)
+    if grant is None:
+        raise RevokeError(
+            f"no grant {grant_id!r} in grants/ on {svc.branch}; `jitops audit --active` lists "
+            "the active ones"
+        )
+    return end_grant(
+        svc, grant, reason.strip(), now=now or datetime.now(UTC), remove=True, actor=actor
+    )
+
+
+def _valid_actor(login: str) -> bool:
+    """A user login, or an App's ``name[bot]`` login (what GITHUB_ACTOR holds)."""
+    return LOGIN_RE.fullmatch(login.removesuffix("[bot]")) is not None
+
+
+def end_grant(
+    svc: Services,
+    grant: Grant,
+    reason: str,
+    *,
+    now: datetime,
+    remove: bool,
+    actor: str | None = None,
+) -> Outcome:
+    """Revoke ``grant``'s token and record a ``revoke`` commit (removing the file if asked)."""
+    policy = svc.last_good_policy()
+    note = _revoke_note(svc, policy, grant) if grant.status else "No token had been issued."
+    commit = plan.revoke_commit(grant, reason, note, remove=remove, actor=actor)
+    path = plan.grant_path(grant.id)
+
+    def build(git: Git) -> list[PlannedCommit]:
+        present = path in {e.path for e in git.ls_tree("HEAD", GRANTS_DIR)}
+        return [commit] if present == remove else []
+
+    svc.git.land(svc.remote, svc.branch, build)
+    pr = grant.status.pull_request if grant.status else None
+    if pr is not None:
+        try:
+            svc.github.comment(
+                pr,
+                f"**jitops: access revoked** — `{grant.id}` ({grant.requester}, {grant.role}): "
+                f"{reason}. {note}",
+            )
+        except JitopsError as exc:
+            log.warning("could not comment on #%s: %s", pr, exc)
+    svc.notify(policy, svc.event("revoked", grant, now, reason=reason))
+    return Outcome(grant.id, Action.REVOKED, f"{reason}. {note}", pr)
+
+
+def _revoke_note(svc: Services, policy: Policy, grant: Grant) -> str:
+    assert grant.status is not None
+    revoked = svc.vault(policy).revoke_accessor(grant.status.token_accessor)
+    if revoked:
+        return "jitops revoked its Vault token."
+    return "Vault had already ended its token."
