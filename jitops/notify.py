@@ -1,6 +1,7 @@
 """Optional webhooks told about grants: requested, approved, issued, expired, revoked, denied.
 
-Targets come from the policy's ``settings.notify`` list::
+Targets come from the policy's ``settings.notify`` list (parsed once, with the policy, into
+:class:`~jitops.core.webhooks.WebhookTarget` values)::
 
     settings:
       notify:
@@ -36,7 +37,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jitops.errors import JitopsError
+from jitops.core.webhooks import WebhookTarget
 from jitops.notify_payload import (
     EVENT_KINDS,
     Event,
@@ -51,83 +52,18 @@ __all__ = [
     "DeliveryResult",
     "Event",
     "Notifier",
-    "NotifyConfigError",
-    "WebhookTarget",
     "json_payload",
     "sign",
     "slack_payload",
-    "targets_from_settings",
     "verify_signature",
 ]
 
-FORMATS = ("slack", "json")
 SIGNATURE_HEADER = "X-Jitops-Signature-256"
 EVENT_HEADER = "X-Jitops-Event"
 DELIVERY_HEADER = "X-Jitops-Delivery"
 USER_AGENT = "jitops-webhook/1"
 
 _log = logging.getLogger("jitops.notify")
-
-
-class NotifyConfigError(JitopsError):
-    """A ``settings.notify`` entry that cannot be used."""
-
-
-@dataclass(frozen=True)
-class WebhookTarget:
-    """One configured webhook. Holds the *names* of the variables with the URL and key."""
-
-    name: str
-    format: str
-    url_env: str
-    secret_env: str | None = None
-    events: frozenset[str] = frozenset(EVENT_KINDS)
-
-    @classmethod
-    def from_mapping(cls, m: Mapping[str, Any]) -> WebhookTarget:
-        """Build from one ``settings.notify`` entry (already schema-checked)."""
-        name = m.get("name")
-        where = f"settings.notify entry {name!r}" if name else "a settings.notify entry"
-        if not isinstance(name, str) or not name:
-            raise NotifyConfigError(f"{where} has no name; give every webhook a name")
-        fmt = m.get("format")
-        if fmt not in FORMATS:
-            raise NotifyConfigError(f"{where}: format must be slack or json, not {fmt!r}")
-        url_env = m.get("url_env")
-        if not isinstance(url_env, str) or not url_env:
-            raise NotifyConfigError(
-                f"{where}: url_env must name the environment variable that holds the URL"
-            )
-        secret_env = m.get("secret_env")
-        if secret_env is not None and (not isinstance(secret_env, str) or not secret_env):
-            raise NotifyConfigError(f"{where}: secret_env must name an environment variable")
-        if fmt == "json" and secret_env is None:
-            raise NotifyConfigError(
-                f"{where}: format json needs secret_env, the environment variable holding "
-                "the HMAC-SHA256 key receivers check the X-Jitops-Signature-256 header with"
-            )
-        events = m.get("events", EVENT_KINDS)
-        unknown = sorted(set(events) - set(EVENT_KINDS))
-        if unknown:
-            raise NotifyConfigError(
-                f"{where}: unknown event(s) {', '.join(map(str, unknown))}; choose from "
-                f"{', '.join(EVENT_KINDS)}"
-            )
-        return cls(str(name), str(fmt), url_env, secret_env, frozenset(events))
-
-
-def targets_from_settings(
-    entries: Iterable[Mapping[str, Any]],
-) -> tuple[list[WebhookTarget], list[str]]:
-    """Every usable target, and a message for each entry that is not (for ``validate``)."""
-    targets: list[WebhookTarget] = []
-    problems: list[str] = []
-    for entry in entries:
-        try:
-            targets.append(WebhookTarget.from_mapping(entry))
-        except NotifyConfigError as exc:
-            problems.append(str(exc))
-    return targets, problems
 
 
 @dataclass(frozen=True)
@@ -172,32 +108,6 @@ class Notifier:
             total_timeout if total_timeout is not None else 2 * timeout + 1.0
         )
         self.retry_delay = retry_delay
-        self.config_problems: tuple[str, ...] = ()
-
-    @classmethod
-    def from_settings(
-        cls,
-        entries: Iterable[Mapping[str, Any]],
-        environ: Mapping[str, str],
-        *,
-        timeout: float = 5.0,
-        logger: logging.Logger | None = None,
-        total_timeout: float | None = None,
-        retry_delay: float = 0.5,
-    ) -> Notifier:
-        """A notifier for the policy's ``settings.notify``; never raises. Unusable entries are
-        skipped and reported as a warning on every send (``jitops validate`` rejects them)."""
-        targets, problems = targets_from_settings(entries)
-        notifier = cls(
-            targets,
-            environ,
-            timeout=timeout,
-            logger=logger,
-            total_timeout=total_timeout,
-            retry_delay=retry_delay,
-        )
-        notifier.config_problems = tuple(problems)
-        return notifier
 
     def send(self, event: Event) -> list[DeliveryResult]:
         """Tell every target subscribed to ``event.kind``; one result per such target."""
@@ -213,8 +123,6 @@ class Notifier:
             return [DeliveryResult(t.name, False, error=type(exc).__name__) for t in self.targets]
 
     def _send(self, event: Event) -> list[DeliveryResult]:
-        for problem in self.config_problems:
-            self.logger.warning("notify: webhook skipped: %s", problem)
         chosen = [t for t in self.targets if event.kind in t.events]
         if not chosen:
             return []

@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from jitops import schema, yamlsafe
+from jitops.core.webhooks import WebhookTarget, targets_from_settings
 from jitops.duration import DurationError, parse_duration
 from jitops.errors import Problem, ProblemsError
 from jitops.principals import Principal
@@ -84,7 +85,7 @@ class Settings:
     ticket_pattern: str | None = None
     wrap_ttl: timedelta = DEFAULT_WRAP_TTL
     vault: VaultSettings = field(default_factory=VaultSettings)
-    notify: tuple[Mapping[str, Any], ...] = ()
+    notify: tuple[WebhookTarget, ...] = ()
     bot: str | None = None  # the login jitops comments as; None: not set (github-actions[bot])
 
 
@@ -197,14 +198,13 @@ def _settings(raw: Mapping[str, Any], doc: yamlsafe.Document) -> Settings:
             raise ProblemsError(
                 [Problem(doc.source, doc.line(("settings", "wrap_ttl")), str(exc))]
             ) from None
-    from jitops.notify import targets_from_settings
-
-    notify_problems = []
+    targets, notify_problems = [], []
     for i, entry in enumerate(raw.get("notify", ())):
-        for message in targets_from_settings([entry])[1]:
-            notify_problems.append(
-                Problem(doc.source, doc.line(("settings", "notify", i)), message)
-            )
+        found, messages = targets_from_settings([entry])
+        targets += found
+        notify_problems += [
+            Problem(doc.source, doc.line(("settings", "notify", i)), m) for m in messages
+        ]
     if notify_problems:
         raise ProblemsError(notify_problems)
     vault = VaultSettings(**raw.get("vault", {}))
@@ -212,6 +212,6 @@ def _settings(raw: Mapping[str, Any], doc: yamlsafe.Document) -> Settings:
         ticket_pattern=pattern,
         wrap_ttl=wrap_ttl,
         vault=vault,
-        notify=tuple(raw.get("notify", ())),
+        notify=tuple(targets),
         bot=raw.get("bot"),
     )

@@ -401,7 +401,7 @@ def _notify(
     except PolicyError:
         return
     ev = decision.evaluation
-    Notifier.from_settings(policy.settings.notify, environ).send(
+    Notifier(policy.settings.notify, environ).send(
         Event(
             kind=kind,
             grant_id=grant.id,

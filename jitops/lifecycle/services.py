@@ -104,7 +104,7 @@ class Services:
 
     def notifier(self, policy: Policy) -> Notifier:
         # a bad webhook entry is logged and skipped: notifications never block the lifecycle
-        return Notifier.from_settings(policy.settings.notify, self.environ, logger=log)
+        return Notifier(policy.settings.notify, self.environ, logger=log)
 
     def notify(self, policy: Policy, event: Event) -> None:
         self.notifier(policy).send(event)
