@@ -174,6 +174,32 @@ def _trailers(text: str) -> dict[str, str]:
         return dict(t.split("\x1c", 1) for t in text.split("\x1d") if "\x1c" in t)
 
 
+_C_ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
+
+
+def _unquote(path: str) -> str:
+    """A path as git prints it: names with control characters, quotes or backslashes come
+    C-quoted (``"grants/a\\nb.yaml"``, octal escapes for bytes); anything else as is."""
+    if len(path) < 2 or path[0] != '"' or path[-1] != '"':
+        return path
+    out, i, body = bytearray(), 0, path[1:-1]
+    while i < len(body):
+        ch = body[i]
+        if ch != "\\" or i + 1 == len(body):
+            out += ch.encode("utf-8", "surrogateescape")
+            i += 1
+        elif body[i + 1] in _C_ESCAPES:
+            out.append(_C_ESCAPES[body[i + 1]])
+            i += 2
+        elif body[i + 1 : i + 4].isdigit():
+            out.append(int(body[i + 1 : i + 4], 8) & 0xFF)
+            i += 4
+        else:
+            out += body[i + 1].encode("utf-8", "surrogateescape")
+            i += 2
+    return out.decode("utf-8", "replace")
+
+
 def _parse_log_record(record: bytes, field_sep: str) -> LogCommit:
     fields = record.decode("utf-8", "replace").split(field_sep)
     if len(fields) != 6:
@@ -189,7 +215,7 @@ def _parse_log_record(record: bytes, field_sep: str) -> LogCommit:
         if len(parts) < 5 or not path:
             continue
         status = parts[4][:1]
-        changes.append((status, path, parts[2] if status == "D" else parts[3]))
+        changes.append((status, _unquote(path), parts[2] if status == "D" else parts[3]))
     try:
         when = datetime.fromtimestamp(int(stamp), UTC)
     except (ValueError, OverflowError, OSError):
