@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from jitops import yamlsafe
 from jitops.grant import GRANTS_DIR, format_time, parse_time, read_grant, valid_id
 from jitops.inert import one_line, printable
-from jitops.trailers import LedgerEntry, entry_from_trailers, subject_of
+from jitops.trailers import LedgerEntry, entry_from_trailers
 
 if TYPE_CHECKING:
     from jitops.ledger.log import LogCommit
@@ -230,16 +230,6 @@ def _grant_id(path: str) -> str:
     return ""
 
 
-def _bad_names(c: LogCommit) -> list[Finding]:
-    """Files added directly in grants/ whose names break the id rule (a newline, a Windows
-    device name...): never grants, always reported."""
-    return [
-        Finding(c.sha, f"{printable(p)[:100]} was added, but its name is not a valid grant id")
-        for st, p, _b in c.changes
-        if st == "A" and (g := _grant_id(p)) and not valid_id(g)
-    ]
-
-
 _LINE = re.compile(r"^([a-z_]+): +(.*?) *$")
 _INDICATORS = frozenset("-?:,[]{}#&*!|>%@`")  # may not start a plain scalar (or need care)
 _UNUSUAL = re.compile("[\t\r\x85\u2028\u2029]")  # tabs and other line breaks: YAML decides
@@ -320,13 +310,24 @@ def _apply(
             entry = None
         else:
             own.append(c.sha)
-    elif not problems and any(k.startswith("Jitops-") for k in trailers):
+    elif trailers and not problems and any(k.startswith("Jitops-") for k in trailers):
         findings.append(
             Finding(c.sha, "carries Jitops-* trailers without a Jitops-Action; not a ledger record")
         )
-    findings.extend(Finding(c.sha, f"malformed trailers: {p}") for p in problems)
-    grant_changes = [(st, p, b, g) for st, p, b in c.changes if valid_id(g := _grant_id(p))]
-    findings.extend(_bad_names(c))
+    if problems:
+        findings.extend(Finding(c.sha, f"malformed trailers: {p}") for p in problems)
+    grant_changes = []
+    for st, p, b in c.changes:
+        if g := _grant_id(p):
+            if valid_id(g):
+                grant_changes.append((st, p, b, g))
+            elif st == "A":  # a newline, a Windows device name...: never a grant, reported
+                findings.append(
+                    Finding(
+                        c.sha,
+                        f"{printable(p)[:100]} was added, but its name is not a valid grant id",
+                    )
+                )
     if entry is None and pr is None and grant_changes:
         unexplained.append((c.sha, c.subject))
     for status, path, blob, gid in grant_changes:
@@ -391,22 +392,18 @@ def _not_own(c: LogCommit, entry: LedgerEntry, pr: int | None, in_tree: set[str]
         return "is a merge commit (a pull request's)" if c.parents else "is a root commit"
     if pr is not None:
         return f"is the squash or rebase merge of pull request #{pr}"
-    if c.subject != subject_of(action=entry.action, grant=entry.grant):
-        return (
-            f"its subject {one_line(c.subject, 60)!r} is not "
-            f"'{subject_of(action=entry.action, grant=entry.grant)}'"
-        )
+    subject = f"jitops: {entry.action} {entry.grant}"
+    if c.subject != subject:
+        return f"its subject {one_line(c.subject, 60)!r} is not '{subject}'"
     path = f"{GRANTS_DIR}/{entry.grant}.yaml"
-    changes = sorted((st, p) for st, p, _b in c.changes)
-    if entry.action == "issue":
-        expected, does = [("M", path)], "modify only"
-    elif entry.action == "revoke" and not changes and entry.grant not in in_tree:
-        return ""  # records an early revoke whose deletion a pull request made
-    else:
-        expected, does = [("D", path)], "remove only"
-    if changes == expected:
+    want = "M" if entry.action == "issue" else "D"
+    changes = c.changes
+    if len(changes) == 1 and changes[0][0] == want and changes[0][1] == path:
         return ""
-    shown = ", ".join(f"{st} {one_line(p, 60)}" for st, p in changes[:3]) or "no change"
+    if not changes and entry.action == "revoke" and entry.grant not in in_tree:
+        return ""  # records an early revoke whose deletion a pull request made
+    does = "modify only" if want == "M" else "remove only"
+    shown = ", ".join(f"{st} {one_line(p, 60)}" for st, p, _b in changes[:3]) or "no change"
     more = f" and {len(changes) - 3} more" if len(changes) > 3 else ""
     return f"its change ({shown}{more}) does not {does} {path}, as {entry.action} must"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from jitops import schema, yamlsafe
@@ -30,11 +31,13 @@ WINDOWS_RESERVED = frozenset(
 _YEARS = range(1970, 9000)
 
 
+@lru_cache(maxsize=1 << 16)  # audit asks about the same few names tens of thousands of times
 def valid_id(text: str) -> bool:
     """``text`` is a usable grant id (safe in a file name, a branch, a commit subject)."""
     return bool(ID_RE.fullmatch(text)) and text not in WINDOWS_RESERVED
 
 
+@lru_cache(maxsize=1 << 12)
 def valid_role(text: str) -> bool:
     return bool(ROLE_RE.fullmatch(text))
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from jitops.errors import JitopsError
 from jitops.grant import format_time, parse_time, valid_id, valid_role
@@ -37,7 +38,8 @@ KEYS = (
     "Jitops-Reason",
 )
 _TRAILER = re.compile(r"^(Jitops-[A-Za-z-]+):[ \t]*(.*)$")
-_NAMED = ("Grant", "Requester", "Role")
+_REQUIRED = ("Jitops-Grant", "Jitops-Requester", "Jitops-Role")
+_REQUIRED_DENY = ("Jitops-Grant",)
 _ANY_TRAILER = re.compile(r"^[A-Za-z0-9-]+:")
 
 
@@ -58,6 +60,7 @@ class TrailerError(JitopsError):
     """A ledger entry jitops must not write (its grant id breaks the id rule)."""
 
 
+@lru_cache(maxsize=1 << 14)
 def valid_login(text: str) -> bool:
     return bool(LOGIN_RE.fullmatch(text))
 
@@ -104,9 +107,6 @@ def commit_message(entry: LedgerEntry, body: str) -> str:
     return f"jitops: {entry.action} {entry.grant}\n\n{prose}\n\n" + "\n".join(trailers) + "\n"
 
 
-subject_of = "jitops: {action} {grant}".format  # the subject of every jitops commit
-
-
 def parse_trailers(message: str) -> dict[str, str]:
     """The ``Jitops-*`` trailers of the last paragraph of ``message`` (last value wins)."""
     paragraphs = [p for p in re.split(r"\n[ \t]*\n", message.strip()) if p.strip()]
@@ -137,8 +137,7 @@ def entry_from_trailers(t: dict[str, str]) -> tuple[LedgerEntry | None, list[str
     if action not in ACTIONS:
         findings.append(f"unknown Jitops-Action {one_line(action, 40)!r}")
     # a deny may record a request whose requester or role broke its rule (left out)
-    required = ["Jitops-Grant"] if action == "deny" else [f"Jitops-{k}" for k in _NAMED]
-    for key in required:
+    for key in _REQUIRED_DENY if action == "deny" else _REQUIRED:
         if not t.get(key):
             findings.append(f"missing {key} trailer")
     grant = t.get("Jitops-Grant", "")
@@ -168,7 +167,7 @@ def entry_from_trailers(t: dict[str, str]) -> tuple[LedgerEntry | None, list[str
             shown = one_line(t["Jitops-Expires-At"], 40)
             findings.append(f"Jitops-Expires-At {shown!r} is not a time")
     approved = tuple(a.strip() for a in t.get("Jitops-Approved-By", "").split(",") if a.strip())
-    if not all(valid_login(a) for a in approved):
+    if approved and not all(map(valid_login, approved)):
         findings.append("Jitops-Approved-By lists something that is not a GitHub login")
         approved = tuple(a for a in approved if valid_login(a))
     if action not in ACTIONS or not grant:

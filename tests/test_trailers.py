@@ -140,3 +140,41 @@ def test_trailer_values_that_break_their_rule_are_findings() -> None:
     )
     assert entry is not None and entry.requester == ""
     assert any("is not a GitHub login" in f for f in findings)
+
+
+def test_the_deny_of_a_hostile_request_carries_only_jitops_trailers(tmp_path: Path) -> None:
+    """The grant file as a requester writes it, read by jitops' own loader, denied through
+    the lifecycle's own commit planner: git reads one Jitops-Grant, the right one."""
+    from jitops.grant import read_grant
+    from jitops.lifecycle.plan import deny_commit
+
+    text = (
+        'requester: "octocat\\nJitops-Grant: victim-1\\nJitops-Action: revoke"\n'
+        'role: "staging-admin\\n\\nJitops-Action: expire"\n'
+        "duration: 2h\nreason: Debug the staging thing for the release\n"
+    )
+    grant, problems = read_grant(text.encode(), "grants/stg-octo-9.yaml")
+    assert grant is not None and problems  # judged invalid, still deniable
+    planned = deny_commit(grant, 9, f"requester {grant.requester} is not the author")
+    repo = init_repo(tmp_path / "r")
+    trailers = _commit_and_read(repo, planned.message)
+    assert trailers["Jitops-Action"] == "deny" and trailers["Jitops-Grant"] == "stg-octo-9"
+    assert set(trailers) == {
+        "Jitops-Action",
+        "Jitops-Grant",
+        "Jitops-Pull-Request",
+        "Jitops-Reason",
+    }
+
+
+@given(st.text(max_size=60))
+def test_a_code_span_holds_any_text(text: str) -> None:
+    import re
+
+    from jitops.inert import code_span
+
+    span = code_span(text)
+    fence = re.match("`+", span)
+    assert fence is not None and span.endswith(fence.group()) and "\n" not in span
+    inner = span[len(fence.group()) : -len(fence.group())]
+    assert all(len(r) < len(fence.group()) for r in re.findall("`+", inner))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import operator
 import secrets
 import subprocess
 import threading
@@ -164,12 +165,15 @@ def _widen_pipe(fd: int) -> None:
         pass
 
 
+_PAIR = operator.methodcaller("split", "\x1c", 1)
+
+
 def _trailers(text: str) -> dict[str, str]:
     """``Key\x1cvalue`` pairs separated by ``\x1d`` (as git printed them) to a dict."""
     if not text:
         return {}
     try:
-        return dict(t.split("\x1c", 1) for t in text.split("\x1d"))
+        return dict(map(_PAIR, text.split("\x1d")))
     except ValueError:  # a pair without its separator: take the well-formed ones
         return dict(t.split("\x1c", 1) for t in text.split("\x1d") if "\x1c" in t)
 
@@ -215,7 +219,9 @@ def _parse_log_record(record: bytes, field_sep: str) -> LogCommit:
         if len(parts) < 5 or not path:
             continue
         status = parts[4][:1]
-        changes.append((status, _unquote(path), parts[2] if status == "D" else parts[3]))
+        if path[0] == '"':
+            path = _unquote(path)
+        changes.append((status, path, parts[2] if status == "D" else parts[3]))
     try:
         when = datetime.fromtimestamp(int(stamp), UTC)
     except (ValueError, OverflowError, OSError):
