@@ -17,7 +17,11 @@ commits. A commit is jitops' own when all of these hold:
   and ``revoke`` delete that file and nothing else; a ``revoke`` may also change nothing when
   a pull request had already deleted the file (an early revoke, recorded afterwards).
 
-A squash merge has one parent and a message its pull request controls; what gives it away is
+A squash merge has one parent and a message its pull request controls (GitHub's "About pull
+request merges": the default squash message of a one-commit pull request is that commit's title
+followed by the pull request number, and that commit's body, and the merger can edit it; see
+https://docs.github.com/en/pull-requests/collaborating-with-pull-requests/incorporating-changes-from-a-pull-request/about-pull-request-merges);
+what gives it away is
 its change (a grant pull request adds a file, any other touches paths outside ``grants/``) or
 its subject. Anything else carrying ``Jitops-*`` trailers is a finding, never a record. With a
 signed ledger, ``audit verify --allowed-signers`` also checks each believed commit's signature:

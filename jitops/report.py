@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from jitops.errors import Problem
-from jitops.inert import code_span, one_line
+from jitops.inert import code_span, one_line, printable
 from jitops.validate import Report
 
 
@@ -42,6 +42,9 @@ def _summary(report: Report) -> str:
 
 
 def _escape_data(s: str) -> str:
+    """A workflow command value: GitHub's escapes for % CR LF, other controls shown as text
+    (the log viewer would render ANSI escapes)."""
+    s = printable(s, newlines=True)
     return s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 

@@ -297,3 +297,20 @@ def test_a_damaged_status_block_is_a_clean_error(
     assert code == 1, out
     assert out.startswith("grants/db-octocat-1.yaml:"), out
     assert "Traceback" not in out
+
+
+@pytest.mark.parametrize("fmt", ["text", "github"])
+def test_escape_sequences_in_names_and_values_never_reach_the_terminal(
+    access_repo: Path, write_grant: Writer, tmp_path: Path, fmt: str
+) -> None:
+    write_grant(
+        "db-\x1b[2J\x1b]8;;evil.example\x07x",
+        GOOD_GRANT.replace("role: prod-db-readonly", 'role: "\\e[31m[/bold]"'),
+    )
+    summary = tmp_path / "summary.md"
+    code, out = run(access_repo, "--format", fmt, env={"GITHUB_STEP_SUMMARY": str(summary)})
+    assert code == 1, out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "\\x1b]8;;evil.example\\x07x" in out  # shown, so a reader sees the trick
+    if fmt == "github":
+        assert "\x1b" not in summary.read_text()
