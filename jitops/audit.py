@@ -390,6 +390,16 @@ def _apply(
             rec.expires_at = rec.expires_at or entry.expires_at
 
 
+def own_entry(c: LogCommit) -> LedgerEntry | None:
+    """``c``'s ledger entry when ``c`` is one of jitops' own commits (module doc), else None.
+    Without the history before it, a ``revoke`` that changes nothing is taken as recording an
+    earlier deletion."""
+    entry, _ = entry_from_trailers(c.trailers) if c.trailers and not c.unreadable else (None, [])
+    if entry is None or _not_own(c, entry, _pr_of(c.subject, len(c.parents)), set()):
+        return None
+    return entry
+
+
 def _not_own(c: LogCommit, entry: LedgerEntry, pr: int | None, in_tree: set[str]) -> str:
     """Why ``c`` is not one of jitops' own commits ('' when it is): see the module doc."""
     if len(c.parents) != 1:
@@ -460,4 +470,4 @@ def iter_json(records: Iterable[Record]) -> Iterator[dict[str, Any]]:
         yield r.to_json()
 
 
-__all__ = ["KEYS", "History", "Record", "build", "parse_time", "select"]
+__all__ = ["KEYS", "History", "Record", "build", "own_entry", "parse_time", "select"]

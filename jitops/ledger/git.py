@@ -12,9 +12,13 @@ import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jitops.ledger._base import GIT_TIMEOUT, GitError, git_env
 from jitops.ledger.log import BlobStream, LogCommit, log_records
+
+if TYPE_CHECKING:
+    from jitops.trailers import LedgerEntry
 
 
 @dataclass(frozen=True)
@@ -212,6 +216,27 @@ class Git:
             f"--grep=^Jitops-Action: {re.escape(action)}$",
         )
         return out.split()
+
+    def jitops_entry(self, sha: str) -> LedgerEntry | None:
+        """The ledger entry of commit ``sha`` when it is one of jitops' own commits (the rule
+        audit applies, :func:`jitops.audit.own_entry`); None for any other commit, whatever
+        trailers its message carries (a pull request's author writes those)."""
+        from jitops.audit import own_entry
+
+        if self.rev_parse(sha) is None:
+            return None
+        for c in log_records(self.root, sha, limit=1):
+            return own_entry(c)
+        return None
+
+    def recorded(self, ref: str, grant_id: str, action: str) -> bool:
+        """Whether jitops itself recorded ``action`` for ``grant_id`` in ``ref``'s history
+        (commits that merely carry such trailers do not count)."""
+        for sha in self.find_trailer(ref, "Jitops-Grant", grant_id, action):
+            entry = self.jitops_entry(sha)
+            if entry is not None and entry.grant == grant_id and entry.action == action:
+                return True
+        return False
 
     def show(self, ref: str, path: str) -> bytes | None:
         """Contents of ``path`` at ``ref`` (None when it does not exist there)."""

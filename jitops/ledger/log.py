@@ -15,7 +15,9 @@ from typing import NamedTuple
 from jitops.ledger._base import GIT_TIMEOUT, GitError, git_env
 
 
-def log_records(root: Path, ref: str, directory: str = "") -> Generator[LogCommit, None, None]:
+def log_records(
+    root: Path, ref: str, directory: str = "", *, limit: int | None = None
+) -> Generator[LogCommit, None, None]:
     """Commits of ``ref``'s first-parent history, oldest first, parsed while ONE ``git log``
     process streams them (merges diffed against their first parent).
 
@@ -24,7 +26,8 @@ def log_records(root: Path, ref: str, directory: str = "") -> Generator[LogCommi
     separated by markers with a random part chosen per run, so no commit message (written
     before the run) can forge a boundary; messages are decoded with replacement. A record
     that still cannot be read is skipped with ``LogCommit.unreadable`` set, never raised.
-    ``directory`` (optional) limits the walk to commits touching it."""
+    ``directory`` (optional) limits the walk to commits touching it; ``limit`` to the newest
+    ``limit`` commits (still yielded oldest first)."""
     nonce = secrets.token_hex(8)
     rec_sep, field_sep = f"\x1e{nonce}", f"\x1f{nonce}"
     fmt = f"%x1e{nonce}" + f"%x1f{nonce}".join(
@@ -47,6 +50,7 @@ def log_records(root: Path, ref: str, directory: str = "") -> Generator[LogCommi
         "--no-abbrev",
         "--no-renames",
         f"--format={fmt}",
+        *([f"--max-count={limit}"] if limit is not None else []),
         ref,
     ]
     # By default no pathspec: git's path filtering costs more than skipping, here, the few
