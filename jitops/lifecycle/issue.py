@@ -70,13 +70,13 @@ def early_revokes(
     for status, path, sha in svc.git.changes_in_range(before, after, GRANTS_DIR):
         if status != "D" or not names_in([path], GRANTS_DIR, ".yaml"):
             continue
-        if "\nJitops-Action:" in svc.git.message(sha):
-            continue  # jitops' own expire / deny / revoke
+        if svc.git.jitops_entry(sha) is not None:
+            continue  # jitops' own expire / deny / revoke (trailers alone prove nothing)
         data = svc.git.show(f"{sha}^1", path)
         grant, _ = read_grant(data, path) if data is not None else (None, [])
         if grant is None or grant.status is None:
             continue
-        if svc.git.find_trailer(f"{svc.remote}/{svc.branch}", "Jitops-Grant", grant.id, "revoke"):
+        if svc.git.recorded(f"{svc.remote}/{svc.branch}", grant.id, "revoke"):
             outcomes.append(Outcome(grant.id, "skipped", "early revoke already recorded"))
             continue
         from jitops.lifecycle.sweep import end_grant
