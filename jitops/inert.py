@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import re
 
-# C0 and C1 controls (tab and newline handled by the callers), zero-width and direction
-# marks, bidirectional embeddings/overrides/isolates, line and paragraph separators, BOM.
-_UNSAFE = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]"
+# C0 and C1 controls (tab and newline handled by the callers), soft hyphen, zero-width and
+# direction marks, bidirectional embeddings/overrides/isolates, line and paragraph separators,
+# BOM, interlinear annotation marks and tag characters: all render as nothing, or act.
+_INVISIBLE = (
+    "\x7f-\x9f\xad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff"
+    "\ufff9-\ufffb\U000e0000-\U000e007f"
 )
-_UNSAFE_ALL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+_UNSAFE = re.compile(f"[\x00-\x08\x0b-\x1f{_INVISIBLE}]")
+_UNSAFE_ALL = re.compile(f"[\x00-\x1f{_INVISIBLE}]")
 _BACKTICKS = re.compile("`+")
 
 
