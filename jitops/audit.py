@@ -63,7 +63,7 @@ KEYS = (
 )
 
 
-@dataclass
+@dataclass(slots=True)  # thousands are built and updated per audit
 class Record:
     grant: str
     requester: str | None = None
