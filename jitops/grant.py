@@ -59,8 +59,11 @@ def format_time(value: datetime) -> str:
     return value.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+_STR_ONLY = frozenset({str})
+
+
 def _status_time(value: object) -> datetime:
-    if not isinstance(value, str):
+    if type(value) is not str:
         raise ValueError("a time is not RFC 3339 text")
     try:
         when = parse_time(value)
@@ -85,13 +88,13 @@ class GrantStatus:
         """Raises ValueError (or KeyError) for a damaged block: missing keys, times that are
         not RFC 3339 text or lie outside sane years, an empty accessor, odd types."""
         pr = data.get("pull_request")
-        approved = data.get("approved_by") or ()
-        if pr is not None and (isinstance(pr, bool) or not isinstance(pr, int) or pr < 1):
+        approved = data.get("approved_by") or []
+        if pr is not None and (type(pr) is not int or pr < 1):  # bool is not a number here
             raise ValueError("pull_request is not a pull request number")
-        if not isinstance(approved, list | tuple) or not all(isinstance(a, str) for a in approved):
+        if type(approved) is not list or not _STR_ONLY.issuperset(map(type, approved)):
             raise ValueError("approved_by is not a list of logins")
         accessor = data["token_accessor"]
-        if not isinstance(accessor, str) or not accessor.strip():
+        if type(accessor) is not str or not accessor.strip():
             raise ValueError("token_accessor is empty")
         return cls(
             state=data["state"],

@@ -166,7 +166,10 @@ class _Walker:
     def _node(self, node: yaml.Node, path: Path_) -> Any:
         self.lines.setdefault(path, _line(node))
         if isinstance(node, yaml.ScalarNode):
-            return _checked(self.source, _line(node), node.tag, node.value, node.style)
+            try:
+                return _scalar_value(node.tag, node.value, node.style)
+            except _BadNumber as exc:
+                raise _fail(self.source, _line(node), str(exc)) from None
         if isinstance(node, yaml.SequenceNode):
             return [self._node(item, (*path, i)) for i, item in enumerate(node.value)]
         assert isinstance(node, yaml.MappingNode)
@@ -177,7 +180,10 @@ class _Walker:
                 raise _fail(
                     self.source, key_line, "mapping keys must be plain words, not lists or maps"
                 )
-            key = _checked(self.source, key_line, key_node.tag, key_node.value, key_node.style)
+            try:
+                key = _scalar_value(key_node.tag, key_node.value, key_node.style)
+            except _BadNumber as exc:
+                raise _fail(self.source, key_line, str(exc)) from None
             if not isinstance(key, str):
                 key = key_node.value
             if key in mapping:
@@ -296,28 +302,18 @@ def _scalar(source: str, line: int, ev: yaml.ScalarEvent) -> Any:
     if ev.style:  # quoted or block scalars are always strings
         return ev.value
     tag: str = _resolver.resolve(yaml.ScalarNode, ev.value, ev.implicit)  # type: ignore[no-untyped-call]
-    return _checked(source, line, tag, ev.value, ev.style)
+    try:
+        return _scalar_value(tag, ev.value, ev.style)
+    except _BadNumber as exc:
+        raise _fail(source, line, str(exc)) from None
 
 
 #: Longest number a jitops file may hold (Python refuses to convert over 4,300 digits).
 _MAX_NUMBER = 100
 
 
-def _checked(source: str, line: int, tag: str, value: str, style: str | None) -> Any:
-    """A scalar's value; a number too long to be one is a located problem, not a crash."""
-    if not style and len(value) > _MAX_NUMBER and tag in (_INT, _FLOAT):
-        raise _fail(
-            source,
-            line,
-            f"a number of {len(value):,} characters is not a value jitops can use; write a "
-            "short number, or quote the text",
-        )
-    try:
-        return _scalar_value(tag, value, style)
-    except (ValueError, OverflowError):
-        raise _fail(
-            source, line, "a number here cannot be read; write a short number, or quote it"
-        ) from None
+class _BadNumber(ValueError):
+    """A number jitops will not read; the caller adds the file and line."""
 
 
 _INT = "tag:yaml.org,2002:int"
@@ -330,4 +326,14 @@ def _scalar_value(tag: str, value: str, style: str | None) -> Any:
     construct = _constructor.yaml_constructors.get(tag)
     if construct is None:  # '=' (value) and '<<' (merge) keys: plain text here
         return value
-    return construct(_constructor, yaml.ScalarNode(tag, value))
+    if len(value) > _MAX_NUMBER and tag in (_INT, _FLOAT):  # Python refuses > 4,300 digits
+        raise _BadNumber(
+            f"a number of {len(value):,} characters is not a value jitops can use; write a "
+            "short number, or quote the text"
+        )
+    try:
+        return construct(_constructor, yaml.ScalarNode(tag, value))
+    except (ValueError, OverflowError):
+        raise _BadNumber(
+            "a number here cannot be read; write a short number, or quote it"
+        ) from None
