@@ -69,6 +69,10 @@ def check(doc: Document, kind: str) -> list[Problem]:
                 )
             continue
         problems.append(Problem(doc.source, doc.line(path), _explain(err, path)))
+    if not problems:  # the compiled check refused what jsonschema accepts: never let it pass
+        problems.append(
+            Problem(doc.source, 1, "file does not match the schema; run `jitops schema` to see it")
+        )
     problems.sort(key=lambda p: p.line)
     return problems
 
