@@ -29,8 +29,8 @@ from jitops.demo.oidc import OWNER_ID, REPOSITORY_ID, OidcIssuer
 from jitops.errors import JitopsError, Secret
 from jitops.ledger import Git
 from jitops.policy import Policy, load_policy
-from jitops.vault import Vault, VaultError
-from jitops.vault_model import TokenInfo
+from jitops.vault import Vault
+from jitops.vault_model import TokenInfo, VaultError
 from jitops.vaultsetup import SetupOptions, apply_setup, plan_setup
 
 if TYPE_CHECKING:
