@@ -81,7 +81,10 @@ class Record:
     end_reason: str | None = None
     token_accessor: str | None = None
     added: int = 0  # how many times the file was added (more than once: id reused)
-    issued: int = 0  # how many issue commits named it (more than once: issued twice)
+    issued: int = 0  # how many issue commits named it (more than once: a re-issue, or a fault)
+    # what each issue commit's trailers said: {sha: (expires_at, approved_by)}; a re-issue
+    # (its delivery never posted) writes a second status block, checked against its own commit
+    issue_trailers: dict[str, tuple[datetime | None, tuple[str, ...]]] = field(default_factory=dict)
     added_pr: int | None = None  # the pull request whose merge added the file
     issue_sha: str | None = None
     added_sha: str | None = None
@@ -374,7 +377,10 @@ def _apply(
     if entry.action == "issue":
         rec.issued += 1
         if rec.issued > 1:
-            findings.append(Finding(c.sha, f"grant {rec.grant} was issued again"))
+            wrong = _not_a_reissue(rec, entry)
+            if wrong:
+                findings.append(Finding(c.sha, f"grant {rec.grant} was issued again {wrong}"))
+        rec.issue_trailers[c.sha] = (entry.expires_at, tuple(entry.approved_by))
         rec.issued_at = c.committed_at
         rec.issue_sha = c.sha
         rec.approved_by = list(entry.approved_by)
@@ -388,6 +394,22 @@ def _apply(
         rec.end_reason = entry.reason
         if entry.expires_at is not None:
             rec.expires_at = rec.expires_at or entry.expires_at
+
+
+REISSUE_SLACK = timedelta(minutes=2)  # a re-issue gets the time left, at least a minute
+
+
+def _not_a_reissue(rec: Record, entry: LedgerEntry) -> str:
+    """Why a second ``issue`` of ``rec`` is not a re-issue ('' when it is): jitops re-issues a
+    grant whose delivery was never posted while it is still active, for the time it has left
+    (at least a minute), never longer than what was approved."""
+    if rec.ended_at is not None:
+        return "after it had ended"
+    if entry.expires_at is None or rec.expires_at is None:
+        return "without an expiry to compare"
+    if entry.expires_at > rec.expires_at + REISSUE_SLACK:
+        return f"with a later expiry ({rfc3339(entry.expires_at)}, was {rfc3339(rec.expires_at)})"
+    return ""
 
 
 def own_entry(c: LogCommit) -> LedgerEntry | None:
@@ -429,9 +451,10 @@ def _check_status(rec: Record, data: bytes, sha: str, findings: list[Finding]) -
         return
     st = grant.status
     rec.token_accessor = st.token_accessor
-    if rec.expires_at is not None and st.expires_at != rec.expires_at:
+    expires_at, approved_by = rec.issue_trailers.get(sha, (rec.expires_at, tuple(rec.approved_by)))
+    if expires_at is not None and st.expires_at != expires_at:
         findings.append(Finding(sha, f"{rec.grant}: status expires_at and trailer disagree"))
-    if sorted(a.lower() for a in st.approved_by) != sorted(a.lower() for a in rec.approved_by):
+    if sorted(a.lower() for a in st.approved_by) != sorted(a.lower() for a in approved_by):
         findings.append(Finding(sha, f"{rec.grant}: status approved_by and trailer disagree"))
     if not st.token_accessor:
         findings.append(Finding(sha, f"{rec.grant}: status block has no token accessor"))

@@ -45,10 +45,12 @@ def verify(
     parent (unknown: needs review). ``signatures``: git's ``%G?`` letter for each of jitops'
     own commits, when the ledger is signed (None: not checked)."""
     out = [str(f) for f in history.findings]
+    attested = _attested_additions(history)
     out += [
         f"{sha[:12]}: commit touching grants/ came neither from a pull request merge nor from "
         f"jitops ({subject[:60]!r})"
         for sha, subject in history.unexplained
+        if sha not in attested
     ]
     for r in sorted(history.records.values(), key=lambda r: r.grant):
         out += _check_record(r, needs_review, now, tolerance)
@@ -59,6 +61,22 @@ def verify(
             if signatures.get(sha, "N") != "G"
         ]
     return out
+
+
+def _attested_additions(history: History) -> set[str]:
+    """Single-parent commits that added a grant which jitops' own issue or deny commit ties to a
+    pull request. A rebase merge replays a pull request's commits without a merge commit or a
+    ``(#N)`` subject, so git alone cannot show where they came from; the gate asked GitHub
+    which merged pull request landed the commit before it issued or denied, and its record
+    names that pull request."""
+    return {
+        r.added_sha
+        for r in history.records.values()
+        if r.added_sha is not None
+        and r.added_pr is None
+        and r.pull_request is not None
+        and (r.issue_sha is not None or r.ended_by == "deny")
+    }
 
 
 def unreviewed_issues(history: History) -> list[Record]:
@@ -77,9 +95,9 @@ def _check_record(
             out.append(f"{at} has no pull request")
         if r.added == 0:
             out.append(f"{at}, but no commit in this history added its file (rewritten history?)")
-        elif r.added_pr is None:
+        elif r.added_pr is None and r.pull_request is None:
             out.append(f"{at}, whose file was not added by a pull request merge")
-        elif r.pull_request is not None and r.added_pr != r.pull_request:
+        elif r.added_pr is not None and r.pull_request is not None and r.added_pr != r.pull_request:
             out.append(
                 f"{at} names pull request #{r.pull_request}, but #{r.added_pr} added the file"
             )

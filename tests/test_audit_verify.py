@@ -305,3 +305,24 @@ def test_a_file_name_with_a_newline_is_never_a_grant(ledger: Ledger) -> None:
     assert any("its name is not a valid grant id" in ln and "\\n" in ln for ln in lines), lines
     assert all("Jitops-Action: expire" not in ln or "\\n" in ln for ln in lines)
     assert records(ledger.repo) == {}
+
+
+def test_a_reissue_for_the_time_left_is_consistent_but_not_one_that_extends(
+    ledger: Ledger,
+) -> None:
+    start = datetime.now(UTC) - timedelta(minutes=10)
+    pr = issued(ledger, "stg-octo-1", start)  # expires at start + 30 s + 2 h
+    # the delivery was never posted: jitops re-issues for the time left (same expiry)
+    ledger.issue(
+        "stg-octo-1",
+        start + 10 * timedelta(minutes=1),
+        pr=pr,
+        duration=timedelta(hours=2, seconds=30) - timedelta(minutes=10),
+    )
+    code, lines = verify(ledger.repo)
+    assert (code, lines[:-1]) == (0, []), lines
+    # an issue that pushes the expiry out is not a re-issue
+    ledger.issue("stg-octo-1", start + 11 * timedelta(minutes=1), pr=pr, duration=5 * HOUR)
+    code, lines = verify(ledger.repo)
+    assert code == 1
+    assert any("stg-octo-1 was issued again with a later expiry" in ln for ln in lines), lines
