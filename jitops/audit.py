@@ -1,24 +1,50 @@
-"""`jitops audit`: every grant's record, rebuilt from git alone.
+"""`jitops audit`: every grant's record, rebuilt from git alone (pure).
 
-One streaming ``git log --raw`` pass over the commits touching ``grants/`` (oldest first), plus
-one ``git cat-file --batch`` for the grant files as they were added and as jitops issued them.
-Never one process per commit. Malformed input (hand-edited files, broken trailers, odd
-messages) never stops the audit: it becomes a finding that ``audit verify`` reports.
+The git door streams the commits of main's first-parent line (oldest first, with their
+trailers and file changes) and reads the grant files this module asks for in one batch; this
+module decides what each commit means. Malformed input (hand-edited files, broken trailers,
+odd messages) never stops the audit: it becomes a finding that ``audit verify`` reports.
+
+**Which trailers are believed** (DESIGN.md section 5). A pull request's author controls its
+commit messages, a squash merge's included, so ``Jitops-*`` trailers count only on jitops' own
+commits. A commit is jitops' own when all of these hold:
+
+- it has one parent (a two-parent commit is a pull request's merge);
+- its subject is not a pull request's squash or rebase merge subject (``... (#N)``) and is
+  exactly ``jitops: <action> <grant>``, naming what its trailers say;
+- its change is exactly what its action says: ``issue`` modifies that grant's file and nothing
+  else (``audit verify`` also checks the new file has the status block); ``expire``, ``deny``
+  and ``revoke`` delete that file and nothing else; a ``revoke`` may also change nothing when
+  a pull request had already deleted the file (an early revoke, recorded afterwards).
+
+A squash merge has one parent and a message its pull request controls (GitHub's "About pull
+request merges": the default squash message of a one-commit pull request is that commit's title
+followed by the pull request number, and that commit's body, and the merger can edit it; see
+https://docs.github.com/en/pull-requests/collaborating-with-pull-requests/incorporating-changes-from-a-pull-request/about-pull-request-merges);
+what gives it away is
+its change (a grant pull request adds a file, any other touches paths outside ``grants/``) or
+its subject. Anything else carrying ``Jitops-*`` trailers is a finding, never a record. With a
+signed ledger, ``audit verify --allowed-signers`` also checks each believed commit's signature:
+without signatures, a commit whose change equals a jitops change cannot be told from one, but
+its effect on ``grants/`` is then the same, and ``--active`` trusts the files in ``grants/``.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from jitops import yamlsafe
-from jitops.grant import GRANTS_DIR, format_time, parse_time, read_grant
-from jitops.ledger import Git, LogCommit, names_in
-from jitops.trailers import entry_from_trailers
+from jitops.grant import GRANTS_DIR, format_time, parse_time, read_grant, valid_id
+from jitops.inert import one_line, printable
+from jitops.trailers import LedgerEntry, entry_from_trailers
+
+if TYPE_CHECKING:
+    from jitops.ledger.log import LogCommit
 
 _MERGE_PR = re.compile(r"^Merge pull request #(\d+) from ")
 _SQUASH_PR = re.compile(r"\(#(\d+)\)\s*$")
@@ -37,7 +63,7 @@ KEYS = (
 )
 
 
-@dataclass
+@dataclass(slots=True)  # thousands are built and updated per audit
 class Record:
     grant: str
     requester: str | None = None
@@ -55,7 +81,10 @@ class Record:
     end_reason: str | None = None
     token_accessor: str | None = None
     added: int = 0  # how many times the file was added (more than once: id reused)
-    issued: int = 0  # how many issue commits named it (more than once: issued twice)
+    issued: int = 0  # how many issue commits named it (more than once: a re-issue, or a fault)
+    # what each issue commit's trailers said: {sha: (expires_at, approved_by)}; a re-issue
+    # (its delivery never posted) writes a second status block, checked against its own commit
+    issue_trailers: dict[str, tuple[datetime | None, tuple[str, ...]]] = field(default_factory=dict)
     added_pr: int | None = None  # the pull request whose merge added the file
     issue_sha: str | None = None
     added_sha: str | None = None
@@ -63,7 +92,9 @@ class Record:
 
     @property
     def active(self) -> bool:
-        return self.present and self.issued_at is not None and self.ended_at is None
+        """Issued, and its file is in grants/ at the audited ref: what git says is live, and
+        what no commit message can argue away."""
+        return self.present and self.issued_at is not None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -111,6 +142,15 @@ class History:
     records: dict[str, Record]
     findings: list[Finding]
     unexplained: list[tuple[str, str]]  # (sha, subject) of commits neither PR merge nor jitops
+    own: list[str] = field(default_factory=list)  # jitops' own commits (believed), in order
+
+
+class BlobSource(Protocol):
+    """Where grant files come from: ask for blobs while the commits stream, then collect."""
+
+    def request(self, sha: str) -> None: ...
+
+    def finish(self) -> Mapping[str, bytes]: ...
 
 
 def _pr_of(subject: str, parents: int) -> int | None:
@@ -121,8 +161,15 @@ def _pr_of(subject: str, parents: int) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def build(git: Git, ref: str = "HEAD", *, check_status: bool = False) -> History:
-    """Rebuild every grant's record from the history of ``ref``.
+def build(
+    commits: Iterable[LogCommit],
+    present: Iterable[str],
+    blobs: BlobSource,
+    *,
+    check_status: bool = False,
+) -> History:
+    """Rebuild every grant's record from ``commits`` (main's first-parent line, oldest first,
+    as the git door yields them) and ``present`` (the grant ids in grants/ at the audited ref).
 
     ``check_status`` also reads every status block jitops committed and compares it with the
     trailers (what `audit verify` needs; listing records does not).
@@ -130,28 +177,21 @@ def build(git: Git, ref: str = "HEAD", *, check_status: bool = False) -> History
     records: dict[str, Record] = {}
     findings: list[Finding] = []
     unexplained: list[tuple[str, str]] = []
+    own: list[str] = []
     added_blobs: dict[str, list[tuple[str, str]]] = {}  # blob -> [(grant, path)]
     status_blobs: dict[str, tuple[str, str]] = {}  # blob -> (grant, sha of issue commit)
-    reader = git.blob_stream()  # reads the grant files while the log is still streaming
-    want = Wants(reader.request, reader.request if check_status else _ignore)
-    try:
-        for c in git.log_records(ref):  # every commit: cheaper than a path filter
-            _apply(c, records, findings, unexplained, added_blobs, status_blobs, want)
-    except BaseException:
-        reader.close()
-        raise
-    present = names_in(
-        [e.path for e in git.ls_tree(ref, GRANTS_DIR)] if git.rev_parse(ref) else [],
-        GRANTS_DIR,
-        ".yaml",
-    )
+    want = Wants(blobs.request, blobs.request if check_status else _ignore)
+    in_tree: set[str] = set()  # grant ids whose file exists after the commits seen so far
+    for c in commits:
+        _apply(c, records, findings, unexplained, added_blobs, status_blobs, want, in_tree, own)
     for gid in present:
-        records.setdefault(gid, Record(gid)).present = True
+        if valid_id(gid):
+            records.setdefault(gid, Record(gid)).present = True
     if not check_status:
         status_blobs = {}
-    blobs = reader.finish()
+    blob_data = blobs.finish()
     for blob, gid, path in ((b, g, p) for b, items in added_blobs.items() for g, p in items):
-        fields = _grant_fields(blobs.get(blob, b""), path)
+        fields = _grant_fields(blob_data.get(blob, b""), path)
         rec = records[gid]
         if fields is None:
             findings.append(
@@ -173,8 +213,8 @@ def build(git: Git, ref: str = "HEAD", *, check_status: bool = False) -> History
         rec.ticket = _text(fields.get("ticket"))
         rec.duration = _text(fields.get("duration"))
     for blob, (gid, sha) in status_blobs.items():
-        _check_status(records[gid], blobs.get(blob, b""), sha, findings)
-    return History(records, findings, unexplained)
+        _check_status(records[gid], blob_data.get(blob, b""), sha, findings)
+    return History(records, findings, unexplained, own)
 
 
 def _grant_fields(data: bytes, path: str) -> dict[str, Any] | None:
@@ -259,20 +299,48 @@ def _apply(
     added_blobs: dict[str, list[tuple[str, str]]],
     status_blobs: dict[str, tuple[str, str]],
     want: Wants,
+    in_tree: set[str],
+    own: list[str],
 ) -> None:
     trailers = c.trailers
     if c.unreadable:
         findings.append(Finding(c.sha, "git printed a commit record audit could not read"))
         return
     entry, problems = entry_from_trailers(trailers) if trailers else (None, [])
-    findings.extend(Finding(c.sha, f"malformed trailers: {p}") for p in problems)
     pr = _pr_of(c.subject, len(c.parents))
-    grant_changes = [(st, p, b, g) for st, p, b in c.changes if (g := _grant_id(p))]
+    if entry is not None:
+        why = _not_own(c, entry, pr, in_tree)
+        if why:
+            findings.append(
+                Finding(c.sha, f"carries Jitops-* trailers but {why}; not a ledger record")
+            )
+            entry = None
+        else:
+            own.append(c.sha)
+    elif trailers and not problems and any(k.startswith("Jitops-") for k in trailers):
+        findings.append(
+            Finding(c.sha, "carries Jitops-* trailers without a Jitops-Action; not a ledger record")
+        )
+    if problems:
+        findings.extend(Finding(c.sha, f"malformed trailers: {p}") for p in problems)
+    grant_changes = []
+    for st, p, b in c.changes:
+        if g := _grant_id(p):
+            if valid_id(g):
+                grant_changes.append((st, p, b, g))
+            elif st == "A":  # a newline, a Windows device name...: never a grant, reported
+                findings.append(
+                    Finding(
+                        c.sha,
+                        f"{printable(p)[:100]} was added, but its name is not a valid grant id",
+                    )
+                )
     if entry is None and pr is None and grant_changes:
         unexplained.append((c.sha, c.subject))
     for status, path, blob, gid in grant_changes:
         rec = records.get(gid) or records.setdefault(gid, Record(gid))
         if status == "A":
+            in_tree.add(gid)
             rec.added += 1
             if rec.added > 1:
                 findings.append(
@@ -297,6 +365,8 @@ def _apply(
             findings.append(Finding(c.sha, f"{path} was edited outside jitops"))
         elif status == "D" and entry is None and rec.ended_at is None:
             rec.ended_at = c.committed_at  # an early revoke by pull request; jitops records it
+        if status == "D":
+            in_tree.discard(gid)
     if entry is None:
         return
     rec = records.get(entry.grant) or records.setdefault(entry.grant, Record(entry.grant))
@@ -307,7 +377,10 @@ def _apply(
     if entry.action == "issue":
         rec.issued += 1
         if rec.issued > 1:
-            findings.append(Finding(c.sha, f"grant {rec.grant} was issued again"))
+            wrong = _not_a_reissue(rec, entry)
+            if wrong:
+                findings.append(Finding(c.sha, f"grant {rec.grant} was issued again {wrong}"))
+        rec.issue_trailers[c.sha] = (entry.expires_at, tuple(entry.approved_by))
         rec.issued_at = c.committed_at
         rec.issue_sha = c.sha
         rec.approved_by = list(entry.approved_by)
@@ -323,6 +396,54 @@ def _apply(
             rec.expires_at = rec.expires_at or entry.expires_at
 
 
+REISSUE_SLACK = timedelta(minutes=2)  # a re-issue gets the time left, at least a minute
+
+
+def _not_a_reissue(rec: Record, entry: LedgerEntry) -> str:
+    """Why a second ``issue`` of ``rec`` is not a re-issue ('' when it is): jitops re-issues a
+    grant whose delivery was never posted while it is still active, for the time it has left
+    (at least a minute), never longer than what was approved."""
+    if rec.ended_at is not None:
+        return "after it had ended"
+    if entry.expires_at is None or rec.expires_at is None:
+        return "without an expiry to compare"
+    if entry.expires_at > rec.expires_at + REISSUE_SLACK:
+        return f"with a later expiry ({rfc3339(entry.expires_at)}, was {rfc3339(rec.expires_at)})"
+    return ""
+
+
+def own_entry(c: LogCommit) -> LedgerEntry | None:
+    """``c``'s ledger entry when ``c`` is one of jitops' own commits (module doc), else None.
+    Without the history before it, a ``revoke`` that changes nothing is taken as recording an
+    earlier deletion."""
+    entry, _ = entry_from_trailers(c.trailers) if c.trailers and not c.unreadable else (None, [])
+    if entry is None or _not_own(c, entry, _pr_of(c.subject, len(c.parents)), set()):
+        return None
+    return entry
+
+
+def _not_own(c: LogCommit, entry: LedgerEntry, pr: int | None, in_tree: set[str]) -> str:
+    """Why ``c`` is not one of jitops' own commits ('' when it is): see the module doc."""
+    if len(c.parents) != 1:
+        return "is a merge commit (a pull request's)" if c.parents else "is a root commit"
+    if pr is not None:
+        return f"is the squash or rebase merge of pull request #{pr}"
+    subject = f"jitops: {entry.action} {entry.grant}"
+    if c.subject != subject:
+        return f"its subject {one_line(c.subject, 60)!r} is not '{subject}'"
+    path = f"{GRANTS_DIR}/{entry.grant}.yaml"
+    want = "M" if entry.action == "issue" else "D"
+    changes = c.changes
+    if len(changes) == 1 and changes[0][0] == want and changes[0][1] == path:
+        return ""
+    if not changes and entry.action == "revoke" and entry.grant not in in_tree:
+        return ""  # records an early revoke whose deletion a pull request made
+    does = "modify only" if want == "M" else "remove only"
+    shown = ", ".join(f"{st} {one_line(p, 60)}" for st, p, _b in changes[:3]) or "no change"
+    more = f" and {len(changes) - 3} more" if len(changes) > 3 else ""
+    return f"its change ({shown}{more}) does not {does} {path}, as {entry.action} must"
+
+
 def _check_status(rec: Record, data: bytes, sha: str, findings: list[Finding]) -> None:
     grant, _ = read_grant(data, f"{GRANTS_DIR}/{rec.grant}.yaml")
     if grant is None or grant.status is None:
@@ -330,9 +451,10 @@ def _check_status(rec: Record, data: bytes, sha: str, findings: list[Finding]) -
         return
     st = grant.status
     rec.token_accessor = st.token_accessor
-    if rec.expires_at is not None and st.expires_at != rec.expires_at:
+    expires_at, approved_by = rec.issue_trailers.get(sha, (rec.expires_at, tuple(rec.approved_by)))
+    if expires_at is not None and st.expires_at != expires_at:
         findings.append(Finding(sha, f"{rec.grant}: status expires_at and trailer disagree"))
-    if sorted(a.lower() for a in st.approved_by) != sorted(a.lower() for a in rec.approved_by):
+    if sorted(a.lower() for a in st.approved_by) != sorted(a.lower() for a in approved_by):
         findings.append(Finding(sha, f"{rec.grant}: status approved_by and trailer disagree"))
     if not st.token_accessor:
         findings.append(Finding(sha, f"{rec.grant}: status block has no token accessor"))
@@ -371,4 +493,4 @@ def iter_json(records: Iterable[Record]) -> Iterator[dict[str, Any]]:
         yield r.to_json()
 
 
-__all__ = ["KEYS", "History", "Record", "build", "parse_time", "select"]
+__all__ = ["KEYS", "History", "Record", "build", "own_entry", "parse_time", "select"]

@@ -11,6 +11,12 @@ from datetime import datetime
 
 from jitops.audit import KEYS, Record, rfc3339
 from jitops.grant import format_time
+from jitops.inert import one_line, printable
+
+
+def _h(text: str) -> str:
+    """Text for HTML: escaped, control characters shown escaped."""
+    return html.escape(printable(text, newlines=True))
 
 
 def to_json(records: Sequence[Record]) -> str:
@@ -50,8 +56,20 @@ def to_csv(records: Sequence[Record]) -> str:
     for r in records:
         row = r.to_json()
         row["approved_by"] = ", ".join(row["approved_by"])
+        for key, value in row.items():
+            if isinstance(value, str):
+                row[key] = _cell(value)
         writer.writerow(row)
     return buf.getvalue()
+
+
+def _cell(text: str | None) -> str | None:
+    """Free text for a spreadsheet: never read as a formula (OWASP's CSV injection advice:
+    a leading ``=``, ``+``, ``-``, ``@``, tab or CR gets a ``'``), controls escaped."""
+    if text is None:
+        return None
+    text = printable(text, newlines=True)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def _left(r: Record, now: datetime) -> str:
@@ -70,6 +88,7 @@ def to_table(records: Sequence[Record], now: datetime, *, active: bool) -> str:
         )
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text  # a Text cell is never parsed as markup ("[/bold]" stays text)
 
     table = Table(
         "grant",
@@ -89,7 +108,7 @@ def to_table(records: Sequence[Record], now: datetime, *, active: bool) -> str:
             if active
             else (f"{r.ended_by or ''} {format_time(r.ended_at) if r.ended_at else ''}".strip())
         )
-        table.add_row(
+        cells = (
             r.grant,
             r.requester or "",
             r.role or "",
@@ -99,6 +118,8 @@ def to_table(records: Sequence[Record], now: datetime, *, active: bool) -> str:
             format_time(r.expires_at) if r.expires_at else "",
             last or ("active" if r.active else ""),
         )
+        # control characters (ANSI, OSC-8 links) are shown escaped, never sent to the terminal
+        table.add_row(*(Text(one_line(c)) for c in cells))
     console = Console(record=True, width=160, force_terminal=False)
     with console.capture() as cap:
         console.print(table)
@@ -107,7 +128,7 @@ def to_table(records: Sequence[Record], now: datetime, *, active: bool) -> str:
 
 def to_html(records: Sequence[Record], now: datetime) -> str:
     """One self-contained page: who has access now, the history with filters, a timeline."""
-    e = html.escape
+    e = _h
     active = [r for r in records if r.active]
     issued = [r for r in records if r.issued_at]
     rows = "\n".join(
@@ -232,10 +253,7 @@ def _timeline(records: Sequence[Record], now: datetime) -> str:
     height = row * len(lanes) + 30
     parts = [f'<svg id="timeline" width="{width + left}" height="{height}" role="img">']
     for lane, i in lane_of.items():
-        parts.append(
-            f'<text x="4" y="{20 + i * row + 12}">'
-            f"{html.escape(lane[0])} · {html.escape(lane[1])}</text>"
-        )
+        parts.append(f'<text x="4" y="{20 + i * row + 12}">{_h(lane[0])} · {_h(lane[1])}</text>')
     for r in records:
         if r.issued_at is None:
             continue
@@ -247,11 +265,9 @@ def _timeline(records: Sequence[Record], now: datetime) -> str:
         parts.append(
             f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{row - 6}" fill="{colour}" '
             f'fill-opacity="0.6" stroke="{colour}">'
-            f"<title>{html.escape(r.grant)}</title></rect>"
+            f"<title>{_h(r.grant)}</title></rect>"
         )
-    parts.append(f'<text x="{left}" y="{height - 4}">{html.escape(format_time(t0))}</text>')
-    parts.append(
-        f'<text x="{left + width - 130}" y="{height - 4}">{html.escape(format_time(t1))}</text>'
-    )
+    parts.append(f'<text x="{left}" y="{height - 4}">{_h(format_time(t0))}</text>')
+    parts.append(f'<text x="{left + width - 130}" y="{height - 4}">{_h(format_time(t1))}</text>')
     parts.append("</svg>")
     return "".join(parts)

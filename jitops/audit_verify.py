@@ -1,42 +1,92 @@
-"""`jitops audit verify`: the ledger's invariants, checked from git alone.
+"""`jitops audit verify`: the ledger's invariants, checked from plain history data (pure).
 
 Each violation is one line. What counts as a pull request merge: GitHub's merge commit (two
 parents, subject "Merge pull request #N from owner/branch") or a squash / rebase merge (one
-parent, subject ending in "(#N)"). What counts as jitops' own commit: one whose trailers
-carry a valid ``Jitops-Action`` (DESIGN.md section 5). The commit author is not checked:
-anyone who can push can write any author name, so the real protection stays branch protection
-(`jitops doctor` checks it); this check finds what slipped past it.
+parent, subject ending in "(#N)"). What counts as jitops' own commit, whose trailers are
+believed: see :mod:`jitops.audit` (one parent, subject ``jitops: <action> <grant>``, a change
+that is exactly what the action says). Every other commit carrying ``Jitops-*`` trailers is
+reported. The commit author is not checked: anyone who can push can write any author name.
+With a signed ledger, each of jitops' own commits must carry a good signature by a key of the
+allowed signers file (``--allowed-signers``); without one, the real protection stays branch
+protection (`jitops doctor` checks it), and this check finds what slipped past it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
 
 from jitops.audit import History, Record
 from jitops.grant import format_time
-from jitops.ledger import Git, GitError
+
+#: What git's ``%G?`` letters mean, for the lines verify prints.
+_SIGNATURE = {
+    "B": "has a bad signature",
+    "U": "is signed by a key that is not in the allowed signers file",
+    "X": "has a signature that has expired",
+    "Y": "is signed by an expired key",
+    "R": "is signed by a revoked key",
+    "E": "has a signature that cannot be checked",
+    "N": "is not signed",
+}
 
 
-def verify(git: Git, history: History, *, now: datetime, tolerance: timedelta) -> list[str]:
-    """One line per violated invariant (empty: the ledger is consistent)."""
+def verify(
+    history: History,
+    *,
+    now: datetime,
+    tolerance: timedelta,
+    needs_review: Mapping[str, bool],
+    signatures: Mapping[str, str] | None = None,
+) -> list[str]:
+    """One line per violated invariant (empty: the ledger is consistent).
+
+    ``needs_review``: ``{issue sha: its role needed review}`` under the policy of the issue's
+    parent (unknown: needs review). ``signatures``: git's ``%G?`` letter for each of jitops'
+    own commits, when the ledger is signed (None: not checked)."""
     out = [str(f) for f in history.findings]
+    attested = _attested_additions(history)
     out += [
         f"{sha[:12]}: commit touching grants/ came neither from a pull request merge nor from "
         f"jitops ({subject[:60]!r})"
         for sha, subject in history.unexplained
+        if sha not in attested
     ]
-    unreviewed = [
-        r for r in history.records.values() if r.issue_sha is not None and not r.approved_by
-    ]
-    needs_review = _roles_needing_review(git, unreviewed)
     for r in sorted(history.records.values(), key=lambda r: r.grant):
         out += _check_record(r, needs_review, now, tolerance)
+    if signatures is not None:
+        out += [
+            f"{sha[:12]}: jitops commit {_SIGNATURE.get(signatures.get(sha, 'N'), 'is not signed')}"
+            for sha in history.own
+            if signatures.get(sha, "N") != "G"
+        ]
     return out
 
 
+def _attested_additions(history: History) -> set[str]:
+    """Single-parent commits that added a grant which jitops' own issue or deny commit ties to a
+    pull request. A rebase merge replays a pull request's commits without a merge commit or a
+    ``(#N)`` subject, so git alone cannot show where they came from; the gate asked GitHub
+    which merged pull request landed the commit before it issued or denied, and its record
+    names that pull request."""
+    return {
+        r.added_sha
+        for r in history.records.values()
+        if r.added_sha is not None
+        and r.added_pr is None
+        and r.pull_request is not None
+        and (r.issue_sha is not None or r.ended_by == "deny")
+    }
+
+
+def unreviewed_issues(history: History) -> list[Record]:
+    """Issues without approvers: whether their role needed review is read from the policy at
+    the issue commit's parent (the caller reads it through the git door)."""
+    return [r for r in history.records.values() if r.issue_sha is not None and not r.approved_by]
+
+
 def _check_record(
-    r: Record, needs_review: dict[str, bool], now: datetime, tolerance: timedelta
+    r: Record, needs_review: Mapping[str, bool], now: datetime, tolerance: timedelta
 ) -> list[str]:
     out = []
     if r.issue_sha is not None:
@@ -45,9 +95,9 @@ def _check_record(
             out.append(f"{at} has no pull request")
         if r.added == 0:
             out.append(f"{at}, but no commit in this history added its file (rewritten history?)")
-        elif r.added_pr is None:
+        elif r.added_pr is None and r.pull_request is None:
             out.append(f"{at}, whose file was not added by a pull request merge")
-        elif r.pull_request is not None and r.added_pr != r.pull_request:
+        elif r.added_pr is not None and r.pull_request is not None and r.added_pr != r.pull_request:
             out.append(
                 f"{at} names pull request #{r.pull_request}, but #{r.added_pr} added the file"
             )
@@ -70,32 +120,4 @@ def _check_record(
                 f"past its expiry {format_time(r.expires_at)} (tolerance "
                 f"{int(tolerance.total_seconds() // 60)} min)"
             )
-    return out
-
-
-def _roles_needing_review(git: Git, records: list[Record]) -> dict[str, bool]:
-    """``{issue sha: role needed review}`` for issues without approvers, judged by the policy
-    at the issue commit's first parent. The policy trees of all those parents are resolved in
-    one batched read; each distinct policy version is loaded once. Unreadable: needs review."""
-    from jitops.core.policy import POLICY_DIR, PolicyError, load_policy
-
-    if not records:
-        return {}
-    names = {r.issue_sha: f"{r.issue_sha}^1:{POLICY_DIR}" for r in records if r.issue_sha}
-    trees = git.resolve_many(list(names.values()))
-    policies: dict[str, Any] = {}
-    out: dict[str, bool] = {}
-    for r in records:
-        assert r.issue_sha is not None
-        tree = trees.get(names[r.issue_sha])
-        if tree is None:
-            out[r.issue_sha] = True
-            continue
-        if tree not in policies:
-            try:
-                policies[tree] = load_policy(git.files_at(f"{r.issue_sha}^1", POLICY_DIR, ".yaml"))
-            except (PolicyError, GitError):
-                policies[tree] = None
-        role = policies[tree].roles.get(r.role or "") if policies[tree] is not None else None
-        out[r.issue_sha] = role is None or bool(role.approvals)
     return out

@@ -17,6 +17,11 @@ _PART = re.compile(r"(\d{1,9})([dhms])")
 _MAX = timedelta(days=3650)
 
 
+def _shown(raw: str) -> str:
+    """The text as quoted in a message: escaped by repr, cut when long."""
+    return repr(raw) if len(raw) <= 40 else repr(raw[:40]) + "..."
+
+
 class DurationError(JitopsError):
     """Text that is not a duration jitops accepts."""
 
@@ -30,10 +35,10 @@ def parse_duration(text: object) -> timedelta:
     raw = str(text).strip()
     if re.fullmatch(r"-?\d+", raw):
         raise DurationError(
-            f"duration {raw!r} has no unit; write it with one, e.g. '{raw}m' or '{raw}s'"
+            f"duration {_shown(raw)} has no unit; write it with one, e.g. '{raw}m' or '{raw}s'"
         )
     if raw.startswith("-"):
-        raise DurationError(f"duration {raw!r} is negative; ask for a positive duration")
+        raise DurationError(f"duration {_shown(raw)} is negative; ask for a positive duration")
     pos = 0
     seconds = 0
     seen: list[str] = []
@@ -43,7 +48,7 @@ def parse_duration(text: object) -> timedelta:
         unit = match.group(2)
         if seen and list(_UNITS).index(unit) <= list(_UNITS).index(seen[-1]):
             raise DurationError(
-                f"duration {raw!r} repeats or misorders units; write largest first, "
+                f"duration {_shown(raw)} repeats or misorders units; write largest first, "
                 "each once, e.g. '1h30m'"
             )
         seen.append(unit)
@@ -51,14 +56,14 @@ def parse_duration(text: object) -> timedelta:
         pos = match.end()
     if pos != len(raw) or not seen:
         raise DurationError(
-            f"duration {raw!r} is not understood; use a number and a unit "
+            f"duration {_shown(raw)} is not understood; use a number and a unit "
             "(s, m, h, d), e.g. '45m', '2h', '1h30m', '1d'"
         )
     if seconds <= 0:
-        raise DurationError(f"duration {raw!r} is zero; ask for a positive duration")
+        raise DurationError(f"duration {_shown(raw)} is zero; ask for a positive duration")
     value = timedelta(seconds=seconds)
     if value > _MAX:
-        raise DurationError(f"duration {raw!r} is absurdly long; ask for less than 10 years")
+        raise DurationError(f"duration {_shown(raw)} is absurdly long; ask for less than 10 years")
     return value
 
 

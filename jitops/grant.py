@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from jitops import schema, yamlsafe
@@ -16,7 +17,29 @@ from jitops.duration import DurationError, parse_duration
 from jitops.errors import Problem, ProblemsError
 
 GRANTS_DIR = "grants"
-ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{2,63}$")
+#: A grant id: the file stem, a branch name, a commit subject, a trailer value. Matched with
+#: ``fullmatch`` (``$`` alone would let a trailing newline through).
+ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{2,63}")
+#: A role name (as in the policy schema's ``roles`` keys).
+ROLE_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+#: Names Windows refuses as file names whatever the extension: a grant with one of these ids
+#: could not be checked out there.
+WINDOWS_RESERVED = frozenset(
+    {"con", "prn", "aux", "nul"} | {f"{dev}{n}" for dev in ("com", "lpt") for n in range(10)}
+)
+#: Times in a status block outside these years are damage, not dates (and would overflow).
+_YEARS = range(1970, 9000)
+
+
+@lru_cache(maxsize=1 << 16)  # audit asks about the same few names tens of thousands of times
+def valid_id(text: str) -> bool:
+    """``text`` is a usable grant id (safe in a file name, a branch, a commit subject)."""
+    return bool(ID_RE.fullmatch(text)) and text not in WINDOWS_RESERVED
+
+
+@lru_cache(maxsize=1 << 12)
+def valid_role(text: str) -> bool:
+    return bool(ROLE_RE.fullmatch(text))
 
 
 class GrantError(ProblemsError):
@@ -36,6 +59,21 @@ def format_time(value: datetime) -> str:
     return value.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+_STR_ONLY = frozenset({str})
+
+
+def _status_time(value: object) -> datetime:
+    if type(value) is not str:
+        raise ValueError("a time is not RFC 3339 text")
+    try:
+        when = parse_time(value)
+    except OverflowError:
+        raise ValueError("a time is out of range") from None
+    if when.year not in _YEARS:
+        raise ValueError("a time is out of range")
+    return when
+
+
 @dataclass(frozen=True)
 class GrantStatus:
     state: str
@@ -47,13 +85,24 @@ class GrantStatus:
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any]) -> GrantStatus:
+        """Raises ValueError (or KeyError) for a damaged block: missing keys, times that are
+        not RFC 3339 text or lie outside sane years, an empty accessor, odd types."""
+        pr = data.get("pull_request")
+        approved = data.get("approved_by") or []
+        if pr is not None and (type(pr) is not int or pr < 1):  # bool is not a number here
+            raise ValueError("pull_request is not a pull request number")
+        if type(approved) is not list or not _STR_ONLY.issuperset(map(type, approved)):
+            raise ValueError("approved_by is not a list of logins")
+        accessor = data["token_accessor"]
+        if type(accessor) is not str or not accessor.strip():
+            raise ValueError("token_accessor is empty")
         return cls(
             state=data["state"],
-            issued_at=parse_time(data["issued_at"]),
-            expires_at=parse_time(data["expires_at"]),
-            token_accessor=data["token_accessor"],
-            pull_request=data.get("pull_request"),
-            approved_by=tuple(data.get("approved_by") or ()),
+            issued_at=_status_time(data["issued_at"]),
+            expires_at=_status_time(data["expires_at"]),
+            token_accessor=accessor,
+            pull_request=pr,
+            approved_by=tuple(approved),
         )
 
     def to_mapping(self) -> dict[str, Any]:
@@ -114,7 +163,7 @@ class Grant:
         if isinstance(data.get("status"), dict):
             try:
                 status = GrantStatus.from_mapping(data["status"])
-            except (KeyError, TypeError, ValueError):
+            except (KeyError, TypeError, ValueError, OverflowError):
                 if not problems:
                     problems.append(
                         Problem(
@@ -150,17 +199,31 @@ def grant_id_of(path: str) -> str:
 
 def check_id(path: str) -> list[Problem]:
     grant_id = grant_id_of(path)
-    if ID_RE.fullmatch(grant_id):
+    if valid_id(grant_id):
         return []
+    if grant_id in WINDOWS_RESERVED:
+        return [
+            Problem(
+                path,
+                0,
+                f"file name {grant_id!r} is a reserved device name on Windows (a checkout "
+                "there fails); pick a longer id such as 'prod-db-octocat-1123'",
+            )
+        ]
     return [
         Problem(
             path,
             0,
-            f"file name {grant_id!r} is not a valid grant id; use 3-64 characters of lower-case "
-            "letters, digits and '-', starting with a letter or digit (e.g. "
+            f"file name {_shown(grant_id)} is not a valid grant id; use 3-64 characters of "
+            "lower-case letters, digits and '-', starting with a letter or digit (e.g. "
             "'prod-db-octocat-1123')",
         )
     ]
+
+
+def _shown(text: str, limit: int = 80) -> str:
+    """``text`` quoted for a message (control characters escaped), cut at ``limit``."""
+    return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
 def read_grant(data: bytes, path: str) -> tuple[Grant | None, list[Problem]]:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from jitops.inert import one_line
+
 EVENT_KINDS = ("requested", "approved", "issued", "expired", "revoked", "denied")
 
 
@@ -118,8 +120,11 @@ def _summary(event: Event) -> str:
 
 
 def _esc(text: str | None) -> str:
-    """Slack mrkdwn escaping: user text cannot become a link or an @channel mention."""
-    return (text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Slack mrkdwn escaping: user text cannot become a link or a mention (``<!channel>``,
+    ``<@U123>``, ``<#C123>`` and links all need ``<``, which Slack's docs say to send as
+    ``&lt;``), nor break the message into lines or carry control characters."""
+    flat = one_line(text or "", 500)
+    return flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _rfc3339(value: datetime) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -10,6 +11,9 @@ from jitops.core.policy import Policy
 from jitops.duration import format_duration
 from jitops.errors import Problem
 from jitops.grant import Grant, format_time
+from jitops.inert import code_span
+
+_LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}")
 
 #: hidden marker finding the one comment jitops keeps up to date
 MARKER = "<!-- jitops:pr-check -->"
@@ -44,12 +48,14 @@ def grant_comment(
     out = [MARKER, f"### jitops: {summary}", ""]
     if grant is not None:
         role = policy.roles.get(grant.role) if policy else None
+        # a valid login is mentioned (the requester is told); anything else is inert text
+        who = f"@{grant.requester}" if _LOGIN.fullmatch(grant.requester) else _cell(grant.requester)
         out += [
             "| | |",
             "| --- | --- |",
-            f"| requester | @{grant.requester} |",
-            f"| role | `{grant.role}`{_about(role.description if role else '')} |",
-            f"| duration | {grant.duration_text} |",
+            f"| requester | {who} |",
+            f"| role | {_cell(grant.role)}{_about(role.description if role else '')} |",
+            f"| duration | {_cell(grant.duration_text)} |",
             f"| reason | {_cell(grant.reason)} |",
         ]
         if grant.ticket:
@@ -59,8 +65,10 @@ def grant_comment(
         out.append("")
     if errors:
         out.append("**Problems** (fix them and push again):")
+        # messages quote what the requester wrote: a code span renders none of it
         out += [
-            f"- `{p.path}{':' + str(p.line) if p.line else ''}` {' '.join(p.message.split())}"
+            f"- {code_span(p.path + (':' + str(p.line) if p.line else ''))} "
+            f"{code_span(p.message, limit=400)}"
             for p in errors
         ]
         out.append("")
@@ -83,5 +91,4 @@ def _about(description: str) -> str:
 def _cell(text: str) -> str:
     """Requester-written text as an inert table cell: one line, a code span (no markdown, no
     HTML, no @-mentions), pipes escaped so the table stays a table."""
-    flat = " ".join(text.split()).replace("`", "'").replace("|", "\\|")
-    return f"`{flat}`"
+    return code_span(text, in_table=True, limit=500)

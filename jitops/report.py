@@ -4,10 +4,12 @@ machines (JSON). Pure functions from data to text."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 
 from jitops.errors import Problem
+from jitops.inert import code_span, one_line, printable
 from jitops.validate import Report
 
 
@@ -19,10 +21,11 @@ def text(report: Report) -> str:
 
 
 def _text_line(p: Problem) -> str:
+    """One line for a terminal: a file name or message cannot carry escape sequences."""
     if p.severity == "error":
-        return str(p)
+        return one_line(str(p))
     where = f"{p.path}:{p.line}" if p.line else p.path
-    return f"{where}: {p.severity}: {p.message}"
+    return one_line(f"{where}: {p.severity}: {p.message}")
 
 
 def _summary(report: Report) -> str:
@@ -39,6 +42,9 @@ def _summary(report: Report) -> str:
 
 
 def _escape_data(s: str) -> str:
+    """A workflow command value: GitHub's escapes for % CR LF, other controls shown as text
+    (the log viewer would render ANSI escapes)."""
+    s = printable(s, newlines=True)
     return s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
@@ -59,7 +65,12 @@ def github_annotations(problems: Iterable[Problem]) -> str:
 
 
 def _md(s: str) -> str:
-    return s.replace("|", "\\|").replace("\n", " ")
+    """Text for a markdown table cell that renders as itself: the characters that start
+    markup backslash-escaped (CommonMark), so no link, image, HTML, entity or emphasis."""
+    return _PUNCT.sub(r"\\\g<0>", one_line(s))
+
+
+_PUNCT = re.compile(r"[\\`*_\[\]<>!|~&]")
 
 
 def step_summary(report: Report) -> str:
@@ -68,7 +79,8 @@ def step_summary(report: Report) -> str:
         return head
     rows = ["| file | line | severity | problem |", "| --- | --- | --- | --- |"]
     for p in report.problems:
-        rows.append(f"| `{_md(p.path)}` | {p.line or ''} | {p.severity} | {_md(p.message)} |")
+        path = code_span(p.path, in_table=True)
+        rows.append(f"| {path} | {p.line or ''} | {p.severity} | {_md(p.message)} |")
     return head + "\n" + "\n".join(rows) + "\n"
 
 

@@ -64,11 +64,15 @@ def check(doc: Document, kind: str) -> list[Problem]:
                     Problem(
                         doc.source,
                         doc.line((*path, key)),
-                        f"unknown field {key!r} {where}; allowed fields are: {allowed}",
+                        f"unknown field {_shown(key)} {where}; allowed fields are: {allowed}",
                     )
                 )
             continue
         problems.append(Problem(doc.source, doc.line(path), _explain(err, path)))
+    if not problems:  # the compiled check refused what jsonschema accepts: never let it pass
+        problems.append(
+            Problem(doc.source, 1, "file does not match the schema; run `jitops schema` to see it")
+        )
     problems.sort(key=lambda p: p.line)
     return problems
 
@@ -91,17 +95,18 @@ def _explain(err: Any, path: tuple[Any, ...]) -> str:
         got = type(err.instance).__name__
         hint = ""
         if want == "string" and not isinstance(err.instance, dict | list):
-            hint = f" (put it in quotes: '{err.instance}')"
+            hint = f" (put it in quotes: '{_shown(str(err.instance))[1:-1]}')"
         return f"{where} must be a {_typename(str(want))}, not {_pyname(got)}{hint}"
     if v == "pattern":
-        return f"{where} {err.instance!r} does not have the expected form ({_pattern_hint(path)})"
+        shown = _shown(err.instance)
+        return f"{where} {shown} does not have the expected form ({_pattern_hint(path)})"
     if v == "minLength":
         return f"{where} is too short: at least {err.validator_value} characters are needed"
     if v == "maxLength":
         return f"{where} is too long: at most {err.validator_value} characters are allowed"
     if v in ("enum", "const"):
         options: list[Any] = list(err.validator_value) if v == "enum" else [err.validator_value]
-        return f"{where} must be one of {', '.join(map(repr, options))}, not {err.instance!r}"
+        return f"{where} must be one of {', '.join(map(repr, options))}, not {_shown(err.instance)}"
     if v == "minItems":
         return f"{where} must list at least {err.validator_value} item(s)"
     if v in ("minimum", "maximum"):
@@ -110,10 +115,16 @@ def _explain(err: Any, path: tuple[Any, ...]) -> str:
         )
     if v == "format":
         example = "e.g. 2026-11-23T10:00:00Z"
-        return f"{where} {err.instance!r} is not a valid {err.validator_value} ({example})"
+        return f"{where} {_shown(err.instance)} is not a valid {err.validator_value} ({example})"
     if v == "propertyNames":
-        return f"name {err.instance!r} in {where} is not allowed: {err.message}"
+        return f"name {_shown(err.instance)} in {where} is not allowed: {err.message}"
     return f"{where}: {err.message}"
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """A value quoted for a message: control characters escaped by repr, long text cut."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
 
 
 def _typename(name: str) -> str:

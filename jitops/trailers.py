@@ -19,8 +19,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
-from jitops.grant import format_time, parse_time
+from jitops.errors import JitopsError
+from jitops.grant import format_time, parse_time, valid_id, valid_role
+from jitops.inert import one_line, printable
+from jitops.principals import LOGIN_RE
 
 ACTIONS = ("issue", "expire", "revoke", "deny")
 KEYS = (
@@ -34,6 +38,9 @@ KEYS = (
     "Jitops-Reason",
 )
 _TRAILER = re.compile(r"^(Jitops-[A-Za-z-]+):[ \t]*(.*)$")
+_REQUIRED = ("Jitops-Grant", "Jitops-Requester", "Jitops-Role")
+_REQUIRED_DENY = ("Jitops-Grant",)
+_ANY_TRAILER = re.compile(r"^[A-Za-z0-9-]+:")
 
 
 @dataclass(frozen=True)
@@ -49,39 +56,55 @@ class LedgerEntry:
     at: datetime | None = None  # the commit's time, when read from git (not a trailer)
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
+class TrailerError(JitopsError):
+    """A ledger entry jitops must not write (its grant id breaks the id rule)."""
+
+
+@lru_cache(maxsize=1 << 14)
+def valid_login(text: str) -> bool:
+    return bool(LOGIN_RE.fullmatch(text))
 
 
 def trailer_lines(entry: LedgerEntry) -> list[str]:
-    lines = [
-        f"Jitops-Action: {entry.action}",
-        f"Jitops-Grant: {entry.grant}",
-        f"Jitops-Requester: {entry.requester}",
-        f"Jitops-Role: {entry.role}",
-    ]
+    """The trailer block. Only values that match their rule are written (an id, a login, a
+    role name: no newline, no markup), so no field a requester wrote can add a trailer. A
+    requester or role that breaks its rule (a denied request) is left out; an id that breaks
+    the id rule is refused: nothing may be committed about a file jitops cannot name."""
+    if entry.action not in ACTIONS:
+        raise TrailerError(f"unknown ledger action {entry.action!r}")
+    if not valid_id(entry.grant):
+        raise TrailerError(
+            f"grant id {one_line(entry.grant, 80)!r} breaks the id rule; it cannot be "
+            "written into the ledger (an admin must rename or remove the file)"
+        )
+    lines = [f"Jitops-Action: {entry.action}", f"Jitops-Grant: {entry.grant}"]
+    if valid_login(entry.requester):
+        lines.append(f"Jitops-Requester: {entry.requester}")
+    if valid_role(entry.role):
+        lines.append(f"Jitops-Role: {entry.role}")
     if entry.pull_request is not None:
-        lines.append(f"Jitops-Pull-Request: {entry.pull_request}")
-    if entry.approved_by:
-        lines.append(f"Jitops-Approved-By: {', '.join(entry.approved_by)}")
+        lines.append(f"Jitops-Pull-Request: {int(entry.pull_request)}")
+    approved = [a for a in entry.approved_by if valid_login(a)]
+    if approved:
+        lines.append(f"Jitops-Approved-By: {', '.join(approved)}")
     if entry.expires_at is not None:
         lines.append(f"Jitops-Expires-At: {format_time(entry.expires_at)}")
     if entry.reason and entry.action in ("revoke", "deny"):
-        lines.append(f"Jitops-Reason: {_one_line(entry.reason)}")
+        lines.append(f"Jitops-Reason: {one_line(entry.reason, 500)}")
     return lines
 
 
 def commit_message(entry: LedgerEntry, body: str) -> str:
-    """``jitops: <action> <grant>``, a blank line, the human sentence, then the trailers."""
-    if entry.action not in ACTIONS:
-        raise ValueError(f"unknown ledger action {entry.action!r}")
-    # A body line that looks like a trailer would be read as one: keep the body plain prose.
-    prose = "\n".join(("  " + ln if _TRAILER.match(ln) else ln) for ln in body.strip().splitlines())
-    return (
-        f"jitops: {entry.action} {entry.grant}\n\n{prose}\n\n"
-        + "\n".join(trailer_lines(entry))
-        + "\n"
-    )
+    """``jitops: <action> <grant>``, a blank line, the human sentence, then the trailers.
+
+    The body is prose about the grant and may quote what a requester wrote: it is written on
+    one line with control characters shown, so it can neither end its paragraph early nor
+    look like a trailer block (git reads trailers from the last paragraph only)."""
+    trailers = trailer_lines(entry)  # validates the action and the id first
+    prose = printable(" ".join(body.split())) or "(no description)"
+    if _TRAILER.match(prose) or _ANY_TRAILER.match(prose):
+        prose = "  " + prose
+    return f"jitops: {entry.action} {entry.grant}\n\n{prose}\n\n" + "\n".join(trailers) + "\n"
 
 
 def parse_trailers(message: str) -> dict[str, str]:
@@ -112,30 +135,48 @@ def entry_from_trailers(t: dict[str, str]) -> tuple[LedgerEntry | None, list[str
     findings: list[str] = []
     action = t["Jitops-Action"]
     if action not in ACTIONS:
-        findings.append(f"unknown Jitops-Action {action!r}")
-    for key in ("Jitops-Grant", "Jitops-Requester", "Jitops-Role"):
+        findings.append(f"unknown Jitops-Action {one_line(action, 40)!r}")
+    # a deny may record a request whose requester or role broke its rule (left out)
+    for key in _REQUIRED_DENY if action == "deny" else _REQUIRED:
         if not t.get(key):
             findings.append(f"missing {key} trailer")
+    grant = t.get("Jitops-Grant", "")
+    if grant and not valid_id(grant):
+        findings.append(f"Jitops-Grant {one_line(grant, 80)!r} is not a grant id")
+        grant = ""
+    requester, role = t.get("Jitops-Requester", ""), t.get("Jitops-Role", "")
+    if requester and not valid_login(requester):
+        findings.append(f"Jitops-Requester {one_line(requester, 80)!r} is not a GitHub login")
+        requester = ""
+    if role and not valid_role(role):
+        findings.append(f"Jitops-Role {one_line(role, 80)!r} is not a role name")
+        role = ""
     pr: int | None = None
     if t.get("Jitops-Pull-Request"):
         try:
             pr = int(t["Jitops-Pull-Request"].lstrip("#"))
         except ValueError:
-            findings.append(f"Jitops-Pull-Request {t['Jitops-Pull-Request']!r} is not a number")
+            findings.append(
+                f"Jitops-Pull-Request {one_line(t['Jitops-Pull-Request'], 40)!r} is not a number"
+            )
     expires: datetime | None = None
     if t.get("Jitops-Expires-At"):
         try:
             expires = parse_time(t["Jitops-Expires-At"])
-        except ValueError:
-            findings.append(f"Jitops-Expires-At {t['Jitops-Expires-At']!r} is not a time")
+        except (ValueError, OverflowError):
+            shown = one_line(t["Jitops-Expires-At"], 40)
+            findings.append(f"Jitops-Expires-At {shown!r} is not a time")
     approved = tuple(a.strip() for a in t.get("Jitops-Approved-By", "").split(",") if a.strip())
-    if action not in ACTIONS or not t.get("Jitops-Grant"):
+    if approved and not all(map(valid_login, approved)):
+        findings.append("Jitops-Approved-By lists something that is not a GitHub login")
+        approved = tuple(a for a in approved if valid_login(a))
+    if action not in ACTIONS or not grant:
         return None, findings
     entry = LedgerEntry(
         action=action,
-        grant=t["Jitops-Grant"],
-        requester=t.get("Jitops-Requester", ""),
-        role=t.get("Jitops-Role", ""),
+        grant=grant,
+        requester=requester,
+        role=role,
         pull_request=pr,
         approved_by=approved,
         expires_at=expires,

@@ -166,7 +166,10 @@ class _Walker:
     def _node(self, node: yaml.Node, path: Path_) -> Any:
         self.lines.setdefault(path, _line(node))
         if isinstance(node, yaml.ScalarNode):
-            return _scalar_value(node.tag, node.value, node.style)
+            try:
+                return _scalar_value(node.tag, node.value, node.style)
+            except _BadNumber as exc:
+                raise _fail(self.source, _line(node), str(exc)) from None
         if isinstance(node, yaml.SequenceNode):
             return [self._node(item, (*path, i)) for i, item in enumerate(node.value)]
         assert isinstance(node, yaml.MappingNode)
@@ -177,7 +180,10 @@ class _Walker:
                 raise _fail(
                     self.source, key_line, "mapping keys must be plain words, not lists or maps"
                 )
-            key = _scalar_value(key_node.tag, key_node.value, key_node.style)
+            try:
+                key = _scalar_value(key_node.tag, key_node.value, key_node.style)
+            except _BadNumber as exc:
+                raise _fail(self.source, key_line, str(exc)) from None
             if not isinstance(key, str):
                 key = key_node.value
             if key in mapping:
@@ -253,7 +259,7 @@ class _Builder:
         line = self._check_node_event(ev, path)
         self.lines.setdefault(path, line)
         if isinstance(ev, yaml.ScalarEvent):
-            return _scalar(ev)
+            return _scalar(self.source, line, ev)
         if isinstance(ev, yaml.SequenceStartEvent):
             items: list[Any] = []
             while True:
@@ -272,7 +278,7 @@ class _Builder:
                     raise _fail(
                         self.source, key_line, "mapping keys must be plain words, not lists or maps"
                     )
-                key = _scalar(key_ev)
+                key = _scalar(self.source, key_line, key_ev)
                 if not isinstance(key, str):
                     key = key_ev.value
                 if key in mapping:
@@ -292,11 +298,26 @@ def _line(ev: yaml.Event | yaml.Node) -> int:
     return int(mark.line) + 1 if mark is not None else 0
 
 
-def _scalar(ev: yaml.ScalarEvent) -> Any:
+def _scalar(source: str, line: int, ev: yaml.ScalarEvent) -> Any:
     if ev.style:  # quoted or block scalars are always strings
         return ev.value
     tag: str = _resolver.resolve(yaml.ScalarNode, ev.value, ev.implicit)  # type: ignore[no-untyped-call]
-    return _scalar_value(tag, ev.value, ev.style)
+    try:
+        return _scalar_value(tag, ev.value, ev.style)
+    except _BadNumber as exc:
+        raise _fail(source, line, str(exc)) from None
+
+
+#: Longest number a jitops file may hold (Python refuses to convert over 4,300 digits).
+_MAX_NUMBER = 100
+
+
+class _BadNumber(ValueError):
+    """A number jitops will not read; the caller adds the file and line."""
+
+
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
 
 
 def _scalar_value(tag: str, value: str, style: str | None) -> Any:
@@ -305,4 +326,14 @@ def _scalar_value(tag: str, value: str, style: str | None) -> Any:
     construct = _constructor.yaml_constructors.get(tag)
     if construct is None:  # '=' (value) and '<<' (merge) keys: plain text here
         return value
-    return construct(_constructor, yaml.ScalarNode(tag, value))
+    if len(value) > _MAX_NUMBER and tag in (_INT, _FLOAT):  # Python refuses > 4,300 digits
+        raise _BadNumber(
+            f"a number of {len(value):,} characters is not a value jitops can use; write a "
+            "short number, or quote the text"
+        )
+    try:
+        return construct(_constructor, yaml.ScalarNode(tag, value))
+    except (ValueError, OverflowError):
+        raise _BadNumber(
+            "a number here cannot be read; write a short number, or quote it"
+        ) from None

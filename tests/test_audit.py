@@ -52,6 +52,7 @@ class Ledger:
     mp: pytest.MonkeyPatch
     prs: int = 0
     texts: dict[str, str] = field(default_factory=dict)
+    sign: list[str] = field(default_factory=list)  # jitops commits signed with (ledger.signing)
 
     @property
     def git(self) -> Git:
@@ -111,7 +112,7 @@ class Ledger:
         path = f"grants/{gid}.yaml"
         body = f"Access of {requester} to {role} until {format_time(expires)}."
         return self.git.commit(
-            {path: (self.texts[gid] + status).encode()}, commit_message(entry, body)
+            {path: (self.texts[gid] + status).encode()}, commit_message(entry, body), sign=self.sign
         )
 
     def end(
@@ -128,7 +129,9 @@ class Ledger:
         entry = LedgerEntry(action, gid, requester, role, pr, (), None, reason)
         self.at(when)
         return self.git.commit(
-            {f"grants/{gid}.yaml": None}, commit_message(entry, f"Access {action}d.")
+            {f"grants/{gid}.yaml": None},
+            commit_message(entry, f"Access {action}d."),
+            sign=self.sign,
         )
 
 
@@ -380,7 +383,7 @@ def test_audit_runs_a_fixed_number_of_git_processes_whatever_the_history(
     """One streaming git log and one batched object read, never a process per commit."""
     import subprocess
 
-    from jitops import audit
+    from jitops.cli.audit import load_history
 
     real = subprocess.Popen
     started: list[list[str]] = []
@@ -400,7 +403,7 @@ def test_audit_runs_a_fixed_number_of_git_processes_whatever_the_history(
         started.clear()
         monkeypatch.setattr(subprocess, "Popen", counting)
         try:
-            history = audit.build(ledger.git, check_status=True)
+            history = load_history(ledger.git, "HEAD", check_status=True)
         finally:
             monkeypatch.setattr(subprocess, "Popen", real)
         assert not history.findings

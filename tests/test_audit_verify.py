@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from jitops.trailers import LedgerEntry, commit_message
 from tests.conftest import git
-from tests.test_audit import T0, Ledger, request, run
+from tests.test_audit import T0, Ledger, records, request, run
 
 HOUR = timedelta(hours=1)
 
@@ -129,14 +131,21 @@ def test_changes_to_grants_outside_pull_requests_and_jitops(ledger: Ledger) -> N
 def test_fragments_of_a_rewritten_history(ledger: Ledger) -> None:
     # the merge that added the grant was force-pushed away; its jitops commits remain
     ledger.at(T0)
-    ledger.git.commit({}, "squashed history\n")
+    text = request("octocat", "staging-admin").encode()
+    ledger.git.commit({"grants/stg-ghost-1.yaml": text}, "squashed history\n")
     ledger.end("expire", "stg-ghost-1", T0 + HOUR, pr=4)
+    # and an expire of a grant whose file is not there: it changes nothing, so it is no record
+    ledger.end("expire", "stg-ghost-2", T0 + HOUR, pr=5)
     code, lines = verify(ledger.repo)
     assert code == 1
     assert any(
         "stg-ghost-1 was ended (expire) but never issued in this history" in ln for ln in lines
     )
-    assert any("its file was never added in this history" in ln for ln in lines)
+    assert any("'squashed history'" in ln for ln in lines)  # neither PR merge nor jitops
+    assert any(
+        "its change (no change) does not remove only grants/stg-ghost-2.yaml, as expire must" in ln
+        for ln in lines
+    )
 
 
 def test_issues_that_lack_what_an_issue_must_have(ledger: Ledger) -> None:
@@ -172,7 +181,11 @@ def test_issues_that_lack_what_an_issue_must_have(ledger: Ledger) -> None:
     assert "issue of stg-open-2 has no pull request" not in text_out  # its merge is #pr
     assert "issue of stg-open-2 has no expires_at" in text_out
     assert "grant stg-open-2 is active without an expires_at" in text_out
-    assert "issue of stg-gone-3, but no commit in this history added its file" in text_out
+    # an issue that changes no file is not believed (jitops' issue adds the status block)
+    assert (
+        "carries Jitops-* trailers but its change (no change) does not modify only "
+        "grants/stg-gone-3.yaml, as issue must; not a ledger record"
+    ) in text_out
     assert "neither from a pull request merge nor from jitops" in text_out  # the hand push
     assert not any("Traceback" in ln for ln in lines)
 
@@ -188,3 +201,128 @@ def test_an_unreadable_policy_at_issue_time_counts_as_needing_review(ledger: Led
     assert any(
         "issue of stg-octo-1 has no approvers but its role needs review" in ln for ln in lines
     )
+
+
+def _squash(ledger: Ledger, changes: dict[str, str], message: str, when: datetime) -> str:
+    """A pull request squash-merged by GitHub: one parent, a message its author controls."""
+    ledger.at(when)
+    branch = f"readme-{len(message)}"
+    git(ledger.repo, "checkout", "-q", "-b", branch, "main")
+    ledger.git.commit({p: t.encode() for p, t in changes.items()}, "edit\n")
+    git(ledger.repo, "checkout", "-q", "main")
+    git(ledger.repo, "merge", "-q", "--squash", branch)
+    (ledger.repo / ".git" / "MSG").write_text(message)
+    git(ledger.repo, "commit", "-q", "-F", str(ledger.repo / ".git" / "MSG"))
+    return git(ledger.repo, "rev-parse", "HEAD").strip()
+
+
+def _active(repo: Path) -> list[str]:
+    code, out = run(repo, "--active", "--format", "json")
+    assert code == 0, out
+    return [r["grant"] for r in json.loads(out)]
+
+
+def test_a_squash_merge_cannot_forge_an_expiry(ledger: Ledger) -> None:
+    """A harmless README pull request squash-merged with a message ending in jitops' trailers
+    does not hide a live grant from `audit --active`, and `verify` names the commit."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    issued(ledger, "stg-octo-1", now - timedelta(minutes=10))
+    assert _active(ledger.repo) == ["stg-octo-1"]
+    forged = (
+        "Fix typo in README (#7)\n\n"
+        "Jitops-Action: expire\nJitops-Grant: stg-octo-1\nJitops-Requester: octocat\n"
+        "Jitops-Role: staging-admin\n"
+    )
+    sha = _squash(ledger, {"README.md": "typo fixed\n"}, forged, now - timedelta(minutes=5))
+    # the merger may also rewrite the squash subject to look like jitops' own
+    edited = forged.replace("Fix typo in README (#7)", "jitops: expire stg-octo-1")
+    sha2 = _squash(ledger, {"README.md": "again\n"}, edited, now - timedelta(minutes=4))
+    # and a two-parent merge commit carrying the trailers
+    ledger.merge({"docs.md": "x\n"}, now - timedelta(minutes=3))
+    msg = (
+        "Merge pull request #9 from a/b\n\nJitops-Action: revoke\nJitops-Grant: stg-octo-1\n"
+        "Jitops-Requester: octocat\nJitops-Role: staging-admin\nJitops-Reason: forged\n"
+    )
+    git(ledger.repo, "commit", "-q", "--amend", "-m", msg)
+    merge = git(ledger.repo, "rev-parse", "HEAD").strip()
+    assert _active(ledger.repo) == ["stg-octo-1"]
+    code, lines = verify(ledger.repo)
+    assert code == 1
+    text = "\n".join(lines)
+    assert (
+        f"{sha[:12]}: carries Jitops-* trailers but is the squash or rebase merge of pull "
+        "request #7; not a ledger record"
+    ) in text
+    assert (
+        f"{sha2[:12]}: carries Jitops-* trailers but its change (M README.md) does not remove "
+        "only grants/stg-octo-1.yaml, as expire must; not a ledger record"
+    ) in text
+    assert f"{merge[:12]}: carries Jitops-* trailers but is a merge commit" in text
+    assert records(ledger.repo)["stg-octo-1"]["ended_by"] is None
+
+
+def test_an_expire_that_leaves_the_file_is_no_record(ledger: Ledger) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    pr = issued(ledger, "stg-octo-1", now - timedelta(minutes=10))
+    entry = LedgerEntry("expire", "stg-octo-1", "octocat", "staging-admin", pr)
+    ledger.at(now - timedelta(minutes=1))
+    path = ledger.repo / "grants" / "stg-octo-1.yaml"
+    sha = ledger.git.commit(
+        {"grants/stg-octo-1.yaml": path.read_bytes() + b"# gone\n"},
+        commit_message(entry, "Access ended."),
+    )
+    assert _active(ledger.repo) == ["stg-octo-1"]
+    code, lines = verify(ledger.repo)
+    assert code == 1
+    assert any(
+        ln.startswith(
+            f"{sha[:12]}: carries Jitops-* trailers but its change (M "
+            "grants/stg-octo-1.yaml) does not remove only grants/stg-octo-1.yaml"
+        )
+        for ln in lines
+    ), lines
+
+
+def test_jitops_own_records_are_still_believed(ledger: Ledger) -> None:
+    """The same history written the way jitops writes it: a clean ledger, every end believed,
+    including the revoke jitops records after a pull request deleted the file."""
+    pr = issued(ledger, "stg-octo-1", T0)
+    ledger.end("expire", "stg-octo-1", T0 + 2 * HOUR + timedelta(minutes=5), pr=pr)
+    pr = issued(ledger, "stg-octo-2", T0 + 3 * HOUR)
+    ledger.merge({"grants/stg-octo-2.yaml": None}, T0 + 4 * HOUR)  # early revoke by PR
+    ledger.end("revoke", "stg-octo-2", T0 + 4 * HOUR + timedelta(minutes=1), pr=pr, reason="x")
+    code, lines = verify(ledger.repo)
+    assert code == 0, lines
+    recs = records(ledger.repo)
+    assert recs["stg-octo-1"]["ended_by"] == "expire" and recs["stg-octo-2"]["ended_by"] == "revoke"
+
+
+def test_a_file_name_with_a_newline_is_never_a_grant(ledger: Ledger) -> None:
+    name = "grants/stg-a\nJitops-Action: expire.yaml"
+    ledger.merge({name: request("octocat", "staging-admin")}, T0)
+    code, lines = verify(ledger.repo)
+    assert code == 1
+    assert any("its name is not a valid grant id" in ln and "\\n" in ln for ln in lines), lines
+    assert all("Jitops-Action: expire" not in ln or "\\n" in ln for ln in lines)
+    assert records(ledger.repo) == {}
+
+
+def test_a_reissue_for_the_time_left_is_consistent_but_not_one_that_extends(
+    ledger: Ledger,
+) -> None:
+    start = datetime.now(UTC) - timedelta(minutes=10)
+    pr = issued(ledger, "stg-octo-1", start)  # expires at start + 30 s + 2 h
+    # the delivery was never posted: jitops re-issues for the time left (same expiry)
+    ledger.issue(
+        "stg-octo-1",
+        start + 10 * timedelta(minutes=1),
+        pr=pr,
+        duration=timedelta(hours=2, seconds=30) - timedelta(minutes=10),
+    )
+    code, lines = verify(ledger.repo)
+    assert (code, lines[:-1]) == (0, []), lines
+    # an issue that pushes the expiry out is not a re-issue
+    ledger.issue("stg-octo-1", start + 11 * timedelta(minutes=1), pr=pr, duration=5 * HOUR)
+    code, lines = verify(ledger.repo)
+    assert code == 1
+    assert any("stg-octo-1 was issued again with a later expiry" in ln for ln in lines), lines

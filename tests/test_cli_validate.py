@@ -214,3 +214,103 @@ def test_real_subprocess_in_a_git_repo(access_repo: Path, write_grant: Writer) -
         [sys.executable, "-m", "jitops", "--help"], capture_output=True, text=True, check=True
     )
     assert "validate" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        (
+            "db-octocat-1",
+            GOOD_GRANT.replace("requester: octocat", 'requester: "octocat\\n"'),
+            "grants/db-octocat-1.yaml:1: requester 'octocat\\n' does not have the expected form",
+        ),
+        (
+            "db-octocat-1",
+            GOOD_GRANT.replace(
+                "requester: octocat",
+                'requester: "octocat\\nJitops-Grant: victim\\nJitops-Action: revoke"',
+            ),
+            "grants/db-octocat-1.yaml:1: requester 'octocat\\nJitops-Grant: victim",
+        ),
+        (
+            "db-octocat-1",
+            GOOD_GRANT.replace("role: prod-db-readonly", 'role: "prod-db-readonly\\n"'),
+            "grants/db-octocat-1.yaml:2: role 'prod-db-readonly\\n' does not have the expected",
+        ),
+        (
+            "db-octocat-1",
+            GOOD_GRANT.replace("duration: 2h", "duration: " + "1" * 4400),
+            "grants/db-octocat-1.yaml:3: a number of 4,400 characters is not a value jitops "
+            "can use; write a short number, or quote the text",
+        ),
+        (
+            "db-octocat-1",
+            GOOD_GRANT.replace("duration: 2h", 'duration: "' + " " * 64000 + '1"'),
+            "grants/db-octocat-1.yaml:3: duration is too long: at most 32 characters",
+        ),
+        (
+            "con",
+            GOOD_GRANT,
+            "grants/con.yaml: file name 'con' is a reserved device name on Windows",
+        ),
+        ("lpt1", GOOD_GRANT, "grants/lpt1.yaml: file name 'lpt1' is a reserved device name"),
+    ],
+    ids=[
+        "trailing-newline",
+        "forged-trailers",
+        "role-newline",
+        "huge-int",
+        "spaces",
+        "con",
+        "lpt1",
+    ],
+)
+def test_hostile_values_are_refused_with_their_line(
+    access_repo: Path, write_grant: Writer, name: str, text: str, expected: str
+) -> None:
+    write_grant(name, text)
+    code, out = run(access_repo)
+    assert code == 1, out
+    assert any(line.startswith(expected) for line in out.splitlines()), out
+    assert "Traceback" not in out
+    assert len(max(out.splitlines(), key=len)) < 400  # a hostile value is never echoed whole
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        "  issued_at: 12\n  expires_at: 2026-01-01T00:00:00Z\n  token_accessor: a1\n",
+        '  issued_at: "2026-01-01T00:00:00Z"\n  expires_at: "9999-12-31T23:59:59-01:00"\n'
+        "  token_accessor: a1\n",
+        '  issued_at: "2026-01-01T00:00:00Z"\n  expires_at: "2026-01-01T02:00:00Z"\n'
+        '  token_accessor: ""\n',
+        "  issued_at: 2026-01-01T00:00:00Z\n  expires_at: 2026-01-01T02:00:00Z\n"
+        "  token_accessor: a1\n  pull_request: " + "9" * 5000 + "\n",
+    ],
+    ids=["integer-time", "overflowing-time", "empty-accessor", "huge-pr"],
+)
+def test_a_damaged_status_block_is_a_clean_error(
+    access_repo: Path, write_grant: Writer, status: str
+) -> None:
+    write_grant("db-octocat-1", GOOD_GRANT + "status:\n  state: active\n" + status)
+    code, out = run(access_repo)
+    assert code == 1, out
+    assert out.startswith("grants/db-octocat-1.yaml:"), out
+    assert "Traceback" not in out
+
+
+@pytest.mark.parametrize("fmt", ["text", "github"])
+def test_escape_sequences_in_names_and_values_never_reach_the_terminal(
+    access_repo: Path, write_grant: Writer, tmp_path: Path, fmt: str
+) -> None:
+    write_grant(
+        "db-\x1b[2J\x1b]8;;evil.example\x07x",
+        GOOD_GRANT.replace("role: prod-db-readonly", 'role: "\\e[31m[/bold]"'),
+    )
+    summary = tmp_path / "summary.md"
+    code, out = run(access_repo, "--format", fmt, env={"GITHUB_STEP_SUMMARY": str(summary)})
+    assert code == 1, out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "\\x1b]8;;evil.example\\x07x" in out  # shown, so a reader sees the trick
+    if fmt == "github":
+        assert "\x1b" not in summary.read_text()

@@ -117,3 +117,30 @@ def test_blob_stream_reads_while_requests_arrive(repo: Path) -> None:
     stream.request("0" * 40)
     with pytest.raises(GitError, match="missing from the repository"):
         stream.finish()
+
+
+def test_only_jitops_own_commits_count_as_records(tmp_path: Path) -> None:
+    """`jitops_entry` / `recorded` (what the issue job asks before revoking) believe a commit
+    jitops made, not a squash merge whose message carries the same trailers."""
+    from jitops.trailers import LedgerEntry, commit_message
+
+    repo = init_repo(tmp_path / "r")
+    (repo / "grants").mkdir()
+    (repo / "grants" / "stg-a-1.yaml").write_text("requester: octocat\n")
+    (repo / "grants" / "stg-b-2.yaml").write_text("requester: octocat\n")
+    commit_all(repo, "seed")
+    g = Git(repo)
+    revoke = commit_message(LedgerEntry("revoke", "stg-a-1", "octocat", "r"), "Revoked.")
+    own = g.commit({"grants/stg-a-1.yaml": None}, revoke)
+    forged = "Delete a grant (#12)\n\n" + revoke.split("\n\n", 2)[2]  # same trailers
+    fake = g.commit({"grants/stg-b-2.yaml": None}, forged)
+    assert git(repo, "log", "-1", "--format=%(trailers:key=Jitops-Action,valueonly)").strip() == (
+        "revoke"
+    )
+    entry = g.jitops_entry(own)
+    assert entry is not None and (entry.action, entry.grant) == ("revoke", "stg-a-1")
+    assert g.jitops_entry(fake) is None
+    assert g.recorded("HEAD", "stg-a-1", "revoke")
+    forged_b = forged.replace("stg-a-1", "stg-b-2")
+    g.commit({}, forged_b)  # a message naming stg-b-2, changing nothing, subject a PR's
+    assert not g.recorded("HEAD", "stg-b-2", "revoke")

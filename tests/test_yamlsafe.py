@@ -163,3 +163,27 @@ def test_damaged_status_time_is_reported() -> None:
     assert grant is None
     assert problems
     assert all(p.path == "grants/g-one.yaml" for p in problems)
+
+
+def test_both_schema_validators_refuse_a_trailing_newline() -> None:
+    """jsonschema runs 'pattern' with re.search (where '$' also matches before a final
+    newline) and fastjsonschema rewrites '$' to '\\Z': the patterns must mean the same in both."""
+    import fastjsonschema
+    import jsonschema
+
+    from jitops import schema
+
+    grant = {"requester": "octocat", "role": "prod-db", "duration": "2h", "reason": "x" * 12}
+    fast = fastjsonschema.compile(schema.schema("grant"))
+    slow = jsonschema.Draft202012Validator(schema.schema("grant"))
+    fast(grant)
+    assert not list(slow.iter_errors(grant))
+    for key, bad in [("requester", "octocat\n"), ("role", "prod-db\n"), ("duration", "2h\n")]:
+        doc = {**grant, key: bad}
+        assert list(slow.iter_errors(doc)), (key, bad)
+        try:
+            fast(doc)
+        except fastjsonschema.JsonSchemaException:
+            pass
+        else:
+            raise AssertionError(f"fastjsonschema accepted {key}={bad!r}")

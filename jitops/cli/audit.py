@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from jitops.cli.output import write_output
 from jitops.duration import DurationError, parse_duration
 from jitops.errors import EXIT_OK, EXIT_REJECTED, UsageError
-from jitops.grant import parse_time
-from jitops.ledger import Git, find_root
+from jitops.grant import GRANTS_DIR, parse_time
+from jitops.inert import one_line
+from jitops.ledger import Git, GitError, find_root, names_in
+
+if TYPE_CHECKING:
+    from jitops.audit import History, Record
 
 # Like `jitops validate --repo`, defined here so that `audit` does not load the validator.
 repo_option = click.option(
@@ -38,6 +43,24 @@ def _time(value: str | None, name: str, *, end_of_day: bool = False) -> datetime
         raise UsageError(
             f"{name} {value!r} is not a date like 2026-11-23 or 2026-11-23T10:00:00Z"
         ) from None
+
+
+def load_history(git: Git, ref: str, *, check_status: bool = False) -> History:
+    """The git door's plain data (streamed commits, the ids in grants/, a batched blob
+    reader) handed to the pure audit core."""
+    from jitops import audit
+
+    present = names_in(
+        [e.path for e in git.ls_tree(ref, GRANTS_DIR)] if git.rev_parse(ref) else [],
+        GRANTS_DIR,
+        ".yaml",
+    )
+    reader = git.blob_stream()  # reads the grant files while the log is still streaming
+    try:
+        return audit.build(git.log_records(ref), present, reader, check_status=check_status)
+    except BaseException:
+        reader.close()
+        raise
 
 
 def _require(git: Git, ref: str) -> None:
@@ -104,7 +127,7 @@ def audit_group(
     git = Git(resolve_repo(repo))
     _require(git, ref)
     now = datetime.now(UTC)
-    history = audit.build(git, ref)
+    history = load_history(git, ref)
     records = audit.select(
         history.records.values(),
         since=_time(since, "--since"),
@@ -134,18 +157,32 @@ def audit_group(
     show_default=True,
     help="How long past expires_at a grant may stay in git (one sweep interval and then some).",
 )
+@click.option(
+    "--allowed-signers",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="SSH allowed signers file (git's gpg.ssh.allowedSignersFile format): every jitops "
+    "commit must carry a good signature by one of its keys.",
+)
 @repo_option
 @click.option("--ref", default=None, help="The history to read (default: HEAD, or audit's --ref).")
 @click.pass_context
-def verify_cmd(ctx: click.Context, tolerance: str, repo: Path | None, ref: str | None) -> int:
+def verify_cmd(
+    ctx: click.Context,
+    tolerance: str,
+    allowed_signers: Path | None,
+    repo: Path | None,
+    ref: str | None,
+) -> int:
     """Check the ledger's invariants; exit 1 with one line per violation.
 
     Every issue has a merged pull request and approvers (unless the role needed none); no grant
     id reused; every active grant has an expiry and none stayed in git past it plus the
     tolerance; status blocks and trailers agree; every commit touching grants/ is a pull request
-    merge or jitops' own.
+    merge or jitops' own; Jitops-* trailers appear only on jitops' own commits, each of which
+    changes exactly what its action says (and, with --allowed-signers, is signed).
     """
-    from jitops import audit, audit_verify
+    from jitops import audit_verify
 
     try:
         tol = parse_duration(tolerance)
@@ -154,16 +191,59 @@ def verify_cmd(ctx: click.Context, tolerance: str, repo: Path | None, ref: str |
     git = Git(resolve_repo(repo or ctx.obj["repo"]))
     ref = ref or ctx.obj["ref"]
     _require(git, ref)
-    history = audit.build(git, ref, check_status=True)
-    problems = audit_verify.verify(git, history, now=datetime.now(UTC), tolerance=tol)
+    history = load_history(git, ref, check_status=True)
+    needs_review = _roles_needing_review(git, audit_verify.unreviewed_issues(history))
+    signatures = (
+        git.signatures(history.own, allowed_signers) if allowed_signers is not None else None
+    )
+    problems = audit_verify.verify(
+        history,
+        now=datetime.now(UTC),
+        tolerance=tol,
+        needs_review=needs_review,
+        signatures=signatures,
+    )
     for line in problems:
-        click.echo(line)
+        click.echo(one_line(line))
     n, v = len(history.records), len(problems)
+    signed = f"; {len(history.own)} jitops commits signed" if signatures is not None else ""
     click.echo(
         f"{n} grant{'' if n == 1 else 's'} checked: "
-        + (f"{v} violation{'' if v == 1 else 's'}" if problems else "the ledger is consistent")
+        + (
+            f"{v} violation{'' if v == 1 else 's'}"
+            if problems
+            else f"the ledger is consistent{signed}"
+        )
     )
     return EXIT_REJECTED if problems else EXIT_OK
+
+
+def _roles_needing_review(git: Git, records: list[Record]) -> dict[str, bool]:
+    """``{issue sha: role needed review}`` for issues without approvers, judged by the policy
+    at the issue commit's first parent. The policy trees of all those parents are resolved in
+    one batched read; each distinct policy version is loaded once. Unreadable: needs review."""
+    from jitops.core.policy import POLICY_DIR, PolicyError, load_policy
+
+    if not records:
+        return {}
+    names = {r.issue_sha: f"{r.issue_sha}^1:{POLICY_DIR}" for r in records if r.issue_sha}
+    trees = git.resolve_many(list(names.values()))
+    policies: dict[str, Any] = {}
+    out: dict[str, bool] = {}
+    for r in records:
+        assert r.issue_sha is not None
+        tree = trees.get(names[r.issue_sha])
+        if tree is None:
+            out[r.issue_sha] = True
+            continue
+        if tree not in policies:
+            try:
+                policies[tree] = load_policy(git.files_at(f"{r.issue_sha}^1", POLICY_DIR, ".yaml"))
+            except (PolicyError, GitError):
+                policies[tree] = None
+        role = policies[tree].roles.get(r.role or "") if policies[tree] is not None else None
+        out[r.issue_sha] = role is None or bool(role.approvals)
+    return out
 
 
 COMMANDS: list[click.Command] = [audit_group]

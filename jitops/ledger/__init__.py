@@ -10,12 +10,14 @@ from jitops.ledger._base import GIT_TIMEOUT, GitError
 from jitops.ledger.git import (
     BOT_EMAIL,
     BOT_NAME,
+    SIGNING_KEY_ENV,
     Git,
     PlannedCommit,
     PushRejected,
     TreeEntry,
     find_root,
     names_in,
+    signing,
 )
 from jitops.ledger.log import BlobStream, LogCommit
 
@@ -23,6 +25,7 @@ __all__ = [
     "BOT_EMAIL",
     "BOT_NAME",
     "GIT_TIMEOUT",
+    "SIGNING_KEY_ENV",
     "BlobStream",
     "Git",
     "GitError",
@@ -32,4 +35,5 @@ __all__ = [
     "TreeEntry",
     "find_root",
     "names_in",
+    "signing",
 ]

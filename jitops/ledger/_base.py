@@ -17,4 +17,5 @@ def git_env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("GIT_TERMINAL_PROMPT", "0")
     env["LC_ALL"] = "C"
+    env.pop("JITOPS_SIGNING_KEY", None)  # key material reaches git only as a 0600 file
     return env

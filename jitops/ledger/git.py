@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
 import re
 import subprocess
+import tempfile
 import time
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jitops.ledger._base import GIT_TIMEOUT, GitError, git_env
 from jitops.ledger.log import BlobStream, LogCommit, log_records
+
+if TYPE_CHECKING:
+    from jitops.trailers import LedgerEntry
 
 
 @dataclass(frozen=True)
@@ -210,15 +217,40 @@ class Git:
         )
         return out.split()
 
+    def jitops_entry(self, sha: str) -> LedgerEntry | None:
+        """The ledger entry of commit ``sha`` when it is one of jitops' own commits (the rule
+        audit applies, :func:`jitops.audit.own_entry`); None for any other commit, whatever
+        trailers its message carries (a pull request's author writes those)."""
+        from jitops.audit import own_entry
+
+        if self.rev_parse(sha) is None:
+            return None
+        for c in log_records(self.root, sha, limit=1):
+            return own_entry(c)
+        return None
+
+    def recorded(self, ref: str, grant_id: str, action: str) -> bool:
+        """Whether jitops itself recorded ``action`` for ``grant_id`` in ``ref``'s history
+        (commits that merely carry such trailers do not count)."""
+        for sha in self.find_trailer(ref, "Jitops-Grant", grant_id, action):
+            entry = self.jitops_entry(sha)
+            if entry is not None and entry.grant == grant_id and entry.action == action:
+                return True
+        return False
+
     def show(self, ref: str, path: str) -> bytes | None:
         """Contents of ``path`` at ``ref`` (None when it does not exist there)."""
         proc = self.proc("cat-file", "blob", f"{ref}:{path}")
         return proc.stdout if proc.returncode == 0 else None
 
     # -- writing the ledger -------------------------------------------------------------------
-    def commit(self, changes: Mapping[str, bytes | None], message: str) -> str:
+    def commit(
+        self, changes: Mapping[str, bytes | None], message: str, *, sign: Sequence[str] = ()
+    ) -> str:
         """Write ``changes`` (None deletes) into the work tree, stage exactly those paths and
-        commit them (an empty commit when there are none). Returns the new sha."""
+        commit them (an empty commit when there are none). Returns the new sha. ``sign`` is
+        the per-command configuration from :func:`signing` (empty: unsigned, unless the
+        repository's own configuration signs)."""
         for path, data in changes.items():
             full = self.root / path
             if data is None:
@@ -234,6 +266,7 @@ class Git:
                 env_identity += ["-c", f"user.{key}={default}"]
         self.run(
             *env_identity,
+            *sign,
             "commit",
             "-q",
             "--allow-empty",
@@ -254,20 +287,21 @@ class Git:
     ) -> list[str]:
         """Make the commits ``build`` plans on the fresh tip of ``remote/branch`` and push them
         in one push. On a race (someone pushed first) fetch, rebuild and retry, bounded."""
-        for attempt in range(1, attempts + 1):
-            self.fetch(remote, branch)
-            self.run("checkout", "-q", "-f", "-B", branch, f"{remote}/{branch}")
-            planned = build(self)
-            if not planned:
-                return []
-            shas = [self.commit(p.changes, p.message) for p in planned]
-            proc = self.proc("push", "-q", remote, f"HEAD:refs/heads/{branch}")
-            if proc.returncode == 0:
-                return shas
-            said = proc.stderr.decode("utf-8", "replace")
-            if not any(w in said for w in ("non-fast-forward", "fetch first", "rejected")):
-                raise GitError(f"git push to {remote}/{branch} failed: {said.strip()[-300:]}")
-            time.sleep(min(2.0, 0.1 * 2**attempt) * (0.5 + random.random()))  # noqa: S311
+        with signing() as sign:
+            for attempt in range(1, attempts + 1):
+                self.fetch(remote, branch)
+                self.run("checkout", "-q", "-f", "-B", branch, f"{remote}/{branch}")
+                planned = build(self)
+                if not planned:
+                    return []
+                shas = [self.commit(p.changes, p.message, sign=sign) for p in planned]
+                proc = self.proc("push", "-q", remote, f"HEAD:refs/heads/{branch}")
+                if proc.returncode == 0:
+                    return shas
+                said = proc.stderr.decode("utf-8", "replace")
+                if not any(w in said for w in ("non-fast-forward", "fetch first", "rejected")):
+                    raise GitError(f"git push to {remote}/{branch} failed: {said.strip()[-300:]}")
+                time.sleep(min(2.0, 0.1 * 2**attempt) * (0.5 + random.random()))  # noqa: S311
         raise PushRejected(
             f"could not push to {remote}/{branch} after {attempts} attempts: others kept pushing "
             "first; run the job again (it is safe to re-run)"
@@ -296,6 +330,24 @@ class Git:
             found[name] = parts[0] if len(parts) == 3 and parts[1] != "missing" else None
         return found
 
+    def signatures(self, shas: Sequence[str], allowed_signers: Path) -> dict[str, str]:
+        """``{sha: git's signature letter}`` for ``shas``, checked against an SSH allowed
+        signers file (``G`` good and allowed; ``U`` good but the key is not allowed; ``B``
+        bad; ``N`` none; ``E`` cannot be checked...), in one ``git log --no-walk``."""
+        if not shas:
+            return {}
+        out = self.run(
+            "-c",
+            f"gpg.ssh.allowedSignersFile={Path(allowed_signers).resolve()}",
+            "log",
+            "--no-walk=unsorted",
+            "--stdin",
+            "--format=%H %G?",
+            input=("\n".join(shas) + "\n").encode(),
+        ).decode("ascii", "replace")
+        found = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+        return {sha: found.get(sha, "N").strip() or "N" for sha in shas}
+
     def blob_stream(self) -> BlobStream:
         """A ``git cat-file --batch`` that reads blobs while the caller is still finding them
         (e.g. during :meth:`log_records`); :meth:`BlobStream.finish` returns the contents."""
@@ -312,6 +364,49 @@ class PlannedCommit:
 
     changes: Mapping[str, bytes | None]
     message: str
+
+
+#: The bot's SSH signing key: the private key itself (OpenSSH format) or a path to it.
+SIGNING_KEY_ENV = "JITOPS_SIGNING_KEY"
+
+
+@contextlib.contextmanager
+def signing(env: Mapping[str, str] | None = None) -> Iterator[list[str]]:
+    """Per-command git configuration that signs commits with the key in ``JITOPS_SIGNING_KEY``
+    (empty when it is unset). Key material is written only to a private temporary file
+    (mode 0600) that is removed afterwards; nothing is set in any git configuration file."""
+    value = (os.environ if env is None else env).get(SIGNING_KEY_ENV, "").strip()
+    if not value:
+        yield []
+        return
+    if "PRIVATE KEY-----" not in value:
+        path = Path(value).expanduser()
+        if not path.is_file():
+            raise GitError(
+                f"{SIGNING_KEY_ENV} names no file and holds no private key; set it to the "
+                "bot's SSH private key (OpenSSH format) or to the path of that key"
+            )
+        yield _sign_args(path)
+        return
+    fd, name = tempfile.mkstemp(prefix="jitops-sign-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(value.replace("\r\n", "\n") + "\n")
+        yield _sign_args(Path(name))
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+
+
+def _sign_args(key: Path) -> list[str]:
+    return [
+        "-c",
+        "gpg.format=ssh",
+        "-c",
+        f"user.signingkey={key}",
+        "-c",
+        "commit.gpgsign=true",
+    ]
 
 
 BOT_NAME = "jitops[bot]"

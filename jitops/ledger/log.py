@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import operator
 import secrets
 import subprocess
 import threading
@@ -14,7 +15,9 @@ from typing import NamedTuple
 from jitops.ledger._base import GIT_TIMEOUT, GitError, git_env
 
 
-def log_records(root: Path, ref: str, directory: str = "") -> Generator[LogCommit, None, None]:
+def log_records(
+    root: Path, ref: str, directory: str = "", *, limit: int | None = None
+) -> Generator[LogCommit, None, None]:
     """Commits of ``ref``'s first-parent history, oldest first, parsed while ONE ``git log``
     process streams them (merges diffed against their first parent).
 
@@ -23,7 +26,8 @@ def log_records(root: Path, ref: str, directory: str = "") -> Generator[LogCommi
     separated by markers with a random part chosen per run, so no commit message (written
     before the run) can forge a boundary; messages are decoded with replacement. A record
     that still cannot be read is skipped with ``LogCommit.unreadable`` set, never raised.
-    ``directory`` (optional) limits the walk to commits touching it."""
+    ``directory`` (optional) limits the walk to commits touching it; ``limit`` to the newest
+    ``limit`` commits (still yielded oldest first)."""
     nonce = secrets.token_hex(8)
     rec_sep, field_sep = f"\x1e{nonce}", f"\x1f{nonce}"
     fmt = f"%x1e{nonce}" + f"%x1f{nonce}".join(
@@ -46,6 +50,7 @@ def log_records(root: Path, ref: str, directory: str = "") -> Generator[LogCommi
         "--no-abbrev",
         "--no-renames",
         f"--format={fmt}",
+        *([f"--max-count={limit}"] if limit is not None else []),
         ref,
     ]
     # By default no pathspec: git's path filtering costs more than skipping, here, the few
@@ -164,14 +169,43 @@ def _widen_pipe(fd: int) -> None:
         pass
 
 
+_PAIR = operator.methodcaller("split", "\x1c", 1)
+
+
 def _trailers(text: str) -> dict[str, str]:
     """``Key\x1cvalue`` pairs separated by ``\x1d`` (as git printed them) to a dict."""
     if not text:
         return {}
     try:
-        return dict(t.split("\x1c", 1) for t in text.split("\x1d"))
+        return dict(map(_PAIR, text.split("\x1d")))
     except ValueError:  # a pair without its separator: take the well-formed ones
         return dict(t.split("\x1c", 1) for t in text.split("\x1d") if "\x1c" in t)
+
+
+_C_ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
+
+
+def _unquote(path: str) -> str:
+    """A path as git prints it: names with control characters, quotes or backslashes come
+    C-quoted (``"grants/a\\nb.yaml"``, octal escapes for bytes); anything else as is."""
+    if len(path) < 2 or path[0] != '"' or path[-1] != '"':
+        return path
+    out, i, body = bytearray(), 0, path[1:-1]
+    while i < len(body):
+        ch = body[i]
+        if ch != "\\" or i + 1 == len(body):
+            out += ch.encode("utf-8", "surrogateescape")
+            i += 1
+        elif body[i + 1] in _C_ESCAPES:
+            out.append(_C_ESCAPES[body[i + 1]])
+            i += 2
+        elif body[i + 1 : i + 4].isdigit():
+            out.append(int(body[i + 1 : i + 4], 8) & 0xFF)
+            i += 4
+        else:
+            out += body[i + 1].encode("utf-8", "surrogateescape")
+            i += 2
+    return out.decode("utf-8", "replace")
 
 
 def _parse_log_record(record: bytes, field_sep: str) -> LogCommit:
@@ -189,6 +223,8 @@ def _parse_log_record(record: bytes, field_sep: str) -> LogCommit:
         if len(parts) < 5 or not path:
             continue
         status = parts[4][:1]
+        if path[0] == '"':
+            path = _unquote(path)
         changes.append((status, path, parts[2] if status == "D" else parts[3]))
     try:
         when = datetime.fromtimestamp(int(stamp), UTC)

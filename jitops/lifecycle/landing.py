@@ -223,15 +223,12 @@ def deletions(svc: Services, now: datetime) -> list[tuple[str, str]]:
 
 
 def jitops_own(svc: Services, sha: str, grant_id: str, now: datetime) -> bool:
-    """Whether ``sha`` is jitops' own ledger commit about ``grant_id`` (DESIGN section 5): one
-    parent, ``Jitops-Action`` and ``Jitops-Grant: <id>`` trailers, and -- for a recent one --
-    no pull request associated (a squash or rebase merge can carry the same trailers)."""
-    if len(_parents(svc.git, sha)) != 1:
-        return False
-    lines = set(svc.git.message(sha).splitlines())
-    if f"Jitops-Grant: {grant_id}" not in lines:
-        return False
-    if not any(line.startswith("Jitops-Action: ") for line in lines):
+    """Whether ``sha`` is jitops' own ledger commit about ``grant_id`` (DESIGN section 5): the
+    rule audit applies (one parent, jitops' subject and trailers, a change that is exactly what
+    its action says) and -- for a recent one -- no pull request associated (a rebase merge can
+    replay a commit of exactly that shape)."""
+    entry = svc.git.jitops_entry(sha)  # audit's own-commit rule: shape, subject and change
+    if entry is None or entry.grant != grant_id:
         return False
     if now - commit_time(svc.git, sha) > svc.recheck_within:
         return True

@@ -123,3 +123,36 @@ def test_html_report_in_a_real_browser(history: World, tmp_path: Path) -> None:
     shot = tmp_path / "audit.png"
     browse(tmp_path, f"--screenshot={shot}", "--window-size=1300,900", report.as_uri())
     assert shot.stat().st_size > 5000
+
+
+def test_a_hostile_requester_cannot_forge_trailers_through_the_deny(world: World) -> None:
+    """A grant whose requester is a quoted YAML string full of trailer lines is merged and
+    denied by the real issue job: git reads only jitops' trailers on the deny, the victim's
+    record is untouched and `audit verify` finds nothing forged."""
+    b, a, _ = merge_grant(world, "stg-octocat-1", STAGING)
+    run_issue(world.services(), before=b, after=a)
+    hostile = STAGING.replace(
+        "requester: octocat",
+        'requester: "octocat\\nJitops-Grant: stg-octocat-1\\nJitops-Action: revoke"',
+    )
+    b, a, _ = merge_grant(world, "stg-octocat-2", hostile)
+    run_issue(world.services(), before=b, after=a)
+    log = (
+        subprocess.run(
+            ["git", "log", "-1", "--format=%s%n%(trailers:only,unfold)", "main"],
+            cwd=world.gh.repo_path,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        .stdout.strip()
+        .splitlines()
+    )
+    assert log[0] == "jitops: deny stg-octocat-2"
+    keys = [line.split(":", 1)[0] for line in log[1:]]
+    assert keys.count("Jitops-Grant") == 1 and keys.count("Jitops-Action") == 1
+    assert "Jitops-Grant: stg-octocat-2" in log and "Jitops-Action: deny" in log
+    code, out = audit(world, "--active", "--format", "json")
+    assert code == 0 and [r["grant"] for r in json.loads(out)] == ["stg-octocat-1"]
+    code, out = audit(world, "verify")
+    assert "carries Jitops-* trailers" not in out, out

@@ -3,11 +3,14 @@ a git record, nothing lost."""
 
 from __future__ import annotations
 
+import subprocess
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from jitops.cli import cli
 from jitops.demo.world import DBA, REQUESTER, World
 from jitops.doors.github import GitHubError
 from jitops.doors.vault.client import Vault
@@ -112,6 +115,12 @@ def test_recorded_but_never_delivered_is_reissued_with_the_old_token_revoked(
     assert new.accessor in (world.gh.read_file("main", "grants/stg-octocat-6.yaml") or "")
     assert sum("BEGIN AGE ENCRYPTED FILE" in c for c in world.gh.comments(pr)) == 1
     assert run_issue(world.services()) == []  # delivered: nothing more to do
+    # the ledger shows one grant, issued and re-issued, and audit verify finds it consistent
+    subprocess.run(["git", "fetch", "-q", "origin"], cwd=world.checkout, check=True)
+    verify = CliRunner().invoke(
+        cli, ["audit", "--repo", str(world.checkout), "--ref", "origin/main", "verify"]
+    )
+    assert verify.exit_code == 0, verify.output
 
 
 def test_the_sweep_finishes_a_push_whose_issue_job_never_ran(world: World) -> None:

@@ -470,8 +470,9 @@ def test_an_invalid_grant_file_is_denied_and_its_requester_told(world: World) ->
 
 
 def test_the_ledger_the_gate_writes_passes_audit_verify(world: World) -> None:
-    """A denial, a revoke with its actor and an early revoke leave a ledger that `jitops audit
-    verify` finds consistent. (Merge and squash merges: verify does not know rebase merges yet.)"""
+    """A denial, a revoke with its actor, an early revoke and a grant landed by a rebase merge
+    (no merge commit, no ``(#N)`` subject: jitops' issue record names its pull request) leave a
+    ledger that `jitops audit verify` finds consistent."""
     from click.testing import CliRunner
 
     from jitops.cli import cli
@@ -483,11 +484,14 @@ def test_the_ledger_the_gate_writes_passes_audit_verify(world: World) -> None:
     world.gh.merge_pr(m, DBA, method="squash")  # no review: denied by rule 5
     k = world.gh.open_pr(REQUESTER, "c", "Access", files={"grants/stg-octocat-62.yaml": STAGING})
     world.gh.merge_pr(k, DBA)
+    r = world.gh.open_pr(REQUESTER, "e", "Access", files={"grants/stg-octocat-63.yaml": STAGING})
+    world.gh.merge_pr(r, DBA, method="rebase")
     outcomes = issue(world)
     assert sorted(results(outcomes)) == [
         ("db-octocat-61", "denied"),
         ("stg-octocat-60", "issued"),
         ("stg-octocat-62", "issued"),
+        ("stg-octocat-63", "issued"),
     ]
     run_revoke(world.services(), "stg-octocat-60", "laptop lost on the train", actor=DBA)
     d = world.gh.open_pr(REQUESTER, "d", "Done", files={"grants/stg-octocat-62.yaml": None})
