@@ -23,10 +23,11 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from jitops import deliver, prcomment
+from jitops import deliver
 from jitops.errors import JitopsError
 from jitops.gate import IssueDecision, Verdict, decide_issue, read_grant_safely
 from jitops.grant import ID_RE, Grant, format_time, grant_id_of
+from jitops.inert import code_span
 from jitops.ledger import Git, PlannedCommit
 from jitops.lifecycle import plan
 from jitops.lifecycle.landing import (
@@ -166,11 +167,11 @@ def _deny(svc: Services, path: str, decision: IssueDecision, now: datetime) -> O
 
 def deny_comment(grant: Grant, reason: str) -> str:
     """The deny comment; everything the requester wrote is rendered inert."""
-    cell = prcomment._cell  # the one inert renderer (no markup, no mentions, one line)
     return (
-        f"**jitops: access denied** for {cell(grant.id)} ({cell(grant.requester)}, "
-        f"{cell(grant.role)}).\n\n{cell(reason)}\n\nThe grant file is removed from main; no "
-        "access was issued. Open a new pull request with a new grant id to ask again."
+        f"**jitops: access denied** for {code_span(grant.id)} ({code_span(grant.requester)}, "
+        f"{code_span(grant.role)}).\n\n{code_span(reason, limit=500)}\n\n"
+        "The grant file is removed from main; no access was issued. "
+        "Open a new pull request with a new grant id to ask again."
     )
 
 

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from jitops.errors import JitopsError
 from jitops.gate import read_grant_safely
 from jitops.grant import GRANTS_DIR, Grant, format_time
+from jitops.inert import code_span
 from jitops.ledger import Git, PlannedCommit
 from jitops.lifecycle import plan
 from jitops.lifecycle.issue import (
@@ -154,8 +155,9 @@ def _land_removals(
             try:
                 svc.github.comment(
                     grant.status.pull_request,
-                    f"**jitops: access {kind}** — `{grant.id}` ({grant.requester}, "
-                    f"{grant.role}). {outcome.detail}",
+                    f"**jitops: access {kind}** — {code_span(grant.id)} "
+                    f"({code_span(grant.requester)}, {code_span(grant.role)}). "
+                    f"{outcome.detail}",
                 )
             except JitopsError as exc:  # the ledger is already right; a comment can wait
                 log.warning("could not comment on #%s: %s", grant.status.pull_request, exc)
@@ -220,8 +222,9 @@ def end_grant(
         try:
             svc.github.comment(
                 pr,
-                f"**jitops: access revoked** — `{grant.id}` ({grant.requester}, {grant.role}): "
-                f"{reason}. {note}",
+                f"**jitops: access revoked** — {code_span(grant.id)} "
+                f"({code_span(grant.requester)}, {code_span(grant.role)}): "
+                f"{code_span(reason, limit=500)}. {note}",
             )
         except JitopsError as exc:
             log.warning("could not comment on #%s: %s", pr, exc)
