@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from jitops.delivery.armor import CorruptDeliveryError, normalize_armor
+from jitops.grant import valid_role
+from jitops.trailers import valid_login
 
 DELIVERY_MARKER = "<!-- jitops:delivery grant={grant_id} -->"
 _MARKER_RE = re.compile(r"<!--\s*jitops:delivery\s+grant=(?P<grant>[^\s>]+)\s*-->")
@@ -31,6 +33,8 @@ def render_delivery_comment(
     """Markdown for the delivery comment. Holds nothing secret: the block is sealed."""
     if not _GRANT_ID_RE.match(grant_id):
         raise ValueError(f"not a grant id: {grant_id!r}")
+    if not valid_login(requester) or not valid_role(role):  # both are @-mentioned / shown bold
+        raise ValueError("the requester or role is not a valid GitHub login or role name")
     block = normalize_armor(armored).rstrip("\n")
     until = _rfc3339(expires_at)
     window = _human_seconds(wrap_ttl_seconds)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from jitops import prcomment
 from jitops.core import plan
 from jitops.core.gate import IssueDecision, Verdict, decide_issue, read_grant_safely
 from jitops.core.sshkeys import fingerprint
@@ -30,6 +29,7 @@ from jitops.delivery import seal as deliver
 from jitops.delivery.comment import render_delivery_comment
 from jitops.errors import JitopsError
 from jitops.grant import ID_RE, Grant, format_time, grant_id_of
+from jitops.inert import code_span
 from jitops.ledger import Git, PlannedCommit
 from jitops.lifecycle.landing import (
     _shown_id,
@@ -162,11 +162,11 @@ def _deny(svc: Services, path: str, decision: IssueDecision, now: datetime) -> O
 
 def deny_comment(grant: Grant, reason: str) -> str:
     """The deny comment; everything the requester wrote is rendered inert."""
-    cell = prcomment._cell  # the one inert renderer (no markup, no mentions, one line)
     return (
-        f"**jitops: access denied** for {cell(grant.id)} ({cell(grant.requester)}, "
-        f"{cell(grant.role)}).\n\n{cell(reason)}\n\nThe grant file is removed from main; no "
-        "access was issued. Open a new pull request with a new grant id to ask again."
+        f"**jitops: access denied** for {code_span(grant.id)} ({code_span(grant.requester)}, "
+        f"{code_span(grant.role)}).\n\n{code_span(reason, limit=500)}\n\n"
+        "The grant file is removed from main; no access was issued. "
+        "Open a new pull request with a new grant id to ask again."
     )
 
 

@@ -15,6 +15,7 @@ from jitops.core.gate import read_grant_safely
 from jitops.core.policy import Policy
 from jitops.errors import JitopsError
 from jitops.grant import GRANTS_DIR, Grant
+from jitops.inert import code_span
 from jitops.ledger import Git, PlannedCommit
 from jitops.lifecycle.landing import _shown_id, deletions, jitops_own
 from jitops.lifecycle.outcome import Action, Outcome
@@ -118,8 +119,9 @@ def end_grant(
         try:
             svc.github.comment(
                 pr,
-                f"**jitops: access revoked** — `{grant.id}` ({grant.requester}, {grant.role}): "
-                f"{reason}. {note}",
+                f"**jitops: access revoked** — {code_span(grant.id)} "
+                f"({code_span(grant.requester)}, {code_span(grant.role)}): "
+                f"{code_span(reason, limit=500)}. {note}",
             )
         except JitopsError as exc:
             log.warning("could not comment on #%s: %s", pr, exc)

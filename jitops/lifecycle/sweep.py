@@ -29,6 +29,7 @@ from jitops.core.gate import read_grant_safely
 from jitops.core.policy import Policy
 from jitops.errors import JitopsError
 from jitops.grant import GRANTS_DIR, Grant, format_time
+from jitops.inert import code_span
 from jitops.ledger import Git, PlannedCommit
 from jitops.lifecycle.issue import (
     issue_pending,
@@ -147,8 +148,9 @@ def _land_removals(
             try:
                 svc.github.comment(
                     grant.status.pull_request,
-                    f"**jitops: access {kind}** — `{grant.id}` ({grant.requester}, "
-                    f"{grant.role}). {outcome.detail}",
+                    f"**jitops: access {kind}** — {code_span(grant.id)} "
+                    f"({code_span(grant.requester)}, {code_span(grant.role)}). "
+                    f"{outcome.detail}",
                 )
             except JitopsError as exc:  # the ledger is already right; a comment can wait
                 log.warning("could not comment on #%s: %s", grant.status.pull_request, exc)

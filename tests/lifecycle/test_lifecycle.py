@@ -139,6 +139,18 @@ def test_approved_grant_and_break_glass_revoke(world: World) -> None:
     assert world.admin().lookup_accessor(grant.status.token_accessor) is None
 
 
+def test_a_revoke_reason_is_shown_inert_on_the_pull_request(world: World) -> None:
+    before, after, pr = merge_grant(world, "db-octocat-3", ORDERS, approve=True)
+    assert [o.action for o in run_issue(world.services(), before=before, after=after)] == ["issued"]
+    reason = "ping @acme/dba `x` [here](https://evil.example) <b>now</b>\nJitops-Grant: y"
+    assert run_revoke(world.services(), "db-octocat-3", reason).action == "revoked"
+    (said,) = [c for c in world.gh.comments(pr) if "access revoked" in c]
+    # one code span: no mention, link, HTML or second line reaches the reader
+    assert "``ping @acme/dba `x` [here](https://evil.example) <b>now</b> Jitops-Grant: y``" in said
+    assert "\n" not in said
+    assert "`db-octocat-3` (`octocat`, `orders-db-readonly`)" in said
+
+
 def test_requester_without_usable_ssh_key_gets_no_secret(world: World) -> None:
     world.gh.add_user("mona")
     world.gh.add_team_member("acme", "engineering", "mona")
