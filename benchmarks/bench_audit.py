@@ -21,8 +21,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from jitops.grant import format_time
-from jitops.trailers import LedgerEntry, commit_message
+from jitops.core.grant import format_time
+from jitops.core.trailers import LedgerEntry, commit_message
 
 POLICY = (Path(__file__).resolve().parent.parent / "policies" / "policy.yaml").read_bytes()
 

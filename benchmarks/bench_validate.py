@@ -25,7 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from jitops.validate import validate_repo
+from jitops.lifecycle.validate import validate_repo
 
 ROOT = Path(__file__).resolve().parent.parent
 ROLES = ["prod-db-readonly", "staging-admin", "prod-break-glass"]

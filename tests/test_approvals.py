@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jitops.core.approvals import Review, evaluate
+from jitops.core.grant import load_grant
 from jitops.core.policy import Policy, load_policy
-from jitops.grant import load_grant
 
 HEAD = "h" * 40
 OLD = "o" * 40

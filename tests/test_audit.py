@@ -16,11 +16,11 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jitops import yamlsafe
 from jitops.cli import cli
-from jitops.grant import format_time
-from jitops.ledger import Git
-from jitops.trailers import LedgerEntry, commit_message
+from jitops.core import yamlsafe
+from jitops.core.grant import format_time
+from jitops.core.trailers import LedgerEntry, commit_message
+from jitops.doors.git import Git
 from tests.conftest import git
 
 T0 = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
@@ -354,8 +354,8 @@ def test_bad_input_never_crashes_audit(ledger: Ledger) -> None:
 
 def test_json_lines_are_exactly_what_json_dumps_writes() -> None:
     """The fast JSON writer and Record.to_json cannot drift apart (keys, order, escaping)."""
-    from jitops.audit import Record
-    from jitops.audit_render import to_json
+    from jitops.audit.history import Record
+    from jitops.audit.render import to_json
 
     odd = Record(
         "g-1",
@@ -441,7 +441,7 @@ def test_the_fast_grant_reader_agrees_with_yaml(
 ) -> None:
     """Grant files as added are read by a fast line reader when they are plain ``key: value``
     lines: whatever it accepts, jitops' own loader (the one validate uses) reads the same way."""
-    from jitops import audit
+    from jitops.audit import history as audit
 
     lines = []
     for key, value, style in fields:

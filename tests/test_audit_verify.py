@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from jitops.trailers import LedgerEntry, commit_message
+from jitops.core.trailers import LedgerEntry, commit_message
 from tests.conftest import git
 from tests.test_audit import T0, Ledger, records, request, run
 

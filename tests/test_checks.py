@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from jitops.core.checks import GrantContext, check_grant
+from jitops.core.grant import load_grant, read_grant
 from jitops.core.policy import Policy, load_policy
-from jitops.grant import load_grant, read_grant
 from tests.conftest import EXAMPLE_POLICY, GOOD_GRANT
 
 

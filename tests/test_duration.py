@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jitops.duration import DurationError, format_duration, parse_duration
+from jitops.core.duration import DurationError, format_duration, parse_duration
 
 
 @pytest.mark.parametrize(

@@ -8,12 +8,12 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from jitops import yamlsafe
+from jitops.core import yamlsafe
+from jitops.core.grant import Grant
+from jitops.core.inert import code_span, one_line
+from jitops.core.notify_payload import Event, slack_payload
+from jitops.core.prcomment import grant_comment
 from jitops.errors import Problem
-from jitops.grant import Grant
-from jitops.inert import code_span, one_line
-from jitops.notify_payload import Event, slack_payload
-from jitops.prcomment import grant_comment
 from tests.test_audit import T0, Ledger, run
 from tests.test_audit import ledger as ledger
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from jitops.ledger import Git, PlannedCommit
+from jitops.core.commits import PlannedCommit
+from jitops.doors.git import Git
 from tests.conftest import commit_all, git, init_repo
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from jitops.ledger import BOT_NAME, Git, GitError
+from jitops.doors.git import BOT_NAME, Git, GitError
 from tests.conftest import commit_all, git, init_repo
 
 
@@ -122,7 +122,7 @@ def test_blob_stream_reads_while_requests_arrive(repo: Path) -> None:
 def test_only_jitops_own_commits_count_as_records(tmp_path: Path) -> None:
     """`jitops_entry` / `recorded` (what the issue job asks before revoking) believe a commit
     jitops made, not a squash merge whose message carries the same trailers."""
-    from jitops.trailers import LedgerEntry, commit_message
+    from jitops.core.trailers import LedgerEntry, commit_message
 
     repo = init_repo(tmp_path / "r")
     (repo / "grants").mkdir()

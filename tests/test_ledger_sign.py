@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from jitops.ledger import SIGNING_KEY_ENV, Git, GitError, PlannedCommit, signing
-from jitops.trailers import LedgerEntry, commit_message
+from jitops.core.commits import PlannedCommit
+from jitops.core.trailers import LedgerEntry, commit_message
+from jitops.doors.git import SIGNING_KEY_ENV, Git, GitError, signing
 from tests.conftest import commit_all, git, init_repo
 from tests.test_audit import T0, Ledger, request
 from tests.test_audit_verify import verify

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from jitops.core.webhooks import NotifyConfigError, WebhookTarget, targets_from_settings
-from jitops.notify import EVENT_KINDS, Event, Notifier, verify_signature
+from jitops.doors.webhooks import EVENT_KINDS, Event, Notifier, verify_signature
 
 pytestmark = pytest.mark.integration  # a real HTTP receiver on loopback
 
@@ -225,7 +225,7 @@ def test_broken_receivers_fail_softly_within_the_bound(
         "URL_DNS": f"https://hooks.jitops-test.invalid/{FAKE_TOKEN}",
     }
     notifier = Notifier(_targets(*targets), env, timeout=0.5, total_timeout=1.5, retry_delay=0.05)
-    caplog.set_level(logging.INFO, logger="jitops.notify")
+    caplog.set_level(logging.INFO, logger="jitops.doors.webhooks")
     started = time.monotonic()
     results = notifier.send(EVENT)
     elapsed = time.monotonic() - started

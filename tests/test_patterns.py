@@ -18,7 +18,7 @@ _CHILD = textwrap.dedent(
     """
     import importlib, json, pkgutil, re, sys
     import jitops
-    from jitops import schema
+    from jitops.core import schema
 
     def walk(node):
         if isinstance(node, dict):
@@ -71,4 +71,4 @@ def test_every_pattern_survives_64kb_worst_cases() -> None:
     checked = proc.stdout
     # the schema patterns a requester reaches, and the code's own, were all among them
     assert "grant schema: ^[A-Za-z0-9][A-Za-z0-9-]{0,38}(?!\\\\n)$" in checked
-    assert "jitops.grant.ID_RE" in checked and "jitops.trailers._TRAILER" in checked
+    assert "jitops.core.grant.ID_RE" in checked and "jitops.core.trailers._TRAILER" in checked

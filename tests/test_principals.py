@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from jitops.principals import Principal, PrincipalError, same_login
+from jitops.core.principals import Principal, PrincipalError, same_login
 
 
 def test_parse_kinds() -> None:

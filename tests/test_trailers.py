@@ -7,7 +7,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jitops.trailers import LedgerEntry, TrailerError, commit_message, parse_entry
+from jitops.core.trailers import LedgerEntry, TrailerError, commit_message, parse_entry
 from tests.conftest import git, init_repo
 
 ENTRY = LedgerEntry(
@@ -145,8 +145,8 @@ def test_trailer_values_that_break_their_rule_are_findings() -> None:
 def test_the_deny_of_a_hostile_request_carries_only_jitops_trailers(tmp_path: Path) -> None:
     """The grant file as a requester writes it, read by jitops' own loader, denied through
     the lifecycle's own commit planner: git reads one Jitops-Grant, the right one."""
+    from jitops.core.grant import read_grant
     from jitops.core.plan import deny_commit
-    from jitops.grant import read_grant
 
     text = (
         'requester: "octocat\\nJitops-Grant: victim-1\\nJitops-Action: revoke"\n'
@@ -171,7 +171,7 @@ def test_the_deny_of_a_hostile_request_carries_only_jitops_trailers(tmp_path: Pa
 def test_a_code_span_holds_any_text(text: str) -> None:
     import re
 
-    from jitops.inert import code_span
+    from jitops.core.inert import code_span
 
     span = code_span(text)
     fence = re.match("`+", span)

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jitops import yamlsafe
-from jitops.yamlsafe import YamlError, load
+from jitops.core import yamlsafe
+from jitops.core.yamlsafe import YamlError, load
 
 
 def problem(data: bytes, **kw: int) -> str:
@@ -152,7 +152,7 @@ def test_fast_and_careful_paths_agree(value: object) -> None:
 
 
 def test_damaged_status_time_is_reported() -> None:
-    from jitops.grant import read_grant
+    from jitops.core.grant import read_grant
     from tests.conftest import GOOD_GRANT
 
     text = GOOD_GRANT + (
@@ -171,7 +171,7 @@ def test_both_schema_validators_refuse_a_trailing_newline() -> None:
     import fastjsonschema
     import jsonschema
 
-    from jitops import schema
+    from jitops.core import schema
 
     grant = {"requester": "octocat", "role": "prod-db", "duration": "2h", "reason": "x" * 12}
     fast = fastjsonschema.compile(schema.schema("grant"))

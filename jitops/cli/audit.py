@@ -9,14 +9,15 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from jitops.cli.output import write_output
-from jitops.duration import DurationError, parse_duration
+from jitops.core.commits import names_in
+from jitops.core.duration import DurationError, parse_duration
+from jitops.core.grant import GRANTS_DIR, parse_time
+from jitops.core.inert import one_line
+from jitops.doors.git import Git, GitError, find_root
 from jitops.errors import EXIT_OK, EXIT_REJECTED, UsageError
-from jitops.grant import GRANTS_DIR, parse_time
-from jitops.inert import one_line
-from jitops.ledger import Git, GitError, find_root, names_in
 
 if TYPE_CHECKING:
-    from jitops.audit import History, Record
+    from jitops.audit.history import History, Record
 
 # Like `jitops validate --repo`, defined here so that `audit` does not load the validator.
 repo_option = click.option(
@@ -48,7 +49,7 @@ def _time(value: str | None, name: str, *, end_of_day: bool = False) -> datetime
 def load_history(git: Git, ref: str, *, check_status: bool = False) -> History:
     """The git door's plain data (streamed commits, the ids in grants/, a batched blob
     reader) handed to the pure audit core."""
-    from jitops import audit
+    from jitops.audit import history as audit
 
     present = names_in(
         [e.path for e in git.ls_tree(ref, GRANTS_DIR)] if git.rev_parse(ref) else [],
@@ -122,7 +123,8 @@ def audit_group(
     ctx.obj["ref"] = ref
     if ctx.invoked_subcommand is not None:
         return None
-    from jitops import audit, audit_render
+    from jitops.audit import history as audit
+    from jitops.audit import render as audit_render
 
     git = Git(resolve_repo(repo))
     _require(git, ref)
@@ -182,7 +184,7 @@ def verify_cmd(
     merge or jitops' own; Jitops-* trailers appear only on jitops' own commits, each of which
     changes exactly what its action says (and, with --allowed-signers, is signed).
     """
-    from jitops import audit_verify
+    from jitops.audit import verify as audit_verify
 
     try:
         tol = parse_duration(tolerance)

@@ -12,8 +12,8 @@ from jitops.cli.lifecycle import github_options
 from jitops.cli.validate import repo_option, resolve_repo
 from jitops.doors.vault.client import Vault
 from jitops.errors import EXIT_OK, EXIT_REJECTED
+from jitops.lifecycle.validate import read_policy
 from jitops.setup import doctor
-from jitops.validate import read_policy
 
 
 @click.command("doctor")

@@ -12,9 +12,9 @@ from typing import Any
 import click
 
 from jitops.cli.validate import repo_option, resolve_repo
+from jitops.core.grant import parse_time
+from jitops.doors.git import Git
 from jitops.errors import EXIT_OK, EXIT_REJECTED, UsageError
-from jitops.grant import parse_time
-from jitops.ledger import Git
 from jitops.lifecycle.outcome import Outcome
 
 FC = Callable[..., Any]
@@ -160,7 +160,7 @@ def give_up_option(f: FC) -> FC:
 
 
 def _give_up(value: str) -> Any:
-    from jitops.duration import DurationError, parse_duration
+    from jitops.core.duration import DurationError, parse_duration
 
     if value.strip() in ("0", "0s", "0m", "0h"):
         return timedelta(0)  # deny at once what cannot be decided

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import click
 
-from jitops import report
+from jitops.cli import render as report
 from jitops.cli.lifecycle import format_option, github_options
 from jitops.cli.validate import repo_option, resolve_repo
+from jitops.doors.git import Git
 from jitops.errors import EXIT_OK, EXIT_REJECTED, UsageError
-from jitops.ledger import Git
 
 
 def _event() -> dict[str, object]:
@@ -183,7 +183,7 @@ def policy_test_cmd(repo: Path | None, policies_dir: Path | None, files: tuple[P
     """
     from jitops.core.policy import POLICY_DIR, load_policy
     from jitops.core.policytest import run_cases
-    from jitops.validate import read_policy
+    from jitops.lifecycle.validate import read_policy
 
     root = resolve_repo(repo)
     if policies_dir is None:

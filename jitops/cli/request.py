@@ -10,8 +10,8 @@ import click
 
 from jitops.cli.lifecycle import github_options
 from jitops.cli.validate import repo_option, resolve_repo
+from jitops.doors.git import Git
 from jitops.errors import EXIT_OK, UsageError
-from jitops.ledger import Git
 
 
 def _ask(value: str | None, name: str, text: str) -> str | None:

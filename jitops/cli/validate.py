@@ -7,12 +7,12 @@ from pathlib import Path
 
 import click
 
-from jitops import report as render
-from jitops import schema as schemas
+from jitops.cli import render as render
 from jitops.cli.output import write_output
+from jitops.core import schema as schemas
+from jitops.doors.git import find_root
 from jitops.errors import EXIT_OK, EXIT_REJECTED
-from jitops.ledger import find_root
-from jitops.validate import validate_repo
+from jitops.lifecycle.validate import validate_repo
 
 FORMATS = click.Choice(["text", "github", "json"])
 

@@ -11,6 +11,7 @@ from jitops.cli.validate import repo_option, resolve_repo
 from jitops.doors.vault.client import Vault
 from jitops.doors.vault.model import VaultConfigError
 from jitops.errors import EXIT_OK, UsageError
+from jitops.lifecycle.validate import read_policy
 from jitops.setup.vault import (
     DEFAULT_WORKFLOWS,
     GITHUB_ISSUER,
@@ -18,7 +19,6 @@ from jitops.setup.vault import (
     apply_setup,
     plan_setup,
 )
-from jitops.validate import read_policy
 
 
 @click.group("vault")

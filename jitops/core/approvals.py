@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from jitops.core.grant import Grant
 from jitops.core.policy import ApprovalRule, Policy
+from jitops.core.principals import TeamLookup, same_login
 from jitops.errors import Problem
-from jitops.grant import Grant
-from jitops.principals import TeamLookup, same_login
 
 Outcome = Literal["approved", "pending", "blocked", "invalid"]
 _COUNTED = ("APPROVED", "CHANGES_REQUESTED", "DISMISSED")

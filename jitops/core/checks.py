@@ -11,11 +11,11 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from jitops.core.duration import format_duration
+from jitops.core.grant import Grant
 from jitops.core.policy import Policy
-from jitops.duration import format_duration
+from jitops.core.principals import TeamLookup, same_login
 from jitops.errors import Problem
-from jitops.grant import Grant
-from jitops.principals import TeamLookup, same_login
 
 
 @dataclass(frozen=True)

@@ -31,10 +31,10 @@ from datetime import datetime, timedelta
 
 from jitops.core import approvals, checks
 from jitops.core.approvals import Evaluation, Review
+from jitops.core.grant import GRANTS_DIR, Grant, format_time, read_grant
 from jitops.core.policy import Policy, PolicyError, load_policy
+from jitops.core.principals import TeamLookup
 from jitops.errors import Problem
-from jitops.grant import GRANTS_DIR, Grant, format_time, read_grant
-from jitops.principals import TeamLookup
 
 #: How long a grant may stay ``failed`` (its pull request cannot be determined) before it is
 #: denied with that reason. Overridable per run (``jitops issue --give-up-after``).
@@ -133,7 +133,7 @@ class IssueDecision:
 
 
 def read_grant_safely(data: bytes, path: str) -> tuple[Grant | None, list[Problem]]:
-    """:func:`jitops.grant.read_grant` that never raises: a hostile file on main (a huge
+    """:func:`jitops.core.grant.read_grant` that never raises: a hostile file on main (a huge
     integer, a status block of the wrong types) becomes a problem of that file alone."""
     try:
         return read_grant(data, path)

@@ -10,9 +10,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from jitops.grant import GRANTS_DIR, Grant, GrantStatus, format_time, render_grant
-from jitops.ledger import PlannedCommit
-from jitops.trailers import LedgerEntry, commit_message
+from jitops.core.commits import PlannedCommit
+from jitops.core.grant import GRANTS_DIR, Grant, GrantStatus, format_time, render_grant
+from jitops.core.trailers import LedgerEntry, commit_message
 
 #: Hidden line in the delivery comment: enough to record an issue whose git commit never
 #: landed (the accessor can revoke, it cannot read; it is written to git anyway).
@@ -43,7 +43,7 @@ class IssuedRecord:
 
 def find_issued_record(bodies: Iterable[str], grant_id: str) -> IssuedRecord | None:
     """The latest delivery recorded in PR comments for ``grant_id`` (None when none)."""
-    from jitops.grant import parse_time
+    from jitops.core.grant import parse_time
 
     found = None
     for body in bodies:

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from jitops import schema, yamlsafe
+from jitops.core import schema, yamlsafe
+from jitops.core.duration import DurationError, parse_duration
+from jitops.core.principals import Principal
 from jitops.core.webhooks import WebhookTarget, targets_from_settings
-from jitops.duration import DurationError, parse_duration
 from jitops.errors import Problem, ProblemsError
-from jitops.principals import Principal
 
 POLICY_DIR = "policies"
 DEFAULT_WRAP_TTL = timedelta(hours=1)

@@ -14,12 +14,11 @@ from typing import Any
 
 import yaml
 
-from jitops import schema, yamlsafe
-from jitops.core import approvals, checks
+from jitops.core import approvals, checks, schema, yamlsafe
 from jitops.core.approvals import Review
+from jitops.core.grant import read_grant
 from jitops.core.policy import Policy
 from jitops.errors import Problem
-from jitops.grant import read_grant
 
 HEAD = "0" * 39 + "1"
 OLDER = "0" * 39 + "2"

@@ -1,7 +1,7 @@
 """The webhook targets of ``settings.notify``, parsed once (with the policy) into typed values.
 
 Only the *names* of the environment variables holding a URL and an HMAC key are kept: the
-values are secrets, read by :mod:`jitops.notify` when it sends.
+values are secrets, read by :mod:`jitops.doors.webhooks` when it sends.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from jitops.core.notify_payload import EVENT_KINDS
 from jitops.errors import JitopsError
-from jitops.notify_payload import EVENT_KINDS
 
 FORMATS = ("slack", "json")
 

@@ -11,9 +11,9 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
+from jitops.core.grant import valid_role
+from jitops.core.trailers import valid_login
 from jitops.delivery.armor import CorruptDeliveryError, normalize_armor
-from jitops.grant import valid_role
-from jitops.trailers import valid_login
 
 DELIVERY_MARKER = "<!-- jitops:delivery grant={grant_id} -->"
 _MARKER_RE = re.compile(r"<!--\s*jitops:delivery\s+grant=(?P<grant>[^\s>]+)\s*-->")

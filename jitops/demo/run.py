@@ -28,10 +28,10 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
+from jitops.core.grant import parse_time
 from jitops.demo.world import BOT, DBA, REQUESTER, World
+from jitops.doors.git import Git
 from jitops.errors import JitopsError
-from jitops.grant import parse_time
-from jitops.ledger import Git
 
 GRANT_ID = "orders-octocat-demo"
 DURATION_S = 8

@@ -27,10 +27,10 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from jitops.core.policy import Policy, load_policy
 from jitops.demo.oidc import OWNER_ID, REPOSITORY_ID, OidcIssuer
+from jitops.doors.git import Git
 from jitops.doors.vault.client import Vault
 from jitops.doors.vault.model import TokenInfo, VaultError
 from jitops.errors import JitopsError, Secret
-from jitops.ledger import Git
 from jitops.setup.vault import SetupOptions, apply_setup, plan_setup
 
 if TYPE_CHECKING:

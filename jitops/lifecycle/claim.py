@@ -14,13 +14,13 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from jitops.core.duration import format_duration
+from jitops.core.grant import GRANTS_DIR, format_time, read_grant
 from jitops.core.policy import ACTIONS_BOT
 from jitops.delivery.comment import extract_sealed
 from jitops.doors.vault.model import Unwrapped
-from jitops.duration import format_duration
 from jitops.errors import JitopsError
-from jitops.grant import GRANTS_DIR, format_time, read_grant
-from jitops.validate import read_policy
+from jitops.lifecycle.validate import read_policy
 
 
 class ClaimError(JitopsError):

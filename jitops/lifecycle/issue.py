@@ -23,14 +23,16 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from jitops.core import plan
+from jitops.core.commits import PlannedCommit
 from jitops.core.gate import IssueDecision, Verdict, decide_issue, read_grant_safely
+from jitops.core.grant import ID_RE, Grant, format_time, grant_id_of
+from jitops.core.inert import code_span
+from jitops.core.principals import LOGIN_RE
 from jitops.core.sshkeys import fingerprint
 from jitops.delivery import seal as deliver
 from jitops.delivery.comment import render_delivery_comment
+from jitops.doors.git import Git
 from jitops.errors import JitopsError
-from jitops.grant import ID_RE, Grant, format_time, grant_id_of
-from jitops.inert import code_span
-from jitops.ledger import Git, PlannedCommit
 from jitops.lifecycle.landing import (
     _shown_id,
     gate_inputs,
@@ -41,7 +43,6 @@ from jitops.lifecycle.landing import (
 from jitops.lifecycle.outcome import Action, Outcome
 from jitops.lifecycle.revoke import early_revokes
 from jitops.lifecycle.services import Services, log
-from jitops.principals import LOGIN_RE
 
 
 def run_issue(

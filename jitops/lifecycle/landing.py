@@ -21,6 +21,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from jitops.core import plan
+from jitops.core.commits import names_in
 from jitops.core.gate import (
     FileChange,
     IssueDecision,
@@ -29,11 +30,11 @@ from jitops.core.gate import (
     Verdict,
     read_grant_safely,
 )
+from jitops.core.grant import GRANTS_DIR, ID_RE, Grant, grant_id_of
 from jitops.core.policy import POLICY_DIR, PolicyError
 from jitops.delivery.seal import sealable_keys
+from jitops.doors.git import Git
 from jitops.errors import JitopsError
-from jitops.grant import GRANTS_DIR, ID_RE, Grant, grant_id_of
-from jitops.ledger import Git, names_in
 from jitops.lifecycle.services import Services, log
 
 #: A rebase merge of more commits than this is not followed (its base tip stays unknown: deny).

@@ -15,14 +15,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from jitops import prcomment
-from jitops.core import approvals, checks
+from jitops.core import approvals, checks, prcomment
 from jitops.core.approvals import Evaluation, Review
+from jitops.core.commits import names_in
+from jitops.core.grant import GRANTS_DIR, Grant, grant_id_of, read_grant
 from jitops.core.policy import POLICY_DIR, Policy, PolicyError, load_policy
+from jitops.core.principals import TeamLookup
+from jitops.doors.git import Git
 from jitops.errors import Problem
-from jitops.grant import GRANTS_DIR, Grant, grant_id_of, read_grant
-from jitops.ledger import Git, names_in
-from jitops.principals import TeamLookup
 
 if TYPE_CHECKING:
     from jitops.doors.github import GitHub
@@ -394,7 +394,7 @@ def _notify(
     kind = "approved" if decision.approval == "success" else "requested"
     if kind == "requested" and not first_check:
         return
-    from jitops.notify import Event, Notifier
+    from jitops.doors.webhooks import Event, Notifier
 
     try:
         policy = load_policy(inputs.base_policy_files)

@@ -11,10 +11,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from jitops.core import checks
+from jitops.core.commits import names_in
+from jitops.core.grant import GRANTS_DIR, ID_RE, read_grant
 from jitops.core.policy import POLICY_DIR, Policy, load_policy
+from jitops.doors.git import Git
 from jitops.errors import ProblemsError
-from jitops.grant import GRANTS_DIR, ID_RE, read_grant
-from jitops.ledger import Git, names_in
 
 if TYPE_CHECKING:
     from jitops.doors.github import GitHub

@@ -11,16 +11,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from jitops.core import plan
+from jitops.core.commits import PlannedCommit
 from jitops.core.gate import read_grant_safely
+from jitops.core.grant import GRANTS_DIR, Grant
+from jitops.core.inert import code_span
 from jitops.core.policy import Policy
+from jitops.core.principals import LOGIN_RE
+from jitops.doors.git import Git
 from jitops.errors import JitopsError
-from jitops.grant import GRANTS_DIR, Grant
-from jitops.inert import code_span
-from jitops.ledger import Git, PlannedCommit
 from jitops.lifecycle.landing import _shown_id, deletions, jitops_own
 from jitops.lifecycle.outcome import Action, Outcome
 from jitops.lifecycle.services import Services, log
-from jitops.principals import LOGIN_RE
 
 
 class RevokeError(JitopsError):

@@ -9,11 +9,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from jitops.core.gate import DEFAULT_GIVE_UP_AFTER, read_grant_safely
+from jitops.core.grant import GRANTS_DIR, Grant, GrantStatus
 from jitops.core.policy import POLICY_DIR, Policy, PolicyError, load_policy
+from jitops.doors.git import Git
+from jitops.doors.webhooks import Event, Notifier
 from jitops.errors import JitopsError
-from jitops.grant import GRANTS_DIR, Grant, GrantStatus
-from jitops.ledger import Git
-from jitops.notify import Event, Notifier
 
 if TYPE_CHECKING:
     from jitops.doors.github import GitHub

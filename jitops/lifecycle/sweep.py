@@ -25,12 +25,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from jitops.core import plan
+from jitops.core.commits import PlannedCommit
 from jitops.core.gate import read_grant_safely
+from jitops.core.grant import GRANTS_DIR, Grant, format_time
+from jitops.core.inert import code_span
 from jitops.core.policy import Policy
+from jitops.doors.git import Git
 from jitops.errors import JitopsError
-from jitops.grant import GRANTS_DIR, Grant, format_time
-from jitops.inert import code_span
-from jitops.ledger import Git, PlannedCommit
 from jitops.lifecycle.issue import (
     issue_pending,
     redeliver,

@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 
+from jitops.core.duration import format_duration
 from jitops.core.policy import Policy
 from jitops.doors.vault.model import VaultError, as_seconds
-from jitops.duration import format_duration
 from jitops.setup.vault import issuer_policy_hcl
 
 SETUP_FIX = "run `jitops vault setup` with an admin token"

@@ -21,7 +21,7 @@ from enum import Enum
 from importlib import resources
 from pathlib import Path
 
-from jitops import schema as schemas
+from jitops.core import schema as schemas
 from jitops.errors import JitopsError, UsageError
 
 SHA_RE = re.compile(r"^[0-9a-f]{40}$")

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from jitops.cli import cli
+from jitops.core.grant import parse_time
 from jitops.demo.world import DBA, World
-from jitops.grant import parse_time
 from jitops.lifecycle.issue import run_issue
 from jitops.lifecycle.revoke import run_revoke
 from jitops.lifecycle.sweep import run_sweep

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from jitops.core.grant import read_grant
 from jitops.demo.world import DBA, REQUESTER, World
-from jitops.grant import read_grant
 from jitops.lifecycle.issue import run_issue
 
 pytestmark = pytest.mark.integration

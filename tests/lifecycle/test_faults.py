@@ -12,10 +12,10 @@ from click.testing import CliRunner
 
 from jitops.cli import cli
 from jitops.demo.world import DBA, REQUESTER, World
+from jitops.doors.git import GitError
 from jitops.doors.github import GitHubError
 from jitops.doors.vault.client import Vault
 from jitops.doors.vault.model import RetryPolicy
-from jitops.ledger import GitError
 from jitops.lifecycle.issue import run_issue
 from jitops.lifecycle.sweep import run_sweep
 
@@ -104,7 +104,7 @@ def test_recorded_but_never_delivered_is_reissued_with_the_old_token_revoked(
     assert "re-issued" in outcomes[0].detail
     (new,) = live_tokens(world)
     assert new.accessor != old.accessor
-    from jitops.grant import parse_time
+    from jitops.core.grant import parse_time
 
     def expiry(text: str) -> datetime:
         return parse_time(text.split("expires_at: ")[1].split()[0])
@@ -136,7 +136,7 @@ def test_killed_during_sweep_converges_on_rerun(
     before, after, _ = merged(world, "stg-octocat-5")
     run_issue(world.services(), before=before, after=after)
     text = world.gh.read_file("main", "grants/stg-octocat-5.yaml") or ""
-    from jitops.grant import parse_time
+    from jitops.core.grant import parse_time
 
     later = parse_time(text.split("expires_at: ")[1].split()[0]) + timedelta(seconds=1)
     svc = world.services()

@@ -328,7 +328,7 @@ def test_what_issuing_one_grant_costs(world: World, method: str) -> None:
 
 
 def test_what_a_sweep_costs_with_20_active_grants_and_5_expired(world: World) -> None:
-    from jitops.grant import parse_time
+    from jitops.core.grant import parse_time
 
     for i in range(20):
         gid = f"stg-octocat-s{i:02d}"
@@ -360,7 +360,7 @@ def test_what_a_sweep_costs_with_20_active_grants_and_5_expired(world: World) ->
 def test_pr_check_on_a_pull_request_touching_no_grant_passes_and_what_it_costs(
     world: World,
 ) -> None:
-    from jitops.ledger import Git
+    from jitops.doors.git import Git
     from jitops.lifecycle import prcheck
 
     n = world.gh.open_pr(DBA, "docs", "Fix a typo", files={"README.md": "Access repository\n"})

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from jitops.demo.world import DBA, REQUESTER, World
-from jitops.ledger import Git
+from jitops.doors.git import Git
 from jitops.lifecycle import prcheck
 
 pytestmark = pytest.mark.integration

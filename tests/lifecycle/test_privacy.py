@@ -87,7 +87,7 @@ def test_no_secret_leaks_anywhere(
             v.reveal() for k, v in unwrapped.values.items() if k not in ("username", "accessor")
         ]  # the accessor can revoke, not read: it is in git on purpose
     later = (w.gh.read_file("main", "grants/stg-octocat-9.yaml") or "").split("expires_at: ")[1]
-    from jitops.grant import format_time, parse_time
+    from jitops.core.grant import format_time, parse_time
 
     now = format_time(parse_time(later.split()[0]) + timedelta(minutes=1))
     jitops("sweep", "--now", now)

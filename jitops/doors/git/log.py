@@ -10,9 +10,9 @@ import threading
 from collections.abc import Generator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NamedTuple
 
-from jitops.ledger._base import GIT_TIMEOUT, GitError, git_env
+from jitops.core.commits import LogCommit
+from jitops.doors.git._base import GIT_TIMEOUT, GitError, git_env
 
 
 def log_records(
@@ -138,22 +138,6 @@ class BlobStream:
         if self._proc.poll() is None:
             self._proc.kill()
         self._proc.wait(timeout=GIT_TIMEOUT)
-
-
-class LogCommit(NamedTuple):
-    sha: str
-    committed_at: datetime
-    subject: str
-    trailers: dict[str, str]  # the message's trailers, {key: value} (the last value wins)
-    changes: tuple[tuple[str, str, str], ...]  # (status letter, path, blob sha)
-    parents: tuple[str, ...] = ()
-    unreadable: bool = False  # git printed something this parser could not make sense of
-
-    @property
-    def message(self) -> str:
-        """Subject and trailers: what the ledger reads (the body prose is not kept)."""
-        lines = (f"{k}: {v}" for k, v in self.trailers.items())
-        return self.subject + "\n\n" + "\n".join(lines) + "\n"
 
 
 _EPOCH = datetime.fromtimestamp(0, UTC)

@@ -8,9 +8,9 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from jitops.core.inert import code_span, one_line, printable
 from jitops.errors import Problem
-from jitops.inert import code_span, one_line, printable
-from jitops.validate import Report
+from jitops.lifecycle.validate import Report
 
 
 def text(report: Report) -> str:

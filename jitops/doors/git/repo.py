@@ -9,16 +9,17 @@ import re
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from jitops.ledger._base import GIT_TIMEOUT, GitError, git_env
-from jitops.ledger.log import BlobStream, LogCommit, log_records
+from jitops.core.commits import LogCommit, PlannedCommit, names_in, own_entry
+from jitops.doors.git._base import GIT_TIMEOUT, GitError, git_env
+from jitops.doors.git.log import BlobStream, log_records
 
 if TYPE_CHECKING:
-    from jitops.trailers import LedgerEntry
+    from jitops.core.trailers import LedgerEntry
 
 
 @dataclass(frozen=True)
@@ -219,10 +220,8 @@ class Git:
 
     def jitops_entry(self, sha: str) -> LedgerEntry | None:
         """The ledger entry of commit ``sha`` when it is one of jitops' own commits (the rule
-        audit applies, :func:`jitops.audit.own_entry`); None for any other commit, whatever
+        audit applies, :func:`jitops.core.commits.own_entry`); None for any other commit, whatever
         trailers its message carries (a pull request's author writes those)."""
-        from jitops.audit import own_entry
-
         if self.rev_parse(sha) is None:
             return None
         for c in log_records(self.root, sha, limit=1):
@@ -309,7 +308,7 @@ class Git:
 
     def log_records(self, ref: str, directory: str = "") -> Generator[LogCommit, None, None]:
         """Commits of ``ref``'s first-parent history, oldest first, streamed from one ``git log``
-        (see :func:`jitops.ledger.log.log_records`); nothing when ``ref`` does not exist."""
+        (see :func:`jitops.doors.git.log.log_records`); nothing when ``ref`` does not exist."""
         if self.rev_parse(ref) is None:
             return
         yield from log_records(self.root, ref, directory)
@@ -356,14 +355,6 @@ class Git:
 
 class PushRejected(GitError):
     """The remote kept moving; nothing was lost, the run can be repeated."""
-
-
-@dataclass(frozen=True)
-class PlannedCommit:
-    """A commit to make: file changes (None deletes) and the full message."""
-
-    changes: Mapping[str, bytes | None]
-    message: str
 
 
 #: The bot's SSH signing key: the private key itself (OpenSSH format) or a path to it.
@@ -417,13 +408,3 @@ def find_root(start: Path) -> Path | None:
     """The top of the git work tree containing ``start``, or None outside git."""
     out = Git(start).run("rev-parse", "--show-toplevel", check=False).decode().strip()
     return Path(out) if out else None
-
-
-def names_in(paths: Iterable[str], directory: str, suffix: str) -> set[str]:
-    """Stems of the files directly inside ``directory`` with ``suffix``."""
-    prefix = directory.rstrip("/") + "/"
-    out = set()
-    for p in paths:
-        if p.startswith(prefix) and "/" not in p[len(prefix) :] and p.endswith(suffix):
-            out.add(p[len(prefix) : -len(suffix)])
-    return out

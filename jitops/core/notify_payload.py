@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from jitops.inert import one_line
+from jitops.core.inert import one_line
 
 EVENT_KINDS = ("requested", "approved", "issued", "expired", "revoked", "denied")
 

@@ -9,9 +9,9 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 
-from jitops.audit import KEYS, Record, rfc3339
-from jitops.grant import format_time
-from jitops.inert import one_line, printable
+from jitops.audit.history import KEYS, Record, rfc3339
+from jitops.core.grant import format_time
+from jitops.core.inert import one_line, printable
 
 
 def _h(text: str) -> str:

@@ -37,8 +37,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jitops.core.webhooks import WebhookTarget
-from jitops.notify_payload import (
+from jitops.core.notify_payload import (
     EVENT_KINDS,
     Event,
     json_payload,
@@ -46,6 +45,7 @@ from jitops.notify_payload import (
     slack_payload,
     verify_signature,
 )
+from jitops.core.webhooks import WebhookTarget
 
 __all__ = [
     "EVENT_KINDS",
@@ -63,7 +63,7 @@ EVENT_HEADER = "X-Jitops-Event"
 DELIVERY_HEADER = "X-Jitops-Delivery"
 USER_AGENT = "jitops-webhook/1"
 
-_log = logging.getLogger("jitops.notify")
+_log = logging.getLogger("jitops.doors.webhooks")
 
 
 @dataclass(frozen=True)

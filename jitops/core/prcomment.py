@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from jitops.core.approvals import Evaluation
+from jitops.core.duration import format_duration
+from jitops.core.grant import Grant, format_time
+from jitops.core.inert import code_span
 from jitops.core.policy import Policy
-from jitops.duration import format_duration
 from jitops.errors import Problem
-from jitops.grant import Grant, format_time
-from jitops.inert import code_span
 
 _LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}")
 

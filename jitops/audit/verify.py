@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from jitops.audit import History, Record
-from jitops.grant import format_time
+from jitops.audit.history import History, Record
+from jitops.core.grant import format_time
 
 #: What git's ``%G?`` letters mean, for the lines verify prints.
 _SIGNATURE = {

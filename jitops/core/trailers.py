@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
+from jitops.core.grant import format_time, parse_time, valid_id, valid_role
+from jitops.core.inert import one_line, printable
+from jitops.core.principals import LOGIN_RE
 from jitops.errors import JitopsError
-from jitops.grant import format_time, parse_time, valid_id, valid_role
-from jitops.inert import one_line, printable
-from jitops.principals import LOGIN_RE
 
 ACTIONS = ("issue", "expire", "revoke", "deny")
 KEYS = (

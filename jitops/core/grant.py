@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from jitops import schema, yamlsafe
-from jitops.duration import DurationError, parse_duration
+from jitops.core import schema, yamlsafe
+from jitops.core.duration import DurationError, parse_duration
 from jitops.errors import Problem, ProblemsError
 
 GRANTS_DIR = "grants"

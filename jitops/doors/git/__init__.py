@@ -2,24 +2,22 @@
 
 Git is jitops' ledger. ``git`` holds the commands of one repository (file contents at a ref,
 the ids a directory ever held, commits, landing on a remote); ``log`` streams history for the
-audit. Each call runs one git process; reads of many objects go through one
-``git cat-file --batch``. Callers import from this package.
+audit as :class:`~jitops.core.commits.LogCommit` values. Each call runs one git process; reads
+of many objects go through one ``git cat-file --batch``. Callers import from this package.
 """
 
-from jitops.ledger._base import GIT_TIMEOUT, GitError
-from jitops.ledger.git import (
+from jitops.doors.git._base import GIT_TIMEOUT, GitError
+from jitops.doors.git.log import BlobStream
+from jitops.doors.git.repo import (
     BOT_EMAIL,
     BOT_NAME,
     SIGNING_KEY_ENV,
     Git,
-    PlannedCommit,
     PushRejected,
     TreeEntry,
     find_root,
-    names_in,
     signing,
 )
-from jitops.ledger.log import BlobStream, LogCommit
 
 __all__ = [
     "BOT_EMAIL",
@@ -29,11 +27,8 @@ __all__ = [
     "BlobStream",
     "Git",
     "GitError",
-    "LogCommit",
-    "PlannedCommit",
     "PushRejected",
     "TreeEntry",
     "find_root",
-    "names_in",
     "signing",
 ]

@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jitops import yamlsafe
-from jitops.core import checks
+from jitops.core import checks, yamlsafe
+from jitops.core.commits import names_in
+from jitops.core.grant import GRANTS_DIR, Grant, grant_id_of, read_grant
 from jitops.core.policy import POLICY_DIR, Policy, PolicyError, load_policy
+from jitops.doors.git import Git
 from jitops.errors import Problem, UsageError
-from jitops.grant import GRANTS_DIR, Grant, grant_id_of, read_grant
-from jitops.ledger import Git, names_in
 
 
 @dataclass(frozen=True)

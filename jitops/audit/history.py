@@ -36,18 +36,13 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from jitops import yamlsafe
-from jitops.grant import GRANTS_DIR, format_time, parse_time, read_grant, valid_id
-from jitops.inert import one_line, printable
-from jitops.trailers import LedgerEntry, entry_from_trailers
-
-if TYPE_CHECKING:
-    from jitops.ledger.log import LogCommit
-
-_MERGE_PR = re.compile(r"^Merge pull request #(\d+) from ")
-_SQUASH_PR = re.compile(r"\(#(\d+)\)\s*$")
+from jitops.core import yamlsafe
+from jitops.core.commits import LogCommit, not_own, pr_of
+from jitops.core.grant import GRANTS_DIR, format_time, parse_time, read_grant, valid_id
+from jitops.core.inert import printable
+from jitops.core.trailers import LedgerEntry, entry_from_trailers
 
 KEYS = (
     "grant",
@@ -151,14 +146,6 @@ class BlobSource(Protocol):
     def request(self, sha: str) -> None: ...
 
     def finish(self) -> Mapping[str, bytes]: ...
-
-
-def _pr_of(subject: str, parents: int) -> int | None:
-    """The pull request a commit lands: GitHub's merge commit ("Merge pull request #N from
-    owner/branch", two parents) or a squash/rebase merge ("<title> (#N)", one parent)."""
-    first = subject.splitlines()[0] if subject else ""
-    m = _MERGE_PR.match(first) if parents == 2 else _SQUASH_PR.search(first)
-    return int(m.group(1)) if m else None
 
 
 def build(
@@ -307,9 +294,9 @@ def _apply(
         findings.append(Finding(c.sha, "git printed a commit record audit could not read"))
         return
     entry, problems = entry_from_trailers(trailers) if trailers else (None, [])
-    pr = _pr_of(c.subject, len(c.parents))
+    pr = pr_of(c.subject, len(c.parents))
     if entry is not None:
-        why = _not_own(c, entry, pr, in_tree)
+        why = not_own(c, entry, pr, in_tree)
         if why:
             findings.append(
                 Finding(c.sha, f"carries Jitops-* trailers but {why}; not a ledger record")
@@ -412,38 +399,6 @@ def _not_a_reissue(rec: Record, entry: LedgerEntry) -> str:
     return ""
 
 
-def own_entry(c: LogCommit) -> LedgerEntry | None:
-    """``c``'s ledger entry when ``c`` is one of jitops' own commits (module doc), else None.
-    Without the history before it, a ``revoke`` that changes nothing is taken as recording an
-    earlier deletion."""
-    entry, _ = entry_from_trailers(c.trailers) if c.trailers and not c.unreadable else (None, [])
-    if entry is None or _not_own(c, entry, _pr_of(c.subject, len(c.parents)), set()):
-        return None
-    return entry
-
-
-def _not_own(c: LogCommit, entry: LedgerEntry, pr: int | None, in_tree: set[str]) -> str:
-    """Why ``c`` is not one of jitops' own commits ('' when it is): see the module doc."""
-    if len(c.parents) != 1:
-        return "is a merge commit (a pull request's)" if c.parents else "is a root commit"
-    if pr is not None:
-        return f"is the squash or rebase merge of pull request #{pr}"
-    subject = f"jitops: {entry.action} {entry.grant}"
-    if c.subject != subject:
-        return f"its subject {one_line(c.subject, 60)!r} is not '{subject}'"
-    path = f"{GRANTS_DIR}/{entry.grant}.yaml"
-    want = "M" if entry.action == "issue" else "D"
-    changes = c.changes
-    if len(changes) == 1 and changes[0][0] == want and changes[0][1] == path:
-        return ""
-    if not changes and entry.action == "revoke" and entry.grant not in in_tree:
-        return ""  # records an early revoke whose deletion a pull request made
-    does = "modify only" if want == "M" else "remove only"
-    shown = ", ".join(f"{st} {one_line(p, 60)}" for st, p, _b in changes[:3]) or "no change"
-    more = f" and {len(changes) - 3} more" if len(changes) > 3 else ""
-    return f"its change ({shown}{more}) does not {does} {path}, as {entry.action} must"
-
-
 def _check_status(rec: Record, data: bytes, sha: str, findings: list[Finding]) -> None:
     grant, _ = read_grant(data, f"{GRANTS_DIR}/{rec.grant}.yaml")
     if grant is None or grant.status is None:
@@ -493,4 +448,4 @@ def iter_json(records: Iterable[Record]) -> Iterator[dict[str, Any]]:
         yield r.to_json()
 
 
-__all__ = ["KEYS", "History", "Record", "build", "own_entry", "parse_time", "select"]
+__all__ = ["KEYS", "History", "Record", "build", "parse_time", "select"]

@@ -10,8 +10,8 @@ from typing import Any
 
 import fastjsonschema
 
+from jitops.core.yamlsafe import Document
 from jitops.errors import Problem
-from jitops.yamlsafe import Document
 
 KINDS = ("grant", "policy", "policy-test")
 

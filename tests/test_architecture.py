@@ -1,0 +1,250 @@
+"""The import rules of docs/architecture.md, read from the code itself (with ``ast``).
+
+Every ``import`` counts, at module level or lazily inside a function; only imports under
+``if TYPE_CHECKING:`` are left out of the cycle check (they never run). A change that breaks a
+rule fails here with the module, the line and the rule it broke.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "jitops"
+
+#: the rooms, by module prefix (the longest prefix wins); docs/architecture.md names the same
+ROOMS: dict[str, str] = {
+    "jitops": "root",
+    "jitops.errors": "root",
+    "jitops.__main__": "cli",
+    "jitops.core": "core",
+    "jitops.audit": "audit",
+    "jitops.delivery": "delivery",
+    "jitops.doors": "doors",
+    "jitops.lifecycle": "lifecycle",
+    "jitops.setup": "setup",
+    "jitops.cli": "cli",
+    "jitops.sandbox": "sandbox",
+    "jitops.demo": "demo",
+}
+
+#: which rooms each room may import (itself always)
+MAY_IMPORT: dict[str, set[str]] = {
+    "root": set(),
+    "core": {"root"},
+    "audit": {"root", "core"},
+    "delivery": {"root", "core"},
+    "doors": {"root", "core"},
+    "lifecycle": {"root", "core", "delivery", "doors", "audit"},
+    "setup": {"root", "core", "doors", "lifecycle"},
+    "cli": {"root", "core", "audit", "delivery", "doors", "lifecycle", "setup", "sandbox", "demo"},
+    "sandbox": set(),
+    "demo": {"root", "core", "delivery", "doors", "lifecycle", "setup", "sandbox"},
+}
+
+#: outside libraries that reach an outside system, and the one module allowed each
+DOOR_LIBRARIES: dict[str, tuple[str, ...]] = {
+    "hvac": ("jitops.doors.vault.client",),
+    "github": ("jitops.doors.github",),
+    "requests": ("jitops.doors.vault.client", "jitops.doors.vault.login", "jitops.doors.github"),
+    "urllib.request": ("jitops.doors.webhooks", "jitops.sandbox"),
+    # git runs only in the git door; the sandbox starts its servers, the CLI's sandbox command
+    # its OpenBao, and the demo runs `jitops` itself as a workflow would (git through the door)
+    "subprocess": ("jitops.doors.git", "jitops.sandbox", "jitops.cli.sandbox_vault", "jitops.demo"),
+}
+
+
+@dataclass(frozen=True)
+class Import:
+    source: str  # the importing module
+    target: str  # the imported module (a jitops module or an outside library)
+    line: int
+    runtime: bool  # False under `if TYPE_CHECKING:`
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+MODULES: dict[str, Path] = {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _resolve(name: str) -> str:
+    """The jitops module ``name`` refers to (``from jitops.x import f`` means jitops.x)."""
+    while name not in MODULES and "." in name:
+        name = name.rsplit(".", 1)[0]
+    return name
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _imports(module: str) -> Iterator[Import]:
+    path = MODULES[module]
+    tree = ast.parse(path.read_text("utf-8"), str(path))
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+
+    def visit(node: ast.AST, runtime: bool) -> Iterator[Import]:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and _is_type_checking(child):
+                for sub in child.body:
+                    yield from visit_one(sub, False)
+                for sub in child.orelse:
+                    yield from visit_one(sub, runtime)
+            else:
+                yield from visit_one(child, runtime)
+
+    def visit_one(node: ast.AST, runtime: bool) -> Iterator[Import]:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield Import(module, alias.name, node.lineno, runtime)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            for alias in node.names:
+                full = f"{base}.{alias.name}"
+                yield Import(module, full if _resolve(full) == full else base, node.lineno, runtime)
+        yield from visit(node, runtime)
+
+    yield from visit(tree, True)
+
+
+ALL: list[Import] = [imp for module in MODULES for imp in _imports(module)]
+INTERNAL = [i for i in ALL if i.target == "jitops" or i.target.startswith("jitops.")]
+
+
+def room_of(module: str) -> str:
+    best = max((p for p in ROOMS if module == p or module.startswith(p + ".")), key=len)
+    return ROOMS[best]
+
+
+def _where(imp: Import) -> str:
+    return f"{MODULES[imp.source].relative_to(PACKAGE.parent)}:{imp.line}"
+
+
+def test_every_module_has_a_room() -> None:
+    assert {m: room_of(m) for m in MODULES if room_of(m) not in MAY_IMPORT} == {}
+
+
+def test_each_room_imports_only_the_rooms_below_it() -> None:
+    broken = [
+        f"{_where(i)}: {room_of(i.source)} module {i.source} imports {i.target} "
+        f"({room_of(_resolve(i.target))})"
+        for i in INTERNAL
+        if room_of(_resolve(i.target)) != room_of(i.source)
+        and room_of(_resolve(i.target)) not in MAY_IMPORT[room_of(i.source)]
+    ]
+    assert broken == []
+
+
+def test_only_the_doors_import_the_libraries_that_reach_outside() -> None:
+    broken = [
+        f"{_where(i)}: {i.source} imports {i.target}, which only {allowed} may"
+        for i in ALL
+        for library, allowed in DOOR_LIBRARIES.items()
+        if (i.target == library or i.target.startswith(library + "."))
+        and not any(i.source == a or i.source.startswith(a + ".") for a in allowed)
+    ]
+    assert broken == []
+
+
+def test_production_code_never_imports_the_sandbox() -> None:
+    allowed = ("jitops.sandbox", "jitops.demo", "jitops.cli.sandbox", "jitops.cli.sandbox_github")
+    broken = [
+        f"{_where(i)}: {i.source} imports {i.target}"
+        for i in INTERNAL
+        if i.target.startswith("jitops.sandbox")
+        and not any(i.source == a or i.source.startswith(a + ".") for a in allowed)
+        and i.source != "jitops.cli.sandbox_vault"
+    ]
+    assert broken == []
+
+
+def test_the_sandbox_imports_nothing_of_jitops_but_itself() -> None:
+    broken = [
+        f"{_where(i)}: {i.target}"
+        for i in INTERNAL
+        if i.source.startswith("jitops.sandbox") and not i.target.startswith("jitops.sandbox")
+    ]
+    assert broken == []
+
+
+def _cycle() -> list[str] | None:
+    graph: dict[str, set[str]] = {m: set() for m in MODULES}
+    for i in INTERNAL:
+        target = _resolve(i.target)
+        # a package's __init__ runs before its modules: importing jitops.x.y imports jitops.x
+        if i.runtime and target != i.source and target in MODULES and target != "jitops":
+            graph[i.source].add(target)
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return [*stack[stack.index(nxt) :], nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for module in sorted(graph):
+        if module not in state and (found := visit(module)):
+            return found
+    return None
+
+
+def test_no_import_cycles_even_through_lazy_imports() -> None:
+    assert _cycle() is None
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "expected"),
+    [
+        ("jitops.core.gate", "jitops.doors.git", "doors"),
+        ("jitops.doors.github", "jitops.cli", "cli"),
+    ],
+)
+def test_the_rules_see_a_forbidden_import(source: str, target: str, expected: str) -> None:
+    # the checker itself: a core or door module importing upwards is a room it may not import
+    assert room_of(target) == expected
+    assert expected not in MAY_IMPORT[room_of(source)]
+
+
+def _runs_git(module: str) -> list[int]:
+    """Lines where ``module`` starts a process whose argv begins with "git"."""
+    tree = ast.parse(MODULES[module].read_text("utf-8"))
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.List | ast.Tuple)
+        and node.elts
+        and isinstance(node.elts[0], ast.Constant)
+        and node.elts[0].value == "git"
+    ]
+
+
+def test_only_the_git_door_runs_git() -> None:
+    # the GitHub stand-in is the other side (its own git), not jitops' ledger
+    broken = {
+        m: lines
+        for m in MODULES
+        if not m.startswith(("jitops.doors.git", "jitops.sandbox")) and (lines := _runs_git(m))
+    }
+    assert broken == {}
