@@ -40,7 +40,14 @@ from typing import Any, NamedTuple, Protocol
 
 from jitops.core import yamlsafe
 from jitops.core.commits import LogCommit, not_own, pr_of
-from jitops.core.grant import GRANTS_DIR, format_time, parse_time, read_grant, valid_id
+from jitops.core.grant import (
+    format_time,
+    grant_id_in,
+    grant_path,
+    parse_time,
+    read_grant,
+    valid_id,
+)
 from jitops.core.inert import printable
 from jitops.core.trailers import LedgerEntry, entry_from_trailers
 
@@ -217,13 +224,6 @@ def _grant_fields(data: bytes, path: str) -> dict[str, Any] | None:
     return doc.data if isinstance(doc.data, dict) else None
 
 
-def _grant_id(path: str) -> str:
-    """The id of a path directly in grants/ ending in .yaml, else ''."""
-    if path.startswith("grants/") and path.endswith(".yaml") and path.count("/") == 1:
-        return path[7:-5]
-    return ""
-
-
 _LINE = re.compile(r"^([a-z_]+): +(.*?) *$")
 _INDICATORS = frozenset("-?:,[]{}#&*!|>%@`")  # may not start a plain scalar (or need care)
 _UNUSUAL = re.compile("[\t\r\x85\u2028\u2029]")  # tabs and other line breaks: YAML decides
@@ -312,7 +312,7 @@ def _apply(
         findings.extend(Finding(c.sha, f"malformed trailers: {p}") for p in problems)
     grant_changes = []
     for st, p, b in c.changes:
-        if g := _grant_id(p):
+        if g := grant_id_in(p):
             if valid_id(g):
                 grant_changes.append((st, p, b, g))
             elif st == "A":  # a newline, a Windows device name...: never a grant, reported
@@ -400,7 +400,7 @@ def _not_a_reissue(rec: Record, entry: LedgerEntry) -> str:
 
 
 def _check_status(rec: Record, data: bytes, sha: str, findings: list[Finding]) -> None:
-    grant, _ = read_grant(data, f"{GRANTS_DIR}/{rec.grant}.yaml")
+    grant, _ = read_grant(data, grant_path(rec.grant))
     if grant is None or grant.status is None:
         findings.append(Finding(sha, f"issue of {rec.grant} left no readable status block"))
         return

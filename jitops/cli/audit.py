@@ -9,9 +9,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from jitops.cli.output import write_output
-from jitops.core.commits import names_in
 from jitops.core.duration import DurationError, parse_duration
-from jitops.core.grant import GRANTS_DIR, parse_time
+from jitops.core.grant import GRANTS_DIR, grant_ids_in, parse_time
 from jitops.core.inert import one_line
 from jitops.doors.git import Git, GitError, find_root
 from jitops.errors import EXIT_OK, EXIT_REJECTED, UsageError
@@ -51,10 +50,8 @@ def load_history(git: Git, ref: str, *, check_status: bool = False) -> History:
     reader) handed to the pure audit core."""
     from jitops.audit import history as audit
 
-    present = names_in(
-        [e.path for e in git.ls_tree(ref, GRANTS_DIR)] if git.rev_parse(ref) else [],
-        GRANTS_DIR,
-        ".yaml",
+    present = grant_ids_in(
+        [e.path for e in git.ls_tree(ref, GRANTS_DIR)] if git.rev_parse(ref) else []
     )
     reader = git.blob_stream()  # reads the grant files while the log is still streaming
     try:

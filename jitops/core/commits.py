@@ -9,12 +9,12 @@ one rule of which ``Jitops-*`` trailers are believed (DESIGN.md section 5; the f
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-from jitops.core.grant import GRANTS_DIR
+from jitops.core.grant import grant_path
 from jitops.core.inert import one_line
 from jitops.core.trailers import LedgerEntry, entry_from_trailers
 
@@ -46,16 +46,6 @@ class PlannedCommit:
     message: str
 
 
-def names_in(paths: Iterable[str], directory: str, suffix: str) -> set[str]:
-    """Stems of the files directly inside ``directory`` with ``suffix``."""
-    prefix = directory.rstrip("/") + "/"
-    out = set()
-    for p in paths:
-        if p.startswith(prefix) and "/" not in p[len(prefix) :] and p.endswith(suffix):
-            out.add(p[len(prefix) : -len(suffix)])
-    return out
-
-
 def pr_of(subject: str, parents: int) -> int | None:
     """The pull request a commit lands: GitHub's merge commit ("Merge pull request #N from
     owner/branch", two parents) or a squash/rebase merge ("<title> (#N)", one parent)."""
@@ -83,7 +73,7 @@ def not_own(c: LogCommit, entry: LedgerEntry, pr: int | None, in_tree: set[str])
     subject = f"jitops: {entry.action} {entry.grant}"
     if c.subject != subject:
         return f"its subject {one_line(c.subject, 60)!r} is not '{subject}'"
-    path = f"{GRANTS_DIR}/{entry.grant}.yaml"
+    path = grant_path(entry.grant)
     want = "M" if entry.action == "issue" else "D"
     changes = c.changes
     if len(changes) == 1 and changes[0][0] == want and changes[0][1] == path:

@@ -7,6 +7,7 @@ against the policy is :mod:`jitops.core.checks`.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -17,6 +18,7 @@ from jitops.core.duration import DurationError, parse_duration
 from jitops.errors import Problem, ProblemsError
 
 GRANTS_DIR = "grants"
+GRANT_SUFFIX = ".yaml"
 #: A grant id: the file stem, a branch name, a commit subject, a trailer value. Matched with
 #: ``fullmatch`` (``$`` alone would let a trailing newline through).
 ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{2,63}")
@@ -191,10 +193,32 @@ class Grant:
         return grant, problems
 
 
+# -- the grant-path rule: a grant is a .yaml file directly in grants/, named by its id ----------
+def grant_path(grant_id: str) -> str:
+    """Where grant ``grant_id`` lives: ``grants/<id>.yaml``."""
+    return f"{GRANTS_DIR}/{grant_id}{GRANT_SUFFIX}"
+
+
+def is_grant_path(path: str) -> bool:
+    """Whether ``path`` (relative to the repository root) is a grant file's place."""
+    return (
+        path.startswith(GRANTS_DIR + "/") and path.count("/") == 1 and path.endswith(GRANT_SUFFIX)
+    )
+
+
+def grant_id_in(path: str) -> str:
+    """The id of ``grants/<id>.yaml``; '' for any path that is not a grant file's place."""
+    return path[len(GRANTS_DIR) + 1 : -len(GRANT_SUFFIX)] if is_grant_path(path) else ""
+
+
+def grant_ids_in(paths: Iterable[str]) -> set[str]:
+    """The ids of the grant files among ``paths`` (others are ignored)."""
+    return {grant_id for p in paths if (grant_id := grant_id_in(p))}
+
+
 def grant_id_of(path: str) -> str:
-    """The id of ``grants/<id>.yaml``."""
-    name = path.rsplit("/", 1)[-1]
-    return name[: -len(".yaml")] if name.endswith(".yaml") else name
+    """The file stem of ``path`` (the id it claims, for messages about any file name)."""
+    return path.rsplit("/", 1)[-1].removesuffix(GRANT_SUFFIX)
 
 
 def check_id(path: str) -> list[Problem]:

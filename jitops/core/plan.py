@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from jitops.core.commits import PlannedCommit
-from jitops.core.grant import GRANTS_DIR, Grant, GrantStatus, format_time, render_grant
+from jitops.core.grant import Grant, GrantStatus, format_time, grant_path, render_grant
 from jitops.core.trailers import LedgerEntry, commit_message
 
 #: Hidden line in the delivery comment: enough to record an issue whose git commit never
@@ -20,10 +20,6 @@ _ISSUED_RE = re.compile(
     r"<!-- jitops:issued grant=(?P<grant>[a-z0-9-]+) accessor=(?P<accessor>\S+) "
     r"issued_at=(?P<issued>\S+) expires_at=(?P<expires>\S+) -->"
 )
-
-
-def grant_path(grant_id: str) -> str:
-    return f"{GRANTS_DIR}/{grant_id}.yaml"
 
 
 def issued_marker(grant_id: str, accessor: str, issued_at: datetime, expires_at: datetime) -> str:

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from jitops.core.duration import format_duration
-from jitops.core.grant import GRANTS_DIR, format_time, read_grant
+from jitops.core.grant import format_time, grant_path, read_grant
 from jitops.core.policy import ACTIONS_BOT
 from jitops.delivery.comment import extract_sealed
 from jitops.doors.vault.model import Unwrapped
@@ -70,13 +70,13 @@ def find_delivery(
     ``(author, body)`` oldest first. Only comments by ``bot`` count: anyone can post a
     look-alike."""
     if pull_request is None:
-        path = repo / GRANTS_DIR / f"{grant_id}.yaml"
+        path = repo / grant_path(grant_id)
         if not path.is_file():
             raise ClaimError(
-                f"{GRANTS_DIR}/{grant_id}.yaml is not in this checkout; run `git pull` (jitops "
+                f"{grant_path(grant_id)} is not in this checkout; run `git pull` (jitops "
                 "commits the grant's status when it issues access) or pass --pr NUMBER"
             )
-        grant, _ = read_grant(path.read_bytes(), f"{GRANTS_DIR}/{grant_id}.yaml")
+        grant, _ = read_grant(path.read_bytes(), grant_path(grant_id))
         if grant is None or grant.status is None or grant.status.pull_request is None:
             raise ClaimError(
                 f"grant {grant_id} has not been issued yet (no status block); wait for the "

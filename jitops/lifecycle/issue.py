@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from jitops.core import plan
 from jitops.core.commits import PlannedCommit
 from jitops.core.gate import IssueDecision, Verdict, decide_issue, read_grant_safely
-from jitops.core.grant import ID_RE, Grant, format_time, grant_id_of
+from jitops.core.grant import ID_RE, Grant, format_time, grant_id_of, grant_path
 from jitops.core.inert import code_span
 from jitops.core.principals import LOGIN_RE
 from jitops.core.sshkeys import fingerprint
@@ -210,7 +210,7 @@ def _issue(
         accessor=issued.accessor,
     )
     commit = plan.issue_commit(grant, status)
-    path = plan.grant_path(grant.id)
+    path = grant_path(grant.id)
 
     def build(git: Git) -> list[PlannedCommit]:
         data = git.show("HEAD", path)

@@ -21,7 +21,6 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from jitops.core import plan
-from jitops.core.commits import names_in
 from jitops.core.gate import (
     FileChange,
     IssueDecision,
@@ -30,7 +29,7 @@ from jitops.core.gate import (
     Verdict,
     read_grant_safely,
 )
-from jitops.core.grant import GRANTS_DIR, ID_RE, Grant, grant_id_of
+from jitops.core.grant import GRANTS_DIR, ID_RE, Grant, grant_id_of, grant_ids_in, is_grant_path
 from jitops.core.policy import POLICY_DIR, PolicyError
 from jitops.delivery.seal import sealable_keys
 from jitops.doors.git import Git
@@ -102,9 +101,7 @@ def gate_inputs(svc: Services, path: str, now: datetime) -> IssueInputs:
             landed=True,
             base_tip=base_tip,
             base_policy_files=git.files_at(base_tip, POLICY_DIR, ".yaml"),
-            used_ids=frozenset(
-                names_in(git.paths_ever_added(base_tip, GRANTS_DIR), GRANTS_DIR, ".yaml")
-            ),
+            used_ids=frozenset(grant_ids_in(git.paths_ever_added(base_tip, GRANTS_DIR))),
             changes=tuple(FileChange(f.path, f.status) for f in gh.pull_files(facts.number)),
             head_file=git.show(facts.head_sha, path),
             reviews=tuple(gh.reviews(facts.number)),
@@ -170,7 +167,7 @@ def status_commit(git: Git, tip: str, path: str) -> str | None:
     """The commit on main's first-parent line that wrote ``path``'s status block when it is
     jitops' own ``issue`` commit (one parent, ``Jitops-Action: issue`` and ``Jitops-Grant``
     for this grant, not the commit that added the file); None otherwise (DESIGN section 5)."""
-    grant_id = path.rsplit("/", 1)[-1].removesuffix(".yaml")
+    grant_id = grant_id_of(path)
     out = git.run("log", "--first-parent", "-m", "-z", "--format=%H %P%n%B", tip, "--", path)
     records = [r for r in out.split(b"\0") if r.strip()]
     if len(records) < 2:
@@ -218,7 +215,7 @@ def deletions(svc: Services, now: datetime) -> list[tuple[str, str]]:
         sha, paths = head[0], [head[1]] if len(head) > 1 else []
         paths += [f.decode("utf-8", "replace").strip() for f in fields[1:]]
         for path in paths:
-            if names_in([path], GRANTS_DIR, ".yaml"):
+            if is_grant_path(path):
                 found.append((path, sha))
     return found
 
@@ -239,7 +236,7 @@ def jitops_own(svc: Services, sha: str, grant_id: str, now: datetime) -> bool:
 def recorded_accessor(svc: Services, path: str, now: datetime) -> str | None:
     """The accessor jitops' own newest ``issue`` commit recorded for ``path``, if any: what to
     revoke when a later change to the file (a tampered status block) is denied."""
-    grant_id = path.rsplit("/", 1)[-1].removesuffix(".yaml")
+    grant_id = grant_id_of(path)
     out = svc.git.run(
         "log", "--first-parent", "-m", "-z", "--format=%H %P%n%B", svc.tip, "--", path
     )

@@ -17,8 +17,14 @@ from typing import TYPE_CHECKING
 
 from jitops.core import approvals, checks, prcomment
 from jitops.core.approvals import Evaluation, Review
-from jitops.core.commits import names_in
-from jitops.core.grant import GRANTS_DIR, Grant, grant_id_of, read_grant
+from jitops.core.grant import (
+    GRANTS_DIR,
+    Grant,
+    grant_id_of,
+    grant_ids_in,
+    is_grant_path,
+    read_grant,
+)
 from jitops.core.policy import POLICY_DIR, Policy, PolicyError, load_policy
 from jitops.core.principals import TeamLookup
 from jitops.doors.git import Git
@@ -83,10 +89,6 @@ class PrDecision:
     comment: str = field(default="", repr=False)
 
 
-def _is_grant_path(path: str) -> bool:
-    return path.startswith(f"{GRANTS_DIR}/") and path.count("/") == 1 and path.endswith(".yaml")
-
-
 def classify(changes: Sequence[Change]) -> tuple[str, list[Problem]]:
     """What kind of pull request this is, and shape problems (pure)."""
     touches_policy = [c for c in changes if c.path.startswith(f"{POLICY_DIR}/")]
@@ -106,7 +108,7 @@ def classify(changes: Sequence[Change]) -> tuple[str, list[Problem]]:
         return "other", []  # nothing for jitops to judge: its statuses pass (never pending)
     problems = []
     for c in changes:
-        if not _is_grant_path(c.path):
+        if not is_grant_path(c.path):
             problems.append(
                 Problem(
                     c.path,
@@ -124,8 +126,8 @@ def classify(changes: Sequence[Change]) -> tuple[str, list[Problem]]:
                     "grant file (a new id)",
                 )
             )
-    added = [c for c in changes if c.status == "added" and _is_grant_path(c.path)]
-    removed = [c for c in changes if c.status == "removed" and _is_grant_path(c.path)]
+    added = [c for c in changes if c.status == "added" and is_grant_path(c.path)]
+    removed = [c for c in changes if c.status == "removed" and is_grant_path(c.path)]
     if len(added) > 1:
         problems.append(
             Problem(added[1].path, 0, "one grant per pull request: open one pull request per grant")
@@ -306,7 +308,7 @@ def run(
     head_files: dict[str, bytes] = {}
     base_files: dict[str, bytes] = {}
     for c in changes:
-        if _is_grant_path(c.path):
+        if is_grant_path(c.path):
             data = git.show(pr.head_sha, c.path)
             if data is not None:
                 head_files[c.path] = data
@@ -339,9 +341,7 @@ def run(
         head_policy_files=head_policy,
         head_files=head_files,
         base_files=base_files,
-        used_ids=frozenset(
-            names_in(git.paths_ever_added(pr.base_sha, GRANTS_DIR), GRANTS_DIR, ".yaml")
-        ),
+        used_ids=frozenset(grant_ids_in(git.paths_ever_added(pr.base_sha, GRANTS_DIR))),
         reviews=gh.reviews(number) if kind == "grant" else (),
         ssh_keys=ssh_keys,
         policy_tests=policy_failures,

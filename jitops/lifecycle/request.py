@@ -11,8 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from jitops.core import checks
-from jitops.core.commits import names_in
-from jitops.core.grant import GRANTS_DIR, ID_RE, read_grant
+from jitops.core.grant import GRANTS_DIR, ID_RE, grant_ids_in, grant_path, read_grant
 from jitops.core.policy import POLICY_DIR, Policy, load_policy
 from jitops.doors.git import Git
 from jitops.errors import ProblemsError
@@ -62,7 +61,7 @@ def plan_request(
     today: datetime,
 ) -> RequestPlan:
     grant_id = new_id(role, requester, today, used_ids)
-    path = f"{GRANTS_DIR}/{grant_id}.yaml"
+    path = grant_path(grant_id)
     lines = [
         "# yaml-language-server: $schema=../.jitops/grant.schema.json",
         f"requester: {requester}",
@@ -116,7 +115,7 @@ def run_request(
     git.fetch(remote, base)
     tip = f"{remote}/{base}"
     policy = load_policy(git.files_at(tip, POLICY_DIR, ".yaml"))
-    used = names_in(git.paths_ever_added(tip, GRANTS_DIR), GRANTS_DIR, ".yaml")
+    used = grant_ids_in(git.paths_ever_added(tip, GRANTS_DIR))
     used |= set(git.local_branches("jitops/"))  # requests prepared here but not merged yet
     plan = plan_request(
         policy,

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from jitops.core import plan
 from jitops.core.commits import PlannedCommit
 from jitops.core.gate import read_grant_safely
-from jitops.core.grant import GRANTS_DIR, Grant
+from jitops.core.grant import GRANTS_DIR, Grant, grant_path
 from jitops.core.inert import code_span
 from jitops.core.policy import Policy
 from jitops.core.principals import LOGIN_RE
@@ -108,7 +108,7 @@ def end_grant(
     policy = svc.last_good_policy()
     note = _revoke_note(svc, policy, grant) if grant.status else "No token had been issued."
     commit = plan.revoke_commit(grant, reason, note, remove=remove, actor=actor)
-    path = plan.grant_path(grant.id)
+    path = grant_path(grant.id)
 
     def build(git: Git) -> list[PlannedCommit]:
         present = path in {e.path for e in git.ls_tree("HEAD", GRANTS_DIR)}

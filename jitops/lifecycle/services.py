@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from jitops.core.gate import DEFAULT_GIVE_UP_AFTER, read_grant_safely
-from jitops.core.grant import GRANTS_DIR, Grant, GrantStatus
+from jitops.core.grant import GRANT_SUFFIX, GRANTS_DIR, Grant, GrantStatus
 from jitops.core.policy import POLICY_DIR, Policy, PolicyError, load_policy
 from jitops.doors.git import Git
 from jitops.doors.webhooks import Event, Notifier
@@ -58,7 +58,7 @@ class Services:
 
     def grant_files_at(self, ref: str) -> dict[str, bytes]:
         """Every ``grants/*.yaml`` file at ``ref``, readable or not."""
-        return self.git.files_at(ref, GRANTS_DIR, ".yaml")
+        return self.git.files_at(ref, GRANTS_DIR, GRANT_SUFFIX)
 
     def policy_or_none(self) -> Policy | None:
         """The policy at the tip, or None when it does not load (logged)."""
@@ -94,7 +94,7 @@ class Services:
 
     def grants_at(self, ref: str) -> dict[str, Grant]:
         """Readable grants at ``ref`` by id (unreadable files are left for `validate`)."""
-        files = self.git.files_at(ref, GRANTS_DIR, ".yaml")
+        files = self.git.files_at(ref, GRANTS_DIR, GRANT_SUFFIX)
         out = {}
         for path, data in files.items():
             grant, _problems = read_grant_safely(data, path)

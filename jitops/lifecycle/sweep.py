@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from jitops.core import plan
 from jitops.core.commits import PlannedCommit
 from jitops.core.gate import read_grant_safely
-from jitops.core.grant import GRANTS_DIR, Grant, format_time
+from jitops.core.grant import GRANTS_DIR, Grant, format_time, grant_path
 from jitops.core.inert import code_span
 from jitops.core.policy import Policy
 from jitops.doors.git import Git
@@ -140,7 +140,7 @@ def _land_removals(
     def build(git: Git) -> list[PlannedCommit]:
         present = {e.path for e in git.ls_tree("HEAD", GRANTS_DIR)}
         # a grant removed meanwhile (by another run, or an early revoke) is not removed twice
-        return [c for g, c, _o, _k in commits if plan.grant_path(g.id) in present]
+        return [c for g, c, _o, _k in commits if grant_path(g.id) in present]
 
     svc.git.land(svc.remote, svc.branch, build)
     for grant, _commit, outcome, kind in commits:

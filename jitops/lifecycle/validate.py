@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jitops.core import checks, yamlsafe
-from jitops.core.commits import names_in
-from jitops.core.grant import GRANTS_DIR, Grant, grant_id_of, read_grant
+from jitops.core.grant import GRANTS_DIR, Grant, grant_id_of, grant_ids_in, read_grant
 from jitops.core.policy import POLICY_DIR, Policy, PolicyError, load_policy
 from jitops.doors.git import Git
 from jitops.errors import Problem, UsageError
@@ -130,7 +129,7 @@ def validate_repo(
     used_ids: set[str] | None = None
     if ref is not None:
         existing = {e.path for e in git.ls_tree(ref, GRANTS_DIR)}
-        used_ids = names_in(git.paths_ever_added(ref, GRANTS_DIR), GRANTS_DIR, ".yaml")
+        used_ids = grant_ids_in(git.paths_ever_added(ref, GRANTS_DIR))
     else:
         notices.append(
             "not a git repository with commits: grant ids were not checked against history"

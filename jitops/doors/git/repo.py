@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from jitops.core.commits import LogCommit, PlannedCommit, names_in, own_entry
+from jitops.core.commits import LogCommit, PlannedCommit, own_entry
 from jitops.doors.git._base import GIT_TIMEOUT, GitError, git_env
 from jitops.doors.git.log import BlobStream, log_records
 
@@ -164,15 +164,6 @@ class Git:
             for status, path in zip(rest[0::2], rest[1::2], strict=False):
                 changes.append((status.strip().decode()[:1], path.decode("utf-8", "replace"), sha))
         return changes
-
-    def grants_added(self, before: str | None, after: str, directory: str) -> list[tuple[str, str]]:
-        """``(id, sha)`` of the grant files added directly in ``directory`` in the range."""
-        out = []
-        for status, path, sha in self.changes_in_range(before, after, directory):
-            stem = names_in([path], directory, ".yaml")
-            if status == "A" and stem:
-                out.append((stem.pop(), sha))
-        return out
 
     def last_commit_adding(self, ref: str, path: str) -> str | None:
         """The newest commit in ``ref``'s first-parent history that added ``path``."""
