@@ -1,12 +1,16 @@
 """The jitops command line: parses options, calls one core function, prints the result.
 
-Each verb lives in its own module under ``jitops.cli`` and is registered in :func:`_register`.
-Errors are turned into messages and exit codes in exactly one place, :func:`main`.
+Each verb lives in its own module under ``jitops.cli`` and is listed in ``_COMMANDS`` (loaded
+only when it runs). Errors become messages and exit codes in exactly one place,
+:meth:`JitopsGroup.main`.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import traceback
+from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -16,10 +20,8 @@ from jitops.errors import EXIT_BUG, EXIT_USAGE, JitopsError
 
 
 class JitopsGroup(click.Group):
-    """The top group: the one place a :class:`JitopsError` becomes a message and an exit code.
-
-    A command returns an int exit code (or None for 0). Sub-commands load lazily.
-    """
+    """The top group. Sub-commands load lazily; a command returns an int exit code (or None
+    for 0). :meth:`main` is the one place an error becomes a message and an exit code."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(_COMMANDS)
@@ -27,15 +29,44 @@ class JitopsGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         return _load(cmd_name)
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Run the CLI; every error becomes a message on stderr and an exit code (0 ok,
+        1 rejected or failed, 2 usage, 3 a bug in jitops), never a traceback for a user error."""
         try:
-            rv = super().invoke(ctx)
+            rv = super().main(args, prog_name, complete_var, False, **extra)
+            code = rv if isinstance(rv, int) else 0
+        except click.exceptions.Abort:
+            click.echo("Aborted.", err=True)
+            code = 1
+        except click.ClickException as exc:
+            exc.show()
+            code = EXIT_USAGE if isinstance(exc, click.UsageError) else exc.exit_code
         except JitopsError as exc:
             click.echo(f"error: {exc}", err=True)
-            ctx.exit(exc.exit_code)
-        if isinstance(rv, int) and rv:
-            ctx.exit(rv)
-        return rv
+            code = exc.exit_code
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            code = 130
+        except Exception as exc:
+            click.echo(
+                f"jitops: unexpected error ({type(exc).__name__}); this is a bug in jitops, "
+                "please report it with the command you ran. Re-run with JITOPS_DEBUG=1 for "
+                "details.",
+                err=True,
+            )
+            if os.environ.get("JITOPS_DEBUG"):
+                traceback.print_exc()
+            code = EXIT_BUG
+        if standalone_mode:
+            sys.exit(code)
+        return code
 
 
 @click.group(
@@ -86,34 +117,5 @@ def _load(name: str) -> click.Command | None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the CLI, turning every error into a message and an exit code."""
-    try:
-        rv = cli.main(args=argv, prog_name="jitops", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(1)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(EXIT_USAGE if isinstance(exc, click.UsageError) else exc.exit_code)
-    except JitopsError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
-    except Exception as exc:
-        click.echo(
-            f"jitops: unexpected error ({type(exc).__name__}); this is a bug in jitops, "
-            "please report it with the command you ran. Re-run with JITOPS_DEBUG=1 for details.",
-            err=True,
-        )
-        import os
-
-        if os.environ.get("JITOPS_DEBUG"):
-            import traceback
-
-            traceback.print_exc()
-        sys.exit(EXIT_BUG)
-    sys.exit(rv if isinstance(rv, int) else 0)
+    """Entry point (``jitops`` and ``python -m jitops``)."""
+    cli.main(args=argv, prog_name="jitops")
