@@ -8,8 +8,7 @@ from typing import Any
 
 import click
 
-from jitops.cli.lifecycle import github_options
-from jitops.cli.validate import repo_option, resolve_repo
+from jitops.cli.options import github_options, repo_option, resolve_repo
 from jitops.doors.vault.client import Vault
 from jitops.errors import EXIT_OK, EXIT_REJECTED
 from jitops.lifecycle.validate import read_policy

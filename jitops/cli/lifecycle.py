@@ -4,135 +4,52 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 
-from jitops.cli.validate import repo_option, resolve_repo
+from jitops.cli import render
+from jitops.cli.options import (
+    FC,
+    Target,
+    format_option,
+    github_options,
+    repo_option,
+    resolve_repo,
+    target_options,
+)
 from jitops.core.grant import parse_time
-from jitops.doors.git import Git
 from jitops.errors import EXIT_OK, EXIT_REJECTED, UsageError
 from jitops.lifecycle.outcome import Outcome
-
-FC = Callable[..., Any]
-
-
-def github_options(f: FC) -> FC:
-    f = click.option(
-        "--repo-name",
-        envvar="GITHUB_REPOSITORY",
-        metavar="OWNER/REPO",
-        help="The access repository on GitHub [env: GITHUB_REPOSITORY].",
-    )(f)
-    f = click.option(
-        "--api-url",
-        envvar="GITHUB_API_URL",
-        default="https://api.github.com",
-        show_default=True,
-        help="GitHub API URL [env: GITHUB_API_URL].",
-    )(f)
-    return click.option(
-        "--token",
-        envvar=["JITOPS_GITHUB_TOKEN", "GITHUB_TOKEN"],
-        metavar="TOKEN",
-        help="GitHub token [env: JITOPS_GITHUB_TOKEN, GITHUB_TOKEN].",
-    )(f)
+from jitops.lifecycle.services import Services, open_services
 
 
-def ledger_options(f: FC) -> FC:
-    f = click.option(
-        "--remote", default="origin", show_default=True, help="Git remote to push to."
-    )(f)
-    f = click.option(
-        "--branch", default="main", show_default=True, help="The protected branch holding grants."
-    )(f)
-    return click.option(
-        "--vault-addr",
-        envvar="VAULT_ADDR",
-        metavar="URL",
-        help="Vault address [env: VAULT_ADDR]; login via GitHub OIDC, AppRole "
-        "(VAULT_ROLE_ID/VAULT_SECRET_ID) or VAULT_TOKEN.",
-    )(f)
-
-
-def format_option(f: FC) -> FC:
-    return click.option(
-        "--format",
-        "fmt",
-        type=click.Choice(["text", "github", "json"]),
-        default=None,
-        help="Output: text, github (step summary) or json [default: github inside Actions].",
-    )(f)
-
-
-def _services(
-    repo: Path | None,
-    repo_name: str | None,
-    api_url: str,
-    token: str | None,
-    vault_addr: str | None,
-    remote: str,
-    branch: str,
-) -> Any:
-    from jitops.doors.github import GitHub
-    from jitops.doors.vault.client import Vault
-    from jitops.lifecycle.services import Services
-
-    if not repo_name:
-        raise UsageError("--repo-name OWNER/REPO is required (or GITHUB_REPOSITORY)")
-    if not token:
-        raise UsageError("a GitHub token is required: --token, JITOPS_GITHUB_TOKEN or GITHUB_TOKEN")
-    environ = dict(os.environ)
-
-    def connect(policy: Any) -> Vault:
-        if not vault_addr:
-            raise UsageError("the Vault address is required: --vault-addr or VAULT_ADDR")
-        return Vault.connect(vault_addr, policy.settings.vault, environ)
-
-    return Services(
-        git=Git(resolve_repo(repo)),
-        github=GitHub(repo_name, token, api_url, bot_login=environ.get("JITOPS_BOT_LOGIN") or None),
-        connect_vault=connect,
-        environ=environ,
-        remote=remote,
-        branch=branch,
-        repository=repo_name,
+def _services(target: Target) -> Services:
+    return open_services(
+        resolve_repo(target.repo),
+        repo_name=target.repo_name,
+        api_url=target.api_url,
+        token=target.token,
+        vault_addr=target.vault_addr,
+        remote=target.remote,
+        branch=target.branch,
+        environ=os.environ,
         say=lambda msg: click.echo(msg, err=True),
     )
 
 
 def _report(title: str, outcomes: Sequence[Outcome], fmt: str | None) -> int:
-    fmt = fmt or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text")
-    failed = [o for o in outcomes if o.action in ("failed", "flagged")]
+    fmt = render.output_format(fmt)
     if fmt == "json":
-        click.echo(json.dumps([o.__dict__ for o in outcomes], indent=2))
+        click.echo(render.outcomes_json(outcomes))
     else:
-        for o in outcomes:
-            pr = f" (#{o.pull_request})" if o.pull_request else ""
-            click.echo(f"{o.grant}{pr}: {o.action} — {o.detail}")
-        if not outcomes:
-            click.echo(f"{title}: nothing to do")
-        summary = os.environ.get("GITHUB_STEP_SUMMARY")
-        if fmt == "github" and summary:
-            rows = "\n".join(
-                f"| `{o.grant}` | {o.pull_request or ''} | {o.action} | "
-                f"{o.detail.replace('|', '/')} |"
-                for o in outcomes
-            )
-            with open(summary, "a", encoding="utf-8") as fh:
-                fh.write(
-                    f"### jitops {title}\n\n"
-                    + (
-                        "| grant | PR | action | detail |\n| --- | --- | --- | --- |\n" + rows
-                        if outcomes
-                        else "nothing to do"
-                    )
-                    + "\n\n"
-                )
-    return EXIT_REJECTED if failed else EXIT_OK
+        click.echo(render.outcomes_text(title, outcomes))
+        if fmt == "github":
+            render.append_step_summary(render.outcomes_summary(title, outcomes))
+    return EXIT_REJECTED if any(o.action.needs_attention for o in outcomes) else EXIT_OK
 
 
 def _push_range(before: str | None, after: str | None) -> tuple[str | None, str | None]:
@@ -180,21 +97,13 @@ def _now(value: str | None) -> datetime:
 
 
 @click.command("issue")
-@repo_option
-@github_options
-@ledger_options
+@target_options
 @format_option
 @click.option("--before", metavar="SHA", help="Start of the pushed range [event: before].")
 @click.option("--after", metavar="SHA", help="End of the pushed range [event: after].")
 @give_up_option
 def issue_cmd(
-    repo: Path | None,
-    repo_name: str | None,
-    api_url: str,
-    token: str | None,
-    vault_addr: str | None,
-    remote: str,
-    branch: str,
+    target: Target,
     fmt: str | None,
     before: str | None,
     after: str | None,
@@ -214,28 +123,20 @@ def issue_cmd(
 
     from jitops.lifecycle.issue import run_issue
 
-    svc = _services(repo, repo_name, api_url, token, vault_addr, remote, branch)
+    svc = _services(target)
     svc = dataclasses.replace(svc, give_up_after=_give_up(give_up_after))
     before, after = _push_range(before, after)
     return _report("issue", run_issue(svc, before=before, after=after), fmt)
 
 
 @click.command("sweep")
-@repo_option
-@github_options
-@ledger_options
+@target_options
 @format_option
 @click.option("--now", "now_text", metavar="TIME", help="Pretend it is this time (RFC 3339).")
 @click.option("--dry-run", is_flag=True, help="Say what would happen; change nothing.")
 @give_up_option
 def sweep_cmd(
-    repo: Path | None,
-    repo_name: str | None,
-    api_url: str,
-    token: str | None,
-    vault_addr: str | None,
-    remote: str,
-    branch: str,
+    target: Target,
     fmt: str | None,
     now_text: str | None,
     dry_run: bool,
@@ -250,7 +151,7 @@ def sweep_cmd(
 
     from jitops.lifecycle.sweep import run_sweep
 
-    svc = _services(repo, repo_name, api_url, token, vault_addr, remote, branch)
+    svc = _services(target)
     svc = dataclasses.replace(svc, give_up_after=_give_up(give_up_after))
     outcomes = run_sweep(svc, now=_now(now_text), dry_run=dry_run)
     return _report("sweep", outcomes, fmt)
@@ -266,27 +167,19 @@ def sweep_cmd(
     help="Who asks for the revoke, recorded as the Jitops-Actor trailer [env: GITHUB_ACTOR; "
     "default: the owner of the GitHub token].",
 )
-@repo_option
-@github_options
-@ledger_options
+@target_options
 @format_option
 def revoke_cmd(
     grant_id: str,
     reason: str,
     actor: str | None,
-    repo: Path | None,
-    repo_name: str | None,
-    api_url: str,
-    token: str | None,
-    vault_addr: str | None,
-    remote: str,
-    branch: str,
+    target: Target,
     fmt: str | None,
 ) -> int:
     """Break-glass: end grant ID now (revoke its token, remove its file)."""
     from jitops.lifecycle.revoke import run_revoke
 
-    svc = _services(repo, repo_name, api_url, token, vault_addr, remote, branch)
+    svc = _services(target)
     who = actor or svc.github.whoami()
     return _report("revoke", [run_revoke(svc, grant_id, reason, actor=who)], fmt)
 
@@ -351,37 +244,20 @@ def claim_cmd(
     account, and unwrapped only once: if it was already unwrapped, someone else got there
     first — have it revoked (`jitops revoke ID --reason ...`) and ask again.
     """
-    from jitops.delivery import seal as deliver
-    from jitops.doors.vault.client import Vault
+    from jitops.doors.github import GitHub
     from jitops.lifecycle import claim
 
-    if from_file is not None:
-        armored = from_file.read_text(encoding="utf-8")
-    else:
-        from jitops.doors.github import GitHub
-
-        if not repo_name or not token:
-            raise UsageError(
-                "to fetch the delivery from the pull request give --repo-name and --token "
-                "(or GITHUB_REPOSITORY and GITHUB_TOKEN), or save it and use --from FILE"
-            )
-        root = resolve_repo(repo)
-        trusted = claim.delivery_bot(bot, root)
-        gh = GitHub(repo_name, token, api_url)
-        armored = claim.find_delivery(
-            grant_id=grant_id,
-            repo=root,
-            comments_of=lambda n: [(c.author, c.body) for c in gh.comments(n)],
-            bot=trusted,
-            pull_request=pull_request,
-        )
-    keys = list(identities) or deliver.default_identities(Path.home())
-    payload = deliver.unseal_first(armored, keys, grant_id=grant_id)
-    vault = Vault(vault_addr or payload.vault_addr, namespace=payload.vault_namespace)
-    try:
-        unwrapped = vault.unwrap(payload.wrapping_token)
-    finally:
-        vault.close()
+    unwrapped = claim.run_claim(
+        grant_id,
+        repo=resolve_repo(repo),
+        armored=from_file.read_text(encoding="utf-8") if from_file is not None else None,
+        github=GitHub(repo_name, token, api_url) if repo_name and token else None,
+        bot=bot,
+        pull_request=pull_request,
+        identities=identities,
+        home=Path.home(),
+        vault_addr=vault_addr,
+    )
     click.echo(claim.render(grant_id, unwrapped, fmt, datetime.now(UTC)))
     return EXIT_OK
 

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import click
 
-from jitops.cli import render as report
-from jitops.cli.lifecycle import format_option, github_options
-from jitops.cli.validate import repo_option, resolve_repo
+from jitops.cli import render
+from jitops.cli.options import format_option, github_options, repo_option, resolve_repo
 from jitops.doors.git import Git
 from jitops.errors import EXIT_OK, EXIT_REJECTED, UsageError
 
@@ -66,23 +65,17 @@ def _run(
         click.echo(f"merge group {group_sha[:12]}: {prcheck.MERGE_GROUP_SUMMARY}")
         return EXIT_OK
     number = _pr_number(pr)
-    # Inside Actions the workflow's GITHUB_TOKEN writes (statuses, the comment, review requests)
-    # and the optional JITOPS_GITHUB_TOKEN, often read-only, answers team membership.
-    writer, members = token, None
-    env_members, env_writer = os.environ.get("JITOPS_GITHUB_TOKEN"), os.environ.get("GITHUB_TOKEN")
-    if env_members and env_writer and token == env_members and env_writer != env_members:
-        writer = env_writer
-        members = GitHub(repo_name, env_members, api_url)
+    writer, members = prcheck.github_doors(repo_name, token, api_url, os.environ)
     decision = prcheck.run(
         Git(resolve_repo(repo)),
-        GitHub(repo_name, writer, api_url),
+        writer,
         number,
         members=members,
         now=datetime.now(UTC),
         request_reviews=request_reviews,
         environ=dict(os.environ),
     )
-    fmt = fmt or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text")
+    fmt = render.output_format(fmt)
     if fmt == "json":
         click.echo(
             json.dumps(
@@ -100,7 +93,7 @@ def _run(
         )
     else:
         if fmt == "github" and decision.problems:
-            click.echo(report.github_annotations(decision.problems))
+            click.echo(render.github_annotations(decision.problems))
         else:
             for p in decision.problems:
                 click.echo(str(p))
@@ -108,10 +101,8 @@ def _run(
             for line in decision.evaluation.explain():
                 click.echo(f"  {line}")
         click.echo(f"#{number}: {decision.summary}")
-        summary = os.environ.get("GITHUB_STEP_SUMMARY")
-        if fmt == "github" and summary:
-            with open(summary, "a", encoding="utf-8") as fh:
-                fh.write(decision.comment.replace(prcheck.MARKER, "") + "\n")
+        if fmt == "github":
+            render.append_step_summary(decision.comment.replace(prcheck.MARKER, "") + "\n")
     return EXIT_OK if decision.validate == "success" else EXIT_REJECTED
 
 
@@ -181,32 +172,9 @@ def policy_test_cmd(repo: Path | None, policies_dir: Path | None, files: tuple[P
     Exit 0 when every case gets its expected outcome, 1 otherwise (each miss is printed with
     what was expected, what happened and why). No server is needed.
     """
-    from jitops.core.policy import POLICY_DIR, load_policy
-    from jitops.core.policytest import run_cases
-    from jitops.lifecycle.validate import read_policy
+    from jitops.lifecycle.policytests import run_policy_tests
 
-    root = resolve_repo(repo)
-    if policies_dir is None:
-        policy = read_policy(root, None)
-        tests_dir = root / POLICY_DIR / "tests"
-    else:
-        policy = load_policy(
-            {
-                f"{POLICY_DIR}/{p.name}": p.read_bytes()
-                for p in sorted(policies_dir.glob("*.yaml"))
-                if p.is_file() and not p.is_symlink()
-            }
-        )
-        tests_dir = policies_dir / "tests"
-    paths = list(files) or sorted(tests_dir.glob("*.yaml"))
-    cases = {}
-    for path in paths:
-        try:
-            rel = path.resolve().relative_to(root).as_posix()
-        except ValueError:
-            rel = str(path)
-        cases[rel] = path.read_bytes()
-    result = run_cases(policy, cases)
+    result = run_policy_tests(resolve_repo(repo), policies_dir, files)
     for failure in result.failures:
         click.echo(str(failure))
     click.echo(f"{result.passed} passed, {len(result.failures)} failed")

@@ -1,15 +1,19 @@
-"""Rendering located problems for people (text), GitHub (annotations + step summary) and
-machines (JSON). Pure functions from data to text."""
+"""The one renderer per output format: text for people, ``github`` (annotations and the job's
+step summary) and JSON for machines. Every command's report goes through here: validation
+reports, pull request decisions and the outcomes of issue, sweep and revoke."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from jitops.core.inert import code_span, one_line, printable
 from jitops.errors import Problem
+from jitops.lifecycle.outcome import Outcome
 from jitops.lifecycle.validate import Report
 
 
@@ -111,3 +115,37 @@ def to_json(report: Report) -> str:
         "notices": list(report.notices),
     }
     return json.dumps(data, indent=2)
+
+
+def output_format(fmt: str | None) -> str:
+    """``--format`` as given, else ``github`` inside GitHub Actions and ``text`` elsewhere."""
+    return fmt or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text")
+
+
+def append_step_summary(markdown: str) -> None:
+    """Add ``markdown`` to the job's step summary (nothing outside GitHub Actions)."""
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as fh:
+            fh.write(markdown)
+
+
+def outcomes_json(outcomes: Sequence[Outcome]) -> str:
+    return json.dumps([dataclasses.asdict(o) for o in outcomes], indent=2)
+
+
+def outcomes_text(title: str, outcomes: Sequence[Outcome]) -> str:
+    lines = [
+        f"{o.grant}{f' (#{o.pull_request})' if o.pull_request else ''}: {o.action} — {o.detail}"
+        for o in outcomes
+    ]
+    return "\n".join(lines) if outcomes else f"{title}: nothing to do"
+
+
+def outcomes_summary(title: str, outcomes: Sequence[Outcome]) -> str:
+    rows = "\n".join(
+        f"| `{o.grant}` | {o.pull_request or ''} | {o.action} | {o.detail.replace('|', '/')} |"
+        for o in outcomes
+    )
+    table = "| grant | PR | action | detail |\n| --- | --- | --- | --- |\n" + rows
+    return f"### jitops {title}\n\n" + (table if outcomes else "nothing to do") + "\n\n"

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import click
 
-from jitops.cli.lifecycle import github_options
-from jitops.cli.validate import repo_option, resolve_repo
+from jitops.cli.options import github_options, repo_option, resolve_repo
 from jitops.doors.git import Git
 from jitops.errors import EXIT_OK, UsageError
 

@@ -2,38 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
 
-from jitops.cli import render as render
+from jitops.cli import render
+from jitops.cli.options import repo_option, resolve_repo
 from jitops.cli.output import write_output
 from jitops.core import schema as schemas
-from jitops.doors.git import find_root
 from jitops.errors import EXIT_OK, EXIT_REJECTED
 from jitops.lifecycle.validate import validate_repo
 
 FORMATS = click.Choice(["text", "github", "json"])
-
-
-def repo_option(f: click.decorators.FC) -> click.decorators.FC:
-    return click.option(
-        "--repo",
-        type=click.Path(file_okay=False, exists=True, path_type=Path),
-        default=None,
-        help="Root of the access repository (default: the git work tree you are in).",
-    )(f)
-
-
-def resolve_repo(repo: Path | None) -> Path:
-    if repo is not None:
-        return repo.resolve()
-    return find_root(Path.cwd()) or Path.cwd()
-
-
-def default_format() -> str:
-    return "github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text"
 
 
 @click.command("validate")
@@ -65,17 +45,14 @@ def validate_cmd(
     """
     root = resolve_repo(repo)
     result = validate_repo(root, base=base, files=list(files) or None)
-    fmt = fmt or default_format()
+    fmt = render.output_format(fmt)
     if fmt == "json":
         click.echo(render.to_json(result))
     elif fmt == "github":
         if result.problems:
             click.echo(render.github_annotations(result.problems))
         click.echo(render.text(result).splitlines()[-1])
-        summary = os.environ.get("GITHUB_STEP_SUMMARY")
-        if summary:
-            with open(summary, "a", encoding="utf-8") as fh:
-                fh.write(render.step_summary(result) + "\n")
+        render.append_step_summary(render.step_summary(result) + "\n")
     else:
         click.echo(render.text(result))
     return EXIT_OK if result.ok else EXIT_REJECTED

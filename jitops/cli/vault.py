@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from jitops.cli.validate import repo_option, resolve_repo
+from jitops.cli.options import repo_option, resolve_repo
 from jitops.doors.vault.client import Vault
 from jitops.doors.vault.model import VaultConfigError
 from jitops.errors import EXIT_OK, UsageError

@@ -18,8 +18,11 @@ from jitops.core.duration import format_duration
 from jitops.core.grant import format_time, grant_path, read_grant
 from jitops.core.policy import ACTIONS_BOT
 from jitops.delivery.comment import extract_sealed
+from jitops.delivery.seal import default_identities, unseal_first
+from jitops.doors.github import GitHub
+from jitops.doors.vault.client import Vault
 from jitops.doors.vault.model import Unwrapped
-from jitops.errors import JitopsError
+from jitops.errors import JitopsError, UsageError
 from jitops.lifecycle.validate import read_policy
 
 
@@ -153,3 +156,41 @@ def _env_lines(grant_id: str, claimed: Unwrapped, expires: str | None) -> str:
     if expires:
         pairs.append(("JITOPS_EXPIRES_AT", expires))
     return "\n".join(f"export {name}={shlex.quote(value)}" for name, value in pairs)
+
+
+def run_claim(
+    grant_id: str,
+    *,
+    repo: Path,
+    armored: str | None,
+    github: GitHub | None,
+    bot: str | None,
+    pull_request: int | None,
+    identities: Sequence[Path],
+    home: Path,
+    vault_addr: str | None,
+) -> Unwrapped:
+    """Find the delivery (``armored`` when the requester saved it, else the trusted bot's
+    comment on the grant's pull request), open it with the requester's SSH key and unwrap it
+    once in Vault."""
+    if armored is None:
+        if github is None:
+            raise UsageError(
+                "to fetch the delivery from the pull request give --repo-name and --token "
+                "(or GITHUB_REPOSITORY and GITHUB_TOKEN), or save it and use --from FILE"
+            )
+        gh = github
+        armored = find_delivery(
+            grant_id=grant_id,
+            repo=repo,
+            comments_of=lambda n: [(c.author, c.body) for c in gh.comments(n)],
+            bot=delivery_bot(bot, repo),
+            pull_request=pull_request,
+        )
+    keys = list(identities) or default_identities(home)
+    payload = unseal_first(armored, keys, grant_id=grant_id)
+    vault = Vault(vault_addr or payload.vault_addr, namespace=payload.vault_namespace)
+    try:
+        return vault.unwrap(payload.wrapping_token)
+    finally:
+        vault.close()

@@ -40,6 +40,23 @@ OTHER_SUMMARY = "changes no grant and no policy: nothing for jitops to check"
 MERGE_GROUP_SUMMARY = "merge queue: each pull request was checked; the gate judges it on main"
 
 
+def github_doors(
+    repo_name: str, token: str, api_url: str, environ: Mapping[str, str]
+) -> tuple[GitHub, GitHub | None]:
+    """The GitHub door that writes and the one that answers team membership (None: the same).
+
+    Inside Actions the workflow's GITHUB_TOKEN writes (statuses, the comment, review requests)
+    and the optional JITOPS_GITHUB_TOKEN, often read-only, answers team membership."""
+    from jitops.doors.github import GitHub
+
+    writer, members = token, None
+    env_members, env_writer = environ.get("JITOPS_GITHUB_TOKEN"), environ.get("GITHUB_TOKEN")
+    if env_members and env_writer and token == env_members and env_writer != env_members:
+        writer = env_writer
+        members = GitHub(repo_name, env_members, api_url)
+    return GitHub(repo_name, writer, api_url), members
+
+
 def pass_merge_group(gh: GitHub, sha: str) -> None:
     """Passing ``jitops/*`` statuses on a merge queue's group commit (``merge_group`` event).
 

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jitops.core.gate import DEFAULT_GIVE_UP_AFTER, read_grant_safely
@@ -13,7 +14,7 @@ from jitops.core.grant import GRANT_SUFFIX, GRANTS_DIR, Grant, GrantStatus
 from jitops.core.policy import POLICY_DIR, Policy, PolicyError, load_policy
 from jitops.doors.git import Git
 from jitops.doors.webhooks import Event, Notifier
-from jitops.errors import JitopsError
+from jitops.errors import JitopsError, UsageError
 
 if TYPE_CHECKING:
     from jitops.doors.github import GitHub
@@ -142,3 +143,43 @@ class Services:
             repository=self.repository,
             url=url,
         )
+
+
+def open_services(
+    root: Path,
+    *,
+    repo_name: str | None,
+    api_url: str,
+    token: str | None,
+    vault_addr: str | None,
+    remote: str = "origin",
+    branch: str = "main",
+    environ: Mapping[str, str],
+    say: Callable[[str], None] = lambda _msg: None,
+) -> Services:
+    """The doors a lifecycle command works through, from its options and the job's
+    environment (``JITOPS_BOT_LOGIN``; Vault logs in only when a run needs it)."""
+    from jitops.doors.github import GitHub
+    from jitops.doors.vault.client import Vault
+
+    if not repo_name:
+        raise UsageError("--repo-name OWNER/REPO is required (or GITHUB_REPOSITORY)")
+    if not token:
+        raise UsageError("a GitHub token is required: --token, JITOPS_GITHUB_TOKEN or GITHUB_TOKEN")
+    env = dict(environ)
+
+    def connect(policy: Policy) -> Vault:
+        if not vault_addr:
+            raise UsageError("the Vault address is required: --vault-addr or VAULT_ADDR")
+        return Vault.connect(vault_addr, policy.settings.vault, env)
+
+    return Services(
+        git=Git(root),
+        github=GitHub(repo_name, token, api_url, bot_login=env.get("JITOPS_BOT_LOGIN") or None),
+        connect_vault=connect,
+        environ=env,
+        remote=remote,
+        branch=branch,
+        repository=repo_name,
+        say=say,
+    )
