@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jitops.core.approvals import Review, evaluate
-from jitops.core.grant import load_grant
+from jitops.core.grant import Grant, read_grant
 from jitops.core.policy import Policy, load_policy
 
 HEAD = "h" * 40
@@ -49,13 +49,20 @@ roles:
 )
 
 
+def parsed(text: str, path: str = "grants/g-one.yaml") -> Grant:
+    """The grant in ``text``, which must read without a problem."""
+    grant, problems = read_grant(text.encode(), path)
+    assert grant is not None and problems == [], problems
+    return grant
+
+
 def teams(org: str, slug: str, login: str) -> bool:
     return login.lower() in TEAMS.get((org, slug), set())
 
 
 def grant(role: str, requester: str = "octocat"):  # type: ignore[no-untyped-def]
     text = f"requester: {requester}\nrole: {role}\nduration: 1h\nreason: because reasons\n"
-    return load_grant(text.encode(), "grants/g-one.yaml")
+    return parsed(text)
 
 
 def ev(role: str, reviews: list[Review], author: str = "octocat", policy: Policy = POLICY):  # type: ignore[no-untyped-def]

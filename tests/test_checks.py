@@ -3,9 +3,16 @@ from __future__ import annotations
 import pytest
 
 from jitops.core.checks import GrantContext, check_grant
-from jitops.core.grant import load_grant, read_grant
+from jitops.core.grant import Grant, read_grant
 from jitops.core.policy import Policy, load_policy
 from tests.conftest import EXAMPLE_POLICY, GOOD_GRANT
+
+
+def parsed(text: str, path: str = "grants/g-one.yaml") -> Grant:
+    """The grant in ``text``, which must read without a problem."""
+    grant, problems = read_grant(text.encode(), path)
+    assert grant is not None and problems == [], problems
+    return grant
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +26,7 @@ def members(org: str, slug: str, login: str) -> bool:
 
 
 def msgs(text: str, policy: Policy, ctx: GrantContext | None = None) -> list[str]:
-    grant = load_grant(text.encode(), "grants/g-one.yaml")
+    grant = parsed(text)
     return [str(p) for p in check_grant(grant, policy, ctx or GrantContext(teams=members))]
 
 
@@ -56,7 +63,7 @@ def test_requester_not_eligible(policy: Policy) -> None:
 
 
 def test_team_eligibility_offline_is_a_warning_not_a_pass(policy: Policy) -> None:
-    grant = load_grant(GOOD_GRANT.encode(), "grants/g-one.yaml")
+    grant = parsed(GOOD_GRANT)
     (p,) = check_grant(grant, policy, GrantContext(teams=None))
     assert p.severity == "warning"
     assert "not verified offline" in p.message

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, Protocol
@@ -441,11 +441,6 @@ def select(
     return sorted(
         out, key=lambda r: (r.issued_at or r.requested_at or datetime.min.astimezone(), r.grant)
     )
-
-
-def iter_json(records: Iterable[Record]) -> Iterator[dict[str, Any]]:
-    for r in records:
-        yield r.to_json()
 
 
 __all__ = ["KEYS", "History", "Record", "build", "parse_time", "select"]

@@ -1,18 +1,16 @@
-"""`jitops doctor`: check that Vault (and later GitHub) are set up as the policy needs."""
+"""`jitops doctor`: check that Vault and GitHub are set up as the policy needs."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import click
 
 from jitops.cli.options import github_options, repo_option, resolve_repo
-from jitops.doors.vault.client import Vault
 from jitops.errors import EXIT_OK, EXIT_REJECTED
-from jitops.lifecycle.validate import read_policy
 from jitops.setup import doctor
+from jitops.setup.checkup import run_doctor
 
 
 @click.command("doctor")
@@ -52,93 +50,12 @@ def doctor_cmd(
     only the jitops App bypass; the token can read the members of the policy's teams. Warns
     about 'require branches to be up to date'. Exit 1 when any check fails.
     """
-    root = resolve_repo(repo)
-    policy = read_policy(root, None)
-    opened: list[Vault] = []
-
-    def connect() -> Vault:
-        vault = Vault.connect(vault_addr, policy.settings.vault, os.environ)
-        opened.append(vault)
-        return vault
-
-    try:
-        findings = doctor.vault_findings(policy, connect)
-    finally:
-        for vault in opened:
-            vault.close()
-    if repo_name and token:
-        findings += _github_findings(root, policy, repo_name, api_url, token, branch, app_id)
-    else:
-        findings.append(
-            doctor.Finding(
-                "GitHub",
-                True,
-                "GitHub checks skipped: no --repo-name/--token (GITHUB_REPOSITORY, GITHUB_TOKEN)",
-            )
-        )
+    github = (repo_name, api_url, token) if repo_name and token else None
+    findings = run_doctor(
+        resolve_repo(repo), vault_addr, os.environ, github=github, branch=branch, app_id=app_id
+    )
     click.echo(doctor.render_json(findings) if fmt == "json" else doctor.render_text(findings))
     return EXIT_REJECTED if doctor.failed(findings) else EXIT_OK
-
-
-def _github_findings(
-    root: Path,
-    policy: Any,
-    repo_name: str,
-    api_url: str,
-    token: str,
-    branch: str,
-    app_id: int | None,
-) -> list[doctor.Finding]:
-    """Read what the GitHub checks need (the thin I/O part) and judge it."""
-    from jitops.doors.github import GitHub, GitHubError, GitHubNotFound
-    from jitops.setup import doctor_github as dg
-
-    folder = root / ".github" / "workflows"
-    workflows = {
-        name: (folder / name).read_text("utf-8") if (folder / name).is_file() else None
-        for name in dg.WORKFLOWS
-    }
-    codeowners = next(
-        ((root / p).read_text("utf-8") for p in dg.CODEOWNERS_PLACES if (root / p).is_file()),
-        None,
-    )
-    findings = dg.workflow_findings(workflows, policy.settings.bot)
-    findings += dg.codeowners_findings(codeowners)
-    gh = GitHub(repo_name, token, api_url)
-    try:
-        rules = gh.branch_rules(branch)
-    except GitHubNotFound:
-        rules = []
-    except GitHubError as exc:
-        return [*findings, doctor.Finding("rules", False, str(exc), "fix the access above")]
-    rulesets: dict[int, dict[str, Any] | None] = {}
-    for rid in sorted({int(r["ruleset_id"]) for r in rules if r.get("ruleset_id") is not None}):
-        try:
-            rulesets[rid] = gh.ruleset(rid)
-        except GitHubError:
-            rulesets[rid] = None
-    try:
-        protection = gh.branch_protection(branch)
-    except GitHubError:
-        protection = None  # reading classic protection needs admin; rulesets are what counts
-    findings += dg.rules_findings(rules, rulesets, protection, branch=branch, app_id=app_id)
-    team = next(
-        (
-            p
-            for role in policy.roles.values()
-            for rule in role.approvals
-            for p in rule.principals
-            if p.slug
-        ),
-        None,
-    )
-    error = None
-    if team is not None:
-        try:
-            gh.is_team_member(team.login, team.slug, policy.settings.bot or "ghost")
-        except GitHubError as exc:
-            error = str(exc)
-    return [*findings, dg.members_finding(str(team) if team else None, error)]
 
 
 COMMANDS: list[click.Command] = [doctor_cmd]

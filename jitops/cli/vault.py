@@ -8,16 +8,13 @@ from pathlib import Path
 import click
 
 from jitops.cli.options import repo_option, resolve_repo
-from jitops.doors.vault.client import Vault
-from jitops.doors.vault.model import VaultConfigError
 from jitops.errors import EXIT_OK, UsageError
 from jitops.lifecycle.validate import read_policy
 from jitops.setup.vault import (
     DEFAULT_WORKFLOWS,
     GITHUB_ISSUER,
     SetupOptions,
-    apply_setup,
-    plan_setup,
+    run_setup,
 )
 
 
@@ -148,30 +145,22 @@ def setup_cmd(
         oidc_discovery_url=oidc_discovery_url or GITHUB_ISSUER,
         bound_issuer=issuer,
     )
-    writes = plan_setup(policy, options)
-    vault: Vault | None
-    try:
-        vault = Vault.connect(vault_addr, policy.settings.vault, os.environ)
-    except VaultConfigError:
-        if not dry_run:
-            raise
-        vault = None
-        click.echo("# no Vault configured: printing the whole plan", err=True)
-    try:
-        applied = apply_setup(vault, writes, dry_run=dry_run)
-    finally:
-        if vault is not None:
-            vault.close()
-    for item in applied:
+    run = run_setup(
+        policy,
+        options,
+        vault_addr=vault_addr,
+        environ=os.environ,
+        dry_run=dry_run,
+        offline=lambda: click.echo("# no Vault configured: printing the whole plan", err=True),
+    )
+    for item in run.applied:
         click.echo(f"{item.outcome:>12}  {item.write.what}")
-        if dry_run and item.outcome.startswith("would"):
+        if dry_run and item.outcome.pending:
             click.echo(_indent(item.write.render()))
-    changed = sum(1 for a in applied if a.outcome in ("created", "updated"))
-    pending = sum(1 for a in applied if a.outcome.startswith("would"))
     if dry_run:
-        click.echo(f"dry run: {pending} write(s) would be made, nothing written")
+        click.echo(f"dry run: {run.pending} write(s) would be made, nothing written")
     else:
-        click.echo(f"{changed} write(s) made" if changed else "Vault already set up: no changes")
+        click.echo(f"{run.made} write(s) made" if run.made else "Vault already set up: no changes")
     return EXIT_OK
 
 

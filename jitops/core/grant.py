@@ -15,7 +15,7 @@ from typing import Any
 
 from jitops.core import schema, yamlsafe
 from jitops.core.duration import DurationError, parse_duration
-from jitops.errors import Problem, ProblemsError
+from jitops.errors import Problem
 
 GRANTS_DIR = "grants"
 GRANT_SUFFIX = ".yaml"
@@ -42,10 +42,6 @@ def valid_id(text: str) -> bool:
 @lru_cache(maxsize=1 << 12)
 def valid_role(text: str) -> bool:
     return bool(ROLE_RE.fullmatch(text))
-
-
-class GrantError(ProblemsError):
-    """A grant file that cannot be read as a grant."""
 
 
 def parse_time(text: str) -> datetime:
@@ -259,14 +255,6 @@ def read_grant(data: bytes, path: str) -> tuple[Grant | None, list[Problem]]:
         return None, problems + exc.problems
     grant, found = Grant.from_document(doc, grant_id_of(path))
     return grant, problems + found
-
-
-def load_grant(data: bytes, path: str) -> Grant:
-    """Like :func:`read_grant` but all-or-nothing: raises :class:`GrantError` on any problem."""
-    grant, problems = read_grant(data, path)
-    if problems or grant is None:
-        raise GrantError(problems)
-    return grant
 
 
 def render_grant(grant: Grant, *, with_status: bool = True) -> str:

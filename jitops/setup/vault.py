@@ -11,12 +11,19 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Literal, Protocol
 
 from jitops.core.policy import Policy
-from jitops.doors.vault.model import VaultError, VaultSetupError, as_seconds, seconds
+from jitops.doors.vault.model import (
+    VaultConfigError,
+    VaultError,
+    VaultSetupError,
+    as_seconds,
+    seconds,
+)
 from jitops.errors import UsageError
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
@@ -29,7 +36,24 @@ DEFAULT_ENVIRONMENT = "jitops"  # the GitHub Environment the shipped workflows r
 DEFAULT_RUNNER_ENVIRONMENT = "github-hosted"
 JWT_SOURCES = ("oidc_discovery_url", "jwks_url", "jwt_validation_pubkeys")
 
-Outcome = Literal["created", "updated", "unchanged", "kept", "would create", "would update"]
+
+class Change(StrEnum):
+    """What setup did (or, in a dry run, would do) with one write: the words users see."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    KEPT = "kept"  # exists and is only written when missing
+    WOULD_CREATE = "would create"
+    WOULD_UPDATE = "would update"
+
+    @property
+    def made(self) -> bool:
+        return self in (Change.CREATED, Change.UPDATED)
+
+    @property
+    def pending(self) -> bool:
+        return self in (Change.WOULD_CREATE, Change.WOULD_UPDATE)
 
 
 class VaultBackend(Protocol):
@@ -256,7 +280,7 @@ def _same_keys(want: Any, have: Any) -> bool:
 @dataclass(frozen=True)
 class Applied:
     write: Write
-    outcome: Outcome
+    outcome: Change
 
 
 def _current(vault: VaultBackend, write: Write) -> Mapping[str, Any] | None:
@@ -283,11 +307,11 @@ def apply_setup(
     for write in writes:
         current = _current(vault, write) if vault is not None else None
         if current is not None and not differs(write, current):
-            done.append(Applied(write, "kept" if write.only_if_missing else "unchanged"))
+            done.append(Applied(write, Change.KEPT if write.only_if_missing else Change.UNCHANGED))
             continue
         new = current is None
         if dry_run or vault is None:
-            done.append(Applied(write, "would create" if new else "would update"))
+            done.append(Applied(write, Change.WOULD_CREATE if new else Change.WOULD_UPDATE))
             continue
         try:
             vault.write(write.path, write.body, action=f"write the {write.what}")
@@ -299,5 +323,48 @@ def apply_setup(
                     "issuer's public key) instead"
                 ) from exc
             raise
-        done.append(Applied(write, "created" if new else "updated"))
+        done.append(Applied(write, Change.CREATED if new else Change.UPDATED))
     return done
+
+
+@dataclass(frozen=True)
+class SetupRun:
+    applied: list[Applied]
+    offline: bool  # no Vault configured (dry run): the whole plan is reported
+
+    @property
+    def made(self) -> int:
+        return sum(1 for a in self.applied if a.outcome.made)
+
+    @property
+    def pending(self) -> int:
+        return sum(1 for a in self.applied if a.outcome.pending)
+
+
+def run_setup(
+    policy: Policy,
+    options: SetupOptions,
+    *,
+    vault_addr: str | None,
+    environ: Mapping[str, str],
+    dry_run: bool,
+    offline: Callable[[], None] = lambda: None,
+) -> SetupRun:
+    """Plan the writes and apply what differs. A dry run without any Vault configured reports
+    the whole plan (``offline`` is called first, to say so)."""
+    from jitops.doors.vault.client import Vault
+
+    writes = plan_setup(policy, options)
+    vault: Vault | None
+    try:
+        vault = Vault.connect(vault_addr, policy.settings.vault, environ)
+    except VaultConfigError:
+        if not dry_run:
+            raise
+        vault = None
+        offline()
+    try:
+        return SetupRun(apply_setup(vault, writes, dry_run=dry_run), offline=vault is None)
+    finally:
+        if vault is not None:
+            vault.close()

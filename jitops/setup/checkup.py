@@ -1,0 +1,111 @@
+"""`jitops doctor`'s run: read what the checks need from Vault, the checkout and GitHub (the
+thin I/O part), and judge it with :mod:`jitops.setup.doctor` and
+:mod:`jitops.setup.doctor_github`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from jitops.core.policy import Policy
+from jitops.doors.github import GitHub, GitHubError, GitHubNotFound
+from jitops.doors.vault.client import Vault
+from jitops.lifecycle.validate import read_policy
+from jitops.setup import doctor
+from jitops.setup import doctor_github as dg
+
+
+def run_doctor(
+    root: Path,
+    vault_addr: str | None,
+    environ: Mapping[str, str],
+    *,
+    github: tuple[str, str, str] | None,
+    branch: str,
+    app_id: int | None,
+) -> list[doctor.Finding]:
+    """Every finding about Vault, then GitHub (``github``: repository, API URL and token;
+    None skips the GitHub checks, which is a finding too)."""
+    policy = read_policy(root, None)
+    opened: list[Vault] = []
+
+    def connect() -> Vault:
+        vault = Vault.connect(vault_addr, policy.settings.vault, environ)
+        opened.append(vault)
+        return vault
+
+    try:
+        findings = doctor.vault_findings(policy, connect)
+    finally:
+        for vault in opened:
+            vault.close()
+    if github is None:
+        return [
+            *findings,
+            doctor.Finding(
+                "GitHub",
+                True,
+                "GitHub checks skipped: no --repo-name/--token (GITHUB_REPOSITORY, GITHUB_TOKEN)",
+            ),
+        ]
+    repo_name, api_url, token = github
+    return findings + github_findings(root, policy, repo_name, api_url, token, branch, app_id)
+
+
+def github_findings(
+    root: Path,
+    policy: Policy,
+    repo_name: str,
+    api_url: str,
+    token: str,
+    branch: str,
+    app_id: int | None,
+) -> list[doctor.Finding]:
+    """Read what the GitHub checks need (the thin I/O part) and judge it."""
+    folder = root / ".github" / "workflows"
+    workflows = {
+        name: (folder / name).read_text("utf-8") if (folder / name).is_file() else None
+        for name in dg.WORKFLOWS
+    }
+    codeowners = next(
+        ((root / p).read_text("utf-8") for p in dg.CODEOWNERS_PLACES if (root / p).is_file()),
+        None,
+    )
+    findings = dg.workflow_findings(workflows, policy.settings.bot)
+    findings += dg.codeowners_findings(codeowners)
+    gh = GitHub(repo_name, token, api_url)
+    try:
+        rules = gh.branch_rules(branch)
+    except GitHubNotFound:
+        rules = []
+    except GitHubError as exc:
+        return [*findings, doctor.Finding("rules", False, str(exc), "fix the access above")]
+    rulesets: dict[int, dict[str, Any] | None] = {}
+    for rid in sorted({int(r["ruleset_id"]) for r in rules if r.get("ruleset_id") is not None}):
+        try:
+            rulesets[rid] = gh.ruleset(rid)
+        except GitHubError:
+            rulesets[rid] = None
+    try:
+        protection = gh.branch_protection(branch)
+    except GitHubError:
+        protection = None  # reading classic protection needs admin; rulesets are what counts
+    findings += dg.rules_findings(rules, rulesets, protection, branch=branch, app_id=app_id)
+    team = next(
+        (
+            p
+            for role in policy.roles.values()
+            for rule in role.approvals
+            for p in rule.principals
+            if p.slug
+        ),
+        None,
+    )
+    error = None
+    if team is not None:
+        try:
+            gh.is_team_member(team.login, team.slug, policy.settings.bot or "ghost")
+        except GitHubError as exc:
+            error = str(exc)
+    return [*findings, dg.members_finding(str(team) if team else None, error)]
