@@ -14,14 +14,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from enum import StrEnum
 
 from jitops.core.grant import Grant
 from jitops.core.policy import ApprovalRule, Policy
 from jitops.core.principals import TeamLookup, same_login
 from jitops.errors import Problem
 
-Outcome = Literal["approved", "pending", "blocked", "invalid"]
+
+class Approval(StrEnum):
+    """Where a grant's approvals stand (the words the PR comment and policy tests use)."""
+
+    APPROVED = "approved"
+    PENDING = "pending"
+    BLOCKED = "blocked"  # a counted review requests changes
+    INVALID = "invalid"  # the grant itself is invalid: nothing to approve
+
+
 _COUNTED = ("APPROVED", "CHANGES_REQUESTED", "DISMISSED")
 
 
@@ -47,7 +56,7 @@ class RuleResult:
 
 @dataclass(frozen=True)
 class Evaluation:
-    outcome: Outcome
+    outcome: Approval
     approvers: tuple[str, ...] = ()  # those the matching used, rule by rule
     rules: tuple[RuleResult, ...] = ()
     blockers: tuple[str, ...] = ()
@@ -57,7 +66,7 @@ class Evaluation:
 
     def explain(self) -> list[str]:
         """Lines a human can act on."""
-        if self.outcome == "invalid":
+        if self.outcome is Approval.INVALID:
             return [p.message for p in self.problems if p.severity == "error"]
         out = []
         for r in self.rules:
@@ -162,7 +171,7 @@ def evaluate(
         )
     role = policy.roles.get(grant.role)
     if errors or role is None:
-        return Evaluation("invalid", problems=tuple(errors or problems))
+        return Evaluation(Approval.INVALID, problems=tuple(errors or problems))
 
     cache: dict[tuple[str, str, str], bool] = {}
 
@@ -212,11 +221,11 @@ def evaluate(
     )
     used = tuple(a for r in results for a in r.approved_by)
     if blockers:
-        outcome: Outcome = "blocked"
+        outcome = Approval.BLOCKED
     elif all(r.met for r in results):
-        outcome = "approved"
+        outcome = Approval.APPROVED
     else:
-        outcome = "pending"
+        outcome = Approval.PENDING
     return Evaluation(
         outcome,
         used,

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from jitops.core import approvals, checks
-from jitops.core.approvals import Evaluation, Review
+from jitops.core.approvals import Approval, Evaluation, Review
 from jitops.core.grant import GRANTS_DIR, Grant, format_time, read_grant
 from jitops.core.policy import Policy, PolicyError, load_policy
 from jitops.core.principals import TeamLookup
@@ -250,7 +250,7 @@ def decide_issue(inp: IssueInputs, teams: TeamLookup | None) -> IssueDecision:
         problems=found,
     )
     why = "; ".join(evaluation.explain()) or evaluation.outcome
-    if evaluation.outcome == "invalid":
+    if evaluation.outcome is Approval.INVALID:
         return _deny(
             Rule.FILE,
             f"invalid under the policy {inp.branch} had before #{pr.number} landed ({why})",
@@ -258,7 +258,7 @@ def decide_issue(inp: IssueInputs, teams: TeamLookup | None) -> IssueDecision:
             pr,
             policy,
         )
-    if evaluation.outcome != "approved":
+    if evaluation.outcome is not Approval.APPROVED:
         late = [r for r in inp.reviews if r.submitted_at is not None and r.submitted_at > merged_at]
         if late:
             why += f"; {len(late)} review(s) submitted after the merge do not count"

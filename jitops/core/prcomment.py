@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 
-from jitops.core.approvals import Evaluation
+from jitops.core.approvals import Approval, Evaluation
 from jitops.core.duration import format_duration
 from jitops.core.grant import Grant, format_time
 from jitops.core.inert import code_span
@@ -72,7 +72,7 @@ def grant_comment(
             for p in errors
         ]
         out.append("")
-    if evaluation is not None and evaluation.outcome != "invalid":
+    if evaluation is not None and evaluation.outcome is not Approval.INVALID:
         out.append("**Approvals** (only approvals of the latest commit count):")
         out += [f"- {line}" for line in evaluation.explain()]
         out.append("")
