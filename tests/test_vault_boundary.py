@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, ClassVar
 import pytest
 
 from jitops.core.policy import Role, VaultSettings
-from jitops.doors.vault.client import RetryPolicy, Vault
+from jitops.doors.retry import RetryPolicy
+from jitops.doors.vault.client import Vault
 from jitops.doors.vault.model import (
     Issued,
     TokenInfo,

@@ -6,7 +6,8 @@ Errors become :class:`GitHubError` subclasses whose messages say what to do.
 One retry policy, ours (PyGithub's own retry and throttling are off), at most
 ``max_attempts`` tries per call:
 
-- 5xx answers and connection errors: waits of 0.5 s, 1 s, 2 s ... (at most ``MAX_SLEEP``).
+- 5xx answers and connection errors: waits of 0.5 s, 1 s, 2 s ... (at most ``MAX_SLEEP``),
+  the doors' one :class:`~jitops.doors.retry.RetryPolicy` (connection errors: within 60 s).
 - Primary rate limit (403 or 429 with ``x-ratelimit-remaining: 0``): wait until
   ``x-ratelimit-reset`` (epoch seconds) plus one second.
 - Secondary rate limit (403 or 429 with ``retry-after``, or GitHub's "secondary rate limit"
@@ -33,6 +34,7 @@ from github import Auth, Github, GithubException
 
 from jitops.core.approvals import Review
 from jitops.core.policy import ACTIONS_BOT
+from jitops.doors.retry import RetryPolicy
 from jitops.errors import JitopsError
 
 T = TypeVar("T")
@@ -113,6 +115,8 @@ class GitHub:
         self.repo_full_name = repo_full_name
         self.bot_login = bot_login
         self.max_attempts = max_attempts
+        # 5xx answers and failed connections (rate limits wait as GitHub says, below)
+        self.retry = RetryPolicy(max_attempts, base_delay=0.5, max_delay=MAX_SLEEP, deadline=60.0)
         self.max_rate_wait = max_rate_wait
         self._clock = clock
         self._secondary_hits = 0  # secondary limits without retry-after met by this client
@@ -155,13 +159,14 @@ class GitHub:
                     limited = _rate_limited(what, message, retry_at, self._clock())
                     limited.status = status
                     raise limited from exc
-                if status >= 500 and attempt < self.max_attempts:
-                    self._sleep(min(MAX_SLEEP, 0.5 * 2 ** (attempt - 1)))
+                if status >= 500 and (delay := self.retry.wait(attempt)) is not None:
+                    self._sleep(delay)
                     continue
                 raise _translate(what, status, message) from exc
             except (requests.ConnectionError, requests.Timeout) as exc:
-                if attempt < self.max_attempts and time.monotonic() - start < 60:
-                    self._sleep(min(MAX_SLEEP, 0.5 * 2 ** (attempt - 1)))
+                delay = self.retry.wait(attempt, time.monotonic() - start)
+                if delay is not None:
+                    self._sleep(delay)
                     continue
                 raise GitHubError(
                     f"could not reach GitHub to {what} ({type(exc).__name__}); check the API URL "

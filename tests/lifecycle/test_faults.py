@@ -14,8 +14,8 @@ from jitops.cli import cli
 from jitops.demo.world import DBA, REQUESTER, World
 from jitops.doors.git import GitError
 from jitops.doors.github import GitHubError
+from jitops.doors.retry import RetryPolicy
 from jitops.doors.vault.client import Vault
-from jitops.doors.vault.model import RetryPolicy
 from jitops.lifecycle.issue import run_issue
 from jitops.lifecycle.sweep import run_sweep
 

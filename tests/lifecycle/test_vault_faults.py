@@ -18,8 +18,8 @@ import pytest
 
 from jitops.core.grant import parse_time
 from jitops.demo.world import DBA, REQUESTER, World
+from jitops.doors.retry import RetryPolicy
 from jitops.doors.vault.client import Vault
-from jitops.doors.vault.model import RetryPolicy
 from jitops.lifecycle.issue import run_issue
 from jitops.lifecycle.services import Services
 from jitops.lifecycle.sweep import run_sweep

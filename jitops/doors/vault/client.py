@@ -23,11 +23,11 @@ import hvac.exceptions
 import requests
 
 from jitops.core.policy import Role, VaultSettings
+from jitops.doors.retry import RetryPolicy
 from jitops.doors.vault.login import login_from
 from jitops.doors.vault.model import (
     GRANT_META,
     Issued,
-    RetryPolicy,
     TokenInfo,
     UnwrapError,
     Unwrapped,
@@ -197,14 +197,9 @@ class Vault:
 
     def _backoff(self, attempt: int, start: float) -> bool:
         """Sleep before the next attempt; False when the attempts or the time are used up."""
-        policy = self.retry
-        if attempt >= policy.attempts:
-            return False
-        delay = min(policy.max_delay, policy.base_delay * 2 ** (attempt - 1))
-        if self._retry_after is not None:  # Vault said when (a rate limit quota)
-            delay = max(delay, self._retry_after)
-            self._retry_after = None
-        if time.monotonic() - start + delay > policy.deadline:
+        delay = self.retry.wait(attempt, time.monotonic() - start, self._retry_after or 0.0)
+        self._retry_after = None  # Vault said when (a rate limit quota): once
+        if delay is None:
             return False
         time.sleep(delay)
         return True

@@ -301,16 +301,6 @@ def _error_for(
     return VaultError(f"could not {action}: Vault refused {where} with {answer}{said_text}")
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """At most ``attempts`` tries per request, backing off, never past ``deadline`` seconds."""
-
-    attempts: int = 4
-    base_delay: float = 0.25
-    max_delay: float = 2.0
-    deadline: float = 20.0
-
-
 def is_gone(exc: VaultError) -> bool:
     said = " ".join(exc.vault_errors).lower()
     return exc.status in (400, 404) and (
