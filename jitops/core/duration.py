@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Literal
 
 from jitops.errors import JitopsError
 
@@ -67,16 +68,22 @@ def parse_duration(text: object) -> timedelta:
     return value
 
 
-def format_duration(value: timedelta) -> str:
-    """The shortest canonical text for ``value``: ``timedelta(minutes=90)`` -> ``1h30m``."""
+def format_duration(
+    value: timedelta, *, days: Literal["exact", "always", "never"] = "exact", sep: str = ""
+) -> str:
+    """The shortest canonical text for ``value``: ``timedelta(minutes=90)`` -> ``1h30m``.
+
+    ``days``: ``exact`` counts days only when ``value`` is whole days ('26h', not '1d2h');
+    ``always`` counts them whenever there is one ('1d 2h' with ``sep=" "``); ``never`` counts
+    hours instead. The one duration formatter: comments, messages and the policy use it."""
     seconds = int(value.total_seconds())
     if seconds <= 0:
         return "0s"
     out = []
     for unit, size in _UNITS.items():
-        if unit == "d" and seconds % 86400:
-            continue  # '1d2h' reads worse than '26h'
+        if unit == "d" and (days == "never" or (days == "exact" and seconds % 86400)):
+            continue
         count, seconds = divmod(seconds, size)
         if count:
             out.append(f"{count}{unit}")
-    return "".join(out)
+    return sep.join(out)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from jitops.core.duration import format_duration
 from jitops.core.grant import valid_role
 from jitops.core.trailers import valid_login
 from jitops.delivery.armor import CorruptDeliveryError, normalize_armor
@@ -37,7 +38,7 @@ def render_delivery_comment(
         raise ValueError("the requester or role is not a valid GitHub login or role name")
     block = normalize_armor(armored).rstrip("\n")
     until = _rfc3339(expires_at)
-    window = _human_seconds(wrap_ttl_seconds)
+    window = format_duration(timedelta(seconds=wrap_ttl_seconds), days="always", sep=" ")
     keys = "\n".join(f"- `{fp}`" for fp in key_fingerprints) or "- (not recorded)"
     return f"""{DELIVERY_MARKER.format(grant_id=grant_id)}
 ### 🔐 jitops: access issued — `{grant_id}`
@@ -106,15 +107,3 @@ def _rfc3339(value: datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _human_seconds(seconds: int) -> str:
-    """``3600`` -> ``1h``, ``5400`` -> ``1h 30m``, ``45`` -> ``45s``."""
-    if seconds <= 0:
-        return "0s"
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        count, seconds = divmod(seconds, size)
-        if count:
-            parts.append(f"{count}{unit}")
-    return " ".join(parts)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from jitops.core.duration import format_duration
 from jitops.errors import JitopsError, Secret
 
 GRANT_META = "jitops_grant"
@@ -125,7 +126,8 @@ class Issued:
         if granted is None or asked is None or asked - granted < timedelta(seconds=2):
             return None
         return (
-            f"Vault capped the token at {_words(granted)} instead of the {_words(asked)} asked "
+            f"Vault capped the token at {format_duration(granted, days='never')} instead of the "
+            f"{format_duration(asked, days='never')} asked "
             "for (the token auth mount's max_lease_ttl, the system max TTL or the token role's "
             "explicit max TTL is shorter); access ends at the recorded expiry. Admins: raise "
             "it with `vault auth tune -max-lease-ttl=... token/` or lower the role's "
@@ -167,18 +169,6 @@ class Unwrapped:
             lease_id=body.get("lease_id") or None,
             lease_duration=int(body.get("lease_duration") or 0),
         )
-
-
-def _words(value: timedelta) -> str:
-    total = int(value.total_seconds())
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [
-        f"{hours}h" if hours else "",
-        f"{minutes}m" if minutes else "",
-        f"{secs}s" if secs else "",
-    ]
-    return "".join(parts) or "0s"
 
 
 def _text(value: Any) -> str:
