@@ -27,6 +27,40 @@ GOOD_GRANT = (
 )
 
 
+#: fixtures that start a real server or make a real git repository: a test using one is an
+#: integration test (it still runs in CI; ``-m "not integration"`` runs the unit tests alone)
+INTEGRATION_FIXTURES = frozenset(
+    {
+        "access_repo",
+        "write_grant",
+        "world",
+        "gh",
+        "client",
+        "vault_backend",
+        "vault_world",
+        "private_vault_world",
+        "bare_vault_world",
+        "openbao_server",
+        "oidc",
+        "fault_proxy_factory",
+        "postgres",
+        "chromium",
+        "browse",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        if used & INTEGRATION_FIXTURES:
+            item.add_marker(pytest.mark.integration)
+        if "postgres" in used:
+            item.add_marker(pytest.mark.postgres)
+        if used & {"chromium", "browse"}:
+            item.add_marker(pytest.mark.browser)
+
+
 def git(cwd: Path, *args: str) -> str:
     """Run real git in a test repository (tests may; production code goes through ledger)."""
     return subprocess.run(

@@ -8,6 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.integration  # the benchmarks build real git repositories
+
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
 
 

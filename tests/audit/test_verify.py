@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from jitops.core.trailers import LedgerEntry, commit_message
+from tests.audit.test_history import T0, Ledger, records, request, run
 from tests.conftest import git
-from tests.test_audit import T0, Ledger, records, request, run
+
+pytestmark = pytest.mark.integration  # real git repositories
 
 HOUR = timedelta(hours=1)
 

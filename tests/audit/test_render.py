@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.audit.test_history import Ledger, run
+from tests.audit.test_history import story as story
+from tests.audit.test_verify import ledger as ledger
 from tests.fixtures.browser import browse
-from tests.test_audit import Ledger, run
-from tests.test_audit import story as story
-from tests.test_audit_verify import ledger as ledger
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 

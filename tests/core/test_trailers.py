@@ -4,11 +4,14 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from jitops.core.trailers import LedgerEntry, TrailerError, commit_message, parse_entry
 from tests.conftest import git, init_repo
+
+pytestmark = pytest.mark.integration  # real git repositories
 
 ENTRY = LedgerEntry(
     action="revoke",

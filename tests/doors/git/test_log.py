@@ -9,6 +9,8 @@ import pytest
 from jitops.doors.git import BOT_NAME, Git, GitError
 from tests.conftest import commit_all, git, init_repo
 
+pytestmark = pytest.mark.integration  # real git repositories
+
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:

@@ -23,6 +23,8 @@ from jitops.core.trailers import LedgerEntry, commit_message
 from jitops.doors.git import Git
 from tests.conftest import git
 
+pytestmark = pytest.mark.integration  # real git repositories
+
 T0 = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
 KEYS = {
     "grant",

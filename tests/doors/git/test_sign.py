@@ -14,9 +14,9 @@ import pytest
 from jitops.core.commits import PlannedCommit
 from jitops.core.trailers import LedgerEntry, commit_message
 from jitops.doors.git import SIGNING_KEY_ENV, Git, GitError, signing
+from tests.audit.test_history import T0, Ledger, request
+from tests.audit.test_verify import verify
 from tests.conftest import commit_all, git, init_repo
-from tests.test_audit import T0, Ledger, request
-from tests.test_audit_verify import verify
 
 pytestmark = pytest.mark.integration
 

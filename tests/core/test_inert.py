@@ -14,8 +14,8 @@ from jitops.core.inert import code_span, one_line
 from jitops.core.notify_payload import Event, slack_payload
 from jitops.core.prcomment import grant_comment
 from jitops.errors import Problem
-from tests.test_audit import T0, Ledger, run
-from tests.test_audit import ledger as ledger
+from tests.audit.test_history import T0, Ledger, run
+from tests.audit.test_history import ledger as ledger
 
 HOSTILE_ROLE = "x` @acme/admins [click](https://evil.example) ``` <img src=x>"
 HOSTILE_REASON = (
