@@ -30,7 +30,7 @@ from jitops.gate import (
     read_grant_safely,
     sealable_keys,
 )
-from jitops.grant import GRANTS_DIR, ID_RE, Grant, grant_id_of
+from jitops.grant import GRANTS_DIR, ID_RE, Grant, grant_id_of, valid_id
 from jitops.ledger import Git, names_in
 from jitops.lifecycle import plan
 from jitops.lifecycle.services import Services, log
@@ -283,13 +283,15 @@ def recent_undelivered(
     candidates = []
     for path, data in sorted(svc.grant_files_at(svc.tip).items()):
         grant, _ = read_grant_safely(data, path)
-        if grant is None or grant.status is None or grant.id in skip:
+        if grant is None or grant.status is None or grant.id in skip or path in skip:
             continue
+        if path != f"{GRANTS_DIR}/{grant.id}.yaml" or not valid_id(grant.id):
+            continue  # a flagged file: never re-issued
         status = grant.status
         if status.pull_request is None or status.expires_at <= now:
             continue
-        if now - status.issued_at > svc.recheck_within:
-            continue
+        if not timedelta(0) <= now - status.issued_at <= svc.recheck_within:
+            continue  # not recent (an issued_at in the future is not recent either)
         if status_commit(svc.git, svc.tip, path) is None:
             continue
         candidates.append(grant)
@@ -319,6 +321,23 @@ def recent_undelivered(
             continue
         if not keys:
             continue
+        # Vault, not the file, says whether jitops issued this: a status block that came in
+        # with a merge names whatever accessor its author chose.
+        try:
+            token = svc.vault(policy).lookup_accessor(recorded.token_accessor)
+        except JitopsError as exc:
+            log.error("could not check the recorded token of %s: %s", grant.id, exc)
+            continue
+        if token is None or not token.is_grant(
+            grant.id, requester=grant.requester, role=grant.role, repository=svc.repository
+        ):
+            log.warning(
+                "%s: the recorded token is not a live jitops token of this grant; not re-issued",
+                grant.id,
+            )
+            continue
+        if token.expire_time is not None and token.expire_time < recorded.expires_at:
+            grant = replace(grant, status=replace(recorded, expires_at=token.expire_time))
         fresh = replace(grant, status=None)
         out.append(
             (

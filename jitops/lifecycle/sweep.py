@@ -64,7 +64,7 @@ def plan_sweep(svc: Services, now: datetime) -> SweepPlan:
             unreadable.append((path, why))
         elif grant is not None and grant.status is not None:
             grants.append(grant)
-    unissued = unissued_paths(svc, now)
+    unissued = unissued_paths(svc, now, check_vault=False)
     # a status block jitops did not write is judged by the gate, never expired (its accessor
     # may name anybody's token)
     ours = [g for g in grants if g.path not in unissued]
@@ -131,9 +131,15 @@ def run_sweep(
 
 def _revoke_note(svc: Services, policy: Policy, grant: Grant) -> str:
     assert grant.status is not None
-    revoked = svc.vault(policy).revoke_accessor(grant.status.token_accessor)
-    if revoked:
+    vault = svc.vault(policy)
+    done = vault.revoke_grant_token(
+        grant.status.token_accessor, grant.id, repository=svc.repository
+    )
+    if done == "revoked":
         return "jitops revoked its Vault token."
+    if done == "foreign":
+        log.warning("%s names a token Vault does not know as this grant's; left alone", grant.id)
+        return "The token its file names is not this grant's in Vault; jitops left it alone."
     return "Vault had already ended its token."
 
 
