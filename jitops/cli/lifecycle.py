@@ -355,6 +355,7 @@ def claim_cmd(
     from jitops.lifecycle import claim
     from jitops.vault import Vault
 
+    root = resolve_repo(repo)  # its policy may pin Vault's address
     if from_file is not None:
         armored = from_file.read_text(encoding="utf-8")
     else:
@@ -365,7 +366,6 @@ def claim_cmd(
                 "to fetch the delivery from the pull request give --repo-name and --token "
                 "(or GITHUB_REPOSITORY and GITHUB_TOKEN), or save it and use --from FILE"
             )
-        root = resolve_repo(repo)
         trusted = claim.delivery_bot(bot, root)
         gh = GitHub(repo_name, token, api_url)
         armored = claim.find_delivery(
@@ -377,7 +377,9 @@ def claim_cmd(
         )
     keys = list(identities) or deliver.default_identities(Path.home())
     payload = deliver.unseal_first(armored, keys, grant_id=grant_id)
-    vault = Vault(vault_addr or payload.vault_addr, namespace=payload.vault_namespace)
+    addr = claim.unwrap_address(payload.vault_addr, vault_addr, root)
+    click.echo(f"unwrapping at {addr}", err=True)
+    vault = Vault(addr, namespace=payload.vault_namespace)
     try:
         unwrapped = vault.unwrap(payload.wrapping_token)
     finally:

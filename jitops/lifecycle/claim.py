@@ -18,6 +18,7 @@ from jitops import deliver
 from jitops.duration import format_duration
 from jitops.errors import JitopsError
 from jitops.grant import GRANTS_DIR, format_time, read_grant
+from jitops.inert import one_line
 from jitops.policy import ACTIONS_BOT
 from jitops.validate import read_policy
 from jitops.vault_model import Unwrapped
@@ -56,6 +57,33 @@ def delivery_bot(explicit: str | None, root: Path | None) -> str:
             f"a forgery; {BOT_HELP}"
         )
     return bot
+
+
+def unwrap_address(delivered: str, explicit: str | None, root: Path | None) -> str:
+    """Where to unwrap: ``--vault-addr`` (or ``VAULT_ADDR``) when given, else the address the
+    delivery names -- which must be ``settings.vault.addr`` when the policy pins one. Anyone
+    who can edit a comment in the repository could replace the sealed block with one sealed
+    to the requester's public key that names their own server; pinning the address makes
+    ``claim`` refuse it instead of unwrapping there."""
+    if explicit:
+        return explicit
+    pinned = None
+    if root is not None:
+        try:
+            pinned = read_policy(root, None).settings.vault.addr
+        except JitopsError:
+            pinned = None
+    if pinned and _norm(pinned) != _norm(delivered):
+        raise ClaimError(
+            f"the delivery names Vault at {one_line(delivered, 200)}, but the policy pins "
+            f"settings.vault.addr {pinned}: the delivery comment may have been edited; do not "
+            "use it, and ask an admin to revoke the grant and check the comment's history"
+        )
+    return pinned or delivered
+
+
+def _norm(addr: str) -> str:
+    return addr.strip().rstrip("/").lower()
 
 
 def find_delivery(
