@@ -63,8 +63,10 @@ def unwrap_address(delivered: str, explicit: str | None, root: Path | None) -> s
     """Where to unwrap: ``--vault-addr`` (or ``VAULT_ADDR``) when given, else the address the
     delivery names -- which must be ``settings.vault.addr`` when the policy pins one. Anyone
     who can edit a comment in the repository could replace the sealed block with one sealed
-    to the requester's public key that names their own server; pinning the address makes
-    ``claim`` refuse it instead of unwrapping there."""
+    to the requester's public key that names their own server (GitHub's GraphQL schema,
+    ``CommentCannotEditReason.INSUFFICIENT_ACCESS``: "You must be the author or have write
+    access to this repository to edit this comment"); pinning the address makes ``claim``
+    refuse it instead of unwrapping there."""
     if explicit:
         return explicit
     pinned = None
