@@ -257,6 +257,7 @@ def claim_cmd(
         identities=identities,
         home=Path.home(),
         vault_addr=vault_addr,
+        say=lambda msg: click.echo(msg, err=True),
     )
     click.echo(claim.render(grant_id, unwrapped, fmt, datetime.now(UTC)))
     return EXIT_OK

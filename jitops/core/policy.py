@@ -78,6 +78,7 @@ class VaultSettings:
     jwt_role: str = "jitops-issuer"
     jwt_mount: str = "jwt"
     issuer_policy: str = "jitops-issuer"
+    addr: str | None = None  # pinned: claim refuses a delivery naming another Vault
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from jitops.core.duration import format_duration
 from jitops.core.grant import format_time, grant_path, read_grant
+from jitops.core.inert import one_line
 from jitops.core.policy import ACTIONS_BOT
 from jitops.delivery.comment import extract_sealed
 from jitops.delivery.seal import default_identities, unseal_first
@@ -59,6 +60,35 @@ def delivery_bot(explicit: str | None, root: Path | None) -> str:
             f"a forgery; {BOT_HELP}"
         )
     return bot
+
+
+def unwrap_address(delivered: str, explicit: str | None, root: Path | None) -> str:
+    """Where to unwrap: ``--vault-addr`` (or ``VAULT_ADDR``) when given, else the address the
+    delivery names -- which must be ``settings.vault.addr`` when the policy pins one. Anyone
+    who can edit a comment in the repository could replace the sealed block with one sealed
+    to the requester's public key that names their own server (GitHub's GraphQL schema,
+    ``CommentCannotEditReason.INSUFFICIENT_ACCESS``: "You must be the author or have write
+    access to this repository to edit this comment"); pinning the address makes ``claim``
+    refuse it instead of unwrapping there."""
+    if explicit:
+        return explicit
+    pinned = None
+    if root is not None:
+        try:
+            pinned = read_policy(root, None).settings.vault.addr
+        except JitopsError:
+            pinned = None
+    if pinned and _norm(pinned) != _norm(delivered):
+        raise ClaimError(
+            f"the delivery names Vault at {one_line(delivered, 200)}, but the policy pins "
+            f"settings.vault.addr {pinned}: the delivery comment may have been edited; do not "
+            "use it, and ask an admin to revoke the grant and check the comment's history"
+        )
+    return pinned or delivered
+
+
+def _norm(addr: str) -> str:
+    return addr.strip().rstrip("/").lower()
 
 
 def find_delivery(
@@ -169,6 +199,7 @@ def run_claim(
     identities: Sequence[Path],
     home: Path,
     vault_addr: str | None,
+    say: Callable[[str], None] = lambda _msg: None,
 ) -> Unwrapped:
     """Find the delivery (``armored`` when the requester saved it, else the trusted bot's
     comment on the grant's pull request), open it with the requester's SSH key and unwrap it
@@ -189,7 +220,9 @@ def run_claim(
         )
     keys = list(identities) or default_identities(home)
     payload = unseal_first(armored, keys, grant_id=grant_id)
-    vault = Vault(vault_addr or payload.vault_addr, namespace=payload.vault_namespace)
+    addr = unwrap_address(payload.vault_addr, vault_addr, repo)
+    say(f"unwrapping at {addr}")
+    vault = Vault(addr, namespace=payload.vault_namespace)
     try:
         return vault.unwrap(payload.wrapping_token)
     finally:

@@ -19,15 +19,13 @@ tokens are never listed.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 
 from jitops.core import plan
 from jitops.core.commits import PlannedCommit
 from jitops.core.gate import IssueDecision, Verdict, decide_issue, read_grant_safely
-from jitops.core.grant import ID_RE, Grant, format_time, grant_id_of, grant_path
+from jitops.core.grant import Grant, format_time, grant_id_of, grant_path, valid_id
 from jitops.core.inert import code_span
-from jitops.core.principals import LOGIN_RE
 from jitops.core.sshkeys import fingerprint
 from jitops.delivery import seal as deliver
 from jitops.delivery.comment import render_delivery_comment
@@ -65,16 +63,45 @@ def run_issue(
     return outcomes
 
 
-def unissued_paths(svc: Services, now: datetime) -> list[str]:
+def unissued_paths(svc: Services, now: datetime, *, check_vault: bool = True) -> list[str]:
     """Grant files at the tip that jitops has not issued (a status block counts only when
-    jitops' own issue commit wrote it; a status that arrived with a merge does not)."""
+    jitops' own issue commit wrote it; a status that arrived with a merge does not).
+    ``check_vault``: also ask Vault about every unexpired status (the issue run, which every
+    push touching ``grants/`` starts, does; the scheduled sweep leaves it to that run)."""
     out = []
     for path, data in sorted(svc.grant_files_at(svc.tip).items()):
         grant, _ = read_grant_safely(data, path)  # an unreadable one: the gate reports it
-        if grant is not None and grant.status is not None and issued_by_jitops(svc, path, now):
+        if (
+            grant is not None
+            and grant.status is not None
+            and issued_by_jitops(svc, path, now)
+            and (not check_vault or _vault_agrees(svc, grant, now))
+        ):
             continue
         out.append(path)
     return out
+
+
+def _vault_agrees(svc: Services, grant: Grant, now: datetime) -> bool:
+    """Whether Vault knows the token an unexpired status block names as this grant's.
+
+    A commit can look exactly like jitops' own issue commit (a rebase merge replays any
+    commit), so the shape of the commit that wrote a status block is not proof. A status that
+    names no live jitops token of this grant was not written by jitops -- or its token was
+    revoked outside jitops -- and goes back through the gate, which takes it off main. An
+    expired status is left to the sweep; a Vault that cannot answer re-judges nothing now."""
+    status = grant.status
+    assert status is not None
+    if status.expires_at <= now:
+        return True
+    try:
+        token = svc.vault(svc.last_good_policy()).lookup_accessor(status.token_accessor)
+    except JitopsError as exc:
+        log.warning("could not look up the recorded token of %s: %s", grant.id, exc)
+        return True
+    return token is not None and token.is_grant(
+        grant.id, requester=grant.requester, role=grant.role, repository=svc.repository
+    )
 
 
 def issue_pending(svc: Services, *, now: datetime) -> list[Outcome]:
@@ -108,18 +135,10 @@ def _one(svc: Services, path: str, now: datetime) -> Outcome:
 
 # -- deny ------------------------------------------------------------------------------------
 def _ledger_safe(grant: Grant | None, path: str) -> bool:
-    """Only validated values reach trailers, comments and terminals."""
-    return (
-        grant is not None
-        and ID_RE.fullmatch(grant_id_of(path)) is not None
-        and "\n" not in path
-        and LOGIN_RE.fullmatch(grant.requester) is not None
-        and _ROLE_RE.fullmatch(grant.role) is not None
-    )
-
-
-#: role names as the policy schema allows them (``propertyNames`` of ``roles``)
-_ROLE_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+    """Whether a deny can be recorded: the id names the commit and its file. Everything else
+    a requester wrote is safe there (trailers carry only values that pass their rule, the
+    message body is one inert line, the comment renders it as code spans)."""
+    return grant is not None and path == grant_path(grant.id) and valid_id(grant.id)
 
 
 def _deny(svc: Services, path: str, decision: IssueDecision, now: datetime) -> Outcome:
@@ -128,7 +147,9 @@ def _deny(svc: Services, path: str, decision: IssueDecision, now: datetime) -> O
     # extends the expiry, or breaks the file): the token jitops recorded is revoked
     issued = recorded_accessor(svc, path, now)
     if issued is not None:
-        svc.vault(decision.policy or svc.last_good_policy()).revoke_accessor(issued)
+        vault = svc.vault(decision.policy or svc.last_good_policy())
+        stem = grant_id_of(path)
+        vault.revoke_grant_token(issued, stem, repository=svc.repository)
     if grant is None or not _ledger_safe(grant, path):
         # nothing in this file can be written to git safely: an admin removes it by hand
         return Outcome(
@@ -187,7 +208,7 @@ def _issue(
     vault = svc.vault(policy)
     duration = grant.duration
     if replaces is not None:
-        vault.revoke_accessor(replaces)
+        vault.revoke_grant_token(replaces, grant.id, repository=svc.repository)
         if until is not None:  # a re-issue never extends the access that was approved
             left = timedelta(seconds=int((until - now).total_seconds()))
             duration = min(duration, max(left, timedelta(minutes=1)))
@@ -199,6 +220,7 @@ def _issue(
         pull_request=pr,
         wrap_ttl=policy.settings.wrap_ttl,
         token_role=policy.settings.vault.token_role,
+        repository=svc.repository,
     )
     # when Vault started the token's clock (its TTL may be capped by the mount's maximum)
     issued_at = issued.issued_at or issued.expires_at - duration

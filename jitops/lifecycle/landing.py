@@ -29,7 +29,16 @@ from jitops.core.gate import (
     Verdict,
     read_grant_safely,
 )
-from jitops.core.grant import GRANTS_DIR, ID_RE, Grant, grant_id_of, grant_ids_in, is_grant_path
+from jitops.core.grant import (
+    GRANTS_DIR,
+    ID_RE,
+    Grant,
+    grant_id_of,
+    grant_ids_in,
+    grant_path,
+    is_grant_path,
+    valid_id,
+)
 from jitops.core.policy import POLICY_DIR, PolicyError
 from jitops.delivery.seal import sealable_keys
 from jitops.doors.git import Git
@@ -283,13 +292,15 @@ def recent_undelivered(
     candidates = []
     for path, data in sorted(svc.grant_files_at(svc.tip).items()):
         grant, _ = read_grant_safely(data, path)
-        if grant is None or grant.status is None or grant.id in skip:
+        if grant is None or grant.status is None or grant.id in skip or path in skip:
             continue
+        if path != grant_path(grant.id) or not valid_id(grant.id):
+            continue  # a flagged file: never re-issued
         status = grant.status
         if status.pull_request is None or status.expires_at <= now:
             continue
-        if now - status.issued_at > svc.recheck_within:
-            continue
+        if not timedelta(0) <= now - status.issued_at <= svc.recheck_within:
+            continue  # not recent (an issued_at in the future is not recent either)
         if status_commit(svc.git, svc.tip, path) is None:
             continue
         candidates.append(grant)
@@ -319,6 +330,23 @@ def recent_undelivered(
             continue
         if not keys:
             continue
+        # Vault, not the file, says whether jitops issued this: a status block that came in
+        # with a merge names whatever accessor its author chose.
+        try:
+            token = svc.vault(policy).lookup_accessor(recorded.token_accessor)
+        except JitopsError as exc:
+            log.error("could not check the recorded token of %s: %s", grant.id, exc)
+            continue
+        if token is None or not token.is_grant(
+            grant.id, requester=grant.requester, role=grant.role, repository=svc.repository
+        ):
+            log.warning(
+                "%s: the recorded token is not a live jitops token of this grant; not re-issued",
+                grant.id,
+            )
+            continue
+        if token.expire_time is not None and token.expire_time < recorded.expires_at:
+            grant = replace(grant, status=replace(recorded, expires_at=token.expire_time))
         fresh = replace(grant, status=None)
         out.append(
             (

@@ -44,13 +44,21 @@ def early_revokes(svc: Services, *, now: datetime | None = None) -> list[Outcome
             grant, _ = read_grant_safely(data, path) if data is not None else (None, [])
             if grant is None or grant.status is None or grant.status.expires_at <= now:
                 continue  # nothing issued, or its token already ended by its TTL
-            if jitops_own(svc, sha, grant.id, now):
-                continue  # jitops' own expire / revoke / deny
             recorded = svc.git.find_trailer(svc.tip, "Jitops-Grant", grant.id, "revoke")
-            if any(jitops_own(svc, r, grant.id, now) for r in recorded):
-                continue
-            numbers = svc.github.pulls_for_commit(sha)
-            by = f"pull request #{numbers[0]}" if numbers else f"commit {sha[:12]}"
+            ended = jitops_own(svc, sha, grant.id, now) or any(
+                jitops_own(svc, r, grant.id, now) for r in recorded
+            )
+            if ended:
+                # jitops ended it (expire, revoke, deny), so its token is dead -- unless the
+                # deleting commit only looks like jitops' own: Vault has the last word
+                vault = svc.vault(svc.last_good_policy())
+                token = vault.lookup_accessor(grant.status.token_accessor)
+                if token is None or not token.is_grant(grant.id, repository=svc.repository):
+                    continue
+                by = f"commit {sha[:12]}, shaped like jitops' own,"
+            else:
+                numbers = svc.github.pulls_for_commit(sha)
+                by = f"pull request #{numbers[0]}" if numbers else f"commit {sha[:12]}"
             outcomes.append(
                 end_grant(
                     svc, grant, f"{by} deleted the grant file (early revoke)", now=now, remove=False
@@ -132,7 +140,13 @@ def end_grant(
 
 def _revoke_note(svc: Services, policy: Policy, grant: Grant) -> str:
     assert grant.status is not None
-    revoked = svc.vault(policy).revoke_accessor(grant.status.token_accessor)
-    if revoked:
+    vault = svc.vault(policy)
+    done = vault.revoke_grant_token(
+        grant.status.token_accessor, grant.id, repository=svc.repository
+    )
+    if done == "revoked":
         return "jitops revoked its Vault token."
+    if done == "foreign":
+        log.warning("%s names a token Vault does not know as this grant's; left alone", grant.id)
+        return "The token its file names is not this grant's in Vault; jitops left it alone."
     return "Vault had already ended its token."

@@ -11,7 +11,7 @@ import pytest
 
 from jitops.doors.vault.model import Unwrapped
 from jitops.errors import Secret
-from jitops.lifecycle.claim import ClaimError, delivery_bot, render
+from jitops.lifecycle.claim import ClaimError, delivery_bot, render, unwrap_address
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 BASH = shutil.which("bash")
@@ -112,3 +112,24 @@ def test_claim_needs_a_bot(tmp_path: Path) -> None:
         text.replace("version: 1\n", "version: 1\nsettings:\n  bot: acme-jitops[bot]\n")
     )
     assert delivery_bot(None, tmp_path) == "acme-jitops[bot]"
+
+
+def test_a_pinned_vault_address_refuses_a_delivery_naming_another(tmp_path: Path) -> None:
+    (tmp_path / "policies").mkdir()
+    policy = (
+        "version: 1\nsettings:\n  vault:\n    addr: https://vault.example.com:8200/\nroles:\n"
+        "  r:\n    description: x\n    max_duration: 1h\n    requesters: ['*']\n"
+        "    approvals: []\n    vault: {policies: [p]}\n"
+    )
+    (tmp_path / "policies" / "policy.yaml").write_text(policy)
+    pinned = "https://vault.example.com:8200/"
+    assert unwrap_address("https://VAULT.example.com:8200", None, tmp_path) == pinned
+    with pytest.raises(ClaimError, match="may have been edited") as info:
+        unwrap_address("https://evil.example", None, tmp_path)
+    assert "https://evil.example" in str(info.value) and pinned in str(info.value)
+    # --vault-addr (or VAULT_ADDR) is the requester's own choice and wins
+    assert unwrap_address("https://evil.example", "https://mine:8200", tmp_path) == (
+        "https://mine:8200"
+    )
+    # no pin (or no readable policy): the delivery's address, as before
+    assert unwrap_address("https://vault.other:8200", None, None) == "https://vault.other:8200"

@@ -27,6 +27,10 @@ from jitops.doors.retry import RetryPolicy
 from jitops.doors.vault.login import login_from
 from jitops.doors.vault.model import (
     GRANT_META,
+    OTHER_NAMESPACE,
+    REPOSITORY_META,
+    REQUESTER_META,
+    ROLE_META,
     Issued,
     TokenInfo,
     UnwrapError,
@@ -187,7 +191,10 @@ class Vault:
                 return call()
             except hvac.exceptions.VaultError as exc:
                 status = _status(exc)
-                if not (retry and status in RETRY_STATUSES and self._backoff(attempt, start)):
+                final = OTHER_NAMESPACE in " ".join(_errors(exc)).lower()
+                if final or not (
+                    retry and status in RETRY_STATUSES and self._backoff(attempt, start)
+                ):
                     raise error_for(
                         status, _errors(exc), method=method, path=path, action=action
                     ) from exc
@@ -261,6 +268,7 @@ class Vault:
         pull_request: int | None,
         wrap_ttl: timedelta,
         token_role: str,
+        repository: str | None = None,
     ) -> Issued:
         """Create the grant's orphan token and hand back only a single-use wrapping token."""
         before = self.request_count
@@ -275,7 +283,9 @@ class Vault:
                 policies=list(role.vault_policies),
                 meta={
                     GRANT_META: grant_id,
-                    "jitops_requester": requester,
+                    REQUESTER_META: requester,
+                    ROLE_META: role.name,
+                    REPOSITORY_META: repository or "",
                     "jitops_pull_request": str(pull_request) if pull_request else "",
                 },
                 no_default_policy=False,
@@ -359,6 +369,20 @@ class Vault:
             warnings = " ".join(str(w) for w in answer.get("warnings") or ()).lower()
             return "no token found" not in warnings
         return True
+
+    def revoke_grant_token(
+        self, accessor: str, grant_id: str, *, repository: str | None = None
+    ) -> str:
+        """Revoke the token git records for ``grant_id``, only if Vault says it is that grant's
+        token (:meth:`TokenInfo.is_grant`): ``revoked``, ``gone`` (already ended) or
+        ``foreign`` (a live token of something else, left alone: a file naming another grant's
+        or another repository's accessor must not end that access)."""
+        info = self.lookup_accessor(accessor) if accessor else None
+        if info is None:
+            return "gone"
+        if not info.is_grant(grant_id, repository=repository):
+            return "foreign"
+        return "revoked" if self.revoke_accessor(accessor) else "gone"
 
     def lookup_accessor(self, accessor: str) -> TokenInfo | None:
         """The live token behind ``accessor``, or None when it is expired, revoked or unknown."""

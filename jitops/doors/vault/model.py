@@ -19,6 +19,9 @@ from jitops.core.duration import format_duration
 from jitops.errors import JitopsError, Secret
 
 GRANT_META = "jitops_grant"
+REQUESTER_META = "jitops_requester"
+ROLE_META = "jitops_role"
+REPOSITORY_META = "jitops_repository"
 
 
 class VaultError(JitopsError):
@@ -71,6 +74,31 @@ class TokenInfo:
     @property
     def grant_id(self) -> str | None:
         return self.meta.get(GRANT_META) or None
+
+    def is_grant(
+        self,
+        grant_id: str,
+        *,
+        requester: str | None = None,
+        role: str | None = None,
+        repository: str | None = None,
+    ) -> bool:
+        """Whether this is the token jitops created for ``grant_id`` (of ``requester`` and
+        ``role``, in ``repository``), as its metadata says. Git only *names* an accessor, and
+        whoever can merge can write any accessor into a file: before jitops revokes, re-issues
+        or trusts a recorded token, Vault's own record of it must agree. A field the token does
+        not carry (tokens made before jitops recorded it) is not compared."""
+        if self.grant_id != grant_id:
+            return False
+        for key, want in (
+            (REQUESTER_META, requester),
+            (ROLE_META, role),
+            (REPOSITORY_META, repository),
+        ):
+            have = self.meta.get(key)
+            if want and have and have.lower() != want.lower():
+                return False
+        return True
 
     @classmethod
     def from_lookup(cls, data: Mapping[str, Any]) -> TokenInfo:
@@ -291,8 +319,16 @@ def _error_for(
     return VaultError(f"could not {action}: Vault refused {where} with {answer}{said_text}")
 
 
+#: OpenBao 2.7 answers a lookup or revoke of an accessor that belongs to another namespace (or
+#: of a malformed one, inside a namespace) with HTTP 500 and this error: not a fault to retry,
+#: and for jitops the same as "no such token here" (checked against a real server)
+OTHER_NAMESPACE = "cannot lookup token in different namespace"
+
+
 def is_gone(exc: VaultError) -> bool:
     said = " ".join(exc.vault_errors).lower()
+    if exc.status == 500 and OTHER_NAMESPACE in said:
+        return True
     return exc.status in (400, 404) and (
         "invalid accessor" in said or "not found" in said or "bad token" in said
     )

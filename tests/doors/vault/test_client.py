@@ -296,6 +296,35 @@ def test_revoke_by_accessor_is_idempotent(vault_world: VaultWorld) -> None:
 
 
 @pytest.mark.integration
+def test_a_recorded_accessor_is_revoked_only_when_vault_says_it_is_that_grants(
+    vault_world: VaultWorld,
+) -> None:
+    """Git only names an accessor; a merged file can name anybody's. Vault's metadata decides."""
+    issuer = _issuer(vault_world)
+    issued = issuer.issue(
+        grant_id="g-mine",
+        requester="octocat",
+        role=_role(vault_world, "staging-admin"),
+        duration=timedelta(seconds=60),
+        pull_request=7,
+        wrap_ttl=timedelta(minutes=5),
+        token_role="jitops-grant",
+        repository="acme/access",
+    )
+    info = vault_world.admin().lookup_accessor(issued.accessor)
+    assert info is not None
+    assert info.meta["jitops_role"] == "staging-admin"
+    assert info.meta["jitops_repository"] == "acme/access"
+    acc = issued.accessor
+    assert issuer.revoke_grant_token(acc, "g-other", repository="acme/access") == "foreign"
+    assert issuer.revoke_grant_token(acc, "g-mine", repository="acme/elsewhere") == "foreign"
+    assert issuer.lookup_accessor(acc) is not None  # still live: nothing was revoked
+    assert issuer.revoke_grant_token(acc, "g-mine", repository="acme/access") == "revoked"
+    assert issuer.lookup_accessor(acc) is None
+    assert issuer.revoke_grant_token(acc, "g-mine", repository="acme/access") == "gone"
+
+
+@pytest.mark.integration
 def test_issuer_cannot_read_any_secret_itself(vault_world: VaultWorld) -> None:
     issuer = _issuer(vault_world)
     for path in ("secret/data/staging/admin", "secret/data/prod/root"):
