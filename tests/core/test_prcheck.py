@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from jitops.core.approvals import Review
-from jitops.lifecycle.prcheck import MARKER, Change, PrInputs, classify, decide
+from jitops.core.prcheck import MARKER, Change, PrInputs, classify, decide
 from tests.conftest import ROOT
 from tests.fixtures.sshkeys import make_key
 
