@@ -172,7 +172,7 @@ def policy_test_cmd(repo: Path | None, policies_dir: Path | None, files: tuple[P
     Exit 0 when every case gets its expected outcome, 1 otherwise (each miss is printed with
     what was expected, what happened and why). No server is needed.
     """
-    from jitops.lifecycle.policytests import run_policy_tests
+    from jitops.lifecycle.validate import run_policy_tests
 
     result = run_policy_tests(resolve_repo(repo), policies_dir, files)
     for failure in result.failures:

@@ -1,4 +1,5 @@
-"""``jitops validate``: every grant in an access repository, judged against its policy.
+"""``jitops validate`` and ``jitops policy test``: every grant in an access repository, judged
+against its policy, and the policy judged by its own test cases.
 
 In pull-request mode (``base`` given) the policy is read from the base commit, never from the
 working tree, so a change can never loosen the policy that judges it; grants that the base
@@ -17,6 +18,7 @@ from pathlib import Path
 from jitops.core import checks, yamlsafe
 from jitops.core.grant import GRANTS_DIR, Grant, grant_id_of, grant_ids_in, read_grant
 from jitops.core.policy import POLICY_DIR, Policy, PolicyError, load_policy
+from jitops.core.policytest import TestReport, run_cases
 from jitops.doors.git import Git
 from jitops.errors import Problem, UsageError
 
@@ -186,4 +188,37 @@ def _judge(
     return GrantResult(path, grant, tuple(found))
 
 
-__all__ = ["GrantResult", "Report", "grant_id_of", "read_policy", "validate_repo"]
+def run_policy_tests(root: Path, policies_dir: Path | None, files: Sequence[Path]) -> TestReport:
+    """Run ``files`` (default: ``tests/*.yaml`` beside the policy) against the policy of
+    ``root`` (or the ``*.yaml`` policy files of ``policies_dir``)."""
+    if policies_dir is None:
+        policy = read_policy(root, None)
+        tests_dir = root / POLICY_DIR / "tests"
+    else:
+        policy = load_policy(
+            {
+                f"{POLICY_DIR}/{p.name}": p.read_bytes()
+                for p in sorted(policies_dir.glob("*.yaml"))
+                if p.is_file() and not p.is_symlink()
+            }
+        )
+        tests_dir = policies_dir / "tests"
+    paths = list(files) or sorted(tests_dir.glob("*.yaml"))
+    cases = {}
+    for path in paths:
+        try:
+            rel = path.resolve().relative_to(root).as_posix()
+        except ValueError:
+            rel = str(path)
+        cases[rel] = path.read_bytes()
+    return run_cases(policy, cases)
+
+
+__all__ = [
+    "GrantResult",
+    "Report",
+    "grant_id_of",
+    "read_policy",
+    "run_policy_tests",
+    "validate_repo",
+]
