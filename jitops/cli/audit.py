@@ -4,31 +4,21 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
+from jitops.cli.options import repo_option, resolve_repo
 from jitops.cli.output import write_output
 from jitops.core.duration import DurationError, parse_duration
-from jitops.core.grant import GRANTS_DIR, grant_ids_in, parse_time
+from jitops.core.grant import parse_time
 from jitops.core.inert import one_line
-from jitops.doors.git import Git, GitError, find_root
+from jitops.doors.git import Git
 from jitops.errors import EXIT_OK, EXIT_REJECTED, UsageError
+from jitops.lifecycle.audit import load_history, verify_ledger
 
 if TYPE_CHECKING:
-    from jitops.audit.history import History, Record
-
-# Like `jitops validate --repo`, defined here so that `audit` does not load the validator.
-repo_option = click.option(
-    "--repo",
-    type=click.Path(file_okay=False, exists=True, path_type=Path),
-    default=None,
-    help="Root of the access repository (default: the git work tree you are in).",
-)
-
-
-def resolve_repo(repo: Path | None) -> Path:
-    return repo.resolve() if repo is not None else (find_root(Path.cwd()) or Path.cwd())
+    pass
 
 
 def _time(value: str | None, name: str, *, end_of_day: bool = False) -> datetime | None:
@@ -43,22 +33,6 @@ def _time(value: str | None, name: str, *, end_of_day: bool = False) -> datetime
         raise UsageError(
             f"{name} {value!r} is not a date like 2026-11-23 or 2026-11-23T10:00:00Z"
         ) from None
-
-
-def load_history(git: Git, ref: str, *, check_status: bool = False) -> History:
-    """The git door's plain data (streamed commits, the ids in grants/, a batched blob
-    reader) handed to the pure audit core."""
-    from jitops.audit import history as audit
-
-    present = grant_ids_in(
-        [e.path for e in git.ls_tree(ref, GRANTS_DIR)] if git.rev_parse(ref) else []
-    )
-    reader = git.blob_stream()  # reads the grant files while the log is still streaming
-    try:
-        return audit.build(git.log_records(ref), present, reader, check_status=check_status)
-    except BaseException:
-        reader.close()
-        raise
 
 
 def _require(git: Git, ref: str) -> None:
@@ -181,8 +155,6 @@ def verify_cmd(
     merge or jitops' own; Jitops-* trailers appear only on jitops' own commits, each of which
     changes exactly what its action says (and, with --allowed-signers, is signed).
     """
-    from jitops.audit import verify as audit_verify
-
     try:
         tol = parse_duration(tolerance)
     except DurationError as exc:
@@ -190,17 +162,8 @@ def verify_cmd(
     git = Git(resolve_repo(repo or ctx.obj["repo"]))
     ref = ref or ctx.obj["ref"]
     _require(git, ref)
-    history = load_history(git, ref, check_status=True)
-    needs_review = _roles_needing_review(git, audit_verify.unreviewed_issues(history))
-    signatures = (
-        git.signatures(history.own, allowed_signers) if allowed_signers is not None else None
-    )
-    problems = audit_verify.verify(
-        history,
-        now=datetime.now(UTC),
-        tolerance=tol,
-        needs_review=needs_review,
-        signatures=signatures,
+    history, problems, signatures = verify_ledger(
+        git, ref, now=datetime.now(UTC), tolerance=tol, allowed_signers=allowed_signers
     )
     for line in problems:
         click.echo(one_line(line))
@@ -215,34 +178,6 @@ def verify_cmd(
         )
     )
     return EXIT_REJECTED if problems else EXIT_OK
-
-
-def _roles_needing_review(git: Git, records: list[Record]) -> dict[str, bool]:
-    """``{issue sha: role needed review}`` for issues without approvers, judged by the policy
-    at the issue commit's first parent. The policy trees of all those parents are resolved in
-    one batched read; each distinct policy version is loaded once. Unreadable: needs review."""
-    from jitops.core.policy import POLICY_DIR, PolicyError, load_policy
-
-    if not records:
-        return {}
-    names = {r.issue_sha: f"{r.issue_sha}^1:{POLICY_DIR}" for r in records if r.issue_sha}
-    trees = git.resolve_many(list(names.values()))
-    policies: dict[str, Any] = {}
-    out: dict[str, bool] = {}
-    for r in records:
-        assert r.issue_sha is not None
-        tree = trees.get(names[r.issue_sha])
-        if tree is None:
-            out[r.issue_sha] = True
-            continue
-        if tree not in policies:
-            try:
-                policies[tree] = load_policy(git.files_at(f"{r.issue_sha}^1", POLICY_DIR, ".yaml"))
-            except (PolicyError, GitError):
-                policies[tree] = None
-        role = policies[tree].roles.get(r.role or "") if policies[tree] is not None else None
-        out[r.issue_sha] = role is None or bool(role.approvals)
-    return out
 
 
 COMMANDS: list[click.Command] = [audit_group]

@@ -385,7 +385,7 @@ def test_audit_runs_a_fixed_number_of_git_processes_whatever_the_history(
     """One streaming git log and one batched object read, never a process per commit."""
     import subprocess
 
-    from jitops.cli.audit import load_history
+    from jitops.lifecycle.audit import load_history
 
     real = subprocess.Popen
     started: list[list[str]] = []
