@@ -18,11 +18,13 @@ merge method GitHub has (PROTOCOLS.md section 12):
 
 A PR of several commits merged with one single-parent commit is a squash or a rebase; git alone
 cannot tell which. When GitHub associates the commit before it with the PR it is a rebase. When
-it does not, it is taken as a squash only if that commit changes exactly what the PR changes
-(each path to the PR head's content); else the landing is unknown (``failed``). That test does
-not depend on GitHub's association, and a rebase that passes it changes main's policy files in
-none of its commits but the ones before the last, so the commit judged by has the policy main
-had before the PR (GitHub refuses a rebase whose result differs from a merge's).
+it does not, it is taken as a squash only if that commit (the would-be base tip) has the
+author, author date and message of none of the PR's commits (a rebase keeps them) and the merge
+commit changes exactly what the PR changes (each path to the PR head's content); else the
+landing is unknown (``failed``). Neither test depends on GitHub's association; and a rebase
+that passed the second anyway would change no path outside the PR's net change in its last
+commit, so the commit judged by would hold the policy main had before the PR (GitHub refuses a
+rebase whose result differs from a merge's).
 
 The commit that added the file on main's first-parent line must be part of that landing. A
 "merge commit" that is one of the PR's own commits (the PR reached main by a push, not through
@@ -179,7 +181,8 @@ def find_landing(svc: Services, pull: PullFacts, added: str) -> tuple[bool, str 
 
     before = parents[0]
     if not belongs(before):  # a squash, or a rebase whose commits GitHub has not associated yet
-        if added == merge_sha and _changes_exactly_the_pr(git, before, merge_sha, pull.head_sha):
+        squash = added == merge_sha and not _replays_one_of(git, before, pull.head_sha, merge_sha)
+        if squash and _changes_exactly_the_pr(git, before, merge_sha, pull.head_sha):
             return True, before
         raise LandingUnknown(
             f"pull request #{number} has {replayed} commits and {merge_sha[:12]} is not a squash "
@@ -216,6 +219,15 @@ def _is_ancestor(git: Git, older: str, newer: str) -> bool:
     if code not in (0, 1):
         raise LandingUnknown(f"git cannot tell whether {older[:12]} is in {newer[:12]}'s history")
     return code == 0
+
+
+def _replays_one_of(git: Git, sha: str, head: str, merge_sha: str) -> bool:
+    """Whether ``sha`` has the author, author date and message of one of the pull request's own
+    commits (those of ``head`` that ``merge_sha`` does not reach): a rebase keeps them."""
+    fmt = "--format=%an%x00%ae%x00%ad%x00%B%x01"
+    own = git.run("log", "--no-merges", "--date=raw", fmt, head, "--not", merge_sha)
+    mine = git.run("log", "-1", "--date=raw", fmt, sha).split(b"\x01")[0].strip()
+    return mine in {c.strip() for c in own.split(b"\x01")}
 
 
 def _changes_exactly_the_pr(git: Git, before: str, after: str, head: str) -> bool:
