@@ -232,6 +232,102 @@ def test_github_down_is_failed_not_denied(world: World) -> None:
     assert results(issue(world)) == [("stg-octocat-8", "issued")]
 
 
+def lagging(world: World, monkeypatch: pytest.MonkeyPatch, *refs: str):  # type: ignore[no-untyped-def]
+    """Services whose GitHub has not associated the commits ``refs`` (on main) with any pull
+    request yet: ``commits/{sha}/pulls`` answers [] for them, as GitHub can for a while."""
+    shas = {
+        subprocess.run(
+            ["git", "rev-parse", ref], cwd=world.gh.repo_path, check=True, capture_output=True
+        )
+        .stdout.decode()
+        .strip()
+        for ref in refs
+    }
+    svc = world.services()
+    real = svc.github.pulls_for_commit
+    monkeypatch.setattr(
+        svc.github, "pulls_for_commit", lambda sha: [] if sha in shas else real(sha)
+    )
+    return svc
+
+
+def test_a_rebase_github_has_not_fully_associated_is_failed_not_judged_by_its_own_commit(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The self-judging rebase attack while GitHub has not yet associated the replayed commit 1
+    (which loosens the policy) with the pull request: the base tip is never that commit. The
+    grant is ``failed`` (not issued, not denied, the file stays); once GitHub associates it,
+    the policy before the pull request judges it: denied."""
+    n = world.gh.open_pr(
+        REQUESTER, "sneaky", "Access", files={"policies/policy.yaml": loosened(world)}
+    )
+    world.gh.push_to_pr(
+        n, {"policies/policy.yaml": world.policy_text(), "grants/db-octocat-40.yaml": ORDERS}
+    )
+    world.gh.merge_pr(n, DBA, method="rebase")
+    outcomes = run_issue(lagging(world, monkeypatch, "main~1"))
+    assert results(outcomes) == [("db-octocat-40", "failed")]
+    assert (
+        "does not associate" in outcomes[0].detail and "a later run retries" in outcomes[0].detail
+    )
+    assert on_main(world, "db-octocat-40") is not None
+    assert "status:" not in (on_main(world, "db-octocat-40") or "")
+    monkeypatch.undo()
+    found = denied_by(issue(world), "db-octocat-40", "gate rule 5")
+    assert "@acme/dba" in found.detail
+
+
+def test_a_rebase_of_three_commits_with_any_one_unassociated_is_failed(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Commit 1 loosens the policy, commit 2 restores it, commit 3 adds the grant. GitHub lags
+    on commit 1 (a walk would stop there and judge by it) or on commit 2 (the commit before the
+    last then looks like a squash's base, but it is one of the pull request's own): failed."""
+    n = world.gh.open_pr(
+        REQUESTER, "sneaky", "Access", files={"policies/policy.yaml": loosened(world)}
+    )
+    world.gh.push_to_pr(n, {"policies/policy.yaml": world.policy_text()})
+    world.gh.push_to_pr(n, {"grants/db-octocat-41.yaml": ORDERS})
+    world.gh.merge_pr(n, DBA, method="rebase")
+    for lag in ("main~2", "main~1", "main~1 main~2"):
+        outcomes = run_issue(lagging(world, monkeypatch, *lag.split()))
+        assert results(outcomes) == [("db-octocat-41", "failed")], lag
+        monkeypatch.undo()
+    denied_by(issue(world), "db-octocat-41", "gate rule 5")
+
+
+def test_an_approved_rebase_waits_for_github_to_associate_its_commits(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three commits (the grant, two edits): GitHub lags on the middle one (the first added the
+    file and was associated; the last is the pull request's merge_commit_sha)."""
+    n = world.gh.open_pr(REQUESTER, "ok", "Access", files={"grants/db-octocat-42.yaml": ORDERS})
+    world.gh.push_to_pr(n, {"grants/db-octocat-42.yaml": ORDERS.replace("30m", "20m")})
+    world.gh.push_to_pr(n, {"grants/db-octocat-42.yaml": ORDERS.replace("30m", "10m")})
+    world.gh.review(n, DBA, "APPROVED")
+    world.gh.merge_pr(n, DBA, method="rebase")
+    outcomes = run_issue(lagging(world, monkeypatch, "main~1"))
+    assert results(outcomes) == [("db-octocat-42", "failed")]
+    monkeypatch.undo()
+    assert results(issue(world)) == [("db-octocat-42", "issued")]
+
+
+@pytest.mark.parametrize("method", ["squash", "rebase"])
+def test_a_pull_request_of_several_commits_is_judged_by_the_commit_before_it(
+    world: World, method: str
+) -> None:
+    """Squash and rebase of a three-commit pull request (the grant, then two edits) merged
+    right after a policy pull request that drops the approvals: that policy, main's just before
+    the merge, judges it (no review needed): issued."""
+    p = world.gh.open_pr(DBA, "loose", "Loosen", files={"policies/policy.yaml": loosened(world)})
+    n = world.gh.open_pr(REQUESTER, "g", "Access", files={"grants/db-octocat-43.yaml": ORDERS})
+    world.gh.push_to_pr(n, {"grants/db-octocat-43.yaml": ORDERS.replace("30m", "20m")})
+    world.gh.push_to_pr(n, {"grants/db-octocat-43.yaml": ORDERS.replace("30m", "10m")})
+    world.gh.merge_pr(p, DBA)
+    world.gh.merge_pr(n, DBA, method=method)
+    assert results(issue(world)) == [("db-octocat-43", "issued")]
+
+
 def test_the_deny_comment_renders_requester_text_inertly(world: World) -> None:
     """A team mention and a backtick break-out into a link in a requester's ticket: in the deny
     comment they appear only inside code spans (no mention notifies, no link renders)."""
