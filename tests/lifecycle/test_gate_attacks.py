@@ -328,6 +328,33 @@ def test_a_pull_request_of_several_commits_is_judged_by_the_commit_before_it(
     assert results(issue(world)) == [("db-octocat-43", "issued")]
 
 
+def test_a_merge_commit_that_is_the_pull_requests_own_commit_gives_no_base_tip(
+    world: World,
+) -> None:
+    """A pull request whose head reached main by a push (GitHub can then mark it merged with
+    its head as merge_commit_sha): the head's parents are the pull request's own commits, never
+    a base tip."""
+    from jitops.gate import PullFacts
+    from jitops.lifecycle.landing import find_landing
+
+    n = world.gh.open_pr(
+        REQUESTER, "sneaky", "Access", files={"policies/policy.yaml": loosened(world)}
+    )
+    head = world.gh.push_to_pr(
+        n, {"policies/policy.yaml": world.policy_text(), "grants/db-octocat-44.yaml": ORDERS}
+    )
+    subprocess.run(
+        ["git", "push", "-q", str(world.gh.repo_path), f"{head}:refs/heads/main"],
+        cwd=world.gh.repo_path,
+        check=True,
+        capture_output=True,
+    )
+    svc = world.services()
+    svc.git.fetch(svc.remote, svc.branch)
+    pull = PullFacts(n, REQUESTER, True, "main", head, datetime.now(UTC), head, commits=2)
+    assert find_landing(svc, pull, head) == (True, None)
+
+
 def test_the_deny_comment_renders_requester_text_inertly(world: World) -> None:
     """A team mention and a backtick break-out into a link in a requester's ticket: in the deny
     comment they appear only inside code spans (no mention notifies, no link renders)."""
