@@ -368,6 +368,36 @@ def test_the_deny_comment_renders_requester_text_inertly(world: World) -> None:
     assert not any("@acme" in piece or "](" in piece for piece in outside_code)
 
 
+def test_the_step_summary_renders_requester_text_inertly(world: World, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A role name that is a link, a team mention and HTML: the outcome's detail quotes it, and
+    in the step summary's table it appears only inside a code span (no link, mention or tag)."""
+    import re
+
+    from click.testing import CliRunner
+
+    from jitops.cli import cli
+
+    hostile = "[x](https://evil.example) @acme/dba <b>hi</b>"
+    text = ORDERS.replace("role: orders-db-readonly", f"role: '{hostile}'")
+    n = world.gh.open_pr(REQUESTER, "r", "Access", files={"grants/db-octocat-13.yaml": text})
+    world.gh.merge_pr(n, DBA)
+    summary = tmp_path / "summary.md"
+    env = {
+        **world.environ(),
+        "GITHUB_TOKEN": world.gh.token(BOT),
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_STEP_SUMMARY": str(summary),
+    }
+    result = CliRunner().invoke(cli, ["issue", "--repo", str(world.checkout)], env=env)
+    assert result.exit_code == 1, result.output  # flagged: its values cannot be recorded
+    written = summary.read_text()
+    (row,) = [line for line in written.splitlines() if "db-octocat-13" in line]
+    assert "flagged" in row and "https://evil.example" in row
+    outside = re.sub(r"(`+)(?!`).*?(?<!`)\1(?!`)", "", row)  # every code span removed
+    assert "](" not in outside and "@acme" not in outside and "<b>" not in outside
+    assert outside.count("|") == 5  # four cells: no | in the text split the row
+
+
 # -- what a run costs -------------------------------------------------------------------------
 
 
