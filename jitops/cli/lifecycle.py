@@ -14,6 +14,7 @@ import click
 from jitops.cli.validate import repo_option, resolve_repo
 from jitops.errors import EXIT_OK, EXIT_REJECTED, UsageError
 from jitops.grant import parse_time
+from jitops.inert import code_span
 from jitops.ledger import Git
 from jitops.lifecycle.issue import Outcome
 
@@ -117,9 +118,11 @@ def _report(title: str, outcomes: Sequence[Outcome], fmt: str | None) -> int:
             click.echo(f"{title}: nothing to do")
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if fmt == "github" and summary:
+            # ids and details can quote requester-written text (a role name from the file):
+            # code spans, so no link, mention or HTML in it renders
             rows = "\n".join(
-                f"| `{o.grant}` | {o.pull_request or ''} | {o.action} | "
-                f"{o.detail.replace('|', '/')} |"
+                f"| {code_span(o.grant, in_table=True)} | {o.pull_request or ''} | {o.action} | "
+                f"{code_span(o.detail, in_table=True, limit=None)} |"
                 for o in outcomes
             )
             with open(summary, "a", encoding="utf-8") as fh:
