@@ -143,8 +143,11 @@ def outcomes_text(title: str, outcomes: Sequence[Outcome]) -> str:
 
 
 def outcomes_summary(title: str, outcomes: Sequence[Outcome]) -> str:
+    # ids and details can quote requester-written text (a role name from the file):
+    # code spans, so no link, mention or HTML in it renders
     rows = "\n".join(
-        f"| `{o.grant}` | {o.pull_request or ''} | {o.action} | {o.detail.replace('|', '/')} |"
+        f"| {code_span(o.grant, in_table=True)} | {o.pull_request or ''} | {o.action} | "
+        f"{code_span(o.detail, in_table=True, limit=None)} |"
         for o in outcomes
     )
     table = "| grant | PR | action | detail |\n| --- | --- | --- | --- |\n" + rows

@@ -72,6 +72,7 @@ class PullFacts:
     head_sha: str
     merged_at: datetime | None
     merge_commit_sha: str | None
+    commits: int | None = None  # the pull request's commit count (GitHub's ``commits``)
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,7 @@ class PullRequest:
     title: str
     url: str
     merged_at: datetime | None = None  # when GitHub merged it (reviews after it never count)
+    commits: int | None = None  # how many commits the pull request has (merge commits included)
 
 
 @dataclass(frozen=True)
@@ -229,6 +230,7 @@ class GitHub:
                 title=p.title or "",
                 url=p.html_url or "",
                 merged_at=p.merged_at,
+                commits=p.commits,
             )
 
         return self._call(f"read pull request #{number}", get)

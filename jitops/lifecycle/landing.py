@@ -5,14 +5,30 @@ merge method GitHub has (PROTOCOLS.md section 12):
 
 * ``merge``: one new commit with two parents, the first the base tip -> its first parent;
 * ``squash``: one new commit with one parent, the base tip -> its first parent;
-* ``rebase``: the PR's commits replayed onto the base tip, no merge commit; ``merge_commit_sha``
-  is the last replayed commit and GitHub associates every replayed commit with the PR
-  (``GET /repos/{o}/{r}/commits/{sha}/pulls``) -> walk main's first-parent line back from the
-  merge commit while the commits belong to the PR; the first one that does not is the base tip.
+* ``rebase``: each non-merge commit of the PR replayed onto the base tip with a new sha (GitHub
+  always rewrites the committer), no merge commit; ``merge_commit_sha`` is the last replayed
+  commit -> the base tip is ``merge_commit_sha~N`` on main's first-parent line, N being the
+  number of the PR's non-merge commits (the PR's commits are those of its head that main does
+  not reach: the replays have new shas). GitHub associates every replayed commit with the PR
+  (``GET /repos/{o}/{r}/commits/{sha}/pulls``), and each one in that window must be: one GitHub
+  has not associated yet (it can lag) makes the landing unknown -- the gate's ``failed``,
+  retried by a later run -- never a shorter window, whose base tip would be the PR's own commit.
   (``<commit adding the file>^1`` would be the PR's own earlier commit: never used.)
 * a merge queue's merge is one of the above on main's first-parent line.
 
-The commit that added the file on main's first-parent line must be part of that landing.
+A PR of several commits merged with one single-parent commit is a squash or a rebase; git alone
+cannot tell which. When GitHub associates the commit before it with the PR it is a rebase. When
+it does not, it is taken as a squash only if that commit (the would-be base tip) has the
+author, author date and message of none of the PR's commits (a rebase keeps them) and the merge
+commit changes exactly what the PR changes (each path to the PR head's content); else the
+landing is unknown (``failed``). Neither test depends on GitHub's association; and a rebase
+that passed the second anyway would change no path outside the PR's net change in its last
+commit, so the commit judged by would hold the policy main had before the PR (GitHub refuses a
+rebase whose result differs from a merge's).
+
+The commit that added the file on main's first-parent line must be part of that landing. A
+"merge commit" that is one of the PR's own commits (the PR reached main by a push, not through
+a merge GitHub made) gives no base tip: the gate denies.
 """
 
 from __future__ import annotations
@@ -47,6 +63,11 @@ from jitops.lifecycle.services import Services, log
 
 #: A rebase merge of more commits than this is not followed (its base tip stays unknown: deny).
 MAX_REBASED_COMMITS = 50
+
+
+class LandingUnknown(JitopsError):
+    """How a pull request landed on main cannot be told now (GitHub has not associated all of
+    its replayed commits with it yet, or git and GitHub disagree): the gate's ``failed``."""
 
 
 def _shown_id(path: str) -> str:
@@ -96,14 +117,14 @@ def gate_inputs(svc: Services, path: str, now: datetime) -> IssueInputs:
             head_sha=chosen.head_sha,
             merged_at=chosen.merged_at,
             merge_commit_sha=chosen.merge_commit_sha,
+            commits=chosen.commits,
         )
         base = replace(base, pull=facts)
         if not (facts.merged and facts.base_ref == svc.branch and facts.merge_commit_sha):
             return base
-        landed, base_tip = find_landing(svc, facts.number, facts.merge_commit_sha, added)
+        landed, base_tip = find_landing(svc, facts, added)
         if not landed or base_tip is None:
             return replace(base, landed=landed)
-        git.ensure_commits(svc.remote, [facts.head_sha])
         keys, notes = sealable_keys(gh.ssh_keys(grant.requester))
         return replace(
             base,
@@ -135,12 +156,13 @@ def _associated(svc: Services, sha: str) -> PullFacts | None:
     )
 
 
-def find_landing(svc: Services, number: int, merge_sha: str, added: str) -> tuple[bool, str | None]:
-    """``(landed, base tip)``: whether ``added`` is part of how pull request ``number`` (whose
-    merge commit is ``merge_sha``) landed on main's first-parent line, and the commit that
-    merge was made on."""
-    git = svc.git
-    if git.rev_parse(merge_sha) is None:
+def find_landing(svc: Services, pull: PullFacts, added: str) -> tuple[bool, str | None]:
+    """``(landed, base tip)``: whether ``added`` is part of how the merged pull request ``pull``
+    landed on main's first-parent line, and the commit that merge was made on (None: it cannot
+    be found). Raises :class:`LandingUnknown` when that cannot be told yet (see the module doc);
+    GitHub's association of ``added`` with ``pull`` is already known."""
+    git, number, merge_sha = svc.git, pull.number, pull.merge_commit_sha
+    if merge_sha is None or git.rev_parse(merge_sha) is None:
         return False, None  # not in main's history at all
     chain = set(git.text("rev-list", "--first-parent", svc.tip, "--not", f"{added}^@").split())
     if merge_sha not in chain or added not in chain:
@@ -148,20 +170,94 @@ def find_landing(svc: Services, number: int, merge_sha: str, added: str) -> tupl
     parents = _parents(git, merge_sha)
     if not parents:
         return False, None
-    window = [merge_sha]
-    base_tip = parents[0]
-    if len(parents) == 1:  # squash or rebase: follow the PR's own replayed commits back
-        for _ in range(MAX_REBASED_COMMITS):
-            if number not in svc.github.pulls_for_commit(base_tip):
-                break
-            window.append(base_tip)
-            older = _parents(git, base_tip)
-            if not older:
-                return False, None
-            base_tip = older[0]
-        else:
-            return False, None
+    git.ensure_commits(svc.remote, [pull.head_sha])
+    if _is_ancestor(git, merge_sha, pull.head_sha):
+        return True, None  # the PR's own commit: it reached main by a push, not by a merge
+    if len(parents) > 1:  # a merge commit (a merge queue's too): its first parent
+        return added == merge_sha, parents[0]
+    own = git.text("rev-list", pull.head_sha, "--not", merge_sha).split()
+    if pull.commits is not None and len(own) != pull.commits:
+        raise LandingUnknown(
+            f"GitHub counts {pull.commits} commits in pull request #{number}, git finds "
+            f"{len(own)} of its head that {merge_sha[:12]} does not reach"
+        )
+    replayed = len(git.text("rev-list", "--no-merges", pull.head_sha, "--not", merge_sha).split())
+    if replayed <= 1:  # a squash, or a rebase of one commit: the merge commit's parent
+        return added == merge_sha, parents[0]
+
+    def belongs(sha: str) -> bool:
+        return sha == added or number in svc.github.pulls_for_commit(sha)
+
+    before = parents[0]
+    if not belongs(before):  # a squash, or a rebase whose commits GitHub has not associated yet
+        squash = added == merge_sha and not _replays_one_of(git, before, pull.head_sha, merge_sha)
+        if squash and _changes_exactly_the_pr(git, before, merge_sha, pull.head_sha):
+            return True, before
+        raise LandingUnknown(
+            f"pull request #{number} has {replayed} commits and {merge_sha[:12]} is not a squash "
+            f"of them, but GitHub does not associate {before[:12]} with #{number} yet"
+        )
+    if replayed > MAX_REBASED_COMMITS:
+        return True, None
+    window = [merge_sha, before]
+    while True:
+        older = _parents(git, window[-1])
+        if len(older) != 1:
+            raise LandingUnknown(
+                f"{window[-1][:12]} on main is not a commit a rebase merge of #{number} made"
+            )
+        if len(window) == replayed:
+            break
+        if not belongs(older[0]):
+            raise LandingUnknown(
+                f"GitHub does not associate {older[0][:12]}, one of the {replayed} commits a "
+                f"rebase merge of pull request #{number} put on main, with #{number} yet"
+            )
+        window.append(older[0])
+    base_tip = older[0]
+    if belongs(base_tip):
+        raise LandingUnknown(
+            f"GitHub associates more commits on main with pull request #{number} than its "
+            f"{replayed}: {base_tip[:12]} too"
+        )
     return added in window, base_tip
+
+
+def _is_ancestor(git: Git, older: str, newer: str) -> bool:
+    code = git.proc("merge-base", "--is-ancestor", older, newer).returncode
+    if code not in (0, 1):
+        raise LandingUnknown(f"git cannot tell whether {older[:12]} is in {newer[:12]}'s history")
+    return code == 0
+
+
+def _replays_one_of(git: Git, sha: str, head: str, merge_sha: str) -> bool:
+    """Whether ``sha`` has the author, author date and message of one of the pull request's own
+    commits (those of ``head`` that ``merge_sha`` does not reach): a rebase keeps them."""
+    fmt = "--format=%an%x00%ae%x00%ad%x00%B%x01"
+    own = git.run("log", "--no-merges", "--date=raw", fmt, head, "--not", merge_sha)
+    mine = git.run("log", "-1", "--date=raw", fmt, sha).split(b"\x01")[0].strip()
+    return mine in {c.strip() for c in own.split(b"\x01")}
+
+
+def _changes_exactly_the_pr(git: Git, before: str, after: str, head: str) -> bool:
+    """Whether ``before..after`` sets exactly the paths the pull request (``head`` against its
+    merge base with ``after``) changes, each to the head's content: what a squash does."""
+    bases = git.text("merge-base", "--all", after, head).split()
+    if len(bases) != 1:
+        return False
+    change = _changed_to(git, before, after)
+    return bool(change) and change == _changed_to(git, bases[0], head)
+
+
+def _changed_to(git: Git, old: str, new: str) -> set[tuple[bytes, str, str]]:
+    """``(path, new mode, new blob)`` of each path ``old..new`` changes (zeros: deleted)."""
+    fields = git.run("diff", "--raw", "-z", "--no-renames", "--no-abbrev", old, new).split(b"\0")
+    out = set()
+    for meta, path in zip(fields[0::2], fields[1::2], strict=False):
+        parts = meta.decode("ascii", "replace").lstrip(":").split()
+        if len(parts) == 5:
+            out.add((path, parts[1], parts[3]))
+    return out
 
 
 def _parents(git: Git, sha: str) -> list[str]:
@@ -369,6 +465,7 @@ def recent_undelivered(
 __all__ = [
     "EARLY_REVOKE_WINDOW",
     "MAX_REBASED_COMMITS",
+    "LandingUnknown",
     "commit_time",
     "deletions",
     "find_landing",

@@ -233,6 +233,129 @@ def test_github_down_is_failed_not_denied(world: World) -> None:
     assert results(issue(world)) == [("stg-octocat-8", "issued")]
 
 
+def lagging(world: World, monkeypatch: pytest.MonkeyPatch, *refs: str):  # type: ignore[no-untyped-def]
+    """Services whose GitHub has not associated the commits ``refs`` (on main) with any pull
+    request yet: ``commits/{sha}/pulls`` answers [] for them, as GitHub can for a while."""
+    shas = {
+        subprocess.run(
+            ["git", "rev-parse", ref], cwd=world.gh.repo_path, check=True, capture_output=True
+        )
+        .stdout.decode()
+        .strip()
+        for ref in refs
+    }
+    svc = world.services()
+    real = svc.github.pulls_for_commit
+    monkeypatch.setattr(
+        svc.github, "pulls_for_commit", lambda sha: [] if sha in shas else real(sha)
+    )
+    return svc
+
+
+def test_a_rebase_github_has_not_fully_associated_is_failed_not_judged_by_its_own_commit(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The self-judging rebase attack while GitHub has not yet associated the replayed commit 1
+    (which loosens the policy) with the pull request: the base tip is never that commit. The
+    grant is ``failed`` (not issued, not denied, the file stays); once GitHub associates it,
+    the policy before the pull request judges it: denied."""
+    n = world.gh.open_pr(
+        REQUESTER, "sneaky", "Access", files={"policies/policy.yaml": loosened(world)}
+    )
+    world.gh.push_to_pr(
+        n, {"policies/policy.yaml": world.policy_text(), "grants/db-octocat-40.yaml": ORDERS}
+    )
+    world.gh.merge_pr(n, DBA, method="rebase")
+    outcomes = run_issue(lagging(world, monkeypatch, "main~1"))
+    assert results(outcomes) == [("db-octocat-40", "failed")]
+    assert (
+        "does not associate" in outcomes[0].detail and "a later run retries" in outcomes[0].detail
+    )
+    assert on_main(world, "db-octocat-40") is not None
+    assert "status:" not in (on_main(world, "db-octocat-40") or "")
+    monkeypatch.undo()
+    found = denied_by(issue(world), "db-octocat-40", "gate rule 5")
+    assert "@acme/dba" in found.detail
+
+
+def test_a_rebase_of_three_commits_with_any_one_unassociated_is_failed(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Commit 1 loosens the policy, commit 2 restores it, commit 3 adds the grant. GitHub lags
+    on commit 1 (a walk would stop there and judge by it) or on commit 2 (the commit before the
+    last then looks like a squash's base, but it is one of the pull request's own): failed."""
+    n = world.gh.open_pr(
+        REQUESTER, "sneaky", "Access", files={"policies/policy.yaml": loosened(world)}
+    )
+    world.gh.push_to_pr(n, {"policies/policy.yaml": world.policy_text()})
+    world.gh.push_to_pr(n, {"grants/db-octocat-41.yaml": ORDERS})
+    world.gh.merge_pr(n, DBA, method="rebase")
+    for lag in ("main~2", "main~1", "main~1 main~2"):
+        outcomes = run_issue(lagging(world, monkeypatch, *lag.split()))
+        assert results(outcomes) == [("db-octocat-41", "failed")], lag
+        monkeypatch.undo()
+    denied_by(issue(world), "db-octocat-41", "gate rule 5")
+
+
+def test_an_approved_rebase_waits_for_github_to_associate_its_commits(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three commits (the grant, two edits): GitHub lags on the middle one (the first added the
+    file and was associated; the last is the pull request's merge_commit_sha)."""
+    n = world.gh.open_pr(REQUESTER, "ok", "Access", files={"grants/db-octocat-42.yaml": ORDERS})
+    world.gh.push_to_pr(n, {"grants/db-octocat-42.yaml": ORDERS.replace("30m", "20m")})
+    world.gh.push_to_pr(n, {"grants/db-octocat-42.yaml": ORDERS.replace("30m", "10m")})
+    world.gh.review(n, DBA, "APPROVED")
+    world.gh.merge_pr(n, DBA, method="rebase")
+    outcomes = run_issue(lagging(world, monkeypatch, "main~1"))
+    assert results(outcomes) == [("db-octocat-42", "failed")]
+    monkeypatch.undo()
+    assert results(issue(world)) == [("db-octocat-42", "issued")]
+
+
+@pytest.mark.parametrize("method", ["squash", "rebase"])
+def test_a_pull_request_of_several_commits_is_judged_by_the_commit_before_it(
+    world: World, method: str
+) -> None:
+    """Squash and rebase of a three-commit pull request (the grant, then two edits) merged
+    right after a policy pull request that drops the approvals: that policy, main's just before
+    the merge, judges it (no review needed): issued."""
+    p = world.gh.open_pr(DBA, "loose", "Loosen", files={"policies/policy.yaml": loosened(world)})
+    n = world.gh.open_pr(REQUESTER, "g", "Access", files={"grants/db-octocat-43.yaml": ORDERS})
+    world.gh.push_to_pr(n, {"grants/db-octocat-43.yaml": ORDERS.replace("30m", "20m")})
+    world.gh.push_to_pr(n, {"grants/db-octocat-43.yaml": ORDERS.replace("30m", "10m")})
+    world.gh.merge_pr(p, DBA)
+    world.gh.merge_pr(n, DBA, method=method)
+    assert results(issue(world)) == [("db-octocat-43", "issued")]
+
+
+def test_a_merge_commit_that_is_the_pull_requests_own_commit_gives_no_base_tip(
+    world: World,
+) -> None:
+    """A pull request whose head reached main by a push (GitHub can then mark it merged with
+    its head as merge_commit_sha): the head's parents are the pull request's own commits, never
+    a base tip."""
+    from jitops.core.gate import PullFacts
+    from jitops.lifecycle.landing import find_landing
+
+    n = world.gh.open_pr(
+        REQUESTER, "sneaky", "Access", files={"policies/policy.yaml": loosened(world)}
+    )
+    head = world.gh.push_to_pr(
+        n, {"policies/policy.yaml": world.policy_text(), "grants/db-octocat-44.yaml": ORDERS}
+    )
+    subprocess.run(
+        ["git", "push", "-q", str(world.gh.repo_path), f"{head}:refs/heads/main"],
+        cwd=world.gh.repo_path,
+        check=True,
+        capture_output=True,
+    )
+    svc = world.services()
+    svc.git.fetch(svc.remote, svc.branch)
+    pull = PullFacts(n, REQUESTER, True, "main", head, datetime.now(UTC), head, commits=2)
+    assert find_landing(svc, pull, head) == (True, None)
+
+
 def test_the_deny_comment_renders_requester_text_inertly(world: World) -> None:
     """A team mention and a backtick break-out into a link in a requester's ticket: in the deny
     comment they appear only inside code spans (no mention notifies, no link renders)."""
@@ -244,6 +367,36 @@ def test_the_deny_comment_renders_requester_text_inertly(world: World) -> None:
     outside_code = comment.split("`")[0::2]  # even pieces are outside code spans
     assert "@acme/dba" in comment
     assert not any("@acme" in piece or "](" in piece for piece in outside_code)
+
+
+def test_the_step_summary_renders_requester_text_inertly(world: World, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A role name that is a link, a team mention and HTML: the outcome's detail quotes it, and
+    in the step summary's table it appears only inside a code span (no link, mention or tag)."""
+    import re
+
+    from click.testing import CliRunner
+
+    from jitops.cli import cli
+
+    hostile = "[x](https://evil.example) @acme/dba <b>hi</b>"
+    text = ORDERS.replace("role: orders-db-readonly", f"role: '{hostile}'")
+    n = world.gh.open_pr(REQUESTER, "r", "Access", files={"grants/db-octocat-13.yaml": text})
+    world.gh.merge_pr(n, DBA)
+    summary = tmp_path / "summary.md"
+    env = {
+        **world.environ(),
+        "GITHUB_TOKEN": world.gh.token(BOT),
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_STEP_SUMMARY": str(summary),
+    }
+    result = CliRunner().invoke(cli, ["issue", "--repo", str(world.checkout)], env=env)
+    assert result.exit_code in (0, 1), result.output  # denied, or flagged for an admin
+    written = summary.read_text()
+    (row,) = [line for line in written.splitlines() if "db-octocat-13" in line]
+    assert ("denied" in row or "flagged" in row) and "https://evil.example" in row
+    outside = re.sub(r"(`+)(?!`).*?(?<!`)\1(?!`)", "", row)  # every code span removed
+    assert "](" not in outside and "@acme" not in outside and "<b>" not in outside
+    assert outside.count("|") == 5  # four cells: no | in the text split the row
 
 
 # -- what a run costs -------------------------------------------------------------------------
