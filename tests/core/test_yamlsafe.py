@@ -143,8 +143,16 @@ def test_fast_and_careful_paths_agree(value: object) -> None:
     text = yaml.safe_dump({"k": value}, allow_unicode=True)
     if any(c in text for c in "&*!"):
         return
-    fast = load(text.encode(), "f.yaml")
     careful = yamlsafe._Builder("f.yaml", yamlsafe._events(text, "f.yaml"))
+    try:
+        fast = load(text.encode(), "f.yaml")
+    except YamlError as exc:
+        # PyYAML can write text that reads back differently (a raw NEL inside a quoted key
+        # folds to a space, making two equal keys): both paths must then say the same thing
+        with pytest.raises(YamlError) as same:
+            careful.build()
+        assert str(same.value) == str(exc)
+        return
     assert careful.build() == fast.data
     if yaml.safe_load(text) == {"k": value}:  # PyYAML's own round trip can lose e.g. '\x85'
         assert fast.data == {"k": value}
