@@ -38,7 +38,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
-from jitops.core import yamlsafe
 from jitops.core.commits import LogCommit, not_own, pr_of
 from jitops.core.grant import (
     format_time,
@@ -217,6 +216,8 @@ def _grant_fields(data: bytes, path: str) -> dict[str, Any] | None:
     simple = _simple_fields(data)
     if simple is not None:
         return simple
+    from jitops.core import yamlsafe  # only here: most files never need a YAML parser
+
     try:
         doc = yamlsafe.load(data, path)
     except yamlsafe.YamlError:

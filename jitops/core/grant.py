@@ -11,11 +11,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jitops.core import schema, yamlsafe
 from jitops.core.duration import DurationError, parse_duration
 from jitops.errors import Problem
+
+if TYPE_CHECKING:  # loaded when a file is read: `audit` mostly reads grants without YAML
+    from jitops.core import yamlsafe
 
 GRANTS_DIR = "grants"
 GRANT_SUFFIX = ".yaml"
@@ -144,6 +146,8 @@ class Grant:
         found. A grant with problems is still returned when it can be judged, so one run
         reports everything wrong with a file, not just the first thing.
         """
+        from jitops.core import schema
+
         problems = schema.check(doc, "grant")
         data = doc.data
         if not isinstance(data, dict):
@@ -248,6 +252,8 @@ def _shown(text: str, limit: int = 80) -> str:
 
 def read_grant(data: bytes, path: str) -> tuple[Grant | None, list[Problem]]:
     """Read ``grants/<id>.yaml`` from its bytes: the grant (when usable) and every problem."""
+    from jitops.core import yamlsafe
+
     problems = check_id(path)
     try:
         doc = yamlsafe.load(data, path, max_bytes=yamlsafe.GRANT_MAX_BYTES)

@@ -14,7 +14,6 @@ from jitops.audit import history as audit
 from jitops.audit import verify as audit_verify
 from jitops.audit.history import History, Record
 from jitops.core.grant import GRANTS_DIR, grant_ids_in
-from jitops.core.policy import POLICY_DIR, PolicyError, load_policy
 from jitops.doors.git import Git, GitError
 
 
@@ -57,6 +56,8 @@ def roles_needing_review(git: Git, records: list[Record]) -> dict[str, bool]:
     """``{issue sha: role needed review}`` for issues without approvers, judged by the policy
     at the issue commit's first parent. The policy trees of all those parents are resolved in
     one batched read; each distinct policy version is loaded once. Unreadable: needs review."""
+    from jitops.core.policy import POLICY_DIR, PolicyError, load_policy  # verify only
+
     if not records:
         return {}
     names = {r.issue_sha: f"{r.issue_sha}^1:{POLICY_DIR}" for r in records if r.issue_sha}
