@@ -33,8 +33,10 @@ def early_revokes(svc: Services, *, now: datetime | None = None) -> list[Outcome
 
     Every deletion on main within the last 768h (no grant token outlives that) is looked at,
     not only the pushed range, so a run cancelled by a concurrency group loses no revoke.
-    Deletions that are jitops' own (expire, revoke, deny) and revokes already recorded by
-    jitops are skipped; trailers on a pull request's commit are never believed.
+    A deletion that is jitops' own (expire, revoke, deny), or whose revoke jitops already
+    recorded, is skipped once Vault confirms its token is gone: a commit can look exactly like
+    jitops' own, so a live token of that grant is revoked and recorded whoever deleted the file.
+    Each such deletion still within its recorded expiry costs one Vault lookup per run.
     """
     now = now or datetime.now(UTC)
     outcomes = []
