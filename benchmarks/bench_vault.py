@@ -27,10 +27,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from jitops.demo.world import DBA, REQUESTER, World
 from jitops.lifecycle.issue import run_issue
 from jitops.lifecycle.services import Services
 from jitops.lifecycle.sweep import run_sweep
+from jitops_sandbox.demo.world import DBA, REQUESTER, World
 
 
 def grant(duration: str) -> str:

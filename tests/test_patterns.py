@@ -38,7 +38,7 @@ _CHILD = textwrap.dedent(
             fixed = re.sub(r"(?<!\\\\)\\$", r"\\\\Z", p)  # what fastjsonschema compiles
             patterns[f"{kind} schema (fastjsonschema): {p}"] = re.compile(fixed)
     for mod in pkgutil.walk_packages(jitops.__path__, "jitops."):
-        if mod.name.endswith("__main__") or mod.name.startswith("jitops.sandbox."):
+        if mod.name.endswith("__main__") or mod.name.startswith("jitops_sandbox."):
             continue  # the stand-ins play GitHub and Vault for tests; they are not jitops
         module = importlib.import_module(mod.name)
         for name, value in vars(module).items():

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from jitops.demo.world import BOT, DBA, REPO, REQUESTER, World
+from jitops_sandbox.demo.world import BOT, DBA, REPO, REQUESTER, World
 from tests.fixtures.vault_backend import OidcIssuer, github_claims
 from tests.harness.actions import Runner
 

@@ -98,9 +98,19 @@ _COMMANDS = {
     "audit": "audit",
     "vault": "vault",
     "doctor": "doctor",
-    "sandbox": "sandbox",
-    "demo": "demo",
+    # the stand-ins and the demo are the jitops-sandbox distribution (the `sandbox` extra)
+    "sandbox": "jitops_sandbox.cli.sandbox",
+    "demo": "jitops_sandbox.cli.demo",
 }
+
+SANDBOX_HINT = (
+    "the jitops-sandbox distribution is not installed; from a checkout of the jitops "
+    "repository: pip install -e ./sandbox -e '.[sandbox]'"
+)
+
+
+class SandboxMissing(JitopsError):
+    """`jitops demo` or `jitops sandbox` without the jitops-sandbox distribution."""
 
 
 def _load(name: str) -> click.Command | None:
@@ -109,11 +119,34 @@ def _load(name: str) -> click.Command | None:
         return None
     import importlib
 
-    module = importlib.import_module(f"jitops.cli.{module_name}")
+    if module_name.startswith("jitops_sandbox."):
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not exc.name.startswith("jitops_sandbox"):
+                raise
+            return _missing_sandbox(name)
+    else:
+        module = importlib.import_module(f"jitops.cli.{module_name}")
     for command in module.COMMANDS:
         if command.name == name:
             return command  # type: ignore[no-any-return]
     return None
+
+
+def _missing_sandbox(name: str) -> click.Command:
+    """A stand-in command that says how to install what ``name`` needs, whatever it is given."""
+
+    @click.command(
+        name,
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+        add_help_option=False,
+        help=f"(needs jitops-sandbox) {SANDBOX_HINT}",
+    )
+    def missing() -> None:
+        raise SandboxMissing(f"`jitops {name}`: {SANDBOX_HINT}")
+
+    return missing
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 
 import jsonschema
 
-from jitops.sandbox.github import RequestRecord
+from jitops_sandbox.github import RequestRecord
 
 PINNED_VERSION = "23.0.2"
 ENV = "JITOPS_GITHUB_OPENAPI"

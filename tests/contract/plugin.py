@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from jitops.sandbox.github import RequestRecord
-from jitops.sandbox.github.server import OBSERVERS
+from jitops_sandbox.github import RequestRecord
+from jitops_sandbox.github.server import OBSERVERS
 from tests.contract.openapi import Description, Report, description_path, summarise
 
 _lock = threading.Lock()

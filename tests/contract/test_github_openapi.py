@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from jitops.doors.github import GitHub
-from jitops.sandbox.github import GitHubSandbox
+from jitops_sandbox.github import GitHubSandbox
 from tests.contract.openapi import PINNED_VERSION, Description, description_path, summarise
 
 pytestmark = pytest.mark.integration

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from jitops.sandbox.github import RequestRecord
+from jitops_sandbox.github import RequestRecord
 from tests.contract.openapi import Description, description_path
 
 KEYS = {"id": 1, "key": "ssh-ed25519 AAAA"}

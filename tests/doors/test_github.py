@@ -20,7 +20,7 @@ from jitops.doors.github import (
     GitHubRateLimited,
     PullRequest,
 )
-from jitops.sandbox.github import GitHubSandbox
+from jitops_sandbox.github import GitHubSandbox
 
 pytestmark = pytest.mark.integration
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from jitops.demo.world import World
-from jitops.sandbox.openbao import OpenBaoServer
+from jitops_sandbox.demo.world import World
+from jitops_sandbox.openbao import OpenBaoServer
 from tests.fixtures.vault_backend import namespace_name, shares_namespaces
 
 

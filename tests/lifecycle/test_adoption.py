@@ -23,9 +23,9 @@ from typing import Any
 
 import pytest
 
-from jitops.demo.oidc import OWNER_ID, REPOSITORY_ID
-from jitops.demo.world import World
-from jitops.sandbox.github import GitHubSandbox
+from jitops_sandbox.demo.oidc import OWNER_ID, REPOSITORY_ID
+from jitops_sandbox.demo.world import World
+from jitops_sandbox.github import GitHubSandbox
 from tests.conftest import git
 from tests.fixtures.vault_backend import OidcIssuer, github_claims
 from tests.harness.actions import HarnessError, Runner

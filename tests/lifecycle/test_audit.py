@@ -12,10 +12,10 @@ from click.testing import CliRunner
 
 from jitops.cli import cli
 from jitops.core.grant import parse_time
-from jitops.demo.world import DBA, World
 from jitops.lifecycle.issue import run_issue
 from jitops.lifecycle.revoke import run_revoke
 from jitops.lifecycle.sweep import run_sweep
+from jitops_sandbox.demo.world import DBA, World
 from tests.fixtures.browser import browse
 from tests.lifecycle.test_lifecycle import ORDERS, STAGING, main_grant, merge_grant
 

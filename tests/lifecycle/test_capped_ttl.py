@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from jitops.core.grant import read_grant
-from jitops.demo.world import DBA, REQUESTER, World
 from jitops.lifecycle.issue import run_issue
+from jitops_sandbox.demo.world import DBA, REQUESTER, World
 
 pytestmark = pytest.mark.integration
 

@@ -11,13 +11,13 @@ import pytest
 from click.testing import CliRunner
 
 from jitops.cli import cli
-from jitops.demo.world import DBA, REQUESTER, World
 from jitops.doors.git import GitError
 from jitops.doors.github import GitHubError
 from jitops.doors.retry import RetryPolicy
 from jitops.doors.vault.client import Vault
 from jitops.lifecycle.issue import run_issue
 from jitops.lifecycle.sweep import run_sweep
+from jitops_sandbox.demo.world import DBA, REQUESTER, World
 
 pytestmark = pytest.mark.integration
 

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from jitops.core.grant import format_time
-from jitops.demo.world import DBA, REQUESTER, World
 from jitops.lifecycle.issue import run_issue
 from jitops.lifecycle.sweep import run_sweep
+from jitops_sandbox.demo.world import DBA, REQUESTER, World
 
 pytestmark = pytest.mark.integration
 

@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from jitops.demo.world import BOT, DBA, REPO, REQUESTER, World
 from jitops.doors.github import MAX_ATTEMPTS, GitHub
 from jitops.lifecycle.issue import run_issue
 from jitops.lifecycle.outcome import Outcome
 from jitops.lifecycle.sweep import run_sweep
+from jitops_sandbox.demo.world import BOT, DBA, REPO, REQUESTER, World
 
 pytestmark = pytest.mark.integration
 

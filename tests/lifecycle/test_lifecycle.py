@@ -12,12 +12,12 @@ from jitops.core.grant import read_grant
 from jitops.core.trailers import parse_entry
 from jitops.delivery import seal as deliver
 from jitops.delivery.comment import extract_sealed
-from jitops.demo.world import DBA, REQUESTER, World
 from jitops.doors.vault.client import Vault
 from jitops.doors.vault.model import VaultPermissionError
 from jitops.lifecycle.issue import run_issue
 from jitops.lifecycle.revoke import run_revoke
 from jitops.lifecycle.sweep import run_sweep
+from jitops_sandbox.demo.world import DBA, REQUESTER, World
 
 STAGING = (
     "requester: octocat\nrole: staging-admin\nduration: 2h\n"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from jitops.demo.world import DBA, REQUESTER, World
 from jitops.doors.git import Git
 from jitops.lifecycle import prcheck
+from jitops_sandbox.demo.world import DBA, REQUESTER, World
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from jitops.cli import cli
 from jitops.delivery import seal as deliver
 from jitops.delivery.comment import extract_sealed
-from jitops.demo.world import DBA, REQUESTER, World
+from jitops_sandbox.demo.world import DBA, REQUESTER, World
 
 pytestmark = pytest.mark.integration
 

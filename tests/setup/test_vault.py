@@ -294,7 +294,7 @@ def test_a_config_pointing_elsewhere_is_updated_and_the_new_issuer_works(
 ) -> None:
     """An operator's earlier config trusted other keys: setup replaces it (and says so) instead
     of silently keeping it, and afterwards the repository's own tokens log in."""
-    from jitops.demo.oidc import OidcIssuer as Issuer
+    from jitops_sandbox.demo.oidc import OidcIssuer as Issuer
 
     other = Issuer.create("acme/access")
     admin = vault_world.admin()

@@ -8,7 +8,7 @@ from typing import Any
 
 import github
 
-from jitops.sandbox.github import GitHubSandbox
+from jitops_sandbox.github import GitHubSandbox
 
 GRANT = "requester: octocat\nrole: prod-db-readonly\nduration: 2h\nreason: INC-1\n"
 

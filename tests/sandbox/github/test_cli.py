@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from jitops.cli.sandbox_github import github_cmd
-from jitops.sandbox.github import GitHubSandbox
+from jitops_sandbox.cli.sandbox_github import github_cmd
+from jitops_sandbox.github import GitHubSandbox
 from tests.sandbox.github.support import connect
 
 pytestmark = pytest.mark.integration
@@ -49,7 +49,7 @@ def test_bad_listen_address_is_a_usage_error() -> None:
 def test_serves_pygithub_until_sigterm(tmp_path: Path) -> None:
     seed = tmp_path / "seed.yaml"
     seed.write_text(SEED)
-    code = "from jitops.cli.sandbox_github import github_cmd; github_cmd()"
+    code = "from jitops_sandbox.cli.sandbox_github import github_cmd; github_cmd()"
     args = ["--workdir", str(tmp_path / "w"), "--seed", str(seed), "--for-seconds", "60"]
     proc = subprocess.Popen(
         [sys.executable, "-c", code, *args],

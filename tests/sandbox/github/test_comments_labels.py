@@ -8,7 +8,7 @@ import github
 import pytest
 import requests
 
-from jitops.sandbox.github import GitHubSandbox
+from jitops_sandbox.github import GitHubSandbox
 from tests.sandbox.github.support import GRANT
 
 pytestmark = pytest.mark.integration

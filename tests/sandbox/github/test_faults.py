@@ -10,7 +10,7 @@ import pytest
 import requests
 from urllib3.util.retry import Retry
 
-from jitops.sandbox.github import GitHubSandbox
+from jitops_sandbox.github import GitHubSandbox
 from tests.sandbox.github.support import GRANT, connect
 
 pytestmark = pytest.mark.integration

@@ -7,7 +7,7 @@ from pathlib import Path
 import github
 import pytest
 
-from jitops.sandbox.github import GitHubSandbox
+from jitops_sandbox.github import GitHubSandbox
 from tests.sandbox.github.support import GRANT, git
 
 pytestmark = pytest.mark.integration

@@ -6,7 +6,7 @@ import github
 import pytest
 import requests
 
-from jitops.sandbox.github import APIError, GitHubSandbox
+from jitops_sandbox.github import APIError, GitHubSandbox
 from tests.sandbox.github.support import GRANT
 
 pytestmark = pytest.mark.integration

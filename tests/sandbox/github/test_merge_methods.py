@@ -13,7 +13,7 @@ from collections.abc import Callable
 import github
 import pytest
 
-from jitops.sandbox.github import APIError, GitHubSandbox
+from jitops_sandbox.github import APIError, GitHubSandbox
 from tests.sandbox.github.support import GRANT
 
 pytestmark = pytest.mark.integration

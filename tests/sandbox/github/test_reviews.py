@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import github
 import pytest
 
-from jitops.sandbox.github import APIError, GitHubSandbox, SandboxError
+from jitops_sandbox.github import APIError, GitHubSandbox, SandboxError
 from tests.sandbox.github.support import GRANT
 
 pytestmark = pytest.mark.integration

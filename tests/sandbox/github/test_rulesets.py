@@ -15,7 +15,7 @@ import github
 import pytest
 import requests
 
-from jitops.sandbox.github import GitHubSandbox, SandboxError
+from jitops_sandbox.github import GitHubSandbox, SandboxError
 from tests.sandbox.github.support import GRANT
 
 pytestmark = pytest.mark.integration

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import github
 import pytest
 
-from jitops.sandbox.github import GitHubSandbox
+from jitops_sandbox.github import GitHubSandbox
 from tests.sandbox.github.support import GRANT
 
 pytestmark = pytest.mark.integration

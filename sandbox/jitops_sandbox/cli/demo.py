@@ -22,7 +22,7 @@ def demo_cmd(keep: bool, vault_binary: str | None) -> int:
     sets Vault up with `jitops vault setup`; exits 0 only if every step held. Takes well
     under a minute and cleans up after itself.
     """
-    from jitops.demo.run import run_demo
+    from jitops_sandbox.demo.run import run_demo
 
     return run_demo(keep=keep, vault_binary=vault_binary)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
-from jitops.sandbox.github.model import Fault, RequestRecord
-from jitops.sandbox.github.server import GitHubServer
-from jitops.sandbox.github.store import Store
+from jitops_sandbox.github.model import Fault, RequestRecord
+from jitops_sandbox.github.server import GitHubServer
+from jitops_sandbox.github.store import Store
 
 _DOCS = "https://docs.github.com/rest"
 

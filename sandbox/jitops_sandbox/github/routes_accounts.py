@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from jitops.sandbox.github.errors import not_found
-from jitops.sandbox.github.model import Team
-from jitops.sandbox.github.routing import Ctx, Reply, Router, paginate
+from jitops_sandbox.github.errors import not_found
+from jitops_sandbox.github.model import Team
+from jitops_sandbox.github.routing import Ctx, Reply, Router, paginate
 
 router = Router()
 

@@ -19,7 +19,7 @@ from typing import Any
 import click
 import yaml
 
-from jitops.sandbox.github import GitHubSandbox, SandboxError
+from jitops_sandbox.github import GitHubSandbox, SandboxError
 
 DEFAULT_SEED: dict[str, Any] = {
     "users": [

@@ -29,9 +29,9 @@ from rich.panel import Panel
 from rich.table import Table
 
 from jitops.core.grant import parse_time
-from jitops.demo.world import BOT, DBA, REQUESTER, World
 from jitops.doors.git import Git
 from jitops.errors import JitopsError
+from jitops_sandbox.demo.world import BOT, DBA, REQUESTER, World
 
 GRANT_ID = "orders-octocat-demo"
 DURATION_S = 8

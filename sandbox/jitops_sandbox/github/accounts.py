@@ -7,8 +7,8 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from jitops.sandbox.github.errors import SandboxError, not_found
-from jitops.sandbox.github.model import Org, Team, User
+from jitops_sandbox.github.errors import SandboxError, not_found
+from jitops_sandbox.github.model import Org, Team, User
 
 
 def _utcnow() -> datetime:

@@ -9,12 +9,12 @@ user making the API request has write access to the ruleset" (here: a user with 
 
 from __future__ import annotations
 
-from jitops.sandbox.github.errors import not_found
-from jitops.sandbox.github.model import iso
-from jitops.sandbox.github.render_accounts import Json
-from jitops.sandbox.github.routes_pulls import R, check_repo
-from jitops.sandbox.github.routing import Ctx, Reply, Router, paginate
-from jitops.sandbox.github.rulesets import Ruleset, active_rulesets, can_bypass
+from jitops_sandbox.github.errors import not_found
+from jitops_sandbox.github.model import iso
+from jitops_sandbox.github.render_accounts import Json
+from jitops_sandbox.github.routes_pulls import R, check_repo
+from jitops_sandbox.github.routing import Ctx, Reply, Router, paginate
+from jitops_sandbox.github.rulesets import Ruleset, active_rulesets, can_bypass
 
 router = Router()
 

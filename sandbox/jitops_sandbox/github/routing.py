@@ -9,11 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from jitops.sandbox.github.errors import APIError, not_found
-from jitops.sandbox.github.model import User
-from jitops.sandbox.github.render import Renderer
-from jitops.sandbox.github.render_accounts import Links
-from jitops.sandbox.github.store import Store
+from jitops_sandbox.github.errors import APIError, not_found
+from jitops_sandbox.github.model import User
+from jitops_sandbox.github.render import Renderer
+from jitops_sandbox.github.render_accounts import Links
+from jitops_sandbox.github.store import Store
 
 DEFAULT_PER_PAGE = 30
 MAX_PER_PAGE = 100

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from jitops.sandbox.github.model import MERGE_METHODS, Environment, Protection
-from jitops.sandbox.github.rulesets import Ruleset
-from jitops.sandbox.github.store import Store
+from jitops_sandbox.github.model import MERGE_METHODS, Environment, Protection
+from jitops_sandbox.github.rulesets import Ruleset
+from jitops_sandbox.github.store import Store
 
 
 class Settings:
@@ -81,7 +81,7 @@ class Settings:
         bypass_admins: bool = False,
         rules: Iterable[Mapping[str, Any]] = (),
     ) -> int:
-        """A branch ruleset (see :mod:`jitops.sandbox.github.rulesets` for what is enforced);
+        """A branch ruleset (see :mod:`jitops_sandbox.github.rulesets` for what is enforced);
         returns its id. ``required_approvals`` (not None) adds a ``pull_request`` rule,
         ``required_checks`` a ``required_status_checks`` rule (``(context, integration_id)``
         pins the GitHub App that must set it), ``bypass_apps`` are App ids (users added with

@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from jitops.sandbox.github.errors import APIError
+from jitops_sandbox.github.errors import APIError
 
 if TYPE_CHECKING:
-    from jitops.sandbox.github.model import Pull, User
-    from jitops.sandbox.github.store import Store
+    from jitops_sandbox.github.model import Pull, User
+    from jitops_sandbox.github.store import Store
 
 CODEOWNERS_PATHS = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")
 

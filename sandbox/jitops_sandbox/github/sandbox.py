@@ -9,13 +9,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from jitops.sandbox.github.errors import SandboxError
-from jitops.sandbox.github.gitrepo import BareRepo, Identity
-from jitops.sandbox.github.instruments import Instruments
-from jitops.sandbox.github.model import Pull, Status
-from jitops.sandbox.github.server import GitHubServer
-from jitops.sandbox.github.settings import Settings
-from jitops.sandbox.github.store import Store
+from jitops_sandbox.github.errors import SandboxError
+from jitops_sandbox.github.gitrepo import BareRepo, Identity
+from jitops_sandbox.github.instruments import Instruments
+from jitops_sandbox.github.model import Pull, Status
+from jitops_sandbox.github.server import GitHubServer
+from jitops_sandbox.github.settings import Settings
+from jitops_sandbox.github.store import Store
 
 DEFAULT_FILES = {"README.md": "# Access requests\n\nGrants live in grants/, policy in policies/.\n"}
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from jitops.cli.sandbox_github import github_cmd
-from jitops.cli.sandbox_vault import vault_cmd
+from jitops_sandbox.cli.sandbox_github import github_cmd
+from jitops_sandbox.cli.sandbox_vault import vault_cmd
 
 
 @click.group("sandbox")

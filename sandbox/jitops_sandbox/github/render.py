@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import urllib.parse
 
-from jitops.sandbox.github.gitrepo import CommitInfo, DiffEntry
-from jitops.sandbox.github.model import (
+from jitops_sandbox.github.gitrepo import CommitInfo, DiffEntry
+from jitops_sandbox.github.model import (
     Comment,
     Label,
     Pull,
@@ -14,8 +14,8 @@ from jitops.sandbox.github.model import (
     User,
     iso,
 )
-from jitops.sandbox.github.render_accounts import AccountRenderer, Json, Links
-from jitops.sandbox.github.store import Store
+from jitops_sandbox.github.render_accounts import AccountRenderer, Json, Links
+from jitops_sandbox.github.store import Store
 
 
 class Renderer(AccountRenderer):

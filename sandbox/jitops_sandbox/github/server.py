@@ -11,18 +11,18 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from jitops.sandbox.github import (
+from jitops_sandbox.github import (
     routes_accounts,
     routes_git,
     routes_issues,
     routes_pulls,
     routes_rules,
 )
-from jitops.sandbox.github.errors import APIError, SandboxError
-from jitops.sandbox.github.model import Fault, RequestRecord, User
-from jitops.sandbox.github.render_accounts import Links
-from jitops.sandbox.github.routing import Ctx, Reply
-from jitops.sandbox.github.store import Store
+from jitops_sandbox.github.errors import APIError, SandboxError
+from jitops_sandbox.github.model import Fault, RequestRecord, User
+from jitops_sandbox.github.render_accounts import Links
+from jitops_sandbox.github.routing import Ctx, Reply
+from jitops_sandbox.github.store import Store
 
 _ROUTERS = (
     routes_accounts.router,

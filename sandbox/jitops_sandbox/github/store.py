@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from jitops.sandbox.github import merging, rulesets
-from jitops.sandbox.github.accounts import Accounts
-from jitops.sandbox.github.errors import APIError, SandboxError, not_found, validation_failed
-from jitops.sandbox.github.gitrepo import BareRepo
-from jitops.sandbox.github.model import (
+from jitops_sandbox.github import merging, rulesets
+from jitops_sandbox.github.accounts import Accounts
+from jitops_sandbox.github.errors import APIError, SandboxError, not_found, validation_failed
+from jitops_sandbox.github.gitrepo import BareRepo
+from jitops_sandbox.github.model import (
     MERGE_METHODS,
     REVIEW_STATES,
     STATUS_STATES,
@@ -26,7 +26,7 @@ from jitops.sandbox.github.model import (
     Review,
     Status,
 )
-from jitops.sandbox.github.rulesets import Ruleset
+from jitops_sandbox.github.rulesets import Ruleset
 
 _DOCS = "https://docs.github.com/rest"
 _MAX_STATUSES = 1000

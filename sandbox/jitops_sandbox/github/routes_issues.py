@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from jitops.sandbox.github.errors import APIError, validation_failed
-from jitops.sandbox.github.routes_pulls import R, check_repo
-from jitops.sandbox.github.routing import Ctx, Reply, Router, paginate
+from jitops_sandbox.github.errors import APIError, validation_failed
+from jitops_sandbox.github.routes_pulls import R, check_repo
+from jitops_sandbox.github.routing import Ctx, Reply, Router, paginate
 
 router = Router()
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from jitops.sandbox.github.errors import APIError, not_found, validation_failed
-from jitops.sandbox.github.model import Pull
-from jitops.sandbox.github.routing import Ctx, Reply, Router, paginate
+from jitops_sandbox.github.errors import APIError, not_found, validation_failed
+from jitops_sandbox.github.model import Pull
+from jitops_sandbox.github.routing import Ctx, Reply, Router, paginate
 
 router = Router()
 

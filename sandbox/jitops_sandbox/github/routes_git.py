@@ -5,11 +5,11 @@ from __future__ import annotations
 import base64
 import urllib.parse
 
-from jitops.sandbox.github.errors import APIError, not_found
-from jitops.sandbox.github.model import Environment, Protection
-from jitops.sandbox.github.render_accounts import Json
-from jitops.sandbox.github.routes_pulls import R, check_repo
-from jitops.sandbox.github.routing import Ctx, Reply, Router, paginate
+from jitops_sandbox.github.errors import APIError, not_found
+from jitops_sandbox.github.model import Environment, Protection
+from jitops_sandbox.github.render_accounts import Json
+from jitops_sandbox.github.routes_pulls import R, check_repo
+from jitops_sandbox.github.routing import Ctx, Reply, Router, paginate
 
 router = Router()
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from jitops.sandbox.github import rulesets
-from jitops.sandbox.github.errors import APIError, SandboxError, validation_failed
-from jitops.sandbox.github.gitrepo import Identity
-from jitops.sandbox.github.model import MERGE_METHODS
+from jitops_sandbox.github import rulesets
+from jitops_sandbox.github.errors import APIError, SandboxError, validation_failed
+from jitops_sandbox.github.gitrepo import Identity
+from jitops_sandbox.github.model import MERGE_METHODS
 
 if TYPE_CHECKING:
-    from jitops.sandbox.github.store import Store
+    from jitops_sandbox.github.store import Store
 
 
 def merge_pull(

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from jitops.sandbox.github.model import Org, Team, User
-from jitops.sandbox.github.store import Store
+from jitops_sandbox.github.model import Org, Team, User
+from jitops_sandbox.github.store import Store
 
 Json = dict[str, Any]
 

@@ -26,12 +26,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from jitops.core.policy import Policy, load_policy
-from jitops.demo.oidc import OWNER_ID, REPOSITORY_ID, OidcIssuer
 from jitops.doors.git import Git
 from jitops.doors.vault.client import Vault
 from jitops.doors.vault.model import TokenInfo, VaultError
 from jitops.errors import JitopsError, Secret
 from jitops.setup.vault import SetupOptions, apply_setup, plan_setup
+from jitops_sandbox.demo.oidc import OWNER_ID, REPOSITORY_ID, OidcIssuer
 
 if TYPE_CHECKING:
     from jitops.doors.github import GitHub
@@ -136,11 +136,11 @@ def make_ssh_key(directory: Path, name: str) -> KeyPair:
 @dataclass
 class World:
     workdir: Path
-    gh: Any  # jitops.sandbox.github.GitHubSandbox
+    gh: Any  # jitops_sandbox.github.GitHubSandbox
     vault_url: str
     root_token: str = field(repr=False)
     vault_kind: str  # e.g. "OpenBao 2.7.2 (bao server -dev)"
-    postgres: Any | None  # jitops.sandbox.postgres.PostgresServer
+    postgres: Any | None  # jitops_sandbox.postgres.PostgresServer
     key: KeyPair
     issuer_token: str = field(default="", repr=False)
     checkout: Path = Path()
@@ -170,11 +170,11 @@ class World:
 
         ``jwt_pubkeys``: trust GitHub OIDC tokens signed by these keys (the caller mints them);
         without, the world runs its own loopback OIDC issuer and its jobs log in with it.
-        ``vault``: a started :class:`~jitops.sandbox.openbao.OpenBaoServer` to share (with
+        ``vault``: a started :class:`~jitops_sandbox.openbao.OpenBaoServer` to share (with
         ``namespace``, created here, the world keeps to it); without, one is started
         (``vault_binary``, ``audit_log`` as for the server). ``setup_via_cli``: configure
         Vault by running the real `jitops vault setup` command (the demo does)."""
-        from jitops.sandbox.github import GitHubSandbox
+        from jitops_sandbox.github import GitHubSandbox
 
         stops: list[Callable[[], None]] = []
         try:
@@ -457,7 +457,7 @@ def _quietly(stop: Callable[[], None]) -> None:
 
 
 def _start_openbao(binary: str | None, audit_log: Path | None) -> Any:
-    from jitops.sandbox.openbao import OpenBaoError, OpenBaoServer
+    from jitops_sandbox.openbao import OpenBaoError, OpenBaoServer
 
     try:
         return OpenBaoServer(binary=binary, audit_log=audit_log).start()
@@ -466,7 +466,7 @@ def _start_openbao(binary: str | None, audit_log: Path | None) -> Any:
 
 
 def _start_postgres(*, required: bool) -> Any | None:
-    from jitops.sandbox.postgres import PostgresServer, find_postgres_bin
+    from jitops_sandbox.postgres import PostgresServer, find_postgres_bin
 
     if find_postgres_bin() is None:
         if required:
@@ -480,7 +480,7 @@ def _start_postgres(*, required: bool) -> Any | None:
         if required:
             raise WorldError("psycopg is not installed; pip install 'jitops[sandbox]'") from None
         return None
-    from jitops.sandbox.postgres import PostgresError
+    from jitops_sandbox.postgres import PostgresError
 
     try:
         return PostgresServer().start()

@@ -19,7 +19,7 @@ from types import FrameType
 
 import click
 
-from jitops.sandbox.openbao import OpenBaoError, OpenBaoServer
+from jitops_sandbox.openbao import OpenBaoError, OpenBaoServer
 
 
 @click.command("vault")

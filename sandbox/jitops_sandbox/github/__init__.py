@@ -5,7 +5,7 @@ whose content is a REAL bare git repository on disk: clone it and push to it wit
 (``gh.repo_path`` is a path remote), and every answer is computed from it on each request.
 Unmodified PyGithub works against it::
 
-    from jitops.sandbox.github import GitHubSandbox
+    from jitops_sandbox.github import GitHubSandbox
 
     with GitHubSandbox(tmp_path) as gh:                  # starts on 127.0.0.1, a free port
         bot = gh.add_user("jitops-bot", write=True, bot=True)   # -> API token
@@ -72,8 +72,8 @@ Endpoints
     Lists paginate with ``per_page`` (default 30, max 100), ``page`` and a ``Link`` header.
 """
 
-from jitops.sandbox.github.errors import APIError, SandboxError
-from jitops.sandbox.github.model import RequestRecord
-from jitops.sandbox.github.sandbox import GitHubSandbox
+from jitops_sandbox.github.errors import APIError, SandboxError
+from jitops_sandbox.github.model import RequestRecord
+from jitops_sandbox.github.sandbox import GitHubSandbox
 
 __all__ = ["APIError", "GitHubSandbox", "RequestRecord", "SandboxError"]
