@@ -48,7 +48,7 @@ from jitops.core.grant import (
     valid_id,
 )
 from jitops.core.inert import printable
-from jitops.core.trailers import LedgerEntry, entry_from_trailers
+from jitops.core.trailers import RESTORED, LedgerEntry, entry_from_trailers
 
 KEYS = (
     "grant",
@@ -362,6 +362,11 @@ def _apply(
     rec.role = entry.role or rec.role
     if entry.pull_request is not None:
         rec.pull_request = entry.pull_request
+    if entry.action == "issue" and _restores(rec, entry):
+        # jitops put back the file its issue commit wrote (a change on main had removed or
+        # altered its status): the same issue, so the record is unchanged
+        rec.issue_trailers[c.sha] = (entry.expires_at, tuple(entry.approved_by))
+        return
     if entry.action == "issue":
         rec.issued += 1
         if rec.issued > 1:
@@ -382,6 +387,19 @@ def _apply(
         rec.end_reason = entry.reason
         if entry.expires_at is not None:
             rec.expires_at = rec.expires_at or entry.expires_at
+
+
+def _restores(rec: Record, entry: LedgerEntry) -> bool:
+    """Whether an ``issue`` entry is jitops restoring its recorded file (its reason says so,
+    the grant is issued and not ended, and expiry and approvers are the recorded ones)."""
+    return (
+        bool(entry.reason and entry.reason.startswith(RESTORED))
+        and rec.issue_sha is not None
+        and rec.ended_at is None
+        and entry.expires_at == rec.expires_at
+        and sorted(a.lower() for a in entry.approved_by)
+        == sorted(a.lower() for a in rec.approved_by)
+    )
 
 
 REISSUE_SLACK = timedelta(minutes=2)  # a re-issue gets the time left, at least a minute

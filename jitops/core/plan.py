@@ -12,7 +12,7 @@ from datetime import datetime
 
 from jitops.core.commits import PlannedCommit
 from jitops.core.grant import Grant, GrantStatus, format_time, grant_path, render_grant
-from jitops.core.trailers import LedgerEntry, commit_message
+from jitops.core.trailers import RESTORED, LedgerEntry, commit_message
 
 #: Hidden line in the delivery comment: enough to record an issue whose git commit never
 #: landed (the accessor can revoke, it cannot read; it is written to git anyway).
@@ -89,17 +89,46 @@ def _entry(grant: Grant, action: str, *, reason: str | None = None) -> LedgerEnt
     )
 
 
-def issue_commit(grant: Grant, status: GrantStatus) -> PlannedCommit:
+#: The issue commit's trailer naming the delivery's wrapping token by its accessor.
+DELIVERY_TRAILER = "Jitops-Delivery"
+_ACCESSOR_RE = re.compile(r"[A-Za-z0-9._-]{1,128}")
+
+
+def issue_commit(
+    grant: Grant, status: GrantStatus, *, delivery: str | None = None
+) -> PlannedCommit:
+    """The ``issue`` commit; ``delivery`` (the wrapping token's accessor, never the token) is
+    recorded as ``Jitops-Delivery``: with Vault it tells whether the delivery was claimed."""
     issued = replace(grant, status=status)
     body = (
         f"Access of {grant.requester} to {grant.role} for {grant.duration_text}, approved by "
         f"{', '.join(status.approved_by) or 'policy (no review needed)'}, "
         f"until {format_time(status.expires_at)}."
     )
-    return PlannedCommit(
-        {grant_path(grant.id): render_grant(issued).encode()},
-        commit_message(_entry(issued, "issue"), body),
+    message = commit_message(_entry(issued, "issue"), body)
+    if delivery and _ACCESSOR_RE.fullmatch(delivery):
+        message = message.rstrip("\n") + f"\n{DELIVERY_TRAILER}: {delivery}\n"
+    return PlannedCommit({grant_path(grant.id): render_grant(issued).encode()}, message)
+
+
+def restore_commit(recorded: Grant, data: bytes, issue_sha: str, why: str) -> PlannedCommit:
+    """An ``issue`` commit putting back ``data``, the file jitops' issue commit ``issue_sha``
+    wrote (same status, same trailers: the audit keeps one issue), with the reason."""
+    entry = replace(_entry(recorded, "issue"), reason=f"{RESTORED}: {why}")
+    body = (
+        f"The grant file of {recorded.requester} on main no longer carried jitops' record; "
+        f"restored as issue commit {issue_sha[:12]} wrote it. {why}."
     )
+    return PlannedCommit({grant_path(recorded.id): data}, commit_message(entry, body))
+
+
+def removal_commit(entry: LedgerEntry, reason: str, token_note: str) -> PlannedCommit:
+    """Remove a grant file jitops already decided (``entry``: jitops' own record of it): a
+    ``deny`` again for a denied id, else a ``revoke`` (an issued grant is never denied)."""
+    action = "deny" if entry.action == "deny" else "revoke"
+    again = replace(entry, action=action, reason=reason, at=None)
+    body = f"Grant file {entry.grant} removed again: {reason}. {token_note}"
+    return PlannedCommit({grant_path(entry.grant): None}, commit_message(again, body))
 
 
 def deny_commit(grant: Grant, pull_request: int | None, reason: str) -> PlannedCommit:

@@ -37,6 +37,9 @@ KEYS = (
     "Jitops-Expires-At",
     "Jitops-Reason",
 )
+#: How the ``Jitops-Reason`` of an ``issue`` commit starts when jitops puts back the grant file
+#: its issue commit wrote (a change on main had removed or altered its status): not a new issue
+RESTORED = "restored the status jitops recorded"
 _TRAILER = re.compile(r"^(Jitops-[A-Za-z-]+):[ \t]*(.*)$")
 _REQUIRED = ("Jitops-Grant", "Jitops-Requester", "Jitops-Role")
 _REQUIRED_DENY = ("Jitops-Grant",)
@@ -52,7 +55,7 @@ class LedgerEntry:
     pull_request: int | None = None
     approved_by: tuple[str, ...] = ()
     expires_at: datetime | None = None
-    reason: str | None = None  # revoke and deny only
+    reason: str | None = None  # revoke and deny; on an issue: a restore of the recorded file
     at: datetime | None = None  # the commit's time, when read from git (not a trailer)
 
 
@@ -89,7 +92,7 @@ def trailer_lines(entry: LedgerEntry) -> list[str]:
         lines.append(f"Jitops-Approved-By: {', '.join(approved)}")
     if entry.expires_at is not None:
         lines.append(f"Jitops-Expires-At: {format_time(entry.expires_at)}")
-    if entry.reason and entry.action in ("revoke", "deny"):
+    if entry.reason and entry.action in ("revoke", "deny", "issue"):
         lines.append(f"Jitops-Reason: {one_line(entry.reason, 500)}")
     return lines
 

@@ -19,6 +19,7 @@ tokens are never listed.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from jitops.core import plan
@@ -26,15 +27,17 @@ from jitops.core.commits import PlannedCommit
 from jitops.core.gate import IssueDecision, Verdict, decide_issue, read_grant_safely
 from jitops.core.grant import Grant, format_time, grant_id_of, grant_path, valid_id
 from jitops.core.inert import code_span
+from jitops.core.record import Facts, Move, Token, decide
 from jitops.core.sshkeys import fingerprint
 from jitops.delivery import seal as deliver
 from jitops.delivery.comment import render_delivery_comment
 from jitops.doors.git import Git
 from jitops.errors import JitopsError
 from jitops.lifecycle.landing import (
+    OwnRecord,
     _shown_id,
     gate_inputs,
-    issued_by_jitops,
+    own_record,
     recent_undelivered,
     recorded_accessor,
 )
@@ -64,52 +67,89 @@ def run_issue(
 
 
 def unissued_paths(svc: Services, now: datetime, *, check_vault: bool = True) -> list[str]:
-    """Grant files at the tip that jitops has not issued (a status block counts only when
-    jitops' own issue commit wrote it; a status that arrived with a merge does not).
-    ``check_vault``: also ask Vault about every unexpired status (the issue run, which every
-    push touching ``grants/`` starts, does; the scheduled sweep leaves it to that run)."""
-    out = []
-    for path, data in sorted(svc.grant_files_at(svc.tip).items()):
-        grant, _ = read_grant_safely(data, path)  # an unreadable one: the gate reports it
-        if (
-            grant is not None
-            and grant.status is not None
-            and issued_by_jitops(svc, path, now)
-            and (not check_vault or _vault_agrees(svc, grant, now))
-        ):
-            continue
-        out.append(path)
-    return out
+    """Grant files at the tip on which jitops' record does not simply stand: files jitops has
+    no record of (the gate judges them) and files that differ from its record (restored or
+    ended). ``check_vault``: also ask Vault about every unexpired recorded token (the issue
+    run, which every push touching ``grants/`` starts, does; the scheduled sweep leaves it to
+    that run)."""
+    return [
+        path
+        for path, data in sorted(svc.grant_files_at(svc.tip).items())
+        if classify(svc, path, data, now, check_vault=check_vault)[0] is not Move.KEEP
+    ]
 
 
-def _vault_agrees(svc: Services, grant: Grant, now: datetime) -> bool:
-    """Whether Vault knows the token an unexpired status block names as this grant's.
-
-    A commit can look exactly like jitops' own issue commit (a rebase merge replays any
-    commit), so the shape of the commit that wrote a status block is not proof. A status that
-    names no live jitops token of this grant was not written by jitops -- or its token was
-    revoked outside jitops -- and goes back through the gate, which takes it off main. An
-    expired status is left to the sweep; a Vault that cannot answer re-judges nothing now."""
-    status = grant.status
-    assert status is not None
-    if status.expires_at <= now:
-        return True
-    try:
-        token = svc.vault(svc.last_good_policy()).lookup_accessor(status.token_accessor)
-    except JitopsError as exc:
-        log.warning("could not look up the recorded token of %s: %s", grant.id, exc)
-        return True
-    return token is not None and token.is_grant(
-        grant.id, requester=grant.requester, role=grant.role, repository=svc.repository
+def classify(
+    svc: Services, path: str, data: bytes, now: datetime, *, check_vault: bool = True
+) -> tuple[Move, str, OwnRecord | None]:
+    """What to do with the grant file ``path`` (``data`` at the tip), decided by jitops' own
+    record of its id (:func:`jitops.core.record.decide`); Vault and GitHub are asked only when
+    the decision needs them."""
+    gid = grant_id_of(path)
+    if path != grant_path(gid) or not valid_id(gid):
+        return Move.GATE, "no valid grant id", None
+    found = own_record(svc, gid, now)
+    if found is None:
+        return Move.GATE, "jitops has no record of this grant", None
+    grant, _ = read_grant_safely(data, path)
+    status = found.grant.status if found.grant else None
+    facts = Facts(
+        action=found.entry.action,
+        matches=found.file is not None and found.file == data,
+        readable=grant is not None,
+        expires_at=status.expires_at if status else None,
+        now=now,
+        check_vault=check_vault,
     )
+    move, why = decide(facts)
+    if move is Move.ASK_VAULT:
+        if not check_vault:
+            return move, "the file differs from jitops' record", found
+        facts = replace(facts, token=_token_state(svc, found), clock=svc.clock())
+        move, why = decide(facts)
+    if move is Move.ASK_ORIGIN:
+        assert found.issue_sha is not None
+        try:
+            in_pr = bool(svc.github.pulls_for_commit(found.issue_sha))
+        except JitopsError as exc:  # not re-judged now; the next run asks again
+            log.warning("could not check who wrote the status of %s: %s", gid, exc)
+            return Move.KEEP, "GitHub did not answer", found
+        move, why = decide(replace(facts, in_pull_request=in_pr))
+    return move, why, found
+
+
+def _token_state(svc: Services, found: OwnRecord) -> Token:
+    """Vault's word on the token jitops' issue commit recorded."""
+    accessor = found.accessor
+    if not accessor or found.grant is None:
+        return Token.GONE
+    try:
+        token = svc.vault(svc.last_good_policy()).lookup_accessor(accessor)
+    except JitopsError as exc:
+        log.warning("could not look up the recorded token of %s: %s", found.entry.grant, exc)
+        return Token.UNKNOWN
+    if token is None:
+        return Token.GONE
+    grant = found.grant
+    ours = svc.is_ours(token, grant.id, requester=grant.requester, role=grant.role)
+    return Token.LIVE if ours else Token.FOREIGN
 
 
 def issue_pending(svc: Services, *, now: datetime) -> list[Outcome]:
     outcomes = []
-    for path in unissued_paths(svc, now):
+    for path, data in sorted(svc.grant_files_at(svc.tip).items()):
         shown = _shown_id(path)
         try:
-            outcomes.append(_one(svc, path, now))
+            move, why, found = classify(svc, path, data, now)
+            if move is Move.KEEP:
+                continue
+            if move is Move.GATE:
+                outcomes.append(_one(svc, path, now))
+            elif move is Move.WAIT:
+                outcomes.append(Outcome(shown, Action.FAILED, why))
+            else:
+                assert found is not None
+                outcomes.append(_by_record(svc, move, why, found, now))
         except JitopsError as exc:  # this grant only; the next run retries it
             log.error("issue of %s failed: %s", shown, exc)
             outcomes.append(Outcome(shown, Action.FAILED, str(exc)))
@@ -121,6 +161,61 @@ def issue_pending(svc: Services, *, now: datetime) -> list[Outcome]:
                 )
             )
     return outcomes
+
+
+# -- a grant jitops already decided: its record is put back, or the grant ended ----------------
+def _by_record(svc: Services, move: Move, why: str, found: OwnRecord, now: datetime) -> Outcome:
+    gid = found.entry.grant
+    path = grant_path(gid)
+    grant = found.grant
+    pr = found.entry.pull_request
+    if move is Move.RESTORE:
+        assert grant is not None
+        assert found.file is not None
+        assert found.issue_sha is not None
+        restore = plan.restore_commit(grant, found.file, found.issue_sha, why)
+        data = found.file
+
+        def build_restore(git: Git) -> list[PlannedCommit]:
+            there = git.show("HEAD", path)
+            return [] if there is None or there == data else [restore]
+
+        if not svc.git.land(svc.remote, svc.branch, build_restore):
+            return Outcome(gid, Action.SKIPPED, "changed or removed by another run meanwhile", pr)
+        return Outcome(gid, Action.RESTORED, why, pr)
+    # END or REMOVE: the recorded token (if live and this grant's) is revoked first
+    policy = svc.last_good_policy()
+    note = "No token had been issued."
+    if found.accessor:
+        done = svc.revoke_grant_token(policy, found.accessor, gid)
+        note = {
+            "revoked": "jitops revoked its Vault token.",
+            "gone": "Vault had already ended its token.",
+        }.get(done, "The token its record names is not this grant's in Vault; left alone.")
+    if move is Move.END and grant is not None:
+        commit = plan.revoke_commit(grant, why, note, remove=True)
+        action = Action.REVOKED
+    else:
+        commit = plan.removal_commit(found.entry, why, note)
+        action = Action.DENIED if found.entry.action == "deny" else Action.REVOKED
+
+    def build(git: Git) -> list[PlannedCommit]:
+        return [commit] if git.show("HEAD", path) is not None else []
+
+    if not svc.git.land(svc.remote, svc.branch, build):
+        return Outcome(gid, Action.SKIPPED, "removed meanwhile", pr)
+    if pr is not None and move is Move.END and grant is not None:
+        try:
+            svc.github.comment(
+                pr,
+                f"**jitops: access ended** — {code_span(gid)} ({code_span(grant.requester)}, "
+                f"{code_span(grant.role)}): {code_span(why, limit=500)}. {note}",
+            )
+        except JitopsError as exc:  # the ledger is right; the comment is a courtesy
+            log.warning("could not comment on #%s: %s", pr, exc)
+    if grant is not None:
+        svc.notify(policy, svc.event("revoked", grant, now, reason=why))
+    return Outcome(gid, action, f"{why}. {note}", pr)
 
 
 def _one(svc: Services, path: str, now: datetime) -> Outcome:
@@ -147,9 +242,7 @@ def _deny(svc: Services, path: str, decision: IssueDecision, now: datetime) -> O
     # extends the expiry, or breaks the file): the token jitops recorded is revoked
     issued = recorded_accessor(svc, path, now)
     if issued is not None:
-        vault = svc.vault(decision.policy or svc.last_good_policy())
-        stem = grant_id_of(path)
-        vault.revoke_grant_token(issued, stem, repository=svc.repository)
+        svc.revoke_grant_token(decision.policy or svc.last_good_policy(), issued, grant_id_of(path))
     if grant is None or not _ledger_safe(grant, path):
         # nothing in this file can be written to git safely: an admin removes it by hand
         return Outcome(
@@ -200,6 +293,7 @@ def _issue(
     *,
     replaces: str | None = None,
     until: datetime | None = None,
+    replaces_delivery: str | None = None,
 ) -> Outcome:
     grant, policy, pr = decision.grant, decision.policy, decision.pull_request
     assert grant is not None
@@ -208,7 +302,9 @@ def _issue(
     vault = svc.vault(policy)
     duration = grant.duration
     if replaces is not None:
-        vault.revoke_grant_token(replaces, grant.id, repository=svc.repository)
+        svc.revoke_grant_token(policy, replaces, grant.id)
+        if replaces_delivery:  # the unclaimed delivery it replaces can no longer be opened
+            vault.revoke_accessor(replaces_delivery)
         if until is not None:  # a re-issue never extends the access that was approved
             left = timedelta(seconds=int((until - now).total_seconds()))
             duration = min(duration, max(left, timedelta(minutes=1)))
@@ -221,6 +317,7 @@ def _issue(
         wrap_ttl=policy.settings.wrap_ttl,
         token_role=policy.settings.vault.token_role,
         repository=svc.repository,
+        repository_id=svc.repository_id,
     )
     # when Vault started the token's clock (its TTL may be capped by the mount's maximum)
     issued_at = issued.issued_at or issued.expires_at - duration
@@ -231,7 +328,7 @@ def _issue(
         expires_at=issued.expires_at,
         accessor=issued.accessor,
     )
-    commit = plan.issue_commit(grant, status)
+    commit = plan.issue_commit(grant, status, delivery=issued.wrapping_accessor)
     path = grant_path(grant.id)
 
     def build(git: Git) -> list[PlannedCommit]:
@@ -296,9 +393,9 @@ def _issue(
 
 
 def redeliver(svc: Services, *, now: datetime, skip: frozenset[str] = frozenset()) -> list[Outcome]:
-    """Re-issue recorded grants whose delivery comment was never posted (old token revoked)."""
+    """Re-issue recorded grants whose delivery was never made (old token revoked)."""
     outcomes = []
-    for grant, decision in recent_undelivered(svc, now, skip):
+    for grant, decision, delivery in recent_undelivered(svc, now, skip):
         assert grant.status is not None
         try:
             outcomes.append(
@@ -308,6 +405,7 @@ def redeliver(svc: Services, *, now: datetime, skip: frozenset[str] = frozenset(
                     now,
                     replaces=grant.status.token_accessor,
                     until=grant.status.expires_at,
+                    replaces_delivery=delivery,
                 )
             )
         except JitopsError as exc:

@@ -33,7 +33,8 @@ a merge GitHub made) gives no base tip: the gate denies.
 
 from __future__ import annotations
 
-from dataclasses import replace
+import re
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from jitops.core import plan
@@ -56,6 +57,8 @@ from jitops.core.grant import (
     valid_id,
 )
 from jitops.core.policy import POLICY_DIR, PolicyError
+from jitops.core.record import Token, redeliver
+from jitops.core.trailers import LedgerEntry, parse_trailers
 from jitops.delivery.seal import sealable_keys
 from jitops.doors.git import Git
 from jitops.errors import JitopsError
@@ -358,6 +361,69 @@ def recorded_accessor(svc: Services, path: str, now: datetime) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class OwnRecord:
+    """jitops' own record of one grant id on main's first-parent line.
+
+    ``entry``/``sha``: the newest of jitops' own ledger commits about it; ``issue_sha``: the
+    newest own ``issue`` commit (None: never issued), ``file`` the grant file it wrote and
+    ``status`` its status block, ``delivery`` the wrapping accessor it recorded (None: none)."""
+
+    entry: LedgerEntry
+    sha: str
+    issue_sha: str | None = None
+    file: bytes | None = None
+    grant: Grant | None = None
+    delivery: str | None = None
+
+    @property
+    def accessor(self) -> str | None:
+        status = self.grant.status if self.grant else None
+        return status.token_accessor if status else None
+
+
+def own_record(svc: Services, grant_id: str, now: datetime) -> OwnRecord | None:
+    """jitops' own record of ``grant_id`` (see :class:`OwnRecord`), None when jitops never
+    recorded anything about it. Only commits on main's first-parent line that pass the
+    own-commit rule (:func:`jitops_own`) count: a pull request's commit carrying the same
+    trailers is not a record. GitHub not answering whether a recent one belongs to a pull
+    request counts it as jitops' (checked again by the next run)."""
+    if not valid_id(grant_id):
+        return None
+    out = svc.git.text(
+        "log",
+        "--first-parent",
+        "--format=%H",
+        "-E",
+        "--all-match",
+        f"--grep=^Jitops-Grant: {re.escape(grant_id)}$",
+        "--grep=^Jitops-Action: (issue|deny|expire|revoke)$",
+        svc.tip,
+    )
+    newest: tuple[LedgerEntry, str] | None = None
+    for sha in out.split():
+        entry = svc.git.jitops_entry(sha)
+        if entry is None or entry.grant != grant_id:
+            continue
+        try:
+            own = jitops_own(svc, sha, grant_id, now)
+        except JitopsError as exc:
+            log.warning("could not check who made %s: %s", sha[:12], exc)
+            own = True
+        if not own:
+            continue
+        if newest is None:
+            newest = (entry, sha)
+        if entry.action == "issue":
+            data = svc.git.show(sha, grant_path(grant_id))
+            grant, _ = read_grant_safely(data or b"", grant_path(grant_id))
+            trailers = parse_trailers(svc.git.message(sha))
+            return OwnRecord(
+                newest[0], newest[1], sha, data, grant, trailers.get(plan.DELIVERY_TRAILER) or None
+            )
+    return OwnRecord(newest[0], newest[1]) if newest else None
+
+
 def issued_by_jitops(svc: Services, path: str, now: datetime) -> bool:
     """Whether the status block of ``path`` at the tip was written by jitops' own commit.
 
@@ -381,10 +447,16 @@ def issued_by_jitops(svc: Services, path: str, now: datetime) -> bool:
 
 def recent_undelivered(
     svc: Services, now: datetime, skip: frozenset[str] = frozenset()
-) -> list[tuple[Grant, IssueDecision]]:
-    """Active grants issued within ``recheck_within`` whose delivery comment is missing (the run
-    that recorded them died before posting), with what re-issuing them needs."""
-    out: list[tuple[Grant, IssueDecision]] = []
+) -> list[tuple[Grant, IssueDecision, str | None]]:
+    """Active grants issued within ``recheck_within`` whose delivery was never made (the run
+    that recorded them died before posting it), with what re-issuing them needs and the
+    accessor of the wrapping token the re-issue replaces.
+
+    Whether a delivery happened is jitops' record, not a comment's presence: the issue commit
+    names the delivery's wrapping token by its accessor, and Vault says whether it is still
+    live (:func:`jitops.core.record.redeliver`): a claimed delivery is never replaced, however
+    its comment was edited or deleted."""
+    out: list[tuple[Grant, IssueDecision, str | None]] = []
     candidates = []
     for path, data in sorted(svc.grant_files_at(svc.tip).items()):
         grant, _ = read_grant_safely(data, path)
@@ -397,9 +469,10 @@ def recent_undelivered(
             continue
         if not timedelta(0) <= now - status.issued_at <= svc.recheck_within:
             continue  # not recent (an issued_at in the future is not recent either)
-        if status_commit(svc.git, svc.tip, path) is None:
-            continue
-        candidates.append(grant)
+        found = own_record(svc, grant.id, now)
+        if found is None or found.entry.action != "issue" or found.file != data:
+            continue  # only a grant whose file on main is jitops' own record
+        candidates.append((grant, found.delivery))
     if not candidates:
         return out
     try:
@@ -408,7 +481,7 @@ def recent_undelivered(
         log.error("cannot re-deliver: the policy on main is invalid: %s", exc)
         return out
     me = svc.github.whoami(policy.settings.bot).lower()
-    for grant in candidates:
+    for grant, delivery in candidates:
         recorded = grant.status
         assert recorded is not None
         assert recorded.pull_request is not None
@@ -416,7 +489,12 @@ def recent_undelivered(
             pr = recorded.pull_request
             bodies = [c.body for c in svc.github.comments(pr) if c.author.lower() == me]
             record = plan.find_issued_record(bodies, grant.id)
-            if record is not None and record.accessor == recorded.token_accessor:
+            posted = record is not None and record.accessor == recorded.token_accessor
+            wrapping = None
+            if delivery is not None and not posted:
+                live = svc.vault(policy).wrapping_live(delivery)
+                wrapping = Token.LIVE if live else Token.GONE
+            if not redeliver(wrapping=wrapping, posted=posted):
                 continue
             if grant.role not in policy.roles:
                 continue
@@ -433,14 +511,13 @@ def recent_undelivered(
         except JitopsError as exc:
             log.error("could not check the recorded token of %s: %s", grant.id, exc)
             continue
-        if token is None or not token.is_grant(
-            grant.id, requester=grant.requester, role=grant.role, repository=svc.repository
-        ):
+        if not svc.is_ours(token, grant.id, requester=grant.requester, role=grant.role):
             log.warning(
                 "%s: the recorded token is not a live jitops token of this grant; not re-issued",
                 grant.id,
             )
             continue
+        assert token is not None
         if token.expire_time is not None and token.expire_time < recorded.expires_at:
             grant = replace(grant, status=replace(recorded, expires_at=token.expire_time))
         fresh = replace(grant, status=None)
@@ -457,6 +534,7 @@ def recent_undelivered(
                     recorded.approved_by,
                     tuple(keys),
                 ),
+                delivery,
             )
         )
     return out
@@ -466,12 +544,14 @@ __all__ = [
     "EARLY_REVOKE_WINDOW",
     "MAX_REBASED_COMMITS",
     "LandingUnknown",
+    "OwnRecord",
     "commit_time",
     "deletions",
     "find_landing",
     "gate_inputs",
     "issued_by_jitops",
     "jitops_own",
+    "own_record",
     "recent_undelivered",
     "recorded_accessor",
     "status_commit",

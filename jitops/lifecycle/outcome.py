@@ -15,6 +15,7 @@ class Action(StrEnum):
     DENIED = "denied"
     SKIPPED = "skipped"
     REVOKED = "revoked"
+    RESTORED = "restored"  # jitops put its recorded grant file back on main
     EXPIRED = "expired"
     FAILED = "failed"
     FLAGGED = "flagged"  # a file jitops cannot judge or record: an admin must act

@@ -55,7 +55,7 @@ def early_revokes(svc: Services, *, now: datetime | None = None) -> list[Outcome
                 # deleting commit only looks like jitops' own: Vault has the last word
                 vault = svc.vault(svc.last_good_policy())
                 token = vault.lookup_accessor(grant.status.token_accessor)
-                if token is None or not token.is_grant(grant.id, repository=svc.repository):
+                if not svc.is_ours(token, grant.id):
                     continue
                 by = f"commit {sha[:12]}, shaped like jitops' own,"
             else:
@@ -142,10 +142,7 @@ def end_grant(
 
 def _revoke_note(svc: Services, policy: Policy, grant: Grant) -> str:
     assert grant.status is not None
-    vault = svc.vault(policy)
-    done = vault.revoke_grant_token(
-        grant.status.token_accessor, grant.id, repository=svc.repository
-    )
+    done = svc.revoke_grant_token(policy, grant.status.token_accessor, grant.id)
     if done == "revoked":
         return "jitops revoked its Vault token."
     if done == "foreign":

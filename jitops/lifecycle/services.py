@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +19,7 @@ from jitops.errors import JitopsError, UsageError
 if TYPE_CHECKING:
     from jitops.doors.github import GitHub
     from jitops.doors.vault.client import Vault
+    from jitops.doors.vault.model import TokenInfo
 
 log = logging.getLogger("jitops")
 
@@ -38,6 +39,10 @@ class Services:
     ``failed`` (retried by every run) before it is denied with that reason.
     ``recheck_within``: for how long after issuing a run checks with GitHub that the delivery
     comment was posted (else re-issues) and that the status commit belongs to no pull request.
+    ``repository_id``: GitHub's id of the access repository (``GITHUB_REPOSITORY_ID`` in
+    Actions), written into every grant token and matched before the name: a renamed or
+    transferred repository keeps it. ``clock``: the time now, read again where a run's start
+    time (``now``) is too old to decide (a token that expired while the run went on).
     """
 
     git: Git
@@ -47,9 +52,11 @@ class Services:
     remote: str = "origin"
     branch: str = "main"
     repository: str | None = None
+    repository_id: str | None = None
     say: Callable[[str], None] = field(default=lambda _msg: None, repr=False)
     give_up_after: timedelta = DEFAULT_GIVE_UP_AFTER
     recheck_within: timedelta = RECHECK_WITHIN
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC), repr=False)
     _vault: Vault | None = field(default=None, repr=False)
 
     @property
@@ -84,6 +91,31 @@ class Services:
                 except (PolicyError, JitopsError):
                     continue
             raise first
+
+    def is_ours(
+        self,
+        token: TokenInfo | None,
+        grant_id: str,
+        *,
+        requester: str | None = None,
+        role: str | None = None,
+    ) -> bool:
+        """Whether Vault's record of ``token`` says it is the live token jitops created for
+        ``grant_id`` in this repository (by id when both know it, else by name)."""
+        return token is not None and token.is_grant(
+            grant_id,
+            requester=requester,
+            role=role,
+            repository=self.repository,
+            repository_id=self.repository_id,
+        )
+
+    def revoke_grant_token(self, policy: Policy, accessor: str, grant_id: str) -> str:
+        """:meth:`Vault.revoke_grant_token` for this repository: ``revoked``, ``gone`` or
+        ``foreign``."""
+        return self.vault(policy).revoke_grant_token(
+            accessor, grant_id, repository=self.repository, repository_id=self.repository_id
+        )
 
     def vault(self, policy: Policy) -> Vault:
         if self._vault is None:
@@ -181,5 +213,6 @@ def open_services(
         remote=remote,
         branch=branch,
         repository=repo_name,
+        repository_id=env.get("GITHUB_REPOSITORY_ID") or None,
         say=say,
     )

@@ -536,11 +536,14 @@ def test_pr_check_on_a_pull_request_touching_no_grant_passes_and_what_it_costs(
 
 
 @pytest.mark.parametrize("method", ["merge", "squash"])
-def test_a_merged_change_to_an_issued_grant_is_denied_and_its_token_revoked(
+def test_a_merged_change_to_an_issued_grant_is_undone_by_jitops_record(
     world: World, method: str
 ) -> None:
     """An admin merges a pull request that pushes an active grant's expiry out by a month: the
-    changed file is not jitops' record, so the gate denies it and the recorded token dies."""
+    changed file is not jitops' record, so jitops puts its record back (the grant is never
+    judged again, nor recorded as denied), and access still ends at the recorded expiry."""
+    from jitops.core.grant import parse_time
+
     n = world.gh.open_pr(REQUESTER, "g", "Access", files={"grants/stg-octocat-20.yaml": STAGING})
     world.gh.merge_pr(n, DBA, method=method)
     assert results(issue(world)) == [("stg-octocat-20", "issued")]
@@ -549,9 +552,14 @@ def test_a_merged_change_to_an_issued_grant_is_denied_and_its_token_revoked(
     longer = text.replace("expires_at: 20", "expires_at: 21", 1)
     m = world.gh.open_pr(REQUESTER, "x", "Longer", files={"grants/stg-octocat-20.yaml": longer})
     world.gh.merge_pr(m, DBA, method=method)
-    found = denied_by(issue(world), "stg-octocat-20", "gate rule 4")
-    assert found.pull_request == n
-    assert on_main(world, "stg-octocat-20") is None
+    outcomes = issue(world)
+    assert results(outcomes) == [("stg-octocat-20", "restored")]
+    assert outcomes[0].pull_request == n
+    assert on_main(world, "stg-octocat-20") == text
+    assert world.admin().lookup_accessor(accessor) is not None
+    expiry = parse_time(text.split("expires_at: ")[1].split()[0])
+    swept = run_sweep(world.services(), now=expiry + timedelta(seconds=1))
+    assert ("stg-octocat-20", "expired") in results(swept)
     assert world.admin().lookup_accessor(accessor) is None
 
 

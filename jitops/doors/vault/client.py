@@ -28,6 +28,7 @@ from jitops.doors.vault.login import login_from
 from jitops.doors.vault.model import (
     GRANT_META,
     OTHER_NAMESPACE,
+    REPOSITORY_ID_META,
     REPOSITORY_META,
     REQUESTER_META,
     ROLE_META,
@@ -269,6 +270,7 @@ class Vault:
         wrap_ttl: timedelta,
         token_role: str,
         repository: str | None = None,
+        repository_id: str | None = None,
     ) -> Issued:
         """Create the grant's orphan token and hand back only a single-use wrapping token."""
         before = self.request_count
@@ -286,6 +288,7 @@ class Vault:
                     REQUESTER_META: requester,
                     ROLE_META: role.name,
                     REPOSITORY_META: repository or "",
+                    REPOSITORY_ID_META: repository_id or "",
                     "jitops_pull_request": str(pull_request) if pull_request else "",
                 },
                 no_default_policy=False,
@@ -371,7 +374,12 @@ class Vault:
         return True
 
     def revoke_grant_token(
-        self, accessor: str, grant_id: str, *, repository: str | None = None
+        self,
+        accessor: str,
+        grant_id: str,
+        *,
+        repository: str | None = None,
+        repository_id: str | None = None,
     ) -> str:
         """Revoke the token git records for ``grant_id``, only if Vault says it is that grant's
         token (:meth:`TokenInfo.is_grant`): ``revoked``, ``gone`` (already ended) or
@@ -380,9 +388,21 @@ class Vault:
         info = self.lookup_accessor(accessor) if accessor else None
         if info is None:
             return "gone"
-        if not info.is_grant(grant_id, repository=repository):
+        if not info.is_grant(grant_id, repository=repository, repository_id=repository_id):
             return "foreign"
         return "revoked" if self.revoke_accessor(accessor) else "gone"
+
+    def wrapping_live(self, wrapping_accessor: str) -> bool:
+        """Whether the single-use wrapping token behind ``wrapping_accessor`` is still live:
+        nobody unwrapped it and its wrap TTL has not run out. OpenBao answers
+        ``auth/token/lookup-accessor`` for a wrapping token's accessor (policy
+        ``response-wrapping``, one use) and "invalid accessor" once it was unwrapped or expired
+        (checked against a real server); ``sys/wrapping/lookup`` needs the token itself, which
+        the issuer does not keep."""
+        if not wrapping_accessor:
+            return False
+        info = self.lookup_accessor(wrapping_accessor)
+        return info is not None and "response-wrapping" in info.policies
 
     def lookup_accessor(self, accessor: str) -> TokenInfo | None:
         """The live token behind ``accessor``, or None when it is expired, revoked or unknown."""

@@ -22,6 +22,9 @@ GRANT_META = "jitops_grant"
 REQUESTER_META = "jitops_requester"
 ROLE_META = "jitops_role"
 REPOSITORY_META = "jitops_repository"
+#: GitHub's numeric id of the access repository: it stays when the repository is renamed or
+#: transferred, its name does not
+REPOSITORY_ID_META = "jitops_repository_id"
 
 
 class VaultError(JitopsError):
@@ -82,14 +85,22 @@ class TokenInfo:
         requester: str | None = None,
         role: str | None = None,
         repository: str | None = None,
+        repository_id: str | None = None,
     ) -> bool:
         """Whether this is the token jitops created for ``grant_id`` (of ``requester`` and
         ``role``, in ``repository``), as its metadata says. Git only *names* an accessor, and
         whoever can merge can write any accessor into a file: before jitops revokes, re-issues
         or trusts a recorded token, Vault's own record of it must agree. A field the token does
-        not carry (tokens made before jitops recorded it) is not compared."""
+        not carry (tokens made before jitops recorded it) is not compared. The repository is
+        matched by GitHub's repository id when both sides know it (a renamed or transferred
+        repository keeps its id), else by its name."""
         if self.grant_id != grant_id:
             return False
+        have_id = self.meta.get(REPOSITORY_ID_META)
+        if repository_id and have_id:
+            if have_id != repository_id:
+                return False
+            repository = None  # the id decides; the name may have changed
         for key, want in (
             (REQUESTER_META, requester),
             (ROLE_META, role),

@@ -375,6 +375,7 @@ class World:
         env = {
             "VAULT_ADDR": self.vault_url,
             "GITHUB_REPOSITORY": REPO,
+            "GITHUB_REPOSITORY_ID": REPOSITORY_ID,
             "GITHUB_REPOSITORY_OWNER": REPO.split("/")[0],
             "GITHUB_API_URL": self.gh.api_url,
         }
@@ -406,6 +407,7 @@ class World:
             ),
             environ=environ,
             repository=REPO,
+            repository_id=REPOSITORY_ID,
             say=say,
         )
 

@@ -1,0 +1,75 @@
+"""jitops' own record decides what happens to a grant file on main (pure, no servers)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from jitops.core.record import Facts, Move, Token, decide, redeliver
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+LATER = NOW + timedelta(minutes=30)
+
+
+def move(**kw: object) -> Move:
+    return decide(Facts(now=NOW, **kw))[0]  # type: ignore[arg-type]
+
+
+def test_a_file_jitops_never_recorded_goes_to_the_gate() -> None:
+    assert move(action=None) is Move.GATE
+
+
+@pytest.mark.parametrize("action", ["deny", "expire", "revoke"])
+def test_a_decided_id_that_comes_back_is_removed_never_judged(action: str) -> None:
+    got, why = decide(Facts(action=action, now=NOW))
+    assert got is Move.REMOVE
+    assert "new grant id" in why
+
+
+def test_jitops_record_on_main_stands_while_its_token_is_live_or_vault_is_silent() -> None:
+    facts = {"action": "issue", "matches": True, "expires_at": LATER}
+    assert move(**facts) is Move.ASK_VAULT
+    assert move(**facts, token=Token.LIVE) is Move.KEEP
+    assert move(**facts, token=Token.UNKNOWN) is Move.KEEP
+    assert move(**facts, check_vault=False) is Move.KEEP  # the sweep does not ask
+    assert move(action="issue", matches=True, expires_at=NOW) is Move.KEEP  # the sweep's
+
+
+def test_a_token_ended_outside_jitops_is_ended_never_denied() -> None:
+    facts = {"action": "issue", "matches": True, "expires_at": LATER, "token": Token.GONE}
+    assert move(**facts) is Move.ASK_ORIGIN
+    got, why = decide(Facts(now=NOW, in_pull_request=False, **facts))  # type: ignore[arg-type]
+    assert got is Move.END and "ended outside jitops" in why
+    # a status block a rebase merge replayed is no record: the gate judges it
+    assert move(**facts, in_pull_request=True) is Move.GATE
+
+
+def test_a_token_that_expired_while_the_run_went_on_is_left_to_the_sweep() -> None:
+    facts = {"action": "issue", "matches": True, "expires_at": LATER, "token": Token.GONE}
+    late = LATER + timedelta(seconds=1)
+    assert move(**facts, in_pull_request=False, clock=late) is Move.KEEP
+
+
+def test_a_changed_file_is_restored_while_its_token_lives_and_never_issued_again() -> None:
+    facts = {"action": "issue", "matches": False, "expires_at": LATER}
+    assert move(**facts) is Move.ASK_VAULT
+    assert move(**facts, check_vault=False) is Move.ASK_VAULT  # not jitops' record: not kept
+    assert move(**facts, token=Token.LIVE) is Move.RESTORE
+    assert move(**facts, token=Token.GONE) is Move.END
+    assert move(**facts, token=Token.FOREIGN) is Move.END
+    assert move(**facts, token=Token.UNKNOWN) is Move.WAIT
+    got, why = decide(Facts(now=NOW, readable=False, token=Token.LIVE, **facts))  # type: ignore[arg-type]
+    assert got is Move.END and "damaged" in why
+    assert all(
+        move(**facts, token=t) is not Move.GATE for t in Token
+    )  # an issued grant never goes back through the gate
+
+
+def test_a_claimed_delivery_is_never_replaced_whatever_its_comment_says() -> None:
+    assert redeliver(wrapping=Token.GONE, posted=False) is False  # claimed, comment deleted
+    assert redeliver(wrapping=Token.GONE, posted=True) is False
+    assert redeliver(wrapping=Token.UNKNOWN, posted=False) is False  # Vault silent: not now
+    assert redeliver(wrapping=Token.LIVE, posted=True) is False
+    assert redeliver(wrapping=Token.LIVE, posted=False) is True  # the run died before posting
+    assert redeliver(wrapping=None, posted=False) is True  # recorded before the trailer existed
