@@ -20,12 +20,12 @@ from click.testing import CliRunner
 
 from jitops.cli import cli
 from jitops.core.grant import parse_time
-from jitops.demo.world import DBA, REPO, REQUESTER, World
 from jitops.doors.git import Git
 from jitops.lifecycle.audit import load_history
 from jitops.lifecycle.issue import run_issue
 from jitops.lifecycle.outcome import Outcome
 from jitops.lifecycle.sweep import run_sweep
+from jitops_sandbox.demo.world import DBA, REPO, REQUESTER, World
 from tests.lifecycle.test_lifecycle import claim
 
 pytestmark = pytest.mark.integration
