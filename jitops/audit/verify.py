@@ -5,7 +5,10 @@ parents, subject "Merge pull request #N from owner/branch") or a squash / rebase
 parent, subject ending in "(#N)"). What counts as jitops' own commit, whose trailers are
 believed: see :mod:`jitops.audit` (one parent, subject ``jitops: <action> <grant>``, a change
 that is exactly what the action says). Every other commit carrying ``Jitops-*`` trailers is
-reported. The commit author is not checked: anyone who can push can write any author name.
+reported, and so is a grant file that arrived already carrying a status block (only jitops'
+issue commit writes one; a history rewrite that folds the issue commit into the merge before
+it leaves a live grant with no issue record). The commit author is not checked: anyone who
+can push can write any author name.
 With a signed ledger, each of jitops' own commits must carry a good signature by a key of the
 allowed signers file (``--allowed-signers``); without one, the real protection stays branch
 protection (`jitops doctor` checks it), and this check finds what slipped past it.

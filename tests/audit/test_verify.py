@@ -328,3 +328,26 @@ def test_a_reissue_for_the_time_left_is_consistent_but_not_one_that_extends(
     code, lines = verify(ledger.repo)
     assert code == 1
     assert any("stg-octo-1 was issued again with a later expiry" in ln for ln in lines), lines
+
+
+STATUS = (
+    "status:\n  state: active\n  pull_request: 1\n  approved_by: []\n"
+    "  issued_at: 2026-11-01T10:00:30Z\n  expires_at: 2026-11-01T12:00:30Z\n"
+    "  token_accessor: acc-1\n"
+)
+
+
+def test_a_status_block_that_arrived_with_the_file_is_reported(ledger: Ledger) -> None:
+    """A history rewritten so that jitops' issue commit is folded into the merge that added the
+    file: the grant carries a status block (a live token) but no issue record, so `--active`
+    would not list it. A request carrying a status block that jitops denied is no finding."""
+    now = datetime.now(UTC)
+    ledger.add("stg-octo-1", request("octocat", "staging-admin") + STATUS, now, squash=True)
+    pr = ledger.add("stg-octo-2", request("octocat", "staging-admin") + STATUS, now)
+    ledger.end("deny", "stg-octo-2", now, pr=pr, reason="gate rule 4")
+    code, lines = verify(ledger.repo)
+    assert code == 1
+    (bad,) = lines[:-1] if lines[-1].startswith("2 grants") else lines
+    assert "grants/stg-octo-1.yaml was added with a status block" in bad
+    assert "stg-octo-2" not in "\n".join(lines)
+    assert not any(r["active"] for r in records(ledger.repo).values())
