@@ -108,6 +108,16 @@ def _check_record(
             out.append(f"{at} has no approvers but its role needs review")
         if r.expires_at is None:
             out.append(f"{at} has no expires_at")
+        if r.ended_by == "deny":
+            # a grant jitops issued is ended (expire, revoke), never denied: an issue record
+            # followed by a deny is a pull request's copy of jitops' issue commit (a rebase
+            # merge replays it single-parent, with its message) that the gate then took off
+            # main, or an issued grant judged again after its file was changed
+            out.append(
+                f"{at}, but {r.grant} was denied after it was issued (an issued grant is ended, "
+                "never denied): the issue record may be a pull request's copy of jitops' commit "
+                "replayed by a rebase merge, whose approvers are not to be believed"
+            )
     elif r.ended_by in ("expire", "revoke"):
         out.append(f"grant {r.grant} was ended ({r.ended_by}) but never issued in this history")
     if r.ended_by is not None and r.added == 0 and r.issue_sha is None:

@@ -351,3 +351,54 @@ def test_a_status_block_that_arrived_with_the_file_is_reported(ledger: Ledger) -
     assert "grants/stg-octo-1.yaml was added with a status block" in bad
     assert "stg-octo-2" not in "\n".join(lines)
     assert not any(r["active"] for r in records(ledger.repo).values())
+
+
+def _replayed(ledger: Ledger, gid: str, when: datetime) -> None:
+    """A writer's pull request rebase-merged: its own commit adding the file lands as a
+    single-parent commit with the writer's message (no merge commit, no ``(#N)``)."""
+    ledger.texts[gid] = request("mallory", "staging-admin")
+    ledger.at(when)
+    ledger.git.commit({f"grants/{gid}.yaml": ledger.texts[gid].encode()}, "Request access\n")
+
+
+def test_an_issue_record_forged_by_a_rebase_merge_is_reported(ledger: Ledger) -> None:
+    """A writer's pull request whose second commit copies jitops' issue commit (subject,
+    trailers with approvers of their choosing, a status block), rebase-merged: both commits
+    land single-parent on main and the copy has jitops' shape. The gate takes the file off main
+    with a deny (its status was not jitops'), but the ledger then shows an issue by approvers
+    who never approved, and the forged record vouched for the addition. jitops never denies a
+    grant it issued, so an issue followed by a deny is not jitops' record."""
+    now = datetime.now(UTC)
+    _replayed(ledger, "stg-mallory-1", now - HOUR)
+    copy = {"pr": 7, "approved": ("alice",), "requester": "mallory"}
+    ledger.issue("stg-mallory-1", now - HOUR, **copy)  # type: ignore[arg-type]  # the writer's
+    ledger.end(
+        "deny",
+        "stg-mallory-1",
+        now - HOUR + timedelta(minutes=1),
+        pr=7,
+        reason="x",
+        requester="mallory",
+    )
+    code, lines = verify(ledger.repo)
+    assert code == 1, lines
+    assert any("stg-mallory-1" in ln and "denied after it was issued" in ln for ln in lines), lines
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="an expire commit carries no time of its own: the audit sees only the commit time, "
+    "and `jitops sweep --now` (tests, operators) commits real-time expires for a pretended "
+    "time, so 'expired before expires_at' cannot be told from that without the sweep "
+    "recording the time it judged by (a trailer written by the lifecycle's expire commit)",
+)
+def test_an_expire_before_the_expiry_is_reported(ledger: Ledger) -> None:
+    """jitops' sweep expires a grant only once its ``expires_at`` has passed. A deletion of
+    someone else's active grant committed with jitops' expire message (rebase-merged from a
+    pull request) would otherwise read as a normal expiry in the audit."""
+    now = datetime.now(UTC)
+    pr = issued(ledger, "stg-octo-1", now - HOUR)
+    ledger.end("expire", "stg-octo-1", now - timedelta(minutes=10), pr=pr)  # 50 min early
+    code, lines = verify(ledger.repo)
+    assert code == 1, lines
+    assert any("stg-octo-1" in ln and "before its expiry" in ln for ln in lines)
