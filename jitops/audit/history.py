@@ -202,6 +202,15 @@ def build(
                     )
                 )
             setattr(rec, key, said or filed)
+        if "status" in fields and rec.ended_by != "deny":
+            findings.append(
+                Finding(
+                    rec.added_sha or "?",
+                    f"{path} was added with a status block, which only jitops' own issue "
+                    f"commit writes: {gid} may be live with no issue record on this line "
+                    "(an issue commit dropped or folded into another by a rewritten history?)",
+                )
+            )
         rec.reason = _text(fields.get("reason"))
         rec.ticket = _text(fields.get("ticket"))
         rec.duration = _text(fields.get("duration"))

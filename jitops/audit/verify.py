@@ -5,7 +5,10 @@ parents, subject "Merge pull request #N from owner/branch") or a squash / rebase
 parent, subject ending in "(#N)"). What counts as jitops' own commit, whose trailers are
 believed: see :mod:`jitops.audit` (one parent, subject ``jitops: <action> <grant>``, a change
 that is exactly what the action says). Every other commit carrying ``Jitops-*`` trailers is
-reported. The commit author is not checked: anyone who can push can write any author name.
+reported, and so is a grant file that arrived already carrying a status block (only jitops'
+issue commit writes one; a history rewrite that folds the issue commit into the merge before
+it leaves a live grant with no issue record). The commit author is not checked: anyone who
+can push can write any author name.
 With a signed ledger, each of jitops' own commits must carry a good signature by a key of the
 allowed signers file (``--allowed-signers``); without one, the real protection stays branch
 protection (`jitops doctor` checks it), and this check finds what slipped past it.
@@ -105,6 +108,16 @@ def _check_record(
             out.append(f"{at} has no approvers but its role needs review")
         if r.expires_at is None:
             out.append(f"{at} has no expires_at")
+        if r.ended_by == "deny":
+            # a grant jitops issued is ended (expire, revoke), never denied: an issue record
+            # followed by a deny is a pull request's copy of jitops' issue commit (a rebase
+            # merge replays it single-parent, with its message) that the gate then took off
+            # main, or an issued grant judged again after its file was changed
+            out.append(
+                f"{at}, but {r.grant} was denied after it was issued (an issued grant is ended, "
+                "never denied): the issue record may be a pull request's copy of jitops' commit "
+                "replayed by a rebase merge, whose approvers are not to be believed"
+            )
     elif r.ended_by in ("expire", "revoke"):
         out.append(f"grant {r.grant} was ended ({r.ended_by}) but never issued in this history")
     if r.ended_by is not None and r.added == 0 and r.issue_sha is None:

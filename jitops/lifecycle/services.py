@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from jitops.core.gate import DEFAULT_GIVE_UP_AFTER, read_grant_safely
 from jitops.core.grant import GRANT_SUFFIX, GRANTS_DIR, Grant, GrantStatus
 from jitops.core.policy import POLICY_DIR, Policy, PolicyError, load_policy
-from jitops.doors.git import Git
+from jitops.doors.git import Git, check_signing
 from jitops.doors.webhooks import Event, Notifier
 from jitops.errors import JitopsError, UsageError
 
@@ -199,6 +199,7 @@ def open_services(
     if not token:
         raise UsageError("a GitHub token is required: --token, JITOPS_GITHUB_TOKEN or GITHUB_TOKEN")
     env = dict(environ)
+    check_signing(env)  # a signing key that is set but cannot sign stops the run before it acts
 
     def connect(policy: Policy) -> Vault:
         if not vault_addr:

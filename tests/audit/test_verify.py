@@ -328,3 +328,77 @@ def test_a_reissue_for_the_time_left_is_consistent_but_not_one_that_extends(
     code, lines = verify(ledger.repo)
     assert code == 1
     assert any("stg-octo-1 was issued again with a later expiry" in ln for ln in lines), lines
+
+
+STATUS = (
+    "status:\n  state: active\n  pull_request: 1\n  approved_by: []\n"
+    "  issued_at: 2026-11-01T10:00:30Z\n  expires_at: 2026-11-01T12:00:30Z\n"
+    "  token_accessor: acc-1\n"
+)
+
+
+def test_a_status_block_that_arrived_with_the_file_is_reported(ledger: Ledger) -> None:
+    """A history rewritten so that jitops' issue commit is folded into the merge that added the
+    file: the grant carries a status block (a live token) but no issue record, so `--active`
+    would not list it. A request carrying a status block that jitops denied is no finding."""
+    now = datetime.now(UTC)
+    ledger.add("stg-octo-1", request("octocat", "staging-admin") + STATUS, now, squash=True)
+    pr = ledger.add("stg-octo-2", request("octocat", "staging-admin") + STATUS, now)
+    ledger.end("deny", "stg-octo-2", now, pr=pr, reason="gate rule 4")
+    code, lines = verify(ledger.repo)
+    assert code == 1
+    (bad,) = lines[:-1] if lines[-1].startswith("2 grants") else lines
+    assert "grants/stg-octo-1.yaml was added with a status block" in bad
+    assert "stg-octo-2" not in "\n".join(lines)
+    assert not any(r["active"] for r in records(ledger.repo).values())
+
+
+def _replayed(ledger: Ledger, gid: str, when: datetime) -> None:
+    """A writer's pull request rebase-merged: its own commit adding the file lands as a
+    single-parent commit with the writer's message (no merge commit, no ``(#N)``)."""
+    ledger.texts[gid] = request("mallory", "staging-admin")
+    ledger.at(when)
+    ledger.git.commit({f"grants/{gid}.yaml": ledger.texts[gid].encode()}, "Request access\n")
+
+
+def test_an_issue_record_forged_by_a_rebase_merge_is_reported(ledger: Ledger) -> None:
+    """A writer's pull request whose second commit copies jitops' issue commit (subject,
+    trailers with approvers of their choosing, a status block), rebase-merged: both commits
+    land single-parent on main and the copy has jitops' shape. The gate takes the file off main
+    with a deny (its status was not jitops'), but the ledger then shows an issue by approvers
+    who never approved, and the forged record vouched for the addition. jitops never denies a
+    grant it issued, so an issue followed by a deny is not jitops' record."""
+    now = datetime.now(UTC)
+    _replayed(ledger, "stg-mallory-1", now - HOUR)
+    copy = {"pr": 7, "approved": ("alice",), "requester": "mallory"}
+    ledger.issue("stg-mallory-1", now - HOUR, **copy)  # type: ignore[arg-type]  # the writer's
+    ledger.end(
+        "deny",
+        "stg-mallory-1",
+        now - HOUR + timedelta(minutes=1),
+        pr=7,
+        reason="x",
+        requester="mallory",
+    )
+    code, lines = verify(ledger.repo)
+    assert code == 1, lines
+    assert any("stg-mallory-1" in ln and "denied after it was issued" in ln for ln in lines), lines
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="an expire commit carries no time of its own: the audit sees only the commit time, "
+    "and `jitops sweep --now` (tests, operators) commits real-time expires for a pretended "
+    "time, so 'expired before expires_at' cannot be told from that without the sweep "
+    "recording the time it judged by (a trailer written by the lifecycle's expire commit)",
+)
+def test_an_expire_before_the_expiry_is_reported(ledger: Ledger) -> None:
+    """jitops' sweep expires a grant only once its ``expires_at`` has passed. A deletion of
+    someone else's active grant committed with jitops' expire message (rebase-merged from a
+    pull request) would otherwise read as a normal expiry in the audit."""
+    now = datetime.now(UTC)
+    pr = issued(ledger, "stg-octo-1", now - HOUR)
+    ledger.end("expire", "stg-octo-1", now - timedelta(minutes=10), pr=pr)  # 50 min early
+    code, lines = verify(ledger.repo)
+    assert code == 1, lines
+    assert any("stg-octo-1" in ln and "before its expiry" in ln for ln in lines)

@@ -109,3 +109,137 @@ def test_every_response_of_every_operation_jitops_uses_matches_githubs_schema(
     assert USED_BY_JITOPS - used == set(), "operations jitops uses were not exercised"
     assert report.problems == [], summarise(report.problems)
     assert report.checked == len(records)
+
+
+def _served_routes() -> set[tuple[str, str]]:
+    """(method, template) of every route the stand-in serves."""
+    from jitops_sandbox.github import (
+        routes_accounts,
+        routes_git,
+        routes_issues,
+        routes_pulls,
+        routes_rules,
+    )
+
+    modules = (routes_accounts, routes_git, routes_issues, routes_pulls, routes_rules)
+    return {(method, pattern) for m in modules for method, _, _, pattern in m.router.routes}
+
+
+def test_every_route_the_stand_in_serves_answers_as_github_describes(tmp_path: Path) -> None:
+    """The session check validates only the responses some test asked for: a route no test
+    calls (``GET /user/keys`` was one) or an error no test provokes (a review with an unknown
+    ``event``) was never judged. Here every route the stand-in serves is called, with its
+    error answers where GitHub describes a body for them, and this test fails when a new
+    route is added without being called here."""
+    import requests
+
+    description = Description(description_path())
+    with GitHubSandbox(tmp_path / "github") as gh:
+        gh.add_user("jitops-bot", write=True, bot=True)
+        for login in ("octocat", "alice"):
+            gh.add_user(login)
+        gh.add_ssh_key("octocat", KEY)
+        gh.add_team("acme", "dba", ["alice"])
+        gh.protect_branch("main", required_checks=["jitops/approval"], required_approvals=1)
+        ruleset = gh.add_ruleset("main rules", required_approvals=1)
+        gh.add_environment("jitops", branches=["main"])
+        n = gh.open_pr("octocat", "g1", "Access", files={"grants/g1.yaml": GRANT})
+        head = gh.head_sha(n)
+        comment = gh.comment(n, "jitops-bot", "hello")
+        review = gh.review(n, "alice", "APPROVED")
+        org = gh.store.org("acme")
+        team = gh.store.team("acme", "dba")
+        s = requests.Session()
+
+        def call(who: str, method: str, path: str, body: object = None) -> int:
+            headers = {"Authorization": f"token {gh.token(who)}"}
+            return s.request(
+                method, gh.api_url + path, json=body, headers=headers, timeout=30
+            ).status_code
+
+        r, pr = "/repos/acme/access", f"/repos/acme/access/pulls/{n}"
+        calls = [
+            ("octocat", "GET", "/user"),
+            ("octocat", "GET", "/user/keys"),
+            ("octocat", "GET", "/users/alice"),
+            ("octocat", "GET", "/users/octocat/keys"),
+            ("octocat", "GET", "/orgs/acme"),
+            ("octocat", "GET", "/orgs/acme/teams"),
+            ("octocat", "GET", "/orgs/acme/teams/dba"),
+            ("octocat", "GET", "/orgs/acme/teams/dba/members"),
+            ("octocat", "GET", "/orgs/acme/teams/dba/memberships/alice"),
+            ("octocat", "GET", f"/organizations/{org.id}/team/{team.id}"),
+            ("octocat", "GET", f"/organizations/{org.id}/team/{team.id}/members"),
+            ("octocat", "GET", f"/organizations/{org.id}/team/{team.id}/memberships/alice"),
+            ("octocat", "GET", f"/organizations/{org.id}/team/{team.id}/members/alice"),
+            ("octocat", "GET", f"/teams/{team.id}"),
+            ("octocat", "GET", f"/teams/{team.id}/members"),
+            ("octocat", "GET", f"/teams/{team.id}/memberships/alice"),
+            ("octocat", "GET", f"/teams/{team.id}/members/alice"),
+            ("octocat", "GET", f"{r}/branches"),
+            ("octocat", "GET", f"{r}/branches/main"),
+            ("octocat", "GET", f"{r}/branches/main/protection"),
+            ("octocat", "GET", f"{r}/branches/main/protection/required_status_checks"),
+            ("octocat", "GET", f"{r}/contents"),
+            ("octocat", "GET", f"{r}/contents/grants/g1.yaml?ref=g1"),
+            ("octocat", "GET", f"{r}/git/ref/heads/main"),
+            ("octocat", "GET", f"{r}/environments"),
+            ("octocat", "GET", f"{r}/environments/jitops"),
+            ("octocat", "GET", f"{r}/environments/jitops/deployment-branch-policies"),
+            ("octocat", "GET", f"{r}/issues/{n}"),
+            ("octocat", "GET", f"{r}/issues/{n}/comments"),
+            ("octocat", "POST", f"{r}/issues/{n}/comments", {"body": "more"}),
+            ("octocat", "GET", f"{r}/issues/comments/{comment}"),
+            ("jitops-bot", "PATCH", f"{r}/issues/comments/{comment}", {"body": "edited"}),
+            ("jitops-bot", "POST", f"{r}/issues/{n}/labels", {"labels": ["a", "b"]}),
+            ("jitops-bot", "PUT", f"{r}/issues/{n}/labels", {"labels": ["a", "b"]}),
+            ("octocat", "GET", f"{r}/issues/{n}/labels"),
+            ("octocat", "GET", f"{r}/labels"),
+            ("octocat", "GET", f"{r}/labels/a"),
+            ("jitops-bot", "DELETE", f"{r}/issues/{n}/labels/a"),
+            ("jitops-bot", "DELETE", f"{r}/issues/{n}/labels"),
+            ("jitops-bot", "DELETE", f"{r}/issues/comments/{comment}"),
+            ("octocat", "GET", f"{r}/commits/{head}"),
+            ("octocat", "GET", f"{r}/commits/{head}/pulls"),
+            ("jitops-bot", "POST", f"{r}/statuses/{head}", {"state": "success", "context": "c"}),
+            ("octocat", "GET", f"{r}/commits/{head}/statuses"),
+            ("octocat", "GET", f"{r}/statuses/{head}"),
+            ("octocat", "GET", f"{r}/commits/{head}/status"),
+            ("octocat", "GET", r),
+            ("octocat", "GET", f"{r}/pulls"),
+            ("octocat", "GET", pr),
+            ("octocat", "PATCH", pr, {"body": "why, again"}),
+            ("octocat", "GET", f"{pr}/files"),
+            ("octocat", "GET", f"{pr}/commits"),
+            ("octocat", "GET", f"{pr}/reviews"),
+            ("octocat", "GET", f"{pr}/reviews/{review}"),
+            ("alice", "POST", f"{pr}/reviews", {"event": "COMMENT", "body": "looks fine"}),
+            ("alice", "POST", f"{pr}/reviews", {"event": "SHIP_IT"}),  # 422
+            ("alice", "POST", f"{pr}/reviews", {"event": "COMMENT"}),  # 422: body required
+            ("octocat", "POST", f"{pr}/reviews", {"event": "APPROVE"}),  # 422: own pull request
+            ("jitops-bot", "POST", f"{pr}/requested_reviewers", {"reviewers": ["alice"]}),
+            ("octocat", "GET", f"{pr}/requested_reviewers"),
+            ("jitops-bot", "DELETE", f"{pr}/requested_reviewers", {"reviewers": ["alice"]}),
+            ("jitops-bot", "PUT", f"{pr}/reviews/{review}/dismissals", {"message": "stale"}),
+            ("octocat", "GET", f"{pr}/merge"),
+            ("jitops-bot", "PUT", f"{pr}/merge", {"merge_method": "squash"}),
+            ("octocat", "POST", f"{r}/pulls", {"title": "t", "head": "g1", "base": "main"}),
+            ("octocat", "GET", f"{r}/rules/branches/main"),
+            ("octocat", "GET", f"{r}/rulesets"),
+            ("octocat", "GET", f"{r}/rulesets/{ruleset}"),
+        ]
+        statuses = [(c[1], c[2], call(*c)) for c in calls]  # type: ignore[misc]
+        assert not [x for x in statuses if x[2] >= 500], statuses
+        records = gh.requests
+    report = description.check(records)
+    answered = {(rec.method, rec.route) for rec in records}
+    assert _served_routes() - answered == set(), "routes the stand-in serves were not called"
+    assert report.problems == [], summarise(report.problems)
+    reviews_422 = [
+        rec.body
+        for rec in records
+        if rec.route and rec.route.endswith("/reviews") and rec.status == 422
+    ]
+    assert len(reviews_422) == 3 and all(
+        all(isinstance(e, str) for e in body["errors"]) for body in reviews_422
+    )

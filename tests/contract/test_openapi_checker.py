@@ -74,3 +74,48 @@ def test_unknown_operations_and_error_bodies_are_judged_faults_are_not() -> None
         (200, "no such operation"),
         (403, "message: 7 is not of type 'string'"),
     ]
+
+
+def test_the_owners_key_fields_and_string_review_errors_are_required() -> None:
+    """GitHub's ``key`` schema (``GET /user/keys``) requires url, title, created_at, verified
+    and read_only; ``POST .../reviews`` answers 422 with ``validation-error-simple``, whose
+    ``errors`` are strings. The stand-in once sent ``{id, key}`` and error objects there."""
+    full = {
+        **KEYS,
+        "url": "https://api.github.com/user/keys/1",
+        "title": "laptop",
+        "created_at": "2026-11-01T10:00:00Z",
+        "verified": False,
+        "read_only": False,
+    }
+    reviews = "/repos/acme/access/pulls/1/reviews"
+    docs = "https://docs.github.com/rest"
+    as_objects = {"resource": "PullRequestReview", "field": "event", "code": "invalid"}
+    bad = description().check(
+        [
+            record("GET", "/user/keys", 200, [KEYS]),
+            record("POST", reviews, 422, {"message": "Validation Failed", "errors": [as_objects]}),
+        ]
+    )
+    assert sorted(p.message for p in bad.problems) == [
+        "(body): 'documentation_url' is a required property",
+        "0: 'created_at' is a required property",
+        "0: 'read_only' is a required property",
+        "0: 'title' is a required property",
+        "0: 'url' is a required property",
+        "0: 'verified' is a required property",
+        f"errors/0: {as_objects!r} is not of type 'string'",
+    ]
+    good = description().check(
+        [
+            record("GET", "/user/keys", 200, [full]),
+            record("GET", "/users/octocat/keys", 200, [KEYS]),  # key-simple: id and key
+            record(
+                "POST",
+                reviews,
+                422,
+                {"message": "Unprocessable Entity", "errors": ["x"], "documentation_url": docs},
+            ),
+        ]
+    )
+    assert good.problems == [] and good.checked == 3

@@ -156,3 +156,37 @@ def test_a_hostile_requester_cannot_forge_trailers_through_the_deny(world: World
     assert code == 0 and [r["grant"] for r in json.loads(out)] == ["stg-octocat-1"]
     code, out = audit(world, "verify")
     assert "carries Jitops-* trailers" not in out, out
+
+
+def _force_push(world: World, name: str, *steps: list[str]) -> None:
+    """An admin rewrites main in a clone and force-pushes it (no ruleset stops an admin who
+    bypasses it; the stand-in's bare repository takes the push as GitHub would)."""
+    clone = world.workdir / name
+    subprocess.run(["git", "clone", "-q", str(world.gh.repo_path), str(clone)], check=True)
+    ident = ["-c", "user.name=admin", "-c", "user.email=admin@example.com"]
+    for args in (*steps, ["push", "-q", "-f", "origin", "HEAD:main"]):
+        subprocess.run(["git", *ident, *args], cwd=clone, check=True, capture_output=True)
+
+
+def test_verify_reports_an_issue_commit_a_force_push_folded_away(world: World) -> None:
+    """A live grant whose issue commit an admin's force-push dropped from main, its status
+    block folded into the squash merge that added the file (a `fixup` of jitops' commit into
+    the one before it): git keeps no jitops record of the issue, `audit --active` does not list
+    the grant while its token lives, so verify must not call the ledger consistent."""
+    before = world.main_sha()
+    n = world.gh.open_pr(
+        "octocat", "req-stg-octocat-5", "Access", files={"grants/stg-octocat-5.yaml": STAGING}
+    )
+    squash = world.gh.merge_pr(n, DBA, method="squash")
+    run_issue(world.services(), before=before, after=squash)
+    grant = main_grant(world, "stg-octocat-5")
+    assert grant is not None and grant.status is not None  # issued, token live
+    assert audit(world, "verify")[0] == 0
+    fold = (["reset", "-q", "--soft", f"{squash}^"], ["commit", "-q", "-C", squash])
+    _force_push(world, "fold", *fold)
+    main = main_grant(world, "stg-octocat-5")
+    assert main is not None and main.status == grant.status  # same file, no issue commit
+    code, out = audit(world, "verify")
+    assert code == 1, out
+    assert "stg-octocat-5" in out and "status block" in out
+    assert "the ledger is consistent" not in out

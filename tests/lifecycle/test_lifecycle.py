@@ -317,3 +317,27 @@ def test_the_issue_command_needs_no_pushed_range_and_exits_1_while_a_grant_is_fa
     assert bad.exit_code == 2 and "is not a duration" in bad.output
     denied = CliRunner().invoke(cli, [*base, "--give-up-after", "0s"], env=env)
     assert "stg-octocat-13: denied" in denied.output
+
+
+def test_an_empty_signing_key_fails_the_run_before_it_issues_or_pushes(world: World) -> None:
+    """GitHub expands a secret the job's environment does not have to an empty string; the
+    issue run says so and exits 1 with main and Vault untouched, instead of an unsigned
+    ledger."""
+    from click.testing import CliRunner
+
+    from jitops.cli import cli
+
+    before, after, _ = merge_grant(world, "stg-octocat-12", STAGING)
+    env = {
+        **world.environ(),
+        "GITHUB_TOKEN": world.gh.token("jitops-bot"),
+        "JITOPS_SIGNING_KEY": "",
+    }
+    args = ["issue", "--before", before, "--after", after, "--repo", str(world.checkout)]
+    result = CliRunner().invoke(cli, args, env=env)
+    assert result.exit_code == 1, result.output
+    assert "JITOPS_SIGNING_KEY is set but empty" in result.output
+    assert world.main_sha() == after  # nothing pushed
+    assert world.grant_tokens() == []  # nothing issued
+    grant = main_grant(world, "stg-octocat-12")
+    assert grant is not None and grant.status is None

@@ -15,6 +15,7 @@ from jitops.doors.git.repo import (
     Git,
     PushRejected,
     TreeEntry,
+    check_signing,
     find_root,
     signing,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "GitError",
     "PushRejected",
     "TreeEntry",
+    "check_signing",
     "find_root",
     "signing",
 ]

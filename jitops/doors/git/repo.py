@@ -356,11 +356,22 @@ SIGNING_KEY_ENV = "JITOPS_SIGNING_KEY"
 def signing(env: Mapping[str, str] | None = None) -> Iterator[list[str]]:
     """Per-command git configuration that signs commits with the key in ``JITOPS_SIGNING_KEY``
     (empty when it is unset). Key material is written only to a private temporary file
-    (mode 0600) that is removed afterwards; nothing is set in any git configuration file."""
-    value = (os.environ if env is None else env).get(SIGNING_KEY_ENV, "").strip()
-    if not value:
+    (mode 0600) that is removed afterwards; nothing is set in any git configuration file.
+
+    Set means sign: a variable that is set but empty (GitHub gives an empty string for a
+    secret that does not exist in the job's environment) or a key ssh-keygen cannot sign with
+    is an error before anything is committed, never a silently unsigned ledger."""
+    source = os.environ if env is None else env
+    if SIGNING_KEY_ENV not in source:
         yield []
         return
+    value = source[SIGNING_KEY_ENV].strip()
+    if not value:
+        raise GitError(
+            f"{SIGNING_KEY_ENV} is set but empty, so jitops would commit unsigned; store the "
+            "bot's SSH private key in that secret of the job's environment, or remove the "
+            f"variable from the workflow to commit unsigned (docs/signing.md)"
+        )
     if "PRIVATE KEY-----" not in value:
         path = Path(value).expanduser()
         if not path.is_file():
@@ -368,16 +379,53 @@ def signing(env: Mapping[str, str] | None = None) -> Iterator[list[str]]:
                 f"{SIGNING_KEY_ENV} names no file and holds no private key; set it to the "
                 "bot's SSH private key (OpenSSH format) or to the path of that key"
             )
+        _check_key(path)
         yield _sign_args(path)
         return
     fd, name = tempfile.mkstemp(prefix="jitops-sign-")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(value.replace("\r\n", "\n") + "\n")
+        _check_key(Path(name))
         yield _sign_args(Path(name))
     finally:
         with contextlib.suppress(OSError):
             os.unlink(name)
+
+
+def check_signing(env: Mapping[str, str] | None = None) -> bool:
+    """Raise :class:`GitError` now when ``JITOPS_SIGNING_KEY`` is set but cannot sign (see
+    :func:`signing`), so a run fails before it changes anything. True when commits will be
+    signed."""
+    with signing(env) as sign:
+        return bool(sign)
+
+
+def _check_key(key: Path) -> None:
+    """Sign a fixed text with ``key`` the way git will (``ssh-keygen -Y sign``, namespace
+    ``git``); a key that cannot sign is a clear error, not a failed commit later. ssh-keygen
+    runs without a terminal, so a key with a passphrase fails instead of prompting."""
+    try:
+        proc = subprocess.run(
+            ["ssh-keygen", "-Y", "sign", "-n", "git", "-f", str(key)],
+            input=b"jitops signing check\n",
+            capture_output=True,
+            timeout=30,
+            start_new_session=True,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise GitError(
+            f"cannot check the key in {SIGNING_KEY_ENV}: ssh-keygen did not run ({exc}); "
+            "install OpenSSH's ssh-keygen (git signs with it) or remove the variable"
+        ) from None
+    if proc.returncode != 0 or b"BEGIN SSH SIGNATURE" not in proc.stdout:
+        said = proc.stderr.decode("utf-8", "replace").strip().replace(str(key), "<key>")
+        raise GitError(
+            f"{SIGNING_KEY_ENV} does not hold a key ssh-keygen can sign with ({said[-200:]}); "
+            "set it to the bot's SSH private key in OpenSSH format, without a passphrase "
+            "(docs/signing.md)"
+        )
 
 
 def _sign_args(key: Path) -> list[str]:

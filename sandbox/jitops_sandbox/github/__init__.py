@@ -62,8 +62,9 @@ Authorisation (simplified)
 Endpoints
     ``/user``, ``/users/{u}``, ``/users/{u}/keys``, ``/orgs/{o}``, teams by slug, by
     ``/organizations/{org_id}/team/{id}`` and ``/teams/{id}`` (``members``,
-    ``memberships/{u}``, ``members/{u}``), ``/repos/{o}/{r}``, pulls (list, get, create,
-    update, ``merge`` GET/PUT, ``files``, ``commits``, ``reviews``, ``requested_reviewers``),
+    ``memberships/{u}``; ``members/{u}``, GitHub's legacy check, by team id only),
+    ``/repos/{o}/{r}``, pulls (list, get, create, update, ``merge`` GET/PUT, ``files``,
+    ``commits``, ``reviews``, ``requested_reviewers``),
     issues (get, comments, labels), ``issues/comments/{id}``, repository labels,
     ``commits/{sha}`` (+ ``/pulls``, ``/statuses``, ``/status``), ``statuses/{sha}``,
     ``branches`` (+ ``/protection``), ``contents/{path}?ref=``, ``git/ref/heads/{b}``,

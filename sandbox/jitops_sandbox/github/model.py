@@ -20,6 +20,16 @@ def iso(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@dataclass(frozen=True)
+class SSHKey:
+    """A public SSH key on an account (GitHub's ``key`` schema: the owner's view of it)."""
+
+    id: int
+    key: str
+    title: str
+    created_at: datetime
+
+
 @dataclass
 class User:
     login: str
@@ -28,7 +38,7 @@ class User:
     write: bool = False
     bot: bool = False
     name: str | None = None
-    keys: list[tuple[int, str]] = field(default_factory=list)
+    keys: list[SSHKey] = field(default_factory=list)
     app_id: int | None = None  # a GitHub App's installation acting as this bot account
     admin: bool = False  # the repository admin role (a ruleset's RepositoryRole bypass)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from jitops_sandbox.github.model import Org, Team, User
+from jitops_sandbox.github.model import Org, SSHKey, Team, User, iso
 from jitops_sandbox.github.store import Store
 
 Json = dict[str, Any]
@@ -93,6 +93,25 @@ class AccountRenderer:
                 }
             )
         return out
+
+    def key(self, key: SSHKey) -> Json:
+        """GitHub's ``key``: a key as its owner sees it (``GET /user/keys``), shaped like the
+        description's example (``verified`` false, ``read_only`` false: deploy keys are the
+        read-only kind)."""
+        return {
+            "key": key.key,
+            "id": key.id,
+            "url": f"{self.api}/user/keys/{key.id}",
+            "title": key.title,
+            "created_at": iso(key.created_at),
+            "verified": False,
+            "read_only": False,
+        }
+
+    def key_simple(self, key: SSHKey) -> Json:
+        """GitHub's ``key-simple``: another user's public key (``GET /users/{u}/keys``: the id
+        and the key, as in the description's example)."""
+        return {"id": key.id, "key": key.key}
 
     def org_simple(self, org: Org) -> Json:
         """An organisation where GitHub shows an account (``simple-user``)."""

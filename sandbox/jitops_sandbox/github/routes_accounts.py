@@ -16,7 +16,7 @@ def me(ctx: Ctx) -> Reply:
 
 @router.route("GET", "/user/keys")
 def my_keys(ctx: Ctx) -> Reply:
-    return paginate(ctx, [{"id": i, "key": k} for i, k in ctx.user.keys])
+    return paginate(ctx, [ctx.render.key(k) for k in ctx.user.keys])
 
 
 @router.route("GET", "/users/{login}")
@@ -31,7 +31,7 @@ def user(ctx: Ctx) -> Reply:
 @router.route("GET", "/users/{login}/keys")
 def keys(ctx: Ctx) -> Reply:
     found = ctx.store.user(ctx.params["login"])
-    return paginate(ctx, [{"id": i, "key": k} for i, k in found.keys])
+    return paginate(ctx, [ctx.render.key_simple(k) for k in found.keys])
 
 
 @router.route("GET", "/orgs/{org}")
@@ -107,4 +107,5 @@ for _prefix in _TEAM_PREFIXES:
     router.route("GET", _prefix)(get_team)
     router.route("GET", _prefix + "/members")(team_members)
     router.route("GET", _prefix + "/memberships/{login}")(team_membership)
-    router.route("GET", _prefix + "/members/{login}")(team_member)
+    if not _prefix.startswith("/orgs/"):  # GitHub has the legacy check by team id only
+        router.route("GET", _prefix + "/members/{login}")(team_member)

@@ -180,8 +180,7 @@ def contents(ctx: Ctx) -> Reply:
     return _contents(ctx, ctx.params["path"])
 
 
-@router.route("GET", R + "/git/ref/{ref+}")
-@router.route("GET", R + "/git/refs/{ref+}")
+@router.route("GET", R + "/git/ref/{ref+}")  # GitHub's description has no GET .../git/refs/{ref}
 def get_ref(ctx: Ctx) -> Reply:
     check_repo(ctx)
     ref = ctx.params["ref"]

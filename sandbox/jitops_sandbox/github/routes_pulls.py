@@ -186,8 +186,11 @@ def create_review(ctx: Ctx) -> Reply:
     event = data.get("event")
     state = "PENDING" if not event else _EVENTS.get(str(event))
     if state is None:
-        raise validation_failed(
-            {"resource": "PullRequestReview", "field": "event", "code": "invalid"}
+        # GitHub's description of this 422 (validation-error-simple) has errors as strings
+        raise APIError(
+            422,
+            "Unprocessable Entity",
+            errors=["Variable $event of type PullRequestReviewEvent was provided invalid value"],
         )
     body = str(data.get("body") or "")
     if state in ("CHANGES_REQUESTED", "COMMENTED") and not body:

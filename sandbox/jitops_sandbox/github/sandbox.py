@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -12,7 +12,7 @@ from typing import Any
 from jitops_sandbox.github.errors import SandboxError
 from jitops_sandbox.github.gitrepo import BareRepo, Identity
 from jitops_sandbox.github.instruments import Instruments
-from jitops_sandbox.github.model import Pull, Status
+from jitops_sandbox.github.model import Pull, SSHKey, Status
 from jitops_sandbox.github.server import GitHubServer
 from jitops_sandbox.github.settings import Settings
 from jitops_sandbox.github.store import Store
@@ -117,7 +117,11 @@ class GitHubSandbox(Instruments, Settings):
     def add_ssh_key(self, login: str, key: str) -> int:
         with self.store.lock:
             key_id = self.store.new_id()
-            self.store.user(login).keys.append((key_id, key.strip()))
+            text = key.strip()
+            title = text.split()[2] if len(text.split()) > 2 else f"key {key_id}"
+            self.store.user(login).keys.append(
+                SSHKey(key_id, text, title[:100], datetime.now(UTC).replace(microsecond=0))
+            )
             return key_id
 
     def add_team(

@@ -137,3 +137,47 @@ def test_a_signing_key_that_is_neither_key_nor_file_is_a_clear_error() -> None:
         pass
     with signing({}) as sign:
         assert sign == []
+
+
+def test_a_signing_key_set_but_empty_or_unusable_stops_land_before_anything_is_pushed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keys: Path
+) -> None:
+    """Set means sign. An empty variable (what GitHub passes for a secret missing from the
+    job's environment), a damaged key or a public key are errors before jitops commits, not
+    an unsigned ledger nobody notices."""
+    key, _ = keypair(keys, "bot")
+    damaged = key.read_text().replace("\n", "\nAAAA", 3)
+    lone = tmp_path / "lone.pub"  # a public key with no private key beside it
+    lone.write_text((keys / "bot.pub").read_text())
+    seed = init_repo(tmp_path / "seed")
+    (seed / "grants").mkdir()
+    (seed / "grants" / "a-one.yaml").write_text("a\n")
+    commit_all(seed, "seed")
+    bare = tmp_path / "origin.git"
+    git(tmp_path, "clone", "-q", "--bare", str(seed), str(bare))
+    git(tmp_path, "clone", "-q", str(bare), str(tmp_path / "c"))
+    tip = git(bare, "rev-parse", "main").strip()
+    built: list[str] = []
+
+    def build(g: Git) -> list[PlannedCommit]:
+        built.append("called")
+        entry = LedgerEntry("expire", "a-one", "octocat", "staging-admin")
+        return [PlannedCommit({"grants/a-one.yaml": None}, commit_message(entry, "Ended."))]
+
+    cases = [
+        ("", "is set but empty"),
+        ("   \n", "is set but empty"),
+        (damaged, "does not hold a key ssh-keygen can sign with"),
+        (str(lone), "does not hold a key ssh-keygen can sign with"),
+    ]
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)  # a public key signs only via an agent
+    for value, said in cases:
+        monkeypatch.setenv(SIGNING_KEY_ENV, value)
+        with pytest.raises(GitError, match=said) as caught:
+            Git(tmp_path / "c").land("origin", "main", build)
+        assert "PRIVATE KEY" not in str(caught.value) and "AAAA" not in str(caught.value)
+    assert built == []  # nothing was even planned
+    assert git(bare, "rev-parse", "main").strip() == tip  # nothing pushed
+    monkeypatch.delenv(SIGNING_KEY_ENV)
+    (sha,) = Git(tmp_path / "c").land("origin", "main", build)  # unset: unsigned, as documented
+    assert git(bare, "log", "-1", "--format=%H %G?", "main").split() == [sha, "N"]
