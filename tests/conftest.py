@@ -62,7 +62,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def git(cwd: Path, *args: str) -> str:
-    """Run real git in a test repository (tests may; production code goes through ledger)."""
+    """Run real git in a test repository (tests may; production code goes through the git door)."""
     return subprocess.run(
         ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
     ).stdout

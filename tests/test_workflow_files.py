@@ -1,4 +1,4 @@
-"""The shipped workflows are hardened as STYLE.md asks, and agree with `vault setup`."""
+"""The shipped workflows are hardened as docs/workflows.md says, and agree with `vault setup`."""
 
 from __future__ import annotations
 

@@ -5,9 +5,9 @@ trailers and file changes) and reads the grant files this module asks for in one
 module decides what each commit means. Malformed input (hand-edited files, broken trailers,
 odd messages) never stops the audit: it becomes a finding that ``audit verify`` reports.
 
-**Which trailers are believed** (DESIGN.md section 5). A pull request's author controls its
-commit messages, a squash merge's included, so ``Jitops-*`` trailers count only on jitops' own
-commits. A commit is jitops' own when all of these hold:
+**Which trailers are believed** (docs/design.md, *Commit trailers*). A pull request's author
+controls its commit messages, a squash merge's included, so ``Jitops-*`` trailers count only on
+jitops' own commits. A commit is jitops' own when all of these hold:
 
 - it has one parent (a two-parent commit is a pull request's merge);
 - its subject is not a pull request's squash or rebase merge subject (``... (#N)``) and is

@@ -1,4 +1,4 @@
-"""The jitops command line: parses options, calls one core function, prints the result.
+"""The jitops command line: parses options, makes one call, renders the result.
 
 Each verb lives in its own module under ``jitops.cli`` and is listed in ``_COMMANDS`` (loaded
 only when it runs). Errors become messages and exit codes in exactly one place,

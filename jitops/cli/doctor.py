@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from jitops.cli.emit import Lines, emit
 from jitops.cli.options import github_options, repo_option, resolve_repo
 from jitops.errors import EXIT_OK, EXIT_REJECTED
 from jitops.setup import doctor
@@ -54,7 +55,7 @@ def doctor_cmd(
     findings = run_doctor(
         resolve_repo(repo), vault_addr, os.environ, github=github, branch=branch, app_id=app_id
     )
-    click.echo(doctor.render_json(findings) if fmt == "json" else doctor.render_text(findings))
+    emit(Lines(lambda: doctor.render_text(findings), lambda: doctor.render_json(findings)), fmt)
     return EXIT_REJECTED if doctor.failed(findings) else EXIT_OK
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -11,7 +10,7 @@ from typing import Any
 
 import click
 
-from jitops.cli import render
+from jitops.cli.emit import Outcomes, emit, github_event
 from jitops.cli.options import (
     FC,
     Target,
@@ -42,25 +41,16 @@ def _services(target: Target) -> Services:
 
 
 def _report(title: str, outcomes: Sequence[Outcome], fmt: str | None) -> int:
-    fmt = render.output_format(fmt)
-    if fmt == "json":
-        click.echo(render.outcomes_json(outcomes))
-    else:
-        click.echo(render.outcomes_text(title, outcomes))
-        if fmt == "github":
-            render.append_step_summary(render.outcomes_summary(title, outcomes))
+    emit(Outcomes(title, outcomes), fmt)
     return EXIT_REJECTED if any(o.action.needs_attention for o in outcomes) else EXIT_OK
 
 
 def _push_range(before: str | None, after: str | None) -> tuple[str | None, str | None]:
     """The pushed range (for early revokes); every unissued grant at the tip is handled
     whatever the range, so a run without one (schedule, dispatch) loses nothing."""
-    event_path = os.environ.get("GITHUB_EVENT_PATH")
-    if after is None and event_path and Path(event_path).is_file():
-        event = json.loads(Path(event_path).read_text(encoding="utf-8"))
-        if isinstance(event, dict):
-            before = before or event.get("before")
-            after = event.get("after")
+    if after is None and (event := github_event()):
+        before = before or event.get("before")
+        after = event.get("after")
     return before, after
 
 

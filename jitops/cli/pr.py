@@ -5,41 +5,77 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
 from jitops.cli import render
+from jitops.cli.emit import emit, github_event
 from jitops.cli.options import format_option, github_options, repo_option, resolve_repo
 from jitops.doors.git import Git
 from jitops.errors import EXIT_OK, EXIT_REJECTED, UsageError
 
 
-def _event() -> dict[str, object]:
-    path = os.environ.get("GITHUB_EVENT_PATH")
-    if path and Path(path).is_file():
-        event = json.loads(Path(path).read_text(encoding="utf-8"))
-        if isinstance(event, dict):
-            return event
-    return {}
-
-
-def _pr_number(pr: int | None) -> int:
+def _pr_number(pr: int | None, event: Mapping[str, Any]) -> int:
     if pr is not None:
         return pr
-    pull = _event().get("pull_request")
+    pull = event.get("pull_request")
     number = pull.get("number") if isinstance(pull, dict) else None
     if isinstance(number, int):
         return number
     raise UsageError("give the pull request with --pr N (or run on a pull_request event)")
 
 
-def _merge_group_sha(pr: int | None) -> str | None:
+def _merge_group_sha(event: Mapping[str, Any]) -> str | None:
     """The commit a ``merge_group`` event asks checks for (None on any other event)."""
-    group = _event().get("merge_group") if pr is None else None
+    group = event.get("merge_group")
     sha = group.get("head_sha") if isinstance(group, dict) else None
     return sha if isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{40}", sha) else None
+
+
+@dataclass(frozen=True)
+class _Decision:
+    """A pull request decision as :func:`jitops.cli.emit.emit` renders it."""
+
+    number: int
+    decision: Any  # lifecycle.prcheck's result (imported lazily with it)
+    marker: str
+
+    def _lines(self, problems: Sequence[str]) -> str:
+        d = self.decision
+        lines = [*problems]
+        if d.evaluation is not None:
+            lines.extend(f"  {line}" for line in d.evaluation.explain())
+        lines.append(f"#{self.number}: {d.summary}")
+        return "\n".join(lines)
+
+    def text(self) -> str:
+        return self._lines([str(p) for p in self.decision.problems])
+
+    def github(self) -> tuple[str, str | None]:
+        problems = self.decision.problems
+        annotations = [render.github_annotations(problems)] if problems else []
+        summary = self.decision.comment.replace(self.marker, "") + "\n"
+        return self._lines(annotations), summary
+
+    def json(self) -> str:
+        d = self.decision
+        return json.dumps(
+            {
+                "pull_request": self.number,
+                "kind": d.kind,
+                "validate": d.validate,
+                "approval": d.approval,
+                "summary": d.summary,
+                "problems": [str(p) for p in d.problems],
+                "explanation": d.evaluation.explain() if d.evaluation else [],
+            },
+            indent=2,
+        )
 
 
 def _run(
@@ -59,12 +95,13 @@ def _run(
         raise UsageError(
             "--repo-name and --token are required (or GITHUB_REPOSITORY, GITHUB_TOKEN)"
         )
-    group_sha = _merge_group_sha(pr)
+    event = github_event() if pr is None else {}
+    group_sha = _merge_group_sha(event)
     if group_sha is not None:
         prcheck.pass_merge_group(GitHub(repo_name, token, api_url), group_sha)
         click.echo(f"merge group {group_sha[:12]}: {prcheck.MERGE_GROUP_SUMMARY}")
         return EXIT_OK
-    number = _pr_number(pr)
+    number = _pr_number(pr, event)
     writer, members = prcheck.github_doors(repo_name, token, api_url, os.environ)
     decision = prcheck.run(
         Git(resolve_repo(repo)),
@@ -75,34 +112,7 @@ def _run(
         request_reviews=request_reviews,
         environ=dict(os.environ),
     )
-    fmt = render.output_format(fmt)
-    if fmt == "json":
-        click.echo(
-            json.dumps(
-                {
-                    "pull_request": number,
-                    "kind": decision.kind,
-                    "validate": decision.validate,
-                    "approval": decision.approval,
-                    "summary": decision.summary,
-                    "problems": [str(p) for p in decision.problems],
-                    "explanation": decision.evaluation.explain() if decision.evaluation else [],
-                },
-                indent=2,
-            )
-        )
-    else:
-        if fmt == "github" and decision.problems:
-            click.echo(render.github_annotations(decision.problems))
-        else:
-            for p in decision.problems:
-                click.echo(str(p))
-        if decision.evaluation is not None:
-            for line in decision.evaluation.explain():
-                click.echo(f"  {line}")
-        click.echo(f"#{number}: {decision.summary}")
-        if fmt == "github":
-            render.append_step_summary(decision.comment.replace(prcheck.MARKER, "") + "\n")
+    emit(_Decision(number, decision, prcheck.MARKER), fmt)
     return EXIT_OK if decision.validate == "success" else EXIT_REJECTED
 
 

@@ -2,18 +2,39 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
 from jitops.cli import render
+from jitops.cli.emit import emit
 from jitops.cli.options import repo_option, resolve_repo
 from jitops.cli.output import write_output
 from jitops.core import schema as schemas
 from jitops.errors import EXIT_OK, EXIT_REJECTED
-from jitops.lifecycle.validate import validate_repo
+from jitops.lifecycle.validate import Report, validate_repo
 
 FORMATS = click.Choice(["text", "github", "json"])
+
+
+@dataclass(frozen=True)
+class _Validation:
+    """A validation report as :func:`jitops.cli.emit.emit` renders it."""
+
+    report: Report
+
+    def text(self) -> str:
+        return render.text(self.report)
+
+    def github(self) -> tuple[str, str | None]:
+        annotations = [render.github_annotations(self.report.problems)]
+        lines = [*annotations] if self.report.problems else []
+        lines.append(render.text(self.report).splitlines()[-1])
+        return "\n".join(lines), render.step_summary(self.report) + "\n"
+
+    def json(self) -> str:
+        return render.to_json(self.report)
 
 
 @click.command("validate")
@@ -45,16 +66,7 @@ def validate_cmd(
     """
     root = resolve_repo(repo)
     result = validate_repo(root, base=base, files=list(files) or None)
-    fmt = render.output_format(fmt)
-    if fmt == "json":
-        click.echo(render.to_json(result))
-    elif fmt == "github":
-        if result.problems:
-            click.echo(render.github_annotations(result.problems))
-        click.echo(render.text(result).splitlines()[-1])
-        render.append_step_summary(render.step_summary(result) + "\n")
-    else:
-        click.echo(render.text(result))
+    emit(_Validation(result), fmt)
     return EXIT_OK if result.ok else EXIT_REJECTED
 
 

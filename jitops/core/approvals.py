@@ -1,4 +1,4 @@
-"""The approval rule (DESIGN.md section 3), exactly, as a pure function.
+"""The approval rule (docs/design.md, *The approval rule*), exactly, as a pure function.
 
 For each reviewer the latest APPROVED / CHANGES_REQUESTED / DISMISSED review counts (COMMENTED
 is ignored). A reviewer is an *approver* when that review is APPROVED on the pull request's

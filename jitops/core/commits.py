@@ -2,8 +2,9 @@
 
 The git door reads history into :class:`LogCommit` values and writes :class:`PlannedCommit`
 values; the core and the audit decide on these without running git. :func:`own_entry` is the
-one rule of which ``Jitops-*`` trailers are believed (DESIGN.md section 5; the full rule is in
-:mod:`jitops.audit.history`), used by the audit, the gate and the git door alike.
+one rule of which ``Jitops-*`` trailers are believed (docs/design.md, *Commit trailers*; the
+full rule is in :mod:`jitops.audit.history`), used by the audit, the gate and the git door
+alike.
 """
 
 from __future__ import annotations

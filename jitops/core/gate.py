@@ -1,4 +1,4 @@
-"""The issue gate (DESIGN.md section 4, *The gate, exactly*) as one pure decision.
+"""The issue gate (docs/design.md, *The gate, exactly*) as one pure decision.
 
 :func:`decide_issue` takes plain data that `jitops issue` read from git and GitHub and returns
 an :class:`IssueDecision`: issue, deny (naming the rule that failed) or ``failed`` (the gate
@@ -16,7 +16,7 @@ The rules, in the order they are checked:
 4. **what was reviewed is what is issued**: the file on the branch is byte-for-byte the file at
    the PR's head commit; approvals count only on that head commit and only when submitted at or
    before ``merged_at``;
-5. the approval rule (DESIGN.md section 3) holds, with team memberships read at evaluation time.
+5. the approval rule (docs/design.md) holds, with team memberships read at evaluation time.
 
 Before any of those, the file itself must be a valid grant (id rule, schema) and the requester
 must have an SSH key age can seal to: all of it is known before a Vault token exists.

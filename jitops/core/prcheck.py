@@ -3,8 +3,8 @@
 :func:`decide` takes what was read from git and GitHub and returns statuses, problems, the
 sticky comment and whom to ask for review; :mod:`jitops.lifecycle.prcheck` reads and writes.
 
-Note the trust model (DESIGN.md section 4): a pull request's workflow runs the PR's own files,
-so these statuses are a convenience for reviewers and branch protection. The gate is
+Note the trust model (docs/design.md, *The trust model*): a pull request's workflow runs the
+PR's own files, so these statuses are a convenience for reviewers and branch protection. The gate is
 `jitops issue` on main, which re-evaluates everything after the merge.
 """
 

@@ -1,4 +1,4 @@
-"""Commit trailers: the audit interface of jitops (DESIGN.md section 5; keys are stable).
+"""Commit trailers: the audit interface of jitops (docs/design.md; the keys are stable).
 
 Every state change jitops makes is a commit whose message ends with ``Jitops-*`` trailers::
 

@@ -1,7 +1,7 @@
 """Fetching what the issue gate judges: how a grant file landed on main, from git and the API.
 
 *The policy before the pull request landed* is the base tip the merge was made on, for every
-merge method GitHub has (PROTOCOLS.md section 12):
+merge method GitHub has (docs/protocols.md, *Pull requests, merges and reviews*):
 
 * ``merge``: one new commit with two parents, the first the base tip -> its first parent;
 * ``squash``: one new commit with one parent, the base tip -> its first parent;

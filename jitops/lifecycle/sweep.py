@@ -1,4 +1,4 @@
-"""`jitops sweep` (scheduled) and `jitops revoke` (break-glass).
+"""`jitops sweep` (scheduled); `jitops revoke` (break-glass) is :mod:`jitops.lifecycle.revoke`.
 
 Vault's TTL has already cut access when a grant expires; the sweep makes git tell the truth:
 

@@ -1,4 +1,4 @@
-"""The approval rule, exactly (DESIGN.md section 3), including hypothesis properties."""
+"""The approval rule, exactly (docs/design.md, *The approval rule*), with hypothesis properties."""
 
 from __future__ import annotations
 

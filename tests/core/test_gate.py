@@ -1,4 +1,4 @@
-"""The issue gate (DESIGN.md section 4, *The gate, exactly*), rule by rule, with no server."""
+"""The issue gate (docs/design.md, *The gate, exactly*), rule by rule, with no server."""
 
 from __future__ import annotations
 
