@@ -387,10 +387,14 @@ def _apply(
         rec.issue_sha = c.sha
         rec.approved_by = list(entry.approved_by)
         rec.expires_at = entry.expires_at
+    elif rec.ended_by is not None:
+        # the grant had already ended: this removes a file someone added back (reported as
+        # an id added again); the record keeps how and when it really ended
+        return
     else:
-        if entry.action == "revoke" and rec.ended_at is not None and rec.ended_by is None:
+        if entry.action == "revoke" and rec.ended_at is not None:
             pass  # keep the time the file was deleted; the revoke commit names why
-        elif rec.ended_at is None or rec.ended_by is not None:
+        else:
             rec.ended_at = c.committed_at
         rec.ended_by = entry.action
         rec.end_reason = entry.reason

@@ -72,11 +72,16 @@ def unissued_paths(svc: Services, now: datetime, *, check_vault: bool = True) ->
     ended). ``check_vault``: also ask Vault about every unexpired recorded token (the issue
     run, which every push touching ``grants/`` starts, does; the scheduled sweep leaves it to
     that run)."""
-    return [
-        path
-        for path, data in sorted(svc.grant_files_at(svc.tip).items())
-        if classify(svc, path, data, now, check_vault=check_vault)[0] is not Move.KEEP
-    ]
+    out = []
+    for path, data in sorted(svc.grant_files_at(svc.tip).items()):
+        try:
+            keep = classify(svc, path, data, now, check_vault=check_vault)[0] is Move.KEEP
+        except JitopsError as exc:  # undecided: the run that handles it reports it as failed
+            log.warning("could not read jitops' record of %s: %s", _shown_id(path), exc)
+            keep = False
+        if not keep:
+            out.append(path)
+    return out
 
 
 def classify(

@@ -33,7 +33,6 @@ a merge GitHub made) gives no base tip: the gate denies.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -387,30 +386,18 @@ def own_record(svc: Services, grant_id: str, now: datetime) -> OwnRecord | None:
     recorded anything about it. Only commits on main's first-parent line that pass the
     own-commit rule (:func:`jitops_own`) count: a pull request's commit carrying the same
     trailers is not a record. GitHub not answering whether a recent one belongs to a pull
-    request counts it as jitops' (checked again by the next run)."""
+    request is an error (:class:`~jitops.errors.JitopsError`), never a guess."""
     if not valid_id(grant_id):
         return None
-    out = svc.git.text(
-        "log",
-        "--first-parent",
-        "--format=%H",
-        "-E",
-        "--all-match",
-        f"--grep=^Jitops-Grant: {re.escape(grant_id)}$",
-        "--grep=^Jitops-Action: (issue|deny|expire|revoke)$",
-        svc.tip,
-    )
     newest: tuple[LedgerEntry, str] | None = None
-    for sha in out.split():
+    for sha in svc.git.ledger_commits_about(svc.tip, grant_id):
         entry = svc.git.jitops_entry(sha)
         if entry is None or entry.grant != grant_id:
             continue
-        try:
-            own = jitops_own(svc, sha, grant_id, now)
-        except JitopsError as exc:
-            log.warning("could not check who made %s: %s", sha[:12], exc)
-            own = True
-        if not own:
+        # GitHub not answering whether a recent one came with a pull request raises: a commit
+        # a writer can shape is never taken as jitops' record on trust (the grant fails this
+        # run and the next run asks again)
+        if not jitops_own(svc, sha, grant_id, now):
             continue
         if newest is None:
             newest = (entry, sha)

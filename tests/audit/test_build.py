@@ -243,3 +243,19 @@ def test_select_filters_by_time_requester_role_and_activity() -> None:
         "db-bob-1",
     ]
     assert select(records, role="other") == []
+
+
+def test_a_file_added_back_after_the_end_never_rewrites_how_the_grant_ended() -> None:
+    # a writer's pull request restores an expired grant's file; jitops removes it again. The
+    # record keeps the real expiry, and the re-added id is a finding.
+    back = ("A", "grants/db-octocat-1.yaml", "blob-added")
+    h = history(
+        pr_merge("m1", 7, ADD, minute=0),
+        own("i1", "issue", minute=1),
+        own("e1", "expire", minute=121),
+        pr_merge("m2", 9, back, minute=300),
+        own("r1", "revoke", minute=301, Jitops_Reason="its record says it ended"),
+    )
+    rec = h.records["db-octocat-1"]
+    assert (rec.ended_at, rec.ended_by, rec.end_reason) == (at(121), "expire", None)
+    assert any("added again" in f.message for f in h.findings)

@@ -209,6 +209,23 @@ class Git:
         )
         return out.split()
 
+    def ledger_commits_about(self, ref: str, grant_id: str) -> list[str]:
+        """Commits on ``ref``'s first-parent line, newest first, whose message carries
+        ``Jitops-Grant: grant_id`` and a ledger action (issue, deny, expire, revoke): the
+        candidates for jitops' own record of that grant. Only their shape was matched; whether
+        each is jitops' own is :meth:`jitops_entry`'s and the caller's to decide."""
+        out = self.text(
+            "log",
+            "--first-parent",
+            "--format=%H",
+            "-E",
+            "--all-match",
+            f"--grep=^Jitops-Grant: {re.escape(grant_id)}$",
+            "--grep=^Jitops-Action: (issue|deny|expire|revoke)$",
+            ref,
+        )
+        return out.split()
+
     def jitops_entry(self, sha: str) -> LedgerEntry | None:
         """The ledger entry of commit ``sha`` when it is one of jitops' own commits (the rule
         audit applies, :func:`jitops.core.commits.own_entry`); None for any other commit, whatever
