@@ -232,7 +232,9 @@ def claim_cmd(
 
     The delivery can be opened only with a private key matching an SSH key on your GitHub
     account, and unwrapped only once: if it was already unwrapped, someone else got there
-    first — have it revoked (`jitops revoke ID --reason ...`) and ask again.
+    first — have it revoked (`jitops revoke ID --reason ...`) and ask again. Before
+    unwrapping, claim asks Vault where the wrapping token came from and refuses one jitops did
+    not make for this grant (run it in an up-to-date checkout of the access repository).
     """
     from jitops.doors.github import GitHub
     from jitops.lifecycle import claim
@@ -249,7 +251,11 @@ def claim_cmd(
         vault_addr=vault_addr,
         say=lambda msg: click.echo(msg, err=True),
     )
-    click.echo(claim.render(grant_id, unwrapped, fmt, datetime.now(UTC)))
+    shown, note = claim.show(grant_id, unwrapped, fmt, datetime.now(UTC))
+    click.echo(shown)
+    if note is not None:  # fields --format env cannot export: on the terminal, never eval'd
+        click.echo(note, err=True)
+        return EXIT_REJECTED
     return EXIT_OK
 
 

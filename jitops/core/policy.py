@@ -79,6 +79,7 @@ class VaultSettings:
     jwt_mount: str = "jwt"
     issuer_policy: str = "jitops-issuer"
     addr: str | None = None  # pinned: claim refuses a delivery naming another Vault
+    namespace: str | None = None  # pinned: claim refuses a delivery naming another namespace
 
 
 @dataclass(frozen=True)

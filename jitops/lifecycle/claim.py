@@ -11,18 +11,19 @@ import json
 import re
 import shlex
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from jitops.core.duration import format_duration
-from jitops.core.grant import format_time, grant_path, read_grant
+from jitops.core.grant import Grant, format_time, grant_path, read_grant
 from jitops.core.inert import one_line
-from jitops.core.policy import ACTIONS_BOT
+from jitops.core.policy import ACTIONS_BOT, Policy
 from jitops.delivery.comment import extract_sealed
 from jitops.delivery.seal import default_identities, unseal_first
 from jitops.doors.github import GitHub
 from jitops.doors.vault.client import Vault
-from jitops.doors.vault.model import Unwrapped
+from jitops.doors.vault.model import GRANT_META, Unwrapped, VaultError, WrapLookup
 from jitops.errors import JitopsError, UsageError
 from jitops.lifecycle.validate import read_policy
 
@@ -103,18 +104,10 @@ def find_delivery(
     ``(author, body)`` oldest first. Only comments by ``bot`` count: anyone can post a
     look-alike."""
     if pull_request is None:
-        path = repo / grant_path(grant_id)
-        if not path.is_file():
-            raise ClaimError(
-                f"{grant_path(grant_id)} is not in this checkout; run `git pull` (jitops "
-                "commits the grant's status when it issues access) or pass --pr NUMBER"
-            )
-        grant, _ = read_grant(path.read_bytes(), grant_path(grant_id))
-        if grant is None or grant.status is None or grant.status.pull_request is None:
-            raise ClaimError(
-                f"grant {grant_id} has not been issued yet (no status block); wait for the "
-                "issue job after the merge, `git pull`, or pass --pr NUMBER"
-            )
+        grant = issued_grant(grant_id, repo)
+        assert grant.status is not None
+        if grant.status.pull_request is None:
+            raise ClaimError(f"grant {grant_id} records no pull request; pass --pr NUMBER")
         pull_request = grant.status.pull_request
     comments = comments_of(pull_request)
     armored = extract_sealed(
@@ -133,6 +126,122 @@ def find_delivery(
             f"#{pull_request}{hint}"
         )
     return armored
+
+
+def issued_grant(grant_id: str, repo: Path) -> Grant:
+    """The grant as this checkout of main records it, with jitops' status block: which role
+    (so which Vault path jitops wrapped) and when it was issued."""
+    path = repo / grant_path(grant_id)
+    if not path.is_file():
+        raise ClaimError(
+            f"{grant_path(grant_id)} is not in this checkout; run `git pull` in a checkout of "
+            "the access repository (jitops commits the grant's status when it issues access) "
+            "and claim from there (--repo PATH)"
+        )
+    grant, _ = read_grant(path.read_bytes(), grant_path(grant_id))
+    if grant is None or grant.status is None:
+        raise ClaimError(
+            f"grant {grant_id} has not been issued yet (no status block); wait for the "
+            "issue job after the merge and `git pull`"
+        )
+    return grant
+
+
+#: how far Vault's clock and the issue job's may disagree (the status block's ``issued_at`` is
+#: read on the job's runner just before the token is created; Vault stamps the wrapping token)
+CLOCK_SKEW = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class ExpectedDelivery:
+    """What a genuine delivery of one grant looks like to Vault's ``sys/wrapping/lookup``:
+    the answer of ``creation_path`` (the role's ``vault.secret`` read, or the grant token's
+    creation through the token role), wrapped soon after ``issued_at``."""
+
+    grant_id: str
+    creation_path: str
+    issued_at: datetime
+    wrap_ttl: timedelta
+    namespace: str | None = None
+
+    @classmethod
+    def of(cls, grant: Grant, policy: Policy) -> ExpectedDelivery:
+        role = policy.roles.get(grant.role)
+        if role is None or grant.status is None:
+            raise ClaimError(
+                f"the policy in this checkout has no role {one_line(grant.role, 80)} for grant "
+                f"{grant.id}; `git pull`, or ask an admin"
+            )
+        vs = policy.settings.vault
+        path = (
+            str(role.vault_secret).strip("/")
+            if role.vault_secret
+            else f"auth/token/create/{vs.token_role}"
+        )
+        return cls(grant.id, path, grant.status.issued_at, policy.settings.wrap_ttl, vs.namespace)
+
+
+def check_wrapping(expected: ExpectedDelivery, looked: WrapLookup, now: datetime) -> None:
+    """Refuse a wrapping token Vault did not make for this grant (pure; nothing is spent).
+
+    A writer can edit the bot's comment and seal any wrapping token to the requester's public
+    SSH key; Vault's own record of the token says which request made it, and when."""
+    if looked.creation_path.strip("/") != expected.creation_path:
+        raise ClaimError(
+            f"the delivery of {expected.grant_id} was not made by jitops: Vault says its "
+            f"wrapping token wraps the answer of {one_line(looked.creation_path, 120)!r}, not "
+            f"{expected.creation_path!r} (what jitops wraps for this grant's role). Nothing was "
+            "unwrapped. The delivery comment may have been edited: do not use it, and ask an "
+            "admin to revoke the grant (`jitops revoke ID --reason ...`) and check the "
+            "comment's edit history"
+        )
+    created = looked.creation_time
+    earliest = expected.issued_at - CLOCK_SKEW
+    latest = expected.issued_at + expected.wrap_ttl + CLOCK_SKEW
+    if created is None or not earliest <= created <= latest:
+        when = format_time(created) if created else "an unknown time"
+        raise ClaimError(
+            f"the delivery of {expected.grant_id} was not made by jitops for this issue: Vault "
+            f"made its wrapping token at {when}, but jitops issued the grant at "
+            f"{format_time(expected.issued_at)}. Nothing was unwrapped. The delivery comment "
+            "may have been edited (or is from an earlier issue): do not use it, and ask an "
+            "admin to revoke the grant and check the comment's edit history"
+        )
+    if created + timedelta(seconds=looked.creation_ttl) <= now:
+        raise ClaimError(
+            f"the delivery of {expected.grant_id} expired before it was claimed; ask again "
+            "(open a new grant pull request or ask an admin to re-issue it)"
+        )
+
+
+def check_token(grant_id: str, meta_grant: str | None) -> None:
+    """The claimed token must be the one jitops created for ``grant_id`` (its metadata)."""
+    if meta_grant != grant_id:
+        said = one_line(meta_grant, 80) if meta_grant else "no grant"
+        raise ClaimError(
+            f"the delivery holds the token of {said}, not the token of {grant_id}: the "
+            "delivery comment may have been edited (another grant's delivery sealed to you). "
+            "It is not shown; ask an admin to revoke both grants and check the comment's edit "
+            "history"
+        )
+
+
+def delivery_namespace(delivered: str | None, pinned: str | None) -> str | None:
+    """The namespace to unwrap in: the delivery's, which must be ``settings.vault.namespace``
+    when the policy pins one."""
+    have, want = _ns(delivered), _ns(pinned)
+    if want is not None and have != want:
+        raise ClaimError(
+            f"the delivery names Vault namespace {one_line(have or '(root)', 120)!r}, but the "
+            f"policy pins settings.vault.namespace {want!r}: the delivery comment may have "
+            "been edited; do not use it, and ask an admin to revoke the grant and check the "
+            "comment's history"
+        )
+    return have
+
+
+def _ns(value: str | None) -> str | None:
+    return (value or "").strip().strip("/") or None
 
 
 def render(grant_id: str, claimed: Unwrapped, fmt: str, now: datetime) -> str:
@@ -162,12 +271,29 @@ def render(grant_id: str, claimed: Unwrapped, fmt: str, now: datetime) -> str:
 
 
 def _env_lines(grant_id: str, claimed: Unwrapped, expires: str | None) -> str:
-    """``export NAME='value'`` lines that are safe to ``eval``: every name (``JITOPS_`` + the
-    key upper-cased, ``-`` and ``.`` as ``_``) must match ``[A-Z_][A-Z0-9_]*`` (a delivery
-    naming anything else is refused, nothing is printed) and
-    every value is shell-quoted. A bare token prints exactly one ``VAULT_TOKEN`` (the token;
-    the accessor is not a usable token)."""
+    """For callers that cannot show a note: every field must be exportable (:func:`show`
+    gives the rest to the terminal instead)."""
+    lines, refused = env_exports(grant_id, claimed, expires)
+    if refused:
+        raise ClaimError(
+            f"the delivery of {grant_id} has a field whose name is not a safe shell variable "
+            "name; use --format json or text to see it"
+        )
+    return lines
+
+
+def env_exports(
+    grant_id: str, claimed: Unwrapped, expires: str | None
+) -> tuple[str, dict[str, str]]:
+    """``export NAME='value'`` lines that are safe to ``eval``, and the fields left out.
+
+    Every name (``JITOPS_`` + the key upper-cased, ``-`` and ``.`` as ``_``) must match
+    ``[A-Z_][A-Z0-9_]*`` and every value is shell-quoted. A field whose name does not fit is
+    not exported: it is returned (key -> value) for :func:`refused_note`, so the credential,
+    already unwrapped and used up, is never lost. A bare token prints exactly one
+    ``VAULT_TOKEN`` (the token; the accessor is not a usable token)."""
     pairs: list[tuple[str, str]] = []
+    refused: dict[str, str] = {}
     if claimed.kind == "token":
         token = claimed.values.get("token")
         if token is None:
@@ -177,15 +303,33 @@ def _env_lines(grant_id: str, claimed: Unwrapped, expires: str | None) -> str:
         for key, value in claimed.values.items():
             name = "JITOPS_" + key.upper().replace("-", "_").replace(".", "_")
             if ENV_NAME.fullmatch(name) is None:
-                raise ClaimError(
-                    f"the delivery of {grant_id} has a field whose name is not a safe shell "
-                    "variable name; nothing was printed for eval: use --format json or text "
-                    "to see it, and tell an admin (the secret's keys should be plain words)"
-                )
+                refused[key] = value.reveal()
+                continue
             pairs.append((name, value.reveal()))
     if expires:
         pairs.append(("JITOPS_EXPIRES_AT", expires))
-    return "\n".join(f"export {name}={shlex.quote(value)}" for name, value in pairs)
+    return "\n".join(f"export {name}={shlex.quote(value)}" for name, value in pairs), refused
+
+
+def refused_note(grant_id: str, refused: dict[str, str]) -> str:
+    """For the terminal (stderr, never the eval'd output): the fields ``--format env`` cannot
+    export, as one JSON object (names and values escaped, so nothing in them acts on the
+    terminal or a shell)."""
+    return (
+        f"jitops: {len(refused)} field(s) of {grant_id} have names that are not safe shell "
+        "variable names and were NOT exported; the delivery is used up, so here they are "
+        "(JSON; tell an admin, the secret's keys should be plain words):\n"
+        + json.dumps(refused, ensure_ascii=True, sort_keys=True)
+    )
+
+
+def show(grant_id: str, claimed: Unwrapped, fmt: str, now: datetime) -> tuple[str, str | None]:
+    """What ``claim`` prints: (stdout, stderr note or None)."""
+    if fmt != "env":
+        return render(grant_id, claimed, fmt, now), None
+    expires_at = now + timedelta(seconds=claimed.lease_duration) if claimed.lease_duration else None
+    lines, refused = env_exports(grant_id, claimed, format_time(expires_at) if expires_at else None)
+    return lines, refused_note(grant_id, refused) if refused else None
 
 
 def run_claim(
@@ -204,6 +348,9 @@ def run_claim(
     """Find the delivery (``armored`` when the requester saved it, else the trusted bot's
     comment on the grant's pull request), open it with the requester's SSH key and unwrap it
     once in Vault."""
+    grant = issued_grant(grant_id, repo)
+    policy = _checkout_policy(repo)
+    expected = ExpectedDelivery.of(grant, policy)
     if armored is None:
         if github is None:
             raise UsageError(
@@ -220,10 +367,40 @@ def run_claim(
         )
     keys = list(identities) or default_identities(home)
     payload = unseal_first(armored, keys, grant_id=grant_id)
+    namespace = delivery_namespace(payload.vault_namespace, expected.namespace)
     addr = unwrap_address(payload.vault_addr, vault_addr, repo)
     say(f"unwrapping at {addr}")
-    vault = Vault(addr, namespace=payload.vault_namespace)
+    vault = Vault(addr, namespace=namespace)
     try:
-        return vault.unwrap(payload.wrapping_token)
+        check_wrapping(expected, vault.wrapping_lookup(payload.wrapping_token), datetime.now(UTC))
+        claimed = vault.unwrap(payload.wrapping_token)
+        if claimed.kind == "token":
+            check_token(grant_id, _token_grant(vault, claimed))
+        return claimed
     finally:
         vault.close()
+
+
+def _checkout_policy(repo: Path) -> Policy:
+    try:
+        return read_policy(repo, None)
+    except JitopsError as exc:
+        raise ClaimError(
+            f"cannot read the policy in this checkout ({exc}); claim from an up-to-date "
+            "checkout of the access repository (`git pull`, --repo PATH)"
+        ) from exc
+
+
+def _token_grant(vault: Vault, claimed: Unwrapped) -> str | None:
+    """The grant id Vault records on a claimed token (``lookup-self``). When Vault does not
+    answer it (a token made before grant tokens had their self policy gets 403; or Vault
+    fails now, after the single-use unwrap) the metadata of the wrapped answer counts: only
+    the token role's creation path, checked before unwrapping, can have produced it, and a
+    credential already unwrapped must not be lost to a failed second look."""
+    own = vault.with_token(claimed.values["token"])
+    try:
+        return own.lookup_self().grant_id
+    except VaultError:
+        return claimed.meta.get(GRANT_META) or None
+    finally:
+        own.close()

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from jitops.core.duration import format_duration
 from jitops.core.policy import Policy
-from jitops.doors.vault.model import VaultError, as_seconds
+from jitops.doors.vault.model import VaultError, as_seconds, self_policy
 from jitops.setup.vault import issuer_policy_hcl
 
 SETUP_FIX = "run `jitops vault setup` with an admin token"
@@ -185,6 +185,13 @@ def _token_role_findings(vault: DoctorVault, policy: Policy, out: list[Finding])
             f"longest max_duration {format_duration(longest)}"
         )
     allowed = {str(p) for p in role.get("allowed_policies") or ()}
+    if not role.get("token_no_default_policy"):
+        problems.append(
+            "gives tokens Vault's default policy (a grantee could wrap values of their choosing "
+            "and pass them off as someone's delivery)"
+        )
+    if self_policy(name) not in allowed:
+        problems.append(f"does not allow {self_policy(name)!r} (every grant token carries it)")
     uncovered = {
         r.name: [p for p in r.vault_policies if p not in allowed]
         for r in policy.roles.values()

@@ -23,6 +23,7 @@ from jitops.doors.vault.model import (
     VaultSetupError,
     as_seconds,
     seconds,
+    self_policy,
 )
 from jitops.errors import UsageError
 
@@ -132,6 +133,27 @@ path "auth/token/revoke-accessor" {{
 """
 
 
+def grant_self_policy_hcl() -> str:
+    """What every grant token may do besides its role's paths: look itself up (``jitops
+    claim`` checks a claimed token's ``jitops_grant`` metadata) and give itself back. Grant
+    tokens carry no ``default`` policy: its ``sys/wrapping/wrap`` would let any past grantee
+    wrap chosen values and pass them off as someone else's delivery."""
+    return """\
+# jitops grant tokens (written by `jitops vault setup`; re-run it rather than editing by hand).
+# Every grant token carries this policy and its role's, and NOT Vault's `default` policy
+# (no sys/wrapping/wrap: a grantee must not be able to wrap values of their choosing).
+path "auth/token/lookup-self" {
+  capabilities = ["read"]
+}
+path "auth/token/revoke-self" {
+  capabilities = ["update"]
+}
+path "sys/capabilities-self" {
+  capabilities = ["update"]
+}
+"""
+
+
 def plan_setup(policy: Policy, options: SetupOptions) -> list[Write]:
     """Every write that makes Vault ready for ``policy`` (pure)."""
     if not REPO_RE.match(options.repo_name):
@@ -169,9 +191,17 @@ def plan_setup(policy: Policy, options: SetupOptions) -> list[Write]:
             kind="policy",
         ),
         Write(
+            f"sys/policies/acl/{self_policy(vs.token_role)}",
+            {"policy": grant_self_policy_hcl()},
+            f"grant token ACL policy {self_policy(vs.token_role)!r} (lookup, revoke, "
+            "capabilities of itself)",
+            kind="policy",
+        ),
+        Write(
             f"auth/token/roles/{vs.token_role}",
             {
-                "allowed_policies": policy.all_vault_policies(),
+                "allowed_policies": [*policy.all_vault_policies(), self_policy(vs.token_role)],
+                "token_no_default_policy": True,
                 "orphan": True,
                 "renewable": False,
                 "token_explicit_max_ttl": seconds(policy.longest_max_duration),

@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
-from jitops.doors.vault.model import Unwrapped
+from jitops.cli import cli
+from jitops.demo.world import DBA, REQUESTER, World, write_kv2
+from jitops.doors.vault.model import Unwrapped, WrapLookup
 from jitops.errors import Secret
-from jitops.lifecycle.claim import ClaimError, delivery_bot, render, unwrap_address
+from jitops.lifecycle.claim import (
+    ClaimError,
+    ExpectedDelivery,
+    check_token,
+    check_wrapping,
+    delivery_bot,
+    delivery_namespace,
+    render,
+    show,
+    unwrap_address,
+)
+from jitops.lifecycle.issue import run_issue
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 BASH = shutil.which("bash")
@@ -62,10 +77,19 @@ def test_eval_of_a_hostile_value_creates_nothing_and_keeps_the_value(
 @pytest.mark.parametrize(
     "key", ["A;touch PWNED;B", "x$(touch PWNED)", "a b", "ä", "1=2 touch PWNED", "\n"]
 )
-def test_a_hostile_field_name_prints_nothing_to_eval(tmp_path: Path, key: str) -> None:
-    with pytest.raises(ClaimError, match="not a safe shell variable name") as info:
-        render("g-1", _secret({"username": "u", key: "v"}), "env", NOW)
-    assert key not in str(info.value)  # the hostile name is not echoed to the terminal
+def test_a_hostile_field_name_is_kept_out_of_eval_and_shown_on_the_terminal(
+    tmp_path: Path, key: str
+) -> None:
+    """The delivery is used up once unwrapped: a field ``--format env`` cannot export is not
+    lost, it is shown on stderr as escaped JSON (never in the eval'd stdout)."""
+    out, note = show("g-1", _secret({"username": "u", key: "v$(touch PWNED)"}), "env", NOW)
+    got = _eval(tmp_path, out, '"$JITOPS_USERNAME"')
+    assert got.split("\0")[0] == "u"
+    assert list(tmp_path.iterdir()) == [tmp_path / "out.env"], "eval ran something"
+    assert note is not None and "NOT exported" in note
+    shown = json.loads(note.splitlines()[-1])
+    assert shown == {key: "v$(touch PWNED)"}
+    assert "\n" not in note.splitlines()[-1] and "\x1b" not in note
 
 
 def test_plain_field_names_become_jitops_variables(tmp_path: Path) -> None:
@@ -133,3 +157,81 @@ def test_a_pinned_vault_address_refuses_a_delivery_naming_another(tmp_path: Path
     )
     # no pin (or no readable policy): the delivery's address, as before
     assert unwrap_address("https://vault.other:8200", None, None) == "https://vault.other:8200"
+
+
+EXPECTED = ExpectedDelivery(
+    "g-1", "secret/data/staging/admin", NOW, timedelta(minutes=10), namespace="team"
+)
+
+
+def _looked(path: str, after: timedelta, ttl: int = 600) -> WrapLookup:
+    return WrapLookup(creation_path=path, creation_time=NOW + after, creation_ttl=ttl)
+
+
+def test_a_wrapping_token_must_come_from_the_roles_path_soon_after_the_issue() -> None:
+    later = NOW + timedelta(minutes=1)
+    check_wrapping(EXPECTED, _looked("secret/data/staging/admin", timedelta(seconds=1)), later)
+    # Vault's clock a little behind the issue job's runner is not a forgery
+    check_wrapping(EXPECTED, _looked("secret/data/staging/admin", -timedelta(seconds=30)), later)
+    with pytest.raises(ClaimError, match=r"not made by jitops: .*'sys/wrapping/wrap'"):
+        check_wrapping(EXPECTED, _looked("sys/wrapping/wrap", timedelta(seconds=1)), later)
+    with pytest.raises(ClaimError, match="for this issue: Vault made its wrapping token at"):
+        check_wrapping(EXPECTED, _looked("secret/data/staging/admin", -timedelta(hours=1)), later)
+    with pytest.raises(ClaimError, match="for this issue"):
+        check_wrapping(EXPECTED, _looked("secret/data/staging/admin", timedelta(hours=1)), later)
+    with pytest.raises(ClaimError, match="expired before it was claimed"):
+        check_wrapping(
+            EXPECTED,
+            _looked("secret/data/staging/admin", timedelta(seconds=1), ttl=60),
+            NOW + timedelta(minutes=5),
+        )
+
+
+def test_a_claimed_token_must_carry_its_grants_metadata() -> None:
+    check_token("g-1", "g-1")
+    with pytest.raises(ClaimError, match="the token of g-2, not the token of g-1"):
+        check_token("g-1", "g-2")
+    with pytest.raises(ClaimError, match="the token of no grant"):
+        check_token("g-1", None)
+
+
+def test_a_pinned_namespace_refuses_a_delivery_naming_another() -> None:
+    assert delivery_namespace("team/", "team") == "team"
+    assert delivery_namespace("team", None) == "team"  # no pin: the delivery's
+    assert delivery_namespace(None, None) is None
+    with pytest.raises(ClaimError, match="names Vault namespace 'other'"):
+        delivery_namespace("other", "team")
+    with pytest.raises(ClaimError, match=r"names Vault namespace '\(root\)'"):
+        delivery_namespace(None, "team")
+
+
+@pytest.mark.integration
+def test_claim_env_keeps_an_unexportable_field_out_of_eval_and_still_shows_it(
+    world: World, tmp_path: Path
+) -> None:
+    """Through the CLI with a real OpenBao secret: a key that is no shell name (finding 9 of
+    issue 19) used to end the claim after the single-use unwrap, so the credential was lost."""
+    hostile = "a;touch PWNED"
+    write_kv2(
+        world.admin(),
+        "secret/data/staging/admin",
+        {"data": {"username": "admin", "bad-name": "kept", hostile: "v$(touch PWNED2)"}},
+    )
+    text = "requester: octocat\nrole: staging-admin\nduration: 1h\nreason: Debug the deploy\n"
+    n = world.gh.open_pr(REQUESTER, "req", "Access", files={"grants/stg-octocat-5.yaml": text})
+    world.gh.merge_pr(n, DBA)
+    assert [(o.grant, o.action) for o in run_issue(world.services())] == [
+        ("stg-octocat-5", "issued")
+    ]
+    env = {**world.environ(), "GITHUB_TOKEN": world.gh.token(REQUESTER)}
+    args = ["claim", "stg-octocat-5", "--identity", str(world.key.private), "--format", "env"]
+    result = CliRunner().invoke(cli, [*args, "--repo", str(world.checkout)], env=env)
+    assert result.exit_code == 1, result.output  # the user notices something was left out
+    shell = tmp_path / "shell"
+    shell.mkdir()
+    got = _eval(shell, result.stdout, '"$JITOPS_USERNAME" "$JITOPS_BAD_NAME"')
+    assert got.split("\0")[:2] == ["admin", "kept"]
+    assert list(shell.iterdir()) == [shell / "out.env"], "eval ran something"
+    assert "PWNED" not in result.stdout
+    assert "NOT exported" in result.stderr
+    assert json.loads(result.stderr.strip().splitlines()[-1]) == {hostile: "v$(touch PWNED2)"}

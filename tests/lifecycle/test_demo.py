@@ -43,7 +43,7 @@ def test_demo_walks_the_whole_lifecycle() -> None:
     # real servers, named with their versions in the header
     assert "Vault: real OpenBao 2.7.2 (`bao server -dev`)" in out
     assert "PostgreSQL: real PostgreSQL " in out
-    assert "5 write(s) made" in out  # Vault set up by `jitops vault setup` itself
+    assert "6 write(s) made" in out  # Vault set up by `jitops vault setup` itself
     assert "real PostgreSQL login; SELECT sum(total) = 59.50" in out
     assert "the same PostgreSQL login is now refused" in out
     assert "Vault ended the grant token by itself" in out

@@ -58,5 +58,5 @@ def test_sandbox_vault_starts_openbao_and_sets_it_up_for_a_repository(
     first = done.stdout.splitlines()[0]
     assert first.startswith("Vault API:   http://127.0.0.1:")
     assert "Server:      OpenBao 2.7.2" in done.stdout
-    assert "5 write(s) made" in done.stderr
+    assert "6 write(s) made" in done.stderr
     assert "stopped" in done.stderr

@@ -81,6 +81,24 @@ def test_doctor_finds_a_token_role_not_covering_a_role(vault_world: VaultWorld) 
 
 
 @pytest.mark.integration
+def test_doctor_finds_a_token_role_that_gives_grants_the_default_policy(
+    vault_world: VaultWorld,
+) -> None:
+    """A role written before grant tokens lost Vault's default policy (sys/wrapping/wrap)."""
+    role = vault_world.admin().read("auth/token/roles/jitops-grant") or {}
+    allowed = [p for p in role["allowed_policies"] if p != "jitops-grant-self"]
+    vault_world.admin().write(
+        "auth/token/roles/jitops-grant",
+        {"allowed_policies": allowed, "token_no_default_policy": False},
+    )
+    found = _findings(vault_world)["vault.token-role"]
+    assert not found.ok
+    assert "gives tokens Vault's default policy" in found.message
+    assert "does not allow 'jitops-grant-self'" in found.message
+    assert "jitops vault setup" in found.fix
+
+
+@pytest.mark.integration
 def test_doctor_finds_an_unreadable_secret_without_reading_it(vault_world: VaultWorld) -> None:
     vault_world.admin().write(
         "sys/policies/acl/jit-staging-admin",

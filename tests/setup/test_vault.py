@@ -49,7 +49,10 @@ def test_plan_token_role_covers_every_role_and_the_longest_duration(policy: Poli
         "jit-prod-admin",
         "jit-prod-db-readonly",
         "jit-staging-admin",
+        "jitops-grant-self",  # lookup/revoke itself: every grant token carries it
     ]
+    assert role["token_no_default_policy"] is True  # no sys/wrapping/wrap for grantees
+    assert 'path "sys/wrapping' not in writes["sys/policies/acl/jitops-grant-self"].body["policy"]
     assert role["orphan"] is True
     assert role["renewable"] is False
     assert role["token_explicit_max_ttl"] == 8 * 3600  # staging-admin: 8h is the longest
@@ -106,7 +109,13 @@ def test_differs_reads_vault_normalised_answers(policy: Policy) -> None:
     writes = by_path(plan_setup(policy, opts()))
     role = writes["auth/token/roles/jitops-grant"]
     as_vault_says = {
-        "allowed_policies": ["jit-staging-admin", "jit-prod-db-readonly", "jit-prod-admin"],
+        "allowed_policies": [
+            "jit-staging-admin",
+            "jitops-grant-self",
+            "jit-prod-db-readonly",
+            "jit-prod-admin",
+        ],
+        "token_no_default_policy": True,
         "orphan": True,
         "renewable": False,
         "token_explicit_max_ttl": "8h0m0s",
@@ -161,7 +170,7 @@ def test_dry_run_without_vault_prints_the_whole_plan(
     assert result.exit_code == 0, result.output
     assert 'path "auth/token/create/jitops-grant"' in result.output
     assert '"orphan": true' in result.output
-    assert "5 write(s) would be made, nothing written" in result.output
+    assert "6 write(s) would be made, nothing written" in result.output
 
 
 def test_setup_without_vault_says_what_to_set(
@@ -190,7 +199,7 @@ def test_setup_twice_changes_nothing(vault_world: VaultWorld) -> None:
 def test_dry_run_writes_nothing(bare_vault_world: VaultWorld) -> None:
     world = bare_vault_world
     planned = world.run_setup(dry_run=True)
-    assert [a.outcome for a in planned] == ["would create"] * 4 + ["would create"]
+    assert [a.outcome for a in planned] == ["would create"] * 6
     admin = world.admin()
     assert admin.read("auth/token/roles/jitops-grant") is None
     assert admin.read("sys/policies/acl/jitops-issuer") is None
@@ -223,7 +232,7 @@ def test_cli_setup_then_dry_run_reports_unchanged(
     ]
     first = CliRunner().invoke(cli, args)
     assert first.exit_code == 0, first.output
-    assert "5 write(s) made" in first.output
+    assert "6 write(s) made" in first.output
     second = CliRunner().invoke(cli, [*args, "--dry-run"])
     assert second.exit_code == 0, second.output
     assert "0 write(s) would be made" in second.output

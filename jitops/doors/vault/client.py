@@ -38,9 +38,11 @@ from jitops.doors.vault.model import (
     Unwrapped,
     VaultError,
     VaultLoginError,
+    WrapLookup,
     error_for,
     is_gone,
     seconds,
+    self_policy,
     wrap_info,
 )
 from jitops.errors import Secret
@@ -282,7 +284,7 @@ class Vault:
         def create() -> Any:
             return self._client.auth.token.create(
                 role_name=token_role,
-                policies=list(role.vault_policies),
+                policies=[*role.vault_policies, self_policy(token_role)],
                 meta={
                     GRANT_META: grant_id,
                     REQUESTER_META: requester,
@@ -291,7 +293,7 @@ class Vault:
                     REPOSITORY_ID_META: repository_id or "",
                     "jitops_pull_request": str(pull_request) if pull_request else "",
                 },
-                no_default_policy=False,
+                no_default_policy=True,  # no sys/wrapping/wrap: see self_policy
                 renewable=False,
                 ttl=ttl,
                 explicit_max_ttl=ttl,
@@ -419,6 +421,48 @@ class Vault:
             raise
         return TokenInfo.from_lookup(body.get("data") or {})
 
+    def wrapping_lookup(self, wrapping_token: Secret) -> WrapLookup:
+        """Where a wrapping token came from, without spending it: ``sys/wrapping/lookup``
+        needs no token of its own (the wrapping token goes in the body). OpenBao answers it
+        whatever namespace the request names. Raises :class:`UnwrapError` when Vault does not
+        know the token (used, expired or never a wrapping token)."""
+        try:
+            body = self._call(
+                lambda: self._client.adapter.post(
+                    "/v1/sys/wrapping/lookup", json={"token": wrapping_token.reveal()}
+                ),
+                "POST",
+                "sys/wrapping/lookup",
+                "look up where your delivery's wrapping token came from",
+            )
+        except VaultError as exc:
+            said = " ".join(exc.vault_errors).lower()
+            if exc.status == 400 and ("wrapping token" in said or "not valid" in said):
+                raise UnwrapError(
+                    "this delivery was already unwrapped (or has expired, or never was a "
+                    "delivery): someone may have claimed it before you: ask an admin to run "
+                    "`jitops revoke <id> --reason ...` and request again"
+                ) from exc
+            raise
+        data = body.get("data") if isinstance(body, Mapping) else None
+        return WrapLookup.from_lookup(data if isinstance(data, Mapping) else {})
+
+    def lookup_self(self) -> TokenInfo:
+        """What Vault says about this client's own token (grant tokens may: :func:`self_policy`)."""
+        body = self._call(
+            lambda: self._client.adapter.get("/v1/auth/token/lookup-self"),
+            "GET",
+            "auth/token/lookup-self",
+            "look up the token you claimed",
+        )
+        return TokenInfo.from_lookup(body.get("data") or {})
+
+    def with_token(self, token: Secret) -> Vault:
+        """A client at the same address and namespace that sends ``token``."""
+        return Vault(
+            self.addr, token, namespace=self.namespace, retry=self.retry, timeout=self.timeout
+        )
+
     def unwrap(self, wrapping_token: Secret, *, expires_at: datetime | None = None) -> Unwrapped:
         """Unwrap once. The wrapping token authenticates its own unwrap (it is the request's
         ``X-Vault-Token`` and the body is empty, as ``vault unwrap TOKEN`` does): Vault refuses
@@ -460,7 +504,8 @@ class Vault:
         created = self._call(
             lambda: self._client.auth.token.create(
                 role_name=token_role,
-                policies=list(policies),
+                policies=[*policies, self_policy(token_role)],
+                no_default_policy=True,  # as a grant token: what it may do is what grants may
                 meta={"jitops_probe": "doctor"},
                 renewable=False,
                 ttl="60s",

@@ -125,6 +125,33 @@ class TokenInfo:
         )
 
 
+def self_policy(token_role: str) -> str:
+    """The ACL policy every grant token carries besides its role's: ``lookup-self`` and
+    ``revoke-self`` only (written by ``jitops vault setup``). Grant tokens are created without
+    Vault's ``default`` policy, whose ``sys/wrapping/wrap`` would let any past grantee wrap
+    chosen values and pass them off as somebody's delivery."""
+    return f"{token_role}-self"
+
+
+@dataclass(frozen=True)
+class WrapLookup:
+    """What ``sys/wrapping/lookup`` says about a wrapping token (it does not spend it): the
+    path whose answer it wraps, when Vault made it, and for how long (seconds)."""
+
+    creation_path: str
+    creation_time: datetime | None
+    creation_ttl: int
+
+    @classmethod
+    def from_lookup(cls, data: Mapping[str, Any]) -> WrapLookup:
+        created = data.get("creation_time")
+        return cls(
+            creation_path=str(data.get("creation_path", "")),
+            creation_time=_parse_vault_time(str(created)) if created else None,
+            creation_ttl=int(data.get("creation_ttl") or 0),
+        )
+
+
 @dataclass(frozen=True)
 class Issued:
     """A grant issued in Vault: what goes into the status block and the sealed delivery.
@@ -178,14 +205,16 @@ class Issued:
 class Unwrapped:
     """What a wrapping token held. Every value is a :class:`Secret`.
 
-    For ``kind == "token"`` ``values`` is ``{"token": ..., "accessor": ...}``; for a secret it
-    is the secret's data (a KV v2 ``data.data`` is flattened). ``lease_duration`` is in seconds.
+    For ``kind == "token"`` ``values`` is ``{"token": ..., "accessor": ...}`` and ``meta`` the
+    token's metadata as the wrapped answer gives it; for a secret ``values`` is the secret's data
+    (a KV v2 ``data.data`` is flattened). ``lease_duration`` is in seconds.
     """
 
     kind: Literal["secret", "token"]
     values: Mapping[str, Secret] = field(default_factory=dict)
     lease_id: str | None = None
     lease_duration: int = 0
+    meta: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_response(cls, body: Mapping[str, Any]) -> Unwrapped:
@@ -198,6 +227,7 @@ class Unwrapped:
                     "accessor": Secret(str(auth.get("accessor", ""))),
                 },
                 lease_duration=int(auth.get("lease_duration") or 0),
+                meta={str(k): str(v) for k, v in (auth.get("metadata") or {}).items()},
             )
         data = body.get("data") or {}
         if isinstance(data.get("data"), Mapping) and isinstance(data.get("metadata"), Mapping):

@@ -518,3 +518,67 @@ def test_test_and_demo_objects_holding_root_tokens_do_not_show_them(
 ) -> None:
     assert vault_world.target.root_token not in repr(vault_world)
     assert vault_world.target.root_token not in repr(vault_world.target.server)
+
+
+@pytest.mark.integration
+def test_an_accessor_of_another_namespace_is_no_token_here_and_never_retried(
+    vault_world: VaultWorld,
+) -> None:
+    """OpenBao answers a lookup or revoke of another namespace's accessor (and of a malformed
+    one, inside a namespace) with HTTP 500 "cannot lookup token in different namespace": for
+    jitops that is "no such token here", answered at once, never retried as a 5xx."""
+    from tests.fixtures.vault_backend import new_namespace, shares_namespaces
+
+    server = vault_world.target.server
+    if not shares_namespaces(server):
+        pytest.skip("this server has no namespaces (HashiCorp Vault outside Enterprise)")
+    issued = _issue(_issuer(vault_world), vault_world, "staging-admin", 60, grant="g-here")
+    elsewhere = Vault(
+        server.url, Secret(server.root_token), namespace=new_namespace(server), retry=FAST
+    )
+    steps = [
+        (lambda: elsewhere.lookup_accessor(issued.accessor), None),
+        (lambda: elsewhere.revoke_accessor(issued.accessor), False),
+        (lambda: elsewhere.revoke_grant_token(issued.accessor, "g-here"), "gone"),
+    ]
+    for call, want in steps:
+        before = elsewhere.request_count
+        assert call() == want
+        assert elsewhere.request_count == before + 1  # one request: not retried
+    # a malformed accessor inside the namespace: the same answer from OpenBao
+    here = _issuer(vault_world)
+    here.retry = FAST
+    for call, want in [
+        (lambda: here.lookup_accessor("not-an-accessor"), None),
+        (lambda: here.revoke_accessor("not-an-accessor"), False),
+        (lambda: here.revoke_grant_token("not-an-accessor", "g-here"), "gone"),
+    ]:
+        before = here.request_count
+        assert call() == want
+        assert here.request_count == before + 1
+    # the token in its own namespace was never touched
+    assert vault_world.admin().lookup_accessor(issued.accessor) is not None
+
+
+@pytest.mark.integration
+def test_a_grant_token_has_no_default_policy_but_can_look_itself_up(
+    vault_world: VaultWorld,
+) -> None:
+    """No ``default`` policy (no sys/wrapping/wrap for grantees); the setup-written self policy
+    gives lookup-self; the wrapping token still looks up and unwraps on its own."""
+    issuer = _issuer(vault_world)
+    issued = _issue(issuer, vault_world, "prod-break-glass", 60)
+    claimer = Vault(vault_world.target.url, None, namespace=vault_world.target.namespace)
+    looked = claimer.wrapping_lookup(issued.wrapping_token)
+    assert looked.creation_path == "auth/token/create/jitops-grant"
+    assert looked.creation_ttl == 300
+    unwrapped = claimer.unwrap(issued.wrapping_token)  # the lookup did not spend it
+    grant = claimer.with_token(unwrapped.values["token"])
+    me = grant.lookup_self()
+    assert me.grant_id == "g-1" and unwrapped.meta["jitops_grant"] == "g-1"
+    assert "default" not in me.policies
+    assert "jitops-grant-self" in me.policies
+    with pytest.raises(VaultPermissionError, match="sys/wrapping/wrap"):
+        grant.write("sys/wrapping/wrap", {"password": "chosen"})
+    with pytest.raises(UnwrapError, match="already unwrapped"):
+        claimer.wrapping_lookup(issued.wrapping_token)
