@@ -12,7 +12,6 @@ import pytest
 from click.testing import CliRunner
 
 from jitops.cli import cli
-from jitops.demo.world import DBA, REQUESTER, World, write_kv2
 from jitops.doors.vault.model import Unwrapped, WrapLookup
 from jitops.errors import Secret
 from jitops.lifecycle.claim import (
@@ -27,6 +26,7 @@ from jitops.lifecycle.claim import (
     unwrap_address,
 )
 from jitops.lifecycle.issue import run_issue
+from jitops_sandbox.demo.world import DBA, REQUESTER, World, write_kv2
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 BASH = shutil.which("bash")

@@ -18,10 +18,10 @@ from click.testing import CliRunner, Result
 from jitops.cli import cli
 from jitops.delivery import seal as deliver
 from jitops.delivery.comment import extract_sealed
-from jitops.demo.world import DBA, REQUESTER, World, make_ssh_key
 from jitops.doors.vault.client import Vault
 from jitops.errors import Secret
 from jitops.lifecycle.issue import run_issue
+from jitops_sandbox.demo.world import DBA, REQUESTER, World, make_ssh_key
 
 pytestmark = pytest.mark.integration
 
