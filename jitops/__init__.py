@@ -1,3 +1,12 @@
 """jitops: just-in-time access as a GitOps workflow."""
 
-__version__ = "0.1.0"
+from typing import Any
+
+
+def __getattr__(name: str) -> Any:
+    # read on demand: the build stamp (jitops.release) costs nothing to commands that never ask
+    if name == "__version__":
+        from jitops.release import build
+
+        return build().version
+    raise AttributeError(name)

@@ -15,7 +15,6 @@ from typing import Any
 
 import click
 
-from jitops import __version__
 from jitops.errors import EXIT_BUG, EXIT_USAGE, JitopsError
 
 
@@ -73,13 +72,29 @@ class JitopsGroup(click.Group):
     cls=JitopsGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
-@click.version_option(__version__, prog_name="jitops")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=lambda ctx, _param, value: _print_version(ctx, value),
+    help="Show the version and the commit it was built from, and exit.",
+)
 def cli() -> None:
     """Just-in-time access as a GitOps workflow.
 
     Grants are YAML files added by pull request under grants/; policies/ says who may ask
     for what and whose approval it needs; Vault issues access that dies on time.
     """
+
+
+def _print_version(ctx: click.Context, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from jitops.release import describe
+
+    click.echo(describe())
+    ctx.exit()
 
 
 #: command name -> module under jitops.cli; modules are imported only when their command runs,

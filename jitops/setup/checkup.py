@@ -11,9 +11,11 @@ from typing import Any
 from jitops.core.policy import Policy
 from jitops.doors.github import GitHub, GitHubError, GitHubNotFound
 from jitops.doors.vault.client import Vault
+from jitops.errors import JitopsError
 from jitops.lifecycle.validate import read_policy
 from jitops.setup import doctor
 from jitops.setup import doctor_github as dg
+from jitops.setup.upgrade import read_record
 
 
 def run_doctor(
@@ -72,7 +74,36 @@ def github_findings(
         ((root / p).read_text("utf-8") for p in dg.CODEOWNERS_PLACES if (root / p).is_file()),
         None,
     )
-    findings = dg.workflow_findings(workflows, policy.settings.bot)
+    try:
+        record = read_record(root)
+    except JitopsError as exc:
+        record = None
+        findings = [doctor.Finding("init record", False, str(exc), "fix .jitops/init.yaml")]
+    else:
+        findings = (
+            []
+            if record is not None
+            else [
+                doctor.Finding(
+                    "init record",
+                    True,
+                    "warning: no .jitops/init.yaml: the workflows are checked against the "
+                    "defaults; `jitops init` with your options writes it",
+                )
+            ]
+        )
+    findings += dg.workflow_findings(workflows, policy.settings.bot, record)
+    if record is not None and record.options.jwt_mount != policy.settings.vault.jwt_mount:
+        findings.append(
+            doctor.Finding(
+                "init record",
+                False,
+                f"the policy's settings.vault.jwt_mount is {policy.settings.vault.jwt_mount!r}, "
+                f"the record's {record.options.jwt_mount!r}",
+                "make them agree: the JWT mount Vault has (`jitops init --upgrade --jwt-mount "
+                "PATH` changes the record)",
+            )
+        )
     findings += dg.codeowners_findings(codeowners)
     gh = GitHub(repo_name, token, api_url)
     try:

@@ -25,6 +25,8 @@ from typing import Any
 import yaml
 
 from jitops.setup.doctor import Finding
+from jitops.setup.init import DEFAULT_ENVIRONMENT, digest
+from jitops.setup.upgrade import Record
 
 REQUIRED_CHECKS = ("jitops/validate", "jitops/approval")
 CODEOWNERS_PLACES = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")
@@ -56,10 +58,14 @@ def _steps(wf: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
     return out
 
 
-def workflow_findings(files: Mapping[str, str | None], bot: str | None = None) -> list[Finding]:
+def workflow_findings(
+    files: Mapping[str, str | None], bot: str | None = None, record: Record | None = None
+) -> list[Finding]:
     """``files``: workflow file name -> its text (None when missing); ``bot``: the policy's
-    ``settings.bot``, which the issue job must recognise as the App's own pushes."""
+    ``settings.bot``, which the issue job must recognise as the App's own pushes; ``record``:
+    ``.jitops/init.yaml``, the choices the workflows must follow (None: none recorded)."""
     out: list[Finding] = []
+    environment = record.options.environment if record else DEFAULT_ENVIRONMENT
     refs: set[str] = set()
     for name in WORKFLOWS:
         check = f"workflow {name}"
@@ -119,8 +125,8 @@ def workflow_findings(files: Mapping[str, str | None], bot: str | None = None) -
                         f"job {job_name} skips pushes of another account than the "
                         f"policy's bot {bot} ({condition})"
                     )
-                if spec.get("environment") != "jitops":
-                    problems.append(f"job {job_name} does not run in the jitops environment")
+                if spec.get("environment") != environment:
+                    problems.append(f"job {job_name} does not run in the {environment} environment")
                 conc = spec.get("concurrency") or wf.get("concurrency") or {}
                 if not isinstance(conc, Mapping) or conc.get("group") != "jitops-ledger":
                     problems.append(f"job {job_name} is not in the concurrency group jitops-ledger")
@@ -128,6 +134,8 @@ def workflow_findings(files: Mapping[str, str | None], bot: str | None = None) -
                     problems.append(
                         f"job {job_name} cancels runs in progress (a half-written ledger)"
                     )
+        if record is not None:
+            problems += _against_record(name, wf, record)
         if problems:
             out.append(
                 Finding(
@@ -141,6 +149,8 @@ def workflow_findings(files: Mapping[str, str | None], bot: str | None = None) -
             )
         else:
             out.append(Finding(check, True, f"{name} calls the jitops Action pinned by SHA"))
+    if record is not None:
+        out += _hand_edits(files, record)
     if len(refs) > 1:
         out.append(
             Finding(
@@ -151,6 +161,68 @@ def workflow_findings(files: Mapping[str, str | None], bot: str | None = None) -
             )
         )
     return out
+
+
+def _against_record(name: str, wf: Mapping[str, Any], record: Record) -> list[str]:
+    """What in workflow ``name`` departs from the recorded choices."""
+    want = record.options
+    pin = f"{want.action_repo}@{want.action_ref}"
+    problems: list[str] = []
+    for job_name, raw_job in (wf.get("jobs") or {}).items():
+        spec: Mapping[str, Any] = raw_job if isinstance(raw_job, Mapping) else {}
+        labels = spec.get("runs-on")
+        labels = [labels] if isinstance(labels, str) else list(labels or [])
+        if labels != list(want.runs_on):
+            problems.append(
+                f"job {job_name} runs on {labels}, not the recorded {list(want.runs_on)}"
+            )
+        steps = [s for s in spec.get("steps") or [] if isinstance(s, Mapping)]
+        for step in steps:
+            uses = str(step.get("uses") or "")
+            with_ = step.get("with")
+            if isinstance(with_, Mapping) and "command" in with_ and uses != pin:
+                problems.append(f"job {job_name} calls {uses}, not the recorded {pin}")
+            raw_env = step.get("env")
+            env: Mapping[str, Any] = raw_env if isinstance(raw_env, Mapping) else {}
+            if "VAULT_ADDR" not in env:
+                continue
+            if str(env.get("VAULT_NAMESPACE") or "") != want.vault_namespace:
+                problems.append(
+                    f"job {job_name}: step {step.get('name')!r} has VAULT_NAMESPACE "
+                    f"{env.get('VAULT_NAMESPACE')!r}, not the recorded "
+                    f"{want.vault_namespace or None!r}"
+                )
+            if want.vault_ca_cert_secret and "VAULT_CACERT" not in env:
+                problems.append(
+                    f"job {job_name}: step {step.get('name')!r} does not set VAULT_CACERT "
+                    f"(the recorded CA secret {want.vault_ca_cert_secret})"
+                )
+        if want.vault_ca_cert_secret and name in PRIVILEGED:
+            secret = f"secrets.{want.vault_ca_cert_secret}"
+            if not any(secret in str(s.get("env") or "") and "run" in s for s in steps):
+                problems.append(f"job {job_name} never writes the CA certificate from {secret}")
+    return problems
+
+
+def _hand_edits(files: Mapping[str, str | None], record: Record) -> list[Finding]:
+    """A warning for each workflow changed since init rendered it: an upgrade will stop."""
+    changed = [
+        name
+        for name in WORKFLOWS
+        if files.get(name) is not None
+        and record.rendered.get(f".github/workflows/{name}") != digest(files[name] or "")
+    ]
+    if not changed:
+        return [Finding("init record", True, "the workflows are as `jitops init` rendered them")]
+    return [
+        Finding(
+            "init record",
+            True,
+            f"warning: {', '.join(changed)} changed by hand since `jitops init` rendered "
+            "it: `jitops init --upgrade` will report it and stop; keep the change and pin "
+            "new commits by hand, or let --force replace it",
+        )
+    ]
 
 
 # -- CODEOWNERS -----------------------------------------------------------------------------------

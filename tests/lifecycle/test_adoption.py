@@ -150,7 +150,7 @@ def test_first_day_from_init_to_audit(first_day: FirstDay) -> None:
         ACTION_SHA,
         cwd=repo,
     )
-    assert "12 file(s) written" in out
+    assert "14 file(s) written" in out
     assert "4 passed, 0 failed" in jitops("policy", "test", cwd=repo)
     git(repo, "config", "user.name", ADMIN)
     git(repo, "config", "user.email", f"{ADMIN}@example.com")

@@ -147,6 +147,48 @@ def test_two_pinned_versions_are_a_finding() -> None:
     assert any("pin different jitops Action commits" in m for m in failed(workflow_findings(files)))
 
 
+def test_the_workflows_are_checked_against_the_init_record() -> None:
+    from dataclasses import replace
+
+    from jitops.setup.upgrade import parse_record
+
+    options = replace(
+        InitOptions(("@acme/access-admins",), "acme-jitops", "jitops/jitops", SHA),
+        runs_on=("self-hosted", "linux"),
+        environment="access",
+        vault_namespace="admin/team-a",
+        vault_ca_cert_secret="VAULT_CA_CERT",
+    )
+    planned = plan_init(options)
+    record = parse_record(planned[".jitops/init.yaml"].encode())
+    files: dict[str, str | None] = {n: planned[f".github/workflows/{n}"] for n in WORKFLOWS}
+    findings = workflow_findings(files, "acme-jitops[bot]", record)
+    assert failed(findings) == []
+    assert "init record" in {f.check for f in findings} and warnings(findings) == []
+    # a hand edit that drops the namespace, the runner labels and the CA file; another pin
+    sweep = str(files["jitops-sweep.yml"])
+    files["jitops-sweep.yml"] = (
+        sweep.replace("          VAULT_NAMESPACE: admin/team-a\n", "", 1)
+        .replace("runs-on: [self-hosted, linux]", "runs-on: ubuntu-latest")
+        .replace("${{ secrets.VAULT_CA_CERT }}", "${{ secrets.OTHER }}")
+    )
+    files["jitops-pr.yml"] = str(files["jitops-pr.yml"]).replace(SHA, "f" * 40)
+    findings = workflow_findings(files, "acme-jitops[bot]", record)
+    problems = " | ".join(failed(findings))
+    assert "job sweep runs on ['ubuntu-latest'], not the recorded ['self-hosted', 'linux']" in (
+        problems
+    )
+    assert "step 'jitops revoke' has VAULT_NAMESPACE None, not the recorded 'admin/team-a'" in (
+        problems
+    )
+    assert "job sweep never writes the CA certificate from secrets.VAULT_CA_CERT" in problems
+    assert f"calls jitops/jitops@{'f' * 40}, not the recorded jitops/jitops@{SHA}" in problems
+    assert any("jitops-pr.yml, jitops-sweep.yml changed by hand" in w for w in warnings(findings))
+    # without the record, the environment it names is not the default one
+    plain = workflow_findings({n: planned[f".github/workflows/{n}"] for n in WORKFLOWS})
+    assert "job issue does not run in the jitops environment" in " | ".join(failed(plain))
+
+
 # -- CODEOWNERS --------------------------------------------------------------------------------
 def test_codeowners_last_match_wins_and_ownerless_lines() -> None:
     text = generated()[".github/CODEOWNERS"]

@@ -13,9 +13,11 @@ No token or secret is ever logged or put in a message.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 import hvac
@@ -24,7 +26,7 @@ import requests
 
 from jitops.core.policy import Role, VaultSettings
 from jitops.doors.retry import RetryPolicy
-from jitops.doors.vault.login import login_from
+from jitops.doors.vault.login import ca_cert_from, login_from
 from jitops.doors.vault.model import (
     GRANT_META,
     OTHER_NAMESPACE,
@@ -36,6 +38,7 @@ from jitops.doors.vault.model import (
     TokenInfo,
     UnwrapError,
     Unwrapped,
+    VaultConfigError,
     VaultError,
     VaultLoginError,
     WrapLookup,
@@ -88,7 +91,10 @@ class Vault:
         retry: RetryPolicy | None = None,
         timeout: float = 10.0,
         login_method: str = "token",
+        ca_cert: str | None = None,
     ) -> None:
+        """``ca_cert``: a PEM file or a folder of them to trust for Vault's certificate
+        (default: ``VAULT_CACERT``/``VAULT_CAPATH`` of this process, else the system's)."""
         self.addr = addr.rstrip("/")
         self.namespace = namespace or None
         self.retry = retry or RetryPolicy()
@@ -98,6 +104,16 @@ class Vault:
         self._session = requests.Session()
         self._retry_after: float | None = None
         self._session.hooks["response"].append(self._note_retry_after)
+        # hvac reads VAULT_CACERT only when it makes its own session: with ours it keeps the
+        # session's verify=True, so the CA is set on the session here
+        ca = ca_cert if ca_cert is not None else ca_cert_from(os.environ)
+        if ca:
+            if not Path(ca).exists():
+                raise VaultConfigError(
+                    f"VAULT_CACERT (or VAULT_CAPATH) names {ca}, which does not exist; point "
+                    "it at the PEM file of the CA that signed Vault's certificate"
+                )
+            self._session.verify = ca
         self._client = self._new_client(token)
 
     def _note_retry_after(self, resp: requests.Response, *args: Any, **kwargs: Any) -> None:
@@ -135,9 +151,19 @@ class Vault:
     ) -> Vault:
         """Log in as the environment allows (:func:`~jitops.doors.vault.login.login_from`)."""
         how = login_from(addr, environ, timeout=timeout)
+        ca = how.ca_cert or ""  # "": the environment given names no CA (not this process's)
         if how.method == "token":
-            return cls(how.addr, how.secret, namespace=how.namespace, retry=retry, timeout=timeout)
-        vault = cls(how.addr, None, namespace=how.namespace, retry=retry, timeout=timeout)
+            return cls(
+                how.addr,
+                how.secret,
+                namespace=how.namespace,
+                retry=retry,
+                timeout=timeout,
+                ca_cert=ca,
+            )
+        vault = cls(
+            how.addr, None, namespace=how.namespace, retry=retry, timeout=timeout, ca_cert=ca
+        )
         vault.login_method = how.method
         if how.method == "jwt":
             vault.login_jwt(settings, how.secret)

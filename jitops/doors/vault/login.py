@@ -7,6 +7,10 @@ In GitHub Actions (``ACTIONS_ID_TOKEN_REQUEST_URL`` and ``_TOKEN`` set, i.e. the
 ``JITOPS_VAULT_AUDIENCE`` (default ``https://github.com/<owner>``) and logs in through Vault's
 JWT auth method: no long-lived secret is stored in GitHub. Otherwise AppRole
 (``VAULT_ROLE_ID`` + ``VAULT_SECRET_ID``), otherwise ``VAULT_TOKEN``.
+
+``VAULT_NAMESPACE`` selects a Vault namespace; ``VAULT_CACERT`` (a PEM file) or
+``VAULT_CAPATH`` (a folder of them) is the CA that signed Vault's certificate, for a Vault
+behind a private CA (the variables of Vault's own CLI).
 """
 
 from __future__ import annotations
@@ -37,6 +41,13 @@ class Login:
     secret: Secret  # the OIDC token, the AppRole secret id or the Vault token
     role_id: str | None = None
     approle_mount: str = "approle"
+    ca_cert: str | None = None  # VAULT_CACERT or VAULT_CAPATH: the CA to trust for Vault
+
+
+def ca_cert_from(environ: Mapping[str, str]) -> str | None:
+    """The CA file (``VAULT_CACERT``, preferred as in Vault's CLI) or folder (``VAULT_CAPATH``)
+    to trust for Vault's certificate; None for the system's trust store."""
+    return environ.get("VAULT_CACERT") or environ.get("VAULT_CAPATH") or None
 
 
 def login_from(addr: str | None, environ: Mapping[str, str], *, timeout: float = 10.0) -> Login:
@@ -51,19 +62,20 @@ def login_from(addr: str | None, environ: Mapping[str, str], *, timeout: float =
             "pass --vault-addr"
         )
     namespace = environ.get("VAULT_NAMESPACE")
+    ca = ca_cert_from(environ)
     url = environ.get("ACTIONS_ID_TOKEN_REQUEST_URL")
     bearer = environ.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
     if url and bearer:
         audience = environ.get("JITOPS_VAULT_AUDIENCE") or default_audience(environ)
         jwt = github_oidc_token(url, Secret(bearer), audience, timeout=timeout)
-        return Login(addr, namespace, "jwt", jwt)
+        return Login(addr, namespace, "jwt", jwt, ca_cert=ca)
     role_id, secret_id = environ.get("VAULT_ROLE_ID"), environ.get("VAULT_SECRET_ID")
     if role_id and secret_id:
         mount = environ.get("VAULT_APPROLE_MOUNT", "approle")
-        return Login(addr, namespace, "approle", Secret(secret_id), role_id, mount)
+        return Login(addr, namespace, "approle", Secret(secret_id), role_id, mount, ca)
     token = environ.get("VAULT_TOKEN")
     if token:
-        return Login(addr, namespace, "token", Secret(token))
+        return Login(addr, namespace, "token", Secret(token), ca_cert=ca)
     raise VaultConfigError(f"no way to log in to Vault: set {LOGIN_VARIABLES}")
 
 
