@@ -105,7 +105,7 @@ def test_the_jitops_wheel_alone_pins_the_commit_it_was_built_from(tmp_path: Path
             "-I",
             "-c",
             "import importlib.util as u, jitops; print(jitops.__file__); "
-            "print([m for m in ('jitops_sandbox', 'jitops_sandbox.demo', 'jitops_sandbox') "
+            "print([m for m in ('jitops.sandbox', 'jitops.demo', 'jitops_sandbox') "
             "if u.find_spec(m)])",
         ],
         tmp_path,
