@@ -14,8 +14,8 @@ The rules, in the order they are checked:
 3. the pull request has the **grant shape**: it adds exactly this one ``grants/<id>.yaml`` and
    touches nothing else, and the file carries no ``status:``;
 4. **what was reviewed is what is issued**: the file on the branch is byte-for-byte the file at
-   the PR's head commit; approvals count only on that head commit and only when submitted at or
-   before ``merged_at``;
+   the PR's head commit; approvals count only on that head commit and only when submitted
+   strictly before ``merged_at`` (a review in the merge's own second does not count);
 5. the approval rule (DESIGN.md section 3) holds, with team memberships read at evaluation time.
 
 Before any of those, the file itself must be a valid grant (id rule, schema) and the requester
@@ -236,7 +236,7 @@ def decide_issue(inp: IssueInputs, teams: TeamLookup | None) -> IssueDecision:
     merged_at = pr.merged_at
     # reviews on a merged pull request never count; staleness (not on the head commit) is the
     # approval rule's own business
-    reviews = [r for r in inp.reviews if r.submitted_at is not None and r.submitted_at <= merged_at]
+    reviews = counted_before(inp.reviews, merged_at)
 
     # rule 5 (with the grant's own checks against the policy that judges)
     ctx = checks.GrantContext(is_new=True, used_ids=inp.used_ids, author=pr.author, teams=teams)
@@ -260,9 +260,9 @@ def decide_issue(inp: IssueInputs, teams: TeamLookup | None) -> IssueDecision:
             policy,
         )
     if evaluation.outcome is not Approval.APPROVED:
-        late = [r for r in inp.reviews if r.submitted_at is not None and r.submitted_at > merged_at]
+        late = [r for r in inp.reviews if r.submitted_at is not None and r.submitted_at >= merged_at]
         if late:
-            why += f"; {len(late)} review(s) submitted after the merge do not count"
+            why += f"; {len(late)} review(s) submitted at or after the merge do not count"
         return _deny(Rule.APPROVAL, f"not approved at merge ({why})", grant, pr, policy)
 
     keys, notes = list(inp.ssh_keys or ()), list(inp.key_notes)
@@ -287,6 +287,14 @@ def decide_issue(inp: IssueInputs, teams: TeamLookup | None) -> IssueDecision:
         tuple(keys),
         evaluation,
     )
+
+
+def counted_before(reviews: Sequence[Review], merged_at: datetime) -> list[Review]:
+    """The reviews submitted strictly before ``merged_at``. GitHub's timestamps have one-second
+    resolution, so a review stamped with the merge's own second may have come after it; a
+    legitimate approval is always earlier (the approval status it needs comes from a workflow
+    run of many seconds after the review)."""
+    return [r for r in reviews if r.submitted_at is not None and r.submitted_at < merged_at]
 
 
 def _shape_problem(changes: Sequence[FileChange], path: str) -> str | None:
@@ -343,6 +351,7 @@ __all__ = [
     "FileChange",
     "IssueDecision",
     "IssueInputs",
+    "counted_before",
     "PullFacts",
     "Rule",
     "Verdict",

@@ -163,12 +163,21 @@ def test_rule_4_approvals_after_the_merge_or_on_another_commit_do_not_count() ->
     after = approval(at=MERGED + timedelta(seconds=1))
     d = decide_issue(good(reviews=(after,)), teams)
     assert (d.verdict, d.rule) == (Verdict.DENY, Rule.APPROVAL)
-    assert "submitted after the merge do not count" in d.reason
-    at_merge = approval(at=MERGED)
-    assert decide_issue(good(reviews=(at_merge,)), teams).verdict is Verdict.ISSUE
+    assert "submitted at or after the merge do not count" in d.reason
+    just_before = approval(at=MERGED - timedelta(seconds=1))
+    assert decide_issue(good(reviews=(just_before,)), teams).verdict is Verdict.ISSUE
     stale = approval(commit=OLD)
     d = decide_issue(good(reviews=(stale,)), teams)
     assert (d.verdict, d.rule) == (Verdict.DENY, Rule.APPROVAL)
+
+
+def test_rule_4_an_approval_in_the_second_of_the_merge_does_not_count() -> None:
+    """GitHub's timestamps have one-second resolution: a review stamped with the merge's own
+    second may have come after it. A legitimate approval is always strictly earlier (the
+    approval status needs a workflow run of many seconds after the review)."""
+    d = decide_issue(good(reviews=(approval(at=MERGED),)), teams)
+    assert (d.verdict, d.rule) == (Verdict.DENY, Rule.APPROVAL)
+    assert "1 review(s) submitted at or after the merge do not count" in d.reason
 
 
 def test_rule_5_team_membership_is_read_at_evaluation() -> None:
@@ -288,9 +297,9 @@ def test_no_input_issues_unless_every_rule_holds(
     assert changes == (FileChange(PATH, "added"),)  # rule 3
     assert main is not None and main == head  # rule 4
     assert keys
-    if policy is POLICY:  # rule 5: a DBA's approval on the head, submitted by the merge
+    if policy is POLICY:  # rule 5: a DBA's approval on the head, submitted before the merge
         latest = {}
-        counted = [r for r in reviews if r.submitted_at is not None and r.submitted_at <= MERGED]
+        counted = [r for r in reviews if r.submitted_at is not None and r.submitted_at < MERGED]
         for r in sorted(counted, key=lambda r: r.submitted_at or MERGED):  # stable: list order
             if r.state != "COMMENTED":
                 latest[r.user] = r
