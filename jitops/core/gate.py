@@ -260,9 +260,10 @@ def decide_issue(inp: IssueInputs, teams: TeamLookup | None) -> IssueDecision:
             policy,
         )
     if evaluation.outcome is not Approval.APPROVED:
-        late = [r for r in inp.reviews if r.submitted_at is not None and r.submitted_at >= merged_at]
+        counted = len([r for r in inp.reviews if r.submitted_at is not None])
+        late = counted - len(reviews)
         if late:
-            why += f"; {len(late)} review(s) submitted at or after the merge do not count"
+            why += f"; {late} review(s) submitted at or after the merge do not count"
         return _deny(Rule.APPROVAL, f"not approved at merge ({why})", grant, pr, policy)
 
     keys, notes = list(inp.ssh_keys or ()), list(inp.key_notes)
@@ -351,10 +352,10 @@ __all__ = [
     "FileChange",
     "IssueDecision",
     "IssueInputs",
-    "counted_before",
     "PullFacts",
     "Rule",
     "Verdict",
+    "counted_before",
     "decide_issue",
     "read_grant_safely",
 ]
