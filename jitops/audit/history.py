@@ -15,7 +15,9 @@ commits. A commit is jitops' own when all of these hold:
 - its change is exactly what its action says: ``issue`` modifies that grant's file and nothing
   else (``audit verify`` also checks the new file has the status block); ``expire``, ``deny``
   and ``revoke`` delete that file and nothing else; a ``revoke`` may also change nothing when
-  a pull request had already deleted the file (an early revoke, recorded afterwards).
+  a pull request had already deleted the file (an early revoke, recorded afterwards);
+  ``restore`` adds that file back (a deletion jitops refused: someone else's grant deleted
+  without the approval it needs) and nothing else.
 
 A squash merge has one parent and a message its pull request controls (GitHub's "About pull
 request merges": the default squash message of a one-commit pull request is that commit's title
@@ -327,7 +329,9 @@ def _apply(
         unexplained.append((c.sha, c.subject))
     for status, path, blob, gid in grant_changes:
         rec = records.get(gid) or records.setdefault(gid, Record(gid))
-        if status == "A":
+        if status == "A" and entry is not None and entry.action == "restore":
+            in_tree.add(gid)  # put back as jitops recorded it: the same grant, still active
+        elif status == "A":
             in_tree.add(gid)
             rec.added += 1
             if rec.added > 1:
@@ -362,7 +366,10 @@ def _apply(
     rec.role = entry.role or rec.role
     if entry.pull_request is not None:
         rec.pull_request = entry.pull_request
-    if entry.action == "issue":
+    if entry.action == "restore":
+        # a deletion jitops refused: the grant was never ended
+        rec.ended_at = rec.ended_by = rec.end_reason = None
+    elif entry.action == "issue":
         rec.issued += 1
         if rec.issued > 1:
             wrong = _not_a_reissue(rec, entry)

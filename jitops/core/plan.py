@@ -119,6 +119,18 @@ def expire_commit(grant: Grant, token_note: str) -> PlannedCommit:
     )
 
 
+def restore_commit(grant: Grant, recorded: bytes, reason: str) -> PlannedCommit:
+    """The ``restore`` commit: ``grant``'s file put back exactly as jitops recorded it (the
+    bytes of its own newest issue commit) after a deletion jitops refused (``reason``, which
+    names who deleted it). Its trailers are the grant's own, as in its issue commit."""
+    entry = _entry(grant, "restore", reason=reason)
+    body = (
+        f"Access of {grant.requester} to {grant.role} stays until its expiry: the deletion of "
+        f"its file was refused ({reason}); the file is put back as jitops recorded it."
+    )
+    return PlannedCommit({grant_path(grant.id): recorded}, commit_message(entry, body))
+
+
 #: Who asked for a revoke (``jitops revoke``, the manual workflow): a GitHub login.
 ACTOR_TRAILER = "Jitops-Actor"
 

@@ -271,20 +271,34 @@ def commit_time(git: Git, sha: str) -> datetime:
 def status_commit(git: Git, tip: str, path: str) -> str | None:
     """The commit on main's first-parent line that wrote ``path``'s status block when it is
     jitops' own ``issue`` commit (one parent, ``Jitops-Action: issue`` and ``Jitops-Grant``
-    for this grant, not the commit that added the file); None otherwise (DESIGN section 5)."""
+    for this grant, not the commit that added the file); None otherwise (DESIGN section 5).
+
+    A file jitops put back with a ``restore`` commit (a deletion it refused) counts as written
+    by the newest such issue commit when it is byte for byte what that commit wrote."""
     grant_id = grant_id_of(path)
     out = git.run("log", "--first-parent", "-m", "-z", "--format=%H %P%n%B", tip, "--", path)
     records = [r for r in out.split(b"\0") if r.strip()]
     if len(records) < 2:
         return None  # the file arrived with its status block
-    head, _, message = records[0].decode("utf-8", "replace").partition("\n")
+    newest = _shaped(records[0], grant_id, "issue")
+    if newest is not None or _shaped(records[0], grant_id, "restore") is None:
+        return newest
+    for record in records[1:-1]:
+        issue = _shaped(record, grant_id, "issue")
+        if issue is not None:
+            return issue if git.show(tip, path) == git.show(issue, path) else None
+    return None
+
+
+def _shaped(record: bytes, grant_id: str, action: str) -> str | None:
+    """The sha of a ``%H %P%n%B`` log record when it has one parent and the trailers of
+    ``action`` for ``grant_id`` (the shape of jitops' own commit; not yet proof)."""
+    head, _, message = record.decode("utf-8", "replace").strip().partition("\n")
     ids = head.split()
     lines = set(message.splitlines())
-    if len(ids) != 2 or "Jitops-Action: issue" not in lines:
+    if len(ids) != 2 or f"Jitops-Action: {action}" not in lines:
         return None
-    if f"Jitops-Grant: {grant_id}" not in lines:
-        return None
-    return ids[0]
+    return ids[0] if f"Jitops-Grant: {grant_id}" in lines else None
 
 
 #: How far back `issue` looks for grant files deleted by pull requests (early revokes):
@@ -355,6 +369,24 @@ def recorded_accessor(svc: Services, path: str, now: datetime) -> str | None:
             continue
         grant, _ = read_grant_safely(svc.git.show(ids[0], path) or b"", path)
         return grant.status.token_accessor if grant and grant.status else None
+    return None
+
+
+def recorded_grant(svc: Services, path: str, now: datetime, *, at: str) -> tuple[Grant, str] | None:
+    """``path``'s grant as jitops' own newest ``issue`` commit in ``at``'s first-parent history
+    recorded it, and that commit (None: jitops never issued it there). What jitops revokes,
+    restores or asks approval for when a file is deleted: never what a pull request's own
+    commit made of the file before deleting it."""
+    grant_id = grant_id_of(path)
+    out = svc.git.run("log", "--first-parent", "-m", "-z", "--format=%H %P%n%B", at, "--", path)
+    for record in out.split(b"\0"):
+        sha = _shaped(record, grant_id, "issue") if record.strip() else None
+        if sha is None or not jitops_own(svc, sha, grant_id, now):
+            continue
+        grant, _ = read_grant_safely(svc.git.show(sha, path) or b"", path)
+        if grant is None or grant.status is None or grant.id != grant_id:
+            return None
+        return grant, sha
     return None
 
 
@@ -474,5 +506,6 @@ __all__ = [
     "jitops_own",
     "recent_undelivered",
     "recorded_accessor",
+    "recorded_grant",
     "status_commit",
 ]

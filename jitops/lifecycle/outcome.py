@@ -18,6 +18,7 @@ class Action(StrEnum):
     EXPIRED = "expired"
     FAILED = "failed"
     FLAGGED = "flagged"  # a file jitops cannot judge or record: an admin must act
+    RESTORED = "restored"  # a deletion jitops refused: the file is back, the access stays
     WOULD_ISSUE = "would issue"  # dry run
     WOULD_EXPIRE = "would expire"  # dry run
 
