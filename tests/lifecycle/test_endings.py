@@ -236,3 +236,71 @@ def test_an_admin_ends_anyones_grant_with_the_manual_revoke(world: World) -> Non
     code, out = revoke_cli(world, gid, GITHUB_ACTOR=DBA)  # in @acme/access-admins
     assert code == 0, out
     assert world.admin().lookup_accessor(real) is None
+
+
+# -- finding 6: one pull request with many grant files -----------------------------------------
+def counted(world: World) -> tuple[object, list[int]]:
+    """Services whose pushes are counted (each ``land`` that pushed commits)."""
+    svc = world.services()
+    pushes: list[int] = []
+    land = svc.git.land
+
+    def counting(*args: object, **kw: object) -> list[str]:
+        shas = land(*args, **kw)  # type: ignore[arg-type]
+        if shas:
+            pushes.append(len(shas))
+        return shas
+
+    svc.git.land = counting  # type: ignore[method-assign]
+    return svc, pushes
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_pull_request_of_30_grant_files_is_denied_at_once(world: World, method: str) -> None:
+    gids = [f"stg-octocat-m{i:02d}" for i in range(30)]
+    files = {f"grants/{g}.yaml": STAGING.format(who=REQUESTER) for g in gids}
+    first = dict(list(files.items())[:15])
+    n = world.gh.open_pr(REQUESTER, "many", "Everything at once", files=first)
+    world.gh.push_to_pr(n, {p: t for p, t in files.items() if p not in first})
+    world.gh.merge_pr(n, DBA, method=method)
+    svc, pushes = counted(world)
+    mark = len(world.gh.server.log)
+    outcomes = run_issue(svc)  # type: ignore[arg-type]
+    requests = len(world.gh.server.log) - mark
+    comments = [c for c in world.gh.comments(n) if "access denied" in c]
+    print(
+        f"\n30 grant files in one pull request ({method}): {requests} GitHub requests, "
+        f"{len(pushes)} pushes ({sum(pushes)} commits), {len(comments)} comments"
+    )
+    assert sorted(results(outcomes)) == [(g, "denied") for g in gids]
+    assert all("gate rule 3" in o.detail for o in outcomes)
+    assert all(on_main(world, g) is None for g in gids)
+    assert world.grant_tokens() == []
+    assert (len(pushes), len(comments)) == (1, 1)
+    assert requests <= 12
+    assert all(f"`{g}`" in comments[0] for g in gids)
+    mark = len(world.gh.server.log)
+    assert run_issue(world.services()) == []  # nothing is judged again
+    assert len(world.gh.server.log) - mark <= 2
+
+
+def test_a_run_judges_a_bounded_number_of_grants_and_the_next_continues(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jitops.lifecycle import issue
+
+    monkeypatch.setattr(issue, "MAX_GRANTS_PER_RUN", 3)
+    gids = [f"stg-octocat-b{i}" for i in range(5)]
+    for g in gids:
+        n = world.gh.open_pr(
+            REQUESTER, g, "Access", files={f"grants/{g}.yaml": STAGING.format(who=REQUESTER)}
+        )
+        world.gh.merge_pr(n, DBA)
+    said: list[str] = []
+    first = run_issue(world.services(say=said.append))
+    assert [a for _g, a in results(first)] == ["issued"] * 3 + ["skipped"] * 2
+    assert all("the next run continues" in o.detail for o in first[3:])
+    assert any("stopped after judging 3 grant file(s)" in m for m in said)
+    second = run_issue(world.services())
+    assert sorted(results(second)) == [(g, "issued") for g in gids[3:]]
+    assert run_issue(world.services()) == []
