@@ -189,6 +189,8 @@ def revoke_cmd(
     who = actor or svc.github.whoami()
     # GitHub sets GITHUB_ACTOR (who dispatched the run) and GITHUB_TRIGGERING_ACTOR (who
     # started this attempt: a re-run keeps the first's actor); a workflow cannot overwrite them
+    # (docs.github.com/en/actions/reference/workflows-and-actions/variables, and anyone with
+    # write access can dispatch: .../how-tos/manage-workflow-runs/manually-run-a-workflow)
     rerun = (
         os.environ.get("GITHUB_TRIGGERING_ACTOR", "") if os.environ.get("GITHUB_ACTIONS") else ""
     )
