@@ -320,3 +320,69 @@ def test_the_gate_never_crashes_on_a_hostile_file(data: bytes, name: str) -> Non
     d = decide_issue(good(path=f"grants/{name}.yaml", main_file=data, head_file=data), teams)
     assert d.verdict in (Verdict.ISSUE, Verdict.DENY)
     assert d.reason
+
+
+# -- ending someone else's grant (decide_end, may_end) -----------------------------------------
+ADMINS = POLICY.replace(b"roles:\n", b"settings:\n  admins: ['@acme/admins', '@root']\nroles:\n", 1)
+ADMIN_TEAMS = {**TEAMS, ("acme", "admins"): {"carol"}}
+
+
+def admin_teams(org: str, slug: str, login: str) -> bool:
+    return login.lower() in ADMIN_TEAMS.get((org.lower(), slug.lower()), set())
+
+
+def _policy(data: bytes = ADMINS):  # type: ignore[no-untyped-def]
+    from jitops.core.policy import load_policy
+
+    return load_policy({"policies/policy.yaml": data})
+
+
+def end(role: str, author: str, *reviews: Review, merged: datetime | None = MERGED):  # type: ignore[no-untyped-def]
+    from jitops.core.gate import decide_end
+
+    return decide_end(
+        "octocat",
+        role,
+        _policy(),
+        author=author,
+        head_sha=HEAD,
+        reviews=reviews,
+        merged_at=merged,
+        teams=admin_teams,
+    )
+
+
+def test_the_requester_ends_their_own_grant_without_review() -> None:
+    assert end("orders-db", "OctoCat").allowed
+
+
+def test_someone_else_needs_an_approval_from_the_roles_approvers_or_the_admins() -> None:
+    d = end("orders-db", "mallory")
+    assert not d.allowed
+    assert "from @acme/admins or @root or @acme/dba" in d.reason
+    assert end("orders-db", "mallory", approval("bob")).approvers == ("bob",)  # a DBA
+    assert end("staging", "mallory", approval("carol")).allowed  # an admin, by team
+    assert end("staging", "mallory", approval("root")).allowed  # an admin, by login
+    assert not end("staging", "mallory", approval("bob")).allowed  # staging names no approver
+
+
+def test_an_ending_approval_counts_only_on_the_head_before_the_merge_and_not_by_the_author() -> (
+    None
+):
+    assert not end("staging", "mallory", approval("carol", commit=OLD)).allowed
+    assert not end("staging", "mallory", approval("carol", at=MERGED)).allowed  # same second
+    assert not end("staging", "carol", approval("carol")).allowed  # the author's own
+    later = Review("carol", "CHANGES_REQUESTED", HEAD, MERGED - timedelta(minutes=1))
+    assert not end("staging", "mallory", approval("carol"), later).allowed
+    assert end("staging", "mallory", approval("carol", at=MERGED), merged=None).allowed  # open
+
+
+def test_the_manual_revoke_takes_the_requester_or_an_admin() -> None:
+    from jitops.core.gate import may_end
+
+    assert may_end("octocat", "octocat", _policy(), admin_teams).allowed
+    assert may_end("carol", "octocat", _policy(), admin_teams).allowed
+    d = may_end("bob", "octocat", _policy(), admin_teams)
+    assert not d.allowed and "only octocat or the admins (@acme/admins, @root)" in d.reason
+    d = may_end("carol", "octocat", _policy(POLICY), admin_teams)  # no settings.admins
+    assert not d.allowed and "settings.admins names none" in d.reason
