@@ -150,9 +150,21 @@ def test_lifecycle_by_events_only(rig: Any) -> None:
         changed=changed(w, before, after),
     )
     assert "status:" in (w.gh.read_file("main", "grants/stg-octocat-2.yaml") or "")
+    # any writer can dispatch it (GitHub), but only the requester or an admin ends the grant
     runs = runner.fire(
         "workflow_dispatch",
-        {"inputs": {}},
+        {"inputs": {}, "sender": {"login": "mallory"}},
+        sha=w.main_sha(),
+        ref="refs/heads/main",
+        changed=[],
+        inputs={"grant": "stg-octocat-2", "reason": "not mine to end"},
+    )
+    assert not runs[0].ok
+    assert "mallory may not end octocat's access" in runs[0].output()
+    assert "status:" in (w.gh.read_file("main", "grants/stg-octocat-2.yaml") or "")
+    runs = runner.fire(
+        "workflow_dispatch",
+        {"inputs": {}, "sender": {"login": DBA}},
         sha=w.main_sha(),
         ref="refs/heads/main",
         changed=[],

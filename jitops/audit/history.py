@@ -15,7 +15,9 @@ jitops' own commits. A commit is jitops' own when all of these hold:
 - its change is exactly what its action says: ``issue`` modifies that grant's file and nothing
   else (``audit verify`` also checks the new file has the status block); ``expire``, ``deny``
   and ``revoke`` delete that file and nothing else; a ``revoke`` may also change nothing when
-  a pull request had already deleted the file (an early revoke, recorded afterwards).
+  a pull request had already deleted the file (an early revoke, recorded afterwards);
+  ``restore`` adds that file back (a deletion jitops refused: someone else's grant deleted
+  without the approval it needs) and nothing else.
 
 A squash merge has one parent and a message its pull request controls (GitHub's "About pull
 request merges": the default squash message of a one-commit pull request is that commit's title
@@ -48,7 +50,7 @@ from jitops.core.grant import (
     valid_id,
 )
 from jitops.core.inert import printable
-from jitops.core.trailers import RESTORED, LedgerEntry, entry_from_trailers
+from jitops.core.trailers import LedgerEntry, entry_from_trailers
 
 KEYS = (
     "grant",
@@ -336,7 +338,9 @@ def _apply(
         unexplained.append((c.sha, c.subject))
     for status, path, blob, gid in grant_changes:
         rec = records.get(gid) or records.setdefault(gid, Record(gid))
-        if status == "A":
+        if status == "A" and entry is not None and entry.action == "restore":
+            in_tree.add(gid)  # put back as jitops recorded it: the same grant, still active
+        elif status == "A":
             in_tree.add(gid)
             rec.added += 1
             if rec.added > 1:
@@ -371,10 +375,11 @@ def _apply(
     rec.role = entry.role or rec.role
     if entry.pull_request is not None:
         rec.pull_request = entry.pull_request
-    if entry.action == "issue" and _restores(rec, entry):
-        # jitops put back the file its issue commit wrote (a change on main had removed or
-        # altered its status): the same issue, so the record is unchanged
-        rec.issue_trailers[c.sha] = (entry.expires_at, tuple(entry.approved_by))
+    if entry.action == "restore":
+        # jitops put the file back as its issue commit wrote it (a deletion it refused, or a
+        # merged edit of an issued grant's file): the grant never ended
+        if rec.ended_by is None:
+            rec.ended_at = None
         return
     if entry.action == "issue":
         rec.issued += 1
@@ -400,19 +405,6 @@ def _apply(
         rec.end_reason = entry.reason
         if entry.expires_at is not None:
             rec.expires_at = rec.expires_at or entry.expires_at
-
-
-def _restores(rec: Record, entry: LedgerEntry) -> bool:
-    """Whether an ``issue`` entry is jitops restoring its recorded file (its reason says so,
-    the grant is issued and not ended, and expiry and approvers are the recorded ones)."""
-    return (
-        bool(entry.reason and entry.reason.startswith(RESTORED))
-        and rec.issue_sha is not None
-        and rec.ended_at is None
-        and entry.expires_at == rec.expires_at
-        and sorted(a.lower() for a in entry.approved_by)
-        == sorted(a.lower() for a in rec.approved_by)
-    )
 
 
 REISSUE_SLACK = timedelta(minutes=2)  # a re-issue gets the time left, at least a minute

@@ -32,7 +32,8 @@ from jitops.setup.init import (
     "--admins",
     multiple=True,
     metavar="@ORG/TEAM",
-    help="Access admins: CODEOWNERS of everything but grants, approvers of the starter role "
+    help="Access admins: CODEOWNERS of everything but grants, approvers of the starter role, "
+    "settings.admins (who may end anyone's grant early) "
     "(repeatable; '@org/team' or '@login').",
 )
 @click.option(

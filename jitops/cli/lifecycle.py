@@ -154,8 +154,9 @@ def sweep_cmd(
     "--actor",
     envvar="GITHUB_ACTOR",
     metavar="LOGIN",
-    help="Who asks for the revoke, recorded as the Jitops-Actor trailer [env: GITHUB_ACTOR; "
-    "default: the owner of the GitHub token].",
+    help="Who asks for the revoke: the grant's requester or one of the admins "
+    "(settings.admins); recorded as the Jitops-Actor trailer [env: GITHUB_ACTOR, the user who "
+    "dispatched the workflow; default: the owner of the GitHub token].",
 )
 @target_options
 @format_option
@@ -166,12 +167,25 @@ def revoke_cmd(
     target: Target,
     fmt: str | None,
 ) -> int:
-    """Break-glass: end grant ID now (revoke its token, remove its file)."""
+    """Break-glass: end grant ID now (revoke its token, remove its file).
+
+    Only the grant's requester or one of the admins the policy names (settings.admins, teams
+    read through GitHub) may end it: anyone else is refused (exit 1) and nothing is revoked.
+    In a workflow re-run by someone else (GITHUB_TRIGGERING_ACTOR), both must be allowed.
+    """
     from jitops.lifecycle.revoke import run_revoke
 
     svc = _services(target)
     who = actor or svc.github.whoami()
-    return _report("revoke", [run_revoke(svc, grant_id, reason, actor=who)], fmt)
+    # GitHub sets GITHUB_ACTOR (who dispatched the run) and GITHUB_TRIGGERING_ACTOR (who
+    # started this attempt: a re-run keeps the first's actor); a workflow cannot overwrite them
+    # (docs.github.com/en/actions/reference/workflows-and-actions/variables, and anyone with
+    # write access can dispatch: .../how-tos/manage-workflow-runs/manually-run-a-workflow)
+    rerun = (
+        os.environ.get("GITHUB_TRIGGERING_ACTOR", "") if os.environ.get("GITHUB_ACTIONS") else ""
+    )
+    also = (rerun,) if rerun and rerun.lower() != who.lower() else ()
+    return _report("revoke", [run_revoke(svc, grant_id, reason, actor=who, also=also)], fmt)
 
 
 @click.command("claim")

@@ -75,13 +75,14 @@ def not_own(c: LogCommit, entry: LedgerEntry, pr: int | None, in_tree: set[str])
     if c.subject != subject:
         return f"its subject {one_line(c.subject, 60)!r} is not '{subject}'"
     path = grant_path(entry.grant)
-    want = "M" if entry.action == "issue" else "D"
+    # a restore adds back a deleted file, or puts back an edited one
+    want = {"issue": "M", "restore": "AM"}.get(entry.action, "D")
     changes = c.changes
-    if len(changes) == 1 and changes[0][0] == want and changes[0][1] == path:
+    if len(changes) == 1 and changes[0][0] in want and changes[0][1] == path:
         return ""
     if not changes and entry.action == "revoke" and entry.grant not in in_tree:
         return ""  # records an early revoke whose deletion a pull request made
-    does = "modify only" if want == "M" else "remove only"
+    does = {"M": "modify only", "AM": "put back only"}.get(want, "remove only")
     shown = ", ".join(f"{st} {one_line(p, 60)}" for st, p, _b in changes[:3]) or "no change"
     more = f" and {len(changes) - 3} more" if len(changes) > 3 else ""
     return f"its change ({shown}{more}) does not {does} {path}, as {entry.action} must"

@@ -14,8 +14,8 @@ The rules, in the order they are checked:
 3. the pull request has the **grant shape**: it adds exactly this one ``grants/<id>.yaml`` and
    touches nothing else, and the file carries no ``status:``;
 4. **what was reviewed is what is issued**: the file on the branch is byte-for-byte the file at
-   the PR's head commit; approvals count only on that head commit and only when submitted at or
-   before ``merged_at``;
+   the PR's head commit; approvals count only on that head commit and only when submitted
+   strictly before ``merged_at`` (a review in the merge's own second does not count);
 5. the approval rule (docs/design.md) holds, with team memberships read at evaluation time.
 
 Before any of those, the file itself must be a valid grant (id rule, schema) and the requester
@@ -33,7 +33,7 @@ from jitops.core import approvals, checks
 from jitops.core.approvals import Approval, Evaluation, Review
 from jitops.core.grant import GRANTS_DIR, Grant, format_time, read_grant
 from jitops.core.policy import Policy, PolicyError, load_policy
-from jitops.core.principals import TeamLookup
+from jitops.core.principals import Principal, TeamLookup, same_login
 from jitops.errors import Problem
 
 #: How long a grant may stay ``failed`` (its pull request cannot be determined) before it is
@@ -236,7 +236,7 @@ def decide_issue(inp: IssueInputs, teams: TeamLookup | None) -> IssueDecision:
     merged_at = pr.merged_at
     # reviews on a merged pull request never count; staleness (not on the head commit) is the
     # approval rule's own business
-    reviews = [r for r in inp.reviews if r.submitted_at is not None and r.submitted_at <= merged_at]
+    reviews = counted_before(inp.reviews, merged_at)
 
     # rule 5 (with the grant's own checks against the policy that judges)
     ctx = checks.GrantContext(is_new=True, used_ids=inp.used_ids, author=pr.author, teams=teams)
@@ -260,9 +260,10 @@ def decide_issue(inp: IssueInputs, teams: TeamLookup | None) -> IssueDecision:
             policy,
         )
     if evaluation.outcome is not Approval.APPROVED:
-        late = [r for r in inp.reviews if r.submitted_at is not None and r.submitted_at > merged_at]
+        counted = len([r for r in inp.reviews if r.submitted_at is not None])
+        late = counted - len(reviews)
         if late:
-            why += f"; {len(late)} review(s) submitted after the merge do not count"
+            why += f"; {late} review(s) submitted at or after the merge do not count"
         return _deny(Rule.APPROVAL, f"not approved at merge ({why})", grant, pr, policy)
 
     keys, notes = list(inp.ssh_keys or ()), list(inp.key_notes)
@@ -287,6 +288,93 @@ def decide_issue(inp: IssueInputs, teams: TeamLookup | None) -> IssueDecision:
         tuple(keys),
         evaluation,
     )
+
+
+@dataclass(frozen=True)
+class EndDecision:
+    """Whether someone may end a grant before its expiry, and why (in words people read)."""
+
+    allowed: bool
+    reason: str
+    approvers: tuple[str, ...] = ()
+    who_may_approve: tuple[str, ...] = ()  # principals, as written in the policy
+
+
+def enders(policy: Policy | None, role: str) -> tuple[Principal, ...]:
+    """Who may end someone else's grant of ``role``: the role's approvers and the admins."""
+    found: list[Principal] = list(policy.settings.admins) if policy else []
+    if policy is not None and role in policy.roles:
+        found += [p for rule in policy.roles[role].approvals for p in rule.principals]
+    return tuple(dict.fromkeys(p for p in found if p.kind != "anyone"))
+
+
+def may_end(
+    actor: str, requester: str, policy: Policy | None, teams: TeamLookup | None
+) -> EndDecision:
+    """Whether ``actor`` may end ``requester``'s grant alone (`jitops revoke`): the requester
+    ends their own access; anyone else must be one of the admins (``settings.admins``)."""
+    if same_login(actor, requester):
+        return EndDecision(True, f"{actor} ends their own access")
+    admins = policy.settings.admins if policy else ()
+    if any(p.matches(actor, teams) for p in admins):
+        return EndDecision(True, f"{actor} is one of the admins", (actor,))
+    named = ", ".join(str(p) for p in admins)
+    who = f"the admins ({named})" if named else "the admins (settings.admins names none)"
+    return EndDecision(
+        False,
+        f"{actor} may not end {requester}'s access: only {requester} or {who} may revoke it",
+        who_may_approve=tuple(str(p) for p in admins),
+    )
+
+
+def decide_end(
+    requester: str,
+    role: str,
+    policy: Policy | None,
+    *,
+    author: str,
+    head_sha: str,
+    reviews: Sequence[Review],
+    merged_at: datetime | None,
+    teams: TeamLookup | None,
+) -> EndDecision:
+    """Whether a pull request by ``author`` deleting ``requester``'s grant of ``role`` may end
+    it (an early revoke). The requester ends their own access without review; anyone else needs
+    an approval of the pull request's head commit from the role's approvers or the admins,
+    submitted strictly before ``merged_at`` (None: the pull request is still open), by someone
+    other than the author. ``policy``: the policy the branch had before the pull request."""
+    if same_login(author, requester):
+        return EndDecision(True, f"{requester} ended their own access")
+    principals = enders(policy, role)
+    counted = counted_before(reviews, merged_at) if merged_at is not None else list(reviews)
+    approvers = tuple(
+        r.user
+        for login, r in sorted(approvals.latest_reviews(counted).items())
+        if r.state.upper() == "APPROVED"
+        and r.commit_id == head_sha
+        and not same_login(login, author)
+        and any(p.matches(login, teams) for p in principals)
+    )
+    shown = tuple(str(p) for p in principals)
+    if approvers:
+        return EndDecision(True, f"approved by {', '.join(approvers)}", approvers, shown)
+    who = " or ".join(shown) or "the admins (settings.admins names none)"
+    when = "before the merge" if merged_at is not None else "of its latest commit"
+    return EndDecision(
+        False,
+        f"{author} is not {requester}: ending someone else's access needs an approval "
+        f"{when} from {who}",
+        (),
+        shown,
+    )
+
+
+def counted_before(reviews: Sequence[Review], merged_at: datetime) -> list[Review]:
+    """The reviews submitted strictly before ``merged_at``. GitHub's timestamps have one-second
+    resolution, so a review stamped with the merge's own second may have come after it; a
+    legitimate approval is always earlier (the approval status it needs comes from a workflow
+    run of many seconds after the review)."""
+    return [r for r in reviews if r.submitted_at is not None and r.submitted_at < merged_at]
 
 
 def _shape_problem(changes: Sequence[FileChange], path: str) -> str | None:
@@ -340,12 +428,17 @@ def _human(delta: timedelta) -> str:
 
 __all__ = [
     "DEFAULT_GIVE_UP_AFTER",
+    "EndDecision",
     "FileChange",
     "IssueDecision",
     "IssueInputs",
     "PullFacts",
     "Rule",
     "Verdict",
+    "counted_before",
+    "decide_end",
     "decide_issue",
+    "enders",
+    "may_end",
     "read_grant_safely",
 ]

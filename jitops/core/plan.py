@@ -12,7 +12,7 @@ from datetime import datetime
 
 from jitops.core.commits import PlannedCommit
 from jitops.core.grant import Grant, GrantStatus, format_time, grant_path, render_grant
-from jitops.core.trailers import RESTORED, LedgerEntry, commit_message
+from jitops.core.trailers import LedgerEntry, commit_message
 
 #: Hidden line in the delivery comment: enough to record an issue whose git commit never
 #: landed (the accessor can revoke, it cannot read; it is written to git anyway).
@@ -111,17 +111,6 @@ def issue_commit(
     return PlannedCommit({grant_path(grant.id): render_grant(issued).encode()}, message)
 
 
-def restore_commit(recorded: Grant, data: bytes, issue_sha: str, why: str) -> PlannedCommit:
-    """An ``issue`` commit putting back ``data``, the file jitops' issue commit ``issue_sha``
-    wrote (same status, same trailers: the audit keeps one issue), with the reason."""
-    entry = replace(_entry(recorded, "issue"), reason=f"{RESTORED}: {why}")
-    body = (
-        f"The grant file of {recorded.requester} on main no longer carried jitops' record; "
-        f"restored as issue commit {issue_sha[:12]} wrote it. {why}."
-    )
-    return PlannedCommit({grant_path(recorded.id): data}, commit_message(entry, body))
-
-
 def removal_commit(entry: LedgerEntry, reason: str, token_note: str) -> PlannedCommit:
     """Remove a grant file jitops already decided (``entry``: jitops' own record of it): a
     ``deny`` again for a denied id, else a ``revoke`` (an issued grant is never denied)."""
@@ -146,6 +135,19 @@ def expire_commit(grant: Grant, token_note: str) -> PlannedCommit:
     return PlannedCommit(
         {grant_path(grant.id): None}, commit_message(_entry(grant, "expire"), body)
     )
+
+
+def restore_commit(grant: Grant, recorded: bytes, reason: str) -> PlannedCommit:
+    """The ``restore`` commit: ``grant``'s file put back exactly as jitops recorded it (the
+    bytes of its own newest issue commit) after a change jitops refused: a deletion without
+    the approval it needs, or a merged edit of an issued grant's file (``reason`` says which).
+    Its trailers are the grant's own, as in its issue commit."""
+    entry = _entry(grant, "restore", reason=reason)
+    body = (
+        f"Access of {grant.requester} to {grant.role} stays until its expiry, as recorded: "
+        f"{reason}; the file is put back as jitops recorded it."
+    )
+    return PlannedCommit({grant_path(grant.id): recorded}, commit_message(entry, body))
 
 
 #: Who asked for a revoke (``jitops revoke``, the manual workflow): a GitHub login.

@@ -89,6 +89,9 @@ class Settings:
     vault: VaultSettings = field(default_factory=VaultSettings)
     notify: tuple[WebhookTarget, ...] = ()
     bot: str | None = None  # the login jitops comments as; None: not set (github-actions[bot])
+    # who may end anyone's grant early (`jitops revoke`, an approval of an early-revoke pull
+    # request): '@org/team' or '@login', never '*'; empty: only requesters and role approvers
+    admins: tuple[Principal, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -216,4 +219,5 @@ def _settings(raw: Mapping[str, Any], doc: yamlsafe.Document) -> Settings:
         vault=vault,
         notify=tuple(targets),
         bot=raw.get("bot"),
+        admins=tuple(Principal.parse(p) for p in raw.get("admins", ())),
     )

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from jitops.core import approvals, checks, prcomment
 from jitops.core.approvals import Evaluation, Review
+from jitops.core.gate import decide_end, enders
 from jitops.core.grant import (
     GRANTS_DIR,
     Grant,
@@ -24,7 +25,7 @@ from jitops.core.grant import (
     read_grant,
 )
 from jitops.core.policy import POLICY_DIR, Policy, PolicyError, load_policy
-from jitops.core.principals import TeamLookup
+from jitops.core.principals import Principal, TeamLookup
 from jitops.errors import Problem
 
 MARKER = prcomment.MARKER
@@ -143,7 +144,7 @@ def decide(inp: PrInputs, teams: TeamLookup | None) -> PrDecision:
     if kind == "invalid":
         return _finish(inp, kind, problems, None, None, policy)
     if kind == "revoke":
-        return _revoke(inp, policy)
+        return _revoke(inp, policy, teams)
     path = next(c.path for c in inp.changes if c.status == "added")
     grant, found = read_grant(inp.head_files.get(path, b""), path)
     problems = list(found)
@@ -182,9 +183,14 @@ def decide(inp: PrInputs, teams: TeamLookup | None) -> PrDecision:
     return _finish(inp, "grant", problems, grant, evaluation, policy)
 
 
-def _revoke(inp: PrInputs, policy: Policy) -> PrDecision:
+def _revoke(inp: PrInputs, policy: Policy, teams: TeamLookup | None) -> PrDecision:
+    """A pull request deleting grants: the requester ends their own access; anyone else needs
+    an approval of the head commit from the role's approvers or the admins (the issue run
+    checks it again after the merge and puts back what lacked it)."""
     problems = []
     lines = []
+    waiting: list[str] = []
+    principals: list[Principal] = []
     for c in inp.changes:
         data = inp.base_files.get(c.path)
         if data is None:
@@ -192,13 +198,52 @@ def _revoke(inp: PrInputs, policy: Policy) -> PrDecision:
             continue
         grant, _ = read_grant(data, c.path)
         who = f"{grant.requester}, {grant.role}" if grant else "unreadable file"
-        lines.append(f"- early revoke of `{grant_id_of(c.path)}` ({who})")
+        line = f"- early revoke of `{grant_id_of(c.path)}` ({who})"
+        if grant is not None:
+            end = decide_end(
+                grant.requester,
+                grant.role,
+                policy,
+                author=inp.author,
+                head_sha=inp.head_sha,
+                reviews=inp.reviews,
+                merged_at=None,
+                teams=teams,
+            )
+            if end.allowed:
+                line += f": {end.reason}"
+            else:
+                need = " or ".join(end.who_may_approve) or "the admins (settings.admins)"
+                line += f": needs an approval from {need}"
+                waiting.append(grant_id_of(c.path))
+                principals += enders(policy, grant.role)
+        lines.append(line)
     decision = _finish(inp, "revoke" if not problems else "invalid", problems, None, None, policy)
     if problems:
         return decision
     comment = prcomment.revoke_comment(lines)
+    if not waiting:
+        return PrDecision(
+            "revoke",
+            "success",
+            "success",
+            "early revoke: merge to end the access",
+            (),
+            comment=comment,
+        )
+    named = list(dict.fromkeys(principals))
+    shown = " or ".join(str(p) for p in named) or "the admins (settings.admins)"
     return PrDecision(
-        "revoke", "success", "success", "early revoke: merge to end the access", (), comment=comment
+        "revoke",
+        "success",
+        "pending",
+        f"ending someone else's access needs an approval from {shown}",
+        (),
+        request_users=tuple(
+            p.login for p in named if p.kind == "user" and p.login != inp.author.lower()
+        ),
+        request_teams=tuple(f"{p.login}/{p.slug}" for p in named if p.kind == "team"),
+        comment=comment,
     )
 
 

@@ -23,7 +23,10 @@ def revoke_comment(lines: Sequence[str]) -> str:
     """The comment on a pull request deleting grants (``lines``: one per grant)."""
     return (
         f"{MARKER}\n### jitops: early revoke\n\n" + "\n".join(lines) + "\n\nMerging this "
-        "pull request revokes the access at once (the issue job runs on the merge).\n"
+        "pull request revokes the access at once (the issue job runs on the merge). A grant "
+        "that is not yours ends only with an approval of this pull request's latest commit, "
+        "before the merge, from its role's approvers or the admins; without it jitops puts the "
+        "file back and the access stays.\n"
     )
 
 

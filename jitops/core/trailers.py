@@ -26,7 +26,7 @@ from jitops.core.inert import one_line, printable
 from jitops.core.principals import LOGIN_RE
 from jitops.errors import JitopsError
 
-ACTIONS = ("issue", "expire", "revoke", "deny")
+ACTIONS = ("issue", "expire", "revoke", "deny", "restore")
 KEYS = (
     "Jitops-Action",
     "Jitops-Grant",
@@ -37,9 +37,6 @@ KEYS = (
     "Jitops-Expires-At",
     "Jitops-Reason",
 )
-#: How the ``Jitops-Reason`` of an ``issue`` commit starts when jitops puts back the grant file
-#: its issue commit wrote (a change on main had removed or altered its status): not a new issue
-RESTORED = "restored the status jitops recorded"
 _TRAILER = re.compile(r"^(Jitops-[A-Za-z-]+):[ \t]*(.*)$")
 _REQUIRED = ("Jitops-Grant", "Jitops-Requester", "Jitops-Role")
 _REQUIRED_DENY = ("Jitops-Grant",)
@@ -48,14 +45,14 @@ _ANY_TRAILER = re.compile(r"^[A-Za-z0-9-]+:")
 
 @dataclass(frozen=True)
 class LedgerEntry:
-    action: str  # issue | expire | revoke | deny
+    action: str  # issue | expire | revoke | deny | restore
     grant: str
     requester: str
     role: str
     pull_request: int | None = None
     approved_by: tuple[str, ...] = ()
     expires_at: datetime | None = None
-    reason: str | None = None  # revoke and deny; on an issue: a restore of the recorded file
+    reason: str | None = None  # revoke, deny and restore only
     at: datetime | None = None  # the commit's time, when read from git (not a trailer)
 
 
@@ -92,7 +89,7 @@ def trailer_lines(entry: LedgerEntry) -> list[str]:
         lines.append(f"Jitops-Approved-By: {', '.join(approved)}")
     if entry.expires_at is not None:
         lines.append(f"Jitops-Expires-At: {format_time(entry.expires_at)}")
-    if entry.reason and entry.action in ("revoke", "deny", "issue"):
+    if entry.reason and entry.action in ("revoke", "deny", "restore"):
         lines.append(f"Jitops-Reason: {one_line(entry.reason, 500)}")
     return lines
 

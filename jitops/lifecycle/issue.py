@@ -19,13 +19,27 @@ tokens are never listed.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from jitops.core import plan
 from jitops.core.commits import PlannedCommit
-from jitops.core.gate import IssueDecision, Verdict, decide_issue, read_grant_safely
-from jitops.core.grant import Grant, format_time, grant_id_of, grant_path, valid_id
+from jitops.core.gate import (
+    IssueDecision,
+    IssueInputs,
+    Rule,
+    Verdict,
+    decide_issue,
+    read_grant_safely,
+)
+from jitops.core.grant import (
+    Grant,
+    format_time,
+    grant_id_of,
+    grant_path,
+    is_grant_path,
+    valid_id,
+)
 from jitops.core.inert import code_span
 from jitops.core.record import Facts, Move, Token, decide
 from jitops.core.sshkeys import fingerprint
@@ -66,22 +80,37 @@ def run_issue(
     return outcomes
 
 
-def unissued_paths(svc: Services, now: datetime, *, check_vault: bool = True) -> list[str]:
+@dataclass(frozen=True)
+class Pending:
+    """A grant file at the tip on which jitops' record does not simply stand, and what to do."""
+
+    path: str
+    move: Move
+    why: str
+    found: OwnRecord | None
+
+
+def pending_files(svc: Services, now: datetime, *, check_vault: bool = True) -> list[Pending]:
     """Grant files at the tip on which jitops' record does not simply stand: files jitops has
     no record of (the gate judges them) and files that differ from its record (restored or
     ended). ``check_vault``: also ask Vault about every unexpired recorded token (the issue
     run, which every push touching ``grants/`` starts, does; the scheduled sweep leaves it to
-    that run)."""
+    that run). A file whose record cannot be read now waits (reported as failed)."""
     out = []
     for path, data in sorted(svc.grant_files_at(svc.tip).items()):
         try:
-            keep = classify(svc, path, data, now, check_vault=check_vault)[0] is Move.KEEP
-        except JitopsError as exc:  # undecided: the run that handles it reports it as failed
+            move, why, found = classify(svc, path, data, now, check_vault=check_vault)
+        except JitopsError as exc:  # undecided: reported as failed, the next run asks again
             log.warning("could not read jitops' record of %s: %s", _shown_id(path), exc)
-            keep = False
-        if not keep:
-            out.append(path)
+            move, why, found = Move.WAIT, str(exc), None
+        if move is not Move.KEEP:
+            out.append(Pending(path, move, why, found))
     return out
+
+
+def unissued_paths(svc: Services, now: datetime, *, check_vault: bool = True) -> list[str]:
+    """The paths of :func:`pending_files`."""
+    return [p.path for p in pending_files(svc, now, check_vault=check_vault)]
 
 
 def classify(
@@ -140,21 +169,55 @@ def _token_state(svc: Services, found: OwnRecord) -> Token:
     return Token.LIVE if ours else Token.FOREIGN
 
 
-def issue_pending(svc: Services, *, now: datetime) -> list[Outcome]:
-    outcomes = []
-    for path, data in sorted(svc.grant_files_at(svc.tip).items()):
+#: At most this many grant files are judged by one run (a pull request denied as a whole
+#: counts once): the issue and expiry of everyone else never wait long behind one burst. A run
+#: that stops early says so; the next run (the next push, or the sweep) continues.
+MAX_GRANTS_PER_RUN = 25
+
+
+def issue_pending(svc: Services, *, now: datetime, limit: int | None = None) -> list[Outcome]:
+    """Judge every grant file at the tip on which jitops' record does not stand, at most
+    ``limit`` (default :data:`MAX_GRANTS_PER_RUN`) of them; the rest are reported as left for
+    the next run."""
+    limit = MAX_GRANTS_PER_RUN if limit is None else limit
+    outcomes: list[Outcome] = []
+    pending = pending_files(svc, now)
+    gated = [p.path for p in pending if p.move is Move.GATE]
+    done: set[str] = set()
+    judged = 0
+    for item in pending:
+        path = item.path
+        if path in done:
+            continue  # denied with its pull request's other files
         shown = _shown_id(path)
+        if judged >= limit:
+            left = [p.path for p in pending if p.path not in done]
+            svc.say(
+                f"stopped after judging {judged} grant file(s) (at most {limit} per run); "
+                f"{len(left)} left for the next run"
+            )
+            outcomes += [
+                Outcome(
+                    _shown_id(p),
+                    Action.SKIPPED,
+                    f"not judged in this run (at most {limit} grant files per run); the next "
+                    "run continues",
+                )
+                for p in left
+            ]
+            break
+        judged += 1
+        done.add(path)
         try:
-            move, why, found = classify(svc, path, data, now)
-            if move is Move.KEEP:
-                continue
-            if move is Move.GATE:
-                outcomes.append(_one(svc, path, now))
-            elif move is Move.WAIT:
-                outcomes.append(Outcome(shown, Action.FAILED, why))
+            if item.move is Move.GATE:
+                found = _one(svc, path, now, [p for p in gated if p not in done])
+                done.update(p for p in found if p != path)
+                outcomes += found.values()
+            elif item.move is Move.WAIT:
+                outcomes.append(Outcome(shown, Action.FAILED, item.why))
             else:
-                assert found is not None
-                outcomes.append(_by_record(svc, move, why, found, now))
+                assert item.found is not None
+                outcomes.append(_by_record(svc, item.move, item.why, item.found, now))
         except JitopsError as exc:  # this grant only; the next run retries it
             log.error("issue of %s failed: %s", shown, exc)
             outcomes.append(Outcome(shown, Action.FAILED, str(exc)))
@@ -178,7 +241,7 @@ def _by_record(svc: Services, move: Move, why: str, found: OwnRecord, now: datet
         assert grant is not None
         assert found.file is not None
         assert found.issue_sha is not None
-        restore = plan.restore_commit(grant, found.file, found.issue_sha, why)
+        restore = plan.restore_commit(grant, found.file, why)
         data = found.file
 
         def build_restore(git: Git) -> list[PlannedCommit]:
@@ -223,14 +286,112 @@ def _by_record(svc: Services, move: Move, why: str, found: OwnRecord, now: datet
     return Outcome(gid, action, f"{why}. {note}", pr)
 
 
-def _one(svc: Services, path: str, now: datetime) -> Outcome:
+def _one(svc: Services, path: str, now: datetime, pending: list[str]) -> dict[str, Outcome]:
+    """Judge ``path``; a pull request denied as a whole (the grant shape: it adds several
+    grant files) takes its other files still ``pending`` with it, in one push and one comment.
+    Returns the outcome of each path handled."""
     inputs = gate_inputs(svc, path, now)
     decision = decide_issue(inputs, svc.github.is_team_member)
     if decision.verdict is Verdict.FAILED:
-        return Outcome(_shown_id(path), Action.FAILED, decision.reason, decision.pull_request)
+        return {
+            path: Outcome(_shown_id(path), Action.FAILED, decision.reason, decision.pull_request)
+        }
     if decision.verdict is Verdict.DENY:
-        return _deny(svc, path, decision, now)
-    return _issue(svc, decision, now)
+        mates = _same_pull_request(svc, inputs, decision, pending)
+        if mates:
+            return _deny_together(svc, [path, *mates], decision, now)
+        return {path: _deny(svc, path, decision, now)}
+    return {path: _issue(svc, decision, now)}
+
+
+def _same_pull_request(
+    svc: Services, inputs: IssueInputs, decision: IssueDecision, pending: list[str]
+) -> list[str]:
+    """The other grant files still ``pending`` that the pull request ``decision`` denies by its
+    shape added in the same landing (the same commit on main, or -- a rebase merge -- one GitHub
+    associates with that pull request)."""
+    if decision.rule is not Rule.SHAPE or inputs.pull is None or not inputs.landed:
+        return []
+    number = inputs.pull.number
+    added = {c.path for c in inputs.changes if c.status == "added" and is_grant_path(c.path)}
+    first = svc.git.last_commit_adding(svc.tip, inputs.path)
+    ours: dict[str, bool] = {}
+    out = []
+    for other in pending:
+        if other not in added:
+            continue
+        sha = svc.git.last_commit_adding(svc.tip, other)
+        if sha is None:
+            continue
+        if sha not in ours:
+            ours[sha] = sha == first or number in svc.github.pulls_for_commit(sha)
+        if ours[sha]:
+            out.append(other)
+    return out
+
+
+def _deny_together(
+    svc: Services, paths: list[str], decision: IssueDecision, now: datetime
+) -> dict[str, Outcome]:
+    """Deny every file of ``paths`` for ``decision`` (one pull request, denied as a whole): one
+    ``deny`` commit per grant (the ledger's rule: one grant per commit), all in one push, and
+    one comment. A file that cannot be recorded is flagged, as :func:`_deny` does."""
+    pr = decision.pull_request
+    out: dict[str, Outcome] = {}
+    commits: dict[str, PlannedCommit] = {}
+    grants: dict[str, Grant] = {}
+    for path in paths:
+        grant, _ = read_grant_safely(svc.git.show(svc.tip, path) or b"", path)
+        issued = recorded_accessor(svc, path, now)
+        if issued is not None:  # a name jitops had issued under: its recorded token ends
+            svc.revoke_grant_token(
+                decision.policy or svc.last_good_policy(), issued, grant_id_of(path)
+            )
+        if grant is None or not _ledger_safe(grant, path):
+            out[path] = Outcome(
+                _shown_id(path),
+                Action.FLAGGED,
+                f"{decision.reason}; the file cannot be recorded as denied (its values fail "
+                "validation): an admin must remove it",
+                pr,
+            )
+            continue
+        grants[path] = grant
+        commits[path] = plan.deny_commit(grant, pr, decision.reason)
+
+    def build(git: Git) -> list[PlannedCommit]:
+        return [c for p, c in commits.items() if git.show("HEAD", p) is not None]
+
+    landed = set(svc.git.land(svc.remote, svc.branch, build)) if commits else set()
+    if not landed:
+        for path, grant in grants.items():
+            out[path] = Outcome(grant.id, Action.SKIPPED, "removed meanwhile", pr)
+        return out
+    if pr is not None:
+        try:
+            svc.github.comment(pr, deny_together_comment(list(grants.values()), decision.reason))
+        except JitopsError as exc:  # the ledger is right; the comment is a courtesy
+            log.warning("could not comment on #%s: %s", pr, exc)
+    policy = decision.policy or svc.policy_or_none()
+    for path, grant in grants.items():
+        if policy is not None:
+            svc.notify(
+                policy, svc.event("denied", grant, now, pull_request=pr, reason=decision.reason)
+            )
+        out[path] = Outcome(grant.id, Action.DENIED, decision.reason, pr)
+    return out
+
+
+def deny_together_comment(grants: list[Grant], reason: str) -> str:
+    """One deny comment for every grant file of a pull request denied as a whole (inert)."""
+    shown = ", ".join(code_span(g.id) for g in grants[:100])
+    more = f" and {len(grants) - 100} more" if len(grants) > 100 else ""
+    return (
+        f"**jitops: access denied** for the {len(grants)} grants of this pull request: "
+        f"{shown}{more}.\n\n{code_span(reason, limit=500)}\n\n"
+        "The grant files are removed from main; no access was issued. Open one pull request "
+        "per grant, each with a new grant id, to ask again."
+    )
 
 
 # -- deny ------------------------------------------------------------------------------------

@@ -273,20 +273,34 @@ def commit_time(git: Git, sha: str) -> datetime:
 def status_commit(git: Git, tip: str, path: str) -> str | None:
     """The commit on main's first-parent line that wrote ``path``'s status block when it is
     jitops' own ``issue`` commit (one parent, ``Jitops-Action: issue`` and ``Jitops-Grant``
-    for this grant, not the commit that added the file); None otherwise (DESIGN section 5)."""
+    for this grant, not the commit that added the file); None otherwise (DESIGN section 5).
+
+    A file jitops put back with a ``restore`` commit (a deletion it refused) counts as written
+    by the newest such issue commit when it is byte for byte what that commit wrote."""
     grant_id = grant_id_of(path)
     out = git.run("log", "--first-parent", "-m", "-z", "--format=%H %P%n%B", tip, "--", path)
     records = [r for r in out.split(b"\0") if r.strip()]
     if len(records) < 2:
         return None  # the file arrived with its status block
-    head, _, message = records[0].decode("utf-8", "replace").partition("\n")
+    newest = _shaped(records[0], grant_id, "issue")
+    if newest is not None or _shaped(records[0], grant_id, "restore") is None:
+        return newest
+    for record in records[1:-1]:
+        issue = _shaped(record, grant_id, "issue")
+        if issue is not None:
+            return issue if git.show(tip, path) == git.show(issue, path) else None
+    return None
+
+
+def _shaped(record: bytes, grant_id: str, action: str) -> str | None:
+    """The sha of a ``%H %P%n%B`` log record when it has one parent and the trailers of
+    ``action`` for ``grant_id`` (the shape of jitops' own commit; not yet proof)."""
+    head, _, message = record.decode("utf-8", "replace").strip().partition("\n")
     ids = head.split()
     lines = set(message.splitlines())
-    if len(ids) != 2 or "Jitops-Action: issue" not in lines:
+    if len(ids) != 2 or f"Jitops-Action: {action}" not in lines:
         return None
-    if f"Jitops-Grant: {grant_id}" not in lines:
-        return None
-    return ids[0]
+    return ids[0] if f"Jitops-Grant: {grant_id}" in lines else None
 
 
 #: How far back `issue` looks for grant files deleted by pull requests (early revokes):
@@ -381,12 +395,15 @@ class OwnRecord:
         return status.token_accessor if status else None
 
 
-def own_record(svc: Services, grant_id: str, now: datetime) -> OwnRecord | None:
+def own_record(
+    svc: Services, grant_id: str, now: datetime, *, issues_only: bool = False
+) -> OwnRecord | None:
     """jitops' own record of ``grant_id`` (see :class:`OwnRecord`), None when jitops never
     recorded anything about it. Only commits on main's first-parent line that pass the
     own-commit rule (:func:`jitops_own`) count: a pull request's commit carrying the same
     trailers is not a record. GitHub not answering whether a recent one belongs to a pull
-    request is an error (:class:`~jitops.errors.JitopsError`), never a guess."""
+    request is an error (:class:`~jitops.errors.JitopsError`), never a guess. ``issues_only``:
+    only what jitops issued counts (its other commits are not looked up at all)."""
     if not valid_id(grant_id):
         return None
     newest: tuple[LedgerEntry, str] | None = None
@@ -394,6 +411,8 @@ def own_record(svc: Services, grant_id: str, now: datetime) -> OwnRecord | None:
         entry = svc.git.jitops_entry(sha)
         if entry is None or entry.grant != grant_id:
             continue
+        if issues_only and entry.action != "issue":
+            continue  # asked only what jitops issued: no other commit is looked up
         # GitHub not answering whether a recent one came with a pull request raises: a commit
         # a writer can shape is never taken as jitops' record on trust (the grant fails this
         # run and the next run asks again)
@@ -409,6 +428,19 @@ def own_record(svc: Services, grant_id: str, now: datetime) -> OwnRecord | None:
                 newest[0], newest[1], sha, data, grant, trailers.get(plan.DELIVERY_TRAILER) or None
             )
     return OwnRecord(newest[0], newest[1]) if newest else None
+
+
+def recorded_grant(svc: Services, path: str, now: datetime) -> tuple[Grant, str] | None:
+    """``path``'s grant as jitops' own newest ``issue`` commit recorded it, and that commit
+    (None: jitops never issued it). What jitops revokes, restores or asks approval for when a
+    file is deleted: never what a pull request's own commit made of the file before deleting
+    it."""
+    found = own_record(svc, grant_id_of(path), now, issues_only=True)
+    if found is None or found.issue_sha is None or found.grant is None:
+        return None
+    if found.grant.status is None or found.grant.id != grant_id_of(path):
+        return None
+    return found.grant, found.issue_sha
 
 
 def issued_by_jitops(svc: Services, path: str, now: datetime) -> bool:
@@ -541,5 +573,6 @@ __all__ = [
     "own_record",
     "recent_undelivered",
     "recorded_accessor",
+    "recorded_grant",
     "status_commit",
 ]

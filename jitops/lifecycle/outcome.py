@@ -15,10 +15,10 @@ class Action(StrEnum):
     DENIED = "denied"
     SKIPPED = "skipped"
     REVOKED = "revoked"
-    RESTORED = "restored"  # jitops put its recorded grant file back on main
     EXPIRED = "expired"
     FAILED = "failed"
     FLAGGED = "flagged"  # a file jitops cannot judge or record: an admin must act
+    RESTORED = "restored"  # jitops put its recorded grant file back: the access stays
     WOULD_ISSUE = "would issue"  # dry run
     WOULD_EXPIRE = "would expire"  # dry run
 

@@ -120,7 +120,7 @@ def run(
         head_files=head_files,
         base_files=base_files,
         used_ids=frozenset(grant_ids_in(git.paths_ever_added(pr.base_sha, GRANTS_DIR))),
-        reviews=gh.reviews(number) if kind == "grant" else (),
+        reviews=gh.reviews(number) if kind in ("grant", "revoke") else (),
         ssh_keys=ssh_keys,
         policy_tests=policy_failures,
         now=now,

@@ -1,9 +1,18 @@
 """Ending a grant before its time: `jitops revoke` (break-glass) and early revokes.
 
-A grant ends early when someone with write access runs ``jitops revoke`` (the token is revoked
-by the accessor git records, the file removed in a ``revoke`` commit with the actor as a
-trailer), or when a merged pull request deletes an active grant file (the next run revokes
-its token and records the revoke). Both go through :func:`end_grant`.
+A grant ends early when ``jitops revoke`` runs for its requester or one of the admins
+(``settings.admins``; the token is revoked by the accessor jitops recorded, the file removed in
+a ``revoke`` commit with the actor as a trailer), or when a merged pull request deletes an
+active grant file (the next run revokes its token and records the revoke). Both go through
+:func:`end_grant`.
+
+What a deleted grant was is jitops' own record: the file as jitops' newest own ``issue``
+commit wrote it (its requester, role, expiry and token accessor), never what a pull request's
+own earlier commit made of the file before deleting it. A pull request that deletes someone
+else's grant ends it only with an approval of its head commit, before the merge, from the
+role's approvers or the admins (:func:`jitops.core.gate.decide_end`); without one the run
+refuses: it puts the file back as jitops recorded it (a ``restore`` commit), comments on the
+pull request, and the access stays until its expiry.
 """
 
 from __future__ import annotations
@@ -12,14 +21,22 @@ from datetime import UTC, datetime
 
 from jitops.core import plan
 from jitops.core.commits import PlannedCommit
-from jitops.core.gate import read_grant_safely
-from jitops.core.grant import GRANTS_DIR, Grant, grant_path
+from jitops.core.gate import PullFacts, decide_end, may_end
+from jitops.core.grant import GRANTS_DIR, Grant, format_time, grant_path
 from jitops.core.inert import code_span
-from jitops.core.policy import Policy
+from jitops.core.policy import Policy, PolicyError
 from jitops.core.principals import LOGIN_RE
 from jitops.doors.git import Git
 from jitops.errors import JitopsError
-from jitops.lifecycle.landing import _shown_id, deletions, jitops_own
+from jitops.lifecycle.landing import (
+    LandingUnknown,
+    _shown_id,
+    commit_time,
+    deletions,
+    find_landing,
+    jitops_own,
+    recorded_grant,
+)
 from jitops.lifecycle.outcome import Action, Outcome
 from jitops.lifecycle.services import Services, log
 
@@ -29,23 +46,36 @@ class RevokeError(JitopsError):
 
 
 def early_revokes(svc: Services, *, now: datetime | None = None) -> list[Outcome]:
-    """Revoke grants whose active files a merged pull request deleted (an early revoke).
+    """Revoke grants whose active files a merged pull request deleted (an early revoke), or put
+    back the files of those it may not end.
 
     Every deletion on main within the last 768h (no grant token outlives that) is looked at,
-    not only the pushed range, so a run cancelled by a concurrency group loses no revoke.
-    A deletion that is jitops' own (expire, revoke, deny), or whose revoke jitops already
-    recorded, is skipped once Vault confirms its token is gone: a commit can look exactly like
-    jitops' own, so a live token of that grant is revoked and recorded whoever deleted the file.
-    Each such deletion still within its recorded expiry costs one Vault lookup per run.
+    not only the pushed range, so a run cancelled by a concurrency group loses no revoke; the
+    newest deletion of a file decides (an older one was put back since). What was deleted is
+    jitops' own record of the grant (:func:`recorded_grant`). A deletion that is jitops' own
+    (expire, revoke, deny), or whose revoke jitops already recorded, is skipped once Vault
+    confirms its token is gone: a commit can look exactly like jitops' own, so a live token of
+    that grant is handled whoever deleted the file. Each such deletion still within its recorded
+    expiry costs one Vault lookup per run.
     """
     now = now or datetime.now(UTC)
-    outcomes = []
+    newest: dict[str, str] = {}
     for path, sha in deletions(svc, now):
+        newest.pop(path, None)
+        newest[path] = sha  # oldest first: the newest deletion of each file is the one left
+    present = {e.path for e in svc.git.ls_tree(svc.tip, GRANTS_DIR)}
+    outcomes = []
+    for path, sha in newest.items():
+        if path in present:
+            continue  # back on main since (jitops restored it): nothing ended
         try:
-            data = svc.git.show(f"{sha}^1", path)
-            grant, _ = read_grant_safely(data, path) if data is not None else (None, [])
-            if grant is None or grant.status is None or grant.status.expires_at <= now:
-                continue  # nothing issued, or its token already ended by its TTL
+            found = recorded_grant(svc, path, now)
+            if found is None:
+                continue  # jitops never issued it
+            grant, issue_sha = found
+            assert grant.status is not None
+            if grant.status.expires_at <= now:
+                continue  # its token already ended by its TTL
             recorded = svc.git.find_trailer(svc.tip, "Jitops-Grant", grant.id, "revoke")
             ended = jitops_own(svc, sha, grant.id, now) or any(
                 jitops_own(svc, r, grant.id, now) for r in recorded
@@ -57,19 +87,123 @@ def early_revokes(svc: Services, *, now: datetime | None = None) -> list[Outcome
                 token = vault.lookup_accessor(grant.status.token_accessor)
                 if not svc.is_ours(token, grant.id):
                     continue
-                by = f"commit {sha[:12]}, shaped like jitops' own,"
-            else:
-                numbers = svc.github.pulls_for_commit(sha)
-                by = f"pull request #{numbers[0]}" if numbers else f"commit {sha[:12]}"
-            outcomes.append(
-                end_grant(
-                    svc, grant, f"{by} deleted the grant file (early revoke)", now=now, remove=False
-                )
-            )
+            outcomes.append(_deleted(svc, grant, path, sha, issue_sha, now, shaped=ended))
         except JitopsError as exc:
             log.error("early revoke of %s failed: %s", _shown_id(path), exc)
             outcomes.append(Outcome(_shown_id(path), Action.FAILED, str(exc)))
     return outcomes
+
+
+def _deleted(
+    svc: Services,
+    grant: Grant,
+    path: str,
+    sha: str,
+    issue_sha: str,
+    now: datetime,
+    *,
+    shaped: bool,
+) -> Outcome:
+    """End ``grant``, whose file commit ``sha`` deleted while its token lives, or put the file
+    back when whoever deleted it may not end it."""
+    numbers = svc.github.pulls_for_commit(sha)
+    if not numbers:
+        young = now - commit_time(svc.git, sha) <= svc.recheck_within
+        if young and not shaped:
+            return Outcome(
+                grant.id,
+                Action.FAILED,
+                f"commit {sha[:12]} deleted the grant file, but GitHub associates no pull "
+                "request with it yet; a later run decides (the access stays meanwhile)",
+                grant.status.pull_request if grant.status else None,
+            )
+        by = (
+            f"commit {sha[:12]}, shaped like jitops' own,"
+            if shaped
+            else f"commit {sha[:12]} (pushed to {svc.branch} without a pull request)"
+        )
+        return end_grant(
+            svc, grant, f"{by} deleted the grant file (early revoke)", now=now, remove=False
+        )
+    pulls = [svc.github.pull_request(n) for n in numbers[:5]]
+    pull = next((p for p in pulls if p.merged and p.base_ref == svc.branch), pulls[0])
+    policy: Policy | None = None
+    if pull.merged and pull.merge_commit_sha:
+        facts = PullFacts(
+            pull.number,
+            pull.author,
+            pull.merged,
+            pull.base_ref,
+            pull.head_sha,
+            pull.merged_at,
+            pull.merge_commit_sha,
+            pull.commits,
+        )
+        try:
+            _landed, base_tip = find_landing(svc, facts, sha)
+        except LandingUnknown as exc:
+            return Outcome(
+                grant.id,
+                Action.FAILED,
+                f"pull request #{pull.number} deleted the grant file; {exc} (the access stays "
+                "meanwhile)",
+                pull.number,
+            )
+        if base_tip is not None:
+            try:  # the policy main had before the pull request, never its own
+                policy = svc.policy_at(base_tip)
+            except PolicyError as exc:
+                log.warning("the policy before #%s landed is invalid: %s", pull.number, exc)
+    own = grant.requester.lower() == pull.author.lower()
+    reviews = svc.github.reviews(pull.number) if pull.merged and not own else []
+    decision = decide_end(
+        grant.requester,
+        grant.role,
+        policy,
+        author=pull.author,
+        head_sha=pull.head_sha,
+        reviews=reviews,
+        merged_at=pull.merged_at or now,
+        teams=svc.github.is_team_member,
+    )
+    if decision.allowed:
+        why = (
+            f"pull request #{pull.number} deleted the grant file (early revoke; {decision.reason})"
+        )
+        return end_grant(svc, grant, why, now=now, remove=False)
+    return _restore(svc, grant, path, issue_sha, pull.number, decision.reason)
+
+
+def _restore(svc: Services, grant: Grant, path: str, issue_sha: str, pr: int, why: str) -> Outcome:
+    """Put ``grant``'s file back as jitops' issue commit ``issue_sha`` wrote it: the deletion
+    by pull request ``pr`` may not end it (``why``). The token is left alone."""
+    assert grant.status is not None
+    recorded = svc.git.show(issue_sha, path)
+    if recorded is None:
+        raise RevokeError(f"{issue_sha[:12]} holds no {path}; cannot put it back")
+    reason = f"pull request #{pr} deleted the grant file without the approval it needs: {why}"
+    commit = plan.restore_commit(grant, recorded, reason)
+
+    def build(git: Git) -> list[PlannedCommit]:
+        return [commit] if git.show("HEAD", path) is None else []
+
+    if not svc.git.land(svc.remote, svc.branch, build):
+        return Outcome(grant.id, Action.SKIPPED, "put back by another run meanwhile", pr)
+    until = format_time(grant.status.expires_at)
+    try:
+        svc.github.comment(
+            pr,
+            f"**jitops: early revoke refused** — {code_span(grant.id)} "
+            f"({code_span(grant.requester)}, {code_span(grant.role)}): "
+            f"{code_span(why, limit=500)}.\n\njitops put the file back as it recorded it; the "
+            f"access stays until {code_span(until)}. To end it sooner, "
+            f"{code_span(grant.requester)} deletes it, a pull request deleting it gets the "
+            "approval named above before it is merged, or one of the admins runs the manual "
+            "revoke.",
+        )
+    except JitopsError as exc:  # the ledger is right; the comment is a courtesy
+        log.warning("could not comment on #%s: %s", pr, exc)
+    return Outcome(grant.id, Action.RESTORED, f"{reason}; put back, access stays until {until}", pr)
 
 
 def run_revoke(
@@ -77,17 +211,24 @@ def run_revoke(
     grant_id: str,
     reason: str,
     *,
-    actor: str | None = None,
+    actor: str,
+    also: tuple[str, ...] = (),
     now: datetime | None = None,
 ) -> Outcome:
     """Break-glass: end a grant now, whatever its expiry. ``actor``: the GitHub login of who
-    asked (recorded in a ``Jitops-Actor`` trailer)."""
+    asked (recorded in a ``Jitops-Actor`` trailer): the grant's requester, or one of the
+    admins (``settings.admins``, teams read through GitHub); anyone else is refused and
+    nothing is revoked. ``also``: further logins that must be allowed too (who re-ran the
+    workflow run, when that is someone else)."""
     if len(reason.strip()) < 5:
         raise RevokeError("say why with --reason (at least a few words); it goes into git")
-    if actor is not None and not _valid_actor(actor):
-        raise RevokeError(
-            f"--actor {actor!r} is not a GitHub login; give the login of who asks for the revoke"
-        )
+    for login in (actor, *also):
+        if not _valid_actor(login):
+            raise RevokeError(
+                f"--actor {login!r} is not a GitHub login; give the login of who asks for the "
+                "revoke"
+            )
+    now = now or datetime.now(UTC)
     svc.git.fetch(svc.remote, svc.branch)
     grant = svc.grants_at(svc.tip).get(grant_id)
     if grant is None:
@@ -95,9 +236,15 @@ def run_revoke(
             f"no grant {grant_id!r} in grants/ on {svc.branch}; `jitops audit --active` lists "
             "the active ones"
         )
-    return end_grant(
-        svc, grant, reason.strip(), now=now or datetime.now(UTC), remove=True, actor=actor
-    )
+    # whose grant it is: jitops' own record, not what the file says now
+    found = recorded_grant(svc, grant_path(grant_id), now)
+    owner = found[0].requester if found else grant.requester
+    policy = svc.last_good_policy()
+    for login in dict.fromkeys((actor, *also)):
+        decision = may_end(login, owner, policy, svc.github.is_team_member)
+        if not decision.allowed:
+            raise RevokeError(f"{decision.reason}; nothing was revoked")
+    return end_grant(svc, grant, reason.strip(), now=now, remove=True, actor=actor)
 
 
 def _valid_actor(login: str) -> bool:

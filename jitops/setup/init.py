@@ -66,7 +66,7 @@ class InitError(JitopsError):
 
 @dataclass(frozen=True)
 class InitOptions:
-    admins: tuple[str, ...]  # CODEOWNERS owners and the starter role's approvers
+    admins: tuple[str, ...]  # CODEOWNERS owners, the starter role's approvers, settings.admins
     app_slug: str  # the GitHub App jitops acts as; its login is '<slug>[bot]'
     action_repo: str  # OWNER/REPO of the jitops Action
     action_ref: str  # full commit SHA of the jitops Action
@@ -283,6 +283,7 @@ version: 1
 settings:
   wrap_ttl: 1h                  # a sealed delivery can be claimed for an hour
   bot: {options.bot_login}      # the GitHub App jitops acts as; claim trusts only its comments
+  admins: {_flow(options.admins)}   # may end anyone's grant early (jitops revoke)
 {_policy_vault(options)}
 roles:
   example-readonly:

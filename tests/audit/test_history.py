@@ -16,10 +16,13 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from jitops.audit.history import build
 from jitops.cli import cli
 from jitops.core import yamlsafe
-from jitops.core.grant import format_time
-from jitops.core.trailers import LedgerEntry, commit_message
+from jitops.core.commits import LogCommit, own_entry
+from jitops.core.grant import format_time, read_grant
+from jitops.core.plan import restore_commit
+from jitops.core.trailers import LedgerEntry, commit_message, parse_trailers
 from jitops.doors.git import Git
 from tests.conftest import git
 
@@ -494,3 +497,62 @@ def test_timeline_colours_say_how_each_grant_ended(ledger: Ledger, tmp_path: Pat
     bar = re.search(r'<rect [^>]*fill="([^"]+)"[^>]*><title>stg-octo-1</title>', page)
     assert bar and bar.group(1) == "#999"  # not the blue of a grant still in grants/
     assert "file removed, no end recorded" in page and "active (in grants/)" not in page
+
+
+def test_a_restore_puts_a_deleted_grant_back_and_it_never_ended() -> None:
+    """A pull request deleted someone else's grant without the approval it needs; jitops put
+    the file back with a ``restore`` commit: the grant is active again and was never ended."""
+
+    t0 = datetime(2026, 11, 1, 10, tzinfo=UTC)
+    path = "grants/stg-octo-1.yaml"
+    gid = "stg-octo-1"
+
+    class Blobs:
+        def request(self, sha: str) -> None:
+            pass
+
+        def finish(self) -> dict[str, bytes]:
+            return {}
+
+    base = {"Jitops-Grant": gid, "Jitops-Requester": "octocat", "Jitops-Role": "staging"}
+    grant, _ = read_grant(
+        b"requester: octocat\nrole: staging\nduration: 1h\nreason: Debug the staging deploy\n"
+        b"status:\n  state: active\n  pull_request: 1\n  approved_by: []\n"
+        b"  issued_at: 2026-11-01T10:01:00Z\n  expires_at: 2026-11-01T11:01:00Z\n"
+        b"  token_accessor: acc\n",
+        path,
+    )
+    assert grant is not None
+    planned = restore_commit(grant, b"...", "pull request #2 deleted it without approval")
+    subject, _, _ = planned.message.partition("\n")
+    restore = LogCommit(
+        "d" * 40,
+        t0.replace(minute=30),
+        subject,
+        parse_trailers(planned.message),
+        (("A", path, "b" * 40),),
+        ("c" * 40,),
+    )
+    assert own_entry(restore) is not None
+    commits = [
+        LogCommit("a" * 40, t0, "Access (#1)", {}, (("A", path, "1" * 40),), ("0" * 40,)),
+        LogCommit(
+            "b" * 40,
+            t0.replace(minute=1),
+            f"jitops: issue {gid}",
+            {**base, "Jitops-Action": "issue", "Jitops-Pull-Request": "1"},
+            (("M", path, "2" * 40),),
+            ("a" * 40,),
+        ),
+        LogCommit(
+            "c" * 40, t0.replace(minute=20), "Tidy (#2)", {}, (("D", path, "0" * 40),), ("b" * 40,)
+        ),
+        restore,
+    ]
+    history = build(commits, [gid], Blobs())
+    rec = history.records[gid]
+    assert (rec.ended_at, rec.ended_by, rec.added) == (None, None, 1)
+    assert rec.active
+    assert not [
+        f for f in history.findings if "added again" in f.message or "jitops commit" in f.message
+    ]

@@ -163,12 +163,21 @@ def test_rule_4_approvals_after_the_merge_or_on_another_commit_do_not_count() ->
     after = approval(at=MERGED + timedelta(seconds=1))
     d = decide_issue(good(reviews=(after,)), teams)
     assert (d.verdict, d.rule) == (Verdict.DENY, Rule.APPROVAL)
-    assert "submitted after the merge do not count" in d.reason
-    at_merge = approval(at=MERGED)
-    assert decide_issue(good(reviews=(at_merge,)), teams).verdict is Verdict.ISSUE
+    assert "submitted at or after the merge do not count" in d.reason
+    just_before = approval(at=MERGED - timedelta(seconds=1))
+    assert decide_issue(good(reviews=(just_before,)), teams).verdict is Verdict.ISSUE
     stale = approval(commit=OLD)
     d = decide_issue(good(reviews=(stale,)), teams)
     assert (d.verdict, d.rule) == (Verdict.DENY, Rule.APPROVAL)
+
+
+def test_rule_4_an_approval_in_the_second_of_the_merge_does_not_count() -> None:
+    """GitHub's timestamps have one-second resolution: a review stamped with the merge's own
+    second may have come after it. A legitimate approval is always strictly earlier (the
+    approval status needs a workflow run of many seconds after the review)."""
+    d = decide_issue(good(reviews=(approval(at=MERGED),)), teams)
+    assert (d.verdict, d.rule) == (Verdict.DENY, Rule.APPROVAL)
+    assert "1 review(s) submitted at or after the merge do not count" in d.reason
 
 
 def test_rule_5_team_membership_is_read_at_evaluation() -> None:
@@ -288,9 +297,9 @@ def test_no_input_issues_unless_every_rule_holds(
     assert changes == (FileChange(PATH, "added"),)  # rule 3
     assert main is not None and main == head  # rule 4
     assert keys
-    if policy is POLICY:  # rule 5: a DBA's approval on the head, submitted by the merge
+    if policy is POLICY:  # rule 5: a DBA's approval on the head, submitted before the merge
         latest = {}
-        counted = [r for r in reviews if r.submitted_at is not None and r.submitted_at <= MERGED]
+        counted = [r for r in reviews if r.submitted_at is not None and r.submitted_at < MERGED]
         for r in sorted(counted, key=lambda r: r.submitted_at or MERGED):  # stable: list order
             if r.state != "COMMENTED":
                 latest[r.user] = r
@@ -311,3 +320,69 @@ def test_the_gate_never_crashes_on_a_hostile_file(data: bytes, name: str) -> Non
     d = decide_issue(good(path=f"grants/{name}.yaml", main_file=data, head_file=data), teams)
     assert d.verdict in (Verdict.ISSUE, Verdict.DENY)
     assert d.reason
+
+
+# -- ending someone else's grant (decide_end, may_end) -----------------------------------------
+ADMINS = POLICY.replace(b"roles:\n", b"settings:\n  admins: ['@acme/admins', '@root']\nroles:\n", 1)
+ADMIN_TEAMS = {**TEAMS, ("acme", "admins"): {"carol"}}
+
+
+def admin_teams(org: str, slug: str, login: str) -> bool:
+    return login.lower() in ADMIN_TEAMS.get((org.lower(), slug.lower()), set())
+
+
+def _policy(data: bytes = ADMINS):  # type: ignore[no-untyped-def]
+    from jitops.core.policy import load_policy
+
+    return load_policy({"policies/policy.yaml": data})
+
+
+def end(role: str, author: str, *reviews: Review, merged: datetime | None = MERGED):  # type: ignore[no-untyped-def]
+    from jitops.core.gate import decide_end
+
+    return decide_end(
+        "octocat",
+        role,
+        _policy(),
+        author=author,
+        head_sha=HEAD,
+        reviews=reviews,
+        merged_at=merged,
+        teams=admin_teams,
+    )
+
+
+def test_the_requester_ends_their_own_grant_without_review() -> None:
+    assert end("orders-db", "OctoCat").allowed
+
+
+def test_someone_else_needs_an_approval_from_the_roles_approvers_or_the_admins() -> None:
+    d = end("orders-db", "mallory")
+    assert not d.allowed
+    assert "from @acme/admins or @root or @acme/dba" in d.reason
+    assert end("orders-db", "mallory", approval("bob")).approvers == ("bob",)  # a DBA
+    assert end("staging", "mallory", approval("carol")).allowed  # an admin, by team
+    assert end("staging", "mallory", approval("root")).allowed  # an admin, by login
+    assert not end("staging", "mallory", approval("bob")).allowed  # staging names no approver
+
+
+def test_an_ending_approval_counts_only_on_the_head_before_the_merge_and_not_by_the_author() -> (
+    None
+):
+    assert not end("staging", "mallory", approval("carol", commit=OLD)).allowed
+    assert not end("staging", "mallory", approval("carol", at=MERGED)).allowed  # same second
+    assert not end("staging", "carol", approval("carol")).allowed  # the author's own
+    later = Review("carol", "CHANGES_REQUESTED", HEAD, MERGED - timedelta(minutes=1))
+    assert not end("staging", "mallory", approval("carol"), later).allowed
+    assert end("staging", "mallory", approval("carol", at=MERGED), merged=None).allowed  # open
+
+
+def test_the_manual_revoke_takes_the_requester_or_an_admin() -> None:
+    from jitops.core.gate import may_end
+
+    assert may_end("octocat", "octocat", _policy(), admin_teams).allowed
+    assert may_end("carol", "octocat", _policy(), admin_teams).allowed
+    d = may_end("bob", "octocat", _policy(), admin_teams)
+    assert not d.allowed and "only octocat or the admins (@acme/admins, @root)" in d.reason
+    d = may_end("carol", "octocat", _policy(POLICY), admin_teams)  # no settings.admins
+    assert not d.allowed and "settings.admins names none" in d.reason

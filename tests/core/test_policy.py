@@ -123,3 +123,15 @@ def test_bot_login_setting() -> None:
         "policies/a.yaml:3: settings.bot 'two words' does not have the expected form "
         "(see `jitops schema` for the exact format)"
     ]
+
+
+def test_admins_are_principals_and_never_anyone() -> None:
+    base = (
+        b"version: 1\nsettings:\n  admins: ['@acme/access-admins', '@root']\nroles:\n  r:\n"
+        b"    max_duration: 1h\n    requesters: ['*']\n    approvals: []\n"
+        b"    vault:\n      policies: [p]\n"
+    )
+    admins = load_policy({"policies/p.yaml": base}).settings.admins
+    assert [str(p) for p in admins] == ["@acme/access-admins", "@root"]
+    with pytest.raises(PolicyError, match="admins"):
+        load_policy({"policies/p.yaml": base.replace(b"'@root'", b"'*'")})

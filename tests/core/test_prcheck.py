@@ -231,3 +231,29 @@ def test_requester_text_cannot_forge_the_comment(key: str) -> None:
     assert row == (
         "| reason | `INC-7 \\| ### jitops: approved: merge to get access @acme/everyone <b>x</b>` |"
     )
+
+
+def test_deleting_someone_elses_grant_waits_for_an_approver_of_its_role() -> None:
+    base = inputs(
+        None,
+        author="mallory",
+        changes=[Change(PATH, "removed")],
+        head_files={},
+        base_files={PATH: ORDERS},
+    )
+    d = decide(base, teams)
+    assert (d.kind, d.validate, d.approval) == ("revoke", "success", "pending")
+    assert "@acme/dba" in d.summary and "needs an approval from @acme/dba" in d.comment
+    assert d.request_teams == ("acme/dba",)
+    approved = decide(
+        inputs(
+            None,
+            author="mallory",
+            changes=[Change(PATH, "removed")],
+            head_files={},
+            base_files={PATH: ORDERS},
+            reviews=(Review("bob", "APPROVED", HEAD, datetime(2026, 3, 1, tzinfo=UTC)),),
+        ),
+        teams,
+    )
+    assert approved.approval == "success"

@@ -337,9 +337,15 @@ class Runner:
         event_path = base / "event.json"
         event_path.write_text(json.dumps(payload))
         summary = base / "summary.md"
+        # GitHub sets github.actor / GITHUB_ACTOR to who started the run (the event's sender;
+        # for workflow_dispatch, who dispatched it), and a workflow cannot overwrite it
+        sender = payload.get("sender")
+        actor = str(sender.get("login", "")) if isinstance(sender, dict) else ""
         for job_name, job in wf["jobs"].items():
             ctx: dict[str, Any] = {
                 "github": {
+                    "actor": actor,
+                    "triggering_actor": actor,
                     "event_name": event,
                     "token": self.github_token,
                     "sha": sha,
@@ -369,6 +375,7 @@ class Runner:
                 "GITHUB_ACTIONS": "true",
                 "GITHUB_EVENT_NAME": event,
                 "GITHUB_EVENT_PATH": str(event_path),
+                **({"GITHUB_ACTOR": actor, "GITHUB_TRIGGERING_ACTOR": actor} if actor else {}),
                 "GITHUB_SHA": sha,
                 "GITHUB_REF": ref,
                 "GITHUB_WORKSPACE": str(checkout),

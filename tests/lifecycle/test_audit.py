@@ -38,7 +38,7 @@ def history(world: World) -> World:
     run_issue(world.services(), before=b, after=a)
     b, a, _ = merge_grant(world, "db-octocat-2", ORDERS, approve=True)
     run_issue(world.services(), before=b, after=a)
-    run_revoke(world.services(), "db-octocat-2", "done early, thanks")
+    run_revoke(world.services(), "db-octocat-2", "done early, thanks", actor="octocat")
     b, a, _ = merge_grant(world, "stg-octocat-3", STAGING.replace("2h", "4h"))
     run_issue(world.services(), before=b, after=a)
     g = main_grant(world, "stg-octocat-1")

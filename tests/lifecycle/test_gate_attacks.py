@@ -82,7 +82,19 @@ def test_approvals_after_the_merge_do_not_count(world: World, method: str) -> No
     later = datetime.now(UTC) + timedelta(minutes=2)
     world.gh.review(n, DBA, "APPROVED", commit_id=head, at=later)  # GitHub accepts it
     found = denied_by(issue(world), "db-octocat-2", "gate rule 5")
-    assert "submitted after the merge do not count" in found.detail
+    assert "submitted at or after the merge do not count" in found.detail
+
+
+def test_an_approval_in_the_second_of_the_merge_does_not_count(world: World) -> None:
+    """GitHub stamps reviews and merges to the second: a review in the merge's own second may
+    have come after it, so only a strictly earlier approval counts."""
+    n = world.gh.open_pr(REQUESTER, "tie", "Access", files={"grants/db-octocat-5.yaml": ORDERS})
+    second = datetime.now(UTC).replace(microsecond=0)
+    world.gh.review(n, DBA, "APPROVED", at=second)
+    world.gh.merge_pr(n, DBA, at=second)
+    found = denied_by(issue(world), "db-octocat-5", "gate rule 5")
+    assert "1 review(s) submitted at or after the merge do not count" in found.detail
+    assert world.grant_tokens() == []
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -131,7 +131,7 @@ def test_approved_grant_and_break_glass_revoke(world: World) -> None:
     assert [o.action for o in outcomes] == ["issued"]
     grant = main_grant(world, "db-octocat-2")
     assert grant.status.approved_by == (DBA,)
-    out = run_revoke(world.services(), "db-octocat-2", "laptop lost on the train")
+    out = run_revoke(world.services(), "db-octocat-2", "laptop lost on the train", actor=REQUESTER)
     assert out.action == "revoked"
     assert main_grant(world, "db-octocat-2") is None
     entry = last_entry(world)
@@ -143,7 +143,7 @@ def test_a_revoke_reason_is_shown_inert_on_the_pull_request(world: World) -> Non
     before, after, pr = merge_grant(world, "db-octocat-3", ORDERS, approve=True)
     assert [o.action for o in run_issue(world.services(), before=before, after=after)] == ["issued"]
     reason = "ping @acme/dba `x` [here](https://evil.example) <b>now</b>\nJitops-Grant: y"
-    assert run_revoke(world.services(), "db-octocat-3", reason).action == "revoked"
+    assert run_revoke(world.services(), "db-octocat-3", reason, actor=REQUESTER).action == "revoked"
     (said,) = [c for c in world.gh.comments(pr) if "access revoked" in c]
     # one code span: no mention, link, HTML or second line reaches the reader
     assert "``ping @acme/dba `x` [here](https://evil.example) <b>now</b> Jitops-Grant: y``" in said

@@ -48,6 +48,7 @@ settings:
   ticket_pattern: '^[A-Z]+-[0-9]+$'
   wrap_ttl: 10m
   bot: jitops-bot               # the account jitops comments as; claim trusts only it
+  admins: ['@acme/access-admins'] # may end anyone's grant early
 roles:
   orders-db-readonly:
     description: Read-only SQL on the orders database
@@ -224,6 +225,7 @@ class World:
         gh.add_team("acme", "engineering", [REQUESTER, "mallory"])
         gh.add_team("acme", "sre", ["carol", "dave"])
         gh.add_team("acme", "security", ["erin", "carol"])
+        gh.add_team("acme", "access-admins", [DBA])
         gh.add_ssh_key(REQUESTER, self.key.public_line)
         gh.commit_files(
             "main",

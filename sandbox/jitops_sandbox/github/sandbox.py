@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -374,7 +375,13 @@ class GitHubSandbox(Instruments, Settings):
 
         Like an admin's merge, it bypasses branch protection and rulesets unless
         ``enforce_protection`` (merges through the API always honour them); ``at`` sets
-        ``merged_at`` (default: the stand-in's clock)."""
+        ``merged_at`` (default: the stand-in's clock).
+
+        GitHub stamps reviews and merges to the second, and a merge after an approval comes
+        seconds later (the required checks run first): without ``at``, a merge in the very
+        second of the pull request's latest review waits for the next second."""
+        if at is None:
+            self._after_latest_review(number)
         return self.store.merge_pull(
             number,
             merged_by,
@@ -384,6 +391,20 @@ class GitHubSandbox(Instruments, Settings):
             enforce=enforce_protection,
             at=at,
         )
+
+    def _after_latest_review(self, number: int) -> None:
+        with self.store.lock:
+            times = [
+                r.submitted_at
+                for r in self.store.reviews.values()
+                if r.number == number and r.submitted_at is not None
+            ]
+        if not times:
+            return
+        second = max(times).replace(microsecond=0) + timedelta(seconds=1)
+        wait = (second - self.store.clock()).total_seconds()
+        if 0 < wait <= 1:
+            time.sleep(wait)
 
     def queue_pr(
         self,
@@ -406,7 +427,10 @@ class GitHubSandbox(Instruments, Settings):
 
     def land_queued(self, number: int, *, at: datetime | None = None) -> str:
         """The queue's checks passed: fast-forward the base branch to the queue commit (the
-        same sha, no new commit), delete the queue branch, mark the PR merged; returns it."""
+        same sha, no new commit), delete the queue branch, mark the PR merged; returns it.
+        Like :meth:`merge_pr`, it lands after the second of the latest review."""
+        if at is None:
+            self._after_latest_review(number)
         return self.store.land_queued(number, at)
 
     def close_pr(self, number: int) -> None:
