@@ -82,12 +82,21 @@ class VaultSettings:
 
 
 @dataclass(frozen=True)
+class FreeTextSettings:
+    """``settings.free_text``: the kinds of the free-text lint this policy accepts in
+    ``reason`` and ``ticket`` (names in :data:`jitops.core.freetext.KINDS`)."""
+
+    allow: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
 class Settings:
     ticket_pattern: str | None = None
     wrap_ttl: timedelta = DEFAULT_WRAP_TTL
     vault: VaultSettings = field(default_factory=VaultSettings)
     notify: tuple[WebhookTarget, ...] = ()
     bot: str | None = None  # the login jitops comments as; None: not set (github-actions[bot])
+    free_text: FreeTextSettings = field(default_factory=FreeTextSettings)
 
 
 @dataclass(frozen=True)
@@ -215,4 +224,7 @@ def _settings(raw: Mapping[str, Any], doc: yamlsafe.Document) -> Settings:
         vault=vault,
         notify=tuple(targets),
         bot=raw.get("bot"),
+        free_text=FreeTextSettings(
+            allow=frozenset((raw.get("free_text") or {}).get("allow") or ())
+        ),
     )
