@@ -43,6 +43,7 @@ class Event:
     operation: str
     allowed: bool  # the request passed the ACL (policy_results.allowed; errors count as used)
     accessor_hmaced: bool
+    accessor: str = ""  # the token's accessor when the log has it plain (hmac_accessor=false)
 
 
 def event_from_line(line: bytes) -> Event | None:
@@ -72,13 +73,15 @@ def event_from_line(line: bytes) -> Event | None:
     results = auth.get("policy_results")
     allowed = not isinstance(results, dict) or results.get("allowed") is not False
     accessor = auth.get("accessor")
+    hmaced = isinstance(accessor, str) and accessor.startswith(HMAC_PREFIX)
     return Event(
         time=when,
         grant=grant,
         path=str(request.get("path") or ""),
         operation=str(request.get("operation") or ""),
         allowed=allowed,
-        accessor_hmaced=isinstance(accessor, str) and accessor.startswith(HMAC_PREFIX),
+        accessor_hmaced=hmaced,
+        accessor=accessor if isinstance(accessor, str) and not hmaced else "",
     )
 
 
@@ -108,6 +111,10 @@ class GrantUsage:
     requests: int = 0
     denied: int = 0
     after_end: int = 0  # requests seen after the grant ended (a token that outlived it)
+    #: requests whose (plain) accessor is not the one git recorded: a re-issue's earlier
+    #: token, or a token whose jitops metadata jitops did not write
+    other_token: int = 0
+    accessor: str | None = None  # what git recorded (status block token_accessor)
     paths: Counter[str] = field(default_factory=Counter)
     covered: bool = True  # the log spans the whole window (so "never used" is a fact)
 
@@ -142,6 +149,7 @@ class GrantUsage:
             "requests": self.requests,
             "denied": self.denied,
             "after_end": self.after_end,
+            "other_token": self.other_token,
             "first_use": _iso(self.first_use),
             "last_use": _iso(self.last_use),
             "granted_seconds": int(granted.total_seconds()) if granted is not None else None,
@@ -187,7 +195,7 @@ def attribute(
         if since is not None and ends is not None and ends < since:
             continue
         usage[rec.grant] = GrantUsage(
-            rec.grant, rec.requester, rec.role, rec.issued_at, ends if ends else None
+            rec.grant, rec.requester, rec.role, rec.issued_at, ends, accessor=rec.token_accessor
         )
     unknown: Counter[str] = Counter()
     seen = 0
@@ -212,6 +220,8 @@ def attribute(
             g.denied += 1
         if g.ends_at is not None and ev.time > g.ends_at:
             g.after_end += 1
+        if ev.accessor and g.accessor and ev.accessor != g.accessor:
+            g.other_token += 1
         if g.first_use is None or ev.time < g.first_use:
             g.first_use = ev.time
         if g.last_use is None or ev.time > g.last_use:
@@ -257,6 +267,11 @@ def summary(report: UsageReport) -> list[str]:
         out.append(
             "token accessors are HMAC'd in this log (the audit device's default): requests are "
             "attributed by token metadata; no HMAC'd value is shown"
+        )
+    elif report.accessors_hmaced is False:
+        out.append(
+            "token accessors are plain in this log (hmac_accessor = false): each request's "
+            "token was also checked against the accessor git recorded"
         )
     return out
 
@@ -312,6 +327,7 @@ CSV_KEYS = (
     "requests",
     "denied",
     "after_end",
+    "other_token",
     "granted_seconds",
     "used_seconds",
     "paths",
@@ -356,6 +372,8 @@ def to_text(report: UsageReport, *, top: int = 3) -> str:
                 head += f", {g.denied} denied"
             if g.after_end:
                 head += f", {g.after_end} AFTER the grant ended"
+            if g.other_token:
+                head += f", {g.other_token} by a token git did not record for it"
         else:
             head += f" ({format_span(g.granted)} granted)"
         lines.append(one_line(head))

@@ -4,11 +4,12 @@
 clone. :func:`scan` names the *kinds* of secret or personal data found in a text; it never
 returns, stores or formats the matched text, so no message built from its answer can echo it.
 
-How it stays fast and linear: one cheap pre-filter (:data:`_SUSPECT`) decides whether a text
-can hold anything at all — ordinary reasons ("Investigate INC-1234 on db-1.prod.acme.internal")
-never reach the heavier checks. Every pattern here starts at a boundary (a look-behind refuses
-to start inside a run) and bounds its repetitions, so a search costs O(length of the text);
-tests/test_patterns.py feeds each one 64 KB worst cases.
+How it stays fast and linear: a cheap pre-filter (substring tests, one digit pattern and the
+length of the longest word) decides whether a text can hold anything at all; ordinary reasons
+("Investigate INC-1234 on db-1.prod.acme.internal") never reach the heavier checks. Every
+pattern here starts at a boundary (a look-behind refuses to start inside a run) and bounds its
+repetitions, so a search costs O(length of the text); tests/test_patterns.py feeds each one
+64 KB worst cases.
 
 Libraries: ``python-stdnum`` checks payment card numbers (Luhn) and IBANs (ISO 7064 check
 digits and each country's BBAN format); ``phonenumbers`` (Google's libphonenumber metadata)
@@ -45,14 +46,6 @@ KINDS: dict[str, str] = {
 SECRET_KINDS = frozenset(KINDS) - {"email", "phone", "payment_card", "iban"}
 PERSONAL_KINDS = frozenset(KINDS) - SECRET_KINDS
 
-#: Anything worth a closer look: a key block, an '@' (e-mail, user:pass@), seven digits
-#: (phone, card, IBAN), an IBAN's head, or a 20-character run without spaces or dots (every
-#: token format, JWT segments, high-entropy strings).
-_SUSPECT = re.compile(
-    r"-----BEGIN|@|\d(?:[ ()./-]{0,3}\d){6}|(?<![A-Za-z0-9])[A-Z]{2}\d\d"
-    r"|(?<![A-Za-z0-9_+/=-])[A-Za-z0-9_+/=-]{20}"
-)
-
 _PRIVATE_KEY = re.compile(
     r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|PuTTY-User-Key-File-"
 )
@@ -80,11 +73,17 @@ _EMAIL = re.compile(
     r"(?<![A-Za-z0-9._%+/:-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}"
     r"(?:\.[A-Za-z0-9-]{1,63}){0,8}\.[A-Za-z]{2,63}(?![A-Za-z0-9:-])"
 )
-#: 13 to 19 digits, optionally in groups split by single spaces or dashes.
-_CARD = re.compile(r"(?<![A-Za-z0-9_.-])\d(?:[ -]?\d){12,18}(?![A-Za-z0-9_-])")
+#: 13 to 19 digits, unbroken or in the printed groups (4-4-4-4[-3], Amex 4-6-5) split by the
+#: same space or dash: two dates side by side ("2490-01-01 0839-01-07") are not a card.
+_CARD = re.compile(
+    r"(?<![A-Za-z0-9_.-])"
+    r"(?:\d{13,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{1,4}(?:\1\d{1,3})?|\d{4}([ -])\d{6}\2\d{4,5})"
+    r"(?![A-Za-z0-9_-])"
+)
 #: Issuer prefixes of the card networks (Visa 4, Mastercard 2/5, Amex/Diners/JCB 3,
 #: Discover/UnionPay 6): a Luhn-valid order number or millisecond timestamp starting 1 is not.
 _CARD_PREFIXES = frozenset("23456")
+_IBAN_HEAD = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d\d")
 #: Country code, check digits, then the BBAN in print groups of four (spaced or not).
 _IBAN = re.compile(
     r"(?<![A-Za-z0-9])[A-Z]{2}\d\d(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?![A-Za-z0-9])"
@@ -93,7 +92,9 @@ _IBAN = re.compile(
 _RUN = re.compile(r"(?<![A-Za-z0-9_+/=-])[A-Za-z0-9_+/=-]{24,}")
 _HEX = frozenset("0123456789abcdefABCDEF-")
 _IPV4 = re.compile(r"(?<![\d.])\d{1,3}(?:\.\d{1,3}){3}(?![\d.])")
+#: Seven digits, with up to three separators between them (the gate to the number checks).
 _DIGITS = re.compile(r"\d(?:[ ()./-]{0,3}\d){6}")
+_LONG = 20
 
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("private_key", _PRIVATE_KEY),
@@ -124,15 +125,27 @@ class Finding:
 
 def scan(text: str) -> list[str]:
     """The kinds found in ``text``, each once, in :data:`KINDS` order."""
-    if not _SUSPECT.search(text):
+    digits = _DIGITS.search(text) is not None
+    iban_head = _IBAN_HEAD.search(text) is not None
+    # Anything worth a closer look: an '@' (e-mail, user:pass@), a key block, seven digits
+    # (phone, card), an IBAN's country code and check digits, or a word of 20 characters or
+    # more (every token format, JWTs, random strings). Ordinary reasons stop here.
+    if not (
+        digits
+        or iban_head
+        or "@" in text
+        or "-----BEGIN" in text
+        or "PuTTY" in text
+        or any(len(word) >= _LONG for word in text.split())
+    ):
         return []
     found = {kind for kind, rx in _PATTERNS if rx.search(text)}
-    if _DIGITS.search(text):
+    if digits:
         if any(_card(m.group()) for m in _CARD.finditer(text)):
             found.add("payment_card")
         if _phone(text):
             found.add("phone")
-    if any(_iban(m.group()) for m in _IBAN.finditer(text)):
+    if iban_head and any(_iban(m.group()) for m in _IBAN.finditer(text)):
         found.add("iban")
     if not found & {"aws_access_key", "github_token", "vault_token", "slack_token", "jwt"} and any(
         _random_looking(m.group()) for m in _RUN.finditer(text)

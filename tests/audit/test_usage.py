@@ -57,6 +57,7 @@ def records() -> dict[str, Record]:
             role="prod-db-readonly",
             issued_at=T0,
             expires_at=T0 + timedelta(hours=2),
+            token_accessor="acc-db-1",
         ),
         "db-octocat-2": Record(
             "db-octocat-2",
@@ -164,6 +165,18 @@ def test_csv_and_html_keep_what_a_requester_influences_inert() -> None:
     assert "<script>" not in usage.to_html_section(report)
     csv_text = usage.to_csv(report)
     assert "\n=" not in csv_text and ",=" not in csv_text
+
+
+def test_plain_accessors_are_checked_against_the_one_git_recorded() -> None:
+    log = line("db-octocat-1", "a", T0 + timedelta(minutes=1), accessor="acc-db-1") + line(
+        "db-octocat-1", "b", T0 + timedelta(minutes=2), accessor="acc-forged"
+    )
+    report = usage.attribute(events(log), records(), now=T0 + timedelta(hours=3))
+    g = report.grants[0]
+    assert (g.requests, g.other_token) == (2, 1)
+    text = usage.to_text(report)
+    assert "1 by a token git did not record for it" in text
+    assert "accessors are plain in this log (hmac_accessor = false)" in text
 
 
 # -- reading files ---------------------------------------------------------------------------

@@ -56,9 +56,11 @@ CAUGHT = [
     ("payment_card", "card 4111 1111 1111 1111 was declined"),
     ("payment_card", "5555-5555-5555-4444"),
     ("payment_card", "378282246310005"),
+    ("payment_card", "amex 3782 822463 10005"),
     ("iban", "refund to DE89 3704 0044 0532 0130 00 today"),
     ("iban", "GB82WEST12345698765432"),
     ("iban", "FR1420041010050500013M02606"),
+    ("iban", "AZ75 NABZ ABCD EFGH IJKL MNOP QRST"),  # a BBAN of letters only: no digit run
 ]
 
 #: Operational text that must pass (each must match no kind at all).
@@ -83,6 +85,7 @@ BENIGN = [
     "orders_line_items_archive_2024_q3_backfill",
     "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
     "order 12345678 refund",
+    "between 2490-01-01 0839-01-07",
     "see https://acme.atlassian.net/browse/OPS-12345",
 ]
 
