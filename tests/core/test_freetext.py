@@ -140,6 +140,21 @@ def test_benign_texts_never_trip_the_lint(tokens: list[str], sep: str) -> None:
     assert freetext.scan(text) == [], text
 
 
+_ascii_text = st.text(
+    alphabet=string.ascii_letters + string.digits + " .-()/+@:_=\n" + "AZ0123456789",
+    max_size=120,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_ascii_text, st.sampled_from([text for _, text in CAUGHT] + BENIGN + [""]), _ascii_text)
+def test_the_quick_look_never_hides_what_the_full_look_finds(
+    before: str, middle: str, after: str
+) -> None:
+    text = before + middle + after
+    assert freetext.scan(text) == freetext._scan(text)
+
+
 # -- judging a grant: path:line, field, kind; never the text
 def _grant(reason: str, ticket: str | None = "INC-1234") -> Grant:
     return Grant(
