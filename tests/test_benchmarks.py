@@ -39,3 +39,12 @@ def test_validate_benchmark_reports_ratios_and_linearity() -> None:
     out = _run("bench_validate.py", "--grants", "40", "--runs", "1")
     assert re.search(r"\d+\.\d\dx", out), out
     assert "linearity" in out
+
+
+def test_usage_benchmark_attributes_the_log_and_reports_a_ratio() -> None:
+    out = _run("bench_usage.py", "--lines", "2000", "--runs", "1", "--commits", "200")
+    assert re.search(r"audit log: 2000 lines", out), out
+    # the generated requests of grant tokens are attributed to the ledger's grants
+    used = re.search(r"grants used: (\d+) of (\d+)", out)
+    assert used is not None and 0 < int(used.group(1)) <= int(used.group(2)), out
+    assert re.search(r"ratio: \d+\.\d\dx \(goal 2x\)", out), out

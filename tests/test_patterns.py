@@ -45,11 +45,17 @@ _CHILD = textwrap.dedent(
             if isinstance(value, re.Pattern):
                 patterns[f"{mod.name}.{name}"] = value
     n = 64 * 1024
+    # the starts of what the free-text lint looks for, repeated (each start must stay cheap)
+    FREE_TEXT_UNITS = (
+        "eyJa", "eyJaaaaaaaaa.", "a@", "a@a.", "a.a@", "AKIA", "ghp_", "hvs.", "s.", "xoxb-",
+        "a://", "a://a:", "1-", "4 ", "+1 ", "(1) ", "1.", "DE89 ", "DE89", "-----BEGIN ", "aB3",
+        "aB3/", "0a", "1 a",
+    )
     chars = " \\t\\n\\r0123456789aZz-_.:/@*#[]{}()'\\"\\\\<>!|&,;=dhms\\x1b\\u2028"
     def cases():
         for c in chars:
             yield from (c * n, c * n + "\\x00", "a" + c * n + "!", "@a" + c * n + "\\n")
-        for unit in ("1d", "1h", "a-", "@a/", "a.", "Jitops-A: ", "1 ", "- "):
+        for unit in ("1d", "1h", "a-", "@a/", "a.", "Jitops-A: ", "1 ", "- ", *FREE_TEXT_UNITS):
             yield unit * (n // len(unit)) + "\\x00"
 
     for label, rx in patterns.items():
@@ -58,6 +64,10 @@ _CHILD = textwrap.dedent(
                 rx.search(text.encode("utf-8"))
             else:
                 rx.search(text)
+    # the whole free-text lint, library checks included (phonenumbers, python-stdnum)
+    from jitops.core import freetext
+    for text in cases():
+        freetext.scan(text)
     print(json.dumps(sorted(patterns)))
     """
 )
@@ -72,3 +82,4 @@ def test_every_pattern_survives_64kb_worst_cases() -> None:
     # the schema patterns a requester reaches, and the code's own, were all among them
     assert "grant schema: ^[A-Za-z0-9][A-Za-z0-9-]{0,38}(?!\\\\n)$" in checked
     assert "jitops.core.grant.ID_RE" in checked and "jitops.core.trailers._TRAILER" in checked
+    assert "jitops.core.freetext._EMAIL" in checked and "jitops.core.freetext._DIGITS" in checked

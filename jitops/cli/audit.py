@@ -71,6 +71,14 @@ def _require(git: Git, ref: str) -> None:
 @click.option(
     "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE."
 )
+@click.option(
+    "--vault-audit-log",
+    "vault_logs",
+    multiple=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="With --format html: add a usage section from this Vault/OpenBao file audit log "
+    "(repeat for rotated files; gzip is read as is). See `jitops audit usage`.",
+)
 @click.pass_context
 def audit_group(
     ctx: click.Context,
@@ -83,6 +91,7 @@ def audit_group(
     active: bool,
     fmt: str,
     output: Path | None,
+    vault_logs: tuple[Path, ...],
 ) -> int | None:
     """Every grant's record — who had what, approved by whom, why, for how long — from git alone.
 
@@ -109,12 +118,24 @@ def audit_group(
         role=role,
         active=active,
     )
+    if vault_logs and fmt != "html":
+        raise UsageError(
+            "--vault-audit-log adds a section to --format html; for usage alone run "
+            "`jitops audit usage --vault-audit-log FILE`"
+        )
     text = {
         "json": lambda: audit_render.to_json(records),
         "csv": lambda: audit_render.to_csv(records),
         "html": lambda: audit_render.to_html(records, now),
         "table": lambda: audit_render.to_table(records, now, active=active),
     }[fmt]()
+    if vault_logs:
+        from jitops.audit import usage as audit_usage
+        from jitops.lifecycle.usage import usage_report
+
+        report = usage_report(git, ref, vault_logs, since=_time(since, "--since"), now=now)
+        section = audit_usage.to_html_section(report)
+        text = text.replace("</script></body></html>", "</script>" + section + "</body></html>")
     if output is not None:
         write_output(output, text)
         click.echo(f"wrote {len(records)} records to {output}", err=True)
@@ -178,6 +199,84 @@ def verify_cmd(
         )
     )
     return EXIT_REJECTED if problems else EXIT_OK
+
+
+@audit_group.command("usage")
+@click.option(
+    "--vault-audit-log",
+    "vault_logs",
+    multiple=True,
+    required=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="A Vault/OpenBao file audit device's log (JSON lines); repeat it for rotated files. "
+    "gzip files are read as they are.",
+)
+@click.option(
+    "--since",
+    metavar="DATE",
+    help="Only requests on or after DATE, and grants whose window reaches it (UTC).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "csv", "html"]),
+    default="text",
+    show_default=True,
+)
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE."
+)
+@repo_option
+@click.option("--ref", default=None, help="The history to read (default: HEAD, or audit's --ref).")
+@click.pass_context
+def usage_cmd(
+    ctx: click.Context,
+    vault_logs: tuple[Path, ...],
+    since: str | None,
+    fmt: str,
+    output: Path | None,
+    repo: Path | None,
+    ref: str | None,
+) -> int:
+    """Which grants were used: per grant, first and last request, request count, paths,
+    time used against time granted, and the grants never used.
+
+    Requests are attributed through the metadata jitops puts on every grant token
+    (jitops_grant), which the audit device writes as it is; HMAC'd values (tokens, accessors)
+    stay HMAC'd and nothing secret is printed. Grants come from git (run it in a clone of the
+    access repository).
+    """
+    from jitops.audit import usage as audit_usage
+    from jitops.lifecycle.usage import usage_report
+
+    git = Git(resolve_repo(repo or ctx.obj["repo"]))
+    ref = ref or ctx.obj["ref"]
+    _require(git, ref)
+    now = datetime.now(UTC)
+    report = usage_report(git, ref, vault_logs, since=_time(since, "--since"), now=now)
+    if fmt == "html":
+        from html import escape
+
+        text = (
+            '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+            "<title>jitops usage</title><style>body{font:14px system-ui,sans-serif;margin:2em}"
+            "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 5px}"
+            f"</style></head><body><h1>jitops usage</h1><p>Generated {escape(str(now))}.</p>"
+            + audit_usage.to_html_section(report)
+            + "</body></html>\n"
+        )
+    else:
+        text = {
+            "text": audit_usage.to_text,
+            "json": audit_usage.to_json,
+            "csv": audit_usage.to_csv,
+        }[fmt](report)
+    if output is not None:
+        write_output(output, text)
+        click.echo(f"wrote usage of {len(report.grants)} grants to {output}", err=True)
+    else:
+        click.echo(text, nl=not text.endswith("\n"))
+    return EXIT_OK
 
 
 COMMANDS: list[click.Command] = [audit_group]

@@ -11,6 +11,7 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from jitops.core import freetext
 from jitops.core.duration import format_duration
 from jitops.core.grant import Grant
 from jitops.core.policy import Policy
@@ -64,6 +65,14 @@ def check_grant(grant: Grant, policy: Policy, ctx: GrantContext | None = None) -
             "people ask for access for themselves — the requester must open the pull request",
         )
 
+    # Free text first: a message below may quote a field, never one the lint refused.
+    leaked = freetext.check(
+        {"reason": grant.reason, "ticket": grant.ticket}, policy.settings.free_text.allow
+    )
+    for finding in leaked:
+        err(finding.field, freetext.message(finding))
+    refused = {finding.field for finding in leaked}
+
     role = policy.roles.get(grant.role)
     if role is None:
         known = ", ".join(sorted(policy.roles)) or "none"
@@ -85,9 +94,10 @@ def check_grant(grant: Grant, policy: Policy, ctx: GrantContext | None = None) -
         )
     pattern = policy.settings.ticket_pattern
     if grant.ticket is not None and pattern and not re.search(pattern, grant.ticket):
+        shown = "" if "ticket" in refused else f" {grant.ticket!r}"
         err(
             "ticket",
-            f"ticket {grant.ticket!r} does not match the ticket pattern {pattern!r} of the "
+            f"ticket{shown} does not match the ticket pattern {pattern!r} of the "
             "policy; use a ticket id of that form",
         )
     out.extend(_requester_problems(grant, policy, ctx))

@@ -83,6 +83,14 @@ class VaultSettings:
 
 
 @dataclass(frozen=True)
+class FreeTextSettings:
+    """``settings.free_text``: the kinds of the free-text lint this policy accepts in
+    ``reason`` and ``ticket`` (names in :data:`jitops.core.freetext.KINDS`)."""
+
+    allow: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
 class Settings:
     ticket_pattern: str | None = None
     wrap_ttl: timedelta = DEFAULT_WRAP_TTL
@@ -92,6 +100,7 @@ class Settings:
     # who may end anyone's grant early (`jitops revoke`, an approval of an early-revoke pull
     # request): '@org/team' or '@login', never '*'; empty: only requesters and role approvers
     admins: tuple[Principal, ...] = ()
+    free_text: FreeTextSettings = field(default_factory=FreeTextSettings)
 
 
 @dataclass(frozen=True)
@@ -220,4 +229,7 @@ def _settings(raw: Mapping[str, Any], doc: yamlsafe.Document) -> Settings:
         notify=tuple(targets),
         bot=raw.get("bot"),
         admins=tuple(Principal.parse(p) for p in raw.get("admins", ())),
+        free_text=FreeTextSettings(
+            allow=frozenset((raw.get("free_text") or {}).get("allow") or ())
+        ),
     )

@@ -94,7 +94,9 @@ def _explain(err: Any, path: tuple[Any, ...]) -> str:
         want = " or ".join(want) if isinstance(want, list) else want
         got = type(err.instance).__name__
         hint = ""
-        if want == "string" and not isinstance(err.instance, dict | list):
+        if want == "string" and path and path[-1] in _FREE_TEXT:
+            hint = " (put it in quotes)"  # never echo free text: it may be personal data
+        elif want == "string" and not isinstance(err.instance, dict | list):
             hint = f" (put it in quotes: '{_shown(str(err.instance))[1:-1]}')"
         return f"{where} must be a {_typename(str(want))}, not {_pyname(got)}{hint}"
     if v == "pattern":
@@ -146,6 +148,7 @@ def _pyname(name: str) -> str:
 
 
 _DURATIONS = ("duration", "max_duration", "wrap_ttl")
+_FREE_TEXT = ("reason", "ticket")  # what the requester writes (jitops.core.freetext lints it)
 
 _HINTS = {
     "requester": "a GitHub login such as 'octocat'",

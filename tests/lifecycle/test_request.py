@@ -70,3 +70,18 @@ def test_missing_options_without_a_terminal_is_a_usage_error(world: World) -> No
     code, out = run(world, "staging-admin")
     assert code == 2
     assert "missing --duration, --reason" in out
+
+
+def test_a_request_with_a_secret_in_its_reason_writes_and_echoes_nothing(world: World) -> None:
+    token = "ghp_" + "a1B2c3D4e5" * 3 + "abcdef"
+    code, out = run(
+        world, "staging-admin", "--duration", "1h", "--reason", f"CI fails with {token}"
+    )
+    assert code == 1
+    assert "reason contains a GitHub token (github_token)" in out
+    assert token not in out and "a1B2c3D4e5" not in out
+    branches = subprocess.run(
+        ["git", "branch"], cwd=world.checkout, capture_output=True, text=True, check=True
+    ).stdout
+    assert "jitops/" not in branches
+    assert list((Path(world.checkout) / "grants").glob("staging-admin-*")) == []
