@@ -223,6 +223,7 @@ def test_unknown_operations_and_error_bodies_are_judged_faults_are_not(
     ]
 
 
+@pytest.mark.integration  # GitHub's own description (npm @octokit/openapi)
 def test_the_owners_key_fields_and_string_review_errors_are_required() -> None:
     """GitHub's ``key`` schema (``GET /user/keys``) requires url, title, created_at, verified
     and read_only; ``POST .../reviews`` answers 422 with ``validation-error-simple``, whose
@@ -238,7 +239,7 @@ def test_the_owners_key_fields_and_string_review_errors_are_required() -> None:
     reviews = "/repos/acme/access/pulls/1/reviews"
     docs = "https://docs.github.com/rest"
     as_objects = {"resource": "PullRequestReview", "field": "event", "code": "invalid"}
-    bad = description().check(
+    bad = _github().check(
         [
             record("GET", "/user/keys", 200, [KEYS]),
             record("POST", reviews, 422, {"message": "Validation Failed", "errors": [as_objects]}),
@@ -253,7 +254,7 @@ def test_the_owners_key_fields_and_string_review_errors_are_required() -> None:
         "0: 'verified' is a required property",
         f"errors/0: {as_objects!r} is not of type 'string'",
     ]
-    good = description().check(
+    good = _github().check(
         [
             record("GET", "/user/keys", 200, [full]),
             record("GET", "/users/octocat/keys", 200, [KEYS]),  # key-simple: id and key
