@@ -219,8 +219,8 @@ class _PolicyDiff:
                 "read it from GitHub)"
             )
         lines.append(
-            f"policy diff {r.base} -> {r.candidate}: {len(d.changes)} of {d.active} active "
-            f"grant(s) and {d.requests} request(s) since {_day(r.since)} judged differently"
+            f"policy diff {r.base} -> {r.candidate}: {len(d.changes)} judged differently, of "
+            f"{d.active} active grant(s) and {d.requests} request(s) since {_day(r.since)}"
         )
         return "\n".join(lines)
 

@@ -172,7 +172,18 @@ def grant_of(f: Facts) -> Grant | str:
     )
 
 
-def judge(f: Facts, grant: Grant, policy: Policy, teams: TeamLookup | None) -> Judgement:
+#: evaluations already made in one diff: the approval rule's verdict on a valid grant depends
+#: only on the policy, the role, the requester (who is the author) and the reviews
+Memo = dict[tuple[object, ...], Evaluation]
+
+
+def judge(
+    f: Facts,
+    grant: Grant,
+    policy: Policy,
+    teams: TeamLookup | None,
+    memo: Memo | None = None,
+) -> Judgement:
     """``policy``'s verdict on ``grant``: check_grant, then the approval rule on the approvals
     it got. Offline (``teams`` None) see the module doc."""
     problems = checks.check_grant(grant, policy, checks.GrantContext(is_new=False, teams=teams))
@@ -181,9 +192,13 @@ def judge(f: Facts, grant: Grant, policy: Policy, teams: TeamLookup | None) -> J
         reviews, head = f.reviews, f.head_sha
     else:
         reviews, head = [Review(login, "APPROVED", HEAD) for login in f.approved_by], HEAD
+    valid = not any(p.severity == "error" for p in problems)
 
     def run(lookup: TeamLookup) -> Evaluation:
-        return approvals.evaluate(
+        key = (id(policy), lookup, grant.role, grant.requester.lower(), head, tuple(reviews))
+        if memo is not None and valid and key in memo:
+            return memo[key]  # its ``problems`` are another grant's warnings: never read here
+        ev = approvals.evaluate(
             grant,
             policy,
             author=grant.requester,
@@ -192,6 +207,9 @@ def judge(f: Facts, grant: Grant, policy: Policy, teams: TeamLookup | None) -> J
             teams=lookup,
             problems=problems,
         )
+        if memo is not None and valid:
+            memo[key] = ev
+        return ev
 
     if teams is not None:
         ev = run(teams)
@@ -226,6 +244,8 @@ def diff(
     changes: list[Change] = []
     skipped: list[tuple[str, str]] = []
     active = requests = 0
+    memo: Memo = {}
+    alike: dict[str, bool] = {}
     for f in facts:
         grant = grant_of(f)
         if isinstance(grant, str):
@@ -235,10 +255,12 @@ def diff(
             active += 1
         else:
             requests += 1
-        if _judged_alike(base, candidate, grant.role):
+        if grant.role not in alike:
+            alike[grant.role] = _judged_alike(base, candidate, grant.role)
+        if alike[grant.role]:
             continue
-        before = judge(f, grant, base, teams)
-        after = judge(f, grant, candidate, teams)
+        before = judge(f, grant, base, teams, memo)
+        after = judge(f, grant, candidate, teams, memo)
         change = compare(f, grant, base, candidate, before, after)
         if change is not None:
             changes.append(change)
