@@ -7,7 +7,7 @@ code that raises them. A secret value never enters a message.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 EXIT_OK = 0
 EXIT_REJECTED = 1
@@ -48,6 +48,9 @@ class Problem:
     line: int
     message: str
     severity: str = "error"  # "error" | "warning" | "notice"
+    #: which rule found it, when the finder names one (``check_grant``: see
+    #: :data:`jitops.core.checks.CODES`); not part of equality
+    code: str = field(default="", compare=False)
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else self.path

@@ -48,3 +48,11 @@ def test_usage_benchmark_attributes_the_log_and_reports_a_ratio() -> None:
     used = re.search(r"grants used: (\d+) of (\d+)", out)
     assert used is not None and 0 < int(used.group(1)) <= int(used.group(2)), out
     assert re.search(r"ratio: \d+\.\d\dx \(goal 2x\)", out), out
+
+
+def test_policy_diff_benchmark_judges_what_it_built() -> None:
+    out = _run("bench_policy_diff.py", "--active", "20", "--requests", "30", "--runs", "1")
+    assert "judged: 20 active grants, 30 requests" in out, out
+    changed = re.search(r"; (\d+) change outcome", out)
+    assert changed is not None and int(changed.group(1)) > 0, out
+    assert re.search(r"jitops policy diff: +\d+ ms", out), out

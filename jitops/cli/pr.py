@@ -1,4 +1,4 @@
-"""`jitops pr check`, `jitops pr approvals` and `jitops policy test`."""
+"""`jitops pr check`, `jitops pr approvals`, `jitops policy test` and `jitops policy diff`."""
 
 from __future__ import annotations
 
@@ -189,6 +189,189 @@ def policy_test_cmd(repo: Path | None, policies_dir: Path | None, files: tuple[P
         click.echo(str(failure))
     click.echo(f"{result.passed} passed, {len(result.failures)} failed")
     return EXIT_OK if result.ok else EXIT_REJECTED
+
+
+@dataclass(frozen=True)
+class _PolicyDiff:
+    """`policy diff`'s result as :func:`jitops.cli.emit.emit` renders it."""
+
+    result: Any  # lifecycle.whatif.PolicyDiff (imported lazily with it)
+
+    def text(self) -> str:
+        from jitops.core.inert import one_line
+
+        r = self.result
+        d = r.diff
+        lines = []
+        for c in d.changes:
+            f = c.facts
+            lines.append(
+                one_line(
+                    f"{f.grant_id} ({f.requester}, {f.role}; {f.state}): "
+                    f"{_outcome(c.before)} -> {_outcome(c.after)} [{', '.join(c.kinds)}]"
+                )
+            )
+            lines += [f"  {one_line(detail, 400)}" for detail in c.details]
+        lines += [f"note: {one_line(gid, 80)} not judged: {why}" for gid, why in d.skipped]
+        if not d.teams_verified:
+            lines.append(
+                "note: team membership not verified offline (give --token and --repo-name to "
+                "read it from GitHub)"
+            )
+        lines.append(
+            f"policy diff {r.base} -> {r.candidate}: {len(d.changes)} judged differently, of "
+            f"{d.active} active grant(s) and {d.requests} request(s) since {_day(r.since)}"
+        )
+        return "\n".join(lines)
+
+    def github(self) -> tuple[str, str | None]:
+        from jitops.core.prcomment import whatif_section
+
+        r = self.result
+        summary = whatif_section(
+            r.diff, r.since, limit=200, candidate=f"the candidate ({r.candidate})"
+        )
+        return self.text(), f"### jitops: policy diff against {r.base}\n\n{summary}"
+
+    def json(self) -> str:
+        r = self.result
+        d = r.diff
+        return json.dumps(
+            {
+                "base": r.base,
+                "candidate": r.candidate,
+                "since": _day(r.since),
+                "active": d.active,
+                "requests": d.requests,
+                "teams_verified": d.teams_verified,
+                "changes": [
+                    {
+                        "grant": c.facts.grant_id,
+                        "requester": c.facts.requester,
+                        "role": c.facts.role,
+                        "state": c.facts.state,
+                        "active": c.facts.active,
+                        "pull_request": c.facts.pull_request,
+                        "approved_by": list(c.facts.approved_by),
+                        "before": _judgement(c.before),
+                        "after": _judgement(c.after),
+                        "kinds": list(c.kinds),
+                        "details": list(c.details),
+                    }
+                    for c in d.changes
+                ],
+                "skipped": [{"grant": g, "why": why} for g, why in d.skipped],
+            },
+            indent=2,
+        )
+
+
+def _outcome(j: Any) -> str:
+    return (
+        " or ".join(j.possible) + " (not verified offline)"
+        if j.outcome == "unverified"
+        else str(j.outcome)
+    )
+
+
+def _judgement(j: Any) -> dict[str, Any]:
+    return {
+        "outcome": str(j.outcome),
+        "possible": [str(o) for o in j.possible],
+        "problems": [p.message for p in j.problems],
+    }
+
+
+def _day(when: datetime) -> str:
+    from jitops.core.grant import format_time
+
+    return format_time(when)
+
+
+def _since(value: str, now: datetime) -> datetime:
+    """``--since``: a duration back from now (``30d``, ``12h``) or a date/time (UTC)."""
+    from jitops.core.duration import DurationError, parse_duration
+    from jitops.core.grant import parse_time
+
+    try:
+        return now - parse_duration(value)
+    except DurationError:
+        pass
+    full = value if "T" in value else value + "T00:00:00Z"
+    try:
+        return parse_time(full)
+    except (ValueError, OverflowError):
+        raise UsageError(
+            f"--since {value!r} is neither a duration like 30d nor a date like 2026-11-01"
+        ) from None
+
+
+def _default_base(git: Git, environ: Mapping[str, str]) -> str:
+    """The upstream main: the pull request's base branch inside a PR workflow, else origin/main
+    (else main)."""
+    names = [f"origin/{environ['GITHUB_BASE_REF']}"] if environ.get("GITHUB_BASE_REF") else []
+    for name in [*names, "origin/main", "main"]:
+        if git.rev_parse(name) is not None:
+            return name
+    raise UsageError("no origin/main or main here: name the base policy's ref, e.g. origin/main")
+
+
+@policy_group.command("diff")
+@repo_option
+@github_options
+@format_option
+@click.argument("base", required=False)
+@click.option(
+    "--candidate",
+    metavar="REF",
+    help="Judge by the policy of this ref [default: policies/ of the working tree].",
+)
+@click.option(
+    "--since",
+    default="30d",
+    show_default=True,
+    metavar="WHEN",
+    help="Requests added since WHEN: a duration back from now (30d, 12h) or a date (UTC).",
+)
+def policy_diff_cmd(
+    repo: Path | None,
+    repo_name: str | None,
+    api_url: str,
+    token: str | None,
+    fmt: str | None,
+    base: str | None,
+    candidate: str | None,
+    since: str,
+) -> int:
+    """List the grants a policy change would judge differently.
+
+    Judges the active grants and the requests added since --since (whatever became of them:
+    issued, denied, expired, ...), read from BASE's history, by the candidate policy (the
+    working tree's policies/, or --candidate REF) and by BASE's policy [default: the pull
+    request's base branch inside a PR workflow, else origin/main], and lists each grant whose
+    outcome changes: approved -> pending, needs another approver group, now over the maximum
+    duration, role removed, requester no longer eligible, ticket now required, and the
+    loosenings. Approvals are the ones jitops recorded. Team membership is read from GitHub
+    with --token and --repo-name, else not verified (said so). Exit 0 (it only reports).
+    """
+    from jitops.lifecycle.whatif import policy_diff
+
+    root = resolve_repo(repo)
+    now = datetime.now(UTC)
+    teams = None
+    if token and repo_name:
+        from jitops.doors.github import GitHub
+
+        teams = GitHub(repo_name, token, api_url).is_team_member
+    result = policy_diff(
+        root,
+        base=base or _default_base(Git(root), os.environ),
+        candidate=candidate,
+        since=_since(since, now),
+        teams=teams,
+    )
+    emit(_PolicyDiff(result), fmt)
+    return EXIT_OK
 
 
 COMMANDS: list[click.Command] = [pr_group, policy_group]

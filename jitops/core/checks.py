@@ -18,6 +18,22 @@ from jitops.core.policy import Policy
 from jitops.core.principals import TeamLookup, same_login
 from jitops.errors import Problem
 
+#: The rule behind each problem :func:`check_grant` finds (``Problem.code``): what a policy
+#: change can turn on or off for the same grant (`jitops policy diff` compares them).
+CODES = (
+    "status",  # a request carries a status block
+    "id-reused",
+    "not-author",  # the requester is not the pull request's author
+    "free-text",  # the free-text lint refused reason or ticket
+    "unknown-role",
+    "over-max-duration",
+    "blank-reason",
+    "ticket-required",
+    "ticket-pattern",
+    "requester-unverified",  # eligible only through a team: not verified offline (warning)
+    "requester-not-eligible",
+)
+
 
 @dataclass(frozen=True)
 class GrantContext:
@@ -40,14 +56,15 @@ def check_grant(grant: Grant, policy: Policy, ctx: GrantContext | None = None) -
     ctx = ctx or GrantContext()
     out: list[Problem] = []
 
-    def err(key: str, message: str, severity: str = "error") -> None:
-        out.append(Problem(grant.path, grant.line(key), message, severity))
+    def err(key: str, message: str, code: str, severity: str = "error") -> None:
+        out.append(Problem(grant.path, grant.line(key), message, severity, code))
 
     if ctx.is_new and grant.status is not None:
         err(
             "status",
             "a request must not contain 'status:'; jitops writes it when access is issued — "
             "remove the status block",
+            "status",
         )
     if ctx.is_new and ctx.used_ids is not None and grant.id in ctx.used_ids:
         out.append(
@@ -56,6 +73,7 @@ def check_grant(grant: Grant, policy: Policy, ctx: GrantContext | None = None) -
                 0,
                 f"grant id {grant.id!r} was already used in the history of grants/; ids are "
                 "never reused so the ledger stays unambiguous — rename the file to a new id",
+                code="id-reused",
             )
         )
     if ctx.author is not None and not same_login(ctx.author, grant.requester):
@@ -63,6 +81,7 @@ def check_grant(grant: Grant, policy: Policy, ctx: GrantContext | None = None) -
             "requester",
             f"requester {grant.requester} is not the pull request author {ctx.author}; "
             "people ask for access for themselves — the requester must open the pull request",
+            "not-author",
         )
 
     # Free text first: a message below may quote a field, never one the lint refused.
@@ -70,13 +89,17 @@ def check_grant(grant: Grant, policy: Policy, ctx: GrantContext | None = None) -
         {"reason": grant.reason, "ticket": grant.ticket}, policy.settings.free_text.allow
     )
     for finding in leaked:
-        err(finding.field, freetext.message(finding))
+        err(finding.field, freetext.message(finding), "free-text")
     refused = {finding.field for finding in leaked}
 
     role = policy.roles.get(grant.role)
     if role is None:
         known = ", ".join(sorted(policy.roles)) or "none"
-        err("role", f"role {grant.role!r} is not defined in policies/; known roles: {known}")
+        err(
+            "role",
+            f"role {grant.role!r} is not defined in policies/; known roles: {known}",
+            "unknown-role",
+        )
         return out
 
     if grant.duration > role.max_duration:
@@ -84,13 +107,19 @@ def check_grant(grant: Grant, policy: Policy, ctx: GrantContext | None = None) -
             "duration",
             f"duration {grant.duration_text} exceeds the {format_duration(role.max_duration)} "
             f"maximum of role {role.name}; ask for {format_duration(role.max_duration)} or less",
+            "over-max-duration",
         )
     if len(grant.reason.strip()) < 10 <= len(grant.reason):
-        err("reason", "reason is mostly blank; say in 10 to 500 characters why access is needed")
+        err(
+            "reason",
+            "reason is mostly blank; say in 10 to 500 characters why access is needed",
+            "blank-reason",
+        )
     if role.require_ticket and not (grant.ticket or "").strip():
         err(
             "ticket" if grant.ticket is not None else "role",
             f"role {role.name} requires a ticket; add 'ticket: <ticket id>' (e.g. INC-1234)",
+            "ticket-required",
         )
     pattern = policy.settings.ticket_pattern
     if grant.ticket is not None and pattern and not re.search(pattern, grant.ticket):
@@ -99,6 +128,7 @@ def check_grant(grant: Grant, policy: Policy, ctx: GrantContext | None = None) -
             "ticket",
             f"ticket{shown} does not match the ticket pattern {pattern!r} of the "
             "policy; use a ticket id of that form",
+            "ticket-pattern",
         )
     out.extend(_requester_problems(grant, policy, ctx))
     return out
@@ -123,6 +153,7 @@ def _requester_problems(grant: Grant, policy: Policy, ctx: GrantContext) -> list
                 f"{', '.join(undecided)}; team membership is not verified offline "
                 "(`pr check` verifies it through GitHub)",
                 "warning",
+                "requester-unverified",
             )
         ]
     allowed = ", ".join(str(p) for p in role.requesters)
@@ -132,5 +163,6 @@ def _requester_problems(grant: Grant, policy: Policy, ctx: GrantContext) -> list
             line,
             f"{grant.requester} may not request role {role.name}; it is open to {allowed} — "
             "ask an admin, or pick a role you are eligible for",
+            code="requester-not-eligible",
         )
     ]

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from jitops.core import approvals, checks, prcomment
+from jitops.core import approvals, checks, prcomment, whatif
 from jitops.core.approvals import Evaluation, Review
 from jitops.core.gate import decide_end, enders
 from jitops.core.grant import (
@@ -57,6 +57,9 @@ class PrInputs:
     ssh_keys: Sequence[str] | None  # the requester's keys (None: not looked up)
     policy_tests: Sequence[str] = ()  # failures of the head policy's own tests
     now: datetime | None = None
+    # a policy change: the active grants and the requests since ``whatif_since`` (the what-if)
+    whatif_facts: Sequence[whatif.Facts] | None = None
+    whatif_since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -132,7 +135,7 @@ def classify(changes: Sequence[Change]) -> tuple[str, list[Problem]]:
 def decide(inp: PrInputs, teams: TeamLookup | None) -> PrDecision:
     kind, problems = classify(inp.changes)
     if kind == "policy":
-        return _policy_change(inp)
+        return _policy_change(inp, teams)
     if kind == "other":
         # A required jitops/* check must never sit pending on a pull request it has nothing
         # to say about (a README fix); the gate ignores such pull requests anyway.
@@ -247,10 +250,11 @@ def _revoke(inp: PrInputs, policy: Policy, teams: TeamLookup | None) -> PrDecisi
     )
 
 
-def _policy_change(inp: PrInputs) -> PrDecision:
+def _policy_change(inp: PrInputs, teams: TeamLookup | None) -> PrDecision:
     problems: list[Problem] = []
+    head: Policy | None = None
     try:
-        load_policy(inp.head_policy_files)
+        head = load_policy(inp.head_policy_files)
     except PolicyError as exc:
         problems += exc.problems
     problems += [Problem(f"{POLICY_DIR}/tests", 0, f) for f in inp.policy_tests]
@@ -260,9 +264,21 @@ def _policy_change(inp: PrInputs) -> PrDecision:
         if ok
         else ("policy change: the new policy is invalid or fails its tests")
     )
-    comment = prcomment.policy_comment(problems)
+    comment = prcomment.policy_comment(problems, _whatif(inp, head, teams))
     state = "success" if ok else "failure"
     return PrDecision("policy", state, state, summary, tuple(problems), comment=comment)
+
+
+def _whatif(inp: PrInputs, head: Policy | None, teams: TeamLookup | None) -> str:
+    """The what-if section: the grants the head policy judges differently from the base."""
+    if head is None or inp.whatif_facts is None or inp.whatif_since is None:
+        return ""
+    try:
+        base = load_policy(inp.base_policy_files)
+    except PolicyError:
+        return ""  # nothing judged by an invalid base: the comment says what the head needs
+    found = whatif.diff(base, head, inp.whatif_facts, teams)
+    return prcomment.whatif_section(found, inp.whatif_since)
 
 
 def _finish(

@@ -11,6 +11,7 @@ from jitops.core.duration import format_duration
 from jitops.core.grant import Grant, format_time
 from jitops.core.inert import code_span
 from jitops.core.policy import Policy
+from jitops.core.whatif import UNVERIFIED, Diff, Judgement
 from jitops.errors import Problem
 
 _LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}")
@@ -30,13 +31,75 @@ def revoke_comment(lines: Sequence[str]) -> str:
     )
 
 
-def policy_comment(problems: Sequence[Problem]) -> str:
-    """The comment on a pull request changing policies/."""
+def policy_comment(problems: Sequence[Problem], whatif: str = "") -> str:
+    """The comment on a pull request changing policies/ (``whatif``: :func:`whatif_section`)."""
     body = "\n".join(f"- `{p}`" for p in problems) or "- the new policy loads\n- policy tests pass"
     return (
-        f"{MARKER}\n### jitops: policy change\n\n{body}\n\nPolicy changes need a code-owner "
-        "review; they apply to pull requests opened after the merge.\n"
+        f"{MARKER}\n### jitops: policy change\n\n{body}\n\n"
+        + (f"{whatif}\n" if whatif else "")
+        + "Policy changes need a code-owner review; they apply to pull requests opened after "
+        "the merge.\n"
     )
+
+
+#: how many changed grants a what-if lists (the rest are counted), and sentences per grant
+WHATIF_LIMIT = 20
+_DETAILS_LIMIT = 4
+
+
+def whatif_section(
+    diff: Diff, since: datetime, *, limit: int = WHATIF_LIMIT, candidate: str = "this policy"
+) -> str:
+    """The what-if of a policy change as markdown: the first ``limit`` grants judged
+    differently and a count of the rest. Whatever a requester wrote (the grant's id, requester,
+    role, duration) is in code spans: no markup, no link, no mention."""
+    judged = (
+        f"{diff.active} active grant{'s' if diff.active != 1 else ''} and {diff.requests} "
+        f"request{'s' if diff.requests != 1 else ''} since {format_time(since)}"
+    )
+    out = ["#### What-if"]
+    if not diff.changes:
+        out.append(f"Judged by {candidate}, none of the {judged} changes outcome.")
+    else:
+        n = len(diff.changes)
+        out += [
+            f"Judged by {candidate}, {n} of the {judged} change{'s' if n == 1 else ''}:",
+            "",
+        ]
+        for c in diff.changes[:limit]:
+            f = c.facts
+            who = ", ".join(code_span(v or "?", limit=80) for v in (f.requester, f.role))
+            out.append(
+                f"- {code_span(f.grant_id, limit=80)} ({who}; {f.state}): "
+                f"**{_outcome(c.before)}** → **{_outcome(c.after)}** ({', '.join(c.kinds)})"
+            )
+            out += [f"  - {code_span(d, limit=300)}" for d in c.details[:_DETAILS_LIMIT]]
+            if len(c.details) > _DETAILS_LIMIT:
+                out.append(f"  - and {len(c.details) - _DETAILS_LIMIT} more")
+        if n > limit:
+            out.append(f"- … and {n - limit} more (`jitops policy diff` lists them all)")
+    if diff.skipped:
+        out += [
+            "",
+            f"{len(diff.skipped)} grant(s) could not be judged (their files as added "
+            "could not be read).",
+        ]
+    if not diff.teams_verified:
+        out += [
+            "",
+            "Team membership was not verified (offline): an outcome that depends on it "
+            f"is shown as {UNVERIFIED}.",
+        ]
+    out += [
+        "",
+        "Approvals are the ones jitops recorded when it issued each grant; a request it never "
+        "issued had none recorded.",
+    ]
+    return "\n".join(out) + "\n"
+
+
+def _outcome(j: Judgement) -> str:
+    return " or ".join(j.possible) + "?" if j.outcome == UNVERIFIED else str(j.outcome)
 
 
 def grant_comment(

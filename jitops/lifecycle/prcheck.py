@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from jitops.core.grant import GRANTS_DIR, grant_ids_in, is_grant_path, read_grant
@@ -28,6 +28,9 @@ from jitops.errors import Problem
 
 if TYPE_CHECKING:
     from jitops.doors.github import GitHub
+
+#: how far back the what-if of a policy change looks for requests (`policy diff --since`)
+WHATIF_WINDOW = timedelta(days=30)
 
 __all__ = ["MARKER", "MERGE_GROUP_SUMMARY", "PrDecision", "github_doors", "pass_merge_group", "run"]
 
@@ -101,7 +104,11 @@ def run(
             ssh_keys = gh.ssh_keys(grant.requester)
     head_policy = git.files_at(pr.head_sha, POLICY_DIR, ".yaml")
     policy_failures: list[str] = []
+    whatif_facts = None
     if kind == "policy":
+        from jitops.lifecycle.whatif import read_facts
+
+        whatif_facts = read_facts(git, pr.base_sha, now - WHATIF_WINDOW)
         from jitops.core.policytest import run_cases
 
         try:
@@ -124,8 +131,17 @@ def run(
         ssh_keys=ssh_keys,
         policy_tests=policy_failures,
         now=now,
+        whatif_facts=whatif_facts,
+        whatif_since=now - WHATIF_WINDOW,
     )
-    decision = decide(inputs, (members or gh).is_team_member)
+    try:
+        decision = decide(inputs, (members or gh).is_team_member)
+    except GitHubError:
+        if kind != "policy":
+            raise
+        # the what-if is the only reader of team membership on a policy change: without it
+        # (a token without members read access) the what-if says membership is not verified
+        decision = decide(inputs, None)
     gh.set_status(pr.head_sha, "jitops/validate", decision.validate, decision.summary)
     gh.set_status(pr.head_sha, "jitops/approval", decision.approval, decision.summary)
     if decision.comment:

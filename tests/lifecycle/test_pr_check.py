@@ -290,3 +290,47 @@ def test_in_actions_the_workflow_token_writes_and_the_members_token_reads_teams(
     assert statuses(world, n) == {"jitops/validate": "success", "jitops/approval": "pending"}
     by = {(r.method, r.path.split("/")[1]): r.user for r in world.gh.requests}
     assert by[("GET", "orgs")] == "mallory" and by[("POST", "repos")] == "jitops-bot"
+
+
+def test_a_policy_change_shows_its_what_if_in_the_comment(world: World) -> None:
+    from jitops.lifecycle.issue import run_issue
+
+    before = world.main_sha()
+    n = open_grant(world, "db-octocat-20", ORDERS)
+    world.gh.review(n, DBA, "APPROVED")
+    after = world.gh.merge_pr(n, DBA)
+    assert [o.action for o in run_issue(world.services(), before=before, after=after)] == ["issued"]
+    long = (
+        "requester: octocat\nrole: staging-admin\nduration: 6h\nreason: Debug the staging deploy\n"
+    )
+    before = world.main_sha()
+    n = open_grant(world, "stg-octocat-21", long)
+    after = world.gh.merge_pr(n, DBA)
+    assert [o.action for o in run_issue(world.services(), before=before, after=after)] == ["issued"]
+
+    stricter = (
+        world.policy_text()
+        .replace(
+            "      - from: ['@acme/dba']\n        count: 1",
+            "      - from: ['@acme/dba']\n        count: 2",
+        )
+        .replace("max_duration: 8h", "max_duration: 4h")
+    )
+    p = world.gh.open_pr(
+        DBA, "stricter", "Stricter policy", files={"policies/policy.yaml": stricter}
+    )
+    world.gh.clear_requests()
+    d = check(world, p)
+    calls = world.gh.count_requests()
+    assert d.kind == "policy", d.problems
+    (comment,) = [c for c in world.gh.comments(p) if prcheck.MARKER in c]
+    assert "#### What-if" in comment
+    assert "2 of the 2 active grants and 0 requests since" in comment
+    line = next(ln for ln in comment.splitlines() if "db-octocat-20" in ln)
+    # membership read through GitHub: alice's approval counted under the base
+    assert "**approved** → **pending** (needs-approvals)" in line
+    assert "needs 1 more approval from @acme/dba (so far alice)" in comment
+    assert "6h is over the candidate's 4h maximum of staging-admin" in comment
+    assert "not verified" not in comment
+    assert "<b>" not in comment.replace("`", "") or "@everyone" not in comment  # reason never shown
+    assert calls <= 15, f"pr check of a policy change made {calls} GitHub requests"
