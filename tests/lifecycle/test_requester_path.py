@@ -86,9 +86,7 @@ def _request_merge_issue(
     return grant_id
 
 
-def _claim(
-    laptop: Path, env: dict[str, str | None], grant_id: str, *extra: str
-) -> Result:
+def _claim(laptop: Path, env: dict[str, str | None], grant_id: str, *extra: str) -> Result:
     return _invoke(
         ["claim", grant_id, *extra, "--format", "json", "--repo", str(laptop)],
         {**env, "VAULT_NAMESPACE": None},
