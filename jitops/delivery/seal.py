@@ -177,7 +177,7 @@ class _Unattended:
     def display_message(self, message: str) -> None:
         pass
 
-    def request_public(self, message: str) -> None:
+    def request_public_string(self, message: str) -> None:
         return None
 
     def request_passphrase(self, message: str) -> None:
@@ -329,7 +329,7 @@ class _Interactive:
 
             print(message, file=sys.stderr)
 
-    def request_public(self, message: str) -> str | None:
+    def request_public_string(self, message: str) -> str | None:
         return self.ask(message) if self.ask is not None else None
 
     def request_passphrase(self, message: str) -> str | None:

@@ -164,7 +164,8 @@ def issued_grant_on_github(grant_id: str, github: GitHub, branch: str) -> tuple[
     if data is None:
         raise ClaimError(
             f"{path} is not on {branch} of {github.repo_full_name}: the pull request is not "
-            "merged yet (or the id is mistyped); claim after the merge and the issue job"
+            "merged yet, the grant has already ended (expired, revoked or denied: see `git log "
+            f"-- {path}`), or the id is mistyped; claim after the merge and the issue job"
         )
     grant, _ = read_grant(data, path)
     if grant is None or grant.status is None:
