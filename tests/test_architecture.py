@@ -62,7 +62,8 @@ DOOR_LIBRARIES: dict[str, tuple[str, ...]] = {
     "urllib.request": ("jitops.doors.webhooks", "jitops_sandbox"),
     # git runs only in the git door; the sandbox starts its servers, the CLI's sandbox command
     # its OpenBao, and the demo runs `jitops` itself as a workflow would (git through the door)
-    "subprocess": ("jitops.doors.git", "jitops_sandbox"),
+    # `gh auth token` runs only in its own door (a requester's token, on a laptop)
+    "subprocess": ("jitops.doors.git", "jitops.doors.ghcli", "jitops_sandbox"),
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -198,7 +199,21 @@ def revoke_cmd(
     "identities",
     multiple=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="SSH private key to open the delivery with [default: ~/.ssh/id_ed25519, then id_rsa].",
+    help="SSH private key (ed25519 or RSA, with or without a passphrase) or age identity file "
+    "(AGE-SECRET-KEY-1..., or a plugin's AGE-PLUGIN-...) to open the delivery with "
+    "[default: ~/.ssh/id_ed25519, then id_rsa].",
+)
+@click.option(
+    "--passphrase-file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Read the key's passphrase from this file (its first line), for scripts; on a "
+    "terminal you are asked for it. The key is decrypted in memory only.",
+)
+@click.option(
+    "--branch",
+    default="main",
+    show_default=True,
+    help="The branch grants live on: the grant's status is read there on GitHub.",
 )
 @click.option(
     "--from",
@@ -236,6 +251,8 @@ def claim_cmd(
     api_url: str,
     token: str | None,
     identities: tuple[Path, ...],
+    passphrase_file: Path | None,
+    branch: str,
     from_file: Path | None,
     pull_request: int | None,
     bot: str | None,
@@ -248,16 +265,30 @@ def claim_cmd(
     account, and unwrapped only once: if it was already unwrapped, someone else got there
     first — have it revoked (`jitops revoke ID --reason ...`) and ask again. Before
     unwrapping, claim asks Vault where the wrapping token came from and refuses one jitops did
-    not make for this grant (run it in an up-to-date checkout of the access repository).
+    not make for this grant. The grant's status and the policy are read from main on GitHub,
+    so claim works on any branch (right after `jitops request`, too); the repository comes
+    from the git remote and the token from the GitHub CLI when not given.
     """
+    from jitops.cli.options import laptop_github
     from jitops.doors.github import GitHub
     from jitops.lifecycle import claim
 
+    root = resolve_repo(repo)
+    found = laptop_github(root, repo_name, api_url, token)
+    for what in found.found:
+        click.echo(f"jitops: using the {what}", err=True)
+    github = (
+        GitHub(found.repo_name, found.token, found.api_url)
+        if found.repo_name and found.token
+        else None
+    )
     unwrapped = claim.run_claim(
         grant_id,
-        repo=resolve_repo(repo),
+        repo=root,
         armored=from_file.read_text(encoding="utf-8") if from_file is not None else None,
-        github=GitHub(repo_name, token, api_url) if repo_name and token else None,
+        github=github,
+        ask=_passphrase_asker(passphrase_file),
+        branch=branch,
         bot=bot,
         pull_request=pull_request,
         identities=identities,
@@ -271,6 +302,22 @@ def claim_cmd(
         click.echo(note, err=True)
         return EXIT_REJECTED
     return EXIT_OK
+
+
+def _passphrase_asker(path: Path | None) -> Any:
+    """How claim gets a passphrase (or a plugin's PIN): the first line of ``--passphrase-file``,
+    else a prompt on the terminal without echo, else none (the error says what to do)."""
+    if path is not None:
+        text = path.read_text(encoding="utf-8")
+        first = text.splitlines()[0] if text else ""
+        return lambda _prompt: first
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        return None
+
+    def ask(prompt: str) -> str:
+        return str(click.prompt(prompt, hide_input=True, default="", show_default=False, err=True))
+
+    return ask
 
 
 COMMANDS: list[click.Command] = [issue_cmd, claim_cmd, sweep_cmd, revoke_cmd]

@@ -30,6 +30,56 @@ def resolve_repo(repo: Path | None) -> Path:
     return find_root(Path.cwd()) or Path.cwd()
 
 
+DEFAULT_API_URL = "https://api.github.com"
+
+
+@dataclass(frozen=True)
+class Laptop:
+    """The GitHub repository, API and token a requester's command uses: given, or found."""
+
+    repo_name: str | None
+    api_url: str
+    token: str | None = None
+    found: tuple[str, ...] = ()  # what was inferred, for one line on stderr
+
+    def __repr__(self) -> str:  # the token stays out of any repr
+        return f"Laptop(repo_name={self.repo_name!r}, api_url={self.api_url!r})"
+
+
+def laptop_github(
+    root: Path, repo_name: str | None, api_url: str, token: str | None, remote: str = "origin"
+) -> Laptop:
+    """For commands run on a laptop (request, claim): the repository from ``--repo-name`` /
+    ``GITHUB_REPOSITORY``, else from the git remote's URL (github.com or a GitHub Enterprise
+    host, https or ssh); the API URL from ``--api-url`` / ``GITHUB_API_URL``, else the
+    remote's host's; the token from ``--token`` / the environment, else ``gh auth token``."""
+    from urllib.parse import urlparse
+
+    from jitops.core.remotes import parse_remote
+    from jitops.doors.ghcli import gh_token
+    from jitops.doors.git import Git
+
+    found: list[str] = []
+    url = Git(root).remote_url(remote) if (root / ".git").exists() else None
+    named = parse_remote(url) if url else None
+    if not repo_name and named is not None:
+        repo_name = named.full_name
+        found.append(f"repository {repo_name} from the git remote {remote}")
+        if api_url.rstrip("/") == DEFAULT_API_URL and named.api_url != DEFAULT_API_URL:
+            api_url = named.api_url
+            found.append(f"API {api_url}")
+    if not token:
+        if named is not None:
+            host = named.host
+        else:
+            api_host = urlparse(api_url).hostname or "github.com"
+            host = "github.com" if api_host == "api.github.com" else api_host
+        token = gh_token(host)
+        if token:
+            found.append(f"token of the GitHub CLI (gh auth token --hostname {host})")
+    return Laptop(repo_name, api_url, token, tuple(found))
+
+
 def github_options(f: FC) -> FC:
     f = click.option(
         "--repo-name",
@@ -40,7 +90,7 @@ def github_options(f: FC) -> FC:
     f = click.option(
         "--api-url",
         envvar="GITHUB_API_URL",
-        default="https://api.github.com",
+        default=DEFAULT_API_URL,
         show_default=True,
         help="GitHub API URL [env: GITHUB_API_URL].",
     )(f)

@@ -28,6 +28,12 @@ def _ask(value: str | None, name: str, text: str) -> str | None:
 @click.option("--reason", help="Why you need access (10 to 500 characters).")
 @click.option("--ticket", help="Ticket or incident id (required by some roles).")
 @click.option("--requester", help="Your GitHub login [default: the token's owner].")
+@click.option(
+    "--recipient",
+    metavar="AGE1...",
+    help="Seal the credential to this age recipient instead of your GitHub SSH keys (for "
+    "keys in an agent or on hardware: age-keygen, age-plugin-yubikey...). Reviewers see it.",
+)
 @click.option("--no-pr", is_flag=True, help="Stop after the commit on a local branch.")
 @click.option("--base", default="main", show_default=True, help="The branch grants live on.")
 @repo_option
@@ -38,6 +44,7 @@ def request_cmd(
     reason: str | None,
     ticket: str | None,
     requester: str | None,
+    recipient: str | None,
     no_pr: bool,
     base: str,
     repo: Path | None,
@@ -48,7 +55,11 @@ def request_cmd(
     """Ask for ROLE: write grants/<id>.yaml, validate it, commit it on a branch, open the PR.
 
     Missing options are asked for on a terminal. The file is checked against the policy of
-    the base branch first; nothing is written when it would be invalid.
+    the base branch first, and your GitHub account must have an ed25519 or RSA SSH key the
+    credential can be sealed to (or give --recipient); nothing is written or pushed otherwise.
+    The repository comes from the git remote and the token from the GitHub CLI (`gh auth
+    login`) when neither option nor environment names them. You stay on the request branch;
+    `jitops claim ID` works there once the pull request is merged and issued.
     """
     from jitops.lifecycle.request import run_request
 
@@ -63,18 +74,26 @@ def request_cmd(
             f"missing {', '.join(missing)}; pass them (or run on a terminal to be asked)"
         )
     gh = None
+    root = resolve_repo(repo)
     if not no_pr or not requester:
+        from jitops.cli.options import laptop_github
         from jitops.doors.github import GitHub
 
-        if not repo_name or not token:
+        found = laptop_github(root, repo_name, api_url, token)
+        if not found.repo_name or not found.token:
             raise UsageError(
-                "to open the pull request (or to learn your login) give --repo-name and --token "
-                "(or GITHUB_REPOSITORY and GITHUB_TOKEN); or use --no-pr --requester LOGIN"
+                "to open the pull request (or to learn your login) jitops needs the GitHub "
+                "repository and a token: run it in a clone of the access repository (its "
+                "remote names the repository) signed in with the GitHub CLI (`gh auth login`), "
+                "or give --repo-name and --token (GITHUB_REPOSITORY and GITHUB_TOKEN); or use "
+                "--no-pr --requester LOGIN"
             )
-        gh = GitHub(repo_name, token, api_url)
+        for what in found.found:
+            click.echo(f"jitops: using the {what}", err=True)
+        gh = GitHub(found.repo_name, found.token, found.api_url)
         requester = requester or gh.whoami()
     plan, number = run_request(
-        Git(resolve_repo(repo)),
+        Git(root),
         gh,
         role=role,
         duration=duration,
@@ -84,10 +103,14 @@ def request_cmd(
         today=datetime.now(UTC),
         base=base,
         open_pr=not no_pr,
+        recipient=recipient,
     )
     click.echo(f"wrote {plan.path} on branch {plan.branch}")
     if number is not None:
         click.echo(f"opened pull request #{number}: {plan.title}")
+        click.echo(
+            f"once it is merged and issued: jitops claim {plan.grant_id} (works on this branch)"
+        )
     else:
         click.echo(f"push it and open a pull request: git push origin {plan.branch}")
     return EXIT_OK

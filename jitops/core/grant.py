@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from jitops.core.agekeys import recipient_problem
 from jitops.core.duration import DurationError, parse_duration
 from jitops.errors import Problem
 
@@ -127,6 +128,8 @@ class Grant:
     reason: str
     ticket: str | None = None
     status: GrantStatus | None = None
+    # an age recipient to seal the delivery to instead of the GitHub SSH keys (jitops.core.agekeys)
+    recipient: str | None = None
     lines: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
     def line(self, key: str) -> int:
@@ -178,6 +181,12 @@ class Grant:
                 return None, problems
         lines = {str(path[0]): line for path, line in doc.lines.items() if len(path) == 1}
         ticket = data.get("ticket")
+        recipient = data.get("recipient")
+        if recipient is not None and (why := recipient_problem(recipient)) is not None:
+            at = doc.line(("recipient",))
+            if not any(p.line == at for p in problems):  # the schema's pattern said it already
+                problems.append(Problem(doc.source, at, f"recipient {why}"))
+            recipient = None
         grant = cls(
             id=grant_id,
             path=doc.source,
@@ -188,6 +197,7 @@ class Grant:
             reason=data["reason"],
             ticket=ticket if isinstance(ticket, str) else None,
             status=status,
+            recipient=recipient if isinstance(recipient, str) else None,
             lines=lines,
         )
         return grant, problems
@@ -273,6 +283,8 @@ def render_grant(grant: Grant, *, with_status: bool = True) -> str:
     ]
     if grant.ticket is not None:
         out.append(f"ticket: {_quote(grant.ticket)}")
+    if grant.recipient is not None:
+        out.append(f"recipient: {grant.recipient}")
     if with_status and grant.status is not None:
         s = grant.status.to_mapping()
         out.append("status:")

@@ -76,10 +76,26 @@ class PrDecision:
     comment: str = field(default="", repr=False)
 
 
+GRANTS_README = f"{GRANTS_DIR}/README.md"
+
+
+def _is_grants_readme(c: Change) -> bool:
+    return c.path == GRANTS_README and c.previous_path in (None, GRANTS_README)
+
+
 def classify(changes: Sequence[Change]) -> tuple[str, list[Problem]]:
     """What kind of pull request this is, and shape problems (pure)."""
     touches_policy = [c for c in changes if c.path.startswith(f"{POLICY_DIR}/")]
-    touches_grants = [c for c in changes if c.path.startswith(f"{GRANTS_DIR}/")]
+    # grants/README.md is documentation (jitops init writes it), never a grant: a change to it
+    # alone is an "other" pull request; with a grant file it is still "a grant pull request
+    # may only add or delete grants/<id>.yaml files"
+    touches_grants = [
+        c for c in changes if c.path.startswith(f"{GRANTS_DIR}/") and not _is_grants_readme(c)
+    ]
+    if not touches_grants and not touches_policy:
+        return "other", []
+    if touches_grants:
+        touches_grants = [c for c in changes if c.path.startswith(f"{GRANTS_DIR}/")]
     if touches_policy and touches_grants:
         return "invalid", [
             Problem(
@@ -156,7 +172,7 @@ def decide(inp: PrInputs, teams: TeamLookup | None) -> PrDecision:
             is_new=True, used_ids=inp.used_ids, author=inp.author, teams=teams
         )
         problems += checks.check_grant(grant, policy, ctx)
-        if inp.ssh_keys is not None:
+        if inp.ssh_keys is not None and grant.recipient is None:  # a recipient needs no key
             from jitops.core.sshkeys import usable_ssh_keys
 
             usable, notes = usable_ssh_keys(inp.ssh_keys)

@@ -126,9 +126,21 @@ def grant_comment(
         ]
         if grant.ticket:
             out.append(f"| ticket | {_cell(grant.ticket)} |")
+        if grant.recipient:
+            out.append(f"| **sealed to** | {_cell(grant.recipient)} (age recipient, see below) |")
         if now is not None:
             out.append(f"| would expire | {format_time(now + grant.duration)} if merged now |")
         out.append("")
+        if grant.recipient:
+            out += [
+                "> [!WARNING]",
+                f"> The credential will be sealed ONLY to the age recipient "
+                f"{code_span(grant.recipient)}, not to the SSH keys on the requester's GitHub "
+                "account. Whoever holds its identity can claim the credential: approve only if "
+                "you know it is the requester's own (ask them to show it, e.g. "
+                "`age-keygen -y KEYFILE` or `age-plugin-yubikey --list`).",
+                "",
+            ]
     if errors:
         out.append("**Problems** (fix them and push again):")
         # messages quote what the requester wrote: a code span renders none of it

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
+from jitops.core.agekeys import is_age_recipient
 from jitops.core.duration import format_duration
 from jitops.core.grant import valid_role
 from jitops.core.trailers import valid_login
@@ -40,29 +41,42 @@ def render_delivery_comment(
     until = _rfc3339(expires_at)
     window = format_duration(timedelta(seconds=wrap_ttl_seconds), days="always", sep=" ")
     keys = "\n".join(f"- `{fp}`" for fp in key_fingerprints) or "- (not recorded)"
+    if key_fingerprints and all(is_age_recipient(k) for k in key_fingerprints):
+        # the grant names an age recipient: sealed to it ONLY (see jitops.core.agekeys)
+        sealed_to = (
+            "to the age recipient the grant file names (`recipient:`, approved with the grant; "
+            "not to the SSH keys on the GitHub account)"
+        )
+        identity, key_hint = "AGE-IDENTITY-FILE", "--identity YOUR-AGE-IDENTITY-FILE"
+    else:
+        sealed_to = (
+            f"to the SSH keys on\n@{requester}'s GitHub account at issue time (compare with "
+            "`ssh-keygen -lf ~/.ssh/id_ed25519.pub`)"
+        )
+        identity = "~/.ssh/id_ed25519"
+        key_hint = "add --identity KEY if not ~/.ssh/id_ed25519 or ~/.ssh/id_rsa"
     return f"""{DELIVERY_MARKER.format(grant_id=grant_id)}
 ### 🔐 jitops: access issued — `{grant_id}`
 
 @{requester} has **{role}** until **{until}**; Vault ends the access by itself then.
 
-The credential is sealed below with [age](https://age-encryption.org) to the SSH keys on
-@{requester}'s GitHub account at issue time (compare with `ssh-keygen -lf ~/.ssh/id_ed25519.pub`):
+The credential is sealed below with [age](https://age-encryption.org) {sealed_to}:
 {keys}
 
 It is inside a single-use Vault wrapping token: it can be claimed **once**, within **{window}**
 of issue. Nothing in this comment is usable without one of those private keys.
 
-**Claim with jitops** (in a checkout of this repository, after `git pull`):
+**Claim with jitops** (in a checkout of this repository, on any branch):
 
 ```sh
-jitops claim {grant_id}   # add --identity KEY if not ~/.ssh/id_ed25519 or ~/.ssh/id_rsa
+jitops claim {grant_id}   # {key_hint}
 ```
 
 **Claim without jitops**, with the `age` and `vault` CLIs:
 
 1. Save the block below, including the BEGIN and END lines, as `delivery.age`
    (run `cat > delivery.age`, paste, then press Ctrl-D).
-2. `age -d -i ~/.ssh/id_ed25519 delivery.age` prints
+2. `age -d -i {identity} delivery.age` prints
    `{{"grant": "{grant_id}", "vault_addr": "...", "wrapping_token": "..."}}`.
 3. `VAULT_ADDR=<vault_addr> vault unwrap <wrapping_token>` with those two values prints the
    credential.

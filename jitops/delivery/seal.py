@@ -17,15 +17,18 @@ opens it, and the wrapping token inside can be unwrapped once.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyrage
 
+from jitops.core.agekeys import is_age_recipient, plugin_name
 from jitops.core.sshkeys import (
     PublicKey,
     SshKeyError,
+    fingerprint,
     inspect_private_key,
     tag_prefix,
     usable_ssh_keys,
@@ -69,6 +72,10 @@ class PassphraseProtectedKeyError(DeliveryError):
 
 class UnsupportedIdentityError(DeliveryError):
     """An SSH private key of a type age cannot open files with (ECDSA, security keys)."""
+
+
+class WrongPassphraseError(DeliveryError):
+    """The passphrase given does not decrypt the private key."""
 
 
 class WrongKeyError(DeliveryError):
@@ -132,10 +139,17 @@ def payload_for(
     return SealedPayload(grant_id, vault_addr, token, namespace or None).to_secret()
 
 
+#: what the issue job asks a passphrase or a PIN with: nothing (it runs unattended)
+Ask = Callable[[str], "str | None"]
+
+
 def seal(secret: Secret, recipients: Sequence[str]) -> str:
-    """ASCII-armored age encryption of ``secret`` to every usable SSH key in ``recipients``."""
-    keys, notes = usable_ssh_keys(recipients)
-    if not keys:
+    """ASCII-armored age encryption of ``secret`` to every usable SSH key in ``recipients``,
+    or to the age recipients among them (a grant's ``recipient:``; see
+    :mod:`jitops.core.agekeys`)."""
+    ages = [r for r in recipients if is_age_recipient(r)]
+    keys, notes = usable_ssh_keys([r for r in recipients if not is_age_recipient(r)])
+    if not keys and not ages:
         found = "; ".join(notes) if notes else "the account has no SSH key at all"
         raise NoUsableKeyError(
             "the requester has no ed25519 or RSA SSH key on GitHub; add one at "
@@ -143,15 +157,72 @@ def seal(secret: Secret, recipients: Sequence[str]) -> str:
             f"(age cannot seal to the others: {found})"
         )
     try:
-        parsed = [pyrage.ssh.Recipient.from_str(key) for key in keys]
+        parsed: list[Any] = [pyrage.ssh.Recipient.from_str(key) for key in keys]
+        parsed += _age_recipients(ages)
         sealed = pyrage.encrypt(secret.reveal().encode("utf-8"), parsed, armored=True)
     except (pyrage.RecipientError, pyrage.EncryptError) as exc:
         raise DeliveryError(
-            f"age could not seal the delivery ({type(exc).__name__}); check the requester's "
-            "SSH keys at https://github.com/settings/keys"
+            f"age could not seal the delivery ({type(exc).__name__}: {_short(str(exc))}); "
+            "check the requester's SSH keys at https://github.com/settings/keys, or the "
+            "grant's recipient (a plugin recipient needs age-plugin-NAME on the PATH of the "
+            "runner that issues)"
         ) from None
     text = bytes(sealed).decode("ascii")
     return text if text.endswith("\n") else text + "\n"
+
+
+class _Unattended:
+    """age plugin callbacks for the issue job: nobody is there to answer."""
+
+    def display_message(self, message: str) -> None:
+        pass
+
+    def request_public_string(self, message: str) -> None:
+        return None
+
+    def request_passphrase(self, message: str) -> None:
+        return None
+
+    def confirm(self, message: str, yes: str, no: str | None = None) -> None:
+        return None
+
+
+def _age_recipients(ages: Sequence[str]) -> list[Any]:
+    native: list[Any] = []
+    plugins: dict[str, list[Any]] = {}
+    for text in ages:
+        name = plugin_name(text)
+        if name is not None:
+            plugins.setdefault(name, []).append(pyrage.plugin.Recipient.from_str(text))
+        elif text.startswith("age1tag"):
+            native.append(pyrage.tag.Recipient.from_str(text))
+        else:
+            native.append(pyrage.x25519.Recipient.from_str(text))
+    for name, group in plugins.items():  # fails here when age-plugin-NAME is not installed
+        native.append(pyrage.plugin.RecipientPluginV1(name, group, [], _Unattended()))
+    return native
+
+
+def recipient_label(recipient: str) -> str:
+    """How the delivery comment names what it was sealed to: an SSH key's fingerprint, or
+    the age recipient itself."""
+    return recipient if is_age_recipient(recipient) else fingerprint(recipient)
+
+
+def sealing_recipients(
+    recipient: str | None, ssh_keys: Callable[[], Sequence[str]]
+) -> tuple[list[str], list[str]]:
+    """What a grant's delivery is sealed to, each one probed: the grant's age ``recipient``
+    ONLY when it names one (the requester chose it and the reviewers approved it in the
+    file), else the requester's GitHub SSH keys (``ssh_keys`` is called only then). Returns
+    (recipients, notes on what cannot be used); no recipient means no delivery."""
+    if recipient is None:
+        return sealable_keys(ssh_keys())
+    try:
+        seal(Secret("probe"), [recipient])
+    except DeliveryError as exc:
+        return [], [f"the grant's recipient {recipient} cannot be sealed to: {exc}"]
+    return [recipient], []
 
 
 def default_identities(home: Path) -> list[Path]:
@@ -161,16 +232,26 @@ def default_identities(home: Path) -> list[Path]:
     return [path for path in candidates if path.is_file()]
 
 
-def unseal(armored: str, identity_path: Path, *, grant_id: str | None = None) -> SealedPayload:
-    """Open a delivery with one SSH private key file.
+def unseal(
+    armored: str,
+    identity_path: Path,
+    *,
+    grant_id: str | None = None,
+    ask: Ask | None = None,
+) -> SealedPayload:
+    """Open a delivery with one identity file: an SSH private key (ed25519 or RSA, with or
+    without a passphrase) or an age identity file (``AGE-SECRET-KEY-1...`` from
+    ``age-keygen``, or a plugin identity such as ``AGE-PLUGIN-YUBIKEY-1...``).
 
-    Every failure is a :class:`DeliveryError` subclass whose message says what to do. With
-    ``grant_id``, a delivery for another grant is refused.
+    ``ask(prompt)`` answers a passphrase (or a plugin's PIN) from the requester; without it
+    a passphrase-protected key is refused with the ways around it. Every failure is a
+    :class:`DeliveryError` subclass whose message says what to do. With ``grant_id``, a
+    delivery for another grant is refused.
     """
     armor = normalize_armor(armored)
-    identity, public = _load_identity(identity_path, armor)
+    identities, public = _load_identity(identity_path, armor, ask)
     try:
-        plaintext = pyrage.decrypt(armor.encode("ascii"), [identity])
+        plaintext = pyrage.decrypt(armor.encode("ascii"), identities)
     except pyrage.DecryptError as exc:
         if "no matching keys" in str(exc).lower():
             if public is None or public.age_tag() not in recipient_tags(armor):
@@ -195,9 +276,13 @@ def unseal(armored: str, identity_path: Path, *, grant_id: str | None = None) ->
 
 
 def unseal_first(
-    armored: str, identity_paths: Sequence[Path], *, grant_id: str | None = None
+    armored: str,
+    identity_paths: Sequence[Path],
+    *,
+    grant_id: str | None = None,
+    ask: Ask | None = None,
 ) -> SealedPayload:
-    """Open a delivery with the first of several private keys that fits.
+    """Open a delivery with the first of several identity files that fits.
 
     When none fits, the error is the most useful one: a passphrase-protected key that *is* a
     recipient, else "wrong key" naming every key tried, else the first problem met.
@@ -205,21 +290,25 @@ def unseal_first(
     if not identity_paths:
         raise IdentityNotFoundError(
             "no SSH private key found (~/.ssh/id_ed25519 or ~/.ssh/id_rsa); pass --identity "
-            "PATH to the private key of one of the SSH keys on your GitHub account"
+            "PATH to the private key of one of the SSH keys on your GitHub account (or to "
+            "your age identity file, when the grant names a recipient)"
         )
     errors: list[DeliveryError] = []
     tried: list[tuple[Path, PublicKey | None]] = []
+    tags = set(recipient_tags(armored))
     for path in identity_paths:
+        # a passphrase is asked only for a key this delivery was sealed to
+        fits = _public_of(path)
+        asker = ask if ask is not None and (fits is None or fits.age_tag() in tags) else None
         try:
-            return unseal(armored, path, grant_id=grant_id)
-        except CorruptDeliveryError:
+            return unseal(armored, path, grant_id=grant_id, ask=asker)
+        except (CorruptDeliveryError, WrongPassphraseError):
             raise
         except WrongKeyError as exc:
             errors.append(exc)
-            tried.append((path, _public_of(path)))
+            tried.append((path, fits))
         except DeliveryError as exc:
             errors.append(exc)
-    tags = set(recipient_tags(armored))
     for error in errors:
         if isinstance(error, PassphraseProtectedKeyError) and error.is_recipient(tags):
             raise error
@@ -228,7 +317,100 @@ def unseal_first(
     raise errors[0]
 
 
-def _load_identity(path: Path, armor: str) -> tuple[object, PublicKey | None]:
+class _Interactive:
+    """age plugin callbacks for ``claim``: messages and questions go to the requester."""
+
+    def __init__(self, ask: Ask | None) -> None:
+        self.ask = ask
+
+    def display_message(self, message: str) -> None:
+        if self.ask is not None:
+            import sys
+
+            print(message, file=sys.stderr)
+
+    def request_public_string(self, message: str) -> str | None:
+        return self.ask(message) if self.ask is not None else None
+
+    def request_passphrase(self, message: str) -> str | None:
+        return self.ask(message) if self.ask is not None else None
+
+    def confirm(self, message: str, yes: str, no: str | None = None) -> bool | None:
+        if self.ask is None:
+            return None
+        answer = self.ask(f"{message} [{yes}{'/' + no if no else ''}]")
+        return answer is not None and answer.strip().lower() in ("", yes.lower(), "y", "yes")
+
+
+def _age_identities(text: str, shown: str, ask: Ask | None) -> list[object]:
+    """The identities of an age identity file (comments and blank lines skipped)."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+    native: list[object] = []
+    plugins: dict[str, list[object]] = {}
+    try:
+        for line in lines:
+            if line.startswith("AGE-SECRET-KEY-1"):
+                native.append(pyrage.x25519.Identity.from_str(line))
+            elif line.startswith("AGE-PLUGIN-"):
+                name = line[len("AGE-PLUGIN-") :].rsplit("-1", 1)[0].lower()
+                plugins.setdefault(name, []).append(pyrage.plugin.Identity.from_str(line))
+            else:
+                raise NotAPrivateKeyError(
+                    f"{shown} is not an age identity file (a line is neither AGE-SECRET-KEY-1... "
+                    "nor AGE-PLUGIN-...); pass your age identity file or an SSH private key"
+                )
+        for name, group in plugins.items():
+            native.append(pyrage.plugin.IdentityPluginV1(name, group, _Interactive(ask)))
+    except (pyrage.IdentityError, pyrage.DecryptError, ValueError) as exc:
+        raise NotAPrivateKeyError(
+            f"{shown}: age cannot use this identity ({_short(str(exc))}); a plugin identity "
+            "needs age-plugin-NAME on your PATH"
+        ) from None
+    return native
+
+
+def _decrypted_key(data: bytes, passphrase: str, shown: str) -> bytes:
+    """The key of a passphrase-protected OpenSSH or PEM file, decrypted in memory and
+    re-encoded without a passphrase in the OpenSSH format age reads (never written out)."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+
+    secret = passphrase.encode("utf-8")
+    try:
+        if data.lstrip().startswith(b"-----BEGIN OPENSSH PRIVATE KEY-----"):
+            key: Any = serialization.load_ssh_private_key(data, password=secret)
+        else:
+            key = serialization.load_pem_private_key(data, password=secret)
+        return bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.OpenSSH,
+                serialization.NoEncryption(),
+            )
+        )
+    except (ValueError, TypeError) as exc:
+        if (
+            "password" in str(exc).lower()
+            or "decrypt" in str(exc).lower()
+            or "checksum" in str(exc).lower()
+        ):
+            raise WrongPassphraseError(
+                f"the passphrase for {shown} is not right; nothing was unwrapped, run claim "
+                "again (or check the file given with --passphrase-file)"
+            ) from None
+        raise NotAPrivateKeyError(
+            f"{shown} could not be decrypted ({_short(str(exc))}); use the private key of "
+            "your ed25519 or RSA key"
+        ) from None
+    except UnsupportedAlgorithm as exc:
+        raise UnsupportedIdentityError(
+            f"{shown} uses a cipher or key type that cannot be read here ({_short(str(exc))})"
+        ) from None
+
+
+def _load_identity(
+    path: Path, armor: str, ask: Ask | None = None
+) -> tuple[list[object], PublicKey | None]:
     shown = str(path)
     try:
         data = path.read_bytes()
@@ -242,6 +424,9 @@ def _load_identity(path: Path, armor: str) -> tuple[object, PublicKey | None]:
             f"cannot read the SSH private key {shown} ({exc.strerror or type(exc).__name__}); "
             "check the path and its permissions, or pass another --identity"
         ) from None
+    text = data.decode("utf-8", "replace")
+    if any(ln.strip().startswith(("AGE-SECRET-KEY-1", "AGE-PLUGIN-")) for ln in text.splitlines()):
+        return _age_identities(text, shown, ask), None
     info = inspect_private_key(data)
     if info.kind == "public":
         raise NotAPrivateKeyError(
@@ -249,7 +434,12 @@ def _load_identity(path: Path, armor: str) -> tuple[object, PublicKey | None]:
             "'.pub') with --identity"
         )
     if info.encrypted:
-        raise PassphraseProtectedKeyError(shown, info.public, armor)
+        if ask is None:
+            raise PassphraseProtectedKeyError(shown, info.public, armor)
+        passphrase = ask(f"Passphrase for {shown}")
+        if not passphrase:
+            raise PassphraseProtectedKeyError(shown, info.public, armor)
+        data = _decrypted_key(data, passphrase, shown)
     try:
         identity = pyrage.ssh.Identity.from_buffer(data)
     except pyrage.IdentityError as exc:
@@ -260,13 +450,14 @@ def _load_identity(path: Path, armor: str) -> tuple[object, PublicKey | None]:
             raise UnsupportedIdentityError(
                 f"{shown} is an SSH key of a type age cannot open files with "
                 f"({_short(message)}); use the private key of your ed25519 or RSA key with "
-                "--identity (add one at https://github.com/settings/keys if you have none)"
+                "--identity, or name an age recipient in the grant (`recipient: age1...`, see "
+                "the grants README) and claim with its identity"
             ) from None
         raise NotAPrivateKeyError(
             f"{shown} is not an SSH private key age can read ({_short(message)}); pass the "
             "private key of one of the SSH keys on your GitHub account with --identity"
         ) from None
-    return identity, info.public or _public_of(path)
+    return [identity], info.public or _public_of(path)
 
 
 def _public_of(path: Path) -> PublicKey | None:
@@ -298,11 +489,6 @@ def _wrong_key(armor: str, tried: Sequence[tuple[Path, PublicKey | None]]) -> Wr
 
 def _passphrase_message(shown: str, public: PublicKey | None, armor: str) -> str:
     route = _PLAIN_ROUTE.format(key=shown)
-    copy = (
-        f"or make a passphrase-less copy only you can read, use it and delete it: `umask 077; "
-        f"cp {shown} key.tmp; ssh-keygen -p -N '' -f key.tmp`, then `jitops claim ID "
-        "--identity key.tmp` and `rm key.tmp`"
-    )
     fits = ""
     if public is not None:
         if public.age_tag() in recipient_tags(armor):
@@ -313,8 +499,9 @@ def _passphrase_message(shown: str, public: PublicKey | None, armor: str) -> str
                 "sealed to."
             )
     return (
-        f"{shown} is protected by a passphrase, and jitops cannot ask for one (the age library "
-        f"it uses reads only unencrypted keys).{fits} Either {route}; {copy}"
+        f"{shown} is protected by a passphrase and none was given.{fits} Run claim on a "
+        f"terminal to be asked for it (nothing is written to disk), or pass --passphrase-file "
+        f"FILE; or {route}"
     )
 
 

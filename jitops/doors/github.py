@@ -292,6 +292,38 @@ class GitHub:
 
         return self._call(f"read the SSH keys of {login}", get)
 
+    def file_at(self, path: str, ref: str) -> bytes | None:
+        """The bytes of ``path`` at ``ref`` through the contents API (None: not there).
+
+        Files up to 1 MB come in the answer itself (GitHub's contents API); grants and
+        policies are far smaller."""
+
+        def get() -> bytes | None:
+            found = self.repo.get_contents(path, ref=ref)
+            if isinstance(found, list) or found.type != "file":
+                return None
+            return bytes(found.decoded_content)
+
+        try:
+            return self._call(f"read {path} at {ref}", get)
+        except GitHubNotFound:
+            return None
+
+    def files_at(self, directory: str, ref: str, suffix: str) -> dict[str, bytes]:
+        """``{path: bytes}`` of the files directly in ``directory`` at ``ref`` whose names end
+        with ``suffix`` (nothing when the directory is not there)."""
+
+        def listing() -> list[str]:
+            found = self.repo.get_contents(directory, ref=ref)
+            entries = found if isinstance(found, list) else [found]
+            return sorted(e.path for e in entries if e.type == "file" and e.name.endswith(suffix))
+
+        try:
+            paths = self._call(f"list {directory}/ at {ref}", listing)
+        except GitHubNotFound:
+            return {}
+        return {p: data for p in paths if (data := self.file_at(p, ref)) is not None}
+
     def pulls_for_commit(self, sha: str) -> list[int]:
         return self._call(
             f"find the pull request of commit {sha[:12]}",

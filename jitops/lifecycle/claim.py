@@ -18,9 +18,9 @@ from pathlib import Path
 from jitops.core.duration import format_duration
 from jitops.core.grant import Grant, format_time, grant_path, read_grant
 from jitops.core.inert import one_line
-from jitops.core.policy import ACTIONS_BOT, Policy
+from jitops.core.policy import ACTIONS_BOT, POLICY_DIR, Policy, load_policy
 from jitops.delivery.comment import extract_sealed
-from jitops.delivery.seal import default_identities, unseal_first
+from jitops.delivery.seal import Ask, default_identities, unseal_first
 from jitops.doors.github import GitHub
 from jitops.doors.vault.client import Vault
 from jitops.doors.vault.model import GRANT_META, Unwrapped, VaultError, WrapLookup
@@ -41,13 +41,15 @@ BOT_HELP = (
 )
 
 
-def delivery_bot(explicit: str | None, root: Path | None) -> str:
+def delivery_bot(explicit: str | None, root: Path | None, policy: Policy | None = None) -> str:
     """The only login whose deliveries ``claim`` trusts: ``--bot``, else ``settings.bot`` of
     the checkout's policy. Required, and never ``github-actions[bot]``: a pull request's
     workflow runs the author's code and comments as that same identity, so anyone who can open
     a pull request could post a look-alike delivery."""
     bot = (explicit or "").strip()
-    if not bot and root is not None:
+    if not bot and policy is not None:
+        bot = policy.settings.bot or ""
+    elif not bot and root is not None:
         try:
             bot = read_policy(root, None).settings.bot or ""
         except JitopsError:
@@ -63,7 +65,9 @@ def delivery_bot(explicit: str | None, root: Path | None) -> str:
     return bot
 
 
-def unwrap_address(delivered: str, explicit: str | None, root: Path | None) -> str:
+def unwrap_address(
+    delivered: str, explicit: str | None, root: Path | None, policy: Policy | None = None
+) -> str:
     """Where to unwrap: ``--vault-addr`` (or ``VAULT_ADDR``) when given, else the address the
     delivery names -- which must be ``settings.vault.addr`` when the policy pins one. Anyone
     who can edit a comment in the repository could replace the sealed block with one sealed
@@ -74,7 +78,9 @@ def unwrap_address(delivered: str, explicit: str | None, root: Path | None) -> s
     if explicit:
         return explicit
     pinned = None
-    if root is not None:
+    if policy is not None:
+        pinned = policy.settings.vault.addr
+    elif root is not None:
         try:
             pinned = read_policy(root, None).settings.vault.addr
         except JitopsError:
@@ -95,16 +101,15 @@ def _norm(addr: str) -> str:
 def find_delivery(
     *,
     grant_id: str,
-    repo: Path,
+    grant: Grant,
     comments_of: Callable[[int], Sequence[tuple[str, str]]],
     bot: str,
     pull_request: int | None = None,
 ) -> str:
     """The armored delivery for ``grant_id`` from its pull request's comments, given as
     ``(author, body)`` oldest first. Only comments by ``bot`` count: anyone can post a
-    look-alike."""
+    look-alike. ``grant`` is the issued grant (its status names the pull request)."""
     if pull_request is None:
-        grant = issued_grant(grant_id, repo)
         assert grant.status is not None
         if grant.status.pull_request is None:
             raise ClaimError(f"grant {grant_id} records no pull request; pass --pr NUMBER")
@@ -145,6 +150,36 @@ def issued_grant(grant_id: str, repo: Path) -> Grant:
             "issue job after the merge and `git pull`"
         )
     return grant
+
+
+def issued_grant_on_github(grant_id: str, github: GitHub, branch: str) -> tuple[Grant, Policy]:
+    """The grant and the policy as ``branch`` (main) holds them on GitHub, read through the
+    contents API -- whatever the local checkout is on (``jitops request`` leaves the requester
+    on the request branch, whose copy of the grant has no status block).
+
+    As trustworthy as a pulled checkout of main: the status block on main is written by
+    jitops' own commit, and the policy is main's; both feed the wrapping-token checks."""
+    path = grant_path(grant_id)
+    data = github.file_at(path, branch)
+    if data is None:
+        raise ClaimError(
+            f"{path} is not on {branch} of {github.repo_full_name}: the pull request is not "
+            "merged yet, the grant has already ended (expired, revoked or denied: see `git log "
+            f"-- {path}`), or the id is mistyped; claim after the merge and the issue job"
+        )
+    grant, _ = read_grant(data, path)
+    if grant is None or grant.status is None:
+        raise ClaimError(
+            f"grant {grant_id} has not been issued yet (no status block on {branch}); wait "
+            "for the issue job after the merge, then claim again"
+        )
+    try:
+        policy = load_policy(github.files_at(POLICY_DIR, branch, ".yaml"))
+    except JitopsError as exc:
+        raise ClaimError(
+            f"cannot read the policy on {branch} of {github.repo_full_name} ({exc}); ask an admin"
+        ) from exc
+    return grant, policy
 
 
 #: how far Vault's clock and the issue job's may disagree (the status block's ``issued_at`` is
@@ -344,36 +379,46 @@ def run_claim(
     home: Path,
     vault_addr: str | None,
     say: Callable[[str], None] = lambda _msg: None,
+    ask: Ask | None = None,
+    branch: str = "main",
 ) -> Unwrapped:
     """Find the delivery (``armored`` when the requester saved it, else the trusted bot's
-    comment on the grant's pull request), open it with the requester's SSH key and unwrap it
-    once in Vault."""
-    grant = issued_grant(grant_id, repo)
-    policy = _checkout_policy(repo)
+    comment on the grant's pull request), open it with the requester's key (``ask`` answers
+    a passphrase) and unwrap it once in Vault.
+
+    With ``github``, the grant's status and the policy are read from ``branch`` on GitHub
+    (not from the checkout, which may be a request branch or behind); without, from the
+    checkout (``--from FILE`` with no token)."""
+    if github is not None:
+        grant, policy = issued_grant_on_github(grant_id, github, branch)
+    else:
+        grant, policy = issued_grant(grant_id, repo), _checkout_policy(repo)
     expected = ExpectedDelivery.of(grant, policy)
     if armored is None:
         if github is None:
             raise UsageError(
                 "to fetch the delivery from the pull request give --repo-name and --token "
-                "(or GITHUB_REPOSITORY and GITHUB_TOKEN), or save it and use --from FILE"
+                "(or GITHUB_REPOSITORY and GITHUB_TOKEN, or sign in with `gh auth login`), or "
+                "save it and use --from FILE"
             )
         gh = github
         armored = find_delivery(
             grant_id=grant_id,
-            repo=repo,
+            grant=grant,
             comments_of=lambda n: [(c.author, c.body) for c in gh.comments(n)],
-            bot=delivery_bot(bot, repo),
+            bot=delivery_bot(bot, repo, policy),
             pull_request=pull_request,
         )
     keys = list(identities) or default_identities(home)
-    payload = unseal_first(armored, keys, grant_id=grant_id)
+    payload = unseal_first(armored, keys, grant_id=grant_id, ask=ask)
     namespace = delivery_namespace(payload.vault_namespace, expected.namespace)
-    addr = unwrap_address(payload.vault_addr, vault_addr, repo)
+    addr = unwrap_address(payload.vault_addr, vault_addr, repo, policy)
     say(f"unwrapping at {addr}")
     vault = Vault(addr, namespace=namespace)
     try:
-        check_wrapping(expected, vault.wrapping_lookup(payload.wrapping_token), datetime.now(UTC))
-        claimed = vault.unwrap(payload.wrapping_token)
+        looked = vault.wrapping_lookup(payload.wrapping_token, grant_id=grant_id)
+        check_wrapping(expected, looked, datetime.now(UTC))
+        claimed = vault.unwrap(payload.wrapping_token, grant_id=grant_id)
         if claimed.kind == "token":
             check_token(grant_id, _token_grant(vault, claimed))
         return claimed

@@ -42,7 +42,6 @@ from jitops.core.grant import (
 )
 from jitops.core.inert import code_span
 from jitops.core.record import Facts, Move, Token, decide
-from jitops.core.sshkeys import fingerprint
 from jitops.delivery import seal as deliver
 from jitops.delivery.comment import render_delivery_comment
 from jitops.doors.git import Git
@@ -531,7 +530,7 @@ def _issue(
         expires_at=issued.expires_at,
         armored=armored,
         wrap_ttl_seconds=int(policy.settings.wrap_ttl.total_seconds()),
-        key_fingerprints=[fingerprint(k) for k in decision.keys],
+        key_fingerprints=[deliver.recipient_label(k) for k in decision.keys],  # issue 21
     )
     marker = plan.issued_marker(grant.id, issued.accessor, issued_at, issued.expires_at)
     shown_until = format_time(issued.expires_at)

@@ -33,6 +33,7 @@ a merge GitHub made) gives no base tip: the gate denies.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -58,7 +59,7 @@ from jitops.core.grant import (
 from jitops.core.policy import POLICY_DIR, PolicyError
 from jitops.core.record import Token, redeliver
 from jitops.core.trailers import LedgerEntry, parse_trailers
-from jitops.delivery.seal import sealable_keys
+from jitops.delivery.seal import sealing_recipients
 from jitops.doors.git import Git
 from jitops.errors import JitopsError
 from jitops.lifecycle.services import Services, log
@@ -127,7 +128,8 @@ def gate_inputs(svc: Services, path: str, now: datetime) -> IssueInputs:
         landed, base_tip = find_landing(svc, facts, added)
         if not landed or base_tip is None:
             return replace(base, landed=landed)
-        keys, notes = sealable_keys(gh.ssh_keys(grant.requester))
+        # requesters (issue 21): the grant's age recipient ONLY, when it names one
+        keys, notes = sealing_recipients(grant.recipient, lambda: gh.ssh_keys(grant.requester))
         return replace(
             base,
             landed=True,
@@ -517,7 +519,10 @@ def recent_undelivered(
                 continue
             if grant.role not in policy.roles:
                 continue
-            keys, _ = sealable_keys(svc.github.ssh_keys(grant.requester))
+            # requesters (issue 21): the grant's age recipient ONLY, when it names one
+            keys, _ = sealing_recipients(
+                grant.recipient, functools.partial(svc.github.ssh_keys, grant.requester)
+            )
         except JitopsError as exc:
             log.error("could not check the delivery of %s: %s", grant.id, exc)
             continue

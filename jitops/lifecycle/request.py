@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 from jitops.core import checks
 from jitops.core.grant import GRANTS_DIR, ID_RE, grant_ids_in, grant_path, read_grant
 from jitops.core.policy import POLICY_DIR, Policy, load_policy
+from jitops.core.sshkeys import usable_ssh_keys
 from jitops.doors.git import Git
-from jitops.errors import ProblemsError
+from jitops.errors import Problem, ProblemsError
 
 if TYPE_CHECKING:
     from jitops.doors.github import GitHub
@@ -59,6 +60,7 @@ def plan_request(
     ticket: str | None,
     used_ids: set[str],
     today: datetime,
+    recipient: str | None = None,
 ) -> RequestPlan:
     grant_id = new_id(role, requester, today, used_ids)
     path = grant_path(grant_id)
@@ -71,6 +73,8 @@ def plan_request(
     ]
     if ticket:
         lines.append(f"ticket: {_quote(ticket)}")
+    if recipient:
+        lines.append(f"recipient: {_quote(recipient)}")
     text = "\n".join(lines) + "\n"
     grant, problems = read_grant(text.encode(), path)
     if grant is not None:
@@ -84,6 +88,12 @@ def plan_request(
     body = (
         f"Access request: **{role}** for **{duration}**.\n\n> {reason}\n\n"
         + (f"Ticket: {ticket}\n\n" if ticket else "")
+        + (
+            f"**Sealed to the age recipient `{recipient}`** (not to my GitHub SSH keys): "
+            "approve only if you know it is mine.\n\n"
+            if recipient
+            else ""
+        )
         + (f"{role_def.description}\n\n" if role_def.description else "")
         + "jitops checks this pull request against the policy of the base branch and asks the "
         "right reviewers; merge once approved, then `jitops claim " + grant_id + "`."
@@ -95,6 +105,30 @@ def plan_request(
         f"jitops/{grant_id}",
         f"Access: {role} for {requester} ({duration})",
         body,
+    )
+
+
+def check_keys(plan: RequestPlan, requester: str, keys: list[str], recipient: str | None) -> None:
+    """Refuse, before anything is pushed, a request whose delivery could not be sealed: no
+    ed25519 or RSA key on the requester's GitHub account and no age recipient named."""
+    if recipient:
+        return
+    usable, notes = usable_ssh_keys(keys)
+    if usable:
+        return
+    why = "; ".join(notes) if notes else "there is no SSH key on the account"
+    raise RequestError(
+        [
+            Problem(
+                plan.path,
+                0,
+                f"{requester} has no ed25519 or RSA SSH key on GitHub that the credential can "
+                f"be sealed to ({why}); nothing was pushed. Add one at "
+                "https://github.com/settings/keys (`ssh-keygen -t ed25519`), or, for a key "
+                "in an agent or on hardware (1Password, Secretive, a YubiKey), name an age "
+                "recipient: --recipient age1... (see the grants README)",
+            )
+        ]
     )
 
 
@@ -111,6 +145,7 @@ def run_request(
     remote: str = "origin",
     base: str = "main",
     open_pr: bool = True,
+    recipient: str | None = None,
 ) -> tuple[RequestPlan, int | None]:
     git.fetch(remote, base)
     tip = f"{remote}/{base}"
@@ -126,7 +161,10 @@ def run_request(
         ticket=ticket,
         used_ids=used,
         today=today,
+        recipient=recipient,
     )
+    if gh is not None:
+        check_keys(plan, requester, gh.ssh_keys(requester), recipient)
     git.start_branch(plan.branch, tip)
     git.commit({plan.path: plan.text.encode()}, f"Request {role} for {duration}\n\n{reason}\n")
     if not open_pr or gh is None:

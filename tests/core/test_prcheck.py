@@ -86,6 +86,25 @@ def inputs(key: str | None, **kw: object) -> PrInputs:
         ),
         ([Change(".github/workflows/x.yml", "added")], "other", None),
         ([Change("README.md", "modified")], "other", None),
+        # the generated grants/README.md is documentation: editing it alone is allowed ...
+        ([Change("grants/README.md", "modified")], "other", None),
+        ([Change("grants/README.md", "modified"), Change("docs/x.md", "added")], "other", None),
+        # ... but never smuggled into a grant pull request, nor renamed into a grant
+        (
+            [Change(PATH, "added"), Change("grants/README.md", "modified")],
+            "invalid",
+            "may only add or delete",
+        ),
+        (
+            [Change(PATH, "renamed", previous_path="grants/README.md")],
+            "invalid",
+            "editing or renaming",
+        ),
+        (
+            [Change("grants/README.md", "modified"), Change("policies/policy.yaml", "modified")],
+            "policy",
+            None,
+        ),
     ],
 )
 def test_pull_request_shapes(changes: list[Change], kind: str, message: str | None) -> None:
@@ -257,3 +276,23 @@ def test_deleting_someone_elses_grant_waits_for_an_approver_of_its_role() -> Non
         teams,
     )
     assert approved.approval == "success"
+
+
+RECIPIENT = "age1r4hha7ya0vfkm7akey6j8mrhqjh9598qd2sueltvz96hy48zgu2q0zy2wr"
+
+
+def test_a_grant_naming_an_age_recipient_needs_no_ssh_key_and_shows_it_to_reviewers() -> None:
+    """The recipient replaces the SSH keys; reviewers see it in a warning before approving."""
+    text = ORDERS + f"recipient: {RECIPIENT}\n".encode()
+    d = decide(inputs(None, head_files={PATH: text}), teams)
+    assert d.validate == "success", d.comment
+    assert "settings/keys" not in d.comment
+    assert f"sealed ONLY to the age recipient `{RECIPIENT}`" in d.comment
+    assert "| **sealed to** |" in d.comment
+
+
+def test_a_mistyped_age_recipient_is_invalid() -> None:
+    bad = RECIPIENT[:-1] + "q"
+    d = decide(inputs(None, head_files={PATH: ORDERS + f"recipient: {bad}\n".encode()}), teams)
+    assert d.validate == "failure"
+    assert "recipient has a bad checksum" in d.comment

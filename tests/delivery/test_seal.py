@@ -172,7 +172,7 @@ def test_passphrase_protected_key_says_how_to_get_around_it(
     message = str(caught.value)
     assert "protected by a passphrase" in message
     assert f"age -d -i {locked.private} delivery.age" in message
-    assert "ssh-keygen -p" in message
+    assert "--passphrase-file" in message and "asked for it" in message
     assert f"It is one of the keys this delivery was sealed to ({locked.fingerprint})" in message
 
 
@@ -324,3 +324,110 @@ def test_the_token_appears_in_no_message_comment_or_repr(
     assert seen
     for text in seen:
         assert TOKEN not in text
+
+
+# -- passphrases: asked for, the key decrypted in memory only -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key_type", "bits", "fmt"), [("ed25519", 0, ""), ("rsa", 2048, ""), ("rsa", 2048, "PEM")]
+)
+def test_a_passphrase_protected_key_opens_when_the_passphrase_is_given(
+    tmp_path: Path, key_type: str, bits: int, fmt: str
+) -> None:
+    """ed25519 and RSA keys with a passphrase, as ssh-keygen writes them (OpenSSH format, and
+    RSA in the old PEM format): the key file is never rewritten and nothing else is written."""
+    locked = make_key(tmp_path, "locked", key_type, passphrase="correct horse", bits=bits)
+    if fmt:  # re-encode the same key in the old PEM format, same passphrase
+        subprocess.run(
+            ["ssh-keygen", "-p", "-m", fmt, "-P", "correct horse", "-N", "correct horse", "-f",
+             str(locked.private)],
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+        assert locked.private.read_text().startswith("-----BEGIN RSA PRIVATE KEY-----")
+    before = locked.private.read_bytes()
+    files = sorted(tmp_path.iterdir())
+    armored = deliver.seal(_payload(), [locked.public_line])
+    asked: list[str] = []
+
+    def ask(prompt: str) -> str:
+        asked.append(prompt)
+        return "correct horse"
+
+    opened = deliver.unseal(armored, locked.private, ask=ask)
+    assert opened.wrapping_token.reveal() == TOKEN
+    assert asked == [f"Passphrase for {locked.private}"]
+    assert locked.private.read_bytes() == before
+    assert sorted(tmp_path.iterdir()) == files, "a decrypted key was written somewhere"
+    with pytest.raises(deliver.WrongPassphraseError, match=r"passphrase for .* is not right"):
+        deliver.unseal(armored, locked.private, ask=lambda _p: "wrong horse")
+
+
+def test_unseal_first_asks_only_for_a_key_the_delivery_was_sealed_to(
+    keys: dict[str, KeyPair], sealed: str
+) -> None:
+    asked: list[str] = []
+    locked_delivery = deliver.seal(_payload(), [keys["locked"].public_line])
+
+    def ask(prompt: str) -> str:
+        asked.append(prompt)
+        return "correct horse"
+
+    opened = deliver.unseal_first(
+        locked_delivery, [keys["ed"].private, keys["locked"].private], ask=ask
+    )
+    assert opened.wrapping_token.reveal() == TOKEN
+    assert asked == [f"Passphrase for {keys['locked'].private}"]
+    asked.clear()
+    # sealed to ed and rsa: the locked key is not asked for, and ed opens it
+    assert deliver.unseal_first(sealed, [keys["locked"].private, keys["ed"].private], ask=ask)
+    assert asked == []
+
+
+# -- an age recipient named in the grant ----------------------------------------------------------
+
+
+def test_a_delivery_sealed_to_an_age_recipient_opens_with_its_identity_file(
+    tmp_path: Path, keys: dict[str, KeyPair]
+) -> None:
+    import pyrage
+
+    identity = pyrage.x25519.Identity.generate()
+    recipient = str(identity.to_public())
+    path = tmp_path / "age-identity.txt"
+    path.write_text(f"# created: 2026-12-07\n# public key: {recipient}\n{identity}\n")
+    got, notes = deliver.sealing_recipients(recipient, lambda: [keys["ed"].public_line])
+    assert (got, notes) == ([recipient], [])  # ONLY the recipient: the SSH keys are not used
+    armored = deliver.seal(_payload(), got)
+    assert deliver.unseal(armored, path).wrapping_token.reveal() == TOKEN
+    with pytest.raises(deliver.WrongKeyError):
+        deliver.unseal(armored, keys["ed"].private)
+    assert deliver.recipient_label(recipient) == recipient
+    assert deliver.recipient_label(keys["ed"].public_line) == keys["ed"].fingerprint
+
+
+def test_an_age_recipient_opens_with_the_age_cli_too(tmp_path: Path) -> None:
+    import pyrage
+
+    age = require_age()
+    identity = pyrage.x25519.Identity.generate()
+    path = tmp_path / "key.txt"
+    path.write_text(f"{identity}\n")
+    (tmp_path / "d.age").write_text(deliver.seal(_payload(), [str(identity.to_public())]))
+    done = subprocess.run(
+        [age, "-d", "-i", str(path), str(tmp_path / "d.age")],
+        capture_output=True, text=True, timeout=30, check=True,
+    )  # fmt: skip
+    assert json.loads(done.stdout)["wrapping_token"] == TOKEN
+
+
+def test_a_plugin_recipient_without_its_plugin_is_no_recipient_and_says_why(
+    monkeypatch: pytest.MonkeyPatch, keys: dict[str, KeyPair]
+) -> None:
+    """The issue job probes before any token exists: no age-plugin-yubikey on the runner
+    means no delivery (the gate denies), never a token nobody can open."""
+    monkeypatch.setenv("PATH", "/nonexistent")
+    yubikey = "age1yubikey1qwt50d05nh5vutpdzmlg5wn80xq5negm4uj9ghv0snvdd3yysf5yw3rhl3t"
+    got, notes = deliver.sealing_recipients(yubikey, lambda: [keys["ed"].public_line])
+    assert got == []
+    assert "age-plugin-yubikey" in notes[0] and yubikey in notes[0]

@@ -182,7 +182,17 @@ class Git:
         """Check out a new local branch ``name`` at ``start`` (refuses to clobber one)."""
         if self.rev_parse(f"refs/heads/{name}") is not None:
             raise GitError(f"a branch {name} already exists here; delete it or pick another id")
-        self.run("checkout", "-q", "-b", name, start)
+        # --no-track: the request branch is not main's (``git pull`` on it then pulls its own
+        # pushed branch once :meth:`push_branch` set it, instead of refusing to reconcile)
+        self.run("checkout", "-q", "--no-track", "-b", name, start)
+
+    def remote_url(self, remote: str) -> str | None:
+        """The configured URL of ``remote`` as written in the config (``url.*.insteadOf``
+        rewrites are not applied: the URL names the repository), None when not set."""
+        proc = self.proc("config", "--get", f"remote.{remote}.url")
+        return (
+            proc.stdout.decode("utf-8", "replace").strip() or None if proc.returncode == 0 else None
+        )
 
     def local_branches(self, prefix: str) -> list[str]:
         """Names (without ``prefix``) of the local branches starting with ``prefix``."""
@@ -190,7 +200,8 @@ class Git:
         return [b.removeprefix(prefix) for b in out.split()]
 
     def push_branch(self, remote: str, name: str) -> None:
-        self.run("push", "-q", remote, f"HEAD:refs/heads/{name}")
+        """Push HEAD as ``name`` and make it the current branch's upstream."""
+        self.run("push", "-q", "--set-upstream", remote, f"HEAD:refs/heads/{name}")
 
     def message(self, sha: str) -> str:
         """The full commit message of ``sha``."""
@@ -306,6 +317,13 @@ class Git:
                 if proc.returncode == 0:
                     return shas
                 said = proc.stderr.decode("utf-8", "replace")
+                if refused_by_rule(said):
+                    raise PushRefused(
+                        f"GitHub refused jitops' push to {remote}/{branch} by a rule, not a "
+                        f"race ({_rule_lines(said)}): a ruleset or branch protection forbids "
+                        "the bot's direct push; add the jitops GitHub App to the bypass list of "
+                        f"the rules on {branch} (docs/setup.md), then run the job again"
+                    )
                 if not any(w in said for w in ("non-fast-forward", "fetch first", "rejected")):
                     raise GitError(f"git push to {remote}/{branch} failed: {said.strip()[-300:]}")
                 time.sleep(min(2.0, 0.1 * 2**attempt) * (0.5 + random.random()))  # noqa: S311
@@ -363,6 +381,37 @@ class Git:
 
 class PushRejected(GitError):
     """The remote kept moving; nothing was lost, the run can be repeated."""
+
+
+class PushRefused(GitError):
+    """GitHub refused the push by a rule (a ruleset or branch protection), not a race:
+    running again changes nothing until an admin changes the rule."""
+
+
+#: what GitHub's server says when a rule refuses a push ("remote: error: GH013: Repository
+#: rule violations found for refs/heads/main.", "GH006: Protected branch update failed"; git
+#: then shows "! [remote rejected] ... (push declined due to repository rule violations)" or
+#: "(protected branch hook declined)"); docs.github.com, "Troubleshooting rules" and "About
+#: protected branches"
+_RULE_MARKERS = (
+    "GH013",
+    "GH006",
+    "repository rule violations",
+    "protected branch hook declined",
+    "protected branch update failed",
+)
+
+
+def refused_by_rule(stderr: str) -> bool:
+    """Whether a failed ``git push``'s stderr is GitHub refusing it by a rule (not a race)."""
+    lowered = stderr.lower()
+    return "remote rejected" in lowered and any(m.lower() in lowered for m in _RULE_MARKERS)
+
+
+def _rule_lines(stderr: str) -> str:
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip().startswith("remote:")]
+    shown = " ".join(ln.removeprefix("remote:").strip() for ln in lines if ln != "remote:")
+    return (shown or stderr.strip())[-300:]
 
 
 #: The bot's SSH signing key: the private key itself (OpenSSH format) or a path to it.

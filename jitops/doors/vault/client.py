@@ -447,7 +447,7 @@ class Vault:
             raise
         return TokenInfo.from_lookup(body.get("data") or {})
 
-    def wrapping_lookup(self, wrapping_token: Secret) -> WrapLookup:
+    def wrapping_lookup(self, wrapping_token: Secret, *, grant_id: str = "ID") -> WrapLookup:
         """Where a wrapping token came from, without spending it: ``sys/wrapping/lookup``
         needs no token of its own (the wrapping token goes in the body). OpenBao answers it
         whatever namespace the request names. Raises :class:`UnwrapError` when Vault does not
@@ -467,7 +467,7 @@ class Vault:
                 raise UnwrapError(
                     "this delivery was already unwrapped (or has expired, or never was a "
                     "delivery): someone may have claimed it before you: ask an admin to run "
-                    "`jitops revoke <id> --reason ...` and request again"
+                    f"`jitops revoke {grant_id} --reason ...` and request again"
                 ) from exc
             raise
         data = body.get("data") if isinstance(body, Mapping) else None
@@ -489,7 +489,9 @@ class Vault:
             self.addr, token, namespace=self.namespace, retry=self.retry, timeout=self.timeout
         )
 
-    def unwrap(self, wrapping_token: Secret, *, expires_at: datetime | None = None) -> Unwrapped:
+    def unwrap(
+        self, wrapping_token: Secret, *, expires_at: datetime | None = None, grant_id: str = "ID"
+    ) -> Unwrapped:
         """Unwrap once. The wrapping token authenticates its own unwrap (it is the request's
         ``X-Vault-Token`` and the body is empty, as ``vault unwrap TOKEN`` does): Vault refuses
         an anonymous unwrap (403), and a token sent both ways is spent without an answer.
@@ -513,8 +515,8 @@ class Vault:
                     ) from exc
                 raise UnwrapError(
                     "this delivery was already unwrapped (or has expired): someone may have "
-                    "claimed it before you: ask an admin to run `jitops revoke <id> --reason "
-                    "...` and request again"
+                    f"claimed it before you: ask an admin to run `jitops revoke {grant_id} "
+                    "--reason ...` and request again"
                 ) from exc
             raise
         return Unwrapped.from_response(body)

@@ -243,6 +243,28 @@ class GitHubSandbox(Instruments, Settings):
         )
         return dest
 
+    def refuse_pushes(self, branch: str, code: str = "GH013") -> None:
+        """Refuse every ``git push`` to ``branch`` as GitHub does when a ruleset (``GH013``)
+        or branch protection (``GH006``) forbids it: git shows the server's lines prefixed
+        ``remote:`` and ``! [remote rejected]`` (a pre-receive hook in the bare repository;
+        the wording is GitHub's, see docs.github.com "Troubleshooting rules")."""
+        said = {
+            "GH013": f"error: GH013: Repository rule violations found for refs/heads/{branch}.",
+            "GH006": f"error: GH006: Protected branch update failed for refs/heads/{branch}.",
+        }[code]
+        hook = self.repo_path / "hooks" / "pre-receive"
+        hook.write_text(
+            "#!/bin/sh\n"
+            "while read old new ref; do\n"
+            f'  if [ "$ref" = "refs/heads/{branch}" ]; then\n'
+            f"    echo '{said}' >&2\n"
+            "    echo '- Changes must be made through a pull request.' >&2\n"
+            "    exit 1\n"
+            "  fi\n"
+            "done\n"
+        )
+        hook.chmod(0o755)
+
     def branch_sha(self, branch: str) -> str | None:
         return self.store.git.branch_sha(branch)
 

@@ -71,3 +71,38 @@ def test_nothing_to_do_pushes_nothing(remote: Path, tmp_path: Path) -> None:
     before = git(remote, "rev-parse", "main")
     assert g.land("origin", "main", lambda _g: []) == []
     assert git(remote, "rev-parse", "main") == before
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("code", "said"),
+    [
+        ("GH013", "GH013: Repository rule violations found for refs/heads/main."),
+        ("GH006", "GH006: Protected branch update failed for refs/heads/main."),
+    ],
+)
+def test_a_push_refused_by_a_rule_is_not_reported_as_a_race(
+    remote: Path, tmp_path: Path, code: str, said: str
+) -> None:
+    """GitHub refuses a push a ruleset (GH013) or branch protection (GH006) forbids with its
+    own lines and git's "! [remote rejected]"; retrying cannot help and "others kept pushing
+    first" would send the admin looking for a race. The hook says what GitHub says."""
+    from jitops.doors.git import GitError
+
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text(f"#!/bin/sh\necho 'error: {said}' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    g = clone(remote, tmp_path / "c1")
+    builds: list[int] = []
+
+    def build(_g: Git) -> list[PlannedCommit]:
+        builds.append(1)
+        return [PlannedCommit({"grants/b-two.yaml": b"b\n"}, "add b\n")]
+
+    with pytest.raises(GitError) as caught:
+        g.land("origin", "main", build)
+    message = str(caught.value)
+    assert "by a rule, not a race" in message
+    assert code in message and "bypass list" in message
+    assert "kept pushing first" not in message
+    assert builds == [1], "a refusal by a rule is not retried"
