@@ -76,7 +76,7 @@ class Role:
 class VaultSettings:
     token_role: str = "jitops-grant"
     jwt_role: str = "jitops-issuer"
-    jwt_mount: str = "jwt"
+    jwt_mount: str = "jitops-jwt"  # a mount of jitops' own (a JWT config is per mount)
     issuer_policy: str = "jitops-issuer"
     addr: str | None = None  # pinned: claim refuses a delivery naming another Vault
     namespace: str | None = None  # pinned: claim refuses a delivery naming another namespace

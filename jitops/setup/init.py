@@ -54,7 +54,7 @@ MOUNT_RE = re.compile(r"^[A-Za-z0-9_-]+(?:/[A-Za-z0-9_-]+)*$")
 WORKFLOWS = ("jitops-pr.yml", "jitops-issue.yml", "jitops-sweep.yml")
 DEFAULT_RUNS_ON = ("ubuntu-latest",)
 DEFAULT_ENVIRONMENT = "jitops"
-DEFAULT_JWT_MOUNT = "jwt"
+DEFAULT_JWT_MOUNT = "jitops-jwt"  # a mount of its own: the JWT config is per mount
 DEFAULT_APP_SLUG = "jitops"
 #: where the CA step writes the PEM (under the runner's temporary folder, gone after the job)
 CA_FILE = "jitops-vault-ca.pem"
