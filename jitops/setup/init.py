@@ -295,7 +295,12 @@ roles:
         count: 1
     vault:
       policies: [jit-example-readonly]          # an ACL policy you write in Vault
-      secret: secret/data/example/readonly      # optional: read and delivered sealed
+      # With no `secret`, the credential is the grant token itself (a Vault token with the
+      # policies above), and it dies with the grant. To hand out a database password instead,
+      # read a dynamic secret, whose lease Vault revokes with the token:
+      # secret: database/creds/example-readonly
+      # A KV secret (secret/data/...) has no lease: revoking does not end it. jitops refuses
+      # it unless the role says `static: true`, and then it must be rotated after each grant.
 """
 
 

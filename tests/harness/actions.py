@@ -30,6 +30,9 @@ from typing import Any
 
 import yaml
 
+import jitops
+import jitops_sandbox
+
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
 ACTION = ROOT / "action.yml"
@@ -527,7 +530,11 @@ class Runner:
                     ("jitops", str(Path(sys.executable).parent / "jitops")),
                 ):
                     wrapper = venv / "bin" / exe
-                    wrapper.write_text(f'#!/bin/sh\nexec "{target}" "$@"\n')
+                    # the "installed release" is the code under test: the tree this test
+                    # imported jitops from (the Action unsets PYTHONPATH before it runs)
+                    wrapper.write_text(
+                        f'#!/bin/sh\nPYTHONPATH={shlex.quote(CODE_PATH)} exec "{target}" "$@"\n'
+                    )
                     wrapper.chmod(0o755)
                 outputs = {}
             else:
@@ -541,6 +548,17 @@ class Runner:
             k: substitute(str(v["value"]), actx) if "steps." in str(v["value"]) else ""
             for k, v in (spec.get("outputs") or {}).items()
         }
+
+
+#: where the jitops and jitops_sandbox this test process runs were imported from
+CODE_PATH = ":".join(
+    sorted(
+        {
+            str(Path(jitops.__file__).resolve().parent.parent),
+            str(Path(jitops_sandbox.__file__).resolve().parent.parent),
+        }
+    )
+)
 
 
 def _bare(expr: Any) -> str:
