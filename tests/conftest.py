@@ -16,7 +16,8 @@ pytest_plugins = [
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE_POLICY = ROOT / "policies" / "policy.yaml"
+#: the repository's example policy plus a static (KV) role the tests exercise on purpose
+EXAMPLE_POLICY = ROOT / "tests" / "fixtures" / "policy.yaml"
 
 GOOD_GRANT = (
     "requester: octocat\n"

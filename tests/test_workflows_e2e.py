@@ -219,3 +219,23 @@ def test_every_pull_request_and_merge_group_gets_the_statuses(rig: Any) -> None:
     assert runs[0].ok, runs[0].output()
     states = {s.context: s.state for s in w.gh.statuses(group)}
     assert states == {"jitops/validate": "success", "jitops/approval": "success"}
+
+
+def test_an_app_without_members_read_still_sweeps(rig: Any) -> None:
+    """Members: read is optional on the App: asking a token for a permission the installation
+    lacks fails (create-github-app-token), so the workflows fall back to a token without it
+    instead of failing every run; only team rules are left without an answer (they fail
+    closed, the door saying the App needs Members: read)."""
+    w, runner = rig
+    runner.app_permissions = frozenset({"contents", "pull-requests"})
+    runs = runner.fire(
+        "schedule",
+        {"schedule": "*/10 * * * *"},
+        sha=w.main_sha(),
+        ref="refs/heads/main",
+        changed=[],
+    )
+    assert [r.workflow for r in runs] == ["jitops-sweep.yml"]
+    assert runs[0].ok, runs[0].output()
+    assert [s.name for s in runs[0].steps] == ["jitops"]
+    assert any("continue-on-error" in line for line in runner.log), runner.log

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from jitops.core import schema, yamlsafe
+from jitops.core import leases, schema, yamlsafe
 from jitops.core.duration import DurationError, parse_duration
 from jitops.core.principals import Principal
 from jitops.core.webhooks import WebhookTarget, targets_from_settings
@@ -46,6 +46,9 @@ class Role:
     approvals: tuple[ApprovalRule, ...]
     vault_policies: tuple[str, ...]
     vault_secret: str | None = None
+    # ``vault.static: true``: the secret has no lease (KV, a static role): revoking the grant
+    # does not end it, and every output says it must be rotated (jitops.core.leases)
+    vault_static: bool = False
     require_ticket: bool = False
     description: str = ""
     source: str = ""
@@ -65,6 +68,7 @@ class Role:
             ),
             vault_policies=tuple(vault["policies"]),
             vault_secret=vault.get("secret"),
+            vault_static=bool(vault.get("static", False)),
             require_ticket=bool(data.get("require_ticket", False)),
             description=str(data.get("description", "")),
             source=source,
@@ -76,7 +80,7 @@ class Role:
 class VaultSettings:
     token_role: str = "jitops-grant"
     jwt_role: str = "jitops-issuer"
-    jwt_mount: str = "jwt"
+    jwt_mount: str = "jitops-jwt"  # a mount of jitops' own (a JWT config is per mount)
     issuer_policy: str = "jitops-issuer"
     addr: str | None = None  # pinned: claim refuses a delivery naming another Vault
     namespace: str | None = None  # pinned: claim refuses a delivery naming another namespace
@@ -164,6 +168,10 @@ def load_policy(files: Mapping[str, bytes]) -> Policy:
                 roles[name] = Role.from_mapping(name, raw, path, line)
             except DurationError as exc:
                 problems.append(Problem(path, doc.line(("roles", name, "max_duration")), str(exc)))
+                continue
+            unleased = _unleased(roles[name])
+            if unleased:
+                problems.append(Problem(path, doc.line(("roles", name, "vault")), unleased))
         if "settings" in data:
             if settings is not None:
                 problems.append(
@@ -187,6 +195,14 @@ def load_policy(files: Mapping[str, bytes]) -> Policy:
             [Problem(sorted(files)[0], 0, "the policy defines no roles; add at least one role")]
         )
     return Policy(roles=roles, settings=settings or Settings(), sources=tuple(sorted(files)))
+
+
+def _unleased(role: Role) -> str | None:
+    """A role whose secret may outlive its grant must say so (``vault.static: true``)."""
+    secret = role.vault_secret
+    if not secret or role.vault_static or leases.leased_shape(secret):
+        return None
+    return leases.unleased_message(role.name, secret)
 
 
 def _settings(raw: Mapping[str, Any], doc: yamlsafe.Document) -> Settings:

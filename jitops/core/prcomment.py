@@ -10,6 +10,7 @@ from jitops.core.approvals import Approval, Evaluation
 from jitops.core.duration import format_duration
 from jitops.core.grant import Grant, format_time
 from jitops.core.inert import code_span
+from jitops.core.leases import static_note
 from jitops.core.policy import Policy
 from jitops.core.whatif import UNVERIFIED, Diff, Judgement
 from jitops.errors import Problem
@@ -156,6 +157,9 @@ def grant_comment(
         out.append("")
     if policy is not None and grant is not None and grant.role in policy.roles:
         role = policy.roles[grant.role]
+        if role.vault_static and role.vault_secret:
+            out.append(f"**Static secret.** {static_note(role.vault_secret)}.")
+            out.append("")
         out.append(
             f"Policy read from the base branch; role maximum {format_duration(role.max_duration)}."
         )

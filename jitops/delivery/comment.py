@@ -31,8 +31,11 @@ def render_delivery_comment(
     armored: str,
     wrap_ttl_seconds: int,
     key_fingerprints: list[str],
+    static_secret: str | None = None,
 ) -> str:
-    """Markdown for the delivery comment. Holds nothing secret: the block is sealed."""
+    """Markdown for the delivery comment. Holds nothing secret: the block is sealed.
+    ``static_secret``: the path of a role's ``static: true`` secret, which the grant's end
+    does not end (the comment says so instead of "Vault ends the access")."""
     if not _GRANT_ID_RE.match(grant_id):
         raise ValueError(f"not a grant id: {grant_id!r}")
     if not valid_login(requester) or not valid_role(role):  # both are @-mentioned / shown bold
@@ -55,10 +58,17 @@ def render_delivery_comment(
         )
         identity = "~/.ssh/id_ed25519"
         key_hint = "add --identity KEY if not ~/.ssh/id_ed25519 or ~/.ssh/id_rsa"
+    ends = "Vault ends the access by itself then."
+    if static_secret is not None:
+        ends = (
+            f"Vault ends the grant token then, but **not** the static secret "
+            f"`{static_secret}`: revoking the grant does not end it; rotate it after the grant "
+            "ends."
+        )
     return f"""{DELIVERY_MARKER.format(grant_id=grant_id)}
 ### 🔐 jitops: access issued — `{grant_id}`
 
-@{requester} has **{role}** until **{until}**; Vault ends the access by itself then.
+@{requester} has **{role}** until **{until}**; {ends}
 
 The credential is sealed below with [age](https://age-encryption.org) {sealed_to}:
 {keys}

@@ -398,6 +398,57 @@ class GitHub:
 
         return self._call(f"read ruleset {ruleset_id}", get)
 
+    def _get_json(self, what: str, url: str, params: Mapping[str, Any] | None = None) -> Any:
+        def get() -> Any:
+            _, data = self._gh.requester.requestJsonAndCheck("GET", url, dict(params or {}))
+            return data
+
+        return self._call(what, get)
+
+    def environment(self, name: str) -> dict[str, Any] | None:
+        """``GET /repos/{o}/{r}/environments/{name}``: the environment (its
+        ``deployment_branch_policy`` and ``protection_rules``), None when it does not exist."""
+        url = f"/repos/{self.repo_full_name}/environments/{quote(name, safe='')}"
+        try:
+            return dict(self._get_json(f"read environment {name}", url) or {})
+        except GitHubNotFound:
+            return None
+
+    def environment_branch_policies(self, name: str) -> list[dict[str, Any]]:
+        """The custom deployment branch policies of environment ``name`` (``name``, ``type``)."""
+        url = (
+            f"/repos/{self.repo_full_name}/environments/{quote(name, safe='')}"
+            "/deployment-branch-policies"
+        )
+        data = self._get_json(
+            f"read the deployment branches of environment {name}", url, {"per_page": 100}
+        )
+        return [dict(p) for p in (data or {}).get("branch_policies") or []]
+
+    def environment_secret_names(self, name: str) -> list[str]:
+        """The names of environment ``name``'s secrets (GitHub never answers their values)."""
+        url = f"/repos/{self.repo_full_name}/environments/{quote(name, safe='')}/secrets"
+        data = self._get_json(f"list the secrets of environment {name}", url, {"per_page": 100})
+        return [str(s.get("name")) for s in (data or {}).get("secrets") or []]
+
+    def workflow(self, file: str) -> dict[str, Any] | None:
+        """``GET /repos/{o}/{r}/actions/workflows/{file}``: the workflow and its ``state``
+        (``active``, ``disabled_inactivity``, ``disabled_manually``, ...); None when GitHub
+        does not know the file."""
+        url = f"/repos/{self.repo_full_name}/actions/workflows/{quote(file, safe='')}"
+        try:
+            return dict(self._get_json(f"read workflow {file}", url) or {})
+        except GitHubNotFound:
+            return None
+
+    def workflow_runs(self, file: str, *, event: str, count: int = 5) -> list[dict[str, Any]]:
+        """The latest ``count`` runs of workflow ``file`` started by ``event``, newest first."""
+        url = f"/repos/{self.repo_full_name}/actions/workflows/{quote(file, safe='')}/runs"
+        data = self._get_json(
+            f"list the runs of workflow {file}", url, {"event": event, "per_page": count}
+        )
+        return [dict(r) for r in (data or {}).get("workflow_runs") or []]
+
     # -- writes -------------------------------------------------------------------------------
     def comment(self, number: int, body: str) -> int:
         return int(

@@ -283,6 +283,9 @@ def render(grant_id: str, claimed: Unwrapped, fmt: str, now: datetime) -> str:
     """The credential for the requester's terminal — the one place it is revealed."""
     expires_at = now + timedelta(seconds=claimed.lease_duration) if claimed.lease_duration else None
     expires = format_time(expires_at) if expires_at else None
+    static = is_static(claimed)
+    if static:
+        expires = None  # a read without a lease: nothing in Vault ends it
     if fmt == "json":
         return json.dumps(
             {
@@ -290,6 +293,8 @@ def render(grant_id: str, claimed: Unwrapped, fmt: str, now: datetime) -> str:
                 "kind": claimed.kind,
                 "expires_at": expires,
                 "lease_id": claimed.lease_id,
+                "static": static,
+                **({"note": STATIC_NOTE} if static else {}),
                 "credentials": {k: v.reveal() for k, v in claimed.values.items()},
             },
             indent=2,
@@ -299,10 +304,25 @@ def render(grant_id: str, claimed: Unwrapped, fmt: str, now: datetime) -> str:
     width = max((len(k) for k in claimed.values), default=0)
     out = [f"grant {grant_id}: {claimed.kind} claimed (this delivery is now used up)"]
     out += [f"  {k.ljust(width)}  {v.reveal()}" for k, v in claimed.values.items()]
-    if expires:
+    if static:
+        out.append(f"  {STATIC_NOTE}")
+    elif expires:
         left = format_duration(timedelta(seconds=claimed.lease_duration))
         out.append(f"  expires at {expires} (in {left}); Vault ends it by itself then")
     return "\n".join(out)
+
+
+#: what claim says of a secret Vault returned without a lease (KV, a static role)
+STATIC_NOTE = (
+    "static secret (no lease): the grant's end or `jitops revoke` does not end it; it must be "
+    "rotated after the grant ends"
+)
+
+
+def is_static(claimed: Unwrapped) -> bool:
+    """A secret whose answer has no lease outlives the grant token (a token is its own
+    lease: it is revoked with the grant)."""
+    return claimed.kind == "secret" and not claimed.lease_id
 
 
 def _env_lines(grant_id: str, claimed: Unwrapped, expires: str | None) -> str:
@@ -363,8 +383,14 @@ def show(grant_id: str, claimed: Unwrapped, fmt: str, now: datetime) -> tuple[st
     if fmt != "env":
         return render(grant_id, claimed, fmt, now), None
     expires_at = now + timedelta(seconds=claimed.lease_duration) if claimed.lease_duration else None
-    lines, refused = env_exports(grant_id, claimed, format_time(expires_at) if expires_at else None)
-    return lines, refused_note(grant_id, refused) if refused else None
+    static = is_static(claimed)
+    lines, refused = env_exports(
+        grant_id, claimed, format_time(expires_at) if expires_at and not static else None
+    )
+    notes = [f"jitops: {grant_id}: {STATIC_NOTE}"] if static else []
+    if refused:
+        notes.append(refused_note(grant_id, refused))
+    return lines, "\n".join(notes) or None
 
 
 def run_claim(

@@ -41,6 +41,7 @@ from jitops.core.grant import (
     valid_id,
 )
 from jitops.core.inert import code_span
+from jitops.core.policy import Policy
 from jitops.core.record import Facts, Move, Token, decide
 from jitops.delivery import seal as deliver
 from jitops.delivery.comment import render_delivery_comment
@@ -531,6 +532,7 @@ def _issue(
         armored=armored,
         wrap_ttl_seconds=int(policy.settings.wrap_ttl.total_seconds()),
         key_fingerprints=[deliver.recipient_label(k) for k in decision.keys],  # issue 21
+        static_secret=_static_secret(policy, grant.role),
     )
     marker = plan.issued_marker(grant.id, issued.accessor, issued_at, issued.expires_at)
     shown_until = format_time(issued.expires_at)
@@ -577,3 +579,9 @@ def redeliver(svc: Services, *, now: datetime, skip: frozenset[str] = frozenset(
             log.error("re-issue of %s failed: %s", grant.id, exc)
             outcomes.append(Outcome(grant.id, Action.FAILED, str(exc), grant.status.pull_request))
     return outcomes
+
+
+def _static_secret(policy: Policy, role_name: str) -> str | None:
+    """The secret path of a ``static: true`` role (the delivery says it outlives the grant)."""
+    role = policy.roles.get(role_name)
+    return role.vault_secret if role is not None and role.vault_static else None

@@ -5,8 +5,11 @@ thin I/O part), and judge it with :mod:`jitops.setup.doctor` and
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from jitops.core.policy import Policy
 from jitops.doors.github import GitHub, GitHubError, GitHubNotFound
@@ -15,7 +18,8 @@ from jitops.errors import JitopsError
 from jitops.lifecycle.validate import read_policy
 from jitops.setup import doctor
 from jitops.setup import doctor_github as dg
-from jitops.setup.upgrade import read_record
+from jitops.setup.init import DEFAULT_ENVIRONMENT
+from jitops.setup.upgrade import Record, read_record
 
 
 def run_doctor(
@@ -43,14 +47,7 @@ def run_doctor(
         for vault in opened:
             vault.close()
     if github is None:
-        return [
-            *findings,
-            doctor.Finding(
-                "GitHub",
-                True,
-                "GitHub checks skipped: no --repo-name/--token (GITHUB_REPOSITORY, GITHUB_TOKEN)",
-            ),
-        ]
+        return [*findings, dg.github_skipped_finding()]
     repo_name, api_url, token = github
     return findings + github_findings(root, policy, repo_name, api_url, token, branch, app_id)
 
@@ -123,6 +120,12 @@ def github_findings(
     except GitHubError:
         protection = None  # reading classic protection needs admin; rulesets are what counts
     findings += dg.rules_findings(rules, rulesets, protection, branch=branch, app_id=app_id)
+    findings.append(dg.bypass_mode_finding(rulesets, app_id))
+    findings.append(
+        dg.bot_finding(policy.settings.bot, record.options.app_slug if record else None)
+    )
+    findings += environment_findings(gh, record)
+    findings += sweep_findings(gh, workflows.get(dg.SWEEP))
     team = next(
         (
             p
@@ -140,3 +143,60 @@ def github_findings(
         except GitHubError as exc:
             error = str(exc)
     return [*findings, dg.members_finding(str(team) if team else None, error)]
+
+
+def environment_findings(gh: GitHub, record: Record | None) -> list[doctor.Finding]:
+    """Read the jitops environment, its deployment branches and its secret names; judge them."""
+    name = record.options.environment if record else DEFAULT_ENVIRONMENT
+    ca = record.options.vault_ca_cert_secret if record else ""
+    try:
+        environment = gh.environment(name)
+    except GitHubError as exc:
+        return [doctor.Finding(f"environment {name}", False, str(exc), "fix the access above")]
+    out = [dg.environment_exists_finding(name, environment)]
+    if environment is None:
+        return out
+    policies: list[dict[str, Any]] | None = None
+    if (environment.get("deployment_branch_policy") or {}).get("custom_branch_policies"):
+        try:
+            policies = gh.environment_branch_policies(name)
+        except GitHubError as exc:
+            out.append(doctor.Finding(f"environment {name} branches", False, str(exc), ""))
+            policies = None
+    if policies is not None or not (environment.get("deployment_branch_policy") or {}).get(
+        "custom_branch_policies"
+    ):
+        out.append(dg.environment_branch_finding(name, environment, policies or []))
+    try:
+        names: list[str] | None = gh.environment_secret_names(name)
+        error = ""
+    except GitHubError as exc:
+        names, error = None, str(exc)
+    out.append(dg.environment_secrets_finding(name, names, ca, error))
+    return out
+
+
+def sweep_findings(gh: GitHub, sweep_text: str | None) -> list[doctor.Finding]:
+    """Read the sweep workflow's state and its latest scheduled runs; judge them."""
+    try:
+        workflow = gh.workflow(dg.SWEEP)
+        runs = gh.workflow_runs(dg.SWEEP, event="schedule") if workflow else []
+    except GitHubError as exc:
+        return [
+            doctor.Finding(
+                "sweep enabled", False, str(exc), "run doctor with a token that may read Actions"
+            )
+        ]
+    return dg.sweep_findings(workflow, runs, _cron(sweep_text), datetime.now(UTC))
+
+
+def _cron(text: str | None) -> str | None:
+    try:
+        wf = yaml.safe_load(text or "") or {}
+    except yaml.YAMLError:
+        return None
+    on = wf.get("on", wf.get(True)) if isinstance(wf, dict) else None
+    schedule = (on or {}).get("schedule") if isinstance(on, dict) else None
+    if isinstance(schedule, list) and schedule and isinstance(schedule[0], dict):
+        return str(schedule[0].get("cron") or "") or None
+    return None

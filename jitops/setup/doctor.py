@@ -16,9 +16,16 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from jitops.core.duration import format_duration
+from jitops.core.leases import engine_leases, static_note, unleased_message
 from jitops.core.policy import Policy
 from jitops.doors.vault.model import VaultError, as_seconds, self_policy
-from jitops.setup.vault import issuer_policy_hcl
+from jitops.setup.vault import (
+    GITHUB_ISSUER,
+    JWT_SOURCES,
+    configured,
+    is_jitops_mount,
+    issuer_policy_hcl,
+)
 
 SETUP_FIX = "run `jitops vault setup` with an admin token"
 
@@ -64,7 +71,10 @@ def vault_findings(policy: Policy, connect: Callable[[], DoctorVault]) -> list[F
     role_ok = _token_role_findings(vault, policy, out)
     _token_mount_finding(vault, policy, out)
     _lease_findings(vault, policy, out)
+    out += secret_engine_findings(vault, policy)
     _jwt_role_finding(vault, policy, out)
+    out += jwt_config_findings(vault, policy)
+    out.append(vault_addr_pin_finding(policy, vault.addr))
     for role in policy.roles.values():
         if not role.vault_secret:
             continue
@@ -280,6 +290,162 @@ def _lease_findings(vault: DoctorVault, policy: Policy, out: list[Finding]) -> N
             )
         else:
             out.append(Finding(check, True, f"{secret} leases outlast max_duration of {role.name}"))
+
+
+def _mount_type(mounts: Mapping[str, Any], path: str) -> tuple[str, str] | None:
+    """(mount path, engine type) of the longest mount ``path`` lies under, from sys/mounts."""
+    best: tuple[str, str] | None = None
+    for mount, entry in mounts.items():
+        if not isinstance(entry, Mapping) or "type" not in entry:
+            continue
+        if path.startswith(str(mount)) and (best is None or len(str(mount)) > len(best[0])):
+            best = (str(mount), str(entry["type"]))
+    return best
+
+
+def secret_engine_findings(vault: DoctorVault, policy: Policy) -> list[Finding]:
+    """Each role's secret must be leased (a dynamic credential that dies with the grant):
+    Vault says which engine is mounted at its path (validate, offline, can only judge the
+    path's shape). A role marked ``static: true`` is a warning saying it must be rotated."""
+    roles = [r for r in policy.roles.values() if r.vault_secret]
+    if not roles:
+        return []
+    try:
+        mounts = vault.read("sys/mounts", action="list the secret engines") or {}
+    except VaultError as exc:
+        return [
+            _warn(
+                "vault.secret-engines",
+                f"cannot tell which secret engines hold the roles' secrets: {exc}",
+                "run doctor with a token that may read sys/mounts",
+            )
+        ]
+    out = []
+    for role in roles:
+        path = (role.vault_secret or "").strip("/")
+        check = f"vault.lease.{role.name}.engine"
+        if role.vault_static:
+            out.append(
+                _warn(
+                    check,
+                    f"role {role.name} is marked static: {static_note(path)}",
+                    "prefer a dynamic secret (e.g. database/creds/NAME) or a token-only role; "
+                    "until then rotate it after every grant",
+                )
+            )
+            continue
+        found = _mount_type(mounts, path)
+        if found is None:
+            out.append(
+                Finding(
+                    check,
+                    False,
+                    f"no secret engine is mounted at {path} (role {role.name})",
+                    f"mount the engine, or fix vault.secret of role {role.name} in {role.source}",
+                )
+            )
+        elif not engine_leases(found[1], path):
+            out.append(
+                Finding(
+                    check,
+                    False,
+                    f"{found[0]} is a {found[1]!r} engine: " + unleased_message(role.name, path),
+                    f"point vault.secret of role {role.name} ({role.source}) at a leased "
+                    "engine, drop it (a token-only role), or add `static: true`",
+                )
+            )
+        else:
+            out.append(
+                Finding(
+                    check,
+                    True,
+                    f"{path} is a dynamic credential of the {found[1]!r} engine at "
+                    f"{found[0]}: revoking the grant ends it",
+                )
+            )
+    return out
+
+
+def jwt_config_findings(vault: DoctorVault, policy: Policy) -> list[Finding]:
+    """The JWT mount's config trusts GitHub's issuer (by discovery or by keys), and the mount
+    is jitops' own (a config is shared by every role of its mount)."""
+    mount = policy.settings.vault.jwt_mount
+    check = "vault.jwt-config"
+    try:
+        config = vault.read(f"auth/{mount}/config", action=f"read the JWT config at {mount}/")
+        mounts = vault.read("sys/auth", action="list the auth methods") or {}
+    except VaultError as exc:
+        return [Finding(check, False, f"cannot check: {exc}", SETUP_FIX)]
+    entry = mounts.get(f"{mount}/")
+    if not isinstance(entry, Mapping):
+        return [Finding(check, False, f"Vault has no auth method at {mount}/", SETUP_FIX)]
+    if not configured(config):
+        return [
+            Finding(check, False, f"the JWT auth method at {mount}/ is not configured", SETUP_FIX)
+        ]
+    assert config is not None
+    out = []
+    issuer = str(config.get("bound_issuer") or "")
+    sources = [k for k in JWT_SOURCES if config.get(k)]
+    problems = []
+    if not issuer:
+        problems.append("sets no bound_issuer (any issuer the keys sign for is accepted)")
+    if sources == ["oidc_discovery_url"] and config["oidc_discovery_url"] != issuer:
+        problems.append(
+            f"discovers keys at {config['oidc_discovery_url']} but expects issuer {issuer!r}"
+        )
+    if config.get("default_role"):
+        problems.append(f"has a default_role ({config['default_role']})")
+    if problems:
+        out.append(
+            Finding(
+                check,
+                False,
+                f"the JWT config at {mount}/ " + "; ".join(problems),
+                SETUP_FIX + " (on a mount of jitops' own)",
+            )
+        )
+    else:
+        trusts = (
+            f"{len(config.get('jwt_validation_pubkeys') or [])} pinned key(s)"
+            if "jwt_validation_pubkeys" in sources
+            else ", ".join(str(config[k]) for k in sources)
+        )
+        note = "" if issuer == GITHUB_ISSUER else " (not github.com's issuer: GHES or ghe.com)"
+        out.append(Finding(check, True, f"{mount}/ trusts issuer {issuer}{note} via {trusts}"))
+    if not is_jitops_mount(entry):
+        out.append(
+            _warn(
+                "vault.jwt-mount",
+                f"{mount}/ was not created by `jitops vault setup`: its config is shared with "
+                "every other role on it, and whoever owns it can change what jitops trusts",
+                "give jitops a mount of its own: settings.vault.jwt_mount: jitops-jwt, then "
+                "`jitops vault setup`",
+            )
+        )
+    return out
+
+
+def vault_addr_pin_finding(policy: Policy, addr: str) -> Finding:
+    """``settings.vault.addr`` pins where ``claim`` unwraps: without it, an edited delivery
+    comment could send a requester's wrapping token to another server."""
+    pinned = policy.settings.vault.addr
+    check = "vault.addr-pin"
+    if not pinned:
+        return _warn(
+            check,
+            "settings.vault.addr is not set: claim unwraps at whatever Vault address the "
+            "delivery names",
+            f"set settings.vault.addr: {addr} in the policy",
+        )
+    if pinned.rstrip("/") != addr.rstrip("/"):
+        return _warn(
+            check,
+            f"settings.vault.addr is {pinned}, but doctor reached Vault at {addr}: claims "
+            "refuse deliveries naming another address than the pin",
+            "make settings.vault.addr the address the workflows' VAULT_ADDR secret holds",
+        )
+    return Finding(check, True, f"claim unwraps only at {pinned} (settings.vault.addr)")
 
 
 def _warn(check: str, message: str, fix: str) -> Finding:

@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 import yaml
 
+from jitops.core.duration import format_duration
 from jitops.setup.doctor import Finding
 from jitops.setup.init import DEFAULT_ENVIRONMENT, digest
 from jitops.setup.upgrade import Record
@@ -476,3 +478,259 @@ def members_finding(team: str | None, error: str | None) -> Finding:
             "accept the new permission on its installation",
         )
     return Finding("team membership", True, f"the members of {team} can be read")
+
+
+# -- the jitops environment -----------------------------------------------------------------------
+#: the secrets the issue and sweep jobs read from the environment (docs/setup.md, step 3)
+ENVIRONMENT_SECRETS = ("JITOPS_APP_ID", "JITOPS_APP_PRIVATE_KEY", "VAULT_ADDR")
+
+
+def environment_exists_finding(name: str, environment: Mapping[str, Any] | None) -> Finding:
+    """The issue and sweep jobs run in ``name``; GitHub creates a missing environment on a
+    job's first run, with no protection at all (every branch may use it)."""
+    if environment is None:
+        return Finding(
+            f"environment {name}",
+            False,
+            f"the environment {name!r} does not exist (GitHub would create it unprotected on "
+            "the first issue or sweep run)",
+            f"create it before the workflows run: Settings → Environments → {name}, deployment "
+            f"branches: main only ({SETUP}, step 3)",
+        )
+    return Finding(f"environment {name}", True, f"the environment {name!r} exists")
+
+
+def environment_branch_finding(
+    name: str,
+    environment: Mapping[str, Any] | None,
+    branch_policies: Sequence[Mapping[str, Any]] | None,
+    branch: str = "main",
+) -> Finding:
+    """Only ``branch`` may use the environment: a custom branch policy naming exactly it
+    (GitHub's ``deployment_branch_policy`` with ``custom_branch_policies``)."""
+    check = f"environment {name} branches"
+    policy = (environment or {}).get("deployment_branch_policy")
+    fix = (
+        f"Settings → Environments → {name} → Deployment branches and tags: Selected branches, "
+        f"and only {branch} ({SETUP}, step 3)"
+    )
+    if environment is None:
+        return Finding(check, False, f"not checked: the environment {name!r} is missing", fix)
+    if not policy:
+        return Finding(check, False, f"every branch may use the environment {name!r}", fix)
+    if policy.get("protected_branches"):
+        return Finding(
+            check,
+            False,
+            f"any protected branch may use the environment {name!r}, not only {branch}",
+            fix,
+        )
+    names = sorted(
+        str(p.get("name"))
+        for p in branch_policies or []
+        if str(p.get("type") or "branch") == "branch"
+    )
+    tags = [str(p.get("name")) for p in branch_policies or [] if p.get("type") == "tag"]
+    if names != [branch] or tags:
+        shown = ", ".join(names + [f"tag {t}" for t in tags]) or "nothing"
+        return Finding(
+            check, False, f"the environment {name!r} allows {shown}, not only {branch}", fix
+        )
+    return Finding(check, True, f"only {branch} may use the environment {name!r}")
+
+
+def environment_secrets_finding(
+    name: str, secret_names: Sequence[str] | None, ca_secret: str = "", error: str = ""
+) -> Finding:
+    """The environment holds the secrets the workflows read (names only: GitHub never
+    answers values)."""
+    check = f"environment {name} secrets"
+    want = [*ENVIRONMENT_SECRETS, *([ca_secret] if ca_secret else [])]
+    if secret_names is None:
+        return Finding(
+            check,
+            False,
+            f"could not list the secrets of {name!r}: {error or 'environment missing'}",
+            "run doctor with a token of a repository admin",
+        )
+    missing = [s for s in want if s not in secret_names]
+    if missing:
+        return Finding(
+            check,
+            False,
+            f"the environment {name!r} has no secret {', '.join(missing)}",
+            f"add them as environment secrets of {name!r} (not repository secrets: only jobs "
+            f"in the environment may read them; {SETUP}, step 3)",
+        )
+    return Finding(check, True, f"the environment {name!r} has {', '.join(want)}")
+
+
+# -- the ruleset's bypass mode and the App ---------------------------------------------------------
+def bypass_mode_finding(
+    rulesets: Mapping[int, Mapping[str, Any] | None], app_id: int | None
+) -> Finding:
+    """The App must bypass in mode ``always``: in ``pull_request`` mode it may bypass only by
+    merging pull requests, so its direct status and expiry pushes are rejected."""
+    found = []
+    for rid, ruleset in sorted(rulesets.items()):
+        for actor in (ruleset or {}).get("bypass_actors") or []:
+            if actor.get("actor_type") != "Integration":
+                continue
+            if app_id is not None and actor.get("actor_id") != app_id:
+                continue
+            found.append((rid, str(actor.get("bypass_mode") or "always")))
+    if not found:
+        return Finding("bypass mode", True, "no App bypass entry to check (see 'bypass')")
+    wrong = [f"ruleset {rid}: {mode}" for rid, mode in found if mode != "always"]
+    if wrong:
+        return Finding(
+            "bypass mode",
+            False,
+            "the jitops App bypasses only through pull requests ("
+            + ", ".join(wrong)
+            + "): its direct pushes of status and expiry commits are rejected",
+            "set the App's bypass mode to Always in the ruleset's bypass list",
+        )
+    return Finding("bypass mode", True, "the jitops App bypasses in mode always")
+
+
+def bot_finding(bot: str | None, app_slug: str | None) -> Finding:
+    """``settings.bot`` must be the App's login (``<slug>[bot]``): claim trusts deliveries
+    only from it, and the issue job skips exactly its pushes."""
+    if not bot:
+        return Finding(
+            "settings.bot",
+            False,
+            "settings.bot is not set: claim cannot tell the App's deliveries from anyone's",
+            "set settings.bot: <app-slug>[bot] in policies/policy.yaml",
+        )
+    if app_slug is None:
+        return Finding(
+            "settings.bot",
+            True,
+            f"warning: settings.bot is {bot}; no App slug recorded to compare it with",
+            warning=True,
+        )
+    want = f"{app_slug}[bot]"
+    if bot.lower() != want.lower():
+        return Finding(
+            "settings.bot",
+            False,
+            f"settings.bot is {bot}, but the App recorded by init is {app_slug} ({want})",
+            f"set settings.bot: {want}, or `jitops init --upgrade --app-slug SLUG` if the App "
+            "changed",
+        )
+    return Finding("settings.bot", True, f"settings.bot is the App's login {want}")
+
+
+# -- is the sweep running? -------------------------------------------------------------------------
+SWEEP = "jitops-sweep.yml"
+#: GitHub disables a scheduled workflow "when the last user to commit to the cron schedule of a
+#: workflow is removed from the organization", and in a public repository after 60 days without
+#: activity; schedules may be delayed or dropped under load
+#: (https://docs.github.com/en/actions/reference/workflows-and-actions/events-that-trigger-workflows#schedule)
+DISABLED_WHY = {
+    "disabled_inactivity": "GitHub disabled it after 60 days without repository activity",
+    "disabled_manually": "someone disabled it",
+    "disabled_fork": "it is disabled in a fork",
+    "deleted": "its file was deleted",
+}
+
+
+def schedule_minutes(cron: str) -> int | None:
+    """The interval of a simple cron schedule in minutes: ``*/N * * * *`` is N, ``M * * * *``
+    60, ``M H * * *`` 1440; None for anything else."""
+    fields = cron.split()
+    if len(fields) != 5 or fields[2:] != ["*", "*", "*"]:
+        return None
+    minute, hour = fields[0], fields[1]
+    if hour == "*" and minute.startswith("*/") and minute[2:].isdigit():
+        return max(1, int(minute[2:]))
+    if hour == "*" and minute.isdigit():
+        return 60
+    if minute.isdigit() and hour.isdigit():
+        return 1440
+    return None
+
+
+def sweep_findings(
+    workflow: Mapping[str, Any] | None,
+    runs: Sequence[Mapping[str, Any]],
+    cron: str | None,
+    now: datetime,
+) -> list[Finding]:
+    """The sweep workflow is enabled and a scheduled run started within twice its schedule."""
+    fix_enable = (
+        "enable it (Actions → jitops sweep → Enable workflow); a commit by an admin that "
+        "changes its cron line also re-activates it and makes them its owner"
+    )
+    if workflow is None:
+        return [
+            Finding(
+                "sweep enabled",
+                False,
+                f"GitHub does not know .github/workflows/{SWEEP} (not on the default branch?)",
+                "commit the generated workflows to main (`jitops init`)",
+            )
+        ]
+    state = str(workflow.get("state") or "")
+    if state != "active":
+        why = DISABLED_WHY.get(state, f"its state is {state!r}")
+        return [
+            Finding(
+                "sweep enabled",
+                False,
+                f"the sweep workflow is not running: {why}; expired grants stay in git as "
+                "active (Vault still ends them) and nothing is swept",
+                fix_enable,
+            )
+        ]
+    out = [Finding("sweep enabled", True, "the sweep workflow is active")]
+    interval = schedule_minutes(cron or "") or 60
+    allowed = timedelta(minutes=2 * interval)
+    last = max((_when(r.get("created_at")) for r in runs), default=None)
+    if last is None:
+        out.append(
+            Finding(
+                "sweep ran",
+                False,
+                "the sweep has never run on its schedule",
+                "check Actions → jitops sweep; GitHub delays or drops scheduled runs under load, "
+                "and disables a schedule whose last committer left the organisation",
+            )
+        )
+    elif now - last > allowed:
+        out.append(
+            Finding(
+                "sweep ran",
+                False,
+                f"the last scheduled sweep started {_ago(now - last)} ago, more than twice "
+                f"its schedule ({format_duration(allowed)})",
+                "check Actions → jitops sweep (failed runs, a disabled schedule); " + fix_enable,
+            )
+        )
+    else:
+        out.append(
+            Finding("sweep ran", True, f"the last scheduled sweep started {_ago(now - last)} ago")
+        )
+    return out
+
+
+def _when(value: Any) -> datetime:
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def _ago(delta: timedelta) -> str:
+    return format_duration(timedelta(seconds=max(60, int(delta.total_seconds()) // 60 * 60)))
+
+
+def github_skipped_finding() -> Finding:
+    """Without a repository and token nothing of GitHub was checked: that is never "ok"."""
+    return Finding(
+        "GitHub",
+        False,
+        "GitHub checks skipped: no --repo-name/--token (GITHUB_REPOSITORY, GITHUB_TOKEN); the "
+        "ruleset, environment, App and sweep were NOT checked",
+        "run doctor with --repo-name OWNER/REPO and --token of a repository admin",
+        warning=True,
+    )

@@ -54,7 +54,7 @@ MOUNT_RE = re.compile(r"^[A-Za-z0-9_-]+(?:/[A-Za-z0-9_-]+)*$")
 WORKFLOWS = ("jitops-pr.yml", "jitops-issue.yml", "jitops-sweep.yml")
 DEFAULT_RUNS_ON = ("ubuntu-latest",)
 DEFAULT_ENVIRONMENT = "jitops"
-DEFAULT_JWT_MOUNT = "jwt"
+DEFAULT_JWT_MOUNT = "jitops-jwt"  # a mount of its own: the JWT config is per mount
 DEFAULT_APP_SLUG = "jitops"
 #: where the CA step writes the PEM (under the runner's temporary folder, gone after the job)
 CA_FILE = "jitops-vault-ca.pem"
@@ -295,7 +295,12 @@ roles:
         count: 1
     vault:
       policies: [jit-example-readonly]          # an ACL policy you write in Vault
-      secret: secret/data/example/readonly      # optional: read and delivered sealed
+      # With no `secret`, the credential is the grant token itself (a Vault token with the
+      # policies above), and it dies with the grant. To hand out a database password instead,
+      # read a dynamic secret, whose lease Vault revokes with the token:
+      # secret: database/creds/example-readonly
+      # A KV secret (secret/data/...) has no lease: revoking does not end it. jitops refuses
+      # it unless the role says `static: true`, and then it must be rotated after each grant.
 """
 
 

@@ -5,6 +5,13 @@
 and the JWT role bound to the repository, ``refs/heads/main`` and the jitops workflows).
 :func:`apply_setup` reads what Vault holds now through the boundary, compares
 (:func:`differs`), and writes only what differs, so re-running changes nothing.
+
+A Vault is often shared with other teams. Every object setup writes carries ``jitops`` in its
+name (the ``jitops-jwt/`` mount by default, the ``jitops-issuer`` and ``jitops-grant-self``
+policies, the ``jitops-grant`` token role, the ``jitops-issuer`` JWT role), and the mount it
+creates says so in its description. A JWT auth config is global to every role of its mount
+(https://developer.hashicorp.com/vault/api-docs/auth/jwt#configure): on a mount setup did not
+create, setup never replaces a config someone else wrote; it refuses and says what it found.
 """
 
 from __future__ import annotations
@@ -36,6 +43,17 @@ ID_RE = re.compile(r"\A[0-9]{1,20}\Z")
 DEFAULT_ENVIRONMENT = "jitops"  # the GitHub Environment the shipped workflows run in
 DEFAULT_RUNNER_ENVIRONMENT = "github-hosted"
 JWT_SOURCES = ("oidc_discovery_url", "jwks_url", "jwt_validation_pubkeys")
+#: the description of the JWT mount setup creates: how setup (and an admin) tells it is jitops'
+MOUNT_DESCRIPTION = "jitops: GitHub Actions OIDC login of the jitops issue and sweep workflows"
+#: descriptions earlier versions gave their mount (still jitops')
+OLD_MOUNT_DESCRIPTIONS = ("GitHub Actions OIDC (jitops)",)
+#: the JWT role's user_claim: the entity alias Vault creates per login is named by it
+#: (https://developer.hashicorp.com/vault/api-docs/auth/jwt#user_claim). GitHub's numeric
+#: repository id is the same for every run, so every login of the issuer is one entity; the
+#: person whose merge started the run is kept as alias metadata (claim_mappings), which
+#: Vault's audit log shows with the login.
+USER_CLAIM = "repository_id"
+CLAIM_MAPPINGS = {"actor": "github_actor", "run_id": "github_run_id"}
 
 
 class Change(StrEnum):
@@ -74,7 +92,7 @@ class Write:
     path: str
     body: Mapping[str, Any]
     what: str
-    kind: Literal["policy", "mount", "json"] = "json"
+    kind: Literal["policy", "mount", "jwt-config", "json"] = "json"
     only_if_missing: bool = False
 
     def render(self) -> str:
@@ -211,7 +229,7 @@ def plan_setup(policy: Policy, options: SetupOptions) -> list[Write]:
         ),
         Write(
             f"sys/auth/{vs.jwt_mount}",
-            {"type": "jwt", "description": "GitHub Actions OIDC (jitops)"},
+            {"type": "jwt", "description": MOUNT_DESCRIPTION},
             f"JWT auth method at {vs.jwt_mount}/",
             kind="mount",
         ),
@@ -219,12 +237,14 @@ def plan_setup(policy: Policy, options: SetupOptions) -> list[Write]:
             f"auth/{vs.jwt_mount}/config",
             jwt_config,
             f"JWT auth config at {vs.jwt_mount}/ (trusts {_trusts(options)})",
+            kind="jwt-config",
         ),
         Write(
             f"auth/{vs.jwt_mount}/role/{vs.jwt_role}",
             {
                 "role_type": "jwt",
-                "user_claim": "actor",
+                "user_claim": USER_CLAIM,
+                "claim_mappings": dict(CLAIM_MAPPINGS),
                 "bound_audiences": [audience],
                 "bound_claims_type": "glob",
                 "bound_claims": {
@@ -287,7 +307,7 @@ def differs(write: Write, current: Mapping[str, Any] | None) -> bool:
         return False
     if write.only_if_missing:
         return False
-    if write.path.endswith("/config") and "bound_issuer" in write.body:
+    if write.kind == "jwt-config":
         # A JWT config trusting another source (a discovery URL elsewhere, other keys) is
         # replaced, not kept: the JWT role would otherwise accept tokens of another issuer.
         return any(
@@ -329,13 +349,81 @@ def _current(vault: VaultBackend, write: Write) -> Mapping[str, Any] | None:
     return entry if isinstance(entry, Mapping) else {}
 
 
+def is_jitops_mount(entry: Mapping[str, Any] | None) -> bool:
+    """Whether an auth mount (an entry of ``sys/auth``) was created by ``jitops vault setup``."""
+    description = str((entry or {}).get("description") or "")
+    return description == MOUNT_DESCRIPTION or description in OLD_MOUNT_DESCRIPTIONS
+
+
+def configured(config: Mapping[str, Any] | None) -> bool:
+    """Whether a JWT auth config trusts anything yet (an unconfigured mount answers empty
+    fields)."""
+    return any((config or {}).get(k) for k in (*JWT_SOURCES, "bound_issuer", "default_role"))
+
+
+def foreign_config_error(write: Write, current: Mapping[str, Any], mount: str) -> VaultSetupError:
+    """The refusal to replace a JWT config on a mount jitops did not create: what was found and
+    how to proceed."""
+    found = []
+    for key in ("bound_issuer", "oidc_discovery_url", "jwks_url"):
+        if current.get(key):
+            found.append(f"{key} {current[key]}")
+    keys = current.get("jwt_validation_pubkeys") or []
+    if keys:
+        found.append(f"{len(keys)} PEM public key{'s' if len(keys) != 1 else ''}")
+    if current.get("default_role"):
+        found.append(f"default_role {current['default_role']}")
+    return VaultSetupError(
+        f"auth/{mount}/config was not written by jitops (the {mount}/ mount was not created by "
+        f"`jitops vault setup`) and trusts something else: {', '.join(found) or 'other settings'}"
+        ". That config is shared by every role of the mount (other teams' logins), so jitops "
+        "leaves it alone and wrote nothing. Give jitops a mount of its own: set "
+        "settings.vault.jwt_mount in the policy to a path that does not exist yet (the default "
+        "is jitops-jwt; `jitops init --upgrade --jwt-mount PATH` records it) and run setup again; "
+        f"or, if that mount is meant to trust {_trusts_body(write)}, have its owner make the "
+        "config say so"
+    )
+
+
+def _trusts_body(write: Write) -> str:
+    body = write.body
+    if body.get("jwt_validation_pubkeys"):
+        return f"jitops' PEM key(s) with issuer {body.get('bound_issuer')}"
+    return f"{body.get('oidc_discovery_url')} (issuer {body.get('bound_issuer')})"
+
+
 def apply_setup(
     vault: VaultBackend | None, writes: Sequence[Write], *, dry_run: bool
 ) -> list[Applied]:
-    """Write what differs. Without a Vault (dry run offline) every write is reported."""
-    done: list[Applied] = []
+    """Write what differs. Without a Vault (dry run offline) every write is reported.
+
+    Everything is read first: a refusal (a JWT config on a mount jitops did not create) comes
+    before any write, so a refused setup has changed nothing."""
+    currents: list[Mapping[str, Any] | None] = []
+    missing: set[str] = set()  # JWT mounts that do not exist yet: nothing to read under them
+    foreign: set[str] = set()  # JWT mounts that exist and were not created by jitops
     for write in writes:
-        current = _current(vault, write) if vault is not None else None
+        mount = _mount_of(write)
+        if vault is None or (write.kind != "mount" and mount in missing):
+            current = None
+        else:
+            current = _current(vault, write)
+        if write.kind == "mount":
+            if current is None:
+                missing.add(mount)
+            elif not is_jitops_mount(current):
+                foreign.add(mount)
+        if (
+            write.kind == "jwt-config"
+            and current is not None
+            and mount in foreign
+            and configured(current)
+            and differs(write, current)
+        ):
+            raise foreign_config_error(write, current, mount)
+        currents.append(current)
+    done: list[Applied] = []
+    for write, current in zip(writes, currents, strict=True):
         if current is not None and not differs(write, current):
             done.append(Applied(write, Change.KEPT if write.only_if_missing else Change.UNCHANGED))
             continue
@@ -355,6 +443,17 @@ def apply_setup(
             raise
         done.append(Applied(write, Change.CREATED if new else Change.UPDATED))
     return done
+
+
+def _mount_of(write: Write) -> str:
+    """The auth mount a write is about ('' for policies and the token role)."""
+    if write.kind == "mount":
+        return write.path.removeprefix("sys/auth/").strip("/")
+    if write.kind == "jwt-config":
+        return write.path.removeprefix("auth/").removesuffix("/config")
+    if write.path.startswith("auth/") and "/role/" in write.path:
+        return write.path.removeprefix("auth/").rpartition("/role/")[0]
+    return ""
 
 
 @dataclass(frozen=True)

@@ -142,7 +142,8 @@ def test_every_route_the_stand_in_serves_answers_as_github_describes(tmp_path: P
         gh.add_team("acme", "dba", ["alice"])
         gh.protect_branch("main", required_checks=["jitops/approval"], required_approvals=1)
         ruleset = gh.add_ruleset("main rules", required_approvals=1)
-        gh.add_environment("jitops", branches=["main"])
+        gh.add_environment("jitops", branches=["main"], secrets=["VAULT_ADDR"])
+        gh.add_workflow_run("jitops-sweep.yml")
         n = gh.open_pr("octocat", "g1", "Access", files={"grants/g1.yaml": GRANT})
         head = gh.head_sha(n)
         comment = gh.comment(n, "jitops-bot", "hello")
@@ -186,6 +187,9 @@ def test_every_route_the_stand_in_serves_answers_as_github_describes(tmp_path: P
             ("octocat", "GET", f"{r}/environments"),
             ("octocat", "GET", f"{r}/environments/jitops"),
             ("octocat", "GET", f"{r}/environments/jitops/deployment-branch-policies"),
+            ("octocat", "GET", f"{r}/environments/jitops/secrets"),
+            ("octocat", "GET", f"{r}/actions/workflows/jitops-sweep.yml"),
+            ("octocat", "GET", f"{r}/actions/workflows/jitops-sweep.yml/runs?event=schedule"),
             ("octocat", "GET", f"{r}/issues/{n}"),
             ("octocat", "GET", f"{r}/issues/{n}/comments"),
             ("octocat", "POST", f"{r}/issues/{n}/comments", {"body": "more"}),

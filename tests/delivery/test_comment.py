@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
@@ -124,3 +124,29 @@ def test_times_render_in_utc_even_when_naive() -> None:
     )
     assert "until **2026-01-02T03:04:05Z**" in naive
     assert "within **45s**" in naive
+
+
+def test_a_static_secret_is_not_said_to_end_with_the_grant() -> None:
+    leased = render_delivery_comment(
+        grant_id="g",
+        requester="o",
+        role="r",
+        expires_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        armored=ARMOR_1,
+        wrap_ttl_seconds=45,
+        key_fingerprints=[],
+    )
+    assert "Vault ends the access by itself then" in leased
+    static = render_delivery_comment(
+        grant_id="g",
+        requester="o",
+        role="r",
+        expires_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        armored=ARMOR_1,
+        wrap_ttl_seconds=45,
+        key_fingerprints=[],
+        static_secret="secret/data/staging/admin",
+    )
+    assert "Vault ends the access by itself" not in static
+    assert "**not** the static secret `secret/data/staging/admin`" in static
+    assert "rotate it after the grant ends" in static

@@ -30,6 +30,9 @@ from typing import Any
 
 import yaml
 
+import jitops
+import jitops_sandbox
+
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
 ACTION = ROOT / "action.yml"
@@ -239,6 +242,10 @@ class Runner:
     #: read the workflows from the stand-in's repository at the event's commit (as GitHub
     #: does) instead of this checkout's .github/workflows
     workflows_from_repo: bool = False
+    #: the permissions of the App's installation (None: whatever a step asks); asking for
+    #: another one fails the token step, as create-github-app-token does ("Setting a
+    #: permission that the installation does not have will result in an error")
+    app_permissions: frozenset[str] | None = None
     runs: int = 0
     log: list[str] = field(default_factory=list)
 
@@ -401,13 +408,22 @@ class Runner:
                     with_ = {
                         k: substitute(str(v), ctx) for k, v in (step.get("with") or {}).items()
                     }
+                    before = len(run.steps)
                     outputs = self._uses(
                         name, job_name, step["uses"], with_, step_env, ctx, checkout, sha, ref, run
                     )
+                    failed = len(run.steps) > before and run.steps[-1].returncode != 0
                     if step.get("id"):
-                        ctx["steps"][step["id"]] = {"outputs": outputs}
-                    if run.steps and run.steps[-1].returncode != 0:
+                        # outcome: the result before continue-on-error is applied
+                        ctx["steps"][step["id"]] = {
+                            "outputs": outputs,
+                            "outcome": "failure" if failed else "success",
+                        }
+                    if failed and step.get("continue-on-error") is not True:
                         break
+                    if failed:  # the job goes on and does not fail for it (GitHub's rule)
+                        self.log.append(f"{name}/{job_name}: {label} failed, continue-on-error")
+                        run.steps.pop()
                     continue
                 result, outputs = self._bash(step["run"], step_env, checkout, base)
                 run.steps.append(StepResult(job_name, label, *result))
@@ -476,6 +492,11 @@ class Runner:
                 )
             if not self.app_token:
                 raise HarnessError(f"{workflow}: no GitHub App configured in the harness")
+            asked = {k.removeprefix("permission-") for k in with_ if k.startswith("permission-")}
+            if self.app_permissions is not None and asked - self.app_permissions:
+                message = "The permissions requested are not granted to this installation."
+                run.steps.append(StepResult(job, "create-github-app-token", 1, "", message))
+                return {}
             return {"token": self.app_token, "app-slug": self.app_slug, "installation-id": "1"}
         if action == self.action_repo:
             return self._jitops_action(workflow, job, with_, env, ctx, checkout, run)
@@ -527,7 +548,11 @@ class Runner:
                     ("jitops", str(Path(sys.executable).parent / "jitops")),
                 ):
                     wrapper = venv / "bin" / exe
-                    wrapper.write_text(f'#!/bin/sh\nexec "{target}" "$@"\n')
+                    # the "installed release" is the code under test: the tree this test
+                    # imported jitops from (the Action unsets PYTHONPATH before it runs)
+                    wrapper.write_text(
+                        f'#!/bin/sh\nPYTHONPATH={shlex.quote(CODE_PATH)} exec "{target}" "$@"\n'
+                    )
                     wrapper.chmod(0o755)
                 outputs = {}
             else:
@@ -541,6 +566,17 @@ class Runner:
             k: substitute(str(v["value"]), actx) if "steps." in str(v["value"]) else ""
             for k, v in (spec.get("outputs") or {}).items()
         }
+
+
+#: where the jitops and jitops_sandbox this test process runs were imported from
+CODE_PATH = ":".join(
+    sorted(
+        {
+            str(Path(jitops.__file__).resolve().parent.parent),
+            str(Path(jitops_sandbox.__file__).resolve().parent.parent),
+        }
+    )
+)
 
 
 def _bare(expr: Any) -> str:

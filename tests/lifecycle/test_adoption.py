@@ -10,19 +10,21 @@ harness (tests/harness/actions.py).
 
 from __future__ import annotations
 
+import json
 import os
-import re
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from jitops.doors.vault.client import Vault
+from jitops.doors.vault.model import VaultError
+from jitops.errors import Secret
 from jitops_sandbox.demo.oidc import OWNER_ID, REPOSITORY_ID
 from jitops_sandbox.demo.world import World
 from jitops_sandbox.github import GitHubSandbox
@@ -40,7 +42,7 @@ APP = f"{APP_SLUG}[bot]"
 ACTION_SHA = "0123456789abcdef0123456789abcdef01234567"
 JITOPS = str(Path(sys.executable).parent / "jitops")
 GRANT = (
-    f"requester: {REQUESTER}\nrole: example-readonly\nduration: 6s\n"
+    f"requester: {REQUESTER}\nrole: example-readonly\nduration: 30m\n"
     "reason: Check the example role works end to end\n"
 )
 
@@ -250,21 +252,35 @@ def test_first_day_from_init_to_audit(first_day: FirstDay) -> None:
             "GITHUB_TOKEN": gh.token(REQUESTER),
         },
     )
-    assert '"username": "reader"' in claimed
+    # the starter role hands out a Vault token (no static secret): it works until revoked
+    credential = json.loads(claimed)
+    assert credential["kind"] == "token"
+    token = credential["credentials"]["token"]
+    grantee = Vault(d.world.vault_url, Secret(token), namespace=d.world.namespace)
+    try:
+        assert (grantee.read("secret/data/example/readonly") or {})["data"]["password"] == "pw-1"
+    finally:
+        grantee.close()
 
-    # 7. it expires -> the scheduled jitops-sweep.yml removes the file
-    expires = re.search(r"expires_at: '?([0-9T:-]+Z)", grant_on_main)
-    assert expires, grant_on_main
-    left = datetime.fromisoformat(expires[1]).timestamp() - time.time()
-    assert left <= 6
-    time.sleep(max(0.0, left) + 1)
-    tip = gh.branch_sha("main")
+    # 7. the requester ends it early: the sweep workflow, dispatched -> jitops revoke
     runs = runner.fire(
-        "schedule", {"schedule": "*/10 * * * *"}, sha=tip, ref="refs/heads/main", changed=[]
+        "workflow_dispatch",
+        {"inputs": {}, "sender": {"login": REQUESTER}},
+        sha=gh.branch_sha("main"),
+        ref="refs/heads/main",
+        changed=[],
+        inputs={"grant": "first-1", "reason": "done with it"},
     )
     assert [r.workflow for r in runs] == ["jitops-sweep.yml"]
     assert runs[0].ok, runs[0].output()
     assert gh.read_file("main", "grants/first-1.yaml") is None
+    # the credential stopped working with the revoke (not at some later expiry)
+    grantee = Vault(d.world.vault_url, Secret(token), namespace=d.world.namespace)
+    try:
+        with pytest.raises(VaultError):
+            grantee.read("secret/data/example/readonly")
+    finally:
+        grantee.close()
 
     # 8. audit: the history tells who had what, approved by whom, until when
     git(laptop, "pull", "-q", "origin", "main")

@@ -32,10 +32,40 @@ NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 BASH = shutil.which("bash")
 
 
-def _secret(values: dict[str, str], lease: int = 3600) -> Unwrapped:
+def _secret(values: dict[str, str], lease: int = 3600, lease_id: str = "") -> Unwrapped:
+    """A dynamic secret: a lease id, which Vault revokes with the grant token."""
+    return Unwrapped(
+        kind="secret",
+        values={k: Secret(v) for k, v in values.items()},
+        lease_id=lease_id or "database/creds/ro/abc123",
+        lease_duration=lease,
+    )
+
+
+def _static(values: dict[str, str], lease: int = 0) -> Unwrapped:
+    """A KV read: no lease id (KV v1 still answers a lease_duration, its refresh hint)."""
     return Unwrapped(
         kind="secret", values={k: Secret(v) for k, v in values.items()}, lease_duration=lease
     )
+
+
+@pytest.mark.parametrize("lease", [0, 2764800])
+def test_a_secret_without_a_lease_is_said_to_outlive_the_grant(tmp_path: Path, lease: int) -> None:
+    """KV v1 answers lease_duration 768h with no lease: claim used to print "expires at ...;
+    Vault ends it by itself then", which is false for a static secret."""
+    claimed = _static({"password": "pw"}, lease)
+    text = render("g-1", claimed, "text", NOW)
+    assert "Vault ends it by itself" not in text
+    assert "does not end it; it must be rotated" in text
+    data = json.loads(render("g-1", claimed, "json", NOW))
+    assert data["static"] is True and data["expires_at"] is None
+    assert "rotated" in data["note"]
+    out, note = show("g-1", claimed, "env", NOW)
+    assert "JITOPS_EXPIRES_AT" not in out
+    assert note is not None and "must be rotated" in note
+    assert _eval(tmp_path, out, '"$JITOPS_PASSWORD"').split("\0")[0] == "pw"
+    leased = render("g-1", _secret({"password": "pw"}), "text", NOW)
+    assert "Vault ends it by itself then" in leased and "rotated" not in leased
 
 
 def _eval(tmp_path: Path, script: str, show: str) -> str:

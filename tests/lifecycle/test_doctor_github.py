@@ -20,6 +20,7 @@ import pytest
 from jitops.doors.github import GitHub
 from jitops.setup.doctor import Finding
 from jitops.setup.doctor_github import (
+    ENVIRONMENT_SECRETS,
     code_owners,
     codeowners_findings,
     members_finding,
@@ -30,6 +31,14 @@ from jitops.setup.init import WORKFLOWS, InitOptions, plan_init
 from tests.conftest import ROOT
 
 APP_ID = 424242
+
+
+def _minutes_ago(minutes: int) -> str:
+    from datetime import UTC, datetime, timedelta
+
+    return (datetime.now(UTC) - timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 SHA = "0123456789abcdef0123456789abcdef01234567"
 
 
@@ -292,6 +301,27 @@ def rules_api() -> Iterator[str]:
         {
             "/repos/acme/access/rules/branches/main": good_rules(),
             "/repos/acme/access/rulesets/7": ruleset(APP)[7],
+            # the jitops environment (main only, its secrets) and a sweep that runs
+            "/repos/acme/access/environments/jitops": {
+                "name": "jitops",
+                "deployment_branch_policy": {
+                    "protected_branches": False,
+                    "custom_branch_policies": True,
+                },
+            },
+            "/repos/acme/access/environments/jitops/deployment-branch-policies": {
+                "total_count": 1,
+                "branch_policies": [{"name": "main", "type": "branch"}],
+            },
+            "/repos/acme/access/environments/jitops/secrets": {
+                "total_count": 3,
+                "secrets": [{"name": n} for n in ENVIRONMENT_SECRETS],
+            },
+            "/repos/acme/access/actions/workflows/jitops-sweep.yml": {"state": "active"},
+            "/repos/acme/access/actions/workflows/jitops-sweep.yml/runs": {
+                "total_count": 1,
+                "workflow_runs": [{"event": "schedule", "created_at": _minutes_ago(4)}],
+            },
         }
     )
 

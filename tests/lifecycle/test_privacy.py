@@ -115,7 +115,7 @@ def test_no_secret_leaks_anywhere(
     assert w.root_token not in repr(w) and w.issuer_token not in repr(w)
     assert w.oidc is not None and w.oidc.request_token not in repr(w)
     # the audit log saw the whole lifecycle (so its scan proves something), values HMAC'd
-    for path in ("auth/jwt/login", "auth/token/create/jitops-grant", "sys/wrapping/unwrap"):
+    for path in ("auth/jitops-jwt/login", "auth/token/create/jitops-grant", "sys/wrapping/unwrap"):
         assert f'"path":"{path}"' in audit, path
     assert "auth/token/revoke-accessor" in audit
     assert "hmac-sha256:" in audit

@@ -79,7 +79,7 @@ def test_5xx_429_and_resets_are_retried_and_the_grant_issues_once(
     caplog.set_level(logging.DEBUG)
     proxy = fault_proxy_factory(world.vault_url)
     before, after, pr = merged(world, "stg-octocat-1")
-    proxy.inject("503", path="/v1/auth/jwt/login")
+    proxy.inject("503", path="/v1/auth/jitops-jwt/login")
     proxy.inject("429", path="/v1/auth/token/create/", retry_after=1)
     proxy.inject("reset", path="/v1/secret/data/")
     proxy.inject("502", path="/v1/secret/data/")
@@ -128,7 +128,7 @@ def test_a_timeout_fails_the_run_cleanly_and_the_next_run_issues(
 ) -> None:
     proxy = fault_proxy_factory(world.vault_url)
     before, after, pr = merged(world, "stg-octocat-3")
-    proxy.inject("timeout", times=4, path="/v1/auth/jwt/login", delay=1.5)
+    proxy.inject("timeout", times=4, path="/v1/auth/jitops-jwt/login", delay=1.5)
     outcomes = run_issue(through(world, proxy, timeout=1.0), before=before, after=after)
     assert [o.action for o in outcomes] == ["failed"]
     assert "Vault did not answer" in outcomes[0].detail

@@ -45,7 +45,18 @@ def test_no_vault_configured_is_one_failed_finding_with_the_fix() -> None:
 @pytest.mark.integration
 def test_a_set_up_vault_is_healthy(vault_world: VaultWorld) -> None:
     findings = _findings(vault_world)
-    assert not [f for f in findings.values() if not f.ok]
+    assert not failed(findings.values())
+    # what is not ok is said: the test policy's static KV role, and the unpinned address
+    assert {f.check for f in findings.values() if not f.ok} == {
+        "vault.lease.staging-admin.engine",
+        "vault.addr-pin",
+    }
+    assert "revoking the grant does not end it" in (
+        findings["vault.lease.staging-admin.engine"].message
+    )
+    assert findings["vault.lease.prod-db-readonly.engine"].ok
+    assert findings["vault.jwt-config"].ok
+    assert "vault.jwt-mount" not in findings  # the mount is jitops' own
     assert findings["vault.secret.staging-admin"].message == (
         "a staging-admin grant token can read secret/data/staging/admin"
     )
@@ -147,7 +158,7 @@ def test_doctor_warns_when_vault_caps_grants_below_max_duration(
     world = private_vault_world
     admin = world.admin()
     admin.write("sys/auth/token/tune", {"max_lease_ttl": "1h"})
-    admin.write("sys/mounts/database", {"type": "database"})
+    # the database engine is mounted by seed_secrets (vault_world)
     admin.write(
         "database/config/orders",
         {
@@ -182,4 +193,82 @@ def test_doctor_warns_when_vault_caps_grants_below_max_duration(
     from jitops.setup.doctor import render_text
 
     assert "WARN  vault.lease.prod-db-readonly" in render_text(findings)
-    assert "2 warnings" in render_text(findings)
+    assert "4 warnings" in render_text(findings)  # and the static role, the address pin
+
+
+@pytest.mark.integration
+def test_a_kv_engine_is_refused_even_where_the_path_looks_dynamic(vault_world: VaultWorld) -> None:
+    """validate judges the path's shape offline; doctor asks Vault which engine is there: a
+    KV engine mounted at team-db/ has no lease, whatever the path looks like."""
+    from dataclasses import replace
+
+    admin = vault_world.admin()
+    admin.write("sys/mounts/team-db", {"type": "kv", "options": {"version": "1"}})
+    admin.write("team-db/creds/ro", {"password": "static-pw"})
+    policy = vault_world.policy()
+    role = replace(policy.roles["prod-db-readonly"], vault_secret="team-db/creds/ro")
+    policy = replace(policy, roles={**policy.roles, "prod-db-readonly": role})
+    findings = by_check(vault_findings(policy, vault_world.admin))
+    engine = findings["vault.lease.prod-db-readonly.engine"]
+    assert not engine.ok and not engine.warning
+    assert "team-db/ is a 'kv' engine" in engine.message
+    assert "static: true" in engine.fix
+    assert failed(findings.values())
+
+
+@pytest.mark.integration
+def test_cli_doctor_refuses_a_kv_role_that_is_not_marked_static(
+    vault_world: VaultWorld, access_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in vault_world.target.environ().items():
+        monkeypatch.setenv(name, value)
+    for name in ("ACTIONS_ID_TOKEN_REQUEST_URL", "VAULT_ROLE_ID"):
+        monkeypatch.delenv(name, raising=False)
+    policy = access_repo / "policies" / "policy.yaml"
+    policy.write_text(policy.read_text().replace("      static: true", "      # static"))
+    bad = CliRunner().invoke(cli, ["doctor", "--repo", str(access_repo)])
+    assert bad.exit_code != 0, bad.output
+    assert "role staging-admin reads secret/data/staging/admin" in bad.output
+    assert "revoking the grant does not end it" in bad.output
+    validate = CliRunner().invoke(cli, ["validate", "--repo", str(access_repo)])
+    assert validate.exit_code != 0
+    assert "static: true" in validate.output
+
+
+@pytest.mark.integration
+def test_doctor_sees_a_jwt_config_it_did_not_write(vault_world: VaultWorld) -> None:
+    from dataclasses import replace
+
+    from jitops.core.policy import VaultSettings
+
+    admin = vault_world.admin()
+    admin.write("sys/auth/jwt", {"type": "jwt", "description": "GitLab CI"})
+    admin.write(
+        "auth/jwt/config",
+        {
+            "jwt_validation_pubkeys": [vault_world.oidc.public_pem],
+            "bound_issuer": "https://gitlab.example.com",
+            "default_role": "ci",
+        },
+    )
+    policy = vault_world.policy()
+    policy = replace(
+        policy, settings=replace(policy.settings, vault=VaultSettings(jwt_mount="jwt"))
+    )
+    findings = by_check(vault_findings(policy, vault_world.admin))
+    config = findings["vault.jwt-config"]
+    assert not config.ok and "has a default_role (ci)" in config.message
+    assert findings["vault.jwt-mount"].warning
+    assert "not created by `jitops vault setup`" in findings["vault.jwt-mount"].message
+
+
+def test_the_vault_address_pin() -> None:
+    from jitops.core.policy import Policy, Settings, VaultSettings
+    from jitops.setup.doctor import vault_addr_pin_finding
+
+    unpinned = vault_addr_pin_finding(Policy(roles={}), "https://vault.example:8200")
+    assert unpinned.warning and "settings.vault.addr: https://vault.example:8200" in unpinned.fix
+    pinned = Policy(roles={}, settings=Settings(vault=VaultSettings(addr="https://v.example")))
+    assert vault_addr_pin_finding(pinned, "https://v.example/").ok
+    other = vault_addr_pin_finding(pinned, "https://elsewhere.example")
+    assert other.warning and "https://elsewhere.example" in other.message

@@ -60,7 +60,7 @@ def test_plan_token_role_covers_every_role_and_the_longest_duration(policy: Poli
 
 def test_plan_jwt_role_is_bound_to_repository_main_and_workflows(policy: Policy) -> None:
     writes = by_path(plan_setup(policy, opts()))
-    role = writes["auth/jwt/role/jitops-issuer"].body
+    role = writes["auth/jitops-jwt/role/jitops-issuer"].body
     assert role["bound_claims"]["repository"] == "acme/access"
     assert role["bound_claims"]["repository_id"] == "690001"
     assert role["bound_claims"]["repository_owner_id"] == "4200001"
@@ -73,7 +73,7 @@ def test_plan_jwt_role_is_bound_to_repository_main_and_workflows(policy: Policy)
     ]
     assert role["bound_claims_type"] == "glob"
     assert role["bound_audiences"] == ["https://github.com/acme"]
-    assert role["user_claim"] == "actor"
+    assert role["user_claim"] == "repository_id"
     assert role["token_policies"] == ["jitops-issuer"]
     assert role["token_ttl"] <= 900
 
@@ -127,7 +127,7 @@ def test_differs_reads_vault_normalised_answers(policy: Policy) -> None:
     assert differs(role, {**as_vault_says, "token_explicit_max_ttl": 3600})
     assert differs(role, {**as_vault_says, "allowed_policies": ["jit-prod-admin"]})
     assert differs(role, None)
-    jwt = writes["auth/jwt/role/jitops-issuer"]
+    jwt = writes["auth/jitops-jwt/role/jitops-issuer"]
     stored = json.loads(json.dumps(dict(jwt.body)))
     stored["bound_claims"]["ref"] = ["refs/heads/main"]  # Vault may answer a list
     assert not differs(jwt, stored)
@@ -137,14 +137,14 @@ def test_differs_reads_vault_normalised_answers(policy: Policy) -> None:
 
 def test_a_jwt_config_trusting_another_issuer_is_replaced(policy: Policy) -> None:
     writes = by_path(plan_setup(policy, opts()))
-    config = writes["auth/jwt/config"]
+    config = writes["auth/jitops-jwt/config"]
     github = "https://token.actions.githubusercontent.com"
     assert not differs(config, {"oidc_discovery_url": github, "bound_issuer": github})
     assert differs(config, {"jwks_url": "https://example.test/jwks", "bound_issuer": github})
     assert differs(config, {"oidc_discovery_url": "https://evil.test", "bound_issuer": github})
     assert differs(config, {"oidc_discovery_url": "", "jwt_validation_pubkeys": []})
     keyed = by_path(plan_setup(policy, opts(jwt_validation_pubkeys=("PEM-A\n",))))
-    pinned = keyed["auth/jwt/config"]
+    pinned = keyed["auth/jitops-jwt/config"]
     assert not differs(pinned, {"jwt_validation_pubkeys": ["PEM-A"], "bound_issuer": github})
     assert differs(pinned, {"jwt_validation_pubkeys": ["PEM-B"], "bound_issuer": github})
 
@@ -308,7 +308,7 @@ def test_a_config_pointing_elsewhere_is_updated_and_the_new_issuer_works(
     other = Issuer.create("acme/access")
     admin = vault_world.admin()
     admin.write(
-        "auth/jwt/config",
+        "auth/jitops-jwt/config",
         {"jwt_validation_pubkeys": [other.public_pem], "bound_issuer": "https://elsewhere"},
     )
     with pytest.raises(VaultLoginError):
@@ -317,7 +317,7 @@ def test_a_config_pointing_elsewhere_is_updated_and_the_new_issuer_works(
     config = [v for k, v in applied.items() if k.startswith("JWT auth config")]
     assert config == ["updated"]
     assert _jwt_login(vault_world).login_method == "jwt"
-    stored = admin.read("auth/jwt/config") or {}
+    stored = admin.read("auth/jitops-jwt/config") or {}
     assert [k.strip() for k in stored["jwt_validation_pubkeys"]] == [oidc.public_pem.strip()]
 
 
@@ -371,3 +371,97 @@ def test_a_ghes_discovery_url_is_also_the_bound_issuer(
     assert result.exit_code == 0, result.output
     assert f'"bound_issuer": "{url}"' in result.output
     assert f'"oidc_discovery_url": "{url}"' in result.output
+
+
+# --- a Vault shared with other teams ----------------------------------------------------------
+
+
+def test_plan_uses_a_mount_of_its_own_and_one_entity_per_repository(policy: Policy) -> None:
+    writes = by_path(plan_setup(policy, opts()))
+    assert "sys/auth/jitops-jwt" in writes  # never the shared jwt/ by default
+    assert "jitops" in writes["sys/auth/jitops-jwt"].body["description"]
+    role = writes["auth/jitops-jwt/role/jitops-issuer"].body
+    # one Vault entity for the repository's issuer, not one per person who merges; the merger
+    # stays visible as alias metadata in Vault's audit log
+    assert role["user_claim"] == "repository_id"
+    assert role["claim_mappings"] == {"actor": "github_actor", "run_id": "github_run_id"}
+    named = [w.path.removesuffix("/config").rsplit("/", 1)[-1] for w in writes.values()]
+    assert all("jitops" in name for name in named), named
+
+
+def _other_team(world: VaultWorld, mount: str, description: str) -> dict[str, object]:
+    """Another team's JWT mount: its own issuer, its own default role."""
+    from jitops_sandbox.demo.oidc import OidcIssuer as Issuer
+
+    other = Issuer.create("other/team")
+    config = {
+        "jwt_validation_pubkeys": [other.public_pem],
+        "bound_issuer": "https://gitlab.example.com",
+        "default_role": "ci-deploy",
+    }
+    admin = world.admin()
+    try:
+        admin.write(f"sys/auth/{mount}", {"type": "jwt", "description": description})
+        admin.write(f"auth/{mount}/config", config)
+        admin.write(
+            f"auth/{mount}/role/ci-deploy",
+            {
+                "role_type": "jwt",
+                "user_claim": "sub",
+                "bound_audiences": ["x"],
+                "bound_subject": "project:1",
+                "token_policies": ["default"],
+            },
+        )
+        return dict(admin.read(f"auth/{mount}/config") or {})
+    finally:
+        admin.close()
+
+
+@pytest.mark.integration
+def test_another_teams_jwt_mount_stays_untouched(bare_vault_world: VaultWorld) -> None:
+    """jwt/ configured for another issuer with a default role: setup (default mount) leaves
+    it exactly as it was and logs in through a mount of its own."""
+    world = bare_vault_world
+    before = _other_team(world, "jwt", "GitLab CI")
+    applied = world.run_setup()
+    assert {a.outcome for a in applied} == {"created"}
+    admin = world.admin()
+    assert admin.read("auth/jwt/config") == before
+    assert (admin.read("auth/jwt/role/ci-deploy") or {}).get("bound_subject") == "project:1"
+    assert admin.read("auth/jwt/role/jitops-issuer") is None
+    mounts = admin.read("sys/auth") or {}
+    assert "jitops" in str(mounts["jitops-jwt/"]["description"])
+    world.seed_secrets()
+    assert _jwt_login(world).login_method == "jwt"
+
+
+@pytest.mark.integration
+def test_setup_refuses_to_replace_a_config_it_did_not_write(
+    bare_vault_world: VaultWorld, access_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pointed at the shared jwt/ mount (settings.vault.jwt_mount: jwt), setup says what it
+    found and how to proceed, and writes nothing there."""
+    world = bare_vault_world
+    before = _other_team(world, "jwt", "GitLab CI")
+    policy_file = access_repo / "policies" / "policy.yaml"
+    policy_file.write_text(
+        policy_file.read_text().replace("settings:\n", "settings:\n  vault: {jwt_mount: jwt}\n", 1)
+    )
+    for name, value in world.target.environ().items():
+        monkeypatch.setenv(name, value)
+    for name in ("ACTIONS_ID_TOKEN_REQUEST_URL", "VAULT_ROLE_ID"):
+        monkeypatch.delenv(name, raising=False)
+    pem = access_repo.parent / "issuer.pem"
+    pem.write_text(world.oidc.public_pem)
+    args = ["vault", "setup", "--repo", str(access_repo), "--repo-name", "acme/access"]
+    args += [*ID_ARGS, "--jwt-validation-pubkey", str(pem)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code != 0, result.output
+    assert "auth/jwt/config was not written by jitops" in result.output
+    assert "bound_issuer https://gitlab.example.com" in result.output
+    assert "default_role ci-deploy" in result.output
+    assert "settings.vault.jwt_mount" in result.output
+    admin = world.admin()
+    assert admin.read("auth/jwt/config") == before
+    assert admin.read("auth/jwt/role/jitops-issuer") is None

@@ -60,7 +60,7 @@ roles:
     require_ticket: true
     vault:
       policies: [jit-orders-db-readonly]
-      secret: {secret}
+      secret: {secret}{static}
   staging-admin:
     description: Administrator on staging; self-service for engineers
     max_duration: 8h
@@ -69,6 +69,7 @@ roles:
     vault:
       policies: [jit-staging-admin]
       secret: secret/data/staging/admin
+      static: true    # a KV secret: revoking does not end it; rotate it after each grant
   prod-break-glass:
     description: Production administrator; two people from two groups must agree
     max_duration: 1h
@@ -236,7 +237,9 @@ class World:
 
     def policy_text(self) -> str:
         secret = f"database/creds/{DB_ROLE}" if self.postgres else "secret/data/orders/readonly"
-        text = DEMO_POLICY.format(secret=secret)
+        # without PostgreSQL the orders role reads a KV secret: no lease, so it says static
+        static = "" if self.postgres else "\n      static: true"
+        text = DEMO_POLICY.format(secret=secret, static=static)
         if self.webhook_url:
             text = text.replace("settings:\n", "settings:\n" + NOTIFY_SETTINGS, 1)
         return text

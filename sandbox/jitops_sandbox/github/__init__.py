@@ -68,8 +68,9 @@ Endpoints
     issues (get, comments, labels), ``issues/comments/{id}``, repository labels,
     ``commits/{sha}`` (+ ``/pulls``, ``/statuses``, ``/status``), ``statuses/{sha}``,
     ``branches`` (+ ``/protection``), ``contents/{path}?ref=``, ``git/ref/heads/{b}``,
-    ``environments`` (+ ``/deployment-branch-policies``), ``rules/branches/{branch}``,
-    ``rulesets`` (+ ``/{id}``); ``/repositories/{id}/...`` too.
+    ``environments`` (+ ``/deployment-branch-policies``, ``/secrets``: names only),
+    ``rules/branches/{branch}``, ``rulesets`` (+ ``/{id}``), ``actions/workflows/{id or
+    file}`` (+ ``/runs``); ``/repositories/{id}/...`` too.
     Lists paginate with ``per_page`` (default 30, max 100), ``page`` and a ``Link`` header.
 """
 

@@ -164,6 +164,30 @@ class Environment:
     name: str
     branches: list[str] | None = None
     protected_branches: bool = False
+    secrets: list[str] = field(default_factory=list)  # environment secret names
+
+
+@dataclass
+class Workflow:
+    """A workflow file of ``.github/workflows``; ``state`` as GitHub names it (``active``,
+    ``disabled_manually``, ``disabled_inactivity``, ...)."""
+
+    id: int
+    path: str
+    name: str
+    state: str = "active"
+
+
+@dataclass(frozen=True)
+class WorkflowRun:
+    """One run of a workflow (what a doctor reads: when, from which event, how it ended)."""
+
+    id: int
+    workflow_id: int
+    event: str
+    created_at: datetime
+    head_sha: str
+    conclusion: str | None = "success"
 
 
 @dataclass(frozen=True)

@@ -256,3 +256,14 @@ def branch_policies(ctx: Ctx) -> Reply:
         for i, n in enumerate(names)
     ]
     return Reply(200, {"total_count": len(policies), "branch_policies": policies})
+
+
+@router.route("GET", R + "/environments/{name}/secrets")
+def environment_secrets(ctx: Ctx) -> Reply:
+    """The names of an environment's secrets (GitHub never answers their values)."""
+    env = _environment(ctx)
+    secrets = [
+        {"name": n, "created_at": "2020-01-01T00:00:00Z", "updated_at": "2020-01-01T00:00:00Z"}
+        for n in sorted(env.secrets)
+    ]
+    return Reply(200, {"total_count": len(secrets), "secrets": secrets})

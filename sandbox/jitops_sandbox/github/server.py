@@ -13,6 +13,7 @@ from typing import Any
 
 from jitops_sandbox.github import (
     routes_accounts,
+    routes_actions,
     routes_git,
     routes_issues,
     routes_pulls,
@@ -30,6 +31,7 @@ _ROUTERS = (
     routes_issues.router,
     routes_git.router,
     routes_rules.router,
+    routes_actions.router,
 )
 _MAX_BODY = 10 * 1024 * 1024
 _DOCS = "https://docs.github.com/rest"

@@ -4,9 +4,16 @@ protection and rulesets (mixed into :class:`GitHubSandbox`)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
-from jitops_sandbox.github.model import MERGE_METHODS, Environment, Protection
+from jitops_sandbox.github.model import (
+    MERGE_METHODS,
+    Environment,
+    Protection,
+    Workflow,
+    WorkflowRun,
+)
 from jitops_sandbox.github.rulesets import Ruleset
 from jitops_sandbox.github.store import Store
 
@@ -17,17 +24,61 @@ class Settings:
     store: Store
 
     def add_environment(
-        self, name: str, *, branches: Iterable[str] | None = None, protected_branches: bool = False
+        self,
+        name: str,
+        *,
+        branches: Iterable[str] | None = None,
+        protected_branches: bool = False,
+        secrets: Iterable[str] = (),
     ) -> None:
         """A deployment environment; ``branches`` (e.g. ``["main"]``) are its custom branch
-        policies, None lets every branch deploy; ``protected_branches`` limits it to those."""
+        policies, None lets every branch deploy; ``protected_branches`` limits it to those;
+        ``secrets`` the names of its secrets (values are never readable on GitHub)."""
         with self.store.lock:
             self.store.environments[name] = Environment(
                 self.store.new_id(),
                 name,
                 list(branches) if branches is not None else None,
                 protected_branches,
+                list(secrets),
             )
+
+    def set_workflow(self, file: str, *, state: str = "active", name: str | None = None) -> int:
+        """Register ``.github/workflows/<file>`` (GitHub knows every workflow file of the
+        default branch) with ``state``; returns its id."""
+        with self.store.lock:
+            found = self.store.workflows.get(file)
+            if found is None:
+                found = Workflow(self.store.new_id(), f".github/workflows/{file}", name or file)
+                self.store.workflows[file] = found
+            found.state = state
+            return found.id
+
+    def add_workflow_run(
+        self,
+        file: str,
+        *,
+        event: str = "schedule",
+        created_at: datetime | None = None,
+        conclusion: str | None = "success",
+    ) -> None:
+        """A run of workflow ``file`` (registered if new), started at ``created_at``."""
+        workflow_id = self.set_workflow(file, state=self._state(file))
+        with self.store.lock:
+            self.store.workflow_runs.append(
+                WorkflowRun(
+                    self.store.new_id(),
+                    workflow_id,
+                    event,
+                    created_at or self.store.clock(),
+                    self.store.git.branch_sha("main") or "0" * 40,
+                    conclusion,
+                )
+            )
+
+    def _state(self, file: str) -> str:
+        found = self.store.workflows.get(file)
+        return found.state if found is not None else "active"
 
     def allow_merge_methods(
         self, *, merge: bool = True, squash: bool = True, rebase: bool = True

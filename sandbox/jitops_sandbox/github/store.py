@@ -25,6 +25,8 @@ from jitops_sandbox.github.model import (
     Pull,
     Review,
     Status,
+    Workflow,
+    WorkflowRun,
 )
 from jitops_sandbox.github.rulesets import Ruleset
 
@@ -52,6 +54,8 @@ class Store(Accounts):
         # the repository's allow_merge_commit / allow_squash_merge / allow_rebase_merge
         self.merge_methods = dict.fromkeys(MERGE_METHODS, True)
         self.rulesets: dict[int, Ruleset] = {}
+        self.workflows: dict[str, Workflow] = {}  # by file name, e.g. jitops-sweep.yml
+        self.workflow_runs: list[WorkflowRun] = []
         self.repo_id = self.new_id()
         self.add_org(owner)
 
