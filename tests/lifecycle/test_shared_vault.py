@@ -49,12 +49,14 @@ def two(tmp_path: Path, oidc: OidcIssuer) -> Iterator[tuple[World, World]]:
 
 def test_a_sweep_touches_only_its_own_repositorys_tokens(two: tuple[World, World]) -> None:
     a, b = two
-    issue(a, "stg-octocat-a1", "2s")
+    # a1's token is still live in Vault when the sweep (run for a later time) expires it, so
+    # the sweep both looks it up and revokes it, however long the set-up took
+    issue(a, "stg-octocat-a1", "5m")
     a_long = issue(a, "stg-octocat-a2", "1h")
-    issue(b, "stg-octocat-b1", "2s")
+    issue(b, "stg-octocat-b1", "5m")
     b_long = issue(b, "stg-octocat-b2", "1h")
     svc = a.services()
-    outcomes = run_sweep(svc, now=datetime.now(UTC) + timedelta(seconds=5))
+    outcomes = run_sweep(svc, now=datetime.now(UTC) + timedelta(minutes=10))
     assert [(o.grant, o.action) for o in outcomes] == [("stg-octocat-a1", "expired")]
     vault = svc._vault
     assert vault is not None
