@@ -58,7 +58,7 @@ def test_the_small_soak_day_keeps_every_invariant() -> None:
     assert re.search(r"active node-\d killed mid-run; node-\d active after", out), out
     assert re.search(r"times two runs raced on the same remote", out), out
     invariants = re.findall(r"^invariant: (.+): (\S+)", out, re.M)
-    assert len(invariants) == 8, out
+    assert len(invariants) == 9, out
     broken = [line for line in out.splitlines() if line.startswith("VIOLATION")]
     assert broken == [] and "violations: 0" in out, "\n".join(broken) or out
     assert all(state == "ok" for _name, state in invariants), out
