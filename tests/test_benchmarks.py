@@ -56,3 +56,25 @@ def test_policy_diff_benchmark_judges_what_it_built() -> None:
     changed = re.search(r"; (\d+) change outcome", out)
     assert changed is not None and int(changed.group(1)) > 0, out
     assert re.search(r"jitops policy diff: +\d+ ms", out), out
+def test_the_small_soak_day_keeps_every_invariant() -> None:
+    """`benchmarks/soak.py --small`: a day of grants with faults, a restart of OpenBao and the
+    death of a cluster's active node; every invariant it prints must hold."""
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "soak.py"), "--small", "--seed", "1"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    out = done.stdout
+    # the day really happened: every merge method, faults of both kinds, restart and election
+    assert re.search(r"^grants: 24 .*merge \d+, squash \d+, rebase \d+, queue \d+", out, re.M), out
+    assert re.search(r"^faults injected: Vault \w+ \d+.*; GitHub .*\d", out, re.M), out
+    assert "OpenBao restarted mid-run" in out, out
+    assert re.search(r"active node-\d killed mid-run; node-\d active after", out), out
+    assert re.search(r"times two runs raced on the same remote", out), out
+    invariants = re.findall(r"^invariant: (.+): (\S+)", out, re.M)
+    assert len(invariants) == 9, out
+    broken = [line for line in out.splitlines() if line.startswith("VIOLATION")]
+    assert broken == [] and "violations: 0" in out, "\n".join(broken) or out
+    assert all(state == "ok" for _name, state in invariants), out
+    assert done.returncode == 0, done.stderr[-3000:]

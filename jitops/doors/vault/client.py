@@ -53,6 +53,8 @@ from jitops.errors import Secret
 T = TypeVar("T")
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: read-your-writes on an eventually consistent standby (see Vault._note_retry_after)
+INDEX_HEADER = "X-Vault-Index"
 _STATUS = {
     hvac.exceptions.InvalidRequest: 400,
     hvac.exceptions.Unauthorized: 401,
@@ -117,7 +119,19 @@ class Vault:
         self._client = self._new_client(token)
 
     def _note_retry_after(self, resp: requests.Response, *args: Any, **kwargs: Any) -> None:
-        """Remember a 429's Retry-After (seconds) for the next backoff (hvac drops headers)."""
+        """Remember a 429's Retry-After (seconds) for the next backoff (hvac drops headers),
+        and the storage index the server names, sent back on every later request.
+
+        OpenBao's standbys on integrated storage serve reads themselves and are only
+        eventually consistent: right after a write (forwarded to the active node) a standby
+        answers a lookup of the token just created "invalid request", a write under the mount
+        just enabled "no handler for route". With the last ``X-Vault-Index`` it has seen in
+        the request, a standby that has not yet applied that index answers 429 (retried here)
+        instead (OpenBao's RFC "Support client-indicated minimum storage indices"; checked
+        against OpenBao 2.7.2). Servers without it ignore the header."""
+        index = resp.headers.get(INDEX_HEADER)
+        if index and len(index) < 512:
+            self._session.headers[INDEX_HEADER] = index
         self._retry_after = None
         if resp.status_code == 429:
             value = resp.headers.get("Retry-After", "")

@@ -445,14 +445,18 @@ def write_kv2(admin: Vault, path: str, body: dict[str, Any], *, wait: float = 30
 
     A new KV v2 mount upgrades its storage in the background; until it is done OpenBao and
     Vault answer writes with 400 "Upgrading from non-versioned to versioned data" (seen on a
-    busy machine, in namespaces)."""
+    busy machine, in namespaces), a cluster's standby with "Waiting for the primary to upgrade
+    from non-versioned to versioned data"."""
     end = time.monotonic() + wait
     while True:
         try:
             admin.write(path, body)
             return
         except VaultError as exc:
-            upgrading = "upgrading from non-versioned" in " ".join(exc.vault_errors).lower()
+            # a standby says "Waiting for the primary to upgrade from non-versioned to
+            # versioned data" (OpenBao 2.7 on integrated storage)
+            said = " ".join(exc.vault_errors).lower()
+            upgrading = "from non-versioned to versioned" in said or "upgrading from" in said
             if not upgrading or time.monotonic() > end:
                 raise
             time.sleep(0.1)
