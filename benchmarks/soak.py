@@ -47,7 +47,6 @@ from jitops.core.grant import read_grant
 from jitops.core.trailers import parse_entry
 from jitops.delivery import seal as deliver
 from jitops.delivery.comment import extract_sealed
-from jitops_sandbox.demo.world import DBA, REPO, REQUESTER, KeyPair, World, make_ssh_key
 from jitops.doors.git import Git
 from jitops.doors.retry import RetryPolicy
 from jitops.doors.vault.client import Vault
@@ -58,6 +57,7 @@ from jitops.lifecycle.outcome import Outcome
 from jitops.lifecycle.revoke import run_revoke
 from jitops.lifecycle.services import Services
 from jitops.lifecycle.sweep import run_sweep
+from jitops_sandbox.demo.world import DBA, REPO, REQUESTER, KeyPair, World, make_ssh_key
 from jitops_sandbox.faultproxy import FaultProxy
 from jitops_sandbox.openbao import OpenBaoCluster, OpenBaoServer
 
@@ -253,7 +253,7 @@ class Stage:
         else:
             self.figures.runs["revoke"] += 1
             try:
-                out = run_revoke(self.services(), plan.gid, "finished early")
+                out = run_revoke(self.services(), plan.gid, "finished early", actor=plan.requester)
                 self.figures.outcomes[str(out.action)] += 1
             except JitopsError as exc:
                 self.said.append(f"revoke of {plan.gid}: {exc}")

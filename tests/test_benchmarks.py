@@ -56,6 +56,8 @@ def test_policy_diff_benchmark_judges_what_it_built() -> None:
     changed = re.search(r"; (\d+) change outcome", out)
     assert changed is not None and int(changed.group(1)) > 0, out
     assert re.search(r"jitops policy diff: +\d+ ms", out), out
+
+
 def test_the_small_soak_day_keeps_every_invariant() -> None:
     """`benchmarks/soak.py --small`: a day of grants with faults, a restart of OpenBao and the
     death of a cluster's active node; every invariant it prints must hold."""

@@ -88,6 +88,7 @@ class Pending:
     move: Move
     why: str
     found: OwnRecord | None
+    data: bytes = b""  # the file as classified
 
 
 def pending_files(svc: Services, now: datetime, *, check_vault: bool = True) -> list[Pending]:
@@ -104,7 +105,7 @@ def pending_files(svc: Services, now: datetime, *, check_vault: bool = True) -> 
             log.warning("could not read jitops' record of %s: %s", _shown_id(path), exc)
             move, why, found = Move.WAIT, str(exc), None
         if move is not Move.KEEP:
-            out.append(Pending(path, move, why, found))
+            out.append(Pending(path, move, why, found, data))
     return out
 
 
@@ -209,7 +210,11 @@ def issue_pending(svc: Services, *, now: datetime, limit: int | None = None) -> 
         judged += 1
         done.add(path)
         try:
-            if item.move is Move.GATE:
+            if item.move is Move.GATE and svc.git.show(svc.tip, path) != item.data:
+                # another run changed it since this run listed it (issued it, say): what is
+                # there now is judged by its record on the next run, never by the gate now
+                outcomes.append(Outcome(shown, Action.SKIPPED, "changed by another run meanwhile"))
+            elif item.move is Move.GATE:
                 found = _one(svc, path, now, [p for p in gated if p not in done])
                 done.update(p for p in found if p != path)
                 outcomes += found.values()
@@ -300,7 +305,7 @@ def _one(svc: Services, path: str, now: datetime, pending: list[str]) -> dict[st
         mates = _same_pull_request(svc, inputs, decision, pending)
         if mates:
             return _deny_together(svc, [path, *mates], decision, now)
-        return {path: _deny(svc, path, decision, now)}
+        return {path: _deny(svc, path, decision, now, judged=inputs.main_file)}
     return {path: _issue(svc, decision, now)}
 
 
@@ -340,14 +345,12 @@ def _deny_together(
     out: dict[str, Outcome] = {}
     commits: dict[str, PlannedCommit] = {}
     grants: dict[str, Grant] = {}
+    judged: dict[str, bytes | None] = {}
     for path in paths:
-        grant, _ = read_grant_safely(svc.git.show(svc.tip, path) or b"", path)
-        issued = recorded_accessor(svc, path, now)
-        if issued is not None:  # a name jitops had issued under: its recorded token ends
-            svc.revoke_grant_token(
-                decision.policy or svc.last_good_policy(), issued, grant_id_of(path)
-            )
+        judged[path] = svc.git.show(svc.tip, path)
+        grant, _ = read_grant_safely(judged[path] or b"", path)
         if grant is None or not _ledger_safe(grant, path):
+            _revoke_recorded(svc, path, decision, now)
             out[path] = Outcome(
                 _shown_id(path),
                 Action.FLAGGED,
@@ -360,13 +363,16 @@ def _deny_together(
         commits[path] = plan.deny_commit(grant, pr, decision.reason)
 
     def build(git: Git) -> list[PlannedCommit]:
-        return [c for p, c in commits.items() if git.show("HEAD", p) is not None]
+        # only a file still exactly as judged: another run may have issued or removed it
+        return [c for p, c in commits.items() if _unchanged(git, p, judged[p])]
 
     landed = set(svc.git.land(svc.remote, svc.branch, build)) if commits else set()
     if not landed:
         for path, grant in grants.items():
-            out[path] = Outcome(grant.id, Action.SKIPPED, "removed meanwhile", pr)
+            out[path] = Outcome(grant.id, Action.SKIPPED, "changed or removed meanwhile", pr)
         return out
+    for path in grants:
+        _revoke_recorded(svc, path, decision, now)
     if pr is not None:
         try:
             svc.github.comment(pr, deny_together_comment(list(grants.values()), decision.reason))
@@ -402,14 +408,30 @@ def _ledger_safe(grant: Grant | None, path: str) -> bool:
     return grant is not None and path == grant_path(grant.id) and valid_id(grant.id)
 
 
-def _deny(svc: Services, path: str, decision: IssueDecision, now: datetime) -> Outcome:
-    grant = decision.grant
-    # a file jitops had issued and someone changed since (e.g. a merged status block that
-    # extends the expiry, or breaks the file): the token jitops recorded is revoked
+def _revoke_recorded(svc: Services, path: str, decision: IssueDecision, now: datetime) -> None:
+    """A denied file under a name jitops had issued under: the token jitops recorded ends (so
+    no live token is ever left behind a deny). Read after the deny landed, from the history it
+    landed on: never a token another run issued while this one judged."""
     issued = recorded_accessor(svc, path, now)
     if issued is not None:
         svc.revoke_grant_token(decision.policy or svc.last_good_policy(), issued, grant_id_of(path))
+
+
+def _unchanged(git: Git, path: str, judged: bytes | None) -> bool:
+    """Whether ``path`` at the fresh tip is still the file the gate judged."""
+    there = git.show("HEAD", path)
+    return there is not None and there == judged
+
+
+def _deny(
+    svc: Services, path: str, decision: IssueDecision, now: datetime, *, judged: bytes
+) -> Outcome:
+    """Deny ``path`` (exactly the bytes ``judged``): remove it with a ``deny`` commit, comment,
+    notify. When another run changed or removed the file meanwhile (it issued it, say), nothing
+    is denied: the next run judges what is there."""
+    grant = decision.grant
     if grant is None or not _ledger_safe(grant, path):
+        _revoke_recorded(svc, path, decision, now)
         # nothing in this file can be written to git safely: an admin removes it by hand
         return Outcome(
             _shown_id(path),
@@ -421,10 +443,13 @@ def _deny(svc: Services, path: str, decision: IssueDecision, now: datetime) -> O
     commit = plan.deny_commit(grant, decision.pull_request, decision.reason)
 
     def build(git: Git) -> list[PlannedCommit]:
-        return [commit] if git.show("HEAD", path) is not None else []
+        return [commit] if _unchanged(git, path, judged) else []
 
     if not svc.git.land(svc.remote, svc.branch, build):
-        return Outcome(grant.id, Action.SKIPPED, "removed meanwhile", decision.pull_request)
+        return Outcome(
+            grant.id, Action.SKIPPED, "changed or removed meanwhile", decision.pull_request
+        )
+    _revoke_recorded(svc, path, decision, now)
     if decision.pull_request is not None:
         try:
             svc.github.comment(decision.pull_request, deny_comment(grant, decision.reason))

@@ -276,3 +276,37 @@ def test_a_damaged_status_time_ends_the_grant_cleanly(world: World) -> None:
     assert on_main(world, gid) is None
     assert gid not in audit_json(world, "--active", "--format", "json")
     assert run_issue(world.services()) == []  # not flagged forever
+
+
+def test_a_grant_another_run_issued_meanwhile_is_never_denied(
+    world: World, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two runs on two checkouts (an issue run and a sweep outside one concurrency group):
+    run A lists two unissued grants; run B issues both; A then issues the first (it finds it
+    recorded meanwhile) and must not judge the second's file, which now carries B's status
+    block, by the gate: that was a deny by rule 4 of a grant B had delivered. Found by
+    benchmarks/soak.py."""
+    from jitops.lifecycle import issue as issue_module
+
+    first, second = "stg-octocat-r1", "stg-octocat-r2"
+    for gid in (first, second):
+        n = world.gh.open_pr(REQUESTER, gid, "Access", files={f"grants/{gid}.yaml": STAGING})
+        world.gh.merge_pr(n, DBA)
+    other = dataclasses.replace(world.services(), git=Git(world.gh.clone(tmp_path / "b")))
+    listed = issue_module.pending_files
+
+    def then_b_runs(svc: Any, now: datetime, **kw: Any) -> Any:
+        out = listed(svc, now, **kw)
+        if svc.git.root == world.checkout:  # run A: B runs between A's listing and judging
+            assert sorted(results(run_issue(other))) == [(first, "issued"), (second, "issued")]
+        return out
+
+    monkeypatch.setattr(issue_module, "pending_files", then_b_runs)
+    a = results(run_issue(world.services()))
+    assert (second, "denied") not in a, a
+    assert all(action == "skipped" for _gid, action in a), a
+    monkeypatch.undo()
+    # both stay issued: one live token each, the ledger says issued, never denied
+    for gid in (first, second):
+        assert live_tokens_of(world, gid) == [accessor_of(world, gid)]
+        assert audit_record(world, gid)["ended_by"] is None
