@@ -13,7 +13,7 @@ import fastjsonschema
 from jitops.core.yamlsafe import Document
 from jitops.errors import Problem
 
-KINDS = ("grant", "policy", "policy-test", "init")
+KINDS = ("grant", "policy", "policy-test", "init", "audit-event")
 
 
 @cache

@@ -6,7 +6,8 @@ and, for ``audit verify``, the policies that judged unreviewed issues and the si
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,19 @@ def load_history(git: Git, ref: str, *, check_status: bool = False) -> History:
     except BaseException:
         reader.close()
         raise
+
+
+def request_times(git: Git, records: Iterable[Record]) -> dict[str, datetime]:
+    """``{head sha: when}``: when each request's final version was written, as far as git
+    knows (the pull request's head commit's committer time; for a squash or rebase merge, the
+    merge commit's author time), read in one batch (see ``report.APPROVAL_NOTE``)."""
+    squashed = {r.head_sha for r in records if r.head_sha and r.head_sha == r.added_sha}
+    heads = sorted({r.head_sha for r in records if r.head_sha})
+    times = git.commit_times(heads)
+    return {
+        sha: datetime.fromtimestamp(at if sha in squashed else ct, UTC)
+        for sha, (at, ct) in times.items()
+    }
 
 
 def verify_ledger(

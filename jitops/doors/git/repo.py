@@ -355,6 +355,33 @@ class Git:
         found = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
         return {sha: found.get(sha, "N").strip() or "N" for sha in shas}
 
+    def remote_url(self, name: str = "origin") -> str | None:
+        """The URL of remote ``name`` as configured (None when there is no such remote)."""
+        out = self.proc("remote", "get-url", name)
+        if out.returncode != 0:
+            return None
+        return out.stdout.decode("utf-8", "replace").strip() or None
+
+    def commit_times(self, shas: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """``{sha: (author time, committer time)}`` (Unix seconds) of ``shas``, in one
+        ``git log --no-walk``; commits this clone does not have are left out."""
+        if not shas:
+            return {}
+        out = self.proc(
+            "log",
+            "--no-walk=unsorted",
+            "--ignore-missing",
+            "--stdin",
+            "--format=%H %at %ct",
+            input=("\n".join(shas) + "\n").encode(),
+        ).stdout.decode("ascii", "replace")
+        found = {}
+        for line in out.splitlines():
+            parts = line.split()
+            if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+                found[parts[0]] = (int(parts[1]), int(parts[2]))
+        return found
+
     def blob_stream(self) -> BlobStream:
         """A ``git cat-file --batch`` that reads blobs while the caller is still finding them
         (e.g. during :meth:`log_records`); :meth:`BlobStream.finish` returns the contents."""
