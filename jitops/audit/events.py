@@ -6,7 +6,8 @@ Each record gives the events git holds for it, in this order: ``requested`` (the
 final version, when git knows it, else its merge), ``approved`` (the merge that approved it,
 with the approvers jitops' issue commit recorded), ``issued``, then how it ended: ``denied``,
 ``expired``, ``revoked``, ``removed`` (a merged pull request deleted the file and jitops has
-not recorded the end yet) or any end action jitops records later (``unratified``...). An
+not recorded the end yet) or any end action jitops records later (``unratified``...); and
+``restored`` when jitops put back a file someone deleted without the approval it needs. An
 event's ``id`` is stable (the same event exported twice has the same id), so an export with
 an overlapping ``--since`` can be de-duplicated by the receiver.
 """
@@ -56,6 +57,7 @@ def events(
                 out.append(Event("approved", merged, r, r.added_sha))
         if r.issued_at is not None:
             out.append(Event("issued", r.issued_at, r, r.issue_sha))
+        out.extend(Event("restored", when, r, sha) for sha, when in r.restores)
         if r.ended_at is not None:
             kind = _END_TYPES.get(r.ended_by or "", r.ended_by or "removed")
             out.append(Event(kind, r.ended_at, r, r.end_sha, r.end_reason))

@@ -95,6 +95,7 @@ class Record:
     # the request's own last commit, when git has it: a merge commit's second parent (the
     # pull request's head); for a squash or rebase merge, the merge commit itself
     head_sha: str | None = None
+    restores: list[tuple[str, datetime]] = field(default_factory=list)  # (sha, when) put back
     present: bool = False  # the file is in grants/ at the audited ref
 
     @property
@@ -382,6 +383,7 @@ def _apply(
     if entry.pull_request is not None:
         rec.pull_request = entry.pull_request
     if entry.action == "restore":
+        rec.restores.append((c.sha, c.committed_at))
         # jitops put the file back as its issue commit wrote it (a deletion it refused, or a
         # merged edit of an issued grant's file): the grant never ended
         if rec.ended_by is None:

@@ -388,7 +388,7 @@ table{border-collapse:collapse;width:100%}
 table.small td,table.small th{padding:3px 6px;text-align:left;border-bottom:1px solid #eaeef2}
 td.n{text-align:right;font-variant-numeric:tabular-nums}
 .meter{display:inline-block;height:8px;background:#1f6feb;border-radius:4px;min-width:2px}
-.tl{padding:6px}
+.tl{padding:6px;max-height:460px;overflow-y:auto}
 svg text{font:11px system-ui,sans-serif;fill:#1f2328}
 svg text.role{font-weight:600}svg text.ax{fill:#59636e}
 svg .tick{stroke:#eaeef2}svg .sep{stroke:#d1d9e0}svg .now{stroke:#cf222e;stroke-dasharray:3 2}

@@ -79,6 +79,13 @@ def _require(git: Git, ref: str) -> None:
     "`jitops schema audit-event`) or ocsf (OCSF User Access Management events, one per line).",
 )
 @click.option(
+    "--summary",
+    "summary_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the short markdown summary (what --format markdown prints: ids, logins, "
+    "roles, times) to FILE, from the same records (e.g. for a job summary).",
+)
+@click.option(
     "--web-url",
     metavar="URL",
     help="The repository's web address, for links in the html report and events (default: "
@@ -107,6 +114,7 @@ def audit_group(
     active: bool,
     fmt: str,
     output: Path | None,
+    summary_file: Path | None,
     web_url: str | None,
     vault_logs: tuple[Path, ...],
 ) -> int | None:
@@ -188,6 +196,10 @@ def audit_group(
             "csv": lambda: audit_render.to_csv(records),
             "table": lambda: audit_render.to_table(records, now, active=active),
         }[fmt]()
+    if summary_file is not None:
+        from jitops.audit.report import to_markdown
+
+        write_output(summary_file, to_markdown(records, now))
     if output is not None:
         write_output(output, text)
         click.echo(f"wrote {count} to {output}", err=True)

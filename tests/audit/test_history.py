@@ -558,3 +558,8 @@ def test_a_restore_puts_a_deleted_grant_back_and_it_never_ended() -> None:
     assert not [
         f for f in history.findings if "added again" in f.message or "jitops commit" in f.message
     ]
+    # the export records the restore (the grant never ended, so no end event)
+    from jitops.audit.events import events
+
+    kinds = [(e.type, e.commit) for e in events([rec])]
+    assert kinds == [("requested", "a" * 40), ("issued", "b" * 40), ("restored", "d" * 40)]

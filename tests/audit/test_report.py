@@ -106,3 +106,12 @@ def test_an_active_grant_never_says_ended(story: Ledger) -> None:
     code, out = run(story.repo, "--format", "html")
     assert code == 0
     assert "ended by" not in out and ">active now</span>" in out
+
+
+def test_one_pass_writes_the_report_and_its_summary(story: Ledger, tmp_path: Path) -> None:
+    page, summary = tmp_path / "r" / "index.html", tmp_path / "summary.md"
+    code, out = run(story.repo, "--format", "html", "-o", str(page), "--summary", str(summary))
+    assert code == 0, out
+    assert 'data-tile="issued"><b>3</b>' in page.read_text()
+    same = run(story.repo, "--format", "markdown")[1].splitlines()[1:]  # but the time line
+    assert summary.read_text().splitlines()[1:] == same and "**3** issued" in same[1]
