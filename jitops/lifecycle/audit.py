@@ -6,6 +6,7 @@ and, for ``audit verify``, the policies that judged unreviewed issues and the si
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,11 +26,19 @@ def load_history(git: Git, ref: str, *, check_status: bool = False) -> History:
         [e.path for e in git.ls_tree(ref, GRANTS_DIR)] if git.rev_parse(ref) else []
     )
     reader = git.blob_stream()  # reads the grant files while the log is still streaming
+    # the build allocates a few objects per commit and frees none of them, and makes no
+    # reference cycles: the cyclic collector would only walk the growing heap again and
+    # again (about 7% of the audit's CPU at 40,000 commits, more as the history grows)
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         return audit.build(git.log_records(ref), present, reader, check_status=check_status)
     except BaseException:
         reader.close()
         raise
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def request_times(git: Git, records: Iterable[Record]) -> dict[str, datetime]:
