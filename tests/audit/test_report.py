@@ -115,3 +115,8 @@ def test_one_pass_writes_the_report_and_its_summary(story: Ledger, tmp_path: Pat
     assert 'data-tile="issued"><b>3</b>' in page.read_text()
     same = run(story.repo, "--format", "markdown")[1].splitlines()[1:]  # but the time line
     assert summary.read_text().splitlines()[1:] == same and "**3** issued" in same[1]
+
+
+def test_a_web_url_that_is_not_an_address_is_refused(story: Ledger) -> None:
+    code, out = run(story.repo, "--format", "html", "--web-url", "javascript:alert(1)")
+    assert code == 2 and "is not an http(s) address" in out
