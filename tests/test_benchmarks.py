@@ -31,7 +31,10 @@ def test_audit_benchmark_builds_a_history_that_verifies_and_reports_a_ratio() ->
     # the script runs `jitops audit verify` with check=True: a history that breaks an
     # invariant would fail it, so the benchmark measures a consistent ledger
     assert re.search(r"history: 30\d commits", out), out
-    assert re.search(r"ratio: \d+\.\d\dx \(limit 2\.5x, goal 1\.5x\)", out), out
+    assert re.search(r"ratio: \d+\.\d\dx wall, \d+\.\d\dx cpu \(limit 2\.5x, goal 1\.5x\)", out), (
+        out
+    )
+    assert re.search(r"ms per 1,000 commits", out), out
     assert "jitops audit verify (for information)" in out
 
 

@@ -165,3 +165,28 @@ def test_the_action_refuses_a_command_that_is_not_words(tmp_path: Path) -> None:
     rc, (argv, _) = _run_action_step(tmp_path, "issue; touch pwned", "", "")
     assert rc == 2 and argv is None
     assert not (tmp_path / "pwned").exists()
+
+
+def test_the_sweep_publishes_the_audit_report() -> None:
+    """Every sweep run, whatever the sweep's outcome, writes the report from one audit pass:
+    the html as an artifact, the short summary (no free text) into the job summary."""
+    wf = load(ROOT / ".github" / "workflows" / "jitops-sweep.yml")
+    (job,) = wf["jobs"].values()
+    steps = {s.get("name"): s for s in job["steps"]}
+    report = steps["jitops audit report"]
+    assert report["if"] == "${{ !cancelled() }}"
+    assert report["with"]["command"] == "audit"
+    args = report["with"]["args"].splitlines()  # one argument per line
+    assert "--format=html" in args and "--ref=origin/main" in args
+    html_out = next(a.split("=", 1)[1] for a in args if a.startswith("--output="))
+    summary = next(a.split("=", 1)[1] for a in args if a.startswith("--summary="))
+    assert steps["Job summary"]["run"].strip() == (
+        'cat "$RUNNER_TEMP/jitops-audit-summary.md" >> "$GITHUB_STEP_SUMMARY"'
+    )
+    assert summary == "${{ runner.temp }}/jitops-audit-summary.md"
+    keep = steps["Keep the report"]
+    assert keep["uses"].startswith(
+        "actions/upload-artifact@bbbca2ddaa5d8feaa63e36b76fdaad77386f024f"
+    )
+    assert keep["with"]["path"] == html_out
+    assert set(job["permissions"]) == {"contents", "id-token"}  # nothing more for this

@@ -171,7 +171,16 @@ def test_lifecycle_by_events_only(rig: Any) -> None:
         inputs={"grant": "stg-octocat-2", "reason": "laptop stolen"},
     )
     assert runs[0].ok, runs[0].output()
-    assert [s.name for s in runs[0].steps] == ["Check the dispatch inputs", "jitops"]
+    # the revoke, then the auditor's report of the run: a job summary and the HTML artifact
+    assert [s.name for s in runs[0].steps] == [
+        "Check the dispatch inputs",
+        "jitops",
+        "jitops",
+        "Job summary",
+    ]
+    page = runs[0].artifacts["jitops-audit"].decode()
+    assert page.lower().startswith("<!doctype html>") and "stg-octocat-2" in page
+    assert "stg-octocat-2" in runs[0].summary
     assert w.gh.read_file("main", "grants/stg-octocat-2.yaml") is None
     log = subprocess.run(
         ["git", "log", "-1", "--format=%B", "main"],

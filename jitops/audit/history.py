@@ -91,6 +91,11 @@ class Record:
     added_pr: int | None = None  # the pull request whose merge added the file
     issue_sha: str | None = None
     added_sha: str | None = None
+    end_sha: str | None = None  # the commit that recorded (or made) the end
+    # the request's own last commit, when git has it: a merge commit's second parent (the
+    # pull request's head); for a squash or rebase merge, the merge commit itself
+    head_sha: str | None = None
+    restores: list[tuple[str, datetime]] = field(default_factory=list)  # (sha, when) put back
     present: bool = False  # the file is in grants/ at the audited ref
 
     @property
@@ -350,6 +355,7 @@ def _apply(
             rec.added_sha = c.sha
             rec.requested_at = c.committed_at
             rec.added_pr = pr
+            rec.head_sha = c.parents[1] if len(c.parents) == 2 else c.sha
             rec.pull_request = rec.pull_request or pr
             if entry is not None:
                 findings.append(
@@ -366,6 +372,7 @@ def _apply(
             findings.append(Finding(c.sha, f"{path} was edited outside jitops"))
         elif status == "D" and entry is None and rec.ended_at is None:
             rec.ended_at = c.committed_at  # an early revoke by pull request; jitops records it
+            rec.end_sha = c.sha
         if status == "D":
             in_tree.discard(gid)
     if entry is None:
@@ -376,10 +383,12 @@ def _apply(
     if entry.pull_request is not None:
         rec.pull_request = entry.pull_request
     if entry.action == "restore":
+        rec.restores.append((c.sha, c.committed_at))
         # jitops put the file back as its issue commit wrote it (a deletion it refused, or a
         # merged edit of an issued grant's file): the grant never ended
         if rec.ended_by is None:
             rec.ended_at = None
+            rec.end_sha = None
         return
     if entry.action == "issue":
         rec.issued += 1
@@ -401,6 +410,7 @@ def _apply(
             pass  # keep the time the file was deleted; the revoke commit names why
         else:
             rec.ended_at = c.committed_at
+            rec.end_sha = c.sha
         rec.ended_by = entry.action
         rec.end_reason = entry.reason
         if entry.expires_at is not None:

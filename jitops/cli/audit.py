@@ -23,9 +23,15 @@ if TYPE_CHECKING:
 
 def _time(value: str | None, name: str, *, end_of_day: bool = False) -> datetime | None:
     """A ``--since``/``--until`` value: a time, or a date meaning the start of that day (UTC),
-    or for ``--until`` (``end_of_day``) its last microsecond, so the whole day is included."""
+    or for ``--until`` (``end_of_day``) its last microsecond, so the whole day is included;
+    or a duration back from now (``90d``, ``12h``), for scheduled exports."""
     if value is None:
         return None
+    if value[:1].isdigit() and value[-1:] in ("m", "h", "d", "w") and "-" not in value:
+        try:
+            return datetime.now(UTC) - parse_duration(value)
+        except DurationError as exc:
+            raise UsageError(f"{name} {value!r}: {exc}") from None
     full = value if "T" in value else value + ("T23:59:59.999999Z" if end_of_day else "T00:00:00Z")
     try:
         return parse_time(full)
@@ -50,7 +56,9 @@ def _require(git: Git, ref: str) -> None:
 @click.option(
     "--since",
     metavar="DATE",
-    help="Only grants issued (or requested) on or after DATE (UTC; a date: from its start).",
+    help="Only grants issued (or requested) on or after DATE (UTC; a date: from its start; "
+    "or a duration back from now, e.g. 90d). With jsonl/ocsf: only events on or after DATE "
+    "(incremental export).",
 )
 @click.option(
     "--until",
@@ -63,10 +71,25 @@ def _require(git: Git, ref: str) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["table", "csv", "json", "html"]),
+    type=click.Choice(["table", "csv", "json", "html", "markdown", "jsonl", "ocsf"]),
     default="table",
     show_default=True,
-    help="table for people, csv for spreadsheets, json, or a self-contained html report.",
+    help="table for people, csv for spreadsheets, json, a self-contained html report, a short "
+    "markdown summary (for a job summary), or events for a SIEM: jsonl (one event per line, "
+    "`jitops schema audit-event`) or ocsf (OCSF User Access Management events, one per line).",
+)
+@click.option(
+    "--summary",
+    "summary_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the short markdown summary (what --format markdown prints: ids, logins, "
+    "roles, times) to FILE, from the same records (e.g. for a job summary).",
+)
+@click.option(
+    "--web-url",
+    metavar="URL",
+    help="The repository's web address, for links in the html report and events (default: "
+    "from GITHUB_SERVER_URL and GITHUB_REPOSITORY, else the origin remote).",
 )
 @click.option(
     "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE."
@@ -91,6 +114,8 @@ def audit_group(
     active: bool,
     fmt: str,
     output: Path | None,
+    summary_file: Path | None,
+    web_url: str | None,
     vault_logs: tuple[Path, ...],
 ) -> int | None:
     """Every grant's record — who had what, approved by whom, why, for how long — from git alone.
@@ -109,36 +134,75 @@ def audit_group(
     git = Git(resolve_repo(repo))
     _require(git, ref)
     now = datetime.now(UTC)
-    history = load_history(git, ref)
-    records = audit.select(
-        history.records.values(),
-        since=_time(since, "--since"),
-        until=_time(until, "--until", end_of_day=True),
-        requester=requester,
-        role=role,
-        active=active,
-    )
     if vault_logs and fmt != "html":
         raise UsageError(
             "--vault-audit-log adds a section to --format html; for usage alone run "
             "`jitops audit usage --vault-audit-log FILE`"
         )
-    text = {
-        "json": lambda: audit_render.to_json(records),
-        "csv": lambda: audit_render.to_csv(records),
-        "html": lambda: audit_render.to_html(records, now),
-        "table": lambda: audit_render.to_table(records, now, active=active),
-    }[fmt]()
-    if vault_logs:
-        from jitops.audit import usage as audit_usage
-        from jitops.lifecycle.usage import usage_report
+    history = load_history(git, ref)
+    start, end = _time(since, "--since"), _time(until, "--until", end_of_day=True)
+    stream = fmt in ("jsonl", "ocsf")  # --since/--until bound the events, not the grants
+    records = audit.select(
+        history.records.values(),
+        since=None if stream else start,
+        until=None if stream else end,
+        requester=requester,
+        role=role,
+        active=active,
+    )
+    count = f"{len(records)} records"
+    if fmt in ("html", "jsonl", "ocsf"):
+        import os
 
-        report = usage_report(git, ref, vault_logs, since=_time(since, "--since"), now=now)
-        section = audit_usage.to_html_section(report)
-        text = text.replace("</script></body></html>", "</script>" + section + "</body></html>")
+        from jitops.audit.report import web_url as find_web_url
+        from jitops.lifecycle.audit import request_times
+
+        web = find_web_url(git.remote_url(), os.environ, web_url)
+        if web_url and web is None:
+            raise UsageError(
+                f"--web-url {web_url!r} is not an http(s) address like "
+                "https://github.com/acme/access"
+            )
+        times = request_times(git, records)
+    if fmt == "html":
+        from jitops.audit.html import to_html
+
+        section = ""
+        if vault_logs:
+            from jitops.audit import usage as audit_usage
+            from jitops.lifecycle.usage import usage_report
+
+            report = usage_report(git, ref, vault_logs, since=start, now=now)
+            section = "<section>" + audit_usage.to_html_section(report) + "</section>"
+        text = to_html(records, now, web=web, request_times=times, extra_section=section)
+    elif stream:
+        from jitops import __version__
+        from jitops.audit import events as audit_events
+
+        evs = audit_events.events(records, request_times=times, since=start, until=end)
+        count = f"{len(evs)} events"
+        text = (
+            audit_events.to_jsonl(evs, web)
+            if fmt == "jsonl"
+            else audit_events.to_ocsf_lines(evs, web, __version__)
+        )
+    elif fmt == "markdown":
+        from jitops.audit.report import to_markdown
+
+        text = to_markdown(records, now)
+    else:
+        text = {
+            "json": lambda: audit_render.to_json(records),
+            "csv": lambda: audit_render.to_csv(records),
+            "table": lambda: audit_render.to_table(records, now, active=active),
+        }[fmt]()
+    if summary_file is not None:
+        from jitops.audit.report import to_markdown
+
+        write_output(summary_file, to_markdown(records, now))
     if output is not None:
         write_output(output, text)
-        click.echo(f"wrote {len(records)} records to {output}", err=True)
+        click.echo(f"wrote {count} to {output}", err=True)
     else:
         click.echo(text, nl=not text.endswith("\n"))
     return EXIT_OK

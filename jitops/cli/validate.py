@@ -80,7 +80,8 @@ def validate_cmd(
     help="Write the schema to this file instead of standard output.",
 )
 def schema_cmd(kind: str, output: Path | None) -> None:
-    """Print the JSON Schema (Draft 2020-12) of a grant or policy file.
+    """Print the JSON Schema (Draft 2020-12) of a grant or policy file, or of one event of
+    `jitops audit --format jsonl` (audit-event).
 
     Point your editor at it with a first line like
     `# yaml-language-server: $schema=../.jitops/grant.schema.json`.

@@ -13,7 +13,8 @@ import fastjsonschema
 from jitops.core.yamlsafe import Document
 from jitops.errors import Problem
 
-KINDS = ("grant", "policy", "policy-test", "init")
+FILE_KINDS = ("grant", "policy", "policy-test", "init")  # files people write (editor schemas)
+KINDS = (*FILE_KINDS, "audit-event")  # and what jitops writes: `audit --format jsonl` lines
 
 
 @cache

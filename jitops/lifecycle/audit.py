@@ -6,7 +6,9 @@ and, for ``audit verify``, the policies that judged unreviewed issues and the si
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import gc
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +26,32 @@ def load_history(git: Git, ref: str, *, check_status: bool = False) -> History:
         [e.path for e in git.ls_tree(ref, GRANTS_DIR)] if git.rev_parse(ref) else []
     )
     reader = git.blob_stream()  # reads the grant files while the log is still streaming
+    # the build allocates a few objects per commit and frees none of them, and makes no
+    # reference cycles: the cyclic collector would only walk the growing heap again and
+    # again (about 7% of the audit's CPU at 40,000 commits, more as the history grows)
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         return audit.build(git.log_records(ref), present, reader, check_status=check_status)
     except BaseException:
         reader.close()
         raise
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def request_times(git: Git, records: Iterable[Record]) -> dict[str, datetime]:
+    """``{head sha: when}``: when each request's final version was written, as far as git
+    knows (the pull request's head commit's committer time; for a squash or rebase merge, the
+    merge commit's author time), read in one batch (see ``report.APPROVAL_NOTE``)."""
+    squashed = {r.head_sha for r in records if r.head_sha and r.head_sha == r.added_sha}
+    heads = sorted({r.head_sha for r in records if r.head_sha})
+    times = git.commit_times(heads)
+    return {
+        sha: datetime.fromtimestamp(at if sha in squashed else ct, UTC)
+        for sha, (at, ct) in times.items()
+    }
 
 
 def verify_ledger(

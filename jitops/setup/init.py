@@ -390,7 +390,7 @@ def managed_files(options: InitOptions) -> dict[str, str]:
     files = {".pre-commit-config.yaml": _pre_commit(options)}
     for name in WORKFLOWS:
         files[f".github/workflows/{name}"] = render_workflow(name, options)
-    for kind in schemas.KINDS:
+    for kind in schemas.FILE_KINDS:
         files[f".jitops/{kind}.schema.json"] = schemas.schema_text(kind)
     return files
 

@@ -57,6 +57,7 @@ class Run:
     workflow: str
     steps: list[StepResult] = field(default_factory=list)
     summary: str = ""
+    artifacts: dict[str, bytes] = field(default_factory=dict)  # name -> the uploaded file
 
     @property
     def ok(self) -> bool:
@@ -75,6 +76,21 @@ def _glob(pattern: str, path: str) -> bool:
 
 # -- expressions --------------------------------------------------------------------------------
 _TOKEN = re.compile(r"\s*(==|!=|&&|\|\||!|\(|\)|'(?:[^']|'')*'|[A-Za-z_][\w.-]*)")
+
+
+#: GitHub's job status check functions; a step ``if:`` without one means ``success() && ...``
+#: (docs.github.com/en/actions/reference/workflows-and-actions/expressions#status-check-functions)
+_STATUS_FUNCTIONS = ("always", "cancelled", "success", "failure")
+_FAILED = "__a_step_failed__"  # the context key the status functions read
+
+
+def _runs_after_failure(condition: str | None) -> bool:
+    """Whether a step still runs once an earlier step of its job failed: only when its ``if:``
+    calls a status function (and then the condition decides)."""
+    return (
+        condition is not None
+        and re.search(r"\b(" + "|".join(_STATUS_FUNCTIONS) + r")\s*\(", condition) is not None
+    )
 
 
 def evaluate(expr: str, ctx: dict[str, Any]) -> Any:
@@ -104,6 +120,17 @@ def evaluate(expr: str, ctx: dict[str, Any]) -> Any:
             return t[1:-1].replace("''", "'")
         if t in ("true", "false"):
             return t == "true"
+        if t in _STATUS_FUNCTIONS and peek() == "(":
+            take()
+            if take() != ")":
+                raise HarnessError(f"status functions take no argument: {expr!r}")
+            failed = bool(ctx.get(_FAILED))
+            return {
+                "always": True,
+                "cancelled": False,  # the harness never cancels a run
+                "success": not failed,
+                "failure": failed,
+            }[t]
         head, *rest = t.split(".")
         if head not in ctx:
             raise HarnessError(f"unknown context {head!r} in {expr!r}")
@@ -396,8 +423,11 @@ class Runner:
             ctx["env"] = dict(job_env)
             if job.get("permissions", {}).get("id-token") == "write" and self.oidc_env:
                 env.update(self.oidc_env(name))
+            ctx[_FAILED] = False
             for step in job["steps"]:
                 label = step.get("name") or step.get("uses") or step.get("run", "")[:30]
+                if ctx[_FAILED] and not _runs_after_failure(step.get("if")):
+                    continue  # GitHub skips it: an if without a status function is success()
                 if "if" in step and not evaluate(_bare(step["if"]), ctx):
                     continue
                 step_env = {
@@ -420,7 +450,8 @@ class Runner:
                             "outcome": "failure" if failed else "success",
                         }
                     if failed and step.get("continue-on-error") is not True:
-                        break
+                        ctx[_FAILED] = True
+                        continue
                     if failed:  # the job goes on and does not fail for it (GitHub's rule)
                         self.log.append(f"{name}/{job_name}: {label} failed, continue-on-error")
                         run.steps.pop()
@@ -428,9 +459,12 @@ class Runner:
                 result, outputs = self._bash(step["run"], step_env, checkout, base)
                 run.steps.append(StepResult(job_name, label, *result))
                 if step.get("id"):
-                    ctx["steps"][step["id"]] = {"outputs": outputs}
+                    ctx["steps"][step["id"]] = {
+                        "outputs": outputs,
+                        "outcome": "failure" if result[0] != 0 else "success",
+                    }
                 if result[0] != 0:
-                    break
+                    ctx[_FAILED] = True
         run.summary = summary.read_text() if summary.exists() else ""
         return run
 
@@ -498,6 +532,17 @@ class Runner:
                 run.steps.append(StepResult(job, "create-github-app-token", 1, "", message))
                 return {}
             return {"token": self.app_token, "app-slug": self.app_slug, "installation-id": "1"}
+        if action == "actions/upload-artifact":
+            # one file per artifact is all the workflows upload; a missing one with
+            # if-no-files-found: error fails the step, as the action does
+            path = Path(with_["path"])
+            if not path.is_file():
+                if with_.get("if-no-files-found", "warn") == "error":
+                    message = f"No files were found with the provided path: {path}."
+                    run.steps.append(StepResult(job, "upload-artifact", 1, "", message))
+                return {}
+            run.artifacts[with_["name"]] = path.read_bytes()
+            return {"artifact-id": str(len(run.artifacts))}
         if action == self.action_repo:
             return self._jitops_action(workflow, job, with_, env, ctx, checkout, run)
         raise HarnessError(f"{workflow}: action {action} is not emulated")

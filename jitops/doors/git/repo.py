@@ -186,7 +186,7 @@ class Git:
         # pushed branch once :meth:`push_branch` set it, instead of refusing to reconcile)
         self.run("checkout", "-q", "--no-track", "-b", name, start)
 
-    def remote_url(self, remote: str) -> str | None:
+    def remote_url(self, remote: str = "origin") -> str | None:
         """The configured URL of ``remote`` as written in the config (``url.*.insteadOf``
         rewrites are not applied: the URL names the repository), None when not set."""
         proc = self.proc("config", "--get", f"remote.{remote}.url")
@@ -372,6 +372,26 @@ class Git:
         ).decode("ascii", "replace")
         found = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
         return {sha: found.get(sha, "N").strip() or "N" for sha in shas}
+
+    def commit_times(self, shas: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """``{sha: (author time, committer time)}`` (Unix seconds) of ``shas``, in one
+        ``git log --no-walk``; commits this clone does not have are left out."""
+        if not shas:
+            return {}
+        out = self.proc(
+            "log",
+            "--no-walk=unsorted",
+            "--ignore-missing",
+            "--stdin",
+            "--format=%H %at %ct",
+            input=("\n".join(shas) + "\n").encode(),
+        ).stdout.decode("ascii", "replace")
+        found = {}
+        for line in out.splitlines():
+            parts = line.split()
+            if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+                found[parts[0]] = (int(parts[1]), int(parts[2]))
+        return found
 
     def blob_stream(self) -> BlobStream:
         """A ``git cat-file --batch`` that reads blobs while the caller is still finding them
