@@ -31,7 +31,6 @@ from jitops.errors import JitopsError
 from jitops.lifecycle.landing import (
     LandingUnknown,
     _shown_id,
-    commit_time,
     deletions,
     find_landing,
     jitops_own,
@@ -108,7 +107,7 @@ def _deleted(
     back when whoever deleted it may not end it."""
     numbers = svc.github.pulls_for_commit(sha)
     if not numbers:
-        young = now - commit_time(svc.git, sha) <= svc.recheck_within
+        young = now - svc.git.commit_time(sha) <= svc.recheck_within
         if young and not shaped:
             return Outcome(
                 grant.id,

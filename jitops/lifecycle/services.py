@@ -82,9 +82,7 @@ class Services:
         try:
             return self.policy_at(self.tip)
         except PolicyError as first:
-            shas = self.git.text(
-                "rev-list", "--first-parent", "-n", "50", self.tip, "--", POLICY_DIR
-            ).split()
+            shas = self.git.first_parent_touching(self.tip, POLICY_DIR, 50)
             for sha in shas:  # the policy as it was before each change, newest first
                 try:
                     return self.policy_at(f"{sha}^1")
