@@ -43,6 +43,7 @@ from jitops.core.grant import (
 from jitops.core.inert import code_span
 from jitops.core.record import Facts, Move, Token, decide
 from jitops.core.sshkeys import fingerprint
+from jitops.core.tip import GrantFile, Tip
 from jitops.delivery import seal as deliver
 from jitops.delivery.comment import render_delivery_comment
 from jitops.doors.git import Git
@@ -57,7 +58,7 @@ from jitops.lifecycle.landing import (
 )
 from jitops.lifecycle.outcome import Action, Outcome
 from jitops.lifecycle.revoke import early_revokes
-from jitops.lifecycle.services import Services, log
+from jitops.lifecycle.services import Services, log, read_tip, tip_policy_or_none
 
 
 def run_issue(
@@ -72,11 +73,12 @@ def run_issue(
     event: a burst of merges whose runs a concurrency group cancelled loses nothing)."""
     now = now or datetime.now(UTC)
     svc.git.fetch(svc.remote, svc.branch)
-    outcomes = issue_pending(svc, now=now)
+    tip = read_tip(svc)
+    outcomes = issue_pending(svc, tip, now=now)
     if not outcomes:
         svc.say("no grant is waiting to be issued")
-    outcomes += redeliver(svc, now=now, skip=frozenset(o.grant for o in outcomes))
-    outcomes += early_revokes(svc, now=now)
+    outcomes += redeliver(svc, tip, now=now, skip=frozenset(o.grant for o in outcomes))
+    outcomes += early_revokes(svc, tip, now=now)
     return outcomes
 
 
@@ -90,16 +92,19 @@ class Pending:
     found: OwnRecord | None
 
 
-def pending_files(svc: Services, now: datetime, *, check_vault: bool = True) -> list[Pending]:
+def pending_files(
+    svc: Services, tip: Tip, now: datetime, *, check_vault: bool = True
+) -> list[Pending]:
     """Grant files at the tip on which jitops' record does not simply stand: files jitops has
     no record of (the gate judges them) and files that differ from its record (restored or
     ended). ``check_vault``: also ask Vault about every unexpired recorded token (the issue
     run, which every push touching ``grants/`` starts, does; the scheduled sweep leaves it to
     that run). A file whose record cannot be read now waits (reported as failed)."""
     out = []
-    for path, data in sorted(svc.grant_files_at(svc.tip).items()):
+    for f in tip.files:
+        path = f.path
         try:
-            move, why, found = classify(svc, path, data, now, check_vault=check_vault)
+            move, why, found = classify(svc, tip, f, now, check_vault=check_vault)
         except JitopsError as exc:  # undecided: reported as failed, the next run asks again
             log.warning("could not read jitops' record of %s: %s", _shown_id(path), exc)
             move, why, found = Move.WAIT, str(exc), None
@@ -108,38 +113,45 @@ def pending_files(svc: Services, now: datetime, *, check_vault: bool = True) -> 
     return out
 
 
-def unissued_paths(svc: Services, now: datetime, *, check_vault: bool = True) -> list[str]:
+def unissued_paths(
+    svc: Services, tip: Tip, now: datetime, *, check_vault: bool = True
+) -> list[str]:
     """The paths of :func:`pending_files`."""
-    return [p.path for p in pending_files(svc, now, check_vault=check_vault)]
+    return [p.path for p in pending_files(svc, tip, now, check_vault=check_vault)]
 
 
-def classify(
-    svc: Services, path: str, data: bytes, now: datetime, *, check_vault: bool = True
-) -> tuple[Move, str, OwnRecord | None]:
-    """What to do with the grant file ``path`` (``data`` at the tip), decided by jitops' own
-    record of its id (:func:`jitops.core.record.decide`); Vault and GitHub are asked only when
-    the decision needs them."""
-    gid = grant_id_of(path)
-    if path != grant_path(gid) or not valid_id(gid):
-        return Move.GATE, "no valid grant id", None
-    found = own_record(svc, gid, now)
-    if found is None:
-        return Move.GATE, "jitops has no record of this grant", None
-    grant, _ = read_grant_safely(data, path)
+def record_facts(f: GrantFile, found: OwnRecord, now: datetime, *, check_vault: bool) -> Facts:
+    """What :func:`jitops.core.record.decide` weighs about the file ``f`` at the tip and
+    jitops' own record ``found`` of its id (pure)."""
     status = found.grant.status if found.grant else None
-    facts = Facts(
+    return Facts(
         action=found.entry.action,
-        matches=found.file is not None and found.file == data,
-        readable=grant is not None,
+        matches=found.file is not None and found.file == f.data,
+        readable=f.grant is not None,
         expires_at=status.expires_at if status else None,
         now=now,
         check_vault=check_vault,
     )
+
+
+def classify(
+    svc: Services, tip: Tip, f: GrantFile, now: datetime, *, check_vault: bool = True
+) -> tuple[Move, str, OwnRecord | None]:
+    """What to do with the grant file ``f`` at the tip, decided by jitops' own record of its
+    id (:func:`jitops.core.record.decide`); Vault and GitHub are asked only when the decision
+    needs them."""
+    gid = grant_id_of(f.path)
+    if f.path != grant_path(gid) or not valid_id(gid):
+        return Move.GATE, "no valid grant id", None
+    found = own_record(svc, gid, now)
+    if found is None:
+        return Move.GATE, "jitops has no record of this grant", None
+    facts = record_facts(f, found, now, check_vault=check_vault)
     move, why = decide(facts)
     if move is Move.ASK_VAULT:
         if not check_vault:
             return move, "the file differs from jitops' record", found
-        facts = replace(facts, token=_token_state(svc, found), clock=svc.clock())
+        facts = replace(facts, token=_token_state(svc, tip, found), clock=svc.clock())
         move, why = decide(facts)
     if move is Move.ASK_ORIGIN:
         assert found.issue_sha is not None
@@ -152,13 +164,13 @@ def classify(
     return move, why, found
 
 
-def _token_state(svc: Services, found: OwnRecord) -> Token:
+def _token_state(svc: Services, tip: Tip, found: OwnRecord) -> Token:
     """Vault's word on the token jitops' issue commit recorded."""
     accessor = found.accessor
     if not accessor or found.grant is None:
         return Token.GONE
     try:
-        token = svc.vault(svc.last_good_policy()).lookup_accessor(accessor)
+        token = svc.vault(tip.last_good_policy()).lookup_accessor(accessor)
     except JitopsError as exc:
         log.warning("could not look up the recorded token of %s: %s", found.entry.grant, exc)
         return Token.UNKNOWN
@@ -175,13 +187,15 @@ def _token_state(svc: Services, found: OwnRecord) -> Token:
 MAX_GRANTS_PER_RUN = 25
 
 
-def issue_pending(svc: Services, *, now: datetime, limit: int | None = None) -> list[Outcome]:
+def issue_pending(
+    svc: Services, tip: Tip, *, now: datetime, limit: int | None = None
+) -> list[Outcome]:
     """Judge every grant file at the tip on which jitops' record does not stand, at most
     ``limit`` (default :data:`MAX_GRANTS_PER_RUN`) of them; the rest are reported as left for
     the next run."""
     limit = MAX_GRANTS_PER_RUN if limit is None else limit
     outcomes: list[Outcome] = []
-    pending = pending_files(svc, now)
+    pending = pending_files(svc, tip, now)
     gated = [p.path for p in pending if p.move is Move.GATE]
     done: set[str] = set()
     judged = 0
@@ -210,14 +224,14 @@ def issue_pending(svc: Services, *, now: datetime, limit: int | None = None) -> 
         done.add(path)
         try:
             if item.move is Move.GATE:
-                found = _one(svc, path, now, [p for p in gated if p not in done])
+                found = _one(svc, tip, path, now, [p for p in gated if p not in done])
                 done.update(p for p in found if p != path)
                 outcomes += found.values()
             elif item.move is Move.WAIT:
                 outcomes.append(Outcome(shown, Action.FAILED, item.why))
             else:
                 assert item.found is not None
-                outcomes.append(_by_record(svc, item.move, item.why, item.found, now))
+                outcomes.append(_by_record(svc, tip, item.move, item.why, item.found, now))
         except JitopsError as exc:  # this grant only; the next run retries it
             log.error("issue of %s failed: %s", shown, exc)
             outcomes.append(Outcome(shown, Action.FAILED, str(exc)))
@@ -232,7 +246,9 @@ def issue_pending(svc: Services, *, now: datetime, limit: int | None = None) -> 
 
 
 # -- a grant jitops already decided: its record is put back, or the grant ended ----------------
-def _by_record(svc: Services, move: Move, why: str, found: OwnRecord, now: datetime) -> Outcome:
+def _by_record(
+    svc: Services, tip: Tip, move: Move, why: str, found: OwnRecord, now: datetime
+) -> Outcome:
     gid = found.entry.grant
     path = grant_path(gid)
     grant = found.grant
@@ -252,7 +268,7 @@ def _by_record(svc: Services, move: Move, why: str, found: OwnRecord, now: datet
             return Outcome(gid, Action.SKIPPED, "changed or removed by another run meanwhile", pr)
         return Outcome(gid, Action.RESTORED, why, pr)
     # END or REMOVE: the recorded token (if live and this grant's) is revoked first
-    policy = svc.last_good_policy()
+    policy = tip.last_good_policy()
     note = "No token had been issued."
     if found.accessor:
         done = svc.revoke_grant_token(policy, found.accessor, gid)
@@ -286,7 +302,9 @@ def _by_record(svc: Services, move: Move, why: str, found: OwnRecord, now: datet
     return Outcome(gid, action, f"{why}. {note}", pr)
 
 
-def _one(svc: Services, path: str, now: datetime, pending: list[str]) -> dict[str, Outcome]:
+def _one(
+    svc: Services, tip: Tip, path: str, now: datetime, pending: list[str]
+) -> dict[str, Outcome]:
     """Judge ``path``; a pull request denied as a whole (the grant shape: it adds several
     grant files) takes its other files still ``pending`` with it, in one push and one comment.
     Returns the outcome of each path handled."""
@@ -299,8 +317,8 @@ def _one(svc: Services, path: str, now: datetime, pending: list[str]) -> dict[st
     if decision.verdict is Verdict.DENY:
         mates = _same_pull_request(svc, inputs, decision, pending)
         if mates:
-            return _deny_together(svc, [path, *mates], decision, now)
-        return {path: _deny(svc, path, decision, now)}
+            return _deny_together(svc, tip, [path, *mates], decision, now)
+        return {path: _deny(svc, tip, path, decision, now)}
     return {path: _issue(svc, decision, now)}
 
 
@@ -331,7 +349,7 @@ def _same_pull_request(
 
 
 def _deny_together(
-    svc: Services, paths: list[str], decision: IssueDecision, now: datetime
+    svc: Services, tip: Tip, paths: list[str], decision: IssueDecision, now: datetime
 ) -> dict[str, Outcome]:
     """Deny every file of ``paths`` for ``decision`` (one pull request, denied as a whole): one
     ``deny`` commit per grant (the ledger's rule: one grant per commit), all in one push, and
@@ -341,11 +359,12 @@ def _deny_together(
     commits: dict[str, PlannedCommit] = {}
     grants: dict[str, Grant] = {}
     for path in paths:
-        grant, _ = read_grant_safely(svc.git.show(svc.tip, path) or b"", path)
+        at_tip = tip.file(path)
+        grant = at_tip.grant if at_tip else None
         issued = recorded_accessor(svc, path, now)
         if issued is not None:  # a name jitops had issued under: its recorded token ends
             svc.revoke_grant_token(
-                decision.policy or svc.last_good_policy(), issued, grant_id_of(path)
+                decision.policy or tip.last_good_policy(), issued, grant_id_of(path)
             )
         if grant is None or not _ledger_safe(grant, path):
             out[path] = Outcome(
@@ -372,7 +391,7 @@ def _deny_together(
             svc.github.comment(pr, deny_together_comment(list(grants.values()), decision.reason))
         except JitopsError as exc:  # the ledger is right; the comment is a courtesy
             log.warning("could not comment on #%s: %s", pr, exc)
-    policy = decision.policy or svc.policy_or_none()
+    policy = decision.policy or tip_policy_or_none(tip, svc.branch)
     for path, grant in grants.items():
         if policy is not None:
             svc.notify(
@@ -402,13 +421,13 @@ def _ledger_safe(grant: Grant | None, path: str) -> bool:
     return grant is not None and path == grant_path(grant.id) and valid_id(grant.id)
 
 
-def _deny(svc: Services, path: str, decision: IssueDecision, now: datetime) -> Outcome:
+def _deny(svc: Services, tip: Tip, path: str, decision: IssueDecision, now: datetime) -> Outcome:
     grant = decision.grant
     # a file jitops had issued and someone changed since (e.g. a merged status block that
     # extends the expiry, or breaks the file): the token jitops recorded is revoked
     issued = recorded_accessor(svc, path, now)
     if issued is not None:
-        svc.revoke_grant_token(decision.policy or svc.last_good_policy(), issued, grant_id_of(path))
+        svc.revoke_grant_token(decision.policy or tip.last_good_policy(), issued, grant_id_of(path))
     if grant is None or not _ledger_safe(grant, path):
         # nothing in this file can be written to git safely: an admin removes it by hand
         return Outcome(
@@ -430,7 +449,7 @@ def _deny(svc: Services, path: str, decision: IssueDecision, now: datetime) -> O
             svc.github.comment(decision.pull_request, deny_comment(grant, decision.reason))
         except JitopsError as exc:  # the ledger is right; the comment is a courtesy
             log.warning("could not comment on #%s: %s", decision.pull_request, exc)
-    policy = decision.policy or svc.policy_or_none()
+    policy = decision.policy or tip_policy_or_none(tip, svc.branch)
     if policy is not None:
         svc.notify(
             policy,
@@ -558,10 +577,12 @@ def _issue(
     )
 
 
-def redeliver(svc: Services, *, now: datetime, skip: frozenset[str] = frozenset()) -> list[Outcome]:
+def redeliver(
+    svc: Services, tip: Tip, *, now: datetime, skip: frozenset[str] = frozenset()
+) -> list[Outcome]:
     """Re-issue recorded grants whose delivery was never made (old token revoked)."""
     outcomes = []
-    for grant, decision, delivery in recent_undelivered(svc, now, skip):
+    for grant, decision, delivery in recent_undelivered(svc, tip, now, skip):
         assert grant.status is not None
         try:
             outcomes.append(

@@ -55,8 +55,9 @@ from jitops.core.grant import (
     is_grant_path,
     valid_id,
 )
-from jitops.core.policy import POLICY_DIR, PolicyError
+from jitops.core.policy import POLICY_DIR
 from jitops.core.record import Token, redeliver
+from jitops.core.tip import Tip
 from jitops.core.trailers import LedgerEntry, parse_trailers
 from jitops.delivery.seal import sealable_keys
 from jitops.doors.git import Git
@@ -351,7 +352,7 @@ def recorded_grant(svc: Services, path: str, now: datetime) -> tuple[Grant, str]
 
 
 def recent_undelivered(
-    svc: Services, now: datetime, skip: frozenset[str] = frozenset()
+    svc: Services, tip: Tip, now: datetime, skip: frozenset[str] = frozenset()
 ) -> list[tuple[Grant, IssueDecision, str | None]]:
     """Active grants issued within ``recheck_within`` whose delivery was never made (the run
     that recorded them died before posting it), with what re-issuing them needs and the
@@ -363,8 +364,8 @@ def recent_undelivered(
     its comment was edited or deleted."""
     out: list[tuple[Grant, IssueDecision, str | None]] = []
     candidates = []
-    for path, data in sorted(svc.grant_files_at(svc.tip).items()):
-        grant, _ = read_grant_safely(data, path)
+    for f in tip.files:
+        path, data, grant = f.path, f.data, f.grant
         if grant is None or grant.status is None or grant.id in skip or path in skip:
             continue
         if path != grant_path(grant.id) or not valid_id(grant.id):
@@ -380,10 +381,9 @@ def recent_undelivered(
         candidates.append((grant, found.delivery))
     if not candidates:
         return out
-    try:
-        policy = svc.policy_at(svc.tip)
-    except PolicyError as exc:
-        log.error("cannot re-deliver: the policy on main is invalid: %s", exc)
+    policy = tip.policy
+    if policy is None:
+        log.error("cannot re-deliver: the policy on main is invalid: %s", tip.policy_error)
         return out
     me = svc.github.whoami(policy.settings.bot).lower()
     for grant, delivery in candidates:

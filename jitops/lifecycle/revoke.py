@@ -26,6 +26,7 @@ from jitops.core.grant import GRANTS_DIR, Grant, format_time, grant_path
 from jitops.core.inert import code_span
 from jitops.core.policy import Policy, PolicyError
 from jitops.core.principals import LOGIN_RE
+from jitops.core.tip import Tip
 from jitops.doors.git import Git
 from jitops.errors import JitopsError
 from jitops.lifecycle.landing import (
@@ -37,14 +38,14 @@ from jitops.lifecycle.landing import (
     recorded_grant,
 )
 from jitops.lifecycle.outcome import Action, Outcome
-from jitops.lifecycle.services import Services, log
+from jitops.lifecycle.services import Services, log, policy_at, read_tip
 
 
 class RevokeError(JitopsError):
     """A grant that cannot be revoked as asked."""
 
 
-def early_revokes(svc: Services, *, now: datetime | None = None) -> list[Outcome]:
+def early_revokes(svc: Services, tip: Tip, *, now: datetime | None = None) -> list[Outcome]:
     """Revoke grants whose active files a merged pull request deleted (an early revoke), or put
     back the files of those it may not end.
 
@@ -82,11 +83,11 @@ def early_revokes(svc: Services, *, now: datetime | None = None) -> list[Outcome
             if ended:
                 # jitops ended it (expire, revoke, deny), so its token is dead -- unless the
                 # deleting commit only looks like jitops' own: Vault has the last word
-                vault = svc.vault(svc.last_good_policy())
+                vault = svc.vault(tip.last_good_policy())
                 token = vault.lookup_accessor(grant.status.token_accessor)
                 if not svc.is_ours(token, grant.id):
                     continue
-            outcomes.append(_deleted(svc, grant, path, sha, issue_sha, now, shaped=ended))
+            outcomes.append(_deleted(svc, tip, grant, path, sha, issue_sha, now, shaped=ended))
         except JitopsError as exc:
             log.error("early revoke of %s failed: %s", _shown_id(path), exc)
             outcomes.append(Outcome(_shown_id(path), Action.FAILED, str(exc)))
@@ -95,6 +96,7 @@ def early_revokes(svc: Services, *, now: datetime | None = None) -> list[Outcome
 
 def _deleted(
     svc: Services,
+    tip: Tip,
     grant: Grant,
     path: str,
     sha: str,
@@ -122,7 +124,7 @@ def _deleted(
             else f"commit {sha[:12]} (pushed to {svc.branch} without a pull request)"
         )
         return end_grant(
-            svc, grant, f"{by} deleted the grant file (early revoke)", now=now, remove=False
+            svc, tip, grant, f"{by} deleted the grant file (early revoke)", now=now, remove=False
         )
     pulls = [svc.github.pull_request(n) for n in numbers[:5]]
     pull = next((p for p in pulls if p.merged and p.base_ref == svc.branch), pulls[0])
@@ -150,7 +152,7 @@ def _deleted(
             )
         if base_tip is not None:
             try:  # the policy main had before the pull request, never its own
-                policy = svc.policy_at(base_tip)
+                policy = policy_at(svc.git, base_tip)
             except PolicyError as exc:
                 log.warning("the policy before #%s landed is invalid: %s", pull.number, exc)
     own = grant.requester.lower() == pull.author.lower()
@@ -169,7 +171,7 @@ def _deleted(
         why = (
             f"pull request #{pull.number} deleted the grant file (early revoke; {decision.reason})"
         )
-        return end_grant(svc, grant, why, now=now, remove=False)
+        return end_grant(svc, tip, grant, why, now=now, remove=False)
     return _restore(svc, grant, path, issue_sha, pull.number, decision.reason)
 
 
@@ -229,7 +231,8 @@ def run_revoke(
             )
     now = now or datetime.now(UTC)
     svc.git.fetch(svc.remote, svc.branch)
-    grant = svc.grants_at(svc.tip).get(grant_id)
+    tip = read_tip(svc)
+    grant = tip.grants().get(grant_id)
     if grant is None:
         raise RevokeError(
             f"no grant {grant_id!r} in grants/ on {svc.branch}; `jitops audit --active` lists "
@@ -238,12 +241,12 @@ def run_revoke(
     # whose grant it is: jitops' own record, not what the file says now
     found = recorded_grant(svc, grant_path(grant_id), now)
     owner = found[0].requester if found else grant.requester
-    policy = svc.last_good_policy()
+    policy = tip.last_good_policy()
     for login in dict.fromkeys((actor, *also)):
         decision = may_end(login, owner, policy, svc.github.is_team_member)
         if not decision.allowed:
             raise RevokeError(f"{decision.reason}; nothing was revoked")
-    return end_grant(svc, grant, reason.strip(), now=now, remove=True, actor=actor)
+    return end_grant(svc, tip, grant, reason.strip(), now=now, remove=True, actor=actor)
 
 
 def _valid_actor(login: str) -> bool:
@@ -253,6 +256,7 @@ def _valid_actor(login: str) -> bool:
 
 def end_grant(
     svc: Services,
+    tip: Tip,
     grant: Grant,
     reason: str,
     *,
@@ -261,7 +265,7 @@ def end_grant(
     actor: str | None = None,
 ) -> Outcome:
     """Revoke ``grant``'s token and record a ``revoke`` commit (removing the file if asked)."""
-    policy = svc.last_good_policy()
+    policy = tip.last_good_policy()
     note = _revoke_note(svc, policy, grant) if grant.status else "No token had been issued."
     commit = plan.revoke_commit(grant, reason, note, remove=remove, actor=actor)
     path = grant_path(grant.id)

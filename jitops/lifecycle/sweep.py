@@ -21,15 +21,14 @@ does not stop expiries (the newest policy that loads gives the Vault settings).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from jitops.core import plan
 from jitops.core.commits import PlannedCommit
-from jitops.core.gate import read_grant_safely
 from jitops.core.grant import GRANTS_DIR, Grant, format_time, grant_path
 from jitops.core.inert import code_span
 from jitops.core.policy import Policy
+from jitops.core.tip import plan_sweep
 from jitops.doors.git import Git
 from jitops.errors import JitopsError
 from jitops.lifecycle.issue import (
@@ -40,31 +39,7 @@ from jitops.lifecycle.issue import (
 from jitops.lifecycle.landing import _shown_id
 from jitops.lifecycle.outcome import Action, Outcome
 from jitops.lifecycle.revoke import _revoke_note, early_revokes
-from jitops.lifecycle.services import Services, log
-
-
-@dataclass(frozen=True)
-class SweepPlan:
-    unissued: tuple[str, ...]  # paths of grant files jitops has not issued
-    expired: tuple[Grant, ...]
-    unreadable: tuple[tuple[str, str], ...]  # (path, what is wrong) of active-looking files
-
-
-def plan_sweep(svc: Services, now: datetime) -> SweepPlan:
-    grants = []
-    unreadable = []
-    for path, data in sorted(svc.grant_files_at(svc.tip).items()):
-        grant, problems = read_grant_safely(data, path)
-        if grant is None and b"status:" in data:
-            why = "; ".join(" ".join(p.message.split()) for p in problems[:2]) or "unreadable"
-            unreadable.append((path, why))
-        elif grant is not None and grant.status is not None:
-            grants.append(grant)
-    unissued = unissued_paths(svc, now, check_vault=False)
-    # a status block jitops did not write is judged by the gate, never expired (its accessor
-    # may name anybody's token)
-    ours = [g for g in grants if g.path not in unissued]
-    return SweepPlan(tuple(unissued), tuple(plan.expired(ours, now)), tuple(unreadable))
+from jitops.lifecycle.services import Services, log, read_tip
 
 
 def run_sweep(
@@ -72,7 +47,8 @@ def run_sweep(
 ) -> list[Outcome]:
     now = now or datetime.now(UTC)
     svc.git.fetch(svc.remote, svc.branch)
-    todo = plan_sweep(svc, now)
+    tip = read_tip(svc)
+    todo = plan_sweep(tip, unissued_paths(svc, tip, now, check_vault=False), now)
     outcomes: list[Outcome] = []
     if dry_run:
         outcomes += [
@@ -95,13 +71,13 @@ def run_sweep(
         return outcomes
     if todo.unissued:
         svc.say(f"finishing {len(todo.unissued)} unissued grant(s)")
-        outcomes += issue_pending(svc, now=now)
-    outcomes += redeliver(svc, now=now, skip=frozenset(o.grant for o in outcomes))
-    outcomes += early_revokes(svc, now=now)
+        outcomes += issue_pending(svc, tip, now=now)
+    outcomes += redeliver(svc, tip, now=now, skip=frozenset(o.grant for o in outcomes))
+    outcomes += early_revokes(svc, tip, now=now)
     if not todo.expired:
         return outcomes
     try:
-        policy = svc.last_good_policy()
+        policy = tip.last_good_policy()
     except JitopsError as exc:
         return outcomes + [Outcome(g.id, Action.FAILED, str(exc)) for g in todo.expired]
     commits: list[tuple[Grant, PlannedCommit, Outcome, str]] = []
