@@ -116,7 +116,7 @@ class IssueInputs:
     key_notes: Sequence[str] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class IssueDecision:
     verdict: Verdict
     reason: str
@@ -166,12 +166,12 @@ def decide_issue(inp: IssueInputs, teams: TeamLookup | None) -> IssueDecision:
                 grant,
             )
         return IssueDecision(
-            Verdict.FAILED,
-            f"its pull request could not be determined ({why}); waiting since "
+            verdict=Verdict.FAILED,
+            reason=f"its pull request could not be determined ({why}); waiting since "
             f"{format_time(inp.waiting_since)} ({_human(waited)}), a later run retries; denied "
             f"after {_human(inp.give_up_after)}",
-            Rule.PULL_REQUEST,
-            grant,
+            rule=Rule.PULL_REQUEST,
+            grant=grant,
         )
     pr = inp.pull
     if not pr.merged or pr.merged_at is None:
@@ -278,15 +278,14 @@ def decide_issue(inp: IssueInputs, teams: TeamLookup | None) -> IssueDecision:
             policy,
         )
     return IssueDecision(
-        Verdict.ISSUE,
-        f"approved by {', '.join(evaluation.approvers) or 'policy (no review needed)'}",
-        None,
-        grant,
-        pr.number,
-        policy,
-        tuple(evaluation.approvers),
-        tuple(keys),
-        evaluation,
+        verdict=Verdict.ISSUE,
+        reason=f"approved by {', '.join(evaluation.approvers) or 'policy (no review needed)'}",
+        grant=grant,
+        pull_request=pr.number,
+        policy=policy,
+        approvers=tuple(evaluation.approvers),
+        keys=tuple(keys),
+        evaluation=evaluation,
     )
 
 
@@ -400,12 +399,12 @@ def _deny(
     policy: Policy | None = None,
 ) -> IssueDecision:
     return IssueDecision(
-        Verdict.DENY,
-        f"{rule.value} failed: {why}",
-        rule,
-        grant,
-        pr.number if pr else None,
-        policy,
+        verdict=Verdict.DENY,
+        reason=f"{rule.value} failed: {why}",
+        rule=rule,
+        grant=grant,
+        pull_request=pr.number if pr else None,
+        policy=policy,
     )
 
 

@@ -19,6 +19,8 @@ tokens are never listed.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -38,19 +40,25 @@ from jitops.core.grant import (
     grant_id_of,
     grant_path,
     is_grant_path,
+    shown_id,
     valid_id,
 )
-from jitops.core.inert import code_span
+from jitops.core.policy import Policy
 from jitops.core.record import Facts, Move, Token, decide
 from jitops.core.sshkeys import fingerprint
 from jitops.core.tip import GrantFile, Tip
 from jitops.delivery import seal as deliver
-from jitops.delivery.comment import render_delivery_comment
+from jitops.delivery.comment import (
+    deny_comment,
+    deny_together_comment,
+    ended_comment,
+    render_delivery_comment,
+)
 from jitops.doors.git import Git
 from jitops.errors import JitopsError
+from jitops.lifecycle.ending import Ending, tell, token_note
 from jitops.lifecycle.landing import (
     OwnRecord,
-    _shown_id,
     gate_inputs,
     own_record,
     recent_undelivered,
@@ -106,7 +114,7 @@ def pending_files(
         try:
             move, why, found = classify(svc, tip, f, now, check_vault=check_vault)
         except JitopsError as exc:  # undecided: reported as failed, the next run asks again
-            log.warning("could not read jitops' record of %s: %s", _shown_id(path), exc)
+            log.warning("could not read jitops' record of %s: %s", shown_id(path), exc)
             move, why, found = Move.WAIT, str(exc), None
         if move is not Move.KEEP:
             out.append(Pending(path, move, why, found))
@@ -203,7 +211,7 @@ def issue_pending(
         path = item.path
         if path in done:
             continue  # denied with its pull request's other files
-        shown = _shown_id(path)
+        shown = shown_id(path)
         if judged >= limit:
             left = [p.path for p in pending if p.path not in done]
             svc.say(
@@ -212,7 +220,7 @@ def issue_pending(
             )
             outcomes += [
                 Outcome(
-                    _shown_id(p),
+                    shown_id(p),
                     Action.SKIPPED,
                     f"not judged in this run (at most {limit} grant files per run); the next "
                     "run continues",
@@ -257,49 +265,49 @@ def _by_record(
         assert grant is not None
         assert found.file is not None
         assert found.issue_sha is not None
-        restore = plan.restore_commit(grant, found.file, why)
         data = found.file
-
-        def build_restore(git: Git) -> list[PlannedCommit]:
-            there = git.show("HEAD", path)
-            return [] if there is None or there == data else [restore]
-
-        if not svc.git.land(svc.remote, svc.branch, build_restore):
-            return Outcome(gid, Action.SKIPPED, "changed or removed by another run meanwhile", pr)
-        return Outcome(gid, Action.RESTORED, why, pr)
+        (told,) = tell(
+            svc,
+            [
+                Ending(
+                    outcome=Outcome(gid, Action.RESTORED, why, pr),
+                    commit=plan.restore_commit(grant, data, why),
+                    path=path,
+                    applies=lambda there: there is not None and there != data,
+                    skipped="changed or removed by another run meanwhile",
+                )
+            ],
+        )
+        return told
     # END or REMOVE: the recorded token (if live and this grant's) is revoked first
     policy = tip.last_good_policy()
     note = "No token had been issued."
     if found.accessor:
-        done = svc.revoke_grant_token(policy, found.accessor, gid)
-        note = {
-            "revoked": "jitops revoked its Vault token.",
-            "gone": "Vault had already ended its token.",
-        }.get(done, "The token its record names is not this grant's in Vault; left alone.")
+        note = token_note(svc.revoke_grant_token(policy, found.accessor, gid), named_by="record")
     if move is Move.END and grant is not None:
         commit = plan.revoke_commit(grant, why, note, remove=True)
         action = Action.REVOKED
     else:
         commit = plan.removal_commit(found.entry, why, note)
         action = Action.DENIED if found.entry.action == "deny" else Action.REVOKED
-
-    def build(git: Git) -> list[PlannedCommit]:
-        return [commit] if git.show("HEAD", path) is not None else []
-
-    if not svc.git.land(svc.remote, svc.branch, build):
-        return Outcome(gid, Action.SKIPPED, "removed meanwhile", pr)
-    if pr is not None and move is Move.END and grant is not None:
-        try:
-            svc.github.comment(
-                pr,
-                f"**jitops: access ended** — {code_span(gid)} ({code_span(grant.requester)}, "
-                f"{code_span(grant.role)}): {code_span(why, limit=500)}. {note}",
+    (told,) = tell(
+        svc,
+        [
+            Ending(
+                outcome=Outcome(gid, action, f"{why}. {note}", pr),
+                commit=commit,
+                path=path,
+                skipped="removed meanwhile",
+                comment=ended_comment(grant, why, note)
+                if move is Move.END and grant is not None
+                else None,
+                comment_on=pr,
+                event=svc.event("revoked", grant, now, reason=why) if grant else None,
+                policy=lambda: policy,
             )
-        except JitopsError as exc:  # the ledger is right; the comment is a courtesy
-            log.warning("could not comment on #%s: %s", pr, exc)
-    if grant is not None:
-        svc.notify(policy, svc.event("revoked", grant, now, reason=why))
-    return Outcome(gid, action, f"{why}. {note}", pr)
+        ],
+    )
+    return told
 
 
 def _one(
@@ -312,7 +320,7 @@ def _one(
     decision = decide_issue(inputs, svc.github.is_team_member)
     if decision.verdict is Verdict.FAILED:
         return {
-            path: Outcome(_shown_id(path), Action.FAILED, decision.reason, decision.pull_request)
+            path: Outcome(shown_id(path), Action.FAILED, decision.reason, decision.pull_request)
         }
     if decision.verdict is Verdict.DENY:
         mates = _same_pull_request(svc, inputs, decision, pending)
@@ -368,7 +376,7 @@ def _deny_together(
             )
         if grant is None or not _ledger_safe(grant, path):
             out[path] = Outcome(
-                _shown_id(path),
+                shown_id(path),
                 Action.FLAGGED,
                 f"{decision.reason}; the file cannot be recorded as denied (its values fail "
                 "validation): an admin must remove it",
@@ -378,39 +386,29 @@ def _deny_together(
         grants[path] = grant
         commits[path] = plan.deny_commit(grant, pr, decision.reason)
 
-    def build(git: Git) -> list[PlannedCommit]:
-        return [c for p, c in commits.items() if git.show("HEAD", p) is not None]
-
-    landed = set(svc.git.land(svc.remote, svc.branch, build)) if commits else set()
-    if not landed:
-        for path, grant in grants.items():
-            out[path] = Outcome(grant.id, Action.SKIPPED, "removed meanwhile", pr)
-        return out
-    if pr is not None:
-        try:
-            svc.github.comment(pr, deny_together_comment(list(grants.values()), decision.reason))
-        except JitopsError as exc:  # the ledger is right; the comment is a courtesy
-            log.warning("could not comment on #%s: %s", pr, exc)
-    policy = decision.policy or tip_policy_or_none(tip, svc.branch)
-    for path, grant in grants.items():
-        if policy is not None:
-            svc.notify(
-                policy, svc.event("denied", grant, now, pull_request=pr, reason=decision.reason)
-            )
-        out[path] = Outcome(grant.id, Action.DENIED, decision.reason, pr)
+    policy = _once(lambda: decision.policy or tip_policy_or_none(tip, svc.branch))
+    shown = list(grants.values())
+    endings = [
+        Ending(
+            outcome=Outcome(grant.id, Action.DENIED, decision.reason, pr),
+            commit=commits[path],
+            path=path,
+            skipped="removed meanwhile",
+            # one comment for the pull request, posted with its first grant's end
+            comment=deny_together_comment(shown, decision.reason) if n == 0 else None,
+            comment_on=pr,
+            event=svc.event("denied", grant, now, pull_request=pr, reason=decision.reason),
+            policy=policy,
+        )
+        for n, (path, grant) in enumerate(grants.items())
+    ]
+    out.update(zip(grants, tell(svc, endings), strict=True))
     return out
 
 
-def deny_together_comment(grants: list[Grant], reason: str) -> str:
-    """One deny comment for every grant file of a pull request denied as a whole (inert)."""
-    shown = ", ".join(code_span(g.id) for g in grants[:100])
-    more = f" and {len(grants) - 100} more" if len(grants) > 100 else ""
-    return (
-        f"**jitops: access denied** for the {len(grants)} grants of this pull request: "
-        f"{shown}{more}.\n\n{code_span(reason, limit=500)}\n\n"
-        "The grant files are removed from main; no access was issued. Open one pull request "
-        "per grant, each with a new grant id, to ask again."
-    )
+def _once(get: Callable[[], Policy | None]) -> Callable[[], Policy | None]:
+    """``get``, asked at most once (the tip's invalid policy is logged once per pull request)."""
+    return functools.cache(get)
 
 
 # -- deny ------------------------------------------------------------------------------------
@@ -431,43 +429,29 @@ def _deny(svc: Services, tip: Tip, path: str, decision: IssueDecision, now: date
     if grant is None or not _ledger_safe(grant, path):
         # nothing in this file can be written to git safely: an admin removes it by hand
         return Outcome(
-            _shown_id(path),
+            shown_id(path),
             Action.FLAGGED,
             f"{decision.reason}; the file cannot be recorded as denied (its values fail "
             "validation): an admin must remove it",
             decision.pull_request,
         )
-    commit = plan.deny_commit(grant, decision.pull_request, decision.reason)
-
-    def build(git: Git) -> list[PlannedCommit]:
-        return [commit] if git.show("HEAD", path) is not None else []
-
-    if not svc.git.land(svc.remote, svc.branch, build):
-        return Outcome(grant.id, Action.SKIPPED, "removed meanwhile", decision.pull_request)
-    if decision.pull_request is not None:
-        try:
-            svc.github.comment(decision.pull_request, deny_comment(grant, decision.reason))
-        except JitopsError as exc:  # the ledger is right; the comment is a courtesy
-            log.warning("could not comment on #%s: %s", decision.pull_request, exc)
-    policy = decision.policy or tip_policy_or_none(tip, svc.branch)
-    if policy is not None:
-        svc.notify(
-            policy,
-            svc.event(
-                "denied", grant, now, pull_request=decision.pull_request, reason=decision.reason
-            ),
-        )
-    return Outcome(grant.id, Action.DENIED, decision.reason, decision.pull_request)
-
-
-def deny_comment(grant: Grant, reason: str) -> str:
-    """The deny comment; everything the requester wrote is rendered inert."""
-    return (
-        f"**jitops: access denied** for {code_span(grant.id)} ({code_span(grant.requester)}, "
-        f"{code_span(grant.role)}).\n\n{code_span(reason, limit=500)}\n\n"
-        "The grant file is removed from main; no access was issued. "
-        "Open a new pull request with a new grant id to ask again."
+    pr = decision.pull_request
+    (told,) = tell(
+        svc,
+        [
+            Ending(
+                outcome=Outcome(grant.id, Action.DENIED, decision.reason, pr),
+                commit=plan.deny_commit(grant, pr, decision.reason),
+                path=path,
+                skipped="removed meanwhile",
+                comment=deny_comment(grant, decision.reason),
+                comment_on=pr,
+                event=svc.event("denied", grant, now, pull_request=pr, reason=decision.reason),
+                policy=lambda: decision.policy or tip_policy_or_none(tip, svc.branch),
+            )
+        ],
     )
+    return told
 
 
 # -- issue: record before deliver --------------------------------------------------------------

@@ -47,7 +47,6 @@ from jitops.core.gate import (
 )
 from jitops.core.grant import (
     GRANTS_DIR,
-    ID_RE,
     Grant,
     grant_id_of,
     grant_ids_in,
@@ -71,13 +70,6 @@ MAX_REBASED_COMMITS = 50
 class LandingUnknown(JitopsError):
     """How a pull request landed on main cannot be told now (GitHub has not associated all of
     its replayed commits with it yet, or git and GitHub disagree): the gate's ``failed``."""
-
-
-def _shown_id(path: str) -> str:
-    """The id for output and logs: the file stem when it is a valid id, else a placeholder
-    (a hostile file name never reaches a terminal, a log or git)."""
-    stem = grant_id_of(path)
-    return stem if ID_RE.fullmatch(stem) and "\n" not in path else "(invalid grant file name)"
 
 
 def gate_inputs(svc: Services, path: str, now: datetime) -> IssueInputs:
@@ -430,14 +422,13 @@ def recent_undelivered(
             (
                 grant,
                 IssueDecision(
-                    Verdict.ISSUE,
-                    "recorded but never delivered",
-                    None,
-                    fresh,
-                    recorded.pull_request,
-                    policy,
-                    recorded.approved_by,
-                    tuple(keys),
+                    verdict=Verdict.ISSUE,
+                    reason="recorded but never delivered",
+                    grant=fresh,
+                    pull_request=recorded.pull_request,
+                    policy=policy,
+                    approvers=recorded.approved_by,
+                    keys=tuple(keys),
                 ),
                 delivery,
             )

@@ -20,18 +20,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from jitops.core import plan
-from jitops.core.commits import PlannedCommit
 from jitops.core.gate import PullFacts, decide_end, may_end
-from jitops.core.grant import GRANTS_DIR, Grant, format_time, grant_path
-from jitops.core.inert import code_span
+from jitops.core.grant import GRANTS_DIR, Grant, format_time, grant_path, shown_id
 from jitops.core.policy import Policy, PolicyError
 from jitops.core.principals import LOGIN_RE
 from jitops.core.tip import Tip
-from jitops.doors.git import Git
+from jitops.delivery.comment import restore_refused_comment, revoked_comment
 from jitops.errors import JitopsError
+from jitops.lifecycle.ending import Ending, absent, tell, token_note
 from jitops.lifecycle.landing import (
     LandingUnknown,
-    _shown_id,
     deletions,
     find_landing,
     jitops_own,
@@ -89,8 +87,8 @@ def early_revokes(svc: Services, tip: Tip, *, now: datetime | None = None) -> li
                     continue
             outcomes.append(_deleted(svc, tip, grant, path, sha, issue_sha, now, shaped=ended))
         except JitopsError as exc:
-            log.error("early revoke of %s failed: %s", _shown_id(path), exc)
-            outcomes.append(Outcome(_shown_id(path), Action.FAILED, str(exc)))
+            log.error("early revoke of %s failed: %s", shown_id(path), exc)
+            outcomes.append(Outcome(shown_id(path), Action.FAILED, str(exc)))
     return outcomes
 
 
@@ -183,28 +181,24 @@ def _restore(svc: Services, grant: Grant, path: str, issue_sha: str, pr: int, wh
     if recorded is None:
         raise RevokeError(f"{issue_sha[:12]} holds no {path}; cannot put it back")
     reason = f"pull request #{pr} deleted the grant file without the approval it needs: {why}"
-    commit = plan.restore_commit(grant, recorded, reason)
-
-    def build(git: Git) -> list[PlannedCommit]:
-        return [commit] if git.show("HEAD", path) is None else []
-
-    if not svc.git.land(svc.remote, svc.branch, build):
-        return Outcome(grant.id, Action.SKIPPED, "put back by another run meanwhile", pr)
     until = format_time(grant.status.expires_at)
-    try:
-        svc.github.comment(
-            pr,
-            f"**jitops: early revoke refused** — {code_span(grant.id)} "
-            f"({code_span(grant.requester)}, {code_span(grant.role)}): "
-            f"{code_span(why, limit=500)}.\n\njitops put the file back as it recorded it; the "
-            f"access stays until {code_span(until)}. To end it sooner, "
-            f"{code_span(grant.requester)} deletes it, a pull request deleting it gets the "
-            "approval named above before it is merged, or one of the admins runs the manual "
-            "revoke.",
-        )
-    except JitopsError as exc:  # the ledger is right; the comment is a courtesy
-        log.warning("could not comment on #%s: %s", pr, exc)
-    return Outcome(grant.id, Action.RESTORED, f"{reason}; put back, access stays until {until}", pr)
+    (told,) = tell(
+        svc,
+        [
+            Ending(
+                outcome=Outcome(
+                    grant.id, Action.RESTORED, f"{reason}; put back, access stays until {until}", pr
+                ),
+                commit=plan.restore_commit(grant, recorded, reason),
+                path=path,
+                applies=absent,
+                skipped="put back by another run meanwhile",
+                comment=restore_refused_comment(grant, why, until),
+                comment_on=pr,
+            )
+        ],
+    )
+    return told
 
 
 def run_revoke(
@@ -266,36 +260,31 @@ def end_grant(
 ) -> Outcome:
     """Revoke ``grant``'s token and record a ``revoke`` commit (removing the file if asked)."""
     policy = tip.last_good_policy()
-    note = _revoke_note(svc, policy, grant) if grant.status else "No token had been issued."
-    commit = plan.revoke_commit(grant, reason, note, remove=remove, actor=actor)
-    path = grant_path(grant.id)
-
-    def build(git: Git) -> list[PlannedCommit]:
-        present = path in {e.path for e in git.ls_tree("HEAD", GRANTS_DIR)}
-        return [commit] if present == remove else []
-
-    svc.git.land(svc.remote, svc.branch, build)
+    note = revoke_token(svc, policy, grant) if grant.status else "No token had been issued."
     pr = grant.status.pull_request if grant.status else None
-    if pr is not None:
-        try:
-            svc.github.comment(
-                pr,
-                f"**jitops: access revoked** — {code_span(grant.id)} "
-                f"({code_span(grant.requester)}, {code_span(grant.role)}): "
-                f"{code_span(reason, limit=500)}. {note}",
+    (told,) = tell(
+        svc,
+        [
+            Ending(
+                outcome=Outcome(grant.id, Action.REVOKED, f"{reason}. {note}", pr),
+                commit=plan.revoke_commit(grant, reason, note, remove=remove, actor=actor),
+                path=grant_path(grant.id),
+                applies=(lambda there: there is not None) if remove else absent,
+                comment=revoked_comment(grant, reason, note),
+                comment_on=pr,
+                event=svc.event("revoked", grant, now, reason=reason),
+                policy=lambda: policy,
             )
-        except JitopsError as exc:
-            log.warning("could not comment on #%s: %s", pr, exc)
-    svc.notify(policy, svc.event("revoked", grant, now, reason=reason))
-    return Outcome(grant.id, Action.REVOKED, f"{reason}. {note}", pr)
+        ],
+    )
+    return told
 
 
-def _revoke_note(svc: Services, policy: Policy, grant: Grant) -> str:
+def revoke_token(svc: Services, policy: Policy, grant: Grant) -> str:
+    """Revoke the token ``grant``'s file names (when Vault knows it as this grant's) and say
+    what became of it."""
     assert grant.status is not None
     done = svc.revoke_grant_token(policy, grant.status.token_accessor, grant.id)
-    if done == "revoked":
-        return "jitops revoked its Vault token."
     if done == "foreign":
         log.warning("%s names a token Vault does not know as this grant's; left alone", grant.id)
-        return "The token its file names is not this grant's in Vault; jitops left it alone."
-    return "Vault had already ended its token."
+    return token_note(done)

@@ -24,21 +24,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from jitops.core import plan
-from jitops.core.commits import PlannedCommit
-from jitops.core.grant import GRANTS_DIR, Grant, format_time, grant_path
-from jitops.core.inert import code_span
-from jitops.core.policy import Policy
+from jitops.core.grant import format_time, grant_path, shown_id
 from jitops.core.tip import plan_sweep
-from jitops.doors.git import Git
+from jitops.delivery.comment import expired_comment
 from jitops.errors import JitopsError
+from jitops.lifecycle.ending import Ending, tell
 from jitops.lifecycle.issue import (
     issue_pending,
     redeliver,
     unissued_paths,
 )
-from jitops.lifecycle.landing import _shown_id
 from jitops.lifecycle.outcome import Action, Outcome
-from jitops.lifecycle.revoke import _revoke_note, early_revokes
+from jitops.lifecycle.revoke import early_revokes, revoke_token
 from jitops.lifecycle.services import Services, log, read_tip
 
 
@@ -53,14 +50,14 @@ def run_sweep(
     if dry_run:
         outcomes += [
             Outcome(
-                _shown_id(path),
+                shown_id(path),
                 Action.FLAGGED,
                 f"{why}; an admin must repair or remove it (its token, if any, ends by its TTL)",
             )
             for path, why in todo.unreadable
         ]
         outcomes += [
-            Outcome(_shown_id(p), Action.WOULD_ISSUE, "merged but not yet issued")
+            Outcome(shown_id(p), Action.WOULD_ISSUE, "merged but not yet issued")
             for p in todo.unissued
         ]
         outcomes += [
@@ -80,10 +77,11 @@ def run_sweep(
         policy = tip.last_good_policy()
     except JitopsError as exc:
         return outcomes + [Outcome(g.id, Action.FAILED, str(exc)) for g in todo.expired]
-    commits: list[tuple[Grant, PlannedCommit, Outcome, str]] = []
+    endings: list[Ending] = []
     for grant in todo.expired:
+        assert grant.status is not None
         try:
-            note = _revoke_note(svc, policy, grant)
+            note = revoke_token(svc, policy, grant)
         except JitopsError as exc:  # this grant only; the next sweep retries it
             log.error("could not revoke the token of %s: %s", grant.id, exc)
             outcomes.append(Outcome(grant.id, Action.FAILED, f"could not revoke its token: {exc}"))
@@ -93,42 +91,17 @@ def run_sweep(
             why = f"unexpected {type(exc).__name__}; report it as a bug"
             outcomes.append(Outcome(grant.id, Action.FAILED, why))
             continue
-        commits.append(
-            (
-                grant,
-                plan.expire_commit(grant, note),
-                Outcome(grant.id, Action.EXPIRED, note),
-                "expired",
+        # Vault already ended the token: the end is told even when another run (or an early
+        # revoke) removed the file first, which is then not removed twice
+        endings.append(
+            Ending(
+                outcome=Outcome(grant.id, Action.EXPIRED, note),
+                commit=plan.expire_commit(grant, note),
+                path=grant_path(grant.id),
+                comment=expired_comment(grant, note),
+                comment_on=grant.status.pull_request,
+                event=svc.event("expired", grant, now),
+                policy=lambda: policy,
             )
         )
-    if commits:
-        _land_removals(svc, commits, now, policy)
-        outcomes += [c[2] for c in commits]
-    return outcomes
-
-
-def _land_removals(
-    svc: Services,
-    commits: list[tuple[Grant, PlannedCommit, Outcome, str]],
-    now: datetime,
-    policy: Policy,
-) -> None:
-    def build(git: Git) -> list[PlannedCommit]:
-        present = {e.path for e in git.ls_tree("HEAD", GRANTS_DIR)}
-        # a grant removed meanwhile (by another run, or an early revoke) is not removed twice
-        return [c for g, c, _o, _k in commits if grant_path(g.id) in present]
-
-    svc.git.land(svc.remote, svc.branch, build)
-    for grant, _commit, outcome, kind in commits:
-        assert grant.status is not None
-        if grant.status.pull_request is not None:
-            try:
-                svc.github.comment(
-                    grant.status.pull_request,
-                    f"**jitops: access {kind}** — {code_span(grant.id)} "
-                    f"({code_span(grant.requester)}, {code_span(grant.role)}). "
-                    f"{outcome.detail}",
-                )
-            except JitopsError as exc:  # the ledger is already right; a comment can wait
-                log.warning("could not comment on #%s: %s", grant.status.pull_request, exc)
-        svc.notify(policy, svc.event(kind, grant, now))
+    return outcomes + tell(svc, endings)
