@@ -379,3 +379,14 @@ def test_nothing_points_outside_the_repository() -> None:
 )
 def test_the_outside_reference_rule_sees_a_pointer(line: str) -> None:
     assert _OUTSIDE.search(line)
+
+
+def test_the_github_stand_ins_rules_and_merges_do_not_reach_back_into_its_store() -> None:
+    # the store calls merging and rulesets with itself; they see it through their Protocols
+    # (MergeView, RulesView), not as a class spread over three files
+    assert [
+        f"{_where(i)}: {i.source} imports {i.target}"
+        for i in INTERNAL
+        if i.source in ("jitops_sandbox.github.merging", "jitops_sandbox.github.rulesets")
+        and i.target.startswith("jitops_sandbox.github.store")
+    ] == []
