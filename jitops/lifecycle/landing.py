@@ -33,8 +33,10 @@ a merge GitHub made) gives no base tip: the gate denies.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from jitops.core import plan
 from jitops.core.gate import (
@@ -56,12 +58,15 @@ from jitops.core.grant import (
 )
 from jitops.core.policy import POLICY_DIR
 from jitops.core.record import Token, redeliver
-from jitops.core.tip import Tip
+from jitops.core.tip import GrantFile, Tip
 from jitops.core.trailers import LedgerEntry, parse_trailers
 from jitops.delivery.seal import sealable_keys
 from jitops.doors.git import Git
 from jitops.errors import JitopsError
 from jitops.lifecycle.services import Services, log
+
+if TYPE_CHECKING:
+    from jitops.doors.github import PullRequest
 
 #: A rebase merge of more commits than this is not followed (its base tip stays unknown: deny).
 MAX_REBASED_COMMITS = 50
@@ -100,20 +105,7 @@ def gate_inputs(svc: Services, path: str, now: datetime) -> IssueInputs:
                 lookup_failure=f"GitHub associates no pull request with commit {added[:12]} yet",
             )
         pulls = [gh.pull_request(n) for n in numbers[:5]]
-        chosen = next(
-            (p for p in pulls if p.merged and p.base_ref == svc.branch and p.merge_commit_sha),
-            pulls[0],
-        )
-        facts = PullFacts(
-            number=chosen.number,
-            author=chosen.author,
-            merged=chosen.merged,
-            base_ref=chosen.base_ref,
-            head_sha=chosen.head_sha,
-            merged_at=chosen.merged_at,
-            merge_commit_sha=chosen.merge_commit_sha,
-            commits=chosen.commits,
-        )
+        facts = pull_facts(merged_into(pulls, svc.branch, merge_commit=True))
         base = replace(base, pull=facts)
         if not (facts.merged and facts.base_ref == svc.branch and facts.merge_commit_sha):
             return base
@@ -146,8 +138,35 @@ def _associated(svc: Services, sha: str) -> PullFacts | None:
         p = svc.github.pull_request(numbers[0])
     except JitopsError:
         return None
+    return pull_facts(p, commits=False)
+
+
+def merged_into(pulls: Sequence[PullRequest], branch: str, *, merge_commit: bool) -> PullRequest:
+    """Of the pull requests GitHub associates with a commit (not empty), the one merged into
+    ``branch`` (with a merge commit, when ``merge_commit``); else the first. A commit can be in
+    several pull requests (one merged into main, others still open or into other branches): the
+    one that brought it to ``branch`` is judged."""
+    return next(
+        (
+            p
+            for p in pulls
+            if p.merged and p.base_ref == branch and (p.merge_commit_sha or not merge_commit)
+        ),
+        pulls[0],
+    )
+
+
+def pull_facts(p: PullRequest, *, commits: bool = True) -> PullFacts:
+    """What the gate reads of a pull request (``commits``: with GitHub's commit count)."""
     return PullFacts(
-        p.number, p.author, p.merged, p.base_ref, p.head_sha, p.merged_at, p.merge_commit_sha
+        number=p.number,
+        author=p.author,
+        merged=p.merged,
+        base_ref=p.base_ref,
+        head_sha=p.head_sha,
+        merged_at=p.merged_at,
+        merge_commit_sha=p.merge_commit_sha,
+        commits=p.commits if commits else None,
     )
 
 
@@ -343,6 +362,28 @@ def recorded_grant(svc: Services, path: str, now: datetime) -> tuple[Grant, str]
     return found.grant, found.issue_sha
 
 
+def recently_issued(
+    tip: Tip, now: datetime, within: timedelta, skip: frozenset[str] = frozenset()
+) -> list[GrantFile]:
+    """The grant files at the tip whose status says they were issued within ``within`` before
+    ``now`` and are still active, with a pull request to deliver to: the only ones whose
+    delivery a run re-checks (``skip``: ids or paths this run already handled). A file whose
+    name is not its id is never re-issued; an ``issued_at`` in the future is not recent."""
+    out = []
+    for f in tip.files:
+        grant = f.grant
+        if grant is None or grant.status is None or grant.id in skip or f.path in skip:
+            continue
+        if f.path != grant_path(grant.id) or not valid_id(grant.id):
+            continue  # a flagged file: never re-issued
+        status = grant.status
+        if status.pull_request is None or status.expires_at <= now:
+            continue
+        if timedelta(0) <= now - status.issued_at <= within:
+            out.append(f)
+    return out
+
+
 def recent_undelivered(
     svc: Services, tip: Tip, now: datetime, skip: frozenset[str] = frozenset()
 ) -> list[tuple[Grant, IssueDecision, str | None]]:
@@ -356,21 +397,12 @@ def recent_undelivered(
     its comment was edited or deleted."""
     out: list[tuple[Grant, IssueDecision, str | None]] = []
     candidates = []
-    for f in tip.files:
-        path, data, grant = f.path, f.data, f.grant
-        if grant is None or grant.status is None or grant.id in skip or path in skip:
-            continue
-        if path != grant_path(grant.id) or not valid_id(grant.id):
-            continue  # a flagged file: never re-issued
-        status = grant.status
-        if status.pull_request is None or status.expires_at <= now:
-            continue
-        if not timedelta(0) <= now - status.issued_at <= svc.recheck_within:
-            continue  # not recent (an issued_at in the future is not recent either)
-        found = own_record(svc, grant.id, now)
-        if found is None or found.entry.action != "issue" or found.file != data:
+    for f in recently_issued(tip, now, svc.recheck_within, skip):
+        assert f.grant is not None
+        found = own_record(svc, f.grant.id, now)
+        if found is None or found.entry.action != "issue" or found.file != f.data:
             continue  # only a grant whose file on main is jitops' own record
-        candidates.append((grant, found.delivery))
+        candidates.append((f.grant, found.delivery))
     if not candidates:
         return out
     policy = tip.policy
@@ -445,8 +477,11 @@ __all__ = [
     "find_landing",
     "gate_inputs",
     "jitops_own",
+    "merged_into",
     "own_record",
+    "pull_facts",
     "recent_undelivered",
+    "recently_issued",
     "recorded_accessor",
     "recorded_grant",
 ]

@@ -20,7 +20,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from jitops.core import plan
-from jitops.core.gate import PullFacts, decide_end, may_end
+from jitops.core.gate import decide_end, may_end
 from jitops.core.grant import GRANTS_DIR, Grant, format_time, grant_path, shown_id
 from jitops.core.policy import Policy, PolicyError
 from jitops.core.principals import LOGIN_RE
@@ -33,6 +33,8 @@ from jitops.lifecycle.landing import (
     deletions,
     find_landing,
     jitops_own,
+    merged_into,
+    pull_facts,
     recorded_grant,
 )
 from jitops.lifecycle.outcome import Action, Outcome
@@ -125,19 +127,10 @@ def _deleted(
             svc, tip, grant, f"{by} deleted the grant file (early revoke)", now=now, remove=False
         )
     pulls = [svc.github.pull_request(n) for n in numbers[:5]]
-    pull = next((p for p in pulls if p.merged and p.base_ref == svc.branch), pulls[0])
+    pull = merged_into(pulls, svc.branch, merge_commit=False)
     policy: Policy | None = None
     if pull.merged and pull.merge_commit_sha:
-        facts = PullFacts(
-            pull.number,
-            pull.author,
-            pull.merged,
-            pull.base_ref,
-            pull.head_sha,
-            pull.merged_at,
-            pull.merge_commit_sha,
-            pull.commits,
-        )
+        facts = pull_facts(pull)
         try:
             _landed, base_tip = find_landing(svc, facts, sha)
         except LandingUnknown as exc:

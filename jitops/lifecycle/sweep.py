@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 
 from jitops.core import plan
 from jitops.core.grant import format_time, grant_path, shown_id
-from jitops.core.tip import plan_sweep
+from jitops.core.tip import SweepPlan, plan_sweep
 from jitops.delivery.comment import expired_comment
 from jitops.errors import JitopsError
 from jitops.lifecycle.ending import Ending, tell
@@ -39,6 +39,28 @@ from jitops.lifecycle.revoke import early_revokes, revoke_token
 from jitops.lifecycle.services import Services, log, read_tip
 
 
+def dry_run_outcomes(todo: SweepPlan) -> list[Outcome]:
+    """What ``jitops sweep --dry-run`` reports for ``todo``: the files an admin must repair,
+    the grants a run would finish issuing, the grants it would expire (nothing is changed)."""
+    outcomes = [
+        Outcome(
+            shown_id(path),
+            Action.FLAGGED,
+            f"{why}; an admin must repair or remove it (its token, if any, ends by its TTL)",
+        )
+        for path, why in todo.unreadable
+    ]
+    outcomes += [
+        Outcome(shown_id(p), Action.WOULD_ISSUE, "merged but not yet issued") for p in todo.unissued
+    ]
+    outcomes += [
+        Outcome(g.id, Action.WOULD_EXPIRE, f"expired at {format_time(g.status.expires_at)}")
+        for g in todo.expired
+        if g.status is not None
+    ]
+    return outcomes
+
+
 def run_sweep(
     svc: Services, *, now: datetime | None = None, dry_run: bool = False
 ) -> list[Outcome]:
@@ -48,24 +70,7 @@ def run_sweep(
     todo = plan_sweep(tip, unissued_paths(svc, tip, now, check_vault=False), now)
     outcomes: list[Outcome] = []
     if dry_run:
-        outcomes += [
-            Outcome(
-                shown_id(path),
-                Action.FLAGGED,
-                f"{why}; an admin must repair or remove it (its token, if any, ends by its TTL)",
-            )
-            for path, why in todo.unreadable
-        ]
-        outcomes += [
-            Outcome(shown_id(p), Action.WOULD_ISSUE, "merged but not yet issued")
-            for p in todo.unissued
-        ]
-        outcomes += [
-            Outcome(g.id, Action.WOULD_EXPIRE, f"expired at {format_time(g.status.expires_at)}")
-            for g in todo.expired
-            if g.status is not None
-        ]
-        return outcomes
+        return dry_run_outcomes(todo)
     if todo.unissued:
         svc.say(f"finishing {len(todo.unissued)} unissued grant(s)")
         outcomes += issue_pending(svc, tip, now=now)
