@@ -105,3 +105,18 @@ def test_sealable_denies_without_a_key_and_says_how_to_add_one() -> None:
     d = stopped(gate.sealable(judged(ssh_keys=(), key_notes=("ecdsa keys cannot be used",))))
     assert d.rule is Rule.DELIVERY and "ecdsa keys cannot be used" in d.reason
     assert "https://github.com/settings/keys" in d.reason and PATH.endswith(".yaml")
+
+
+def test_policy_before_denies_an_invalid_base_policy_naming_its_commit() -> None:
+    j = passed(gate.pull_request_known(passed(gate.valid_file(Judging(good(), teams)))))
+    broken = dataclasses.replace(
+        j, inp=dataclasses.replace(j.inp, base_policy_files={"policies/p.yaml": b"roles: 7\n"})
+    )
+    d = stopped(gate.policy_before(broken))
+    assert d.rule is Rule.POLICY and "the policy at dddddddddddd (before #7 landed)" in d.reason
+
+
+def test_approved_denies_a_grant_the_base_policy_makes_invalid_as_a_file_problem() -> None:
+    d = stopped(gate.approved(judged(used_ids=frozenset({"db-octocat-1"}))))
+    assert d.rule is Rule.FILE and "invalid under the policy main had before #7" in d.reason
+    assert d.policy is not None  # so the requester's notification names the policy's targets

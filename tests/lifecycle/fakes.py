@@ -93,6 +93,13 @@ class FakeGit:
     def ensure_commits(self, remote: str, shas: Sequence[str]) -> None:
         assert all(s in self.commits for s in shas)
 
+    def authorship(self, sha: str) -> bytes:
+        """The commit's message stands for its author, date and message (a replay keeps them)."""
+        return self.commits[sha].message.encode() or sha.encode()
+
+    def authorships(self, head: str, base: str) -> set[bytes]:
+        return {self.authorship(s) for s in self.commits_not_in(head, base, merges=False)}
+
     def is_ancestor(self, older: str, newer: str) -> bool | None:
         return older in self.ancestors(newer)
 

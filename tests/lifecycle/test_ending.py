@@ -181,3 +181,26 @@ def test_every_end_comment_renders_what_a_requester_wrote_inertly() -> None:
         assert "`db-one`" in body
         outside_code = re.sub(r"(`+)(.+?)\1", "", body, flags=re.DOTALL)
         assert "@acme" not in outside_code and "](" not in outside_code, body
+
+
+def test_nothing_to_tell_lands_nothing() -> None:
+    svc = services({PATH: b"x"}, first=False)
+    assert told(svc, []) == [] and svc.git.landed == []
+
+
+def test_the_expired_comment_says_what_became_of_the_token() -> None:
+    body = expired_comment(grant(), "Vault had already ended its token.")
+    assert body.startswith("**jitops: access expired** — `db-one` (`octocat`, `staging`).")
+    assert body.endswith("Vault had already ended its token.")
+
+
+def test_a_refused_early_revoke_says_until_when_the_access_stays_and_who_may_end_it() -> None:
+    body = restore_refused_comment(grant(), "needs an approval", "2026-12-01T13:00:00Z")
+    assert "the access stays until `2026-12-01T13:00:00Z`" in body
+    assert "`octocat` deletes it" in body and "admins runs the manual revoke" in body
+
+
+def test_one_deny_comment_for_a_big_pull_request_names_the_first_hundred() -> None:
+    body = deny_together_comment([grant()] * 130, "gate rule 3 failed")
+    assert "for the 130 grants of this pull request" in body and "and 30 more" in body
+    assert body.count("`db-one`") == 100

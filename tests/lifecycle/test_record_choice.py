@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from jitops.core.record import Move, Token, decide
@@ -53,3 +54,14 @@ def test_a_status_block_changed_on_main_is_put_back_while_the_token_lives() -> N
 def test_a_damaged_file_with_a_live_token_ends_the_grant() -> None:
     _path, _data, found = issued("db-four", NOW + timedelta(hours=1))
     assert move(b"requester: [\n", found, token=Token.LIVE) is Move.END
+
+
+def test_an_expired_record_stands_without_asking_vault() -> None:
+    _path, data, found = issued("db-five", NOW - timedelta(minutes=1))
+    assert move(data, found) is Move.KEEP  # the sweep expires it; Vault is not asked
+
+
+def test_a_file_naming_a_denied_grant_again_is_removed_whatever_it_says() -> None:
+    _path, data, found = issued("db-six", NOW + timedelta(hours=1))
+    denied = OwnRecord(replace(found.entry, action="deny"), "d" * 40)
+    assert move(data, denied, check_vault=False) is Move.REMOVE

@@ -155,3 +155,48 @@ def test_github_and_git_counting_different_commits_is_unknown_not_a_guess() -> N
     git.add("s", "b0", at=NOW)
     with pytest.raises(LandingUnknown, match="GitHub counts 2 commits"):
         find_landing(services(git), pull("s", "h1", commits=2), "s")
+
+
+def test_a_commit_about_another_grant_or_an_invalid_id_is_never_this_grants_record() -> None:
+    git = ledger()
+    other = LedgerEntry("revoke", "db-two", "octocat", "staging")
+    git.add("x2", "i1", at=OLD, entry=other, message="Jitops-Grant: db-one\n")  # trailer lies
+    found = own_record(services(git), GID, NOW)
+    assert found is not None and found.sha == "i1"
+    assert own_record(services(git), "Not_An_Id", NOW) is None
+
+
+def test_a_file_naming_an_ended_grant_again_is_removed() -> None:
+    git = ledger()
+    git.add("e2", "i1", at=OLD + timedelta(hours=1), entry=entry("expire"))
+    (p,) = pending_files(services(git), tip_with(REQUESTED), NOW, check_vault=False)
+    assert p.move is Move.REMOVE and "already ended (it expired)" in p.why
+
+
+def rebased(associated: dict[str, list[int]]) -> tuple[FakeGit, FakeGitHub]:
+    """main: b0 - r1 - r2, the replays of the pull request's h1 - h2 (rebase merge)."""
+    git = FakeGit()
+    git.add("b0", at=OLD)
+    git.add("h1", "b0", at=OLD, message="first")
+    git.add("h2", "h1", at=OLD, message="second")
+    git.tip = "b0"
+    git.add("r1", "b0", at=NOW, message="first")  # a replay keeps author, date and message
+    git.add("r2", "r1", at=NOW, message="second")
+    return git, FakeGitHub(pulls=associated)
+
+
+def test_a_rebase_merge_is_judged_by_the_commit_before_its_replays() -> None:
+    git, gh = rebased({"r1": [7], "r2": [7]})
+    assert find_landing(services(git, gh), pull("r2", "h2", commits=2), "r1") == (True, "b0")
+
+
+def test_a_rebase_whose_replays_github_has_not_associated_yet_is_unknown() -> None:
+    git, gh = rebased({"r2": [7]})  # GitHub can lag behind the push
+    with pytest.raises(LandingUnknown, match="does not associate"):
+        find_landing(services(git, gh), pull("r2", "h2", commits=2), "r2")
+
+
+def test_a_rebase_window_reaching_into_older_commits_of_the_same_pull_request_is_unknown() -> None:
+    git, gh = rebased({"r1": [7], "r2": [7], "b0": [7]})
+    with pytest.raises(LandingUnknown, match="more commits on main"):
+        find_landing(services(git, gh), pull("r2", "h2", commits=2), "r2")

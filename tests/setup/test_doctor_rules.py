@@ -78,3 +78,23 @@ def test_bypass_only_the_jitops_app() -> None:
     assert not other.ok and "Team 9" in other.message
     (classic,) = dg.bypass(branch([], protection={"contexts": []}))
     assert not classic.ok and "classic branch protection" in classic.message
+
+
+def test_bypass_lists_a_token_cannot_read_say_who_can() -> None:
+    hidden = ruleset(APP)
+    assert hidden[7] is not None
+    del hidden[7]["bypass_actors"]
+    (f,) = dg.bypass(branch(rulesets=hidden))
+    assert not f.ok and "could not read the bypass list of ruleset(s) 7" in f.message
+    assert "repository admin" in f.fix
+
+
+def test_without_the_jitops_app_as_bypass_actor_its_commits_cannot_reach_main() -> None:
+    (f,) = dg.bypass(branch(rulesets=ruleset()))
+    assert not f.ok and "the jitops App is not a bypass actor" in f.message
+
+
+def test_an_unprotected_branch_is_one_finding_that_says_what_to_set_up() -> None:
+    (f,) = dg.rules_findings([], {}, None, branch="trunk")
+    assert not f.ok and f.message == "trunk has no ruleset and no branch protection"
+    assert "jitops/validate, jitops/approval" in f.fix
