@@ -204,3 +204,18 @@ def test_one_deny_comment_for_a_big_pull_request_names_the_first_hundred() -> No
     body = deny_together_comment([grant()] * 130, "gate rule 3 failed")
     assert "for the 130 grants of this pull request" in body and "and 30 more" in body
     assert body.count("`db-one`") == 100
+
+
+def test_a_file_put_back_lands_while_main_lacks_it_and_tells_the_pull_request() -> None:
+    back = Outcome("db-one", Action.RESTORED, "put back, access stays", 7)
+    svc = services({})
+    (out,) = told(svc, [ending(outcome=back, applies=absent, event=None, comment="refused")])
+    assert out is back and len(svc.git.landed) == 1
+    assert svc.github.comments == [(7, "refused")] and svc.notified == []
+
+
+def test_the_ended_comment_quotes_why_and_says_what_became_of_the_token() -> None:
+    body = ended_comment(grant(), "its Vault token ended outside jitops", token_note("gone"))
+    assert body.startswith("**jitops: access ended** — `db-one` (`octocat`, `staging`): ")
+    assert "`its Vault token ended outside jitops`" in body
+    assert body.endswith("Vault had already ended its token.")

@@ -65,3 +65,18 @@ def test_a_file_naming_a_denied_grant_again_is_removed_whatever_it_says() -> Non
     _path, data, found = issued("db-six", NOW + timedelta(hours=1))
     denied = OwnRecord(replace(found.entry, action="deny"), "d" * 40)
     assert move(data, denied, check_vault=False) is Move.REMOVE
+
+
+def test_a_changed_file_waits_while_vault_cannot_say_whether_its_token_lives() -> None:
+    _path, data, found = issued("db-seven", NOW + timedelta(hours=1))
+    changed = data.replace(b"pull_request: 7", b"pull_request: 8")
+    assert move(changed, found, token=Token.UNKNOWN) is Move.WAIT
+
+
+def test_a_status_block_github_ties_to_a_pull_request_goes_back_to_the_gate() -> None:
+    _path, data, found = issued("db-eight", NOW + timedelta(hours=1))
+    (f,) = parse_grant_files({f"grants/{found.entry.grant}.yaml": data})
+    facts = replace(record_facts(f, found, NOW, check_vault=True), token=Token.GONE)
+    assert decide(facts)[0] is Move.ASK_ORIGIN  # Vault has no such token: who wrote it?
+    move_, why = decide(replace(facts, in_pull_request=True))
+    assert move_ is Move.GATE and why == "the status block came in with a pull request"

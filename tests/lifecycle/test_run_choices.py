@@ -18,6 +18,7 @@ from tests.core.test_tip import POLICY, grant
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
+SEC = timedelta(seconds=1)
 
 
 def pull(
@@ -166,3 +167,8 @@ def test_a_notification_without_a_repository_or_pull_request_has_no_link() -> No
         grant_event("issued", active, NOW, repository="acme/access", status=status).pull_request
         == 11
     )
+
+
+def test_the_recheck_window_includes_its_last_second_and_no_more() -> None:
+    edge = tip_of(issued_at("on-the-edge", NOW - HOUR), issued_at("just-out", NOW - HOUR - SEC))
+    assert [f.path for f in recently_issued(edge, NOW, HOUR)] == ["grants/on-the-edge.yaml"]
