@@ -273,10 +273,10 @@ def deletions(svc: Services, now: datetime) -> list[tuple[str, str]]:
 
 
 def jitops_own(svc: Services, sha: str, grant_id: str, now: datetime) -> bool:
-    """Whether ``sha`` is jitops' own ledger commit about ``grant_id`` (DESIGN section 5): the
-    rule audit applies (one parent, jitops' subject and trailers, a change that is exactly what
-    its action says) and -- for a recent one -- no pull request associated (a rebase merge can
-    replay a commit of exactly that shape)."""
+    """Whether ``sha`` is jitops' own ledger commit about ``grant_id`` (docs/design.md,
+    *Commit trailers*): the rule audit applies (one parent, jitops' subject and trailers, a
+    change that is exactly what its action says) and -- for a recent one -- no pull request
+    associated (a rebase merge can replay a commit of exactly that shape)."""
     entry = svc.git.jitops_entry(sha)  # audit's own-commit rule: shape, subject and change
     if entry is None or entry.grant != grant_id:
         return False
