@@ -25,8 +25,8 @@ must have an SSH key age can seal to: all of it is known before a Vault token ex
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from jitops.core import approvals, checks
@@ -116,7 +116,7 @@ class IssueInputs:
     key_notes: Sequence[str] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class IssueDecision:
     verdict: Verdict
     reason: str
@@ -142,104 +142,164 @@ def read_grant_safely(data: bytes, path: str) -> tuple[Grant | None, list[Proble
         return None, [Problem(path, 0, f"the file cannot be read ({type(exc).__name__})")]
 
 
-def decide_issue(inp: IssueInputs, teams: TeamLookup | None) -> IssueDecision:
-    """Apply the gate to one unissued grant file on the branch (pure; see the module doc)."""
-    grant, problems = read_grant_safely(inp.main_file, inp.path)
+@dataclass(frozen=True)
+class Judging:
+    """What the gate knows about one grant so far: each rule passes it on, enriched, or stops
+    with a decision. ``grant``, ``pull``, ``policy``, ``reviews`` and ``evaluation`` are set by
+    the rules that establish them (:data:`ISSUE_RULES`, in order)."""
+
+    inp: IssueInputs
+    teams: TeamLookup | None = None
+    grant: Grant | None = None
+    pull: PullFacts | None = None
+    policy: Policy | None = None
+    reviews: tuple[Review, ...] = ()
+    evaluation: Evaluation | None = None
+
+    @property
+    def pr(self) -> PullFacts:
+        assert self.pull is not None, "a rule after the pull request is known"
+        return self.pull
+
+    def deny(
+        self, rule: Rule, why: str, *, pull: bool = True, policy: bool = False
+    ) -> IssueDecision:
+        return _deny(
+            rule, why, self.grant, self.pull if pull else None, self.policy if policy else None
+        )
+
+
+#: One gate rule: a decision (deny, failed, issue) that ends the judging, or what it learnt.
+IssueRule = Callable[[Judging], "IssueDecision | Judging"]
+
+
+def valid_file(j: Judging) -> IssueDecision | Judging:
+    """The file on the branch is a valid grant (id rule, schema)."""
+    grant, problems = read_grant_safely(j.inp.main_file, j.inp.path)
     errors = [p for p in problems if p.severity == "error"]
     if grant is None or errors:
+        # the pull request, when known, so the requester is told where they look
         return _deny(
             Rule.FILE,
-            f"the file on {inp.branch} is not a valid grant ({_first(errors)})",
+            f"the file on {j.inp.branch} is not a valid grant ({_first(errors)})",
             grant,
-            inp.pull,  # when known, so the requester is told where they look
+            j.inp.pull,
         )
+    return replace(j, grant=grant)
 
-    # rule 1 -- nothing else can be judged without the pull request
-    if inp.lookup_failure is not None or inp.pull is None:
-        why = inp.lookup_failure or "no pull request is associated with it yet"
-        waited = inp.now - inp.waiting_since
-        if waited >= inp.give_up_after:
-            return _deny(
-                Rule.PULL_REQUEST,
-                f"its pull request could not be determined for {_human(waited)} ({why}); open "
-                "a new pull request with a new grant id",
-                grant,
-            )
-        return IssueDecision(
-            Verdict.FAILED,
-            f"its pull request could not be determined ({why}); waiting since "
-            f"{format_time(inp.waiting_since)} ({_human(waited)}), a later run retries; denied "
-            f"after {_human(inp.give_up_after)}",
-            Rule.PULL_REQUEST,
-            grant,
-        )
-    pr = inp.pull
-    if not pr.merged or pr.merged_at is None:
-        return _deny(Rule.PULL_REQUEST, f"pull request #{pr.number} is not merged", grant, pr)
-    if pr.base_ref != inp.branch:
-        return _deny(
-            Rule.PULL_REQUEST,
-            f"pull request #{pr.number} was merged into {pr.base_ref!r}, not {inp.branch!r}; "
-            f"a grant reaches {inp.branch} only through its own pull request",
-            grant,
-            pr,
-        )
-    if not inp.landed:
-        return _deny(
-            Rule.PULL_REQUEST,
-            f"the commit that added the file is not part of how pull request #{pr.number} "
-            f"landed on {inp.branch}",
-            grant,
-            pr,
-        )
 
-    # rule 2
+def pull_request_known(j: Judging) -> IssueDecision | Judging:
+    """Rule 1: nothing else can be judged without the pull request; not knowing it is
+    ``failed`` (retried) until ``give_up_after``, then a deny."""
+    inp = j.inp
+    if inp.lookup_failure is None and inp.pull is not None:
+        return replace(j, pull=inp.pull)
+    why = inp.lookup_failure or "no pull request is associated with it yet"
+    waited = inp.now - inp.waiting_since
+    if waited >= inp.give_up_after:
+        return j.deny(
+            Rule.PULL_REQUEST,
+            f"its pull request could not be determined for {_human(waited)} ({why}); open "
+            "a new pull request with a new grant id",
+        )
+    return IssueDecision(
+        verdict=Verdict.FAILED,
+        reason=f"its pull request could not be determined ({why}); waiting since "
+        f"{format_time(inp.waiting_since)} ({_human(waited)}), a later run retries; denied "
+        f"after {_human(inp.give_up_after)}",
+        rule=Rule.PULL_REQUEST,
+        grant=j.grant,
+    )
+
+
+def merged(j: Judging) -> IssueDecision | Judging:
+    """Rule 1: the pull request is merged."""
+    if not j.pr.merged or j.pr.merged_at is None:
+        return j.deny(Rule.PULL_REQUEST, f"pull request #{j.pr.number} is not merged")
+    return j
+
+
+def into_the_branch(j: Judging) -> IssueDecision | Judging:
+    """Rule 1: into the protected branch."""
+    pr, branch = j.pr, j.inp.branch
+    if pr.base_ref != branch:
+        return j.deny(
+            Rule.PULL_REQUEST,
+            f"pull request #{pr.number} was merged into {pr.base_ref!r}, not {branch!r}; "
+            f"a grant reaches {branch} only through its own pull request",
+        )
+    return j
+
+
+def landed(j: Judging) -> IssueDecision | Judging:
+    """Rule 1: the commit that added the file is part of how the pull request landed."""
+    if not j.inp.landed:
+        return j.deny(
+            Rule.PULL_REQUEST,
+            f"the commit that added the file is not part of how pull request #{j.pr.number} "
+            f"landed on {j.inp.branch}",
+        )
+    return j
+
+
+def policy_before(j: Judging) -> IssueDecision | Judging:
+    """Rule 2: the policy that judges is the branch's as it was before the pull request."""
+    inp, pr = j.inp, j.pr
     if inp.base_tip is None or inp.base_policy_files is None:
-        return _deny(
+        return j.deny(
             Rule.POLICY,
             f"the commit {inp.branch} had before pull request #{pr.number} landed cannot be found",
-            grant,
-            pr,
         )
     try:
-        policy = load_policy(inp.base_policy_files)
+        return replace(j, policy=load_policy(inp.base_policy_files))
     except PolicyError as exc:
-        return _deny(
+        return j.deny(
             Rule.POLICY,
             f"the policy at {inp.base_tip[:12]} (before #{pr.number} landed) is invalid: "
             f"{_first(list(exc.problems))}",
-            grant,
-            pr,
         )
 
-    # rule 3
-    shape = _shape_problem(inp.changes, inp.path)
-    if shape is not None:
-        return _deny(Rule.SHAPE, f"pull request #{pr.number} {shape}", grant, pr)
 
-    # rule 4
+def grant_shape(j: Judging) -> IssueDecision | Judging:
+    """Rule 3: the pull request adds exactly this grant file and touches nothing else."""
+    shape = _shape_problem(j.inp.changes, j.inp.path)
+    if shape is not None:
+        return j.deny(Rule.SHAPE, f"pull request #{j.pr.number} {shape}")
+    return j
+
+
+def reviewed_is_issued(j: Judging) -> IssueDecision | Judging:
+    """Rule 4: the file on the branch is byte for byte the file at the head commit."""
+    inp, pr = j.inp, j.pr
     if inp.head_file is None or inp.head_file != inp.main_file:
-        return _deny(
+        return j.deny(
             Rule.REVIEWED,
             f"the file on {inp.branch} differs from the file at the head commit of pull request "
             f"#{pr.number} ({pr.head_sha[:12]}), which is what was reviewed",
-            grant,
-            pr,
         )
-    if grant.status is not None:  # (rule 3) and it is the file the pull request added
-        return _deny(
-            Rule.SHAPE,
-            f"pull request #{pr.number} wrote a status: block; only jitops writes it",
-            grant,
-            pr,
-        )
-    merged_at = pr.merged_at
-    # reviews on a merged pull request never count; staleness (not on the head commit) is the
-    # approval rule's own business
-    reviews = counted_before(inp.reviews, merged_at)
+    return j
 
-    # rule 5 (with the grant's own checks against the policy that judges)
-    ctx = checks.GrantContext(is_new=True, used_ids=inp.used_ids, author=pr.author, teams=teams)
+
+def no_status(j: Judging) -> IssueDecision | Judging:
+    """Rule 3, on the file the pull request added: it carries no status block."""
+    assert j.grant is not None
+    if j.grant.status is not None:
+        return j.deny(
+            Rule.SHAPE, f"pull request #{j.pr.number} wrote a status: block; only jitops writes it"
+        )
+    return j
+
+
+def approved(j: Judging) -> IssueDecision | Judging:
+    """Rule 5: the grant's own checks and the approval rule, under the policy that judges,
+    counting only reviews submitted before the merge (staleness -- not on the head commit --
+    is the approval rule's own business)."""
+    inp, pr, grant, policy = j.inp, j.pr, j.grant, j.policy
+    assert grant is not None
+    assert policy is not None
+    assert pr.merged_at is not None
+    reviews = counted_before(inp.reviews, pr.merged_at)
+    ctx = checks.GrantContext(is_new=True, used_ids=inp.used_ids, author=pr.author, teams=j.teams)
     found = checks.check_grant(grant, policy, ctx)
     evaluation = approvals.evaluate(
         grant,
@@ -247,46 +307,81 @@ def decide_issue(inp: IssueInputs, teams: TeamLookup | None) -> IssueDecision:
         author=pr.author,
         head_sha=pr.head_sha,
         reviews=reviews,
-        teams=teams,
+        teams=j.teams,
         problems=found,
     )
     why = "; ".join(evaluation.explain()) or evaluation.outcome
     if evaluation.outcome is Approval.INVALID:
-        return _deny(
+        return j.deny(
             Rule.FILE,
             f"invalid under the policy {inp.branch} had before #{pr.number} landed ({why})",
-            grant,
-            pr,
-            policy,
+            policy=True,
         )
     if evaluation.outcome is not Approval.APPROVED:
         counted = len([r for r in inp.reviews if r.submitted_at is not None])
         late = counted - len(reviews)
         if late:
             why += f"; {late} review(s) submitted at or after the merge do not count"
-        return _deny(Rule.APPROVAL, f"not approved at merge ({why})", grant, pr, policy)
+        return j.deny(Rule.APPROVAL, f"not approved at merge ({why})", policy=True)
+    return replace(j, reviews=tuple(reviews), evaluation=evaluation)
 
-    keys, notes = list(inp.ssh_keys or ()), list(inp.key_notes)
-    if not keys:
+
+def sealable(j: Judging) -> IssueDecision | Judging:
+    """Delivery: the requester has an SSH key age can seal to (known before a token exists)."""
+    assert j.grant is not None
+    if not j.inp.ssh_keys:
+        notes = list(j.inp.key_notes)
         detail = "; ".join(notes) if notes else "no SSH key at all"
-        return _deny(
+        return j.deny(
             Rule.DELIVERY,
-            f"{grant.requester} has no ed25519 or RSA SSH key on GitHub that age can seal to "
+            f"{j.grant.requester} has no ed25519 or RSA SSH key on GitHub that age can seal to "
             f"({detail}); add one at https://github.com/settings/keys and request again",
-            grant,
-            pr,
-            policy,
+            policy=True,
         )
+    return j
+
+
+#: The gate, rule by rule, in the order they are checked (see the module doc): the first that
+#: decides ends the judging; a grant that passes them all is issued.
+ISSUE_RULES: tuple[IssueRule, ...] = (
+    valid_file,
+    pull_request_known,
+    merged,
+    into_the_branch,
+    landed,
+    policy_before,
+    grant_shape,
+    reviewed_is_issued,
+    no_status,
+    approved,
+    sealable,
+)
+
+
+def decide_issue(inp: IssueInputs, teams: TeamLookup | None) -> IssueDecision:
+    """Apply the gate to one unissued grant file on the branch (pure; see the module doc)."""
+    j = Judging(inp, teams)
+    for rule in ISSUE_RULES:
+        step = rule(j)
+        if isinstance(step, IssueDecision):
+            return step
+        j = step
+    return _issued(j)
+
+
+def _issued(j: Judging) -> IssueDecision:
+    assert j.grant is not None
+    assert j.evaluation is not None
+    approvers = j.evaluation.approvers
     return IssueDecision(
-        Verdict.ISSUE,
-        f"approved by {', '.join(evaluation.approvers) or 'policy (no review needed)'}",
-        None,
-        grant,
-        pr.number,
-        policy,
-        tuple(evaluation.approvers),
-        tuple(keys),
-        evaluation,
+        verdict=Verdict.ISSUE,
+        reason=f"approved by {', '.join(approvers) or 'policy (no review needed)'}",
+        grant=j.grant,
+        pull_request=j.pr.number,
+        policy=j.policy,
+        approvers=tuple(approvers),
+        keys=tuple(j.inp.ssh_keys or ()),
+        evaluation=j.evaluation,
     )
 
 
@@ -400,12 +495,12 @@ def _deny(
     policy: Policy | None = None,
 ) -> IssueDecision:
     return IssueDecision(
-        Verdict.DENY,
-        f"{rule.value} failed: {why}",
-        rule,
-        grant,
-        pr.number if pr else None,
-        policy,
+        verdict=Verdict.DENY,
+        reason=f"{rule.value} failed: {why}",
+        rule=rule,
+        grant=grant,
+        pull_request=pr.number if pr else None,
+        policy=policy,
     )
 
 

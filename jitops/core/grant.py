@@ -231,6 +231,13 @@ def grant_id_of(path: str) -> str:
     return path.rsplit("/", 1)[-1].removesuffix(GRANT_SUFFIX)
 
 
+def shown_id(path: str) -> str:
+    """The id for output and logs: the file stem when it is a valid id, else a placeholder
+    (a hostile file name never reaches a terminal, a log or git)."""
+    stem = grant_id_of(path)
+    return stem if ID_RE.fullmatch(stem) and "\n" not in path else "(invalid grant file name)"
+
+
 def check_id(path: str) -> list[Problem]:
     grant_id = grant_id_of(path)
     if valid_id(grant_id):

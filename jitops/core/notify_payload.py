@@ -10,9 +10,12 @@ import hmac
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jitops.core.inert import one_line
+
+if TYPE_CHECKING:
+    from jitops.core.grant import Grant, GrantStatus
 
 EVENT_KINDS = ("requested", "approved", "issued", "expired", "revoked", "denied")
 
@@ -53,6 +56,39 @@ class Event:
             "url": self.url,
             "at": _rfc3339(self.at),
         }
+
+
+def grant_event(
+    kind: str,
+    grant: Grant,
+    now: datetime,
+    *,
+    repository: str | None,
+    server: str = "https://github.com",
+    pull_request: int | None = None,
+    status: GrantStatus | None = None,
+    reason: str | None = None,
+) -> Event:
+    """A notification about ``grant`` (no secret: only what git shows too). ``status``: the
+    status block to tell (default: the grant's own); its pull request is the one told unless
+    ``pull_request`` is given. ``server``: GitHub's web address, for the pull request's link."""
+    status = status or grant.status
+    if pull_request is None and status is not None:
+        pull_request = status.pull_request
+    url = f"{server}/{repository}/pull/{pull_request}" if repository and pull_request else None
+    return Event(
+        kind=kind,
+        grant_id=grant.id,
+        requester=grant.requester,
+        role=grant.role,
+        pull_request=pull_request,
+        approved_by=status.approved_by if status else (),
+        expires_at=status.expires_at if status else None,
+        reason=reason,
+        at=now,
+        repository=repository,
+        url=url,
+    )
 
 
 def sign(body: bytes, key: str | bytes) -> str:

@@ -1,4 +1,5 @@
-"""The pull request comment that carries a sealed delivery, and finding it again.
+"""Every pull request comment jitops writes after the merge: the one that carries a sealed
+delivery (and finding it again), and those that tell how a grant ended.
 
 The comment says who gets what until when, lists the SSH keys it was sealed to, holds the
 armored age block in a code fence and explains both ways to claim it: ``jitops claim`` and the
@@ -13,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 
 from jitops.core.agekeys import is_age_recipient
 from jitops.core.duration import format_duration
-from jitops.core.grant import valid_role
+from jitops.core.grant import Grant, valid_role
+from jitops.core.inert import code_span
 from jitops.core.trailers import valid_login
 from jitops.delivery.armor import CorruptDeliveryError, normalize_armor
 
@@ -131,3 +133,59 @@ def _rfc3339(value: datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# -- the comments that tell a pull request how its grant ended (everything a requester wrote is
+# -- rendered inert: code spans, never markdown or a mention) ---------------------------------
+def _who(grant: Grant) -> str:
+    return f"{code_span(grant.id)} ({code_span(grant.requester)}, {code_span(grant.role)})"
+
+
+def deny_comment(grant: Grant, reason: str) -> str:
+    """The deny comment."""
+    return (
+        f"**jitops: access denied** for {_who(grant)}.\n\n{code_span(reason, limit=500)}\n\n"
+        "The grant file is removed from main; no access was issued. "
+        "Open a new pull request with a new grant id to ask again."
+    )
+
+
+def deny_together_comment(grants: list[Grant], reason: str) -> str:
+    """One deny comment for every grant file of a pull request denied as a whole."""
+    shown = ", ".join(code_span(g.id) for g in grants[:100])
+    more = f" and {len(grants) - 100} more" if len(grants) > 100 else ""
+    return (
+        f"**jitops: access denied** for the {len(grants)} grants of this pull request: "
+        f"{shown}{more}.\n\n{code_span(reason, limit=500)}\n\n"
+        "The grant files are removed from main; no access was issued. Open one pull request "
+        "per grant, each with a new grant id, to ask again."
+    )
+
+
+def expired_comment(grant: Grant, note: str) -> str:
+    """The sweep's comment on a grant whose time is over (``note``: what became of its token)."""
+    return f"**jitops: access expired** — {_who(grant)}. {note}"
+
+
+def revoked_comment(grant: Grant, reason: str, note: str) -> str:
+    """The comment on a grant ended before its time (`jitops revoke`, an early revoke)."""
+    return f"**jitops: access revoked** — {_who(grant)}: {code_span(reason, limit=500)}. {note}"
+
+
+def ended_comment(grant: Grant, why: str, note: str) -> str:
+    """The comment on a grant jitops' record ended (its file changed on main, or its token ended
+    outside jitops)."""
+    return f"**jitops: access ended** — {_who(grant)}: {code_span(why, limit=500)}. {note}"
+
+
+def restore_refused_comment(grant: Grant, why: str, until: str) -> str:
+    """The comment on a pull request that deleted a grant file it may not end: the file is back
+    and the access stays until ``until``."""
+    return (
+        f"**jitops: early revoke refused** — {_who(grant)}: "
+        f"{code_span(why, limit=500)}.\n\njitops put the file back as it recorded it; the "
+        f"access stays until {code_span(until)}. To end it sooner, "
+        f"{code_span(grant.requester)} deletes it, a pull request deleting it gets the "
+        "approval named above before it is merged, or one of the admins runs the manual "
+        "revoke."
+    )

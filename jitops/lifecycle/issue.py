@@ -19,6 +19,8 @@ tokens are never listed.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -38,18 +40,24 @@ from jitops.core.grant import (
     grant_id_of,
     grant_path,
     is_grant_path,
+    shown_id,
     valid_id,
 )
-from jitops.core.inert import code_span
 from jitops.core.policy import Policy
 from jitops.core.record import Facts, Move, Token, decide
+from jitops.core.tip import GrantFile, Tip
 from jitops.delivery import seal as deliver
-from jitops.delivery.comment import render_delivery_comment
+from jitops.delivery.comment import (
+    deny_comment,
+    deny_together_comment,
+    ended_comment,
+    render_delivery_comment,
+)
 from jitops.doors.git import Git
 from jitops.errors import JitopsError
+from jitops.lifecycle.ending import Ending, tell, token_note
 from jitops.lifecycle.landing import (
     OwnRecord,
-    _shown_id,
     gate_inputs,
     own_record,
     recent_undelivered,
@@ -57,7 +65,7 @@ from jitops.lifecycle.landing import (
 )
 from jitops.lifecycle.outcome import Action, Outcome
 from jitops.lifecycle.revoke import early_revokes
-from jitops.lifecycle.services import Services, log
+from jitops.lifecycle.services import Services, log, read_tip, tip_policy_or_none
 
 
 def run_issue(
@@ -72,11 +80,12 @@ def run_issue(
     event: a burst of merges whose runs a concurrency group cancelled loses nothing)."""
     now = now or datetime.now(UTC)
     svc.git.fetch(svc.remote, svc.branch)
-    outcomes = issue_pending(svc, now=now)
+    tip = read_tip(svc)
+    outcomes = issue_pending(svc, tip, now=now)
     if not outcomes:
         svc.say("no grant is waiting to be issued")
-    outcomes += redeliver(svc, now=now, skip=frozenset(o.grant for o in outcomes))
-    outcomes += early_revokes(svc, now=now)
+    outcomes += redeliver(svc, tip, now=now, skip=frozenset(o.grant for o in outcomes))
+    outcomes += early_revokes(svc, tip, now=now)
     return outcomes
 
 
@@ -91,56 +100,66 @@ class Pending:
     data: bytes = b""  # the file as classified
 
 
-def pending_files(svc: Services, now: datetime, *, check_vault: bool = True) -> list[Pending]:
+def pending_files(
+    svc: Services, tip: Tip, now: datetime, *, check_vault: bool = True
+) -> list[Pending]:
     """Grant files at the tip on which jitops' record does not simply stand: files jitops has
     no record of (the gate judges them) and files that differ from its record (restored or
     ended). ``check_vault``: also ask Vault about every unexpired recorded token (the issue
     run, which every push touching ``grants/`` starts, does; the scheduled sweep leaves it to
     that run). A file whose record cannot be read now waits (reported as failed)."""
     out = []
-    for path, data in sorted(svc.grant_files_at(svc.tip).items()):
+    for f in tip.files:
+        path = f.path
         try:
-            move, why, found = classify(svc, path, data, now, check_vault=check_vault)
+            move, why, found = classify(svc, tip, f, now, check_vault=check_vault)
         except JitopsError as exc:  # undecided: reported as failed, the next run asks again
-            log.warning("could not read jitops' record of %s: %s", _shown_id(path), exc)
+            log.warning("could not read jitops' record of %s: %s", shown_id(path), exc)
             move, why, found = Move.WAIT, str(exc), None
         if move is not Move.KEEP:
-            out.append(Pending(path, move, why, found, data))
+            out.append(Pending(path, move, why, found, f.data))
     return out
 
 
-def unissued_paths(svc: Services, now: datetime, *, check_vault: bool = True) -> list[str]:
+def unissued_paths(
+    svc: Services, tip: Tip, now: datetime, *, check_vault: bool = True
+) -> list[str]:
     """The paths of :func:`pending_files`."""
-    return [p.path for p in pending_files(svc, now, check_vault=check_vault)]
+    return [p.path for p in pending_files(svc, tip, now, check_vault=check_vault)]
 
 
-def classify(
-    svc: Services, path: str, data: bytes, now: datetime, *, check_vault: bool = True
-) -> tuple[Move, str, OwnRecord | None]:
-    """What to do with the grant file ``path`` (``data`` at the tip), decided by jitops' own
-    record of its id (:func:`jitops.core.record.decide`); Vault and GitHub are asked only when
-    the decision needs them."""
-    gid = grant_id_of(path)
-    if path != grant_path(gid) or not valid_id(gid):
-        return Move.GATE, "no valid grant id", None
-    found = own_record(svc, gid, now)
-    if found is None:
-        return Move.GATE, "jitops has no record of this grant", None
-    grant, _ = read_grant_safely(data, path)
+def record_facts(f: GrantFile, found: OwnRecord, now: datetime, *, check_vault: bool) -> Facts:
+    """What :func:`jitops.core.record.decide` weighs about the file ``f`` at the tip and
+    jitops' own record ``found`` of its id (pure)."""
     status = found.grant.status if found.grant else None
-    facts = Facts(
+    return Facts(
         action=found.entry.action,
-        matches=found.file is not None and found.file == data,
-        readable=grant is not None,
+        matches=found.file is not None and found.file == f.data,
+        readable=f.grant is not None,
         expires_at=status.expires_at if status else None,
         now=now,
         check_vault=check_vault,
     )
+
+
+def classify(
+    svc: Services, tip: Tip, f: GrantFile, now: datetime, *, check_vault: bool = True
+) -> tuple[Move, str, OwnRecord | None]:
+    """What to do with the grant file ``f`` at the tip, decided by jitops' own record of its
+    id (:func:`jitops.core.record.decide`); Vault and GitHub are asked only when the decision
+    needs them."""
+    gid = grant_id_of(f.path)
+    if f.path != grant_path(gid) or not valid_id(gid):
+        return Move.GATE, "no valid grant id", None
+    found = own_record(svc, gid, now)
+    if found is None:
+        return Move.GATE, "jitops has no record of this grant", None
+    facts = record_facts(f, found, now, check_vault=check_vault)
     move, why = decide(facts)
     if move is Move.ASK_VAULT:
         if not check_vault:
             return move, "the file differs from jitops' record", found
-        facts = replace(facts, token=_token_state(svc, found), clock=svc.clock())
+        facts = replace(facts, token=_token_state(svc, tip, found), clock=svc.clock())
         move, why = decide(facts)
     if move is Move.ASK_ORIGIN:
         assert found.issue_sha is not None
@@ -153,13 +172,13 @@ def classify(
     return move, why, found
 
 
-def _token_state(svc: Services, found: OwnRecord) -> Token:
+def _token_state(svc: Services, tip: Tip, found: OwnRecord) -> Token:
     """Vault's word on the token jitops' issue commit recorded."""
     accessor = found.accessor
     if not accessor or found.grant is None:
         return Token.GONE
     try:
-        token = svc.vault(svc.last_good_policy()).lookup_accessor(accessor)
+        token = svc.vault(tip.last_good_policy()).lookup_accessor(accessor)
     except JitopsError as exc:
         log.warning("could not look up the recorded token of %s: %s", found.entry.grant, exc)
         return Token.UNKNOWN
@@ -176,13 +195,15 @@ def _token_state(svc: Services, found: OwnRecord) -> Token:
 MAX_GRANTS_PER_RUN = 25
 
 
-def issue_pending(svc: Services, *, now: datetime, limit: int | None = None) -> list[Outcome]:
+def issue_pending(
+    svc: Services, tip: Tip, *, now: datetime, limit: int | None = None
+) -> list[Outcome]:
     """Judge every grant file at the tip on which jitops' record does not stand, at most
     ``limit`` (default :data:`MAX_GRANTS_PER_RUN`) of them; the rest are reported as left for
     the next run."""
     limit = MAX_GRANTS_PER_RUN if limit is None else limit
     outcomes: list[Outcome] = []
-    pending = pending_files(svc, now)
+    pending = pending_files(svc, tip, now)
     gated = [p.path for p in pending if p.move is Move.GATE]
     done: set[str] = set()
     judged = 0
@@ -190,7 +211,7 @@ def issue_pending(svc: Services, *, now: datetime, limit: int | None = None) -> 
         path = item.path
         if path in done:
             continue  # denied with its pull request's other files
-        shown = _shown_id(path)
+        shown = shown_id(path)
         if judged >= limit:
             left = [p.path for p in pending if p.path not in done]
             svc.say(
@@ -199,7 +220,7 @@ def issue_pending(svc: Services, *, now: datetime, limit: int | None = None) -> 
             )
             outcomes += [
                 Outcome(
-                    _shown_id(p),
+                    shown_id(p),
                     Action.SKIPPED,
                     f"not judged in this run (at most {limit} grant files per run); the next "
                     "run continues",
@@ -215,14 +236,14 @@ def issue_pending(svc: Services, *, now: datetime, limit: int | None = None) -> 
                 # there now is judged by its record on the next run, never by the gate now
                 outcomes.append(Outcome(shown, Action.SKIPPED, "changed by another run meanwhile"))
             elif item.move is Move.GATE:
-                found = _one(svc, path, now, [p for p in gated if p not in done])
+                found = _one(svc, tip, path, now, [p for p in gated if p not in done])
                 done.update(p for p in found if p != path)
                 outcomes += found.values()
             elif item.move is Move.WAIT:
                 outcomes.append(Outcome(shown, Action.FAILED, item.why))
             else:
                 assert item.found is not None
-                outcomes.append(_by_record(svc, item.move, item.why, item.found, now))
+                outcomes.append(_by_record(svc, tip, item.move, item.why, item.found, now))
         except JitopsError as exc:  # this grant only; the next run retries it
             log.error("issue of %s failed: %s", shown, exc)
             outcomes.append(Outcome(shown, Action.FAILED, str(exc)))
@@ -237,7 +258,9 @@ def issue_pending(svc: Services, *, now: datetime, limit: int | None = None) -> 
 
 
 # -- a grant jitops already decided: its record is put back, or the grant ended ----------------
-def _by_record(svc: Services, move: Move, why: str, found: OwnRecord, now: datetime) -> Outcome:
+def _by_record(
+    svc: Services, tip: Tip, move: Move, why: str, found: OwnRecord, now: datetime
+) -> Outcome:
     gid = found.entry.grant
     path = grant_path(gid)
     grant = found.grant
@@ -246,52 +269,54 @@ def _by_record(svc: Services, move: Move, why: str, found: OwnRecord, now: datet
         assert grant is not None
         assert found.file is not None
         assert found.issue_sha is not None
-        restore = plan.restore_commit(grant, found.file, why)
         data = found.file
-
-        def build_restore(git: Git) -> list[PlannedCommit]:
-            there = git.show("HEAD", path)
-            return [] if there is None or there == data else [restore]
-
-        if not svc.git.land(svc.remote, svc.branch, build_restore):
-            return Outcome(gid, Action.SKIPPED, "changed or removed by another run meanwhile", pr)
-        return Outcome(gid, Action.RESTORED, why, pr)
+        (told,) = tell(
+            svc,
+            [
+                Ending(
+                    outcome=Outcome(gid, Action.RESTORED, why, pr),
+                    commit=plan.restore_commit(grant, data, why),
+                    path=path,
+                    applies=lambda there: there is not None and there != data,
+                    skipped="changed or removed by another run meanwhile",
+                )
+            ],
+        )
+        return told
     # END or REMOVE: the recorded token (if live and this grant's) is revoked first
-    policy = svc.last_good_policy()
+    policy = tip.last_good_policy()
     note = "No token had been issued."
     if found.accessor:
-        done = svc.revoke_grant_token(policy, found.accessor, gid)
-        note = {
-            "revoked": "jitops revoked its Vault token.",
-            "gone": "Vault had already ended its token.",
-        }.get(done, "The token its record names is not this grant's in Vault; left alone.")
+        note = token_note(svc.revoke_grant_token(policy, found.accessor, gid), named_by="record")
     if move is Move.END and grant is not None:
         commit = plan.revoke_commit(grant, why, note, remove=True)
         action = Action.REVOKED
     else:
         commit = plan.removal_commit(found.entry, why, note)
         action = Action.DENIED if found.entry.action == "deny" else Action.REVOKED
-
-    def build(git: Git) -> list[PlannedCommit]:
-        return [commit] if git.show("HEAD", path) is not None else []
-
-    if not svc.git.land(svc.remote, svc.branch, build):
-        return Outcome(gid, Action.SKIPPED, "removed meanwhile", pr)
-    if pr is not None and move is Move.END and grant is not None:
-        try:
-            svc.github.comment(
-                pr,
-                f"**jitops: access ended** — {code_span(gid)} ({code_span(grant.requester)}, "
-                f"{code_span(grant.role)}): {code_span(why, limit=500)}. {note}",
+    (told,) = tell(
+        svc,
+        [
+            Ending(
+                outcome=Outcome(gid, action, f"{why}. {note}", pr),
+                commit=commit,
+                path=path,
+                skipped="removed meanwhile",
+                comment=ended_comment(grant, why, note)
+                if move is Move.END and grant is not None
+                else None,
+                comment_on=pr,
+                event=svc.event("revoked", grant, now, reason=why) if grant else None,
+                policy=lambda: policy,
             )
-        except JitopsError as exc:  # the ledger is right; the comment is a courtesy
-            log.warning("could not comment on #%s: %s", pr, exc)
-    if grant is not None:
-        svc.notify(policy, svc.event("revoked", grant, now, reason=why))
-    return Outcome(gid, action, f"{why}. {note}", pr)
+        ],
+    )
+    return told
 
 
-def _one(svc: Services, path: str, now: datetime, pending: list[str]) -> dict[str, Outcome]:
+def _one(
+    svc: Services, tip: Tip, path: str, now: datetime, pending: list[str]
+) -> dict[str, Outcome]:
     """Judge ``path``; a pull request denied as a whole (the grant shape: it adds several
     grant files) takes its other files still ``pending`` with it, in one push and one comment.
     Returns the outcome of each path handled."""
@@ -299,13 +324,13 @@ def _one(svc: Services, path: str, now: datetime, pending: list[str]) -> dict[st
     decision = decide_issue(inputs, svc.github.is_team_member)
     if decision.verdict is Verdict.FAILED:
         return {
-            path: Outcome(_shown_id(path), Action.FAILED, decision.reason, decision.pull_request)
+            path: Outcome(shown_id(path), Action.FAILED, decision.reason, decision.pull_request)
         }
     if decision.verdict is Verdict.DENY:
         mates = _same_pull_request(svc, inputs, decision, pending)
         if mates:
-            return _deny_together(svc, [path, *mates], decision, now)
-        return {path: _deny(svc, path, decision, now, judged=inputs.main_file)}
+            return _deny_together(svc, tip, [path, *mates], decision, now)
+        return {path: _deny(svc, tip, path, decision, now, judged=inputs.main_file)}
     return {path: _issue(svc, decision, now)}
 
 
@@ -336,7 +361,7 @@ def _same_pull_request(
 
 
 def _deny_together(
-    svc: Services, paths: list[str], decision: IssueDecision, now: datetime
+    svc: Services, tip: Tip, paths: list[str], decision: IssueDecision, now: datetime
 ) -> dict[str, Outcome]:
     """Deny every file of ``paths`` for ``decision`` (one pull request, denied as a whole): one
     ``deny`` commit per grant (the ledger's rule: one grant per commit), all in one push, and
@@ -347,12 +372,13 @@ def _deny_together(
     grants: dict[str, Grant] = {}
     judged: dict[str, bytes | None] = {}
     for path in paths:
-        judged[path] = svc.git.show(svc.tip, path)
-        grant, _ = read_grant_safely(judged[path] or b"", path)
+        at_tip = tip.file(path)
+        judged[path] = at_tip.data if at_tip else None
+        grant = at_tip.grant if at_tip else None
         if grant is None or not _ledger_safe(grant, path):
-            _revoke_recorded(svc, path, decision, now)
+            _revoke_recorded(svc, tip, path, decision, now)
             out[path] = Outcome(
-                _shown_id(path),
+                shown_id(path),
                 Action.FLAGGED,
                 f"{decision.reason}; the file cannot be recorded as denied (its values fail "
                 "validation): an admin must remove it",
@@ -362,42 +388,34 @@ def _deny_together(
         grants[path] = grant
         commits[path] = plan.deny_commit(grant, pr, decision.reason)
 
-    def build(git: Git) -> list[PlannedCommit]:
-        # only a file still exactly as judged: another run may have issued or removed it
-        return [c for p, c in commits.items() if _unchanged(git, p, judged[p])]
-
-    landed = set(svc.git.land(svc.remote, svc.branch, build)) if commits else set()
-    if not landed:
-        for path, grant in grants.items():
-            out[path] = Outcome(grant.id, Action.SKIPPED, "changed or removed meanwhile", pr)
-        return out
+    policy = _once(lambda: decision.policy or tip_policy_or_none(tip, svc.branch))
+    shown = list(grants.values())
+    endings = [
+        Ending(
+            outcome=Outcome(grant.id, Action.DENIED, decision.reason, pr),
+            commit=commits[path],
+            path=path,
+            # only a file still exactly as judged: another run may have issued or removed it
+            applies=_as_judged(judged[path]),
+            skipped="changed or removed meanwhile",
+            # one comment for the pull request, posted with its first grant's end
+            comment=deny_together_comment(shown, decision.reason) if n == 0 else None,
+            comment_on=pr,
+            event=svc.event("denied", grant, now, pull_request=pr, reason=decision.reason),
+            policy=policy,
+        )
+        for n, (path, grant) in enumerate(grants.items())
+    ]
+    out.update(zip(grants, tell(svc, endings), strict=True))
     for path in grants:
-        _revoke_recorded(svc, path, decision, now)
-    if pr is not None:
-        try:
-            svc.github.comment(pr, deny_together_comment(list(grants.values()), decision.reason))
-        except JitopsError as exc:  # the ledger is right; the comment is a courtesy
-            log.warning("could not comment on #%s: %s", pr, exc)
-    policy = decision.policy or svc.policy_or_none()
-    for path, grant in grants.items():
-        if policy is not None:
-            svc.notify(
-                policy, svc.event("denied", grant, now, pull_request=pr, reason=decision.reason)
-            )
-        out[path] = Outcome(grant.id, Action.DENIED, decision.reason, pr)
+        if out[path].action is Action.DENIED:
+            _revoke_recorded(svc, tip, path, decision, now)
     return out
 
 
-def deny_together_comment(grants: list[Grant], reason: str) -> str:
-    """One deny comment for every grant file of a pull request denied as a whole (inert)."""
-    shown = ", ".join(code_span(g.id) for g in grants[:100])
-    more = f" and {len(grants) - 100} more" if len(grants) > 100 else ""
-    return (
-        f"**jitops: access denied** for the {len(grants)} grants of this pull request: "
-        f"{shown}{more}.\n\n{code_span(reason, limit=500)}\n\n"
-        "The grant files are removed from main; no access was issued. Open one pull request "
-        "per grant, each with a new grant id, to ask again."
-    )
+def _once(get: Callable[[], Policy | None]) -> Callable[[], Policy | None]:
+    """``get``, asked at most once (the tip's invalid policy is logged once per pull request)."""
+    return functools.cache(get)
 
 
 # -- deny ------------------------------------------------------------------------------------
@@ -408,72 +426,63 @@ def _ledger_safe(grant: Grant | None, path: str) -> bool:
     return grant is not None and path == grant_path(grant.id) and valid_id(grant.id)
 
 
-def _revoke_recorded(svc: Services, path: str, decision: IssueDecision, now: datetime) -> None:
+def _revoke_recorded(
+    svc: Services, tip: Tip, path: str, decision: IssueDecision, now: datetime
+) -> None:
     """A denied file under a name jitops had issued under: the token jitops recorded ends (so
     no live token is ever left behind a deny). Read after the deny landed, from the history it
-    landed on: never a token another run issued while this one judged."""
+    landed on: never a token another run issued while this one judged (that run's file is
+    still on main then, and nothing is revoked)."""
+    if svc.git.show(svc.tip, path) is not None:
+        return
     issued = recorded_accessor(svc, path, now)
     if issued is not None:
-        svc.revoke_grant_token(decision.policy or svc.last_good_policy(), issued, grant_id_of(path))
+        svc.revoke_grant_token(decision.policy or tip.last_good_policy(), issued, grant_id_of(path))
 
 
-def _unchanged(git: Git, path: str, judged: bytes | None) -> bool:
-    """Whether ``path`` at the fresh tip is still the file the gate judged."""
-    there = git.show("HEAD", path)
-    return there is not None and there == judged
+def _as_judged(judged: bytes | None) -> Callable[[bytes | None], bool]:
+    """:attr:`Ending.applies` for a deny: only while main holds exactly the file the gate
+    judged (another run may have issued it, or removed it, meanwhile)."""
+    return lambda there: there is not None and there == judged
 
 
 def _deny(
-    svc: Services, path: str, decision: IssueDecision, now: datetime, *, judged: bytes
+    svc: Services, tip: Tip, path: str, decision: IssueDecision, now: datetime, *, judged: bytes
 ) -> Outcome:
     """Deny ``path`` (exactly the bytes ``judged``): remove it with a ``deny`` commit, comment,
     notify. When another run changed or removed the file meanwhile (it issued it, say), nothing
     is denied: the next run judges what is there."""
     grant = decision.grant
     if grant is None or not _ledger_safe(grant, path):
-        _revoke_recorded(svc, path, decision, now)
+        _revoke_recorded(svc, tip, path, decision, now)
         # nothing in this file can be written to git safely: an admin removes it by hand
         return Outcome(
-            _shown_id(path),
+            shown_id(path),
             Action.FLAGGED,
             f"{decision.reason}; the file cannot be recorded as denied (its values fail "
             "validation): an admin must remove it",
             decision.pull_request,
         )
-    commit = plan.deny_commit(grant, decision.pull_request, decision.reason)
-
-    def build(git: Git) -> list[PlannedCommit]:
-        return [commit] if _unchanged(git, path, judged) else []
-
-    if not svc.git.land(svc.remote, svc.branch, build):
-        return Outcome(
-            grant.id, Action.SKIPPED, "changed or removed meanwhile", decision.pull_request
-        )
-    _revoke_recorded(svc, path, decision, now)
-    if decision.pull_request is not None:
-        try:
-            svc.github.comment(decision.pull_request, deny_comment(grant, decision.reason))
-        except JitopsError as exc:  # the ledger is right; the comment is a courtesy
-            log.warning("could not comment on #%s: %s", decision.pull_request, exc)
-    policy = decision.policy or svc.policy_or_none()
-    if policy is not None:
-        svc.notify(
-            policy,
-            svc.event(
-                "denied", grant, now, pull_request=decision.pull_request, reason=decision.reason
-            ),
-        )
-    return Outcome(grant.id, Action.DENIED, decision.reason, decision.pull_request)
-
-
-def deny_comment(grant: Grant, reason: str) -> str:
-    """The deny comment; everything the requester wrote is rendered inert."""
-    return (
-        f"**jitops: access denied** for {code_span(grant.id)} ({code_span(grant.requester)}, "
-        f"{code_span(grant.role)}).\n\n{code_span(reason, limit=500)}\n\n"
-        "The grant file is removed from main; no access was issued. "
-        "Open a new pull request with a new grant id to ask again."
+    pr = decision.pull_request
+    (told,) = tell(
+        svc,
+        [
+            Ending(
+                outcome=Outcome(grant.id, Action.DENIED, decision.reason, pr),
+                commit=plan.deny_commit(grant, pr, decision.reason),
+                path=path,
+                applies=_as_judged(judged),
+                skipped="changed or removed meanwhile",
+                comment=deny_comment(grant, decision.reason),
+                comment_on=pr,
+                event=svc.event("denied", grant, now, pull_request=pr, reason=decision.reason),
+                policy=lambda: decision.policy or tip_policy_or_none(tip, svc.branch),
+            )
+        ],
     )
+    if told.action is Action.DENIED:
+        _revoke_recorded(svc, tip, path, decision, now)
+    return told
 
 
 # -- issue: record before deliver --------------------------------------------------------------
@@ -584,10 +593,12 @@ def _issue(
     )
 
 
-def redeliver(svc: Services, *, now: datetime, skip: frozenset[str] = frozenset()) -> list[Outcome]:
+def redeliver(
+    svc: Services, tip: Tip, *, now: datetime, skip: frozenset[str] = frozenset()
+) -> list[Outcome]:
     """Re-issue recorded grants whose delivery was never made (old token revoked)."""
     outcomes = []
-    for grant, decision, delivery in recent_undelivered(svc, now, skip):
+    for grant, decision, delivery in recent_undelivered(svc, tip, now, skip):
         assert grant.status is not None
         try:
             outcomes.append(

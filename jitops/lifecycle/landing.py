@@ -34,8 +34,10 @@ a merge GitHub made) gives no base tip: the gate denies.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from jitops.core import plan
 from jitops.core.gate import (
@@ -48,7 +50,6 @@ from jitops.core.gate import (
 )
 from jitops.core.grant import (
     GRANTS_DIR,
-    ID_RE,
     Grant,
     grant_id_of,
     grant_ids_in,
@@ -56,13 +57,17 @@ from jitops.core.grant import (
     is_grant_path,
     valid_id,
 )
-from jitops.core.policy import POLICY_DIR, PolicyError
+from jitops.core.policy import POLICY_DIR
 from jitops.core.record import Token, redeliver
+from jitops.core.tip import GrantFile, Tip
 from jitops.core.trailers import LedgerEntry, parse_trailers
 from jitops.delivery.seal import sealing_recipients
 from jitops.doors.git import Git
 from jitops.errors import JitopsError
 from jitops.lifecycle.services import Services, log
+
+if TYPE_CHECKING:
+    from jitops.doors.github import PullRequest
 
 #: A rebase merge of more commits than this is not followed (its base tip stays unknown: deny).
 MAX_REBASED_COMMITS = 50
@@ -73,19 +78,12 @@ class LandingUnknown(JitopsError):
     its replayed commits with it yet, or git and GitHub disagree): the gate's ``failed``."""
 
 
-def _shown_id(path: str) -> str:
-    """The id for output and logs: the file stem when it is a valid id, else a placeholder
-    (a hostile file name never reaches a terminal, a log or git)."""
-    stem = grant_id_of(path)
-    return stem if ID_RE.fullmatch(stem) and "\n" not in path else "(invalid grant file name)"
-
-
 def gate_inputs(svc: Services, path: str, now: datetime) -> IssueInputs:
     """Everything :func:`jitops.core.gate.decide_issue` needs about the grant file ``path``."""
     git, gh, tip = svc.git, svc.github, svc.tip
     main_file = git.show(tip, path) or b""
     added = git.last_commit_adding(tip, path)
-    since = commit_time(git, added) if added else now
+    since = git.commit_time(added) if added else now
     base = IssueInputs(
         path=path,
         main_file=main_file,
@@ -108,20 +106,7 @@ def gate_inputs(svc: Services, path: str, now: datetime) -> IssueInputs:
                 lookup_failure=f"GitHub associates no pull request with commit {added[:12]} yet",
             )
         pulls = [gh.pull_request(n) for n in numbers[:5]]
-        chosen = next(
-            (p for p in pulls if p.merged and p.base_ref == svc.branch and p.merge_commit_sha),
-            pulls[0],
-        )
-        facts = PullFacts(
-            number=chosen.number,
-            author=chosen.author,
-            merged=chosen.merged,
-            base_ref=chosen.base_ref,
-            head_sha=chosen.head_sha,
-            merged_at=chosen.merged_at,
-            merge_commit_sha=chosen.merge_commit_sha,
-            commits=chosen.commits,
-        )
+        facts = pull_facts(merged_into(pulls, svc.branch, merge_commit=True))
         base = replace(base, pull=facts)
         if not (facts.merged and facts.base_ref == svc.branch and facts.merge_commit_sha):
             return base
@@ -155,8 +140,35 @@ def _associated(svc: Services, sha: str) -> PullFacts | None:
         p = svc.github.pull_request(numbers[0])
     except JitopsError:
         return None
+    return pull_facts(p, commits=False)
+
+
+def merged_into(pulls: Sequence[PullRequest], branch: str, *, merge_commit: bool) -> PullRequest:
+    """Of the pull requests GitHub associates with a commit (not empty), the one merged into
+    ``branch`` (with a merge commit, when ``merge_commit``); else the first. A commit can be in
+    several pull requests (one merged into main, others still open or into other branches): the
+    one that brought it to ``branch`` is judged."""
+    return next(
+        (
+            p
+            for p in pulls
+            if p.merged and p.base_ref == branch and (p.merge_commit_sha or not merge_commit)
+        ),
+        pulls[0],
+    )
+
+
+def pull_facts(p: PullRequest, *, commits: bool = True) -> PullFacts:
+    """What the gate reads of a pull request (``commits``: with GitHub's commit count)."""
     return PullFacts(
-        p.number, p.author, p.merged, p.base_ref, p.head_sha, p.merged_at, p.merge_commit_sha
+        number=p.number,
+        author=p.author,
+        merged=p.merged,
+        base_ref=p.base_ref,
+        head_sha=p.head_sha,
+        merged_at=p.merged_at,
+        merge_commit_sha=p.merge_commit_sha,
+        commits=p.commits if commits else None,
     )
 
 
@@ -168,10 +180,10 @@ def find_landing(svc: Services, pull: PullFacts, added: str) -> tuple[bool, str 
     git, number, merge_sha = svc.git, pull.number, pull.merge_commit_sha
     if merge_sha is None or git.rev_parse(merge_sha) is None:
         return False, None  # not in main's history at all
-    chain = set(git.text("rev-list", "--first-parent", svc.tip, "--not", f"{added}^@").split())
+    chain = set(git.first_parent_line(svc.tip, added))
     if merge_sha not in chain or added not in chain:
         return False, None
-    parents = _parents(git, merge_sha)
+    parents = git.parents(merge_sha)
     if not parents:
         return False, None
     git.ensure_commits(svc.remote, [pull.head_sha])
@@ -179,13 +191,13 @@ def find_landing(svc: Services, pull: PullFacts, added: str) -> tuple[bool, str 
         return True, None  # the PR's own commit: it reached main by a push, not by a merge
     if len(parents) > 1:  # a merge commit (a merge queue's too): its first parent
         return added == merge_sha, parents[0]
-    own = git.text("rev-list", pull.head_sha, "--not", merge_sha).split()
+    own = git.commits_not_in(pull.head_sha, merge_sha)
     if pull.commits is not None and len(own) != pull.commits:
         raise LandingUnknown(
             f"GitHub counts {pull.commits} commits in pull request #{number}, git finds "
             f"{len(own)} of its head that {merge_sha[:12]} does not reach"
         )
-    replayed = len(git.text("rev-list", "--no-merges", pull.head_sha, "--not", merge_sha).split())
+    replayed = len(git.commits_not_in(pull.head_sha, merge_sha, merges=False))
     if replayed <= 1:  # a squash, or a rebase of one commit: the merge commit's parent
         return added == merge_sha, parents[0]
 
@@ -205,7 +217,7 @@ def find_landing(svc: Services, pull: PullFacts, added: str) -> tuple[bool, str 
         return True, None
     window = [merge_sha, before]
     while True:
-        older = _parents(git, window[-1])
+        older = git.parents(window[-1])
         if len(older) != 1:
             raise LandingUnknown(
                 f"{window[-1][:12]} on main is not a commit a rebase merge of #{number} made"
@@ -228,81 +240,26 @@ def find_landing(svc: Services, pull: PullFacts, added: str) -> tuple[bool, str 
 
 
 def _is_ancestor(git: Git, older: str, newer: str) -> bool:
-    code = git.proc("merge-base", "--is-ancestor", older, newer).returncode
-    if code not in (0, 1):
+    found = git.is_ancestor(older, newer)
+    if found is None:
         raise LandingUnknown(f"git cannot tell whether {older[:12]} is in {newer[:12]}'s history")
-    return code == 0
+    return found
 
 
 def _replays_one_of(git: Git, sha: str, head: str, merge_sha: str) -> bool:
     """Whether ``sha`` has the author, author date and message of one of the pull request's own
     commits (those of ``head`` that ``merge_sha`` does not reach): a rebase keeps them."""
-    fmt = "--format=%an%x00%ae%x00%ad%x00%B%x01"
-    own = git.run("log", "--no-merges", "--date=raw", fmt, head, "--not", merge_sha)
-    mine = git.run("log", "-1", "--date=raw", fmt, sha).split(b"\x01")[0].strip()
-    return mine in {c.strip() for c in own.split(b"\x01")}
+    return git.authorship(sha) in git.authorships(head, merge_sha)
 
 
 def _changes_exactly_the_pr(git: Git, before: str, after: str, head: str) -> bool:
     """Whether ``before..after`` sets exactly the paths the pull request (``head`` against its
     merge base with ``after``) changes, each to the head's content: what a squash does."""
-    bases = git.text("merge-base", "--all", after, head).split()
+    bases = git.merge_bases(after, head)
     if len(bases) != 1:
         return False
-    change = _changed_to(git, before, after)
-    return bool(change) and change == _changed_to(git, bases[0], head)
-
-
-def _changed_to(git: Git, old: str, new: str) -> set[tuple[bytes, str, str]]:
-    """``(path, new mode, new blob)`` of each path ``old..new`` changes (zeros: deleted)."""
-    fields = git.run("diff", "--raw", "-z", "--no-renames", "--no-abbrev", old, new).split(b"\0")
-    out = set()
-    for meta, path in zip(fields[0::2], fields[1::2], strict=False):
-        parts = meta.decode("ascii", "replace").lstrip(":").split()
-        if len(parts) == 5:
-            out.add((path, parts[1], parts[3]))
-    return out
-
-
-def _parents(git: Git, sha: str) -> list[str]:
-    return git.text("rev-list", "--parents", "-n", "1", sha).split()[1:]
-
-
-def commit_time(git: Git, sha: str) -> datetime:
-    return datetime.fromtimestamp(int(git.text("log", "-1", "--format=%ct", sha).strip()), UTC)
-
-
-def status_commit(git: Git, tip: str, path: str) -> str | None:
-    """The commit on main's first-parent line that wrote ``path``'s status block when it is
-    jitops' own ``issue`` commit (one parent, ``Jitops-Action: issue`` and ``Jitops-Grant``
-    for this grant, not the commit that added the file); None otherwise (DESIGN section 5).
-
-    A file jitops put back with a ``restore`` commit (a deletion it refused) counts as written
-    by the newest such issue commit when it is byte for byte what that commit wrote."""
-    grant_id = grant_id_of(path)
-    out = git.run("log", "--first-parent", "-m", "-z", "--format=%H %P%n%B", tip, "--", path)
-    records = [r for r in out.split(b"\0") if r.strip()]
-    if len(records) < 2:
-        return None  # the file arrived with its status block
-    newest = _shaped(records[0], grant_id, "issue")
-    if newest is not None or _shaped(records[0], grant_id, "restore") is None:
-        return newest
-    for record in records[1:-1]:
-        issue = _shaped(record, grant_id, "issue")
-        if issue is not None:
-            return issue if git.show(tip, path) == git.show(issue, path) else None
-    return None
-
-
-def _shaped(record: bytes, grant_id: str, action: str) -> str | None:
-    """The sha of a ``%H %P%n%B`` log record when it has one parent and the trailers of
-    ``action`` for ``grant_id`` (the shape of jitops' own commit; not yet proof)."""
-    head, _, message = record.decode("utf-8", "replace").strip().partition("\n")
-    ids = head.split()
-    lines = set(message.splitlines())
-    if len(ids) != 2 or f"Jitops-Action: {action}" not in lines:
-        return None
-    return ids[0] if f"Jitops-Grant: {grant_id}" in lines else None
+    change = git.changed_paths(before, after)
+    return bool(change) and change == git.changed_paths(bases[0], head)
 
 
 #: How far back `issue` looks for grant files deleted by pull requests (early revokes):
@@ -313,67 +270,29 @@ EARLY_REVOKE_WINDOW = timedelta(hours=768)
 def deletions(svc: Services, now: datetime) -> list[tuple[str, str]]:
     """``(path, sha)`` of grant files deleted on main's first-parent line within
     :data:`EARLY_REVOKE_WINDOW`, oldest first (jitops' own removals included)."""
-    since = now - EARLY_REVOKE_WINDOW
-    out = svc.git.run(
-        "log",
-        "--first-parent",
-        "-m",
-        "--reverse",
-        "--no-renames",
-        "--diff-filter=D",
-        "--name-only",
-        "-z",
-        "--format=%x01%H",
-        f"--since={since.strftime('%Y-%m-%dT%H:%M:%SZ')}",
-        svc.tip,
-        "--",
-        f"{GRANTS_DIR}/",
-    )
-    found = []
-    for chunk in out.split(b"\x01")[1:]:
-        fields = [f for f in chunk.split(b"\0") if f.strip()]
-        if not fields:
-            continue
-        head = fields[0].decode().split()
-        sha, paths = head[0], [head[1]] if len(head) > 1 else []
-        paths += [f.decode("utf-8", "replace").strip() for f in fields[1:]]
-        for path in paths:
-            if is_grant_path(path):
-                found.append((path, sha))
-    return found
+    found = svc.git.deletions_since(svc.tip, GRANTS_DIR, now - EARLY_REVOKE_WINDOW)
+    return [(path, sha) for path, sha in found if is_grant_path(path)]
 
 
 def jitops_own(svc: Services, sha: str, grant_id: str, now: datetime) -> bool:
-    """Whether ``sha`` is jitops' own ledger commit about ``grant_id`` (DESIGN section 5): the
-    rule audit applies (one parent, jitops' subject and trailers, a change that is exactly what
-    its action says) and -- for a recent one -- no pull request associated (a rebase merge can
-    replay a commit of exactly that shape)."""
+    """Whether ``sha`` is jitops' own ledger commit about ``grant_id`` (docs/design.md,
+    *Commit trailers*): the rule audit applies (one parent, jitops' subject and trailers, a
+    change that is exactly what its action says) and -- for a recent one -- no pull request
+    associated (a rebase merge can replay a commit of exactly that shape)."""
     entry = svc.git.jitops_entry(sha)  # audit's own-commit rule: shape, subject and change
     if entry is None or entry.grant != grant_id:
         return False
-    if now - commit_time(svc.git, sha) > svc.recheck_within:
+    if now - svc.git.commit_time(sha) > svc.recheck_within:
         return True
     return not svc.github.pulls_for_commit(sha)
 
 
 def recorded_accessor(svc: Services, path: str, now: datetime) -> str | None:
     """The accessor jitops' own newest ``issue`` commit recorded for ``path``, if any: what to
-    revoke when a later change to the file (a tampered status block) is denied."""
-    grant_id = grant_id_of(path)
-    out = svc.git.run(
-        "log", "--first-parent", "-m", "-z", "--format=%H %P%n%B", svc.tip, "--", path
-    )
-    for record in out.split(b"\0"):
-        head, _, message = record.decode("utf-8", "replace").strip().partition("\n")
-        ids = head.split()
-        lines = set(message.splitlines())
-        if len(ids) != 2 or "Jitops-Action: issue" not in lines:
-            continue
-        if f"Jitops-Grant: {grant_id}" not in lines or not jitops_own(svc, ids[0], grant_id, now):
-            continue
-        grant, _ = read_grant_safely(svc.git.show(ids[0], path) or b"", path)
-        return grant.status.token_accessor if grant and grant.status else None
-    return None
+    revoke when a later change to the file (a tampered status block) is denied. Only a commit
+    that passes the own-commit rule counts (:func:`own_record`)."""
+    found = own_record(svc, grant_id_of(path), now, issues_only=True)
+    return found.accessor if found is not None and found.issue_sha is not None else None
 
 
 @dataclass(frozen=True)
@@ -445,29 +364,30 @@ def recorded_grant(svc: Services, path: str, now: datetime) -> tuple[Grant, str]
     return found.grant, found.issue_sha
 
 
-def issued_by_jitops(svc: Services, path: str, now: datetime) -> bool:
-    """Whether the status block of ``path`` at the tip was written by jitops' own commit.
-
-    A recent status commit (within ``recheck_within``) is also checked with GitHub: a rebase
-    merge can replay a PR commit that looks like jitops' own, and GitHub associates it with
-    its pull request; jitops' own commits belong to none. (Such a forged status names no token
-    jitops created, so it gives nobody access; the check keeps the sweep from revoking the
-    accessor it names.)
-    """
-    sha = status_commit(svc.git, svc.tip, path)
-    if sha is None:
-        return False
-    if now - commit_time(svc.git, sha) > svc.recheck_within:
-        return True
-    try:
-        return not svc.github.pulls_for_commit(sha)
-    except JitopsError as exc:
-        log.warning("could not check who wrote the status of %s: %s", _shown_id(path), exc)
-        return True  # not re-judged now; checked again by the next run
+def recently_issued(
+    tip: Tip, now: datetime, within: timedelta, skip: frozenset[str] = frozenset()
+) -> list[GrantFile]:
+    """The grant files at the tip whose status says they were issued within ``within`` before
+    ``now`` and are still active, with a pull request to deliver to: the only ones whose
+    delivery a run re-checks (``skip``: ids or paths this run already handled). A file whose
+    name is not its id is never re-issued; an ``issued_at`` in the future is not recent."""
+    out = []
+    for f in tip.files:
+        grant = f.grant
+        if grant is None or grant.status is None or grant.id in skip or f.path in skip:
+            continue
+        if f.path != grant_path(grant.id) or not valid_id(grant.id):
+            continue  # a flagged file: never re-issued
+        status = grant.status
+        if status.pull_request is None or status.expires_at <= now:
+            continue
+        if timedelta(0) <= now - status.issued_at <= within:
+            out.append(f)
+    return out
 
 
 def recent_undelivered(
-    svc: Services, now: datetime, skip: frozenset[str] = frozenset()
+    svc: Services, tip: Tip, now: datetime, skip: frozenset[str] = frozenset()
 ) -> list[tuple[Grant, IssueDecision, str | None]]:
     """Active grants issued within ``recheck_within`` whose delivery was never made (the run
     that recorded them died before posting it), with what re-issuing them needs and the
@@ -479,27 +399,17 @@ def recent_undelivered(
     its comment was edited or deleted."""
     out: list[tuple[Grant, IssueDecision, str | None]] = []
     candidates = []
-    for path, data in sorted(svc.grant_files_at(svc.tip).items()):
-        grant, _ = read_grant_safely(data, path)
-        if grant is None or grant.status is None or grant.id in skip or path in skip:
-            continue
-        if path != grant_path(grant.id) or not valid_id(grant.id):
-            continue  # a flagged file: never re-issued
-        status = grant.status
-        if status.pull_request is None or status.expires_at <= now:
-            continue
-        if not timedelta(0) <= now - status.issued_at <= svc.recheck_within:
-            continue  # not recent (an issued_at in the future is not recent either)
-        found = own_record(svc, grant.id, now)
-        if found is None or found.entry.action != "issue" or found.file != data:
+    for f in recently_issued(tip, now, svc.recheck_within, skip):
+        assert f.grant is not None
+        found = own_record(svc, f.grant.id, now)
+        if found is None or found.entry.action != "issue" or found.file != f.data:
             continue  # only a grant whose file on main is jitops' own record
-        candidates.append((grant, found.delivery))
+        candidates.append((f.grant, found.delivery))
     if not candidates:
         return out
-    try:
-        policy = svc.policy_at(svc.tip)
-    except PolicyError as exc:
-        log.error("cannot re-deliver: the policy on main is invalid: %s", exc)
+    policy = tip.policy
+    if policy is None:
+        log.error("cannot re-deliver: the policy on main is invalid: %s", tip.policy_error)
         return out
     me = svc.github.whoami(policy.settings.bot).lower()
     for grant, delivery in candidates:
@@ -549,14 +459,13 @@ def recent_undelivered(
             (
                 grant,
                 IssueDecision(
-                    Verdict.ISSUE,
-                    "recorded but never delivered",
-                    None,
-                    fresh,
-                    recorded.pull_request,
-                    policy,
-                    recorded.approved_by,
-                    tuple(keys),
+                    verdict=Verdict.ISSUE,
+                    reason="recorded but never delivered",
+                    grant=fresh,
+                    pull_request=recorded.pull_request,
+                    policy=policy,
+                    approvers=recorded.approved_by,
+                    keys=tuple(keys),
                 ),
                 delivery,
             )
@@ -569,15 +478,15 @@ __all__ = [
     "MAX_REBASED_COMMITS",
     "LandingUnknown",
     "OwnRecord",
-    "commit_time",
     "deletions",
     "find_landing",
     "gate_inputs",
-    "issued_by_jitops",
     "jitops_own",
+    "merged_into",
     "own_record",
+    "pull_facts",
     "recent_undelivered",
+    "recently_issued",
     "recorded_accessor",
     "recorded_grant",
-    "status_commit",
 ]

@@ -20,32 +20,32 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from jitops.core import plan
-from jitops.core.commits import PlannedCommit
-from jitops.core.gate import PullFacts, decide_end, may_end
-from jitops.core.grant import GRANTS_DIR, Grant, format_time, grant_path
-from jitops.core.inert import code_span
+from jitops.core.gate import decide_end, may_end
+from jitops.core.grant import GRANTS_DIR, Grant, format_time, grant_path, shown_id
 from jitops.core.policy import Policy, PolicyError
 from jitops.core.principals import LOGIN_RE
-from jitops.doors.git import Git
+from jitops.core.tip import Tip
+from jitops.delivery.comment import restore_refused_comment, revoked_comment
 from jitops.errors import JitopsError
+from jitops.lifecycle.ending import Ending, absent, tell, token_note
 from jitops.lifecycle.landing import (
     LandingUnknown,
-    _shown_id,
-    commit_time,
     deletions,
     find_landing,
     jitops_own,
+    merged_into,
+    pull_facts,
     recorded_grant,
 )
 from jitops.lifecycle.outcome import Action, Outcome
-from jitops.lifecycle.services import Services, log
+from jitops.lifecycle.services import Services, log, policy_at, read_tip
 
 
 class RevokeError(JitopsError):
     """A grant that cannot be revoked as asked."""
 
 
-def early_revokes(svc: Services, *, now: datetime | None = None) -> list[Outcome]:
+def early_revokes(svc: Services, tip: Tip, *, now: datetime | None = None) -> list[Outcome]:
     """Revoke grants whose active files a merged pull request deleted (an early revoke), or put
     back the files of those it may not end.
 
@@ -83,19 +83,20 @@ def early_revokes(svc: Services, *, now: datetime | None = None) -> list[Outcome
             if ended:
                 # jitops ended it (expire, revoke, deny), so its token is dead -- unless the
                 # deleting commit only looks like jitops' own: Vault has the last word
-                vault = svc.vault(svc.last_good_policy())
+                vault = svc.vault(tip.last_good_policy())
                 token = vault.lookup_accessor(grant.status.token_accessor)
                 if not svc.is_ours(token, grant.id):
                     continue
-            outcomes.append(_deleted(svc, grant, path, sha, issue_sha, now, shaped=ended))
+            outcomes.append(_deleted(svc, tip, grant, path, sha, issue_sha, now, shaped=ended))
         except JitopsError as exc:
-            log.error("early revoke of %s failed: %s", _shown_id(path), exc)
-            outcomes.append(Outcome(_shown_id(path), Action.FAILED, str(exc)))
+            log.error("early revoke of %s failed: %s", shown_id(path), exc)
+            outcomes.append(Outcome(shown_id(path), Action.FAILED, str(exc)))
     return outcomes
 
 
 def _deleted(
     svc: Services,
+    tip: Tip,
     grant: Grant,
     path: str,
     sha: str,
@@ -108,7 +109,7 @@ def _deleted(
     back when whoever deleted it may not end it."""
     numbers = svc.github.pulls_for_commit(sha)
     if not numbers:
-        young = now - commit_time(svc.git, sha) <= svc.recheck_within
+        young = now - svc.git.commit_time(sha) <= svc.recheck_within
         if young and not shaped:
             return Outcome(
                 grant.id,
@@ -123,22 +124,13 @@ def _deleted(
             else f"commit {sha[:12]} (pushed to {svc.branch} without a pull request)"
         )
         return end_grant(
-            svc, grant, f"{by} deleted the grant file (early revoke)", now=now, remove=False
+            svc, tip, grant, f"{by} deleted the grant file (early revoke)", now=now, remove=False
         )
     pulls = [svc.github.pull_request(n) for n in numbers[:5]]
-    pull = next((p for p in pulls if p.merged and p.base_ref == svc.branch), pulls[0])
+    pull = merged_into(pulls, svc.branch, merge_commit=False)
     policy: Policy | None = None
     if pull.merged and pull.merge_commit_sha:
-        facts = PullFacts(
-            pull.number,
-            pull.author,
-            pull.merged,
-            pull.base_ref,
-            pull.head_sha,
-            pull.merged_at,
-            pull.merge_commit_sha,
-            pull.commits,
-        )
+        facts = pull_facts(pull)
         try:
             _landed, base_tip = find_landing(svc, facts, sha)
         except LandingUnknown as exc:
@@ -151,7 +143,7 @@ def _deleted(
             )
         if base_tip is not None:
             try:  # the policy main had before the pull request, never its own
-                policy = svc.policy_at(base_tip)
+                policy = policy_at(svc.git, base_tip)
             except PolicyError as exc:
                 log.warning("the policy before #%s landed is invalid: %s", pull.number, exc)
     own = grant.requester.lower() == pull.author.lower()
@@ -170,7 +162,7 @@ def _deleted(
         why = (
             f"pull request #{pull.number} deleted the grant file (early revoke; {decision.reason})"
         )
-        return end_grant(svc, grant, why, now=now, remove=False)
+        return end_grant(svc, tip, grant, why, now=now, remove=False)
     return _restore(svc, grant, path, issue_sha, pull.number, decision.reason)
 
 
@@ -182,28 +174,24 @@ def _restore(svc: Services, grant: Grant, path: str, issue_sha: str, pr: int, wh
     if recorded is None:
         raise RevokeError(f"{issue_sha[:12]} holds no {path}; cannot put it back")
     reason = f"pull request #{pr} deleted the grant file without the approval it needs: {why}"
-    commit = plan.restore_commit(grant, recorded, reason)
-
-    def build(git: Git) -> list[PlannedCommit]:
-        return [commit] if git.show("HEAD", path) is None else []
-
-    if not svc.git.land(svc.remote, svc.branch, build):
-        return Outcome(grant.id, Action.SKIPPED, "put back by another run meanwhile", pr)
     until = format_time(grant.status.expires_at)
-    try:
-        svc.github.comment(
-            pr,
-            f"**jitops: early revoke refused** — {code_span(grant.id)} "
-            f"({code_span(grant.requester)}, {code_span(grant.role)}): "
-            f"{code_span(why, limit=500)}.\n\njitops put the file back as it recorded it; the "
-            f"access stays until {code_span(until)}. To end it sooner, "
-            f"{code_span(grant.requester)} deletes it, a pull request deleting it gets the "
-            "approval named above before it is merged, or one of the admins runs the manual "
-            "revoke.",
-        )
-    except JitopsError as exc:  # the ledger is right; the comment is a courtesy
-        log.warning("could not comment on #%s: %s", pr, exc)
-    return Outcome(grant.id, Action.RESTORED, f"{reason}; put back, access stays until {until}", pr)
+    (told,) = tell(
+        svc,
+        [
+            Ending(
+                outcome=Outcome(
+                    grant.id, Action.RESTORED, f"{reason}; put back, access stays until {until}", pr
+                ),
+                commit=plan.restore_commit(grant, recorded, reason),
+                path=path,
+                applies=absent,
+                skipped="put back by another run meanwhile",
+                comment=restore_refused_comment(grant, why, until),
+                comment_on=pr,
+            )
+        ],
+    )
+    return told
 
 
 def run_revoke(
@@ -230,7 +218,8 @@ def run_revoke(
             )
     now = now or datetime.now(UTC)
     svc.git.fetch(svc.remote, svc.branch)
-    grant = svc.grants_at(svc.tip).get(grant_id)
+    tip = read_tip(svc)
+    grant = tip.grants().get(grant_id)
     if grant is None:
         raise RevokeError(
             f"no grant {grant_id!r} in grants/ on {svc.branch}; `jitops audit --active` lists "
@@ -239,12 +228,12 @@ def run_revoke(
     # whose grant it is: jitops' own record, not what the file says now
     found = recorded_grant(svc, grant_path(grant_id), now)
     owner = found[0].requester if found else grant.requester
-    policy = svc.last_good_policy()
+    policy = tip.last_good_policy()
     for login in dict.fromkeys((actor, *also)):
         decision = may_end(login, owner, policy, svc.github.is_team_member)
         if not decision.allowed:
             raise RevokeError(f"{decision.reason}; nothing was revoked")
-    return end_grant(svc, grant, reason.strip(), now=now, remove=True, actor=actor)
+    return end_grant(svc, tip, grant, reason.strip(), now=now, remove=True, actor=actor)
 
 
 def _valid_actor(login: str) -> bool:
@@ -254,6 +243,7 @@ def _valid_actor(login: str) -> bool:
 
 def end_grant(
     svc: Services,
+    tip: Tip,
     grant: Grant,
     reason: str,
     *,
@@ -262,37 +252,32 @@ def end_grant(
     actor: str | None = None,
 ) -> Outcome:
     """Revoke ``grant``'s token and record a ``revoke`` commit (removing the file if asked)."""
-    policy = svc.last_good_policy()
-    note = _revoke_note(svc, policy, grant) if grant.status else "No token had been issued."
-    commit = plan.revoke_commit(grant, reason, note, remove=remove, actor=actor)
-    path = grant_path(grant.id)
-
-    def build(git: Git) -> list[PlannedCommit]:
-        present = path in {e.path for e in git.ls_tree("HEAD", GRANTS_DIR)}
-        return [commit] if present == remove else []
-
-    svc.git.land(svc.remote, svc.branch, build)
+    policy = tip.last_good_policy()
+    note = revoke_token(svc, policy, grant) if grant.status else "No token had been issued."
     pr = grant.status.pull_request if grant.status else None
-    if pr is not None:
-        try:
-            svc.github.comment(
-                pr,
-                f"**jitops: access revoked** — {code_span(grant.id)} "
-                f"({code_span(grant.requester)}, {code_span(grant.role)}): "
-                f"{code_span(reason, limit=500)}. {note}",
+    (told,) = tell(
+        svc,
+        [
+            Ending(
+                outcome=Outcome(grant.id, Action.REVOKED, f"{reason}. {note}", pr),
+                commit=plan.revoke_commit(grant, reason, note, remove=remove, actor=actor),
+                path=grant_path(grant.id),
+                applies=(lambda there: there is not None) if remove else absent,
+                comment=revoked_comment(grant, reason, note),
+                comment_on=pr,
+                event=svc.event("revoked", grant, now, reason=reason),
+                policy=lambda: policy,
             )
-        except JitopsError as exc:
-            log.warning("could not comment on #%s: %s", pr, exc)
-    svc.notify(policy, svc.event("revoked", grant, now, reason=reason))
-    return Outcome(grant.id, Action.REVOKED, f"{reason}. {note}", pr)
+        ],
+    )
+    return told
 
 
-def _revoke_note(svc: Services, policy: Policy, grant: Grant) -> str:
+def revoke_token(svc: Services, policy: Policy, grant: Grant) -> str:
+    """Revoke the token ``grant``'s file names (when Vault knows it as this grant's) and say
+    what became of it."""
     assert grant.status is not None
     done = svc.revoke_grant_token(policy, grant.status.token_accessor, grant.id)
-    if done == "revoked":
-        return "jitops revoked its Vault token."
     if done == "foreign":
         log.warning("%s names a token Vault does not know as this grant's; left alone", grant.id)
-        return "The token its file names is not this grant's in Vault; jitops left it alone."
-    return "Vault had already ended its token."
+    return token_note(done)

@@ -7,11 +7,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from jitops.core.gate import DEFAULT_GIVE_UP_AFTER, read_grant_safely
-from jitops.core.grant import GRANT_SUFFIX, GRANTS_DIR, Grant, GrantStatus
-from jitops.core.policy import POLICY_DIR, Policy, PolicyError, load_policy
+from jitops.core.gate import DEFAULT_GIVE_UP_AFTER
+from jitops.core.grant import GRANT_SUFFIX, GRANTS_DIR, Grant
+from jitops.core.notify_payload import grant_event
+from jitops.core.policy import POLICY_DIR, Policy, PolicyError, VaultSettings, load_policy
+from jitops.core.tip import Tip, parse_grant_files
 from jitops.doors.git import Git, check_signing
 from jitops.doors.webhooks import Event, Notifier
 from jitops.errors import JitopsError, UsageError
@@ -30,8 +32,10 @@ RECHECK_WITHIN = timedelta(hours=1)
 
 @dataclass
 class Services:
-    """Everything a lifecycle run needs. ``vault`` is connected lazily: a run that only denies
-    or only records never logs in to Vault.
+    """The doors a lifecycle run works through (git, GitHub, Vault, webhooks) and where they
+    point. What a run reads of main is a :class:`~jitops.core.tip.Tip` (:func:`read_tip`), not
+    kept here. ``vault`` is connected lazily: a run that only denies or only records never logs
+    in to Vault.
 
     ``environ`` holds the job's environment (VAULT_TOKEN, GITHUB_TOKEN, webhook secrets): it
     is left out of ``repr()``, as are the doors holding credentials.
@@ -57,40 +61,12 @@ class Services:
     give_up_after: timedelta = DEFAULT_GIVE_UP_AFTER
     recheck_within: timedelta = RECHECK_WITHIN
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC), repr=False)
-    _vault: Vault | None = field(default=None, repr=False)
+    _vaults: dict[VaultSettings, Vault] = field(default_factory=dict, repr=False)
 
     @property
     def tip(self) -> str:
         """The remote-tracking ref of the protected branch (what was fetched last)."""
         return f"{self.remote}/{self.branch}"
-
-    def grant_files_at(self, ref: str) -> dict[str, bytes]:
-        """Every ``grants/*.yaml`` file at ``ref``, readable or not."""
-        return self.git.files_at(ref, GRANTS_DIR, GRANT_SUFFIX)
-
-    def policy_or_none(self) -> Policy | None:
-        """The policy at the tip, or None when it does not load (logged)."""
-        try:
-            return self.policy_at(self.tip)
-        except PolicyError as exc:
-            log.error("the policy on %s is invalid: %s", self.branch, exc)
-            return None
-
-    def last_good_policy(self) -> Policy:
-        """The policy at the tip, or the newest one on the first-parent line that loads: an
-        invalid policy on main must not stop expiries (they need only Vault's settings)."""
-        try:
-            return self.policy_at(self.tip)
-        except PolicyError as first:
-            shas = self.git.text(
-                "rev-list", "--first-parent", "-n", "50", self.tip, "--", POLICY_DIR
-            ).split()
-            for sha in shas:  # the policy as it was before each change, newest first
-                try:
-                    return self.policy_at(f"{sha}^1")
-                except (PolicyError, JitopsError):
-                    continue
-            raise first
 
     def is_ours(
         self,
@@ -118,63 +94,56 @@ class Services:
         )
 
     def vault(self, policy: Policy) -> Vault:
-        if self._vault is None:
-            self._vault = self.connect_vault(policy)
-        return self._vault
-
-    def policy_at(self, ref: str) -> Policy:
-        return load_policy(self.git.files_at(ref, POLICY_DIR, ".yaml"))
-
-    def grants_at(self, ref: str) -> dict[str, Grant]:
-        """Readable grants at ``ref`` by id (unreadable files are left for `validate`)."""
-        files = self.git.files_at(ref, GRANTS_DIR, GRANT_SUFFIX)
-        out = {}
-        for path, data in files.items():
-            grant, _problems = read_grant_safely(data, path)
-            if grant is not None:
-                out[grant.id] = grant
-        return out
-
-    def notifier(self, policy: Policy) -> Notifier:
-        # a bad webhook entry is logged and skipped: notifications never block the lifecycle
-        return Notifier(policy.settings.notify, self.environ, logger=log)
+        """Vault, logged in with ``policy``'s Vault settings on first use (one connection per
+        distinct settings: a run that only denies or only records never logs in)."""
+        settings = policy.settings.vault
+        if settings not in self._vaults:
+            self._vaults[settings] = self.connect_vault(policy)
+        return self._vaults[settings]
 
     def notify(self, policy: Policy, event: Event) -> None:
+        """Send ``event`` to ``policy``'s webhooks (a bad entry is logged and skipped:
+        notifications never block the lifecycle)."""
         self.notifier(policy).send(event)
 
-    def event(
-        self,
-        kind: str,
-        grant: Grant,
-        now: datetime,
-        *,
-        pull_request: int | None = None,
-        status: GrantStatus | None = None,
-        reason: str | None = None,
-    ) -> Event:
-        """A notification about ``grant`` (no secret: only what git shows too)."""
-        status = status or grant.status
-        if pull_request is None and status is not None:
-            pull_request = status.pull_request
+    def notifier(self, policy: Policy) -> Notifier:
+        return Notifier(policy.settings.notify, self.environ, logger=log)
+
+    def event(self, kind: str, grant: Grant, now: datetime, **facts: Any) -> Event:
+        """:func:`jitops.core.notify_payload.grant_event` for this repository."""
         server = self.environ.get("GITHUB_SERVER_URL", "https://github.com")
-        url = (
-            f"{server}/{self.repository}/pull/{pull_request}"
-            if self.repository and pull_request
-            else None
-        )
-        return Event(
-            kind=kind,
-            grant_id=grant.id,
-            requester=grant.requester,
-            role=grant.role,
-            pull_request=pull_request,
-            approved_by=status.approved_by if status else (),
-            expires_at=status.expires_at if status else None,
-            reason=reason,
-            at=now,
-            repository=self.repository,
-            url=url,
-        )
+        return grant_event(kind, grant, now, repository=self.repository, server=server, **facts)
+
+
+def policy_at(git: Git, ref: str) -> Policy:
+    """The policy in ``policies/`` at ``ref`` (PolicyError when it does not load)."""
+    return load_policy(git.files_at(ref, POLICY_DIR, ".yaml"))
+
+
+def read_tip(svc: Services) -> Tip:
+    """The tip of main, read once for a run: its grant files (parsed), its policy and the last
+    good policy (the newest on the first-parent line that loads, when the tip's does not)."""
+    git, ref = svc.git, svc.tip
+    files = parse_grant_files(git.files_at(ref, GRANTS_DIR, GRANT_SUFFIX))
+    try:
+        policy = policy_at(git, ref)
+    except PolicyError as first:
+        last_good: Policy | None = None
+        for sha in git.first_parent_touching(ref, POLICY_DIR, 50):
+            try:  # the policy as it was before each change, newest first
+                last_good = policy_at(git, f"{sha}^1")
+                break
+            except (PolicyError, JitopsError):
+                continue
+        return Tip(ref, files, None, first, last_good, None if last_good else first)
+    return Tip(ref, files, policy, None, policy)
+
+
+def tip_policy_or_none(tip: Tip, branch: str) -> Policy | None:
+    """The policy at the tip, or None when it does not load (logged, each time it is asked)."""
+    if tip.policy is None:
+        log.error("the policy on %s is invalid: %s", branch, tip.policy_error)
+    return tip.policy
 
 
 def open_services(

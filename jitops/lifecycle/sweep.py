@@ -21,50 +21,44 @@ does not stop expiries (the newest policy that loads gives the Vault settings).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from jitops.core import plan
-from jitops.core.commits import PlannedCommit
-from jitops.core.gate import read_grant_safely
-from jitops.core.grant import GRANTS_DIR, Grant, format_time, grant_path
-from jitops.core.inert import code_span
-from jitops.core.policy import Policy
-from jitops.doors.git import Git
+from jitops.core.grant import format_time, grant_path, shown_id
+from jitops.core.tip import SweepPlan, plan_sweep
+from jitops.delivery.comment import expired_comment
 from jitops.errors import JitopsError
+from jitops.lifecycle.ending import Ending, tell
 from jitops.lifecycle.issue import (
     issue_pending,
     redeliver,
     unissued_paths,
 )
-from jitops.lifecycle.landing import _shown_id
 from jitops.lifecycle.outcome import Action, Outcome
-from jitops.lifecycle.revoke import _revoke_note, early_revokes
-from jitops.lifecycle.services import Services, log
+from jitops.lifecycle.revoke import early_revokes, revoke_token
+from jitops.lifecycle.services import Services, log, read_tip
 
 
-@dataclass(frozen=True)
-class SweepPlan:
-    unissued: tuple[str, ...]  # paths of grant files jitops has not issued
-    expired: tuple[Grant, ...]
-    unreadable: tuple[tuple[str, str], ...]  # (path, what is wrong) of active-looking files
-
-
-def plan_sweep(svc: Services, now: datetime) -> SweepPlan:
-    grants = []
-    unreadable = []
-    for path, data in sorted(svc.grant_files_at(svc.tip).items()):
-        grant, problems = read_grant_safely(data, path)
-        if grant is None and b"status:" in data:
-            why = "; ".join(" ".join(p.message.split()) for p in problems[:2]) or "unreadable"
-            unreadable.append((path, why))
-        elif grant is not None and grant.status is not None:
-            grants.append(grant)
-    unissued = unissued_paths(svc, now, check_vault=False)
-    # a status block jitops did not write is judged by the gate, never expired (its accessor
-    # may name anybody's token)
-    ours = [g for g in grants if g.path not in unissued]
-    return SweepPlan(tuple(unissued), tuple(plan.expired(ours, now)), tuple(unreadable))
+def dry_run_outcomes(todo: SweepPlan) -> list[Outcome]:
+    """What ``jitops sweep --dry-run`` reports for ``todo``: the files an admin must repair,
+    the grants a run would finish issuing, the grants it would expire (nothing is changed)."""
+    outcomes = [
+        Outcome(
+            shown_id(path),
+            Action.FLAGGED,
+            f"{why}; an admin must repair or remove it (its token, if any, ends by its TTL)",
+        )
+        for path, why in todo.unreadable
+    ]
+    outcomes += [
+        Outcome(shown_id(p), Action.WOULD_ISSUE, "merged but not yet issued") for p in todo.unissued
+    ]
+    outcomes += [
+        Outcome(g.id, Action.WOULD_EXPIRE, f"expired at {format_time(g.status.expires_at)}")
+        for g in todo.expired
+        if g.status is not None
+    ]
+    return outcomes
 
 
 def run_sweep(
@@ -72,42 +66,27 @@ def run_sweep(
 ) -> list[Outcome]:
     now = now or datetime.now(UTC)
     svc.git.fetch(svc.remote, svc.branch)
-    todo = plan_sweep(svc, now)
+    tip = read_tip(svc)
+    todo = plan_sweep(tip, unissued_paths(svc, tip, now, check_vault=False), now)
     outcomes: list[Outcome] = []
     if dry_run:
-        outcomes += [
-            Outcome(
-                _shown_id(path),
-                Action.FLAGGED,
-                f"{why}; an admin must repair or remove it (its token, if any, ends by its TTL)",
-            )
-            for path, why in todo.unreadable
-        ]
-        outcomes += [
-            Outcome(_shown_id(p), Action.WOULD_ISSUE, "merged but not yet issued")
-            for p in todo.unissued
-        ]
-        outcomes += [
-            Outcome(g.id, Action.WOULD_EXPIRE, f"expired at {format_time(g.status.expires_at)}")
-            for g in todo.expired
-            if g.status is not None
-        ]
-        return outcomes
+        return dry_run_outcomes(todo)
     if todo.unissued:
         svc.say(f"finishing {len(todo.unissued)} unissued grant(s)")
-        outcomes += issue_pending(svc, now=now)
-    outcomes += redeliver(svc, now=now, skip=frozenset(o.grant for o in outcomes))
-    outcomes += early_revokes(svc, now=now)
+        outcomes += issue_pending(svc, tip, now=now)
+    outcomes += redeliver(svc, tip, now=now, skip=frozenset(o.grant for o in outcomes))
+    outcomes += early_revokes(svc, tip, now=now)
     if not todo.expired:
         return outcomes
     try:
-        policy = svc.last_good_policy()
+        policy = tip.last_good_policy()
     except JitopsError as exc:
         return outcomes + [Outcome(g.id, Action.FAILED, str(exc)) for g in todo.expired]
-    commits: list[tuple[Grant, PlannedCommit, Outcome, str]] = []
+    endings: list[Ending] = []
     for grant in todo.expired:
+        assert grant.status is not None
         try:
-            note = _revoke_note(svc, policy, grant)
+            note = revoke_token(svc, policy, grant)
         except JitopsError as exc:  # this grant only; the next sweep retries it
             log.error("could not revoke the token of %s: %s", grant.id, exc)
             outcomes.append(Outcome(grant.id, Action.FAILED, f"could not revoke its token: {exc}"))
@@ -117,42 +96,17 @@ def run_sweep(
             why = f"unexpected {type(exc).__name__}; report it as a bug"
             outcomes.append(Outcome(grant.id, Action.FAILED, why))
             continue
-        commits.append(
-            (
-                grant,
-                plan.expire_commit(grant, note),
-                Outcome(grant.id, Action.EXPIRED, note),
-                "expired",
+        # Vault already ended the token: the end is told even when another run (or an early
+        # revoke) removed the file first, which is then not removed twice
+        endings.append(
+            Ending(
+                outcome=Outcome(grant.id, Action.EXPIRED, note),
+                commit=plan.expire_commit(grant, note),
+                path=grant_path(grant.id),
+                comment=expired_comment(grant, note),
+                comment_on=grant.status.pull_request,
+                event=svc.event("expired", grant, now),
+                policy=lambda: policy,
             )
         )
-    if commits:
-        _land_removals(svc, commits, now, policy)
-        outcomes += [c[2] for c in commits]
-    return outcomes
-
-
-def _land_removals(
-    svc: Services,
-    commits: list[tuple[Grant, PlannedCommit, Outcome, str]],
-    now: datetime,
-    policy: Policy,
-) -> None:
-    def build(git: Git) -> list[PlannedCommit]:
-        present = {e.path for e in git.ls_tree("HEAD", GRANTS_DIR)}
-        # a grant removed meanwhile (by another run, or an early revoke) is not removed twice
-        return [c for g, c, _o, _k in commits if grant_path(g.id) in present]
-
-    svc.git.land(svc.remote, svc.branch, build)
-    for grant, _commit, outcome, kind in commits:
-        assert grant.status is not None
-        if grant.status.pull_request is not None:
-            try:
-                svc.github.comment(
-                    grant.status.pull_request,
-                    f"**jitops: access {kind}** — {code_span(grant.id)} "
-                    f"({code_span(grant.requester)}, {code_span(grant.role)}). "
-                    f"{outcome.detail}",
-                )
-            except JitopsError as exc:  # the ledger is already right; a comment can wait
-                log.warning("could not comment on #%s: %s", grant.status.pull_request, exc)
-        svc.notify(policy, svc.event(kind, grant, now))
+    return outcomes + tell(svc, endings)

@@ -19,7 +19,8 @@ bypass_mode}]``).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -291,6 +292,198 @@ def codeowners_findings(codeowners: str | None) -> list[Finding]:
 
 
 # -- rulesets and classic protection -------------------------------------------------------------
+@dataclass(frozen=True)
+class BranchRules:
+    """What protects the branch, as GitHub reports it: the active rules by type, the rulesets
+    they come from, classic branch protection (``{}``: none) and the jitops App's id."""
+
+    rules: Sequence[Mapping[str, Any]]
+    rulesets: Mapping[int, Mapping[str, Any] | None]
+    protection: Mapping[str, Any]
+    branch: str = "main"
+    app_id: int | None = None
+
+    def of_type(self, kind: str) -> list[Mapping[str, Any]]:
+        return [r for r in self.rules if str(r.get("type")) == kind]
+
+    def status_contexts(self) -> dict[str, Any]:
+        """Required status contexts -> the integration that must set them (None: anyone)."""
+        contexts: dict[str, Any] = {}
+        for rule in self.of_type("required_status_checks"):
+            for check in (rule.get("parameters") or {}).get("required_status_checks") or []:
+                contexts[str(check.get("context"))] = check.get("integration_id")
+        for context in self.protection.get("contexts") or ():
+            contexts.setdefault(str(context), None)
+        return contexts
+
+    def pull_request_rule(self, key: str, classic: str) -> bool:
+        """Whether a pull request rule (or classic protection's ``classic``) turns ``key`` on."""
+        on = any((r.get("parameters") or {}).get(key) for r in self.of_type("pull_request"))
+        return on or bool(self.protection.get(classic))
+
+
+#: One check of the branch's rules: the findings it makes (none when it has nothing to say).
+RulesCheck = Callable[[BranchRules], list[Finding]]
+
+
+def required_statuses(b: BranchRules) -> list[Finding]:
+    """Both jitops statuses are required."""
+    missing = [c for c in REQUIRED_CHECKS if c not in b.status_contexts()]
+    if not missing:
+        return [
+            Finding(
+                "required statuses", True, f"{b.branch} requires {' and '.join(REQUIRED_CHECKS)}"
+            )
+        ]
+    return [
+        Finding(
+            "required statuses",
+            False,
+            f"{b.branch} does not require {', '.join(missing)}",
+            f"add {', '.join(missing)} to the ruleset's required status checks, with "
+            "GitHub Actions as their source",
+        )
+    ]
+
+
+def status_sources(b: BranchRules) -> list[Finding]:
+    """A ruleset's required status without a pinned source may be set by any writer."""
+    contexts = b.status_contexts()
+    unpinned = [c for c in REQUIRED_CHECKS if c in contexts and contexts[c] is None]
+    if not unpinned or not b.of_type("required_status_checks"):
+        return []
+    return [
+        Finding(
+            "status sources",
+            True,
+            f"warning: {', '.join(unpinned)} may be set by anyone with write access; pin "
+            "their source to GitHub Actions in the ruleset",
+        )
+    ]
+
+
+def up_to_date_branches(b: BranchRules) -> list[Finding]:
+    """'Require branches to be up to date' makes approvals of an older head stop counting."""
+    strict = bool(b.protection.get("strict")) or any(
+        (r.get("parameters") or {}).get("strict_required_status_checks_policy")
+        for r in b.of_type("required_status_checks")
+    )
+    if not strict:
+        return []
+    return [
+        Finding(
+            "up-to-date branches",
+            True,
+            "warning: 'Require branches to be up to date before merging' is on: updating "
+            "a grant pull request moves its head and the approvals of the old head stop "
+            f"counting (jitops counts only approvals of the head); turn it off for {b.branch}",
+        )
+    ]
+
+
+def code_owner_review(b: BranchRules) -> list[Finding]:
+    """Code owners (the admins, for everything but grants) must review."""
+    owners = b.pull_request_rule("require_code_owner_review", "require_code_owner_reviews")
+    return [
+        Finding(
+            "code-owner review",
+            owners,
+            "code-owner review is required" if owners else "code-owner review is not required",
+            ""
+            if owners
+            else f"turn on 'Require review from Code Owners' in the ruleset for {b.branch}",
+        )
+    ]
+
+
+def stale_approvals(b: BranchRules) -> list[Finding]:
+    """Approvals are dismissed when new commits are pushed."""
+    stale = b.pull_request_rule("dismiss_stale_reviews_on_push", "dismiss_stale_reviews")
+    return [
+        Finding(
+            "stale approvals",
+            stale,
+            "stale approvals are dismissed on push" if stale else "approvals survive new pushes",
+            "" if stale else f"turn on 'Dismiss stale pull request approvals' for {b.branch}",
+        )
+    ]
+
+
+def bypass(b: BranchRules) -> list[Finding]:
+    """Only the jitops App may bypass the rules (it pushes the status and expiry commits)."""
+    ids = sorted({int(r["ruleset_id"]) for r in b.rules if r.get("ruleset_id") is not None})
+    if not ids:
+        return [
+            Finding(
+                "bypass",
+                False,
+                f"{b.branch} is protected only by classic branch protection, which cannot name "
+                "a GitHub App that may push",
+                f"protect {b.branch} with a ruleset whose only bypass actor is the jitops App "
+                f"({SETUP})",
+            )
+        ]
+    others: list[str] = []
+    apps: set[int] = set()
+    unreadable: list[int] = []
+    for rid in ids:
+        ruleset = b.rulesets.get(rid)
+        if ruleset is None or "bypass_actors" not in ruleset:
+            unreadable.append(rid)
+            continue
+        for actor in ruleset.get("bypass_actors") or []:
+            kind = str(actor.get("actor_type"))
+            actor_id = actor.get("actor_id")
+            if kind == "Integration" and (b.app_id is None or actor_id == b.app_id):
+                apps.add(int(actor_id or 0))
+            else:
+                others.append(f"{kind} {actor_id} (ruleset {ruleset.get('name', rid)})")
+    if unreadable:
+        return [
+            Finding(
+                "bypass",
+                False,
+                "could not read the bypass list of ruleset(s) "
+                + ", ".join(str(i) for i in unreadable),
+                "run `jitops doctor` with a token of a repository admin (bypass lists are shown "
+                "to admins only)",
+            )
+        ]
+    if others:
+        return [
+            Finding(
+                "bypass",
+                False,
+                "besides the jitops App, these may bypass the rules of "
+                f"{b.branch}: {', '.join(others)}",
+                "remove them from the ruleset's bypass list: whoever bypasses can merge an "
+                "unreviewed policy or workflow change",
+            )
+        ]
+    if not apps:
+        return [
+            Finding(
+                "bypass",
+                False,
+                "the jitops App is not a bypass actor: its status and expiry commits cannot "
+                f"reach {b.branch}",
+                "add the jitops GitHub App to the ruleset's bypass list (mode: always)",
+            )
+        ]
+    return [Finding("bypass", True, "only the jitops App may bypass the rules")]
+
+
+#: The checks of a protected branch, in the order they are reported.
+RULES_CHECKS: tuple[RulesCheck, ...] = (
+    required_statuses,
+    status_sources,
+    up_to_date_branches,
+    code_owner_review,
+    stale_approvals,
+    bypass,
+)
+
+
 def rules_findings(
     rules: Sequence[Mapping[str, Any]],
     rulesets: Mapping[int, Mapping[str, Any] | None],
@@ -299,19 +492,14 @@ def rules_findings(
     branch: str = "main",
     app_id: int | None = None,
 ) -> list[Finding]:
-    """Check the branch's active rules (rulesets) and classic protection together.
+    """Check the branch's active rules (rulesets) and classic protection together
+    (:data:`RULES_CHECKS`, each on its own).
 
     ``rules``: the answer of ``GET /repos/{o}/{r}/rules/branches/{branch}``;
     ``rulesets``: ruleset id -> ``GET /repos/{o}/{r}/rulesets/{id}`` (None when unreadable);
     ``protection``: classic branch protection as plain data (None when there is none);
     ``app_id``: the jitops GitHub App's id, when known.
     """
-    out: list[Finding] = []
-    by_type: dict[str, list[Mapping[str, Any]]] = {}
-    for rule in rules:
-        by_type.setdefault(str(rule.get("type")), []).append(rule)
-    prot = protection or {}
-
     if not rules and protection is None:
         return [
             Finding(
@@ -323,146 +511,8 @@ def rules_findings(
                 f"the jitops App its only bypass actor ({SETUP})",
             )
         ]
-
-    # required statuses
-    contexts: dict[str, Any] = {}
-    strict = bool(prot.get("strict"))
-    for rule in by_type.get("required_status_checks", []):
-        params = rule.get("parameters") or {}
-        for check in params.get("required_status_checks") or []:
-            contexts[str(check.get("context"))] = check.get("integration_id")
-        strict = strict or bool(params.get("strict_required_status_checks_policy"))
-    for context in prot.get("contexts") or ():
-        contexts.setdefault(str(context), None)
-    missing = [c for c in REQUIRED_CHECKS if c not in contexts]
-    out.append(
-        Finding(
-            "required statuses",
-            not missing,
-            f"{branch} requires {' and '.join(REQUIRED_CHECKS)}"
-            if not missing
-            else f"{branch} does not require {', '.join(missing)}",
-            ""
-            if not missing
-            else f"add {', '.join(missing)} to the ruleset's required status checks, with "
-            "GitHub Actions as their source",
-        )
-    )
-    unpinned = [c for c in REQUIRED_CHECKS if c in contexts and contexts[c] is None]
-    if unpinned and by_type.get("required_status_checks"):
-        out.append(
-            Finding(
-                "status sources",
-                True,
-                f"warning: {', '.join(unpinned)} may be set by anyone with write access; pin "
-                "their source to GitHub Actions in the ruleset",
-            )
-        )
-    if strict:
-        out.append(
-            Finding(
-                "up-to-date branches",
-                True,
-                "warning: 'Require branches to be up to date before merging' is on: updating "
-                "a grant pull request moves its head and the approvals of the old head stop "
-                f"counting (jitops counts only approvals of the head); turn it off for {branch}",
-            )
-        )
-
-    # reviews
-    pr_params: dict[str, Any] = {}
-    for rule in by_type.get("pull_request", []):
-        for key, value in (rule.get("parameters") or {}).items():
-            pr_params[key] = pr_params.get(key) or value
-    owners = bool(pr_params.get("require_code_owner_review")) or bool(
-        prot.get("require_code_owner_reviews")
-    )
-    out.append(
-        Finding(
-            "code-owner review",
-            owners,
-            "code-owner review is required" if owners else "code-owner review is not required",
-            ""
-            if owners
-            else f"turn on 'Require review from Code Owners' in the ruleset for {branch}",
-        )
-    )
-    stale = bool(pr_params.get("dismiss_stale_reviews_on_push")) or bool(
-        prot.get("dismiss_stale_reviews")
-    )
-    out.append(
-        Finding(
-            "stale approvals",
-            stale,
-            "stale approvals are dismissed on push" if stale else "approvals survive new pushes",
-            "" if stale else f"turn on 'Dismiss stale pull request approvals' for {branch}",
-        )
-    )
-
-    # who may bypass
-    ids = sorted({int(r["ruleset_id"]) for r in rules if r.get("ruleset_id") is not None})
-    if not ids:
-        out.append(
-            Finding(
-                "bypass",
-                False,
-                f"{branch} is protected only by classic branch protection, which cannot name "
-                "a GitHub App that may push",
-                f"protect {branch} with a ruleset whose only bypass actor is the jitops App "
-                f"({SETUP})",
-            )
-        )
-        return out
-    others: list[str] = []
-    apps: set[int] = set()
-    unreadable: list[int] = []
-    for rid in ids:
-        ruleset = rulesets.get(rid)
-        if ruleset is None or "bypass_actors" not in ruleset:
-            unreadable.append(rid)
-            continue
-        for actor in ruleset.get("bypass_actors") or []:
-            kind = str(actor.get("actor_type"))
-            actor_id = actor.get("actor_id")
-            if kind == "Integration" and (app_id is None or actor_id == app_id):
-                apps.add(int(actor_id or 0))
-            else:
-                others.append(f"{kind} {actor_id} (ruleset {ruleset.get('name', rid)})")
-    if unreadable:
-        out.append(
-            Finding(
-                "bypass",
-                False,
-                "could not read the bypass list of ruleset(s) "
-                + ", ".join(str(i) for i in unreadable),
-                "run `jitops doctor` with a token of a repository admin (bypass lists are shown "
-                "to admins only)",
-            )
-        )
-    elif others:
-        out.append(
-            Finding(
-                "bypass",
-                False,
-                "besides the jitops App, these may bypass the rules of "
-                f"{branch}: {', '.join(others)}",
-                "remove them from the ruleset's bypass list: whoever bypasses can merge an "
-                "unreviewed policy or workflow change",
-            )
-        )
-    elif not apps:
-        out.append(
-            Finding(
-                "bypass",
-                False,
-                "the jitops App is not a bypass actor: its status and expiry commits cannot "
-                f"reach {branch}",
-                "add the jitops GitHub App to the ruleset's bypass list (mode: always)",
-            )
-        )
-    else:
-        out.append(Finding("bypass", True, "only the jitops App may bypass the rules"))
-    return out
+    b = BranchRules(rules, rulesets, protection or {}, branch, app_id)
+    return [finding for check in RULES_CHECKS for finding in check(b)]
 
 
 def members_finding(team: str | None, error: str | None) -> Finding:

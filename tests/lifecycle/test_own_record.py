@@ -295,8 +295,8 @@ def test_a_grant_another_run_issued_meanwhile_is_never_denied(
     other = dataclasses.replace(world.services(), git=Git(world.gh.clone(tmp_path / "b")))
     listed = issue_module.pending_files
 
-    def then_b_runs(svc: Any, now: datetime, **kw: Any) -> Any:
-        out = listed(svc, now, **kw)
+    def then_b_runs(svc: Any, tip: Any, now: datetime, **kw: Any) -> Any:
+        out = listed(svc, tip, now, **kw)
         if svc.git.root == world.checkout:  # run A: B runs between A's listing and judging
             assert sorted(results(run_issue(other))) == [(first, "issued"), (second, "issued")]
         return out

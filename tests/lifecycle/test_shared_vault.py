@@ -58,8 +58,7 @@ def test_a_sweep_touches_only_its_own_repositorys_tokens(two: tuple[World, World
     svc = a.services()
     outcomes = run_sweep(svc, now=datetime.now(UTC) + timedelta(minutes=10))
     assert [(o.grant, o.action) for o in outcomes] == [("stg-octocat-a1", "expired")]
-    vault = svc._vault
-    assert vault is not None
+    (vault,) = svc._vaults.values()  # the run's one Vault
     # one lookup (Vault confirms the accessor is that grant's token) and one revoke
     assert vault.request_count == 2
     admin = b.admin()

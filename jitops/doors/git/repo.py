@@ -11,6 +11,7 @@ import tempfile
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,8 +41,9 @@ class Git:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
-    def proc(self, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-        """Run git; the caller looks at the return code."""
+    def _proc(self, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+        """Run git; the caller looks at the return code. Raw command lines stay inside the
+        door: callers ask the named questions below."""
         try:
             return subprocess.run(
                 ["git", *args],
@@ -57,28 +59,33 @@ class Git:
         except subprocess.TimeoutExpired:
             raise GitError(f"git {args[0]} took longer than {GIT_TIMEOUT}s; try again") from None
 
-    def run(self, *args: str, input: bytes | None = None, check: bool = True) -> bytes:
-        proc = self.proc(*args, input=input)
+    def _run(self, *args: str, input: bytes | None = None, check: bool = True) -> bytes:
+        proc = self._proc(*args, input=input)
         if check and proc.returncode != 0:
             detail = proc.stderr.decode("utf-8", "replace").strip().splitlines()
             raise GitError(f"git {args[0]} failed: {detail[-1] if detail else 'no output'}")
         return proc.stdout
 
-    def text(self, *args: str) -> str:
-        return self.run(*args).decode("utf-8", "replace")
+    def _text(self, *args: str) -> str:
+        return self._run(*args).decode("utf-8", "replace")
 
     # -- queries ---------------------------------------------------------------------------
     def is_repo(self) -> bool:
-        proc = self.run("rev-parse", "--is-inside-work-tree", check=False)
+        proc = self._run("rev-parse", "--is-inside-work-tree", check=False)
         return proc.strip() == b"true"
 
+    def toplevel(self) -> Path | None:
+        """The top of the work tree this repository's root is in (None: not in git)."""
+        out = self._run("rev-parse", "--show-toplevel", check=False).decode().strip()
+        return Path(out) if out else None
+
     def rev_parse(self, ref: str) -> str | None:
-        out = self.run("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
+        out = self._run("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
         return out.decode().strip() or None
 
     def ls_tree(self, ref: str, directory: str) -> list[TreeEntry]:
         """Entries directly inside ``directory`` at ``ref`` (empty when it does not exist)."""
-        out = self.run("ls-tree", "-z", ref, "--", directory.rstrip("/") + "/")
+        out = self._run("ls-tree", "-z", ref, "--", directory.rstrip("/") + "/")
         entries = []
         for record in out.split(b"\0"):
             if not record:
@@ -92,7 +99,7 @@ class Git:
         """Contents of many blobs in one ``git cat-file --batch`` process."""
         if not shas:
             return {}
-        out = self.run("cat-file", "--batch", input=("\n".join(shas) + "\n").encode())
+        out = self._run("cat-file", "--batch", input=("\n".join(shas) + "\n").encode())
         blobs: dict[str, bytes] = {}
         pos = 0
         for sha in shas:
@@ -117,7 +124,7 @@ class Git:
 
     def paths_ever_added(self, ref: str, directory: str) -> set[str]:
         """Every path ever added under ``directory`` in the history of ``ref``."""
-        out = self.run(
+        out = self._run(
             "log",
             "--no-renames",
             "--diff-filter=A",
@@ -133,7 +140,9 @@ class Git:
     # -- lifecycle queries --------------------------------------------------------------------
     def fetch(self, remote: str, branch: str) -> None:
         """Update ``remote/branch`` from the remote."""
-        self.run("fetch", "--quiet", remote, f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}")
+        self._run(
+            "fetch", "--quiet", remote, f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}"
+        )
 
     def changes_in_range(
         self, before: str | None, after: str, directory: str
@@ -143,7 +152,7 @@ class Git:
         ``before`` (a new branch), only ``after`` itself is considered."""
         zero = not before or set(before) == {"0"} or self.rev_parse(before) is None
         rev = [f"{after}^!"] if zero else [f"{before}..{after}"]
-        out = self.run(
+        out = self._run(
             "log",
             "--first-parent",
             "-m",
@@ -167,7 +176,7 @@ class Git:
 
     def last_commit_adding(self, ref: str, path: str) -> str | None:
         """The newest commit in ``ref``'s first-parent history that added ``path``."""
-        out = self.text(
+        out = self._text(
             "log", "--first-parent", "-m", "--diff-filter=A", "-1", "--format=%H", ref, "--", path
         )
         return out.strip() or None
@@ -176,7 +185,7 @@ class Git:
         """Fetch any of ``shas`` this clone does not have yet (a shallow CI checkout)."""
         missing = [s for s in shas if self.rev_parse(s) is None]
         if missing:
-            self.run("fetch", "-q", remote, *missing)
+            self._run("fetch", "-q", remote, *missing)
 
     def start_branch(self, name: str, start: str) -> None:
         """Check out a new local branch ``name`` at ``start`` (refuses to clobber one)."""
@@ -184,32 +193,32 @@ class Git:
             raise GitError(f"a branch {name} already exists here; delete it or pick another id")
         # --no-track: the request branch is not main's (``git pull`` on it then pulls its own
         # pushed branch once :meth:`push_branch` set it, instead of refusing to reconcile)
-        self.run("checkout", "-q", "--no-track", "-b", name, start)
+        self._run("checkout", "-q", "--no-track", "-b", name, start)
 
     def remote_url(self, remote: str = "origin") -> str | None:
         """The configured URL of ``remote`` as written in the config (``url.*.insteadOf``
         rewrites are not applied: the URL names the repository), None when not set."""
-        proc = self.proc("config", "--get", f"remote.{remote}.url")
+        proc = self._proc("config", "--get", f"remote.{remote}.url")
         return (
             proc.stdout.decode("utf-8", "replace").strip() or None if proc.returncode == 0 else None
         )
 
     def local_branches(self, prefix: str) -> list[str]:
         """Names (without ``prefix``) of the local branches starting with ``prefix``."""
-        out = self.text("for-each-ref", "--format=%(refname:short)", f"refs/heads/{prefix}")
+        out = self._text("for-each-ref", "--format=%(refname:short)", f"refs/heads/{prefix}")
         return [b.removeprefix(prefix) for b in out.split()]
 
     def push_branch(self, remote: str, name: str) -> None:
         """Push HEAD as ``name`` and make it the current branch's upstream."""
-        self.run("push", "-q", "--set-upstream", remote, f"HEAD:refs/heads/{name}")
+        self._run("push", "-q", "--set-upstream", remote, f"HEAD:refs/heads/{name}")
 
     def message(self, sha: str) -> str:
         """The full commit message of ``sha``."""
-        return self.text("log", "-1", "--format=%B", sha)
+        return self._text("log", "-1", "--format=%B", sha)
 
     def find_trailer(self, ref: str, key: str, value: str, action: str) -> list[str]:
         """Commits in ``ref`` carrying both ``key: value`` and ``Jitops-Action: action``."""
-        out = self.text(
+        out = self._text(
             "log",
             ref,
             "--format=%H",
@@ -225,7 +234,7 @@ class Git:
         ``Jitops-Grant: grant_id`` and a ledger action (issue, deny, expire, revoke): the
         candidates for jitops' own record of that grant. Only their shape was matched; whether
         each is jitops' own is :meth:`jitops_entry`'s and the caller's to decide."""
-        out = self.text(
+        out = self._text(
             "log",
             "--first-parent",
             "--format=%H",
@@ -258,8 +267,101 @@ class Git:
 
     def show(self, ref: str, path: str) -> bytes | None:
         """Contents of ``path`` at ``ref`` (None when it does not exist there)."""
-        proc = self.proc("cat-file", "blob", f"{ref}:{path}")
+        proc = self._proc("cat-file", "blob", f"{ref}:{path}")
         return proc.stdout if proc.returncode == 0 else None
+
+    # -- the ledger's questions (how a grant file landed, what jitops recorded) ---------------
+    def first_parent_line(self, tip: str, since: str) -> list[str]:
+        """Commits on ``tip``'s first-parent line from ``since`` (included) to ``tip``, newest
+        first: what ``since``'s parents do not reach."""
+        return self._text("rev-list", "--first-parent", tip, "--not", f"{since}^@").split()
+
+    def first_parent_touching(self, tip: str, directory: str, limit: int) -> list[str]:
+        """The newest ``limit`` commits on ``tip``'s first-parent line that change
+        ``directory``, newest first."""
+        return self._text(
+            "rev-list", "--first-parent", "-n", str(limit), tip, "--", directory
+        ).split()
+
+    def commits_not_in(self, head: str, base: str, *, merges: bool = True) -> list[str]:
+        """Commits of ``head``'s history that ``base`` does not reach (``merges=False``: only
+        the non-merge ones), newest first."""
+        only = [] if merges else ["--no-merges"]
+        return self._text("rev-list", *only, head, "--not", base).split()
+
+    def parents(self, sha: str) -> list[str]:
+        """The parents of commit ``sha``, the first parent first."""
+        return self._text("rev-list", "--parents", "-n", "1", sha).split()[1:]
+
+    def is_ancestor(self, older: str, newer: str) -> bool | None:
+        """Whether ``older`` is in ``newer``'s history (None: git cannot tell)."""
+        code = self._proc("merge-base", "--is-ancestor", older, newer).returncode
+        return None if code not in (0, 1) else code == 0
+
+    def merge_bases(self, one: str, other: str) -> list[str]:
+        """Every best common ancestor of ``one`` and ``other``."""
+        return self._text("merge-base", "--all", one, other).split()
+
+    def commit_time(self, sha: str) -> datetime:
+        """When ``sha`` was committed (its committer date)."""
+        return datetime.fromtimestamp(
+            int(self._text("log", "-1", "--format=%ct", sha).strip()), UTC
+        )
+
+    #: author, author date (raw) and whole message of a commit, each record ended by \x01
+    _AUTHORSHIP = "--format=%an%x00%ae%x00%ad%x00%B%x01"
+
+    def authorship(self, sha: str) -> bytes:
+        """The author, author date and message of ``sha`` (what a rebase keeps)."""
+        out = self._run("log", "-1", "--date=raw", self._AUTHORSHIP, sha)
+        return out.split(b"\x01")[0].strip()
+
+    def authorships(self, head: str, base: str) -> set[bytes]:
+        """:meth:`authorship` of every non-merge commit of ``head`` that ``base`` does not
+        reach."""
+        out = self._run("log", "--no-merges", "--date=raw", self._AUTHORSHIP, head, "--not", base)
+        return {c.strip() for c in out.split(b"\x01")}
+
+    def changed_paths(self, old: str, new: str) -> set[tuple[bytes, str, str]]:
+        """``(path, new mode, new blob)`` of each path ``old..new`` changes (zeros: deleted)."""
+        raw = self._run("diff", "--raw", "-z", "--no-renames", "--no-abbrev", old, new)
+        fields = raw.split(b"\0")
+        out = set()
+        for meta, path in zip(fields[0::2], fields[1::2], strict=False):
+            parts = meta.decode("ascii", "replace").lstrip(":").split()
+            if len(parts) == 5:
+                out.add((path, parts[1], parts[3]))
+        return out
+
+    def deletions_since(self, tip: str, directory: str, since: datetime) -> list[tuple[str, str]]:
+        """``(path, sha)`` of every file under ``directory`` deleted on ``tip``'s first-parent
+        line by a commit made after ``since``, oldest first (merges against their first
+        parent)."""
+        out = self._run(
+            "log",
+            "--first-parent",
+            "-m",
+            "--reverse",
+            "--no-renames",
+            "--diff-filter=D",
+            "--name-only",
+            "-z",
+            "--format=%x01%H",
+            f"--since={since.strftime('%Y-%m-%dT%H:%M:%SZ')}",
+            tip,
+            "--",
+            f"{directory.rstrip('/')}/",
+        )
+        found = []
+        for chunk in out.split(b"\x01")[1:]:
+            fields = [f for f in chunk.split(b"\0") if f.strip()]
+            if not fields:
+                continue
+            head = fields[0].decode().split()
+            sha, paths = head[0], [head[1]] if len(head) > 1 else []
+            paths += [f.decode("utf-8", "replace").strip() for f in fields[1:]]
+            found += [(path, sha) for path in paths]
+        return found
 
     # -- writing the ledger -------------------------------------------------------------------
     def commit(
@@ -273,16 +375,16 @@ class Git:
             full = self.root / path
             if data is None:
                 if full.exists() or full.is_symlink():
-                    self.run("rm", "-q", "--", path)
+                    self._run("rm", "-q", "--", path)
             else:
                 full.parent.mkdir(parents=True, exist_ok=True)
                 full.write_bytes(data)
-                self.run("add", "--", path)
+                self._run("add", "--", path)
         env_identity = []
         for key, default in (("name", BOT_NAME), ("email", BOT_EMAIL)):
-            if not self.run("config", f"user.{key}", check=False).strip():
+            if not self._run("config", f"user.{key}", check=False).strip():
                 env_identity += ["-c", f"user.{key}={default}"]
-        self.run(
+        self._run(
             *env_identity,
             *sign,
             "commit",
@@ -293,7 +395,7 @@ class Git:
             "-",
             input=message.encode("utf-8"),
         )
-        return self.text("rev-parse", "HEAD").strip()
+        return self._text("rev-parse", "HEAD").strip()
 
     def land(
         self,
@@ -308,12 +410,12 @@ class Git:
         with signing() as sign:
             for attempt in range(1, attempts + 1):
                 self.fetch(remote, branch)
-                self.run("checkout", "-q", "-f", "-B", branch, f"{remote}/{branch}")
+                self._run("checkout", "-q", "-f", "-B", branch, f"{remote}/{branch}")
                 planned = build(self)
                 if not planned:
                     return []
                 shas = [self.commit(p.changes, p.message, sign=sign) for p in planned]
-                proc = self.proc("push", "-q", remote, f"HEAD:refs/heads/{branch}")
+                proc = self._proc("push", "-q", remote, f"HEAD:refs/heads/{branch}")
                 if proc.returncode == 0:
                     return shas
                 said = proc.stderr.decode("utf-8", "replace")
@@ -347,7 +449,7 @@ class Git:
         if any("\n" in n for n in names):
             raise GitError("a revision name cannot contain a newline")
         data = ("\n".join(names) + "\n").encode()
-        out = self.run("cat-file", "--batch-check", input=data).decode("utf-8", "replace")
+        out = self._run("cat-file", "--batch-check", input=data).decode("utf-8", "replace")
         lines = out.splitlines()
         found: dict[str, str | None] = {}
         for name, line in zip(names, lines, strict=False):
@@ -361,7 +463,7 @@ class Git:
         bad; ``N`` none; ``E`` cannot be checked...), in one ``git log --no-walk``."""
         if not shas:
             return {}
-        out = self.run(
+        out = self._run(
             "-c",
             f"gpg.ssh.allowedSignersFile={Path(allowed_signers).resolve()}",
             "log",
@@ -378,7 +480,7 @@ class Git:
         ``git log --no-walk``; commits this clone does not have are left out."""
         if not shas:
             return {}
-        out = self.proc(
+        out = self._proc(
             "log",
             "--no-walk=unsorted",
             "--ignore-missing",
@@ -531,5 +633,4 @@ BOT_EMAIL = "jitops-bot@users.noreply.github.com"
 
 def find_root(start: Path) -> Path | None:
     """The top of the git work tree containing ``start``, or None outside git."""
-    out = Git(start).run("rev-parse", "--show-toplevel", check=False).decode().strip()
-    return Path(out) if out else None
+    return Git(start).toplevel()

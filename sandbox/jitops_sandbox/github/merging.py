@@ -1,12 +1,15 @@
 """Merging a pull request as GitHub does: merge, squash and rebase, and the merge queue.
 
-The functions are the :class:`Store`'s ``merge_pull`` and ``land_queued`` methods.
+The store's ``merge_pull`` and ``land_queued`` call these with itself; what they use of it is
+:class:`MergeView` (this module never imports the store).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from jitops_sandbox.github import rulesets
 from jitops_sandbox.github.errors import APIError, SandboxError, validation_failed
@@ -14,11 +17,27 @@ from jitops_sandbox.github.gitrepo import Identity
 from jitops_sandbox.github.model import MERGE_METHODS
 
 if TYPE_CHECKING:
-    from jitops_sandbox.github.store import Store
+    from jitops_sandbox.github.model import Pull
+
+
+class MergeView(rulesets.RulesView, Protocol):
+    """What a merge uses of the repository: the rules' view, its lock and clock, the merge
+    methods it allows, its pull requests and its classic branch protection."""
+
+    owner: str
+    merge_methods: dict[str, bool]
+    clock: Callable[[], datetime]
+
+    @property
+    def lock(self) -> AbstractContextManager[Any]: ...
+
+    def pull(self, number: int) -> Pull: ...
+    def head_sha(self, pull: Pull) -> str: ...
+    def check_protection(self, pull: Pull, merger: str | None = None) -> None: ...
 
 
 def merge_pull(
-    store: Store,
+    store: MergeView,
     number: int,
     merged_by: str,
     *,
@@ -117,7 +136,7 @@ def merge_pull(
         return landed[-1]
 
 
-def land_queued(store: Store, number: int, at: datetime | None = None) -> str:
+def land_queued(store: MergeView, number: int, at: datetime | None = None) -> str:
     """Fast-forward the base branch to the PR's merge-queue commit, delete the queue
     branch, and mark the PR merged (``merge_commit_sha``: the queue commit)."""
     with store.lock:

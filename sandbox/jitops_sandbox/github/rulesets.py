@@ -26,13 +26,30 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from jitops_sandbox.github.errors import APIError
 
 if TYPE_CHECKING:
-    from jitops_sandbox.github.model import Pull, User
-    from jitops_sandbox.github.store import Store
+    from jitops_sandbox.github.gitrepo import BareRepo
+    from jitops_sandbox.github.model import Pull, Review, Status, Team, User
+
+
+class RulesView(Protocol):
+    """What the rules read of the repository (the stand-in's store has it all): its rulesets,
+    teams, reviews, statuses and git. The rules never change it."""
+
+    git: BareRepo
+    rulesets: dict[int, Ruleset]
+    teams: dict[int, Team]
+    reviews: dict[int, Review]
+    statuses: list[Status]
+
+    def user(self, login: str) -> User: ...
+    def find_team(self, org: str, slug: str) -> Team | None: ...
+    def effective_members(self, team: Team) -> dict[str, tuple[str, str, bool]]: ...
+    def pusher(self, sha: str, pull: Pull) -> str: ...
+
 
 CODEOWNERS_PATHS = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")
 
@@ -64,7 +81,7 @@ class Ruleset:
         return next((r for r in self.rules if r.get("type") == kind), None)
 
 
-def active_rulesets(store: Store, branch: str) -> list[Ruleset]:
+def active_rulesets(store: RulesView, branch: str) -> list[Ruleset]:
     return [
         r
         for r in sorted(store.rulesets.values(), key=lambda r: r.id)
@@ -72,7 +89,7 @@ def active_rulesets(store: Store, branch: str) -> list[Ruleset]:
     ]
 
 
-def can_bypass(store: Store, ruleset: Ruleset, user: User) -> bool:
+def can_bypass(store: RulesView, ruleset: Ruleset, user: User) -> bool:
     for actor in ruleset.bypass_actors:
         kind = actor.get("actor_type")
         if kind == "Integration" and user.app_id is not None and actor["actor_id"] == user.app_id:
@@ -86,7 +103,7 @@ def can_bypass(store: Store, ruleset: Ruleset, user: User) -> bool:
     return False
 
 
-def dismisses_stale(store: Store, branch: str) -> bool:
+def dismisses_stale(store: RulesView, branch: str) -> bool:
     return any(
         bool(
             (r.rule("pull_request") or {})
@@ -97,7 +114,7 @@ def dismisses_stale(store: Store, branch: str) -> bool:
     )
 
 
-def _latest_reviews(store: Store, pull: Pull) -> dict[str, tuple[str, str]]:
+def _latest_reviews(store: RulesView, pull: Pull) -> dict[str, tuple[str, str]]:
     """lower login -> (state, commit_id) of each reviewer's latest deciding review."""
     latest: dict[str, tuple[str, str]] = {}
     for review in sorted(store.reviews.values(), key=lambda r: r.id):
@@ -111,7 +128,7 @@ def _latest_reviews(store: Store, pull: Pull) -> dict[str, tuple[str, str]]:
     return latest
 
 
-def _owners(store: Store, base_sha: str, path: str) -> list[str]:
+def _owners(store: RulesView, base_sha: str, path: str) -> list[str]:
     """The owners CODEOWNERS (on the base branch) gives ``path``: the last matching line."""
     text = None
     for candidate in CODEOWNERS_PATHS:
@@ -149,7 +166,7 @@ def _suffixes(path: str) -> list[str]:
     return ["/".join(parts[i:]) for i in range(1, len(parts))]
 
 
-def _is_owner(store: Store, owner: str, login: str) -> bool:
+def _is_owner(store: RulesView, owner: str, login: str) -> bool:
     name = owner.lstrip("@")
     if "/" in name:
         org, slug = name.split("/", 1)
@@ -159,7 +176,7 @@ def _is_owner(store: Store, owner: str, login: str) -> bool:
 
 
 def violations(
-    store: Store, pull: Pull, merger: User, method: str, head: str, queued: bool = False
+    store: RulesView, pull: Pull, merger: User, method: str, head: str, queued: bool = False
 ) -> list[str]:
     """What the active rulesets of the PR's base branch forbid about this merge (GitHub's
     words), leaving out rulesets ``merger`` may bypass."""
@@ -180,7 +197,7 @@ def violations(
 
 
 def pull_request_violations(
-    store: Store, pull: Pull, params: dict[str, Any], method: str, head: str
+    store: RulesView, pull: Pull, params: dict[str, Any], method: str, head: str
 ) -> list[str]:
     found = []
     allowed = params.get("allowed_merge_methods")
@@ -219,7 +236,7 @@ def pull_request_violations(
     return found
 
 
-def _status_rule(store: Store, head: str, params: dict[str, Any]) -> list[str]:
+def _status_rule(store: RulesView, head: str, params: dict[str, Any]) -> list[str]:
     found = []
     for check in params.get("required_status_checks") or []:
         context = check.get("context")
@@ -239,7 +256,7 @@ def _status_rule(store: Store, head: str, params: dict[str, Any]) -> list[str]:
 
 
 def check(
-    store: Store, pull: Pull, merger: User, method: str, head: str, queued: bool = False
+    store: RulesView, pull: Pull, merger: User, method: str, head: str, queued: bool = False
 ) -> None:
     """Refuse (405, GitHub's "Repository rule violations found") a merge the rulesets forbid."""
     found = violations(store, pull, merger, method, head, queued)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from jitops_sandbox.github import merging, rulesets
 from jitops_sandbox.github.accounts import Accounts
@@ -229,8 +230,13 @@ class Store(Accounts):
             pull.updated_at = self.clock()
 
     # merges live in merging.py (merge, squash, rebase, the merge queue)
-    merge_pull = merging.merge_pull
-    land_queued = merging.land_queued
+    def merge_pull(self, number: int, merged_by: str, **options: Any) -> str:
+        """:func:`jitops_sandbox.github.merging.merge_pull` on this repository."""
+        return merging.merge_pull(self, number, merged_by, **options)
+
+    def land_queued(self, number: int, at: datetime | None = None) -> str:
+        """:func:`jitops_sandbox.github.merging.land_queued` on this repository."""
+        return merging.land_queued(self, number, at)
 
     def pulls_for_commit(self, sha: str) -> list[Pull]:
         """Merged PRs that introduced ``sha``; open PRs containing it when it is off main."""
