@@ -96,6 +96,11 @@ class Record:
     # pull request's head); for a squash or rebase merge, the merge commit itself
     head_sha: str | None = None
     restores: list[tuple[str, datetime]] = field(default_factory=list)  # (sha, when) put back
+    # single-parent commits that deleted the file and that jitops' own revoke or restore then
+    # tied to the merged pull request it found through GitHub (a rebase merge leaves no merge
+    # commit and no "(#N)" subject behind)
+    deletions_by_pull_request: list[str] = field(default_factory=list)
+    _unexplained_deletion: str | None = None
     present: bool = False  # the file is in grants/ at the audited ref
 
     @property
@@ -295,6 +300,11 @@ def _ignore(_blob: str) -> None:
     pass
 
 
+#: how jitops' own early-revoke record (a revoke, or a restore of a refused deletion) begins when
+#: GitHub named the merged pull request whose commit deleted the file
+_DELETED_BY_PR = re.compile(r"pull request #[0-9]+ deleted the grant file")
+
+
 def _apply(
     c: LogCommit,
     records: dict[str, Record],
@@ -373,6 +383,7 @@ def _apply(
         elif status == "D" and entry is None and rec.ended_at is None:
             rec.ended_at = c.committed_at  # an early revoke by pull request; jitops records it
             rec.end_sha = c.sha
+            rec._unexplained_deletion = c.sha if pr is None and len(c.parents) == 1 else None
         if status == "D":
             in_tree.discard(gid)
     if entry is None:
@@ -382,6 +393,13 @@ def _apply(
     rec.role = entry.role or rec.role
     if entry.pull_request is not None:
         rec.pull_request = entry.pull_request
+    if (
+        entry.action in ("revoke", "restore")
+        and rec._unexplained_deletion is not None
+        and _DELETED_BY_PR.match(entry.reason or "")
+    ):
+        rec.deletions_by_pull_request.append(rec._unexplained_deletion)
+        rec._unexplained_deletion = None
     if entry.action == "restore":
         rec.restores.append((c.sha, c.committed_at))
         # jitops put the file back as its issue commit wrote it (a deletion it refused, or a

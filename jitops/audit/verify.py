@@ -68,11 +68,11 @@ def verify(
 
 def _attested_additions(history: History) -> set[str]:
     """Single-parent commits that added a grant which jitops' own issue or deny commit ties to a
-    pull request. A rebase merge replays a pull request's commits without a merge commit or a
-    ``(#N)`` subject, so git alone cannot show where they came from; the gate asked GitHub
-    which merged pull request landed the commit before it issued or denied, and its record
-    names that pull request."""
-    return {
+    pull request, or deleted one which jitops' own revoke or restore ties to a pull request. A
+    rebase merge replays a pull request's commits without a merge commit or a ``(#N)`` subject,
+    so git alone cannot show where they came from; jitops asked GitHub which merged pull
+    request landed the commit before it decided, and its record names that pull request."""
+    added = {
         r.added_sha
         for r in history.records.values()
         if r.added_sha is not None
@@ -80,6 +80,9 @@ def _attested_additions(history: History) -> set[str]:
         and r.pull_request is not None
         and (r.issue_sha is not None or r.ended_by == "deny")
     }
+    # a rebase-merged early revoke: jitops' own revoke (or restore) names the pull request
+    deleted = {sha for r in history.records.values() for sha in r.deletions_by_pull_request}
+    return added | deleted
 
 
 def unreviewed_issues(history: History) -> list[Record]:
