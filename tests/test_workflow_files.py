@@ -177,7 +177,7 @@ def test_the_sweep_publishes_the_audit_report() -> None:
     assert report["if"] == "${{ !cancelled() }}"
     assert report["with"]["command"] == "audit"
     args = report["with"]["args"].splitlines()  # one argument per line
-    assert "--format=html" in args and "--ref=origin/main" in args
+    assert "--format=html" in args and "--ref=refs/remotes/origin/main" in args
     html_out = next(a.split("=", 1)[1] for a in args if a.startswith("--output="))
     summary = next(a.split("=", 1)[1] for a in args if a.startswith("--summary="))
     assert steps["Job summary"]["run"].strip() == (

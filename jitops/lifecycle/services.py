@@ -65,8 +65,10 @@ class Services:
 
     @property
     def tip(self) -> str:
-        """The remote-tracking ref of the protected branch (what was fetched last)."""
-        return f"{self.remote}/{self.branch}"
+        """The remote-tracking ref of the protected branch (what was fetched last), named in
+        full: git resolves a short ``origin/main`` to a tag of that name first (gitrevisions(7)),
+        and any writer can push tags."""
+        return f"refs/remotes/{self.remote}/{self.branch}"
 
     def is_ours(
         self,

@@ -410,7 +410,10 @@ class Git:
         with signing() as sign:
             for attempt in range(1, attempts + 1):
                 self.fetch(remote, branch)
-                self._run("checkout", "-q", "-f", "-B", branch, f"{remote}/{branch}")
+                # in full: a tag named ``origin/main`` (any writer can push one, and
+                # actions/checkout fetches tags) would win over a short name
+                tracking = f"refs/remotes/{remote}/{branch}"
+                self._run("checkout", "-q", "-f", "-B", branch, tracking)
                 planned = build(self)
                 if not planned:
                     return []
