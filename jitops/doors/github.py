@@ -292,6 +292,18 @@ class GitHub:
 
         return self._call(f"read the SSH keys of {login}", get)
 
+    def branch_head(self, branch: str) -> str | None:
+        """The commit branch ``branch`` points at (the branches API: a branch, never a tag of
+        the same name, which anyone with write access can push), None when there is none."""
+
+        def get() -> str:
+            return str(self.repo.get_branch(branch).commit.sha)
+
+        try:
+            return self._call(f"read branch {branch}", get)
+        except GitHubNotFound:
+            return None
+
     def file_at(self, path: str, ref: str) -> bytes | None:
         """The bytes of ``path`` at ``ref`` through the contents API (None: not there).
 

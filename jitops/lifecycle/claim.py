@@ -160,7 +160,12 @@ def issued_grant_on_github(grant_id: str, github: GitHub, branch: str) -> tuple[
     As trustworthy as a pulled checkout of main: the status block on main is written by
     jitops' own commit, and the policy is main's; both feed the wrapping-token checks."""
     path = grant_path(grant_id)
-    data = github.file_at(path, branch)
+    # the branch's commit first: a contents read by name could resolve a tag that a writer
+    # named like the branch (git prefers tags to branches for an ambiguous short name)
+    head = github.branch_head(branch)
+    if head is None:
+        raise ClaimError(f"{github.repo_full_name} has no branch {branch}; check --branch")
+    data = github.file_at(path, head)
     if data is None:
         raise ClaimError(
             f"{path} is not on {branch} of {github.repo_full_name}: the pull request is not "
@@ -174,7 +179,7 @@ def issued_grant_on_github(grant_id: str, github: GitHub, branch: str) -> tuple[
             "for the issue job after the merge, then claim again"
         )
     try:
-        policy = load_policy(github.files_at(POLICY_DIR, branch, ".yaml"))
+        policy = load_policy(github.files_at(POLICY_DIR, head, ".yaml"))
     except JitopsError as exc:
         raise ClaimError(
             f"cannot read the policy on {branch} of {github.repo_full_name} ({exc}); ask an admin"

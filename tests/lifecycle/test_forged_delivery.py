@@ -177,3 +177,31 @@ def test_claim_refuses_another_grants_token_delivery(world: World) -> None:
     assert done.exit_code != 0
     assert "ops-mallory-3" in done.output and "not the token of ops-octocat-3" in done.output
     assert "VAULT_TOKEN" not in done.stdout and '"token"' not in done.stdout
+
+
+def test_claim_reads_main_not_a_tag_a_writer_named_main(world: World) -> None:
+    """A writer pushes a tag named `main` whose tree carries a grant file with a status block of
+    their choosing (another issue time, so a forged delivery would pass the creation-time
+    check) and a policy pinning their own Vault address. The stand-in resolves a contents
+    read of `main` as git does (a tag before a branch of the same name); claim must read the
+    branch's commit, whatever a ref named like it says."""
+    from jitops.core.grant import read_grant
+    from jitops.lifecycle.claim import issued_grant_on_github
+
+    writer(world)
+    issue(world, REQUESTER, "stg-octocat-t1", STAGING.format(who=REQUESTER))
+    path = "grants/stg-octocat-t1.yaml"
+    real = world.gh.read_file("main", path)
+    assert real is not None and "issued_at:" in real
+    forged_status = real.replace("issued_at: ", "issued_at: 2020-01-01T00:00:00Z\n  was: ", 1)
+    clone = world.workdir / "mallory-clone"
+    world.gh.clone(clone)
+    (clone / path).write_text(forged_status)
+    git = ["git", "-c", "user.name=mallory", "-c", "user.email=m@example.com"]
+    subprocess.run([*git, "commit", "-qam", "mine"], cwd=clone, check=True)
+    subprocess.run(["git", "push", "-q", "origin", "HEAD:refs/tags/main"], cwd=clone, check=True)
+    # the attack's precondition: a read of "main" by name gets the tag's file
+    assert world.github().file_at(path, "main") == forged_status.encode()
+    grant, _policy = issued_grant_on_github("stg-octocat-t1", world.github(REQUESTER), "main")
+    recorded, _ = read_grant(real.encode(), path)
+    assert recorded is not None and grant.status == recorded.status
