@@ -309,8 +309,10 @@ def _since(value: str, now: datetime) -> datetime:
 def _default_base(git: Git, environ: Mapping[str, str]) -> str:
     """The upstream main: the pull request's base branch inside a PR workflow, else origin/main
     (else main)."""
-    names = [f"origin/{environ['GITHUB_BASE_REF']}"] if environ.get("GITHUB_BASE_REF") else []
-    for name in [*names, "origin/main", "main"]:
+    # full ref names: a tag a writer called origin/main (or main) never stands in for the branch
+    base = environ.get("GITHUB_BASE_REF")
+    names = [f"refs/remotes/origin/{base}"] if base else []
+    for name in [*names, "refs/remotes/origin/main", "refs/heads/main"]:
         if git.rev_parse(name) is not None:
             return name
     raise UsageError("no origin/main or main here: name the base policy's ref, e.g. origin/main")

@@ -73,7 +73,7 @@ def test_the_working_tree_policy_against_main(ledger: Ledger) -> None:
     code, out = run(ledger.repo, "--format", "json")
     assert code == 0, out
     doc = json.loads(out)
-    assert doc["base"] == "main" and doc["candidate"] == "working tree"
+    assert doc["base"] == "refs/heads/main" and doc["candidate"] == "working tree"
     assert (doc["active"], doc["requests"]) == (2, 2)  # stg-old-5 is older than 30 days
     got = {
         c["grant"]: (c["state"], c["before"]["outcome"], c["after"]["outcome"], c["kinds"])
