@@ -152,6 +152,10 @@ def classify(
     if f.path != grant_path(gid) or not valid_id(gid):
         return Move.GATE, "no valid grant id", None
     found = own_record(svc, gid, now)
+    if found is not None and not (found.entry.action == "issue" and found.file == f.data):
+        # the record would remove, restore or end what is on main: each commit it rests on is
+        # checked with GitHub, however old (a writer can plant one long before the request)
+        found = own_record(svc, gid, now, always_ask=True)
     if found is None:
         return Move.GATE, "jitops has no record of this grant", None
     facts = record_facts(f, found, now, check_vault=check_vault)
