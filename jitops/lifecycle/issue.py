@@ -152,6 +152,10 @@ def classify(
     if f.path != grant_path(gid) or not valid_id(gid):
         return Move.GATE, "no valid grant id", None
     found = own_record(svc, gid, now)
+    if found is not None and not (found.entry.action == "issue" and found.file == f.data):
+        # the record would remove, restore or end what is on main: each commit it rests on is
+        # checked with GitHub, however old (a writer can plant one long before the request)
+        found = own_record(svc, gid, now, always_ask=True)
     if found is None:
         return Move.GATE, "jitops has no record of this grant", None
     facts = record_facts(f, found, now, check_vault=check_vault)
@@ -203,7 +207,9 @@ def issue_pending(
     the next run."""
     limit = MAX_GRANTS_PER_RUN if limit is None else limit
     outcomes: list[Outcome] = []
-    pending = pending_files(svc, tip, now)
+    # a file that can only be flagged stays on main until an admin removes it: judged last, so
+    # however many a writer merges they never use the budget of the grants behind them
+    pending = sorted(pending_files(svc, tip, now), key=lambda p: _only_flagged(tip, p.path))
     gated = [p.path for p in pending if p.move is Move.GATE]
     done: set[str] = set()
     judged = 0
@@ -424,6 +430,13 @@ def _ledger_safe(grant: Grant | None, path: str) -> bool:
     a requester wrote is safe there (trailers carry only values that pass their rule, the
     message body is one inert line, the comment renders it as code spans)."""
     return grant is not None and path == grant_path(grant.id) and valid_id(grant.id)
+
+
+def _only_flagged(tip: Tip, path: str) -> bool:
+    """Whether nothing about the file at ``path`` can be recorded (it is not a readable grant
+    named by its id): the gate can only flag it, and it stays on main for an admin."""
+    f = tip.file(path)
+    return not _ledger_safe(f.grant if f else None, path)
 
 
 def _revoke_recorded(

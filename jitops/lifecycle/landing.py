@@ -274,15 +274,18 @@ def deletions(svc: Services, now: datetime) -> list[tuple[str, str]]:
     return [(path, sha) for path, sha in found if is_grant_path(path)]
 
 
-def jitops_own(svc: Services, sha: str, grant_id: str, now: datetime) -> bool:
+def jitops_own(
+    svc: Services, sha: str, grant_id: str, now: datetime, *, always_ask: bool = False
+) -> bool:
     """Whether ``sha`` is jitops' own ledger commit about ``grant_id`` (docs/design.md,
     *Commit trailers*): the rule audit applies (one parent, jitops' subject and trailers, a
-    change that is exactly what its action says) and -- for a recent one -- no pull request
-    associated (a rebase merge can replay a commit of exactly that shape)."""
+    change that is exactly what its action says) and -- for a recent one, or any when
+    ``always_ask`` -- no pull request associated (a rebase merge can replay a commit of exactly
+    that shape)."""
     entry = svc.git.jitops_entry(sha)  # audit's own-commit rule: shape, subject and change
     if entry is None or entry.grant != grant_id:
         return False
-    if now - svc.git.commit_time(sha) > svc.recheck_within:
+    if not always_ask and now - svc.git.commit_time(sha) > svc.recheck_within:
         return True
     return not svc.github.pulls_for_commit(sha)
 
@@ -317,14 +320,21 @@ class OwnRecord:
 
 
 def own_record(
-    svc: Services, grant_id: str, now: datetime, *, issues_only: bool = False
+    svc: Services,
+    grant_id: str,
+    now: datetime,
+    *,
+    issues_only: bool = False,
+    always_ask: bool = False,
 ) -> OwnRecord | None:
     """jitops' own record of ``grant_id`` (see :class:`OwnRecord`), None when jitops never
     recorded anything about it. Only commits on main's first-parent line that pass the
     own-commit rule (:func:`jitops_own`) count: a pull request's commit carrying the same
     trailers is not a record. GitHub not answering whether a recent one belongs to a pull
     request is an error (:class:`~jitops.errors.JitopsError`), never a guess. ``issues_only``:
-    only what jitops issued counts (its other commits are not looked up at all)."""
+    only what jitops issued counts (its other commits are not looked up at all).
+    ``always_ask``: GitHub is asked about every candidate, however old (a commit a writer got
+    rebase-merged long before a file with its id came to main is old when it is first read)."""
     if not valid_id(grant_id):
         return None
     newest: tuple[LedgerEntry, str] | None = None
@@ -337,7 +347,7 @@ def own_record(
         # GitHub not answering whether a recent one came with a pull request raises: a commit
         # a writer can shape is never taken as jitops' record on trust (the grant fails this
         # run and the next run asks again)
-        if not jitops_own(svc, sha, grant_id, now):
+        if not jitops_own(svc, sha, grant_id, now, always_ask=always_ask):
             continue
         if newest is None:
             newest = (entry, sha)
