@@ -100,8 +100,8 @@ def test_the_working_tree_policy_against_main(ledger: Ledger) -> None:
     assert "7h is over the candidate's 4h maximum of staging-admin" in out
     assert "team membership not verified offline" in out
     assert (
-        "policy diff refs/heads/main -> working tree: 5 judged differently, of 2 active grant(s) and "
-        "3 request(s) since" in out
+        "policy diff refs/heads/main -> working tree: 5 judged differently, of 2 active "
+        "grant(s) and 3 request(s) since" in out
     )
 
 
