@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 
+from jitops.core import freetext
 from jitops.core.approvals import Approval, Evaluation
 from jitops.core.duration import format_duration
 from jitops.core.grant import Grant, format_time
@@ -123,10 +124,17 @@ def grant_comment(
             f"| requester | {who} |",
             f"| role | {_cell(grant.role)}{_about(role.description if role else '')} |",
             f"| duration | {_cell(grant.duration_text)} |",
-            f"| reason | {_cell(grant.reason)} |",
         ]
-        if grant.ticket:
-            out.append(f"| ticket | {_cell(grant.ticket)} |")
+        # a field the free-text lint refuses is never repeated: a comment outlives the branch
+        # (rewritten to drop the value) and goes out in notification e-mails
+        allow = policy.settings.free_text.allow if policy else ()
+        fields = {"reason": grant.reason, "ticket": grant.ticket}
+        refused = {f.field for f in freetext.check(fields, allow)}
+        for name, text in fields.items():
+            if text and name in refused:
+                out.append(f"| {name} | *(not shown: see the problems below)* |")
+            elif text:
+                out.append(f"| {name} | {_cell(text)} |")
         if grant.recipient:
             out.append(f"| **sealed to** | {_cell(grant.recipient)} (age recipient, see below) |")
         if now is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -66,6 +67,22 @@ def test_a_valid_requester_is_still_mentioned() -> None:
         "db-octo-1", "grants/db-octo-1.yaml", "octocat", "prod-db", timedelta(hours=1), "1h", "r"
     )
     assert "| requester | @octocat |" in grant_comment(grant, None, [], None, "valid", None)
+
+
+def test_a_reason_the_lint_refuses_is_not_repeated_in_the_comment() -> None:
+    token = "ghp_" + "a1B2c3D4e5" * 3 + "f6G7h8"
+    grant = Grant(
+        "db-octo-1", "grants/db-octo-1.yaml", "octocat", "prod-db", timedelta(hours=1), "1h",
+        f"Debug with {token}", ticket="4666 1760 3137 2159",
+    )  # fmt: skip
+    body = grant_comment(grant, None, [], None, "invalid", None)
+    assert token not in body and "4666" not in body
+    assert "| reason | *(not shown: see the problems below)* |" in body
+    assert "| ticket | *(not shown: see the problems below)* |" in body
+    ordinary = grant_comment(
+        replace(grant, reason="Slow queries", ticket="INC-7"), None, [], None, "valid", None
+    )
+    assert "| reason | `Slow queries` |" in ordinary and "| ticket | `INC-7` |" in ordinary
 
 
 def test_slack_messages_carry_no_mention_link_or_escape() -> None:
