@@ -29,9 +29,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from jitops.core import approvals, checks
+from jitops.core import approvals, checks, schedule
 from jitops.core.approvals import Approval, Evaluation, Review
+from jitops.core.extend import Link
 from jitops.core.grant import GRANTS_DIR, Grant, format_time, read_grant
+from jitops.core.judge import judge
 from jitops.core.policy import Policy, PolicyError, load_policy
 from jitops.core.principals import Principal, TeamLookup, same_login
 from jitops.errors import Problem
@@ -47,6 +49,7 @@ class Verdict(enum.Enum):
     ISSUE = "issue"
     DENY = "deny"
     FAILED = "failed"  # not decidable now (GitHub unreachable, PR not yet associated): retry
+    WAIT = "wait"  # approved, scheduled (not_before) and not due yet: a later run issues it
 
 
 class Rule(enum.Enum):
@@ -114,6 +117,11 @@ class IssueInputs:
     # (:func:`jitops.delivery.seal.sealable_keys` probes them)
     ssh_keys: Sequence[str] | None = None
     key_notes: Sequence[str] = ()
+    # time and risk: jitops' own record of the grant ``extends`` names and its chain (read
+    # for an extension); the policy on the branch now (read for a scheduled grant: who may
+    # request is asked again when it is due)
+    chain: Sequence[Link] | None = None
+    current_policy_files: Mapping[str, bytes] | None = None
 
 
 @dataclass(frozen=True)
@@ -127,6 +135,7 @@ class IssueDecision:
     approvers: tuple[str, ...] = ()
     keys: tuple[str, ...] = ()  # the requester's keys age can seal to (ISSUE only)
     evaluation: Evaluation | None = None
+    notes: tuple[str, ...] = ()  # the matching risk entries and why; break-glass; extension
 
     @property
     def issues(self) -> bool:
@@ -239,11 +248,22 @@ def decide_issue(inp: IssueInputs, teams: TeamLookup | None) -> IssueDecision:
     reviews = counted_before(inp.reviews, merged_at)
 
     # rule 5 (with the grant's own checks against the policy that judges)
-    ctx = checks.GrantContext(is_new=True, used_ids=inp.used_ids, author=pr.author, teams=teams)
-    found = checks.check_grant(grant, policy, ctx)
-    evaluation = approvals.evaluate(
+    # -- time and risk: risk tiers add rules (judged at the merge); an extension is judged by
+    # -- `extend` and its chain as recorded now; emergency: no prior review, capped
+    judgement = judge(
         grant,
         policy,
+        at=merged_at,
+        teams=teams,
+        chain=inp.chain if inp.chain is not None else (),  # () reads as "not issued"
+        chain_at=inp.now,  # the grant extended must be live, and the total fit, at issue
+        request=False,
+    )
+    ctx = checks.GrantContext(is_new=True, used_ids=inp.used_ids, author=pr.author, teams=teams)
+    found = checks.check_grant(grant, judgement.policy, ctx) + list(judgement.problems)
+    evaluation = approvals.evaluate(
+        grant,
+        judgement.policy,
         author=pr.author,
         head_sha=pr.head_sha,
         reviews=reviews,
@@ -265,10 +285,27 @@ def decide_issue(inp: IssueInputs, teams: TeamLookup | None) -> IssueDecision:
         if late:
             why += f"; {late} review(s) submitted at or after the merge do not count"
         return _deny(Rule.APPROVAL, f"not approved at merge ({why})", grant, pr, policy)
+    notes = tuple(judgement.notes())
+    # -- scheduled: not due yet -> wait (nothing issued, the file stays); when due, who may
+    # -- request is asked again of the policy on the branch now (teams are read live anyway)
+    if grant.not_before is not None:
+        if not schedule.due(grant.not_before, inp.now):
+            return IssueDecision(
+                Verdict.WAIT,
+                schedule.waiting(grant.not_before, inp.now),
+                None,
+                grant,
+                pr.number,
+                policy,
+                notes=notes,
+            )
+        gone = _no_longer_eligible(grant, inp.current_policy_files, teams, inp.branch)
+        if gone is not None:
+            return _deny(Rule.APPROVAL, gone, grant, pr, policy)
 
-    keys, notes = list(inp.ssh_keys or ()), list(inp.key_notes)
+    keys, key_notes = list(inp.ssh_keys or ()), list(inp.key_notes)
     if not keys:
-        detail = "; ".join(notes) if notes else "no SSH key at all"
+        detail = "; ".join(key_notes) if key_notes else "no SSH key at all"
         return _deny(
             Rule.DELIVERY,
             f"{grant.requester} has no ed25519 or RSA SSH key on GitHub that age can seal to "
@@ -277,9 +314,12 @@ def decide_issue(inp: IssueInputs, teams: TeamLookup | None) -> IssueDecision:
             pr,
             policy,
         )
+    by = ", ".join(evaluation.approvers) or "policy (no review needed)"
+    if grant.emergency:
+        by = "nobody: break-glass, issued without prior review"
     return IssueDecision(
         Verdict.ISSUE,
-        f"approved by {', '.join(evaluation.approvers) or 'policy (no review needed)'}",
+        f"approved by {by}",
         None,
         grant,
         pr.number,
@@ -287,6 +327,35 @@ def decide_issue(inp: IssueInputs, teams: TeamLookup | None) -> IssueDecision:
         tuple(evaluation.approvers),
         tuple(keys),
         evaluation,
+        notes,
+    )
+
+
+def _no_longer_eligible(
+    grant: Grant,
+    current: Mapping[str, bytes] | None,
+    teams: TeamLookup | None,
+    branch: str,
+) -> str | None:
+    """Why a scheduled grant's requester may no longer have the role now it is due (None: they
+    may): the role and its requesters as the policy on the branch says now, teams read now."""
+    if current is None:
+        return f"the policy on {branch} now cannot be read to ask who may request it"
+    try:
+        now_policy = load_policy(current)
+    except PolicyError as exc:
+        return f"the policy on {branch} now is invalid ({_first(list(exc.problems))})"
+    role = now_policy.roles.get(grant.role)
+    if role is None:
+        return f"role {grant.role} is no longer in the policy on {branch}; nothing is issued"
+    people = role.requesters
+    if grant.emergency and role.break_glass is not None:
+        people = role.break_glass.requesters
+    if any(p.matches(grant.requester, teams) for p in people):
+        return None
+    return (
+        f"{grant.requester} is no longer among the requesters of {grant.role} now it is due "
+        f"({', '.join(str(p) for p in people)}, teams read now); request again if this is wrong"
     )
 
 

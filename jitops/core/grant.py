@@ -128,6 +128,11 @@ class Grant:
     ticket: str | None = None
     status: GrantStatus | None = None
     lines: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+    # time and risk (docs/time-and-risk.md): issue no earlier than; the active grant this one
+    # replaces; break-glass (no prior review, ratified afterwards)
+    not_before: datetime | None = None
+    extends: str | None = None
+    emergency: bool = False
 
     def line(self, key: str) -> int:
         return self.lines.get(key, 1)
@@ -178,6 +183,22 @@ class Grant:
                 return None, problems
         lines = {str(path[0]): line for path, line in doc.lines.items() if len(path) == 1}
         ticket = data.get("ticket")
+        not_before = None
+        if isinstance(data.get("not_before"), str):
+            try:
+                not_before = _status_time(data["not_before"])
+            except ValueError:
+                if not any(p.line == doc.line(("not_before",)) for p in problems):
+                    problems.append(
+                        Problem(
+                            doc.source,
+                            doc.line(("not_before",)),
+                            f"not_before {_shown(data['not_before'])} is not a time; write it "
+                            "in RFC 3339 with a zone, e.g. 2026-12-08T22:00:00Z",
+                        )
+                    )
+                return None, problems
+        extends = data.get("extends")
         grant = cls(
             id=grant_id,
             path=doc.source,
@@ -189,6 +210,9 @@ class Grant:
             ticket=ticket if isinstance(ticket, str) else None,
             status=status,
             lines=lines,
+            not_before=not_before,
+            extends=extends if isinstance(extends, str) else None,
+            emergency=data.get("emergency") is True,
         )
         return grant, problems
 
@@ -273,6 +297,12 @@ def render_grant(grant: Grant, *, with_status: bool = True) -> str:
     ]
     if grant.ticket is not None:
         out.append(f"ticket: {_quote(grant.ticket)}")
+    if grant.not_before is not None:
+        out.append(f"not_before: {format_time(grant.not_before)}")
+    if grant.extends is not None:
+        out.append(f"extends: {grant.extends}")
+    if grant.emergency:
+        out.append("emergency: true")
     if with_status and grant.status is not None:
         s = grant.status.to_mapping()
         out.append("status:")

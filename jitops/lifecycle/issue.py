@@ -41,6 +41,7 @@ from jitops.core.grant import (
     valid_id,
 )
 from jitops.core.inert import code_span
+from jitops.core.policy import POLICY_DIR, BreakGlass
 from jitops.core.record import Facts, Move, Token, decide
 from jitops.core.sshkeys import fingerprint
 from jitops.delivery import seal as deliver
@@ -77,7 +78,18 @@ def run_issue(
         svc.say("no grant is waiting to be issued")
     outcomes += redeliver(svc, now=now, skip=frozenset(o.grant for o in outcomes))
     outcomes += early_revokes(svc, now=now)
+    outcomes += time_and_risk_runs(svc, now)  # time and risk: see the function
     return outcomes
+
+
+def time_and_risk_runs(svc: Services, now: datetime) -> list[Outcome]:
+    """What every issue and sweep run finishes (time and risk): an extension's old grant still
+    live after a run died between delivering its replacement and ending it; emergency grants
+    whose ratification window has an answer (ratified, or revoked and recorded unratified)."""
+    from jitops.lifecycle.extension import finish_extensions
+    from jitops.lifecycle.ratify import ratifications
+
+    return finish_extensions(svc, now) + ratifications(svc, now)
 
 
 @dataclass(frozen=True)
@@ -291,10 +303,15 @@ def _one(svc: Services, path: str, now: datetime, pending: list[str]) -> dict[st
     grant files) takes its other files still ``pending`` with it, in one push and one comment.
     Returns the outcome of each path handled."""
     inputs = gate_inputs(svc, path, now)
+    inputs = _time_and_risk_inputs(svc, inputs, now)
     decision = decide_issue(inputs, svc.github.is_team_member)
     if decision.verdict is Verdict.FAILED:
         return {
             path: Outcome(_shown_id(path), Action.FAILED, decision.reason, decision.pull_request)
+        }
+    if decision.verdict is Verdict.WAIT:  # scheduled, not due yet -> wait (file stays)
+        return {
+            path: Outcome(_shown_id(path), Action.WAITING, decision.reason, decision.pull_request)
         }
     if decision.verdict is Verdict.DENY:
         mates = _same_pull_request(svc, inputs, decision, pending)
@@ -302,6 +319,22 @@ def _one(svc: Services, path: str, now: datetime, pending: list[str]) -> dict[st
             return _deny_together(svc, [path, *mates], decision, now)
         return {path: _deny(svc, path, decision, now)}
     return {path: _issue(svc, decision, now)}
+
+
+def _time_and_risk_inputs(svc: Services, inputs: IssueInputs, now: datetime) -> IssueInputs:
+    """Time and risk: an extension's chain as jitops recorded it; for a scheduled grant, the
+    policy on main now (who may request it is asked again when it is due)."""
+    from jitops.lifecycle.extension import read_chain
+
+    grant, _ = read_grant_safely(inputs.main_file, inputs.path)
+    if grant is None or inputs.pull is None or not inputs.landed:
+        return inputs
+    try:
+        chain = tuple(read_chain(svc, grant.extends, now)) if grant.extends else None
+        current = svc.git.files_at(svc.tip, POLICY_DIR, ".yaml") if grant.not_before else None
+    except JitopsError as exc:  # uncertain, never a deny: the next run asks again
+        return replace(inputs, lookup_failure=str(exc))
+    return replace(inputs, chain=chain, current_policy_files=current)
 
 
 def _same_pull_request(
@@ -467,6 +500,10 @@ def _issue(
     role = policy.roles[grant.role]
     vault = svc.vault(policy)
     duration = grant.duration
+    # -- emergency: no prior review, capped at break_glass.max_duration; ratify by a deadline
+    bg = role.break_glass if grant.emergency else None
+    if bg is not None:
+        duration = min(duration, bg.max_duration)
     if replaces is not None:
         svc.revoke_grant_token(policy, replaces, grant.id)
         if replaces_delivery:  # the unclaimed delivery it replaces can no longer be opened
@@ -494,7 +531,10 @@ def _issue(
         expires_at=issued.expires_at,
         accessor=issued.accessor,
     )
-    commit = plan.issue_commit(grant, status, delivery=issued.wrapping_accessor)
+    ratify_by = issued_at + bg.ratify_within if bg is not None else None
+    commit = plan.issue_commit(
+        grant, status, delivery=issued.wrapping_accessor, ratify_by=ratify_by
+    )
     path = grant_path(grant.id)
 
     def build(git: Git) -> list[PlannedCommit]:
@@ -533,6 +573,7 @@ def _issue(
         wrap_ttl_seconds=int(policy.settings.wrap_ttl.total_seconds()),
         key_fingerprints=[fingerprint(k) for k in decision.keys],
     )
+    body += _time_and_risk_note(decision, bg, issued_at)
     marker = plan.issued_marker(grant.id, issued.accessor, issued_at, issued.expires_at)
     shown_until = format_time(issued.expires_at)
     if pr is None:
@@ -551,11 +592,36 @@ def _issue(
             pr,
         )
     svc.notify(policy, svc.event("issued", grant, now, pull_request=pr, status=status))
+    if bg is not None:  # loud: the break_glass event says who must ratify by when
+        from jitops.core.breakglass import ratify_note
+
+        note = ratify_note(bg, issued_at)
+        svc.notify(policy, svc.event("break_glass", grant, now, status=status, reason=note))
     verb = "re-issued" if replaces else "issued"
     capped = f"; {issued.capped}" if issued.capped else ""
-    return Outcome(
-        grant.id, Action.ISSUED, f"{verb} to {grant.requester} until {shown_until}{capped}", pr
-    )
+    detail = f"{verb} to {grant.requester} until {shown_until}{capped}"
+    # -- extension: the new credential is created and delivered; now the old token is revoked
+    if grant.extends is not None and replaces is None:
+        from jitops.lifecycle.extension import replaced_by
+
+        try:
+            ended = replaced_by(svc, replace(grant, status=status), now)
+        except JitopsError as exc:  # the next run (issue or sweep) ends it
+            log.error("could not end %s after its extension: %s", grant.extends, exc)
+            ended = None
+        if ended is not None:
+            detail += f"; {grant.extends} ended ({ended.action})"
+    return Outcome(grant.id, Action.ISSUED, detail, pr)
+
+
+def _time_and_risk_note(decision: IssueDecision, bg: BreakGlass | None, issued_at: datetime) -> str:
+    """The delivery comment's lines about risk tiers, an extension and break-glass."""
+    from jitops.core.breakglass import ratify_note
+
+    lines = [f"- {code_span(n, limit=300)}" for n in decision.notes]
+    if bg is not None:
+        lines.append(f"- **break-glass**: {ratify_note(bg, issued_at)}.")
+    return ("\n\n" + "\n".join(lines)) if lines else ""
 
 
 def redeliver(svc: Services, *, now: datetime, skip: frozenset[str] = frozenset()) -> list[Outcome]:

@@ -35,6 +35,7 @@ from jitops.errors import JitopsError
 from jitops.lifecycle.issue import (
     issue_pending,
     redeliver,
+    time_and_risk_runs,
     unissued_paths,
 )
 from jitops.lifecycle.landing import _shown_id
@@ -98,6 +99,7 @@ def run_sweep(
         outcomes += issue_pending(svc, now=now)
     outcomes += redeliver(svc, now=now, skip=frozenset(o.grant for o in outcomes))
     outcomes += early_revokes(svc, now=now)
+    outcomes += time_and_risk_runs(svc, now)  # extensions left live; break-glass ratification
     if not todo.expired:
         return outcomes
     try:

@@ -1,0 +1,112 @@
+"""Extensions on the lifecycle side: reading a chain from jitops' own record, and ending the
+grant an extension replaced once the new one is delivered (:mod:`jitops.core.extend` decides).
+
+"Never two live credentials for longer than one issue run, never a gap": the issue run creates,
+records and delivers the new credential, then revokes the old token and records that in a
+``revoke`` commit of the old grant. A run that dies between the two leaves the old grant live;
+:func:`finish_extensions`, called by every issue and sweep run, ends it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from jitops.core.extend import MAX_LINKS, Link
+from jitops.core.gate import read_grant_safely
+from jitops.core.grant import Grant, grant_path, valid_id
+from jitops.errors import JitopsError
+from jitops.lifecycle.landing import own_record
+from jitops.lifecycle.outcome import Action, Outcome
+from jitops.lifecycle.services import Services, log
+
+
+def link(svc: Services, grant_id: str, now: datetime) -> Link:
+    """jitops' own record of ``grant_id`` as one link of a chain (the own-commit rule applies:
+    a pull request's commit shaped like jitops' is no record)."""
+    if not valid_id(grant_id):
+        return Link(grant_id, "unknown")
+    found = own_record(svc, grant_id, now)
+    if found is None:
+        on_main = svc.git.show(svc.tip, grant_path(grant_id)) is not None
+        return Link(grant_id, "waiting" if on_main else "unknown")
+    action = found.entry.action
+    grant = found.grant
+    status = grant.status if grant else None
+    common = {
+        "requester": found.entry.requester or (grant.requester if grant else ""),
+        "role": found.entry.role or (grant.role if grant else ""),
+        "issued_at": status.issued_at if status else None,
+        "expires_at": status.expires_at if status else None,
+        "extends": grant.extends if grant else None,
+    }
+    if action == "deny":
+        return Link(grant_id, "denied", **common)  # type: ignore[arg-type]
+    if action != "issue":
+        return Link(grant_id, "ended", ended_by=action, **common)  # type: ignore[arg-type]
+    if status is None or status.expires_at <= now:
+        return Link(grant_id, "ended", ended_by="expire", **common)  # type: ignore[arg-type]
+    return Link(grant_id, "active", **common)  # type: ignore[arg-type]
+
+
+def read_chain(svc: Services, grant_id: str, now: datetime) -> list[Link]:
+    """The chain from ``grant_id`` back to its first link (bounded by :data:`MAX_LINKS`)."""
+    out: list[Link] = []
+    seen: set[str] = set()
+    current: str | None = grant_id
+    while current is not None and current not in seen and len(out) <= MAX_LINKS:
+        seen.add(current)
+        found = link(svc, current, now)
+        out.append(found)
+        current = found.extends
+    return out
+
+
+def replaced_by(svc: Services, grant: Grant, now: datetime) -> Outcome | None:
+    """End the grant ``grant`` (just issued and delivered) extends: revoke its token and record
+    it. None when there is nothing to end (it had ended already)."""
+    if grant.extends is None:
+        return None
+    from jitops.lifecycle.revoke import end_grant
+
+    old_path = grant_path(grant.extends)
+    svc.git.fetch(svc.remote, svc.branch)  # the issue commit just landed: read the tip again
+    data = svc.git.show(svc.tip, old_path)
+    old, _ = read_grant_safely(data or b"", old_path)
+    if old is None or old.status is None:
+        return None
+    found = own_record(svc, old.id, now, issues_only=True)
+    if found is None or found.file != data:
+        return None  # not jitops' own record on main: never ended on a file's word
+    if old.requester.lower() != grant.requester.lower() or old.role != grant.role:
+        return None  # (the gate refused such an extension; defence in depth)
+    return end_grant(svc, old, f"replaced by its extension {grant.id}", now=now, remove=True)
+
+
+def finish_extensions(svc: Services, now: datetime) -> list[Outcome]:
+    """End every active grant on main that an issued grant on main extends (an issue run that
+    died after delivering the extension, before ending the old grant)."""
+    files = svc.grant_files_at(svc.tip)
+    issued = {}
+    for path, data in sorted(files.items()):
+        grant, _ = read_grant_safely(data, path)
+        if grant is not None and grant.status is not None and grant.extends:
+            issued[grant.extends] = grant
+    outcomes = []
+    for old_id, new in sorted(issued.items()):
+        if grant_path(old_id) not in files:
+            continue
+        try:
+            mine = own_record(svc, new.id, now, issues_only=True)
+            if mine is None or mine.file != files.get(grant_path(new.id)):
+                continue  # the extension's status is not jitops' own
+            done = replaced_by(svc, new, now)
+        except JitopsError as exc:
+            log.error("could not end %s, extended by %s: %s", old_id, new.id, exc)
+            outcomes.append(Outcome(old_id, Action.FAILED, str(exc)))
+            continue
+        if done is not None:
+            outcomes.append(done)
+    return outcomes
+
+
+__all__ = ["finish_extensions", "link", "read_chain", "replaced_by"]
