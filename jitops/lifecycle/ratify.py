@@ -97,7 +97,7 @@ def _one(svc: Services, sha: str, gid: str, now: datetime) -> Outcome | None:
         issued_at=grant.status.issued_at,
         reviews=svc.github.reviews(pr),
         teams=svc.github.is_team_member,
-        now=svc.clock(),
+        now=now,
     )
     if state.state is breakglass.State.AWAITING:
         return None
