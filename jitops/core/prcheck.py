@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from jitops.core import approvals, checks, prcomment
 from jitops.core.approvals import Evaluation, Review
@@ -24,6 +24,7 @@ from jitops.core.grant import (
     is_grant_path,
     read_grant,
 )
+from jitops.core.judge import judge
 from jitops.core.policy import POLICY_DIR, Policy, PolicyError, load_policy
 from jitops.core.principals import Principal, TeamLookup
 from jitops.errors import Problem
@@ -57,6 +58,7 @@ class PrInputs:
     ssh_keys: Sequence[str] | None  # the requester's keys (None: not looked up)
     policy_tests: Sequence[str] = ()  # failures of the head policy's own tests
     now: datetime | None = None
+    created_at: datetime | None = None  # when the pull request was opened (risk tiers)
 
 
 @dataclass(frozen=True)
@@ -148,17 +150,22 @@ def decide(inp: PrInputs, teams: TeamLookup | None) -> PrDecision:
     path = next(c.path for c in inp.changes if c.status == "added")
     grant, found = read_grant(inp.head_files.get(path, b""), path)
     problems = list(found)
+    judged_policy, notes = policy, []
     if grant is not None:
+        # -- time and risk: risk tiers judged at the pull request's creation; not_before,
+        # -- extends and emergency checked (the gate judges the chain again at issue)
+        judgement = judge(grant, policy, at=inp.created_at or inp.now or _EPOCH, teams=teams)
+        judged_policy, notes = judgement.policy, judgement.notes()
         ctx = checks.GrantContext(
             is_new=True, used_ids=inp.used_ids, author=inp.author, teams=teams
         )
-        problems += checks.check_grant(grant, policy, ctx)
+        problems += checks.check_grant(grant, judged_policy, ctx) + list(judgement.problems)
         if inp.ssh_keys is not None:
             from jitops.core.sshkeys import usable_ssh_keys
 
-            usable, notes = usable_ssh_keys(inp.ssh_keys)
+            usable, key_notes = usable_ssh_keys(inp.ssh_keys)
             if not usable:
-                why = "; ".join(notes) if notes else "there is no SSH key on the account"
+                why = "; ".join(key_notes) if key_notes else "there is no SSH key on the account"
                 problems.append(
                     Problem(
                         path,
@@ -173,14 +180,17 @@ def decide(inp: PrInputs, teams: TeamLookup | None) -> PrDecision:
     if grant is not None:
         evaluation = approvals.evaluate(
             grant,
-            policy,
+            judged_policy,
             author=inp.author,
             head_sha=inp.head_sha,
             reviews=inp.reviews,
             teams=teams,
             problems=problems,
         )
-    return _finish(inp, "grant", problems, grant, evaluation, policy)
+    return _finish(inp, "grant", problems, grant, evaluation, policy, notes)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _revoke(inp: PrInputs, policy: Policy, teams: TeamLookup | None) -> PrDecision:
@@ -272,6 +282,7 @@ def _finish(
     grant: Grant | None,
     evaluation: Evaluation | None,
     policy: Policy | None,
+    notes: Sequence[str] = (),
 ) -> PrDecision:
     errors = [p for p in problems if p.severity == "error"]
     validate = "failure" if errors or kind == "invalid" else "success"
@@ -295,7 +306,7 @@ def _finish(
         "pending": "valid; waiting for approvals",
         "failure": "blocked" if outcome == "blocked" and validate == "success" else "invalid",
     }[approval]
-    comment = prcomment.grant_comment(grant, evaluation, errors, policy, summary, inp.now)
+    comment = prcomment.grant_comment(grant, evaluation, errors, policy, summary, inp.now, notes)
     return PrDecision(
         kind,
         validate,

@@ -81,6 +81,7 @@ class PullRequest:
     url: str
     merged_at: datetime | None = None  # when GitHub merged it (reviews after it never count)
     commits: int | None = None  # how many commits the pull request has (merge commits included)
+    created_at: datetime | None = None  # when it was opened (the request time of risk tiers)
 
 
 @dataclass(frozen=True)
@@ -231,6 +232,7 @@ class GitHub:
                 url=p.html_url or "",
                 merged_at=p.merged_at,
                 commits=p.commits,
+                created_at=p.created_at,
             )
 
         return self._call(f"read pull request #{number}", get)

@@ -124,6 +124,7 @@ def run(
         ssh_keys=ssh_keys,
         policy_tests=policy_failures,
         now=now,
+        created_at=pr.created_at,
     )
     decision = decide(inputs, (members or gh).is_team_member)
     gh.set_status(pr.head_sha, "jitops/validate", decision.validate, decision.summary)

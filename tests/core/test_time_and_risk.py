@@ -449,3 +449,70 @@ def test_emergency_on_a_role_without_break_glass() -> None:
 
 def test_emergency_is_capped() -> None:
     assert breakglass.capped(timedelta(hours=4), BG) == timedelta(hours=1)
+
+
+# -- policy test cases pin the request time ------------------------------------------------------
+G = "{requester: octocat, role: prod-db-admin, duration: 1h, reason: migrate orders, ticket: I-1}"
+BG_OK = "{requester: olga, role: prod-db-admin, duration: 1h, reason: it is down, emergency: true}"
+BG_NO = (
+    "{requester: octocat, role: prod-db-admin, duration: 1h, reason: it is down, emergency: true}"
+)
+CASES = f"""cases:
+  - name: a dba approves a short request at noon
+    at: 2026-12-08T12:00:00+01:00
+    grant: {G}
+    teams: {{'@acme/dba': [alice]}}
+    reviews: [{{user: alice, state: APPROVED}}]
+    expect: approved
+  - name: at 23:30 on a Saturday the sre must approve too
+    at: 2026-12-05T23:30:00+01:00
+    grant: {G}
+    teams: {{'@acme/dba': [alice], '@acme/sre': [carol, sam]}}
+    reviews: [{{user: alice, state: APPROVED}}]
+    expect: pending
+  - name: on-call break-glass needs no review
+    grant: {BG_OK}
+    teams: {{'@acme/oncall': [olga]}}
+    expect: approved
+  - name: break-glass by someone not on call is invalid
+    grant: {BG_NO}
+    teams: {{'@acme/oncall': [olga]}}
+    expect: invalid
+""".encode()
+
+
+def test_policy_test_cases_can_pin_the_request_time() -> None:
+    from jitops.core.policytest import run_cases
+
+    report = run_cases(POLICY, {"policies/tests/risk.yaml": CASES})
+    assert report.ok, [str(f) for f in report.failures]
+    assert report.passed == 4
+
+
+def test_the_pr_comment_names_each_matching_entry_and_why() -> None:
+    from jitops.core.prcheck import Change, PrInputs, decide
+
+    text = (
+        b"requester: octocat\nrole: prod-db-admin\nduration: 3h\n"
+        b"reason: migrate the orders table\nticket: INC-1\n"
+    )
+    inputs = PrInputs(
+        number=7,
+        author="octocat",
+        head_sha=HEAD,
+        changes=[Change("grants/g-one.yaml", "added")],
+        base_policy_files={"policies/p.yaml": POLICY_TEXT},
+        head_policy_files={"policies/p.yaml": POLICY_TEXT},
+        head_files={"grants/g-one.yaml": text},
+        base_files={},
+        used_ids=frozenset(),
+        reviews=[Review("alice", "APPROVED", HEAD, NIGHT)],
+        ssh_keys=None,
+        now=NIGHT,
+        created_at=NIGHT,
+    )
+    decision = decide(inputs, teams)
+    assert decision.approval == "pending"
+    assert "duration 3h is over 2h" in decision.comment
+    assert "23:30 Europe/Berlin is outside 08:00-19:00" in decision.comment
+    assert "@acme/dba-leads" in decision.comment
