@@ -28,6 +28,18 @@ def _ask(value: str | None, name: str, text: str) -> str | None:
 @click.option("--reason", help="Why you need access (10 to 500 characters).")
 @click.option("--ticket", help="Ticket or incident id (required by some roles).")
 @click.option("--requester", help="Your GitHub login [default: the token's owner].")
+@click.option(
+    "--not-before",
+    metavar="TIME",
+    help="Scheduled access: issue no earlier than TIME (RFC 3339, e.g. 2026-12-08T22:00:00Z).",
+)
+@click.option("--extends", metavar="GRANT", help="Extend your active grant GRANT (same role).")
+@click.option(
+    "--emergency",
+    is_flag=True,
+    help="Break-glass: issued on merge without prior review (roles with break_glass, on-call "
+    "requesters only); must be ratified afterwards.",
+)
 @click.option("--no-pr", is_flag=True, help="Stop after the commit on a local branch.")
 @click.option("--base", default="main", show_default=True, help="The branch grants live on.")
 @repo_option
@@ -38,6 +50,9 @@ def request_cmd(
     reason: str | None,
     ticket: str | None,
     requester: str | None,
+    not_before: str | None,
+    extends: str | None,
+    emergency: bool,
     no_pr: bool,
     base: str,
     repo: Path | None,
@@ -84,6 +99,9 @@ def request_cmd(
         today=datetime.now(UTC),
         base=base,
         open_pr=not no_pr,
+        not_before=not_before,
+        extends=extends,
+        emergency=emergency,
     )
     click.echo(f"wrote {plan.path} on branch {plan.branch}")
     if number is not None:

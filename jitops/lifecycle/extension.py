@@ -9,11 +9,13 @@ records and delivers the new credential, then revokes the old token and records 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from jitops.core.extend import MAX_LINKS, Link
 from jitops.core.gate import read_grant_safely
 from jitops.core.grant import Grant, grant_path, valid_id
+from jitops.doors.git import Git
 from jitops.errors import JitopsError
 from jitops.lifecycle.landing import own_record
 from jitops.lifecycle.outcome import Action, Outcome
@@ -50,12 +52,54 @@ def link(svc: Services, grant_id: str, now: datetime) -> Link:
 
 def read_chain(svc: Services, grant_id: str, now: datetime) -> list[Link]:
     """The chain from ``grant_id`` back to its first link (bounded by :data:`MAX_LINKS`)."""
+    return _walk(grant_id, lambda gid: link(svc, gid, now))
+
+
+def read_chain_offline(git: Git, tip: str, grant_id: str, now: datetime) -> list[Link]:
+    """:func:`read_chain` from git alone (``jitops request``): jitops' own commits by their
+    shape, without asking GitHub about recent ones (the gate asks again)."""
+
+    def one(gid: str) -> Link:
+        if not valid_id(gid):
+            return Link(gid, "unknown")
+        newest = None
+        for sha in git.ledger_commits_about(tip, gid):
+            entry = git.jitops_entry(sha)
+            if entry is None or entry.grant != gid:
+                continue
+            newest = newest or entry
+            if entry.action == "issue":
+                grant, _ = read_grant_safely(git.show(sha, grant_path(gid)) or b"", grant_path(gid))
+                status = grant.status if grant else None
+                common = {
+                    "requester": entry.requester,
+                    "role": entry.role,
+                    "issued_at": status.issued_at if status else None,
+                    "expires_at": status.expires_at if status else None,
+                    "extends": grant.extends if grant else None,
+                }
+                if newest.action != "issue":
+                    state = "denied" if newest.action == "deny" else "ended"
+                    return Link(gid, state, ended_by=newest.action, **common)  # type: ignore[arg-type]
+                if status is None or status.expires_at <= now:
+                    return Link(gid, "ended", ended_by="expire", **common)  # type: ignore[arg-type]
+                return Link(gid, "active", **common)  # type: ignore[arg-type]
+        if newest is not None:
+            state = "denied" if newest.action == "deny" else "ended"
+            return Link(gid, state, newest.requester, newest.role, ended_by=newest.action)
+        on_main = git.show(tip, grant_path(gid)) is not None
+        return Link(gid, "waiting" if on_main else "unknown")
+
+    return _walk(grant_id, one)
+
+
+def _walk(grant_id: str, one: Callable[[str], Link]) -> list[Link]:
     out: list[Link] = []
     seen: set[str] = set()
     current: str | None = grant_id
     while current is not None and current not in seen and len(out) <= MAX_LINKS:
         seen.add(current)
-        found = link(svc, current, now)
+        found = one(current)
         out.append(found)
         current = found.extends
     return out

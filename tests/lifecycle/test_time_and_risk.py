@@ -251,3 +251,55 @@ def test_a_review_after_the_window_does_not_ratify(world: World) -> None:
     found = one(run_sweep(world.services(), now=datetime.now(UTC) + timedelta(seconds=40)), gid)
     assert found.action == "unratified"
     assert live(world) == {}
+
+
+# -- jitops request: bad values are located, exit 1, nothing written -----------------------------
+def request(world: World, *args: str, login: str = REQUESTER) -> tuple[int, str]:
+    from click.testing import CliRunner
+
+    from jitops.cli import cli
+
+    env = {**world.environ(), "GITHUB_TOKEN": world.gh.token(login)}
+    result = CliRunner().invoke(cli, ["request", *args, "--repo", str(world.checkout)], env=env)
+    return result.exit_code, result.output
+
+
+BASE_ARGS = ("--duration", "30m", "--reason", "Repair the stuck payment queue", "--no-pr")
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("--not-before", "2020-01-01T00:00:00Z"), "is not in the future"),
+        (("--not-before", "2099-01-01T00:00:00Z"), "settings.max_lead_time"),
+        (("--not-before", "tomorrow"), "not_before"),
+        (("--extends", "no-such-grant"), "not a grant jitops issued"),
+    ],
+)
+def test_request_refuses_bad_time_values(world: World, args: tuple[str, ...], said: str) -> None:
+    setup(world)
+    subprocess_pull(world)
+    code, out = request(world, "ops-admin", *BASE_ARGS, *args, "--requester", REQUESTER)
+    assert code == 1, out
+    assert said in out and "grants/ops-admin-octocat-" in out, out
+
+
+def test_request_refuses_emergency_on_a_role_without_break_glass(world: World) -> None:
+    code, out = request(world, "staging-admin", *BASE_ARGS, "--emergency", "--requester", REQUESTER)
+    assert code == 1 and "has no break_glass" in out, out
+
+
+def test_request_writes_a_scheduled_grant(world: World) -> None:
+    setup(world)
+    subprocess_pull(world)
+    start = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    code, out = request(
+        world, "ops-admin", *BASE_ARGS, "--not-before", start, "--requester", REQUESTER
+    )
+    assert code == 0, out
+
+
+def subprocess_pull(world: World) -> None:
+    import subprocess
+
+    subprocess.run(["git", "pull", "-q", "origin", "main"], cwd=world.checkout, check=True)
