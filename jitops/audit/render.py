@@ -44,8 +44,29 @@ def _json_line(r: Record) -> str:
         f'"ended_at": {_s(rfc3339(r.ended_at))}, "ended_by": {_s(r.ended_by)}, '
         f'"reason": {_s(r.reason)}, "ticket": {_s(r.ticket)}, "duration": {_s(r.duration)}, '
         f'"requested_at": {_s(rfc3339(r.requested_at))}, "end_reason": {_s(r.end_reason)}, '
-        f'"active": {"true" if r.active else "false"}}}'
+        f'"active": {"true" if r.active else "false"}, {_time_and_risk_json(r)}}}'
     )
+
+
+#: The record's time-and-risk keys (:meth:`Record.to_json` has them all).
+TIME_AND_RISK_KEYS = (
+    "not_before",
+    "extends",
+    "chain",
+    "chain_total",
+    "emergency",
+    "ratify_by",
+    "ratified_by",
+    "unratified",
+    "ratification",
+    "closed_reason",
+    "closed_by",
+)
+
+
+def _time_and_risk_json(r: Record) -> str:
+    full = r.to_json()
+    return json.dumps({k: full[k] for k in TIME_AND_RISK_KEYS})[1:-1]
 
 
 def to_csv(records: Sequence[Record]) -> str:
@@ -177,7 +198,7 @@ td:nth-child(10),td:nth-child(11){{white-space:normal;min-width:10em}}
 th{{background:#f3f3f3}} .filters input{{margin-right:1em}} svg text{{font:11px sans-serif}}
 </style></head><body>
 <h1>jitops audit</h1><p>Generated {e(format_time(now))} from git history alone.</p>
-<h2>Who has access now</h2><ul id="now">{now_rows}</ul>
+<h2>Who has access now</h2><ul id="now">{now_rows}</ul>{_break_glass(records)}
 <h2>Timeline</h2><p class="legend">who held which role when:{legend}</p>{svg}
 <h2>History</h2>
 <div class="filters">
@@ -217,7 +238,34 @@ _COLOURS = {
     "deny": ("#c33", "denied after issue"),
     "ended": ("#999", "file removed, no end recorded"),
     "active": ("#47c", "active (in grants/)"),
+    "emergency": ("#e90", "break-glass"),
+    "unratified": ("#b0c", "break-glass never ratified"),
 }
+
+
+def _break_glass(records: Sequence[Record]) -> str:
+    """Break-glass lists (time and risk): awaiting ratification, and never ratified."""
+
+    def items(state: str) -> str:
+        chosen = [r for r in records if r.ratification in state.split("|")]
+        return (
+            "".join(
+                f"<li><b>{_h(r.grant)}</b> — {_h(r.requester or '')}, {_h(r.role or '')}"
+                + (f", ratify by {_h(format_time(r.ratify_by))}" if r.ratify_by else "")
+                + (f"; closed: {_h(r.closed_reason)}" if r.closed_reason else "")
+                + "</li>"
+                for r in chosen
+            )
+            or "<li>none</li>"
+        )
+
+    style = 'style="border-left:6px solid #b0c;padding-left:8px"'
+    return (
+        f"<h2 {style}>Break-glass: awaiting ratification</h2>"
+        f'<ul id="awaiting-ratification">{items("awaiting")}</ul>'
+        f"<h2 {style}>Break-glass: never ratified</h2>"
+        f'<ul id="never-ratified">{items("unratified|closed")}</ul>'
+    )
 
 
 def _state(r: Record) -> str:
@@ -226,8 +274,12 @@ def _state(r: Record) -> str:
 
 def _bar_kind(r: Record) -> str:
     """How an issued grant's bar is coloured: how it ended, or that it has not."""
+    if r.ratification in ("unratified", "closed"):
+        return "unratified"
     if r.ended_by is not None:
-        return r.ended_by
+        return r.ended_by if r.ended_by in _COLOURS else "revoke"
+    if r.emergency:
+        return "emergency"
     return "active" if r.active else "ended"
 
 

@@ -173,4 +173,61 @@ def _comment(svc: Services, pr: int | None, body: str) -> None:
         log.warning("could not comment on #%s: %s", pr, exc)
 
 
-__all__ = ["LOOK_BACK", "RATIFY_BY_TRAILER", "ratifications"]
+class CloseError(JitopsError):
+    """An unratified grant's finding cannot be closed as asked; nothing was recorded."""
+
+
+def run_close(svc: Services, grant_id: str, reason: str, *, actor: str, now: datetime) -> Outcome:
+    """``jitops audit close``: an admin (``settings.admins``, never the grant's requester)
+    records why an unratified emergency grant is understood, in a ``close`` commit naming them
+    (``Jitops-Actor``) and the reason (``Jitops-Reason``); ``audit verify`` stops reporting it."""
+    from jitops.core.plan import _ACTOR_RE, ACTOR_TRAILER
+
+    if len(reason.strip()) < 10:
+        raise CloseError("say why with --reason (at least a sentence); it goes into git")
+    if not _ACTOR_RE.fullmatch(actor):
+        raise CloseError(f"--actor {actor!r} is not a GitHub login")
+    if not valid_id(grant_id):
+        raise CloseError(f"{grant_id!r} is not a grant id")
+    svc.git.fetch(svc.remote, svc.branch)
+    marked = [
+        sha
+        for sha in svc.git.find_trailer(svc.tip, "Jitops-Grant", grant_id, "unratified")
+        if jitops_own(svc, sha, grant_id, now)
+    ]
+    if not marked:
+        raise CloseError(
+            f"jitops recorded no unratified emergency grant {grant_id}; `jitops audit verify` "
+            "lists the ones to close"
+        )
+    if any(
+        jitops_own(svc, sha, grant_id, now)
+        for sha in svc.git.find_trailer(svc.tip, "Jitops-Grant", grant_id, "close")
+    ):
+        raise CloseError(f"the finding of {grant_id} is already closed")
+    entry = parse_trailers(svc.git.message(marked[0]))
+    requester = entry.get("Jitops-Requester", "")
+    if requester.lower() == actor.lower():
+        raise CloseError(f"{actor} asked for {grant_id}: the requester never closes their own")
+    policy = svc.last_good_policy()
+    if not any(p.matches(actor, svc.github.is_team_member) for p in policy.settings.admins):
+        named = ", ".join(str(p) for p in policy.settings.admins) or "none (settings.admins)"
+        raise CloseError(f"{actor} is not one of the admins ({named}); nothing was recorded")
+    pr = entry.get("Jitops-Pull-Request")
+    record = LedgerEntry(
+        "close",
+        grant_id,
+        requester,
+        entry.get("Jitops-Role", ""),
+        int(pr) if pr and pr.isdigit() else None,
+        reason=reason.strip(),
+    )
+    body = f"{actor} closed the finding of the unratified emergency grant {grant_id}."
+    message = commit_message(record, body).rstrip("\n") + f"\n{ACTOR_TRAILER}: {actor}\n"
+    svc.git.land(svc.remote, svc.branch, lambda _git: [PlannedCommit({}, message)])
+    return Outcome(
+        grant_id, Action.CLOSED, f"closed by {actor}: {reason.strip()}", record.pull_request
+    )
+
+
+__all__ = ["LOOK_BACK", "RATIFY_BY_TRAILER", "CloseError", "ratifications", "run_close"]

@@ -303,3 +303,78 @@ def subprocess_pull(world: World) -> None:
     import subprocess
 
     subprocess.run(["git", "pull", "-q", "origin", "main"], cwd=world.checkout, check=True)
+
+
+# -- audit: the fields, verify's findings and the admin's close ---------------------------------
+def audit(world: World, *args: str) -> tuple[int, str]:
+    import subprocess
+
+    from click.testing import CliRunner
+
+    from jitops.cli import cli
+
+    subprocess.run(["git", "fetch", "-q", "origin"], cwd=world.checkout, check=True)
+    result = CliRunner().invoke(
+        cli, ["audit", "--repo", str(world.checkout), "--ref", "origin/main", *args]
+    )
+    return result.exit_code, result.output
+
+
+def test_audit_shows_unratified_until_an_admin_closes_it(world: World) -> None:
+    import json
+
+    from jitops.lifecycle.ratify import CloseError, run_close
+
+    setup(world)
+    gid = "ops-dave-audit"
+    ask(world, ONCALL, gid, grant(ONCALL, "emergency: true\n"), approve=None)
+    run_issue(world.services())
+    code, out = audit(world, "--format", "json")
+    (rec,) = [r for r in json.loads(out) if r["grant"] == gid]
+    assert rec["emergency"] is True and rec["ratification"] == "awaiting" and rec["ratify_by"]
+    later = datetime.now(UTC) + timedelta(seconds=10)
+    assert one(run_sweep(world.services(), now=later), gid).action == "unratified"
+    code, out = audit(world, "--format", "json")
+    (rec,) = [r for r in json.loads(out) if r["grant"] == gid]
+    assert rec["unratified"] is True and rec["ratification"] == "unratified"
+    code, out = audit(world, "verify")
+    assert code == 1 and f"grant {gid}: emergency access of dave" in out, out
+    code, page = audit(world, "--format", "html")
+    never = page.split('id="never-ratified">')[1].split("</ul>")[0]
+    assert gid in never and "#b0c" in page
+    with pytest.raises(CloseError, match="never closes their own"):
+        run_close(world.services(), gid, "it was me, I fixed it", actor=ONCALL, now=later)
+    with pytest.raises(CloseError, match="not one of the admins"):
+        run_close(world.services(), gid, "looks fine to me really", actor="mallory", now=later)
+    done = run_close(
+        world.services(), gid, "INC-9 postmortem reviewed the access", actor=DBA, now=later
+    )
+    assert done.action == "closed"
+    code, out = audit(world, "verify")
+    assert code == 0, out
+    code, out = audit(world, "--format", "json")
+    (rec,) = [r for r in json.loads(out) if r["grant"] == gid]
+    assert rec["ratification"] == "closed" and rec["closed_by"] == DBA
+
+
+def test_audit_shows_the_extension_chain_and_verify_accepts_it(world: World) -> None:
+    import json
+
+    setup(world)
+    start = (datetime.now(UTC) + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    ask(world, REQUESTER, "ops-octocat-a", grant(REQUESTER))
+    run_issue(world.services())
+    ask(world, REQUESTER, "ops-octocat-b", grant(REQUESTER, "extends: ops-octocat-a\n"))
+    run_issue(world.services())
+    ask(world, REQUESTER, "ops-octocat-c", grant(REQUESTER, f"not_before: {start}\n"))
+    run_issue(world.services())
+    code, out = audit(world, "--format", "json")
+    records = {r["grant"]: r for r in json.loads(out)}
+    assert records["ops-octocat-b"]["extends"] == "ops-octocat-a"
+    assert records["ops-octocat-b"]["chain"] == ["ops-octocat-a"]
+    assert records["ops-octocat-b"]["chain_total"] >= 30 * 60
+    assert records["ops-octocat-a"]["ended_by"] == "revoke"
+    assert records["ops-octocat-c"]["not_before"] == start
+    assert records["ops-octocat-c"]["issued_at"] is None  # not due yet
+    code, out = audit(world, "verify")
+    assert code == 0, out
