@@ -242,6 +242,12 @@ def _time_and_risk(
                 "approvals may come, e.g. ratify_within: 24h",
             )
         within = duration(("break_glass", "ratify_within"), bg.get("ratify_within", "1s"))
+        if "*" in bg["requesters"]:
+            bad(
+                ("break_glass", "requesters"),
+                "break_glass requesters '*' would let anyone skip review; name the on-call "
+                "team, e.g. ['@acme/oncall']",
+            )
         out["break_glass"] = BreakGlass(
             tuple(Principal.parse(p) for p in bg["requesters"]),
             duration(("break_glass", "max_duration"), bg["max_duration"]),

@@ -368,6 +368,23 @@ class GitHub:
 
         return self._call(f"read ruleset {ruleset_id}", get)
 
+    def team_id(self, org: str, slug: str) -> int | None:
+        """The numeric id of team ``@org/slug`` (what a ruleset's bypass list names), None when
+        there is no such team."""
+
+        def get() -> int | None:
+            url = f"/orgs/{quote(org)}/teams/{quote(slug)}"
+            try:
+                _, data = self._gh.requester.requestJsonAndCheck("GET", url)
+            except github.UnknownObjectException:
+                return None
+            return int(data["id"]) if isinstance(data, dict) and "id" in data else None
+
+        try:
+            return self._call(f"read team @{org}/{slug}", get)
+        except GitHubNotFound:
+            return None
+
     # -- writes -------------------------------------------------------------------------------
     def comment(self, number: int, body: str) -> int:
         return int(
