@@ -104,8 +104,15 @@ class Judged:
 
     def notes(self) -> list[str]:
         """Lines for people: each matching entry and why, or why no review is needed."""
-        if self.kind == "emergency":
-            return ["break-glass: issued on merge without prior review (risk tiers do not apply)"]
+        bg = self.role.break_glass
+        if self.kind == "emergency" and bg is not None:
+            who = "; ".join(r.describe() for r in bg.ratify)
+            return [
+                f"break-glass: issued on merge without prior review, for at most "
+                f"{format_duration(bg.max_duration)}; it must be ratified by {who} (approving "
+                f"reviews) within {format_duration(bg.ratify_within)} of issue, or it is "
+                "revoked and recorded as unratified"
+            ]
         lines = [m.describe() for m in self.matches]
         if self.kind == "extension":
             lines.insert(0, "an extension: judged by the role's extend rules")

@@ -243,7 +243,11 @@ class Demo:
 
 
 def run_demo(
-    *, keep: bool = False, console: Console | None = None, vault_binary: str | None = None
+    *,
+    keep: bool = False,
+    console: Console | None = None,
+    vault_binary: str | None = None,
+    scenario: str = "lifecycle",
 ) -> int:
     console = console or Console()
     tmp = Path(tempfile.mkdtemp(prefix="jitops-demo-"))
@@ -252,7 +256,12 @@ def run_demo(
         with console.status("starting GitHub, OpenBao and PostgreSQL on loopback ..."):
             world = World.create(tmp, vault_binary=vault_binary, setup_via_cli=True)
         with world:
-            Demo(console, world).run()
+            if scenario == "break-glass":
+                from jitops_sandbox.demo.breakglass import BreakGlassDemo
+
+                BreakGlassDemo(console, world).run()
+            else:
+                Demo(console, world).run()
         return 0
     finally:
         if keep:
