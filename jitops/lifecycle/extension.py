@@ -126,6 +126,20 @@ def replaced_by(svc: Services, grant: Grant, now: datetime) -> Outcome | None:
     return end_grant(svc, old, f"replaced by its extension {grant.id}", now=now, remove=True)
 
 
+def _delivered(svc: Services, grant: Grant) -> bool:
+    """Whether the delivery of ``grant``'s recorded token is posted on its pull request (the
+    hidden issued marker of jitops' own comment names its accessor)."""
+    from jitops.core.plan import find_issued_record
+
+    status = grant.status
+    if status is None or status.pull_request is None:
+        return False
+    me = svc.github.whoami(svc.last_good_policy().settings.bot).lower()
+    bodies = [c.body for c in svc.github.comments(status.pull_request) if c.author.lower() == me]
+    found = find_issued_record(bodies, grant.id)
+    return found is not None and found.accessor == status.token_accessor
+
+
 def finish_extensions(svc: Services, now: datetime) -> list[Outcome]:
     """End every active grant on main that an issued grant on main extends (an issue run that
     died after delivering the extension, before ending the old grant)."""
@@ -143,6 +157,8 @@ def finish_extensions(svc: Services, now: datetime) -> list[Outcome]:
             mine = own_record(svc, new.id, now, issues_only=True)
             if mine is None or mine.file != files.get(grant_path(new.id)):
                 continue  # the extension's status is not jitops' own
+            if not _delivered(svc, new):
+                continue  # never a gap: the old access ends only once the new one is delivered
             done = replaced_by(svc, new, now)
         except JitopsError as exc:
             log.error("could not end %s, extended by %s: %s", old_id, new.id, exc)

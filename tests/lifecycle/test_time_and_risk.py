@@ -161,6 +161,24 @@ def test_extension_delivers_the_new_token_then_revokes_the_old(world: World) -> 
     assert on_main(world, "ops-octocat-one") is None
 
 
+def test_an_undelivered_extension_never_ends_the_old_access(world: World) -> None:
+    """The delivery of the extension fails: the old token stays live (never a gap); the next
+    run delivers the new one and only then ends the old one."""
+    from jitops.doors.github import MAX_ATTEMPTS
+
+    setup(world)
+    ask(world, REQUESTER, "ops-octocat-gap1", grant(REQUESTER))
+    run_issue(world.services())
+    ask(world, REQUESTER, "ops-octocat-gap2", grant(REQUESTER, "extends: ops-octocat-gap1\n"))
+    world.gh.fail_next(MAX_ATTEMPTS, 502, method="POST", path="/comments")
+    first = run_issue(world.services())
+    assert one(first, "ops-octocat-gap2").action == "failed"
+    assert set(live(world)) == {"ops-octocat-gap1", "ops-octocat-gap2"}
+    run_issue(world.services())
+    assert set(live(world)) == {"ops-octocat-gap2"}
+    assert on_main(world, "ops-octocat-gap1") is None
+
+
 def test_extending_someone_elses_grant_is_denied(world: World) -> None:
     """Attack: mallory extends octocat's live grant: denied; octocat's token is untouched."""
     setup(world)
