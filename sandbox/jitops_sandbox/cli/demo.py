@@ -32,7 +32,12 @@ def demo_cmd(keep: bool, vault_binary: str | None, scenario: str) -> int:
     """
     from jitops_sandbox.demo.run import run_demo
 
-    return run_demo(keep=keep, vault_binary=vault_binary, scenario=scenario)
+    chosen = None
+    if scenario == "break-glass":
+        from jitops_sandbox.demo.breakglass import BreakGlassDemo
+
+        chosen = BreakGlassDemo
+    return run_demo(keep=keep, vault_binary=vault_binary, scenario=chosen)
 
 
 COMMANDS: list[click.Command] = [demo_cmd]
