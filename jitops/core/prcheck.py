@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from jitops.core import approvals, checks, prcomment
 from jitops.core.approvals import Evaluation, Review
+from jitops.core.extend import Link
 from jitops.core.gate import decide_end, enders
 from jitops.core.grant import (
     GRANTS_DIR,
@@ -59,6 +60,7 @@ class PrInputs:
     policy_tests: Sequence[str] = ()  # failures of the head policy's own tests
     now: datetime | None = None
     created_at: datetime | None = None  # when the pull request was opened (risk tiers)
+    chain: Sequence[Link] | None = None  # jitops' record of what ``extends`` names (git)
 
 
 @dataclass(frozen=True)
@@ -154,7 +156,8 @@ def decide(inp: PrInputs, teams: TeamLookup | None) -> PrDecision:
     if grant is not None:
         # -- time and risk: risk tiers judged at the pull request's creation; not_before,
         # -- extends and emergency checked (the gate judges the chain again at issue)
-        judgement = judge(grant, policy, at=inp.created_at or inp.now or _EPOCH, teams=teams)
+        at = inp.created_at or inp.now or _EPOCH
+        judgement = judge(grant, policy, at=at, teams=teams, chain=inp.chain)
         judged_policy, notes = judgement.policy, judgement.notes()
         ctx = checks.GrantContext(
             is_new=True, used_ids=inp.used_ids, author=inp.author, teams=teams

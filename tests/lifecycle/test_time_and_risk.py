@@ -396,3 +396,29 @@ def test_audit_shows_the_extension_chain_and_verify_accepts_it(world: World) -> 
     assert records["ops-octocat-c"]["issued_at"] is None  # not due yet
     code, out = audit(world, "verify")
     assert code == 0, out
+
+
+# -- pr check ------------------------------------------------------------------------------------
+def test_pr_check_refuses_extending_someone_elses_grant_on_its_line(world: World) -> None:
+    from tests.lifecycle.test_pr_check import check
+
+    setup(world)
+    ask(world, REQUESTER, "ops-octocat-pr", grant(REQUESTER))
+    run_issue(world.services())
+    text = grant("mallory", "extends: ops-octocat-pr\n")
+    n = world.gh.open_pr("mallory", "ext", "Access", files={"grants/ops-mallory-pr.yaml": text})
+    decision = check(world, n)
+    assert decision.validate == "failure"
+    (problem,) = [p for p in decision.problems if "octocat's grant" in p.message]
+    assert problem.line == 5 and "only your own access" in problem.message
+
+
+def test_pr_check_of_an_emergency_names_who_must_ratify(world: World) -> None:
+    from tests.lifecycle.test_pr_check import check
+
+    setup(world)
+    text = grant(ONCALL, "emergency: true\n")
+    n = world.gh.open_pr(ONCALL, "fire", "Access", files={"grants/ops-dave-pr.yaml": text})
+    decision = check(world, n)
+    assert decision.approval == "success", decision.summary
+    assert "must be ratified by 1 approval from @acme/security" in decision.comment
