@@ -422,3 +422,22 @@ def test_pr_check_of_an_emergency_names_who_must_ratify(world: World) -> None:
     decision = check(world, n)
     assert decision.approval == "success", decision.summary
     assert "must be ratified by 1 approval from @acme/security" in decision.comment
+
+
+# -- the break_glass notification ----------------------------------------------------------------
+def test_break_glass_and_unratified_are_notified(tmp_path, hooks) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from jitops_sandbox.demo.world import World as W
+
+    with W.create(tmp_path, use_postgres=False, webhook_url=hooks[0]) as w:
+        setup(w)
+        gid = "ops-dave-loud"
+        ask(w, ONCALL, gid, grant(ONCALL, "emergency: true\n"), approve=None)
+        run_issue(w.services())
+        run_sweep(w.services(), now=datetime.now(UTC) + timedelta(seconds=10))
+    events = [json.loads(b) for b in hooks[1]]
+    kinds = [e.get("event") or e.get("kind") for e in events]
+    assert "break_glass" in kinds and "unratified" in kinds, kinds
+    loud = next(e for e in events if (e.get("event") or e.get("kind")) == "break_glass")
+    assert "must be ratified by" in json.dumps(loud)
