@@ -501,7 +501,7 @@ def break_glass_findings(
         mode = modes.get(tid) if tid is not None else None
         fix = (
             f"add {name} to the bypass list of the ruleset protecting {branch} with mode "
-            "'For pull requests only' (bypass_mode: pull_request; docs/break-glass.md)"
+            "'For pull requests only' (bypass_mode: pull_request; docs/time-and-risk.md)"
         )
         if tid is None:
             out.append(Finding("break-glass bypass", False, f"team {name} does not exist", fix))
