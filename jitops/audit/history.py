@@ -63,6 +63,13 @@ KEYS = (
     "ended_at",
     "ended_by",
     "reason",
+    "not_before",
+    "extends",
+    "chain_total",
+    "emergency",
+    "ratify_by",
+    "ratified_by",
+    "unratified",
 )
 
 
@@ -102,6 +109,35 @@ class Record:
     deletions_by_pull_request: list[str] = field(default_factory=list)
     _unexplained_deletion: str | None = None
     present: bool = False  # the file is in grants/ at the audited ref
+    # time and risk: as requested (the file as added) and as jitops recorded it
+    not_before: datetime | None = None
+    extends: str | None = None
+    chain: list[str] = field(default_factory=list)  # the grants it extends, nearest first
+    chain_started: datetime | None = None  # the chain's first issue
+    emergency: bool = False
+    ratify_by: datetime | None = None  # the end of the ratification window (issue trailer)
+    ratified_by: list[str] = field(default_factory=list)
+    ratified_at: datetime | None = None
+    unratified: bool = False  # recorded `Jitops-Action: unratified`
+    closed_reason: str | None = None  # an admin closed the unratified finding (`close`)
+    closed_by: str | None = None
+
+    @property
+    def chain_total(self) -> timedelta | None:
+        """The whole chain's length, from its first issue to this link's expiry."""
+        if not self.extends or self.chain_started is None or self.expires_at is None:
+            return None
+        return self.expires_at - self.chain_started
+
+    @property
+    def ratification(self) -> str | None:
+        """``ratified``, ``awaiting``, ``unratified``, ``closed`` (an admin closed it), or None
+        for a grant that was no emergency."""
+        if not self.emergency or self.issued_at is None:
+            return None
+        if self.unratified:
+            return "closed" if self.closed_reason else "unratified"
+        return "ratified" if self.ratified_by else "awaiting"
 
     @property
     def active(self) -> bool:
@@ -126,7 +162,22 @@ class Record:
             "requested_at": rfc3339(self.requested_at),
             "end_reason": self.end_reason,
             "active": self.active,
+            "not_before": rfc3339(self.not_before),
+            "extends": self.extends,
+            "chain": list(self.chain),
+            "chain_total": _seconds(self.chain_total),
+            "emergency": self.emergency,
+            "ratify_by": rfc3339(self.ratify_by),
+            "ratified_by": list(self.ratified_by),
+            "unratified": self.unratified,
+            "ratification": self.ratification,
+            "closed_reason": self.closed_reason,
+            "closed_by": self.closed_by,
         }
+
+
+def _seconds(value: timedelta | None) -> int | None:
+    return None if value is None else int(value.total_seconds())
 
 
 def rfc3339(v: datetime | None) -> str | None:
@@ -226,9 +277,40 @@ def build(
         rec.reason = _text(fields.get("reason"))
         rec.ticket = _text(fields.get("ticket"))
         rec.duration = _text(fields.get("duration"))
+        _time_fields(rec, fields)
     for blob, (gid, sha) in status_blobs.items():
         _check_status(records[gid], blob_data.get(blob, b""), sha, findings)
+    _chains(records)
     return History(records, findings, unexplained, own)
+
+
+def _time_fields(rec: Record, fields: Mapping[str, Any]) -> None:
+    """not_before, extends and emergency as the file was added (time and risk)."""
+    if fields.get("not_before"):
+        try:
+            rec.not_before = parse_time(str(fields["not_before"]))
+        except (ValueError, OverflowError):
+            rec.not_before = None
+    extends = _text(fields.get("extends"))
+    rec.extends = extends if extends and valid_id(extends) else None
+    rec.emergency = str(fields.get("emergency", "")).lower() == "true" or rec.ratify_by is not None
+
+
+def _chains(records: Mapping[str, Record]) -> None:
+    """Each extension's chain (the grants it extends, nearest first) and when it started."""
+    for rec in records.values():
+        seen = {rec.grant}
+        link = rec
+        while link.extends and link.extends not in seen and len(seen) <= 50:
+            seen.add(link.extends)
+            rec.chain.append(link.extends)
+            link = records.get(link.extends) or Record(link.extends)
+        starts = [
+            r.issued_at
+            for g in (rec.grant, *rec.chain)
+            if (r := records.get(g)) is not None and r.issued_at is not None
+        ]
+        rec.chain_started = min(starts) if starts and rec.extends else None
 
 
 def _grant_fields(data: bytes, path: str) -> dict[str, Any] | None:
@@ -400,6 +482,20 @@ def _apply(
     ):
         rec.deletions_by_pull_request.append(rec._unexplained_deletion)
         rec._unexplained_deletion = None
+    # -- time and risk: ratification records an emergency grant's fate; close ends the finding
+    if entry.action == "ratify":
+        rec.ratified_by = list(entry.approved_by)
+        rec.ratified_at = c.committed_at
+        return
+    if entry.action == "close":
+        rec.closed_reason = entry.reason or "(no reason)"
+        rec.closed_by = trailers.get("Jitops-Actor")
+        return
+    if entry.action == "unratified":
+        rec.unratified = True
+        rec.emergency = True
+        if rec.ended_by is not None:  # it had expired already: the record says unratified
+            return
     if entry.action == "restore":
         rec.restores.append((c.sha, c.committed_at))
         # jitops put the file back as its issue commit wrote it (a deletion it refused, or a
@@ -417,6 +513,12 @@ def _apply(
         rec.issue_trailers[c.sha] = (entry.expires_at, tuple(entry.approved_by))
         rec.issued_at = c.committed_at
         rec.issue_sha = c.sha
+        if trailers.get("Jitops-Ratify-By"):
+            try:
+                rec.ratify_by = parse_time(trailers["Jitops-Ratify-By"])
+                rec.emergency = True
+            except (ValueError, OverflowError):
+                findings.append(Finding(c.sha, "Jitops-Ratify-By is not a time"))
         rec.approved_by = list(entry.approved_by)
         rec.expires_at = entry.expires_at
     elif rec.ended_by is not None:

@@ -81,6 +81,7 @@ def to_html(
 <div><h2>Who has access now</h2>{_now(records, now, web)}</div>
 <div><h2>Time granted per role</h2>{_roles(s)}</div>
 </section>
+{_break_glass(records)}
 <section><h2>Timeline</h2>{_timeline(records, now)}</section>
 <section><h2>History</h2>
 <form class="filters" id="filters" autocomplete="off">
@@ -182,6 +183,41 @@ def _now(records: Sequence[Record], now: datetime, web: str | None) -> str:
         for r in active
     )
     return f'<ul id="now">{items}</ul>'
+
+
+def _break_glass(records: Sequence[Record]) -> str:
+    """Break-glass (emergency grants, docs/time-and-risk.md): those awaiting ratification and
+    those never ratified (closed by an admin or not), in the colour of the unratified state.
+    Nothing when no grant was an emergency."""
+    if not any(r.emergency for r in records):
+        return ""
+
+    def items(*states: str) -> str:
+        chosen = [r for r in records if r.ratification in states]
+        return (
+            "".join(
+                f"<li><b>{_h(r.grant)}</b> &middot; {_h(r.requester or '?')} &middot; "
+                f"{_h(r.role or '?')}"
+                + (f", ratify by {_h(_t(r.ratify_by))}" if r.ratify_by else "")
+                + (
+                    f"; closed by {_h(r.closed_by or '?')}: {_h(r.closed_reason)}"
+                    if r.closed_reason
+                    else ""
+                )
+                + "</li>"
+                for r in chosen
+            )
+            or "<li>none</li>"
+        )
+
+    colour = state_colour("unratified")
+    return (
+        f'<section class="cols" style="border-left:6px solid {colour};padding-left:10px">'
+        f'<div><h2>Break-glass: awaiting ratification</h2><ul id="awaiting-ratification">'
+        f"{items('awaiting')}</ul></div>"
+        f'<div><h2>Break-glass: never ratified</h2><ul id="never-ratified">'
+        f"{items('unratified', 'closed')}</ul></div></section>"
+    )
 
 
 def _left(r: Record, now: datetime) -> str:

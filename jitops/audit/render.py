@@ -44,8 +44,29 @@ def _json_line(r: Record) -> str:
         f'"ended_at": {_s(rfc3339(r.ended_at))}, "ended_by": {_s(r.ended_by)}, '
         f'"reason": {_s(r.reason)}, "ticket": {_s(r.ticket)}, "duration": {_s(r.duration)}, '
         f'"requested_at": {_s(rfc3339(r.requested_at))}, "end_reason": {_s(r.end_reason)}, '
-        f'"active": {"true" if r.active else "false"}}}'
+        f'"active": {"true" if r.active else "false"}, {_time_and_risk_json(r)}}}'
     )
+
+
+#: The record's time-and-risk keys (:meth:`Record.to_json` has them all).
+TIME_AND_RISK_KEYS = (
+    "not_before",
+    "extends",
+    "chain",
+    "chain_total",
+    "emergency",
+    "ratify_by",
+    "ratified_by",
+    "unratified",
+    "ratification",
+    "closed_reason",
+    "closed_by",
+)
+
+
+def _time_and_risk_json(r: Record) -> str:
+    full = r.to_json()
+    return json.dumps({k: full[k] for k in TIME_AND_RISK_KEYS})[1:-1]
 
 
 def to_csv(records: Sequence[Record]) -> str:

@@ -18,8 +18,9 @@ from jitops.audit.history import Record
 from jitops.core.grant import format_time
 from jitops.core.inert import one_line
 
-#: state -> (words shown, colour); states not listed (an end action jitops learns later,
-#: e.g. ``unratified``) are shown with their own name in :data:`OTHER_COLOUR`
+#: state -> (words shown, colour); states not listed (an end action jitops learns later) are
+#: shown with their own name in :data:`OTHER_COLOUR`. An emergency grant whose ratification
+#: window passed without it is ``unratified`` in a colour of its own, closed by an admin or not.
 STATES: dict[str, tuple[str, str]] = {
     "active": ("active now", "#1f6feb"),
     "pending": ("approved, not issued yet", "#8250df"),
@@ -28,12 +29,15 @@ STATES: dict[str, tuple[str, str]] = {
     "deny": ("denied", "#cf222e"),
     "removed": ("file removed, end not recorded", "#6e7781"),
     "withdrawn": ("removed before issue", "#6e7781"),
+    "unratified": ("break-glass never ratified", "#b0c"),
 }
 OTHER_COLOUR = "#9a6700"
 
 
 def state(r: Record) -> str:
     """One word for where a grant stands (a key of :data:`STATES`, or its end action)."""
+    if r.ratification in ("unratified", "closed"):
+        return "unratified"
     if r.ended_by is not None:
         return r.ended_by
     if r.active:
@@ -122,9 +126,8 @@ def summarise(
     extra: Counter[str] = Counter()
     times = request_times or {}
     for r in records:
-        for flag in ("break_glass",):  # records gain such flags; they show when present
-            if getattr(r, flag, False):
-                extra[flag.replace("_", "-")] += 1
+        if r.emergency:  # records gain such flags; they show when present
+            extra["break-glass"] += 1
         if r.head_sha and r.requested_at and r.head_sha in times:
             wait = (r.requested_at - times[r.head_sha]).total_seconds()
             if wait >= 0:

@@ -57,6 +57,7 @@ def verify(
     ]
     for r in sorted(history.records.values(), key=lambda r: r.grant):
         out += _check_record(r, needs_review, now, tolerance)
+        out += _time_and_risk(r, history.records, now, tolerance)
     if signatures is not None:
         out += [
             f"{sha[:12]}: jitops commit {_SIGNATURE.get(signatures.get(sha, 'N'), 'is not signed')}"
@@ -91,6 +92,42 @@ def unreviewed_issues(history: History) -> list[Record]:
     return [r for r in history.records.values() if r.issue_sha is not None and not r.approved_by]
 
 
+def _time_and_risk(
+    r: Record, records: Mapping[str, Record], now: datetime, tolerance: timedelta
+) -> list[str]:
+    """Break-glass: never ratified (until an admin closes it with a reason), or its window
+    passed with no record; extension: each link the same requester's and role's, issued, and
+    ended once the extension was issued (never two live credentials beyond one issue run)."""
+    out = []
+    if r.ratification == "unratified":
+        out.append(
+            f"grant {r.grant}: emergency access of {r.requester} to {r.role} was never ratified; "
+            "an admin closes this finding with `jitops audit close "
+            f"{r.grant} --reason ...` once it is understood"
+        )
+    elif r.ratification == "awaiting" and r.ratify_by is not None and now - r.ratify_by > tolerance:
+        out.append(
+            f"grant {r.grant}: its ratification window ended {format_time(r.ratify_by)} and "
+            "jitops recorded neither ratify nor unratified"
+        )
+    if r.extends and r.issue_sha is not None:
+        old = records.get(r.extends)
+        at = f"{r.issue_sha[:12]}: extension {r.grant} of {r.extends}"
+        if old is None or old.issue_sha is None:
+            out.append(f"{at}, which was never issued in this history")
+        else:
+            if (old.requester or "").lower() != (r.requester or "").lower():
+                out.append(f"{at}: requesters differ ({old.requester}, {r.requester})")
+            if old.role != r.role:
+                out.append(f"{at}: roles differ ({old.role}, {r.role})")
+            if r.issued_at is not None:
+                end = old.ended_at or (now if old.present else None)
+                if end is not None and end - r.issued_at > tolerance:
+                    minutes = int((end - r.issued_at).total_seconds() // 60)
+                    out.append(f"{at}: {r.extends} stayed live {minutes} min after it was issued")
+    return out
+
+
 def _check_record(
     r: Record, needs_review: Mapping[str, bool], now: datetime, tolerance: timedelta
 ) -> list[str]:
@@ -107,7 +144,7 @@ def _check_record(
             out.append(
                 f"{at} names pull request #{r.pull_request}, but #{r.added_pr} added the file"
             )
-        if not r.approved_by and needs_review.get(r.issue_sha, True):
+        if not r.approved_by and needs_review.get(r.issue_sha, True) and not r.emergency:
             out.append(f"{at} has no approvers but its role needs review")
         if r.expires_at is None:
             out.append(f"{at} has no expires_at")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from jitops.cli.options import repo_option, resolve_repo
+from jitops.cli.options import Target, format_option, repo_option, resolve_repo, target_options
 from jitops.cli.output import write_output
 from jitops.core.duration import DurationError, parse_duration
 from jitops.core.grant import parse_time
@@ -263,6 +263,39 @@ def verify_cmd(
         )
     )
     return EXIT_REJECTED if problems else EXIT_OK
+
+
+@audit_group.command("close")
+@click.argument("grant_id", metavar="ID")
+@click.option("--reason", required=True, help="Why the unratified access is understood; recorded.")
+@click.option(
+    "--actor",
+    envvar="GITHUB_ACTOR",
+    metavar="LOGIN",
+    help="The admin closing it (settings.admins; never the grant's requester); recorded as "
+    "Jitops-Actor [env: GITHUB_ACTOR; default: the owner of the GitHub token].",
+)
+@target_options
+@format_option
+def close_cmd(
+    grant_id: str, reason: str, actor: str | None, target: Target, fmt: str | None
+) -> int:
+    """Close the finding of unratified emergency grant ID with a recorded reason.
+
+    Records a `close` commit (Jitops-Actor, Jitops-Reason) on the protected branch; `audit
+    verify` stops reporting the grant, `audit` keeps showing it as never ratified.
+    """
+    from jitops.cli.lifecycle import _report, _services
+    from jitops.lifecycle.ratify import CloseError, run_close
+
+    svc = _services(target)
+    who = actor or svc.github.whoami()
+    try:
+        outcome = run_close(svc, grant_id, reason, actor=who, now=datetime.now(UTC))
+    except CloseError as exc:
+        click.echo(f"jitops audit close: {exc}", err=True)
+        return EXIT_REJECTED
+    return _report("audit close", [outcome], fmt)
 
 
 @audit_group.command("usage")

@@ -34,6 +34,18 @@ def _ask(value: str | None, name: str, text: str) -> str | None:
     help="Seal the credential to this age recipient instead of your GitHub SSH keys (for "
     "keys in an agent or on hardware: age-keygen, age-plugin-yubikey...). Reviewers see it.",
 )
+@click.option(
+    "--not-before",
+    metavar="TIME",
+    help="Scheduled access: issue no earlier than TIME (RFC 3339, e.g. 2026-12-08T22:00:00Z).",
+)
+@click.option("--extends", metavar="GRANT", help="Extend your active grant GRANT (same role).")
+@click.option(
+    "--emergency",
+    is_flag=True,
+    help="Break-glass: issued on merge without prior review (roles with break_glass, on-call "
+    "requesters only); must be ratified afterwards.",
+)
 @click.option("--no-pr", is_flag=True, help="Stop after the commit on a local branch.")
 @click.option("--base", default="main", show_default=True, help="The branch grants live on.")
 @repo_option
@@ -45,6 +57,9 @@ def request_cmd(
     ticket: str | None,
     requester: str | None,
     recipient: str | None,
+    not_before: str | None,
+    extends: str | None,
+    emergency: bool,
     no_pr: bool,
     base: str,
     repo: Path | None,
@@ -104,6 +119,9 @@ def request_cmd(
         base=base,
         open_pr=not no_pr,
         recipient=recipient,
+        not_before=not_before,
+        extends=extends,
+        emergency=emergency,
     )
     click.echo(f"wrote {plan.path} on branch {plan.branch}")
     if number is not None:

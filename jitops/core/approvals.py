@@ -149,6 +149,16 @@ def _match(
     return out
 
 
+def rules_met(
+    rules: Sequence[ApprovalRule], people: Sequence[str], teams: TeamLookup | None
+) -> tuple[bool, tuple[str, ...]]:
+    """Whether ``people`` satisfy every rule, each person counting once (the same matching as
+    :func:`evaluate`), and those the matching used (break-glass ratification)."""
+    found = _match(rules, people, teams)
+    used = tuple(p for i in sorted(found) for p in found[i])
+    return all(len(found[i]) >= r.count for i, r in enumerate(rules)), used
+
+
 def evaluate(
     grant: Grant,
     policy: Policy,

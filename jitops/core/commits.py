@@ -78,10 +78,13 @@ def not_own(c: LogCommit, entry: LedgerEntry, pr: int | None, in_tree: set[str])
     # a restore adds back a deleted file, or puts back an edited one
     want = {"issue": "M", "restore": "AM"}.get(entry.action, "D")
     changes = c.changes
+    if entry.action in ("ratify", "close"):  # a record about a grant: it changes no file
+        return "" if not changes else f"it changes files, and a {entry.action} changes none"
     if len(changes) == 1 and changes[0][0] in want and changes[0][1] == path:
         return ""
-    if not changes and entry.action == "revoke" and entry.grant not in in_tree:
-        return ""  # records an early revoke whose deletion a pull request made
+    if not changes and entry.action in ("revoke", "unratified") and entry.grant not in in_tree:
+        return ""  # records an early revoke whose deletion a pull request made (or an
+        # unratified emergency grant that had already expired)
     does = {"M": "modify only", "AM": "put back only"}.get(want, "remove only")
     shown = ", ".join(f"{st} {one_line(p, 60)}" for st, p, _b in changes[:3]) or "no change"
     more = f" and {len(changes) - 3} more" if len(changes) > 3 else ""

@@ -16,7 +16,10 @@ The rules, in the order they are checked:
 4. **what was reviewed is what is issued**: the file on the branch is byte-for-byte the file at
    the PR's head commit; approvals count only on that head commit and only when submitted
    strictly before ``merged_at`` (a review in the merge's own second does not count);
-5. the approval rule (docs/design.md) holds, with team memberships read at evaluation time.
+5. the approval rule (docs/design.md) holds, with team memberships read at evaluation time;
+   time and risk (docs/time-and-risk.md) add to it: every matching ``risk`` entry's rules
+   (judged at the merge), an extension's ``extend`` rule and chain, break-glass; a scheduled
+   grant not due yet *waits*, and once due its requester is asked again of the policy now.
 
 Before any of those, the file itself must be a valid grant (id rule, schema) and the requester
 must have an SSH key age can seal to: all of it is known before a Vault token exists.
@@ -29,9 +32,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from jitops.core import approvals, checks
+from jitops.core import approvals, checks, schedule
 from jitops.core.approvals import Approval, Evaluation, Review
+from jitops.core.extend import Link
 from jitops.core.grant import GRANTS_DIR, Grant, format_time, read_grant
+from jitops.core.judge import Judgement, judge
 from jitops.core.policy import Policy, PolicyError, load_policy
 from jitops.core.principals import Principal, TeamLookup, same_login
 from jitops.errors import Problem
@@ -47,6 +52,7 @@ class Verdict(enum.Enum):
     ISSUE = "issue"
     DENY = "deny"
     FAILED = "failed"  # not decidable now (GitHub unreachable, PR not yet associated): retry
+    WAIT = "wait"  # approved, scheduled (not_before) and not due yet: a later run issues it
 
 
 class Rule(enum.Enum):
@@ -114,6 +120,13 @@ class IssueInputs:
     # (:func:`jitops.delivery.seal.sealable_keys` probes them)
     ssh_keys: Sequence[str] | None = None
     key_notes: Sequence[str] = ()
+    # time and risk: jitops' own record of the grant ``extends`` names and its chain (read
+    # for an extension); the policy on the branch now, from the run's tip (for a scheduled
+    # grant: who may request is asked again when it is due; None: it does not load, and
+    # ``current_policy_error`` says why)
+    chain: Sequence[Link] | None = None
+    current_policy: Policy | None = None
+    current_policy_error: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,6 +140,7 @@ class IssueDecision:
     approvers: tuple[str, ...] = ()
     keys: tuple[str, ...] = ()  # the requester's keys age can seal to (ISSUE only)
     evaluation: Evaluation | None = None
+    notes: tuple[str, ...] = ()  # the matching risk entries and why; break-glass; extension
 
     @property
     def issues(self) -> bool:
@@ -155,6 +169,7 @@ class Judging:
     policy: Policy | None = None
     reviews: tuple[Review, ...] = ()
     evaluation: Evaluation | None = None
+    judgement: Judgement | None = None  # time and risk: what the approval rule judges against
 
     @property
     def pr(self) -> PullFacts:
@@ -299,11 +314,14 @@ def approved(j: Judging) -> IssueDecision | Judging:
     assert policy is not None
     assert pr.merged_at is not None
     reviews = counted_before(inp.reviews, pr.merged_at)
+    judged = j.judgement.policy if j.judgement is not None else policy
     ctx = checks.GrantContext(is_new=True, used_ids=inp.used_ids, author=pr.author, teams=j.teams)
-    found = checks.check_grant(grant, policy, ctx)
+    found = checks.check_grant(grant, judged, ctx)
+    if j.judgement is not None:
+        found += list(j.judgement.problems)
     evaluation = approvals.evaluate(
         grant,
-        policy,
+        judged,
         author=pr.author,
         head_sha=pr.head_sha,
         reviews=reviews,
@@ -324,6 +342,74 @@ def approved(j: Judging) -> IssueDecision | Judging:
             why += f"; {late} review(s) submitted at or after the merge do not count"
         return j.deny(Rule.APPROVAL, f"not approved at merge ({why})", policy=True)
     return replace(j, reviews=tuple(reviews), evaluation=evaluation)
+
+
+def time_and_risk(j: Judging) -> IssueDecision | Judging:
+    """Time and risk (docs/time-and-risk.md), before rule 5: every matching risk entry adds
+    its rules (judged at the merge); an extension is judged by the role's ``extend`` and its
+    chain as jitops recorded it now; an emergency grant by ``break_glass`` (no prior review,
+    capped). What it finds, the approval rule reports."""
+    assert j.grant is not None
+    assert j.policy is not None
+    assert j.pr.merged_at is not None
+    judgement = judge(
+        j.grant,
+        j.policy,
+        at=j.pr.merged_at,
+        teams=j.teams,
+        chain=j.inp.chain if j.inp.chain is not None else (),  # () reads as "not issued"
+        chain_at=j.inp.now,  # the grant extended must be live, and the total fit, at issue
+        request=False,
+    )
+    return replace(j, judgement=judgement)
+
+
+def scheduled(j: Judging) -> IssueDecision | Judging:
+    """Scheduled access: an approved grant not due yet waits (nothing issued, the file stays);
+    once due, who may request it is asked again of the policy on the branch now (teams are read
+    live anyway): someone who left since is denied."""
+    grant = j.grant
+    assert grant is not None
+    if grant.not_before is None:
+        return j
+    if not schedule.due(grant.not_before, j.inp.now):
+        return IssueDecision(
+            verdict=Verdict.WAIT,
+            reason=schedule.waiting(grant.not_before, j.inp.now),
+            grant=grant,
+            pull_request=j.pr.number,
+            policy=j.policy,
+            notes=_notes(j),
+        )
+    gone = _no_longer_eligible(grant, j.inp, j.teams)
+    if gone is not None:
+        return j.deny(Rule.APPROVAL, gone, policy=True)
+    return j
+
+
+def _notes(j: Judging) -> tuple[str, ...]:
+    return tuple(j.judgement.notes()) if j.judgement is not None else ()
+
+
+def _no_longer_eligible(grant: Grant, inp: IssueInputs, teams: TeamLookup | None) -> str | None:
+    """Why a scheduled grant's requester may no longer have the role now it is due (None: they
+    may): the role and its requesters as the policy on the branch says now, teams read now."""
+    branch, now_policy = inp.branch, inp.current_policy
+    if now_policy is None:
+        why = inp.current_policy_error or "it cannot be read"
+        return f"the policy on {branch} now is invalid ({why}); who may request it is unknown"
+    role = now_policy.roles.get(grant.role)
+    if role is None:
+        return f"role {grant.role} is no longer in the policy on {branch}; nothing is issued"
+    people = role.requesters
+    if grant.emergency and role.break_glass is not None:
+        people = role.break_glass.requesters
+    if any(p.matches(grant.requester, teams) for p in people):
+        return None
+    return (
+        f"{grant.requester} is no longer among the requesters of {grant.role} now it is due "
+        f"({', '.join(str(p) for p in people)}, teams read now); request again if this is wrong"
+    )
 
 
 def sealable(j: Judging) -> IssueDecision | Judging:
@@ -353,7 +439,9 @@ ISSUE_RULES: tuple[IssueRule, ...] = (
     grant_shape,
     reviewed_is_issued,
     no_status,
+    time_and_risk,
     approved,
+    scheduled,
     sealable,
 )
 
@@ -373,15 +461,19 @@ def _issued(j: Judging) -> IssueDecision:
     assert j.grant is not None
     assert j.evaluation is not None
     approvers = j.evaluation.approvers
+    by = ", ".join(approvers) or "policy (no review needed)"
+    if j.grant.emergency:
+        by = "nobody: break-glass, issued without prior review"
     return IssueDecision(
         verdict=Verdict.ISSUE,
-        reason=f"approved by {', '.join(approvers) or 'policy (no review needed)'}",
+        reason=f"approved by {by}",
         grant=j.grant,
         pull_request=j.pr.number,
         policy=j.policy,
         approvers=tuple(approvers),
         keys=tuple(j.inp.ssh_keys or ()),
         evaluation=j.evaluation,
+        notes=_notes(j),
     )
 
 

@@ -131,6 +131,11 @@ class Grant:
     # an age recipient to seal the delivery to instead of the GitHub SSH keys (jitops.core.agekeys)
     recipient: str | None = None
     lines: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+    # time and risk (docs/time-and-risk.md): issue no earlier than; the active grant this one
+    # replaces; break-glass (no prior review, ratified afterwards)
+    not_before: datetime | None = None
+    extends: str | None = None
+    emergency: bool = False
 
     def line(self, key: str) -> int:
         return self.lines.get(key, 1)
@@ -187,6 +192,22 @@ class Grant:
             if not any(p.line == at for p in problems):  # the schema's pattern said it already
                 problems.append(Problem(doc.source, at, f"recipient {why}"))
             recipient = None
+        not_before = None
+        if isinstance(data.get("not_before"), str):
+            try:
+                not_before = _status_time(data["not_before"])
+            except ValueError:
+                if not any(p.line == doc.line(("not_before",)) for p in problems):
+                    problems.append(
+                        Problem(
+                            doc.source,
+                            doc.line(("not_before",)),
+                            f"not_before {_shown(data['not_before'])} is not a time; write it "
+                            "in RFC 3339 with a zone, e.g. 2026-12-08T22:00:00Z",
+                        )
+                    )
+                return None, problems
+        extends = data.get("extends")
         grant = cls(
             id=grant_id,
             path=doc.source,
@@ -199,6 +220,9 @@ class Grant:
             status=status,
             recipient=recipient if isinstance(recipient, str) else None,
             lines=lines,
+            not_before=not_before,
+            extends=extends if isinstance(extends, str) else None,
+            emergency=data.get("emergency") is True,
         )
         return grant, problems
 
@@ -292,6 +316,12 @@ def render_grant(grant: Grant, *, with_status: bool = True) -> str:
         out.append(f"ticket: {_quote(grant.ticket)}")
     if grant.recipient is not None:
         out.append(f"recipient: {grant.recipient}")
+    if grant.not_before is not None:
+        out.append(f"not_before: {format_time(grant.not_before)}")
+    if grant.extends is not None:
+        out.append(f"extends: {grant.extends}")
+    if grant.emergency:
+        out.append("emergency: true")
     if with_status and grant.status is not None:
         s = grant.status.to_mapping()
         out.append("status:")

@@ -17,7 +17,18 @@ from jitops.core.inert import one_line
 if TYPE_CHECKING:
     from jitops.core.grant import Grant, GrantStatus
 
-EVENT_KINDS = ("requested", "approved", "issued", "expired", "revoked", "denied")
+#: ``break_glass``: an emergency grant was issued without prior review (who must ratify, by
+#: when, is in ``reason``); ``unratified``: its ratification window passed without it.
+EVENT_KINDS = (
+    "requested",
+    "approved",
+    "issued",
+    "expired",
+    "revoked",
+    "denied",
+    "break_glass",
+    "unratified",
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -152,6 +163,10 @@ def _summary(event: Event) -> str:
         "expired": f":hourglass: access of {who} to *{role}* expired",
         "revoked": f":no_entry: access of {who} to *{role}* revoked{by}{reason}",
         "denied": f":x: request of {who} for *{role}* denied{reason}",
+        "break_glass": f":rotating_light: BREAK-GLASS: {who} has *{role}* without prior "
+        f"review{until}{reason}",
+        "unratified": f":rotating_light: emergency access of {who} to *{role}* was never "
+        f"ratified{reason}",
     }[event.kind]
 
 

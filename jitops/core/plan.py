@@ -91,11 +91,17 @@ def _entry(grant: Grant, action: str, *, reason: str | None = None) -> LedgerEnt
 
 #: The issue commit's trailer naming the delivery's wrapping token by its accessor.
 DELIVERY_TRAILER = "Jitops-Delivery"
+#: The issue commit's trailer of an emergency grant: the end of its ratification window.
+RATIFY_BY_TRAILER = "Jitops-Ratify-By"
 _ACCESSOR_RE = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 
 def issue_commit(
-    grant: Grant, status: GrantStatus, *, delivery: str | None = None
+    grant: Grant,
+    status: GrantStatus,
+    *,
+    delivery: str | None = None,
+    ratify_by: datetime | None = None,
 ) -> PlannedCommit:
     """The ``issue`` commit; ``delivery`` (the wrapping token's accessor, never the token) is
     recorded as ``Jitops-Delivery``: with Vault it tells whether the delivery was claimed."""
@@ -108,6 +114,8 @@ def issue_commit(
     message = commit_message(_entry(issued, "issue"), body)
     if delivery and _ACCESSOR_RE.fullmatch(delivery):
         message = message.rstrip("\n") + f"\n{DELIVERY_TRAILER}: {delivery}\n"
+    if ratify_by is not None:  # break-glass: ratified by then, or revoked and recorded
+        message = message.rstrip("\n") + f"\n{RATIFY_BY_TRAILER}: {format_time(ratify_by)}\n"
     return PlannedCommit({grant_path(grant.id): render_grant(issued).encode()}, message)
 
 

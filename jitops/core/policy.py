@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass, field, replace
+from datetime import time, timedelta
 from typing import Any
 
 from jitops.core import leases, schema, yamlsafe
@@ -21,6 +21,9 @@ from jitops.errors import Problem, ProblemsError
 
 POLICY_DIR = "policies"
 DEFAULT_WRAP_TTL = timedelta(hours=1)
+DEFAULT_MAX_LEAD_TIME = timedelta(days=7)  # how far ahead a grant's not_before may lie
+#: ``weekdays:`` names in the order of :meth:`datetime.weekday` (Monday is 0).
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ACTIONS_BOT = "github-actions[bot]"  # who the workflow's GITHUB_TOKEN comments as
 
 
@@ -38,6 +41,64 @@ class ApprovalRule:
         return f"{self.count} approval{'s' if self.count > 1 else ''} from {who}"
 
 
+def _rules(raw: Any) -> tuple[ApprovalRule, ...]:
+    return tuple(
+        ApprovalRule(tuple(Principal.parse(p) for p in r["from"]), int(r["count"])) for r in raw
+    )
+
+
+# -- time and risk (docs/time-and-risk.md): the typed shapes; deciding is in jitops.core.risk,
+# jitops.core.schedule, jitops.core.extend and jitops.core.breakglass ---------------------------
+@dataclass(frozen=True)
+class Hours:
+    """``outside_hours: {start: '08:00', end: '19:00', tz: Europe/Berlin}``: the working day
+    (``start`` inclusive, ``end`` exclusive; ``start`` after ``end`` spans midnight)."""
+
+    start: time
+    end: time
+    tz: str
+
+
+@dataclass(frozen=True)
+class When:
+    """A risk entry's condition: every key given must hold (an entry with two keys matches a
+    request that is both long and at night)."""
+
+    duration_over: timedelta | None = None
+    outside_hours: Hours | None = None
+    weekdays: frozenset[int] | None = None  # 0 = Monday
+    tz: str = "UTC"  # the zone ``weekdays`` are read in (default: outside_hours' zone, or UTC)
+
+
+@dataclass(frozen=True)
+class RiskEntry:
+    """One ``risk:`` entry: when it matches, its rules are added to the role's own."""
+
+    when: When
+    approvals: tuple[ApprovalRule, ...] = ()
+    require_ticket: bool = False
+    index: int = 0  # its place in the role's list (shown as ``risk[0]``)
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class ExtendRule:
+    """``extend:``: who approves an extension, and how long a chain may last in all."""
+
+    approvals: tuple[ApprovalRule, ...]
+    max_total: timedelta
+
+
+@dataclass(frozen=True)
+class BreakGlass:
+    """``break_glass:``: who may issue without prior review, how long, who ratifies by when."""
+
+    requesters: tuple[Principal, ...]
+    max_duration: timedelta
+    ratify: tuple[ApprovalRule, ...]
+    ratify_within: timedelta
+
+
 @dataclass(frozen=True)
 class Role:
     name: str
@@ -53,19 +114,20 @@ class Role:
     description: str = ""
     source: str = ""
     line: int = 0
+    risk: tuple[RiskEntry, ...] = ()
+    extend: ExtendRule | None = None
+    break_glass: BreakGlass | None = None
 
     @classmethod
     def from_mapping(cls, name: str, data: Mapping[str, Any], source: str, line: int) -> Role:
-        """Build from schema-valid data (the schema has already checked shapes)."""
+        """Build from schema-valid data (the schema has already checked shapes); the time and
+        risk keys are read by :func:`_time_and_risk`, which locates their problems."""
         vault = data["vault"]
         return cls(
             name=name,
             max_duration=parse_duration(data["max_duration"]),
             requesters=tuple(Principal.parse(p) for p in data["requesters"]),
-            approvals=tuple(
-                ApprovalRule(tuple(Principal.parse(p) for p in r["from"]), int(r["count"]))
-                for r in data["approvals"]
-            ),
+            approvals=_rules(data["approvals"]),
             vault_policies=tuple(vault["policies"]),
             vault_secret=vault.get("secret"),
             vault_static=bool(vault.get("static", False)),
@@ -74,6 +136,129 @@ class Role:
             source=source,
             line=line,
         )
+
+    def with_rules(self, approvals: tuple[ApprovalRule, ...], **changes: Any) -> Role:
+        """This role judged with other approval rules (a risk tier, an extension, break-glass)."""
+        return replace(self, approvals=approvals, **changes)
+
+
+_CLOCK = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
+
+
+def _clock(text: str) -> time | None:
+    m = _CLOCK.fullmatch(text)
+    return time(int(m.group(1)), int(m.group(2))) if m else None
+
+
+def known_zone(name: str) -> bool:
+    """Whether ``name`` is an IANA time zone this machine knows (the system tz database, or
+    the ``tzdata`` package where there is none)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if not name or name.startswith("/") or ".." in name:
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
+
+
+def _time_and_risk(
+    name: str, raw: Mapping[str, Any], doc: yamlsafe.Document
+) -> tuple[dict[str, Any], list[Problem]]:
+    """The ``risk``, ``extend`` and ``break_glass`` of role ``name``, with a located problem
+    (``path:line: what is wrong; what to do``) for every bad value."""
+    problems: list[Problem] = []
+    out: dict[str, Any] = {}
+
+    def bad(path: tuple[str | int, ...], message: str) -> None:
+        problems.append(Problem(doc.source, doc.line(("roles", name, *path)), message))
+
+    def duration(path: tuple[str | int, ...], text: Any) -> timedelta:
+        try:
+            return parse_duration(text)
+        except DurationError as exc:
+            bad(path, f"{path[-1]}: {exc}")
+            return timedelta(seconds=1)
+
+    entries = []
+    for i, entry in enumerate(raw.get("risk") or ()):
+        w = entry["when"]
+        hours = None
+        if "outside_hours" in w:
+            oh = w["outside_hours"]
+            start, end = _clock(oh["start"]), _clock(oh["end"])
+            for key, value in (("start", start), ("end", end)):
+                if value is None:
+                    bad(
+                        ("risk", i, "when", "outside_hours", key),
+                        f"outside_hours {key} {oh[key]!r} is not a clock time; write it as "
+                        "'HH:MM' on a 24-hour clock, e.g. '08:00' or '19:30'",
+                    )
+            if not known_zone(oh["tz"]):
+                bad(
+                    ("risk", i, "when", "outside_hours", "tz"),
+                    f"time zone {oh['tz']!r} is not a known IANA time zone; write one like "
+                    "'Europe/Berlin' or 'UTC' (see the tz database's zone names)",
+                )
+            if start is not None and start == end:
+                bad(
+                    ("risk", i, "when", "outside_hours"),
+                    "outside_hours start and end are the same time, so no time is inside "
+                    "them; give the working day, e.g. start '08:00', end '19:00'",
+                )
+            if start is not None and end is not None:
+                hours = Hours(start, end, oh["tz"])
+        tz = w.get("tz") or (w["outside_hours"]["tz"] if "outside_hours" in w else "UTC")
+        if "tz" in w and not known_zone(w["tz"]):
+            bad(
+                ("risk", i, "when", "tz"),
+                f"time zone {w['tz']!r} is not a known IANA time zone; write one like "
+                "'Europe/Berlin' or 'UTC'",
+            )
+        over = None
+        if "duration_over" in w:
+            over = duration(("risk", i, "when", "duration_over"), w["duration_over"])
+        days = frozenset(WEEKDAYS.index(d) for d in w["weekdays"]) if "weekdays" in w else None
+        entries.append(
+            RiskEntry(
+                When(over, hours, days, tz),
+                _rules(entry.get("approvals") or ()),
+                bool(entry.get("require_ticket", False)),
+                i,
+                doc.line(("roles", name, "risk", i)),
+            )
+        )
+    out["risk"] = tuple(entries)
+    if "extend" in raw:
+        ext = raw["extend"]
+        out["extend"] = ExtendRule(
+            _rules(ext["approvals"]) if "approvals" in ext else _rules(raw["approvals"]),
+            duration(("extend", "max_total"), ext["max_total"]),
+        )
+    if "break_glass" in raw:
+        bg = raw["break_glass"]
+        if "ratify_within" not in bg:
+            bad(
+                ("break_glass",),
+                "break_glass has no ratify_within; say how long after issue the ratify "
+                "approvals may come, e.g. ratify_within: 24h",
+            )
+        within = duration(("break_glass", "ratify_within"), bg.get("ratify_within", "1s"))
+        if "*" in bg["requesters"]:
+            bad(
+                ("break_glass", "requesters"),
+                "break_glass requesters '*' would let anyone skip review; name the on-call "
+                "team, e.g. ['@acme/oncall']",
+            )
+        out["break_glass"] = BreakGlass(
+            tuple(Principal.parse(p) for p in bg["requesters"]),
+            duration(("break_glass", "max_duration"), bg["max_duration"]),
+            _rules(bg["ratify"]),
+            within,
+        )
+    return out, problems
 
 
 @dataclass(frozen=True)
@@ -105,6 +290,7 @@ class Settings:
     # request): '@org/team' or '@login', never '*'; empty: only requesters and role approvers
     admins: tuple[Principal, ...] = ()
     free_text: FreeTextSettings = field(default_factory=FreeTextSettings)
+    max_lead_time: timedelta = DEFAULT_MAX_LEAD_TIME  # how far ahead not_before may lie
 
 
 @dataclass(frozen=True)
@@ -165,13 +351,16 @@ def load_policy(files: Mapping[str, bytes]) -> Policy:
                 )
                 continue
             try:
-                roles[name] = Role.from_mapping(name, raw, path, line)
+                role = Role.from_mapping(name, raw, path, line)
             except DurationError as exc:
                 problems.append(Problem(path, doc.line(("roles", name, "max_duration")), str(exc)))
                 continue
-            unleased = _unleased(roles[name])
+            unleased = _unleased(role)
             if unleased:
                 problems.append(Problem(path, doc.line(("roles", name, "vault")), unleased))
+            extras, found_extras = _time_and_risk(name, raw, doc)
+            problems += found_extras
+            roles[name] = replace(role, **extras)
         if "settings" in data:
             if settings is not None:
                 problems.append(
@@ -228,6 +417,14 @@ def _settings(raw: Mapping[str, Any], doc: yamlsafe.Document) -> Settings:
             raise ProblemsError(
                 [Problem(doc.source, doc.line(("settings", "wrap_ttl")), str(exc))]
             ) from None
+    max_lead_time = DEFAULT_MAX_LEAD_TIME
+    if "max_lead_time" in raw:
+        try:
+            max_lead_time = parse_duration(raw["max_lead_time"])
+        except DurationError as exc:
+            raise ProblemsError(
+                [Problem(doc.source, doc.line(("settings", "max_lead_time")), str(exc))]
+            ) from None
     targets, notify_problems = [], []
     for i, entry in enumerate(raw.get("notify", ())):
         found, messages = targets_from_settings([entry])
@@ -248,4 +445,5 @@ def _settings(raw: Mapping[str, Any], doc: yamlsafe.Document) -> Settings:
         free_text=FreeTextSettings(
             allow=frozenset((raw.get("free_text") or {}).get("allow") or ())
         ),
+        max_lead_time=max_lead_time,
     )

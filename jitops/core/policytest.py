@@ -16,10 +16,13 @@ import yaml
 
 from jitops.core import approvals, checks, schema, yamlsafe
 from jitops.core.approvals import Review
-from jitops.core.grant import read_grant
+from jitops.core.grant import parse_time, read_grant
+from jitops.core.judge import judge
 from jitops.core.policy import Policy
 from jitops.errors import Problem
 
+#: The request time of a case without ``at:`` (a working day's noon, UTC).
+DEFAULT_AT = datetime(2026, 1, 8, 12, 0, tzinfo=UTC)
 HEAD = "0" * 39 + "1"
 OLDER = "0" * 39 + "2"
 
@@ -75,12 +78,16 @@ def run_case(policy: Policy, case: Mapping[str, Any], path: str, line: int) -> C
     if grant is None:
         got, why = "invalid", tuple(p.message for p in problems)
     else:
+        # -- time and risk: the case's `at:` is the request time (default: a Thursday noon UTC)
+        at = parse_time(str(case["at"])) if case.get("at") else DEFAULT_AT
+        judgement = judge(grant, policy, at=at, teams=teams)
         problems += checks.check_grant(
-            grant, policy, checks.GrantContext(is_new=True, author=author, teams=teams)
+            grant, judgement.policy, checks.GrantContext(is_new=True, author=author, teams=teams)
         )
+        problems += judgement.problems
         result = approvals.evaluate(
             grant,
-            policy,
+            judgement.policy,
             author=author,
             head_sha=HEAD,
             reviews=reviews,

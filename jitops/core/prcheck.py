@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from jitops.core import approvals, checks, prcomment, whatif
 from jitops.core.approvals import Evaluation, Review
+from jitops.core.extend import Link
 from jitops.core.gate import decide_end, enders
 from jitops.core.grant import (
     GRANTS_DIR,
@@ -24,6 +25,7 @@ from jitops.core.grant import (
     is_grant_path,
     read_grant,
 )
+from jitops.core.judge import judge
 from jitops.core.policy import POLICY_DIR, Policy, PolicyError, load_policy
 from jitops.core.principals import Principal, TeamLookup
 from jitops.errors import Problem
@@ -60,6 +62,8 @@ class PrInputs:
     # a policy change: the active grants and the requests since ``whatif_since`` (the what-if)
     whatif_facts: Sequence[whatif.Facts] | None = None
     whatif_since: datetime | None = None
+    created_at: datetime | None = None  # when the pull request was opened (risk tiers)
+    chain: Sequence[Link] | None = None  # jitops' record of what ``extends`` names (git)
 
 
 @dataclass(frozen=True)
@@ -167,17 +171,23 @@ def decide(inp: PrInputs, teams: TeamLookup | None) -> PrDecision:
     path = next(c.path for c in inp.changes if c.status == "added")
     grant, found = read_grant(inp.head_files.get(path, b""), path)
     problems = list(found)
+    judged_policy, notes = policy, []
     if grant is not None:
+        # -- time and risk: risk tiers judged at the pull request's creation; not_before,
+        # -- extends and emergency checked (the gate judges the chain again at issue)
+        at = inp.created_at or inp.now or _EPOCH
+        judgement = judge(grant, policy, at=at, teams=teams, chain=inp.chain)
+        judged_policy, notes = judgement.policy, judgement.notes()
         ctx = checks.GrantContext(
             is_new=True, used_ids=inp.used_ids, author=inp.author, teams=teams
         )
-        problems += checks.check_grant(grant, policy, ctx)
+        problems += checks.check_grant(grant, judged_policy, ctx) + list(judgement.problems)
         if inp.ssh_keys is not None and grant.recipient is None:  # a recipient needs no key
             from jitops.core.sshkeys import usable_ssh_keys
 
-            usable, notes = usable_ssh_keys(inp.ssh_keys)
+            usable, key_notes = usable_ssh_keys(inp.ssh_keys)
             if not usable:
-                why = "; ".join(notes) if notes else "there is no SSH key on the account"
+                why = "; ".join(key_notes) if key_notes else "there is no SSH key on the account"
                 problems.append(
                     Problem(
                         path,
@@ -192,14 +202,17 @@ def decide(inp: PrInputs, teams: TeamLookup | None) -> PrDecision:
     if grant is not None:
         evaluation = approvals.evaluate(
             grant,
-            policy,
+            judged_policy,
             author=inp.author,
             head_sha=inp.head_sha,
             reviews=inp.reviews,
             teams=teams,
             problems=problems,
         )
-    return _finish(inp, "grant", problems, grant, evaluation, policy)
+    return _finish(inp, "grant", problems, grant, evaluation, policy, notes)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _revoke(inp: PrInputs, policy: Policy, teams: TeamLookup | None) -> PrDecision:
@@ -304,6 +317,7 @@ def _finish(
     grant: Grant | None,
     evaluation: Evaluation | None,
     policy: Policy | None,
+    notes: Sequence[str] = (),
 ) -> PrDecision:
     errors = [p for p in problems if p.severity == "error"]
     validate = "failure" if errors or kind == "invalid" else "success"
@@ -327,7 +341,7 @@ def _finish(
         "pending": "valid; waiting for approvals",
         "failure": "blocked" if outcome == "blocked" and validate == "success" else "invalid",
     }[approval]
-    comment = prcomment.grant_comment(grant, evaluation, errors, policy, summary, inp.now)
+    comment = prcomment.grant_comment(grant, evaluation, errors, policy, summary, inp.now, notes)
     return PrDecision(
         kind,
         validate,

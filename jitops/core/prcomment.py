@@ -111,6 +111,7 @@ def grant_comment(
     policy: Policy | None,
     summary: str,
     now: datetime | None,
+    notes: Sequence[str] = (),
 ) -> str:
     """The comment on a grant pull request: the request, its problems, its approvals."""
     out = [MARKER, f"### jitops: {summary}", ""]
@@ -162,6 +163,10 @@ def grant_comment(
     if evaluation is not None and evaluation.outcome is not Approval.INVALID:
         out.append("**Approvals** (only approvals of the latest commit count):")
         out += [f"- {line}" for line in evaluation.explain()]
+        out.append("")
+    if notes:  # time and risk: each matching risk entry and why; break-glass; extension
+        out.append("**Risk and time** (rules added to the role's own):")
+        out += [f"- {code_span(n, limit=300)}" for n in notes]
         out.append("")
     if policy is not None and grant is not None and grant.role in policy.roles:
         role = policy.roles[grant.role]

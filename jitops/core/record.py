@@ -48,7 +48,7 @@ class Move(enum.Enum):
     WAIT = "wait"  # cannot be decided now (Vault did not answer): a later run retries
 
 
-ENDED = frozenset({"deny", "expire", "revoke"})
+ENDED = frozenset({"deny", "expire", "revoke", "unratified"})
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,7 @@ def decide(f: Facts) -> tuple[Move, str]:
             "deny": "was already denied",
             "expire": "already ended (it expired)",
             "revoke": "already ended (it was revoked)",
+            "unratified": "already ended (an emergency grant never ratified)",
         }[f.action]
         return Move.REMOVE, (
             f"the grant {done} by jitops' record; a file naming it again is only a request "

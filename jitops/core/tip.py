@@ -13,6 +13,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from jitops.core import schedule
 from jitops.core.gate import read_grant_safely
 from jitops.core.grant import Grant
 from jitops.core.plan import expired
@@ -77,13 +78,17 @@ class SweepPlan:
     unissued: tuple[str, ...]  # paths of grant files jitops has not issued
     expired: tuple[Grant, ...]
     unreadable: tuple[tuple[str, str], ...]  # (path, what is wrong) of active-looking files
+    # (path, words) of the unissued scheduled grants whose not_before is still ahead: a run
+    # judges them (the gate says wait), but issues nothing yet
+    waiting: tuple[tuple[str, str], ...] = ()
 
 
 def plan_sweep(tip: Tip, unissued: Collection[str], now: datetime) -> SweepPlan:
     """What a sweep does at ``tip``: finish the ``unissued`` files (jitops' record does not
     stand on them), expire the active grants whose time is over, flag the files that look
     active but cannot be read. A status block jitops did not write is judged by the gate, never
-    expired (its accessor may name anybody's token)."""
+    expired (its accessor may name anybody's token). ``waiting``: the unissued files whose
+    ``not_before`` is still ahead (what a dry run says will not be issued yet)."""
     grants = []
     unreadable = []
     for f in tip.files:
@@ -93,7 +98,14 @@ def plan_sweep(tip: Tip, unissued: Collection[str], now: datetime) -> SweepPlan:
         elif f.grant is not None and f.grant.status is not None:
             grants.append(f.grant)
     ours = [g for g in grants if g.path not in unissued]
-    return SweepPlan(tuple(unissued), tuple(expired(ours, now)), tuple(unreadable))
+    waiting = []
+    for path in unissued:
+        at = tip.file(path)
+        grant = at.grant if at is not None else None
+        when = grant.not_before if grant is not None and grant.status is None else None
+        if when is not None and not schedule.due(when, now):
+            waiting.append((path, schedule.waiting(when, now)))
+    return SweepPlan(tuple(unissued), tuple(expired(ours, now)), tuple(unreadable), tuple(waiting))
 
 
 __all__ = ["GrantFile", "SweepPlan", "Tip", "parse_grant_files", "plan_sweep"]

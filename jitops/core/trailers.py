@@ -26,7 +26,10 @@ from jitops.core.inert import one_line, printable
 from jitops.core.principals import LOGIN_RE
 from jitops.errors import JitopsError
 
-ACTIONS = ("issue", "expire", "revoke", "deny", "restore")
+#: ``unratified``: an emergency grant whose ratification window passed (its token revoked if
+#: still live); ``ratify``: its ratification, recorded (no file change); ``close``: an admin
+#: closed the finding of an unratified grant with a reason (no file change).
+ACTIONS = ("issue", "expire", "revoke", "deny", "restore", "unratified", "ratify", "close")
 KEYS = (
     "Jitops-Action",
     "Jitops-Grant",
@@ -52,7 +55,7 @@ class LedgerEntry:
     pull_request: int | None = None
     approved_by: tuple[str, ...] = ()
     expires_at: datetime | None = None
-    reason: str | None = None  # revoke, deny and restore only
+    reason: str | None = None  # revoke, deny, restore, unratified and close only
     at: datetime | None = None  # the commit's time, when read from git (not a trailer)
 
 
@@ -89,7 +92,7 @@ def trailer_lines(entry: LedgerEntry) -> list[str]:
         lines.append(f"Jitops-Approved-By: {', '.join(approved)}")
     if entry.expires_at is not None:
         lines.append(f"Jitops-Expires-At: {format_time(entry.expires_at)}")
-    if entry.reason and entry.action in ("revoke", "deny", "restore"):
+    if entry.reason and entry.action in ("revoke", "deny", "restore", "unratified", "close"):
         lines.append(f"Jitops-Reason: {one_line(entry.reason, 500)}")
     return lines
 

@@ -189,3 +189,26 @@ def restore_refused_comment(grant: Grant, why: str, until: str) -> str:
         "approval named above before it is merged, or one of the admins runs the manual "
         "revoke."
     )
+
+
+def time_and_risk_lines(notes: Iterable[str], break_glass: str | None) -> str:
+    """The delivery comment's lines about risk tiers, an extension and break-glass (``notes``:
+    the gate's; ``break_glass``: who must ratify by when), empty when there is none."""
+    lines = [f"- {code_span(n, limit=300)}" for n in notes]
+    if break_glass is not None:
+        lines.append(f"- **break-glass**: {break_glass}.")
+    return ("\n\n" + "\n".join(lines)) if lines else ""
+
+
+def ratified_comment(grant: Grant, how: str) -> str:
+    """The comment on an emergency grant whose ratification rules held in its window."""
+    return f"**jitops: emergency access ratified** — {_who(grant)}: {code_span(how)}."
+
+
+def unratified_comment(grant: Grant, reason: str, note: str) -> str:
+    """The comment on an emergency grant whose ratification window passed without it."""
+    return (
+        f"**jitops: emergency access NEVER RATIFIED** — {_who(grant)}: "
+        f"{code_span(reason, limit=500)}. {note} This stays an audit finding until an admin "
+        "closes it with a reason (`jitops audit close`)."
+    )

@@ -81,6 +81,7 @@ class PullRequest:
     url: str
     merged_at: datetime | None = None  # when GitHub merged it (reviews after it never count)
     commits: int | None = None  # how many commits the pull request has (merge commits included)
+    created_at: datetime | None = None  # when it was opened (the request time of risk tiers)
 
 
 @dataclass(frozen=True)
@@ -231,6 +232,7 @@ class GitHub:
                 url=p.html_url or "",
                 merged_at=p.merged_at,
                 commits=p.commits,
+                created_at=p.created_at,
             )
 
         return self._call(f"read pull request #{number}", get)
@@ -460,6 +462,23 @@ class GitHub:
             f"list the runs of workflow {file}", url, {"event": event, "per_page": count}
         )
         return [dict(r) for r in (data or {}).get("workflow_runs") or []]
+
+    def team_id(self, org: str, slug: str) -> int | None:
+        """The numeric id of team ``@org/slug`` (what a ruleset's bypass list names), None when
+        there is no such team."""
+
+        def get() -> int | None:
+            url = f"/orgs/{quote(org)}/teams/{quote(slug)}"
+            try:
+                _, data = self._gh.requester.requestJsonAndCheck("GET", url)
+            except github.UnknownObjectException:
+                return None
+            return int(data["id"]) if isinstance(data, dict) and "id" in data else None
+
+        try:
+            return self._call(f"read team @{org}/{slug}", get)
+        except GitHubNotFound:
+            return None
 
     # -- writes -------------------------------------------------------------------------------
     def comment(self, number: int, body: str) -> int:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from jitops.core import plan
+from jitops.core.breakglass import ratify_note
 from jitops.core.commits import PlannedCommit
 from jitops.core.gate import (
     IssueDecision,
@@ -52,6 +53,7 @@ from jitops.delivery.comment import (
     deny_together_comment,
     ended_comment,
     render_delivery_comment,
+    time_and_risk_lines,
 )
 from jitops.doors.git import Git
 from jitops.errors import JitopsError
@@ -86,7 +88,18 @@ def run_issue(
         svc.say("no grant is waiting to be issued")
     outcomes += redeliver(svc, tip, now=now, skip=frozenset(o.grant for o in outcomes))
     outcomes += early_revokes(svc, tip, now=now)
+    outcomes += time_and_risk_runs(svc, tip, now)  # time and risk: see the function
     return outcomes
+
+
+def time_and_risk_runs(svc: Services, tip: Tip, now: datetime) -> list[Outcome]:
+    """What every issue and sweep run finishes (time and risk): an extension's old grant still
+    live after a run died between delivering its replacement and ending it; emergency grants
+    whose ratification window has an answer (ratified, or revoked and recorded unratified)."""
+    from jitops.lifecycle.extension import finish_extensions
+    from jitops.lifecycle.ratify import ratifications
+
+    return finish_extensions(svc, tip, now) + ratifications(svc, tip, now)
 
 
 @dataclass(frozen=True)
@@ -326,18 +339,46 @@ def _one(
     """Judge ``path``; a pull request denied as a whole (the grant shape: it adds several
     grant files) takes its other files still ``pending`` with it, in one push and one comment.
     Returns the outcome of each path handled."""
-    inputs = gate_inputs(svc, path, now)
+    inputs = _time_and_risk_inputs(svc, tip, gate_inputs(svc, path, now), now)
     decision = decide_issue(inputs, svc.github.is_team_member)
     if decision.verdict is Verdict.FAILED:
         return {
             path: Outcome(shown_id(path), Action.FAILED, decision.reason, decision.pull_request)
+        }
+    if decision.verdict is Verdict.WAIT:  # scheduled, not due yet -> wait (file stays)
+        return {
+            path: Outcome(shown_id(path), Action.WAITING, decision.reason, decision.pull_request)
         }
     if decision.verdict is Verdict.DENY:
         mates = _same_pull_request(svc, inputs, decision, pending)
         if mates:
             return _deny_together(svc, tip, [path, *mates], decision, now)
         return {path: _deny(svc, tip, path, decision, now, judged=inputs.main_file)}
-    return {path: _issue(svc, decision, now)}
+    return {path: _issue(svc, tip, decision, now)}
+
+
+def _time_and_risk_inputs(
+    svc: Services, tip: Tip, inputs: IssueInputs, now: datetime
+) -> IssueInputs:
+    """Time and risk: an extension's chain as jitops recorded it; for a scheduled grant, the
+    policy on main now (who may request it is asked again when it is due)."""
+    from jitops.lifecycle.extension import read_chain
+
+    grant, _ = read_grant_safely(inputs.main_file, inputs.path)
+    if grant is None or inputs.pull is None or not inputs.landed:
+        return inputs
+    try:
+        chain = tuple(read_chain(svc, tip, grant.extends, now)) if grant.extends else None
+    except JitopsError as exc:  # uncertain, never a deny: the next run asks again
+        return replace(inputs, lookup_failure=str(exc))
+    if grant.not_before is None:
+        return replace(inputs, chain=chain)
+    why = (
+        None
+        if tip.policy_error is None
+        else "; ".join(p.message for p in tip.policy_error.problems[:1])
+    )
+    return replace(inputs, chain=chain, current_policy=tip.policy, current_policy_error=why)
 
 
 def _same_pull_request(
@@ -501,6 +542,7 @@ def _deny(
 # -- issue: record before deliver --------------------------------------------------------------
 def _issue(
     svc: Services,
+    tip: Tip,
     decision: IssueDecision,
     now: datetime,
     *,
@@ -514,6 +556,10 @@ def _issue(
     role = policy.roles[grant.role]
     vault = svc.vault(policy)
     duration = grant.duration
+    # -- emergency: no prior review, capped at break_glass.max_duration; ratify by a deadline
+    bg = role.break_glass if grant.emergency else None
+    if bg is not None:
+        duration = min(duration, bg.max_duration)
     if replaces is not None:
         svc.revoke_grant_token(policy, replaces, grant.id)
         if replaces_delivery:  # the unclaimed delivery it replaces can no longer be opened
@@ -541,7 +587,10 @@ def _issue(
         expires_at=issued.expires_at,
         accessor=issued.accessor,
     )
-    commit = plan.issue_commit(grant, status, delivery=issued.wrapping_accessor)
+    ratify_by = issued_at + bg.ratify_within if bg is not None else None
+    commit = plan.issue_commit(
+        grant, status, delivery=issued.wrapping_accessor, ratify_by=ratify_by
+    )
     path = grant_path(grant.id)
 
     def build(git: Git) -> list[PlannedCommit]:
@@ -581,6 +630,9 @@ def _issue(
         key_fingerprints=[deliver.recipient_label(k) for k in decision.keys],  # issue 21
         static_secret=_static_secret(policy, grant.role),
     )
+    body += time_and_risk_lines(
+        decision.notes, ratify_note(bg, issued_at) if bg is not None else None
+    )
     marker = plan.issued_marker(grant.id, issued.accessor, issued_at, issued.expires_at)
     shown_until = format_time(issued.expires_at)
     if pr is None:
@@ -599,11 +651,25 @@ def _issue(
             pr,
         )
     svc.notify(policy, svc.event("issued", grant, now, pull_request=pr, status=status))
+    if bg is not None:  # loud: the break_glass event says who must ratify by when
+        note = ratify_note(bg, issued_at)
+        svc.notify(policy, svc.event("break_glass", grant, now, status=status, reason=note))
     verb = "re-issued" if replaces else "issued"
     capped = f"; {issued.capped}" if issued.capped else ""
-    return Outcome(
-        grant.id, Action.ISSUED, f"{verb} to {grant.requester} until {shown_until}{capped}", pr
-    )
+    detail = f"{verb} to {grant.requester} until {shown_until}{capped}"
+    # -- extension: the new credential is created and delivered (a re-issue too: the first
+    # -- delivery never reached the pull request); now the old token is revoked
+    if grant.extends is not None:
+        from jitops.lifecycle.extension import replaced_by
+
+        try:
+            ended = replaced_by(svc, tip, replace(grant, status=status), now)
+        except JitopsError as exc:  # the next run (issue or sweep) ends it
+            log.error("could not end %s after its extension: %s", grant.extends, exc)
+            ended = None
+        if ended is not None:
+            detail += f"; {grant.extends} ended ({ended.action})"
+    return Outcome(grant.id, Action.ISSUED, detail, pr)
 
 
 def redeliver(
@@ -617,6 +683,7 @@ def redeliver(
             outcomes.append(
                 _issue(
                     svc,
+                    tip,
                     decision,
                     now,
                     replaces=grant.status.token_accessor,

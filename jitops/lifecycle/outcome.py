@@ -19,6 +19,10 @@ class Action(StrEnum):
     FAILED = "failed"
     FLAGGED = "flagged"  # a file jitops cannot judge or record: an admin must act
     RESTORED = "restored"  # jitops put its recorded grant file back: the access stays
+    WAITING = "waiting"  # approved and scheduled (not_before): not due yet, nothing issued
+    RATIFIED = "ratified"  # an emergency grant's ratification, recorded
+    UNRATIFIED = "unratified"  # an emergency grant never ratified: revoked and recorded
+    CLOSED = "closed"  # an admin closed an unratified grant's finding with a reason
     WOULD_ISSUE = "would issue"  # dry run
     WOULD_EXPIRE = "would expire"  # dry run
 

@@ -97,7 +97,14 @@ def run(
             if old is not None:
                 base_files[c.path] = old
     ssh_keys = None
+    chain = None
     grant_paths = [c.path for c in changes if c.status == "added" and c.path in head_files]
+    if kind == "grant" and grant_paths:  # time and risk: what `extends` names, from git
+        asked, _ = read_grant(head_files[grant_paths[0]], grant_paths[0])
+        if asked is not None and asked.extends:
+            from jitops.lifecycle.extension import read_chain_offline
+
+            chain = read_chain_offline(git, pr.base_sha, asked.extends, now)
     if kind == "grant" and grant_paths and request_reviews:  # `pr approvals` re-judges reviews only
         grant, _ = read_grant(head_files[grant_paths[0]], grant_paths[0])
         if grant is not None:
@@ -133,6 +140,8 @@ def run(
         now=now,
         whatif_facts=whatif_facts,
         whatif_since=now - WHATIF_WINDOW,
+        created_at=pr.created_at,
+        chain=chain,
     )
     try:
         decision = decide(inputs, (members or gh).is_team_member)

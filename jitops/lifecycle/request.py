@@ -6,12 +6,15 @@ Planning is pure (:func:`plan_request`); :func:`run_request` does the git and Gi
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from jitops.core import checks
+from jitops.core.extend import Link
 from jitops.core.grant import GRANTS_DIR, ID_RE, grant_ids_in, grant_path, read_grant
+from jitops.core.judge import judge
 from jitops.core.policy import POLICY_DIR, Policy, load_policy
 from jitops.core.sshkeys import usable_ssh_keys
 from jitops.doors.git import Git
@@ -61,6 +64,10 @@ def plan_request(
     used_ids: set[str],
     today: datetime,
     recipient: str | None = None,
+    not_before: str | None = None,
+    extends: str | None = None,
+    emergency: bool = False,
+    chain: Sequence[Link] | None = None,
 ) -> RequestPlan:
     grant_id = new_id(role, requester, today, used_ids)
     path = grant_path(grant_id)
@@ -75,12 +82,23 @@ def plan_request(
         lines.append(f"ticket: {_quote(ticket)}")
     if recipient:
         lines.append(f"recipient: {_quote(recipient)}")
+    # -- time and risk: scheduled, an extension, break-glass (judged as pr check judges them)
+    if not_before:
+        lines.append(f"not_before: {_quote(not_before)}")
+    if extends:
+        lines.append(f"extends: {_quote(extends)}")
+    if emergency:
+        lines.append("emergency: true")
     text = "\n".join(lines) + "\n"
     grant, problems = read_grant(text.encode(), path)
     if grant is not None:
+        judgement = judge(grant, policy, at=today, teams=None, chain=chain)
         problems += checks.check_grant(
-            grant, policy, checks.GrantContext(is_new=True, used_ids=used_ids, author=requester)
+            grant,
+            judgement.policy,
+            checks.GrantContext(is_new=True, used_ids=used_ids, author=requester),
         )
+        problems += judgement.problems
     errors = [p for p in problems if p.severity == "error"]
     if errors or grant is None:
         raise RequestError(errors or problems)
@@ -146,14 +164,26 @@ def run_request(
     base: str = "main",
     open_pr: bool = True,
     recipient: str | None = None,
+    not_before: str | None = None,
+    extends: str | None = None,
+    emergency: bool = False,
 ) -> tuple[RequestPlan, int | None]:
     git.fetch(remote, base)
     tip = f"{remote}/{base}"
     policy = load_policy(git.files_at(tip, POLICY_DIR, ".yaml"))
     used = grant_ids_in(git.paths_ever_added(tip, GRANTS_DIR))
     used |= set(git.local_branches("jitops/"))  # requests prepared here but not merged yet
+    chain = None
+    if extends:
+        from jitops.lifecycle.extension import read_chain_offline
+
+        chain = read_chain_offline(git, tip, extends, today)
     plan = plan_request(
         policy,
+        not_before=not_before,
+        extends=extends,
+        emergency=emergency,
+        chain=chain,
         role=role,
         requester=requester,
         duration=duration,

@@ -32,6 +32,7 @@ from jitops.lifecycle.ending import Ending, tell
 from jitops.lifecycle.issue import (
     issue_pending,
     redeliver,
+    time_and_risk_runs,
     unissued_paths,
 )
 from jitops.lifecycle.outcome import Action, Outcome
@@ -50,8 +51,12 @@ def dry_run_outcomes(todo: SweepPlan) -> list[Outcome]:
         )
         for path, why in todo.unreadable
     ]
+    waiting = dict(todo.waiting)
     outcomes += [
-        Outcome(shown_id(p), Action.WOULD_ISSUE, "merged but not yet issued") for p in todo.unissued
+        Outcome(shown_id(p), Action.WAITING, waiting[p])
+        if p in waiting
+        else Outcome(shown_id(p), Action.WOULD_ISSUE, "merged but not yet issued")
+        for p in todo.unissued
     ]
     outcomes += [
         Outcome(g.id, Action.WOULD_EXPIRE, f"expired at {format_time(g.status.expires_at)}")
@@ -76,6 +81,7 @@ def run_sweep(
         outcomes += issue_pending(svc, tip, now=now)
     outcomes += redeliver(svc, tip, now=now, skip=frozenset(o.grant for o in outcomes))
     outcomes += early_revokes(svc, tip, now=now)
+    outcomes += time_and_risk_runs(svc, tip, now)  # extensions left live; break-glass ratification
     if not todo.expired:
         return outcomes
     try:

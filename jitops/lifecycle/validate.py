@@ -183,7 +183,16 @@ def _judge(
         is_new=is_new,
         used_ids=used_ids if is_new else None,
     )
-    found = problems + checks.check_grant(grant, policy, ctx)
+    # -- time and risk: a new request's not_before/emergency judged now (extends by the gate)
+    judged = policy
+    if is_new:
+        from datetime import UTC, datetime
+
+        from jitops.core.judge import judge
+
+        judgement = judge(grant, policy, at=datetime.now(UTC), teams=None)
+        judged, problems = judgement.policy, problems + list(judgement.problems)
+    found = problems + checks.check_grant(grant, judged, ctx)
     found.sort(key=lambda p: p.line)
     return GrantResult(path, grant, tuple(found))
 

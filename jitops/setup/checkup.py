@@ -119,7 +119,31 @@ def github_findings(
         protection = gh.branch_protection(branch)
     except GitHubError:
         protection = None  # reading classic protection needs admin; rulesets are what counts
-    findings += dg.rules_findings(rules, rulesets, protection, branch=branch, app_id=app_id)
+    # -- break-glass: the on-call teams bypass the branch's rules for pull requests only
+    oncall = {
+        p
+        for role in policy.roles.values()
+        if role.break_glass is not None
+        for p in role.break_glass.requesters
+        if p.kind != "anyone"
+    }
+    team_ids: dict[str, int | None] = {}
+    for p in sorted(oncall, key=str):
+        if p.slug:
+            try:
+                team_ids[str(p)] = gh.team_id(p.login, p.slug)
+            except GitHubError:
+                team_ids[str(p)] = None
+    people = sorted(str(p) for p in oncall if not p.slug)
+    findings += dg.rules_findings(
+        rules,
+        rulesets,
+        protection,
+        branch=branch,
+        app_id=app_id,
+        break_glass_teams={t for t in team_ids.values() if t is not None},
+    )
+    findings += dg.break_glass_findings(team_ids, people, rulesets, branch=branch)
     findings.append(dg.bypass_mode_finding(rulesets, app_id))
     findings.append(
         dg.bot_finding(policy.settings.bot, record.options.app_slug if record else None)

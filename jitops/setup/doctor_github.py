@@ -19,7 +19,7 @@ bypass_mode}]``).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -302,6 +302,8 @@ class BranchRules:
     protection: Mapping[str, Any]
     branch: str = "main"
     app_id: int | None = None
+    # ids of the on-call teams of roles with break_glass: bypass for pull requests only is theirs
+    break_glass_teams: Collection[int] = ()
 
     def of_type(self, kind: str) -> list[Mapping[str, Any]]:
         return [r for r in self.rules if str(r.get("type")) == kind]
@@ -436,6 +438,12 @@ def bypass(b: BranchRules) -> list[Finding]:
             actor_id = actor.get("actor_id")
             if kind == "Integration" and (b.app_id is None or actor_id == b.app_id):
                 apps.add(int(actor_id or 0))
+            elif (
+                kind == "Team"
+                and actor_id in b.break_glass_teams
+                and actor.get("bypass_mode") == "pull_request"
+            ):
+                continue  # break-glass: the on-call team merges its emergency pull request
             else:
                 others.append(f"{kind} {actor_id} (ruleset {ruleset.get('name', rid)})")
     if unreadable:
@@ -491,6 +499,7 @@ def rules_findings(
     *,
     branch: str = "main",
     app_id: int | None = None,
+    break_glass_teams: Collection[int] = (),
 ) -> list[Finding]:
     """Check the branch's active rules (rulesets) and classic protection together
     (:data:`RULES_CHECKS`, each on its own).
@@ -498,7 +507,9 @@ def rules_findings(
     ``rules``: the answer of ``GET /repos/{o}/{r}/rules/branches/{branch}``;
     ``rulesets``: ruleset id -> ``GET /repos/{o}/{r}/rulesets/{id}`` (None when unreadable);
     ``protection``: classic branch protection as plain data (None when there is none);
-    ``app_id``: the jitops GitHub App's id, when known.
+    ``app_id``: the jitops GitHub App's id, when known; ``break_glass_teams``: ids of the
+    on-call teams of roles with ``break_glass``, whose bypass for pull requests only is
+    expected (:func:`break_glass_findings` checks it).
     """
     if not rules and protection is None:
         return [
@@ -511,8 +522,84 @@ def rules_findings(
                 f"the jitops App its only bypass actor ({SETUP})",
             )
         ]
-    b = BranchRules(rules, rulesets, protection or {}, branch, app_id)
+    b = BranchRules(rules, rulesets, protection or {}, branch, app_id, break_glass_teams)
     return [finding for check in RULES_CHECKS for finding in check(b)]
+
+
+def break_glass_findings(
+    teams: Mapping[str, int | None],
+    people: Sequence[str],
+    rulesets: Mapping[int, Mapping[str, Any] | None],
+    *,
+    branch: str = "main",
+) -> list[Finding]:
+    """When a role has ``break_glass``: its on-call requesters can merge their own emergency
+    pull request only as bypass actors of the branch's ruleset in mode ``pull_request``
+    (GitHub's REST API, "Create a repository ruleset": ``bypass_actors[].bypass_mode``
+    ``pull_request`` "means that an actor can only bypass rules on pull requests", see
+    https://docs.github.com/en/rest/repos/rules#create-a-repository-ruleset); mode ``always``
+    would also let them push to the branch directly.
+
+    ``teams``: '@org/slug' of every ``break_glass.requesters`` team -> its id (None: no such
+    team); ``people``: requesters named as single logins (rulesets bypass teams, roles and
+    apps, not single users)."""
+    if not teams and not people:
+        return []
+    modes: dict[int, str] = {}
+    for ruleset in rulesets.values():
+        for actor in (ruleset or {}).get("bypass_actors") or []:
+            if actor.get("actor_type") == "Team" and actor.get("actor_id") is not None:
+                modes[int(actor["actor_id"])] = str(actor.get("bypass_mode") or "always")
+    out = []
+    for name, tid in sorted(teams.items()):
+        mode = modes.get(tid) if tid is not None else None
+        fix = (
+            f"add {name} to the bypass list of the ruleset protecting {branch} with mode "
+            "'For pull requests only' (bypass_mode: pull_request; docs/time-and-risk.md)"
+        )
+        if tid is None:
+            out.append(Finding("break-glass bypass", False, f"team {name} does not exist", fix))
+        elif mode is None:
+            out.append(
+                Finding(
+                    "break-glass bypass",
+                    False,
+                    f"{name} (break_glass requesters) cannot merge its emergency pull request "
+                    "without review: it is not a bypass actor",
+                    fix,
+                )
+            )
+        elif mode != "pull_request":
+            out.append(
+                Finding(
+                    "break-glass bypass",
+                    False,
+                    f"{name} bypasses the rules of {branch} in mode {mode!r}: it may also push "
+                    "to the branch directly",
+                    fix,
+                )
+            )
+        else:
+            out.append(
+                Finding(
+                    "break-glass bypass",
+                    True,
+                    f"{name} may merge pull requests without review (pull requests only); "
+                    "warning: that holds for any pull request, so watch rule bypasses in the "
+                    "ruleset's insights; jitops issues an unreviewed grant only as break-glass",
+                )
+            )
+    out += [
+        Finding(
+            "break-glass bypass",
+            False,
+            f"break_glass names {who}, a single login: rulesets let teams bypass, not users",
+            "name an on-call team in break_glass.requesters and add it as a bypass actor "
+            "(pull requests only)",
+        )
+        for who in people
+    ]
+    return out
 
 
 def members_finding(team: str | None, error: str | None) -> Finding:

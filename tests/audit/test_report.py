@@ -79,16 +79,19 @@ def test_durations_and_states_in_words() -> None:
         "1d 1h",
         "2d",
     ]
-    assert state_words("expire") == "expired" and state_words("unratified") == "unratified"
+    assert state_words("expire") == "expired" and state_words("quarantined") == "quarantined"
+    assert state_words("unratified") == "break-glass never ratified"  # with a colour of its own
 
 
 def test_a_new_end_action_gets_its_own_tile_and_words() -> None:
-    """Records jitops learns to write later (an ``unratified`` end) appear in the summary
-    band and the job summary without changing the report."""
+    """Records jitops learns to write later (a ``quarantined`` end, say) appear in the summary
+    band and the job summary without changing the report; ``unratified`` has its words."""
     r = Record("stg-octo-1", "octocat", "staging-admin", 1, ["alice"], NOW - timedelta(hours=2))
-    r.ended_by, r.ended_at = "unratified", NOW - timedelta(hours=1)
+    r.ended_by, r.ended_at = "quarantined", NOW - timedelta(hours=1)
     text = to_markdown([r], NOW)
-    assert "**1** unratified" in text and "Nobody has access right now." in text
+    assert "**1** quarantined" in text and "Nobody has access right now." in text
+    r.ended_by = "unratified"
+    assert "**1** break-glass never ratified" in to_markdown([r], NOW)
 
 
 def test_job_summary_is_short_and_only_ids_logins_roles(story: Ledger, tmp_path: Path) -> None:

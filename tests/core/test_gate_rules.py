@@ -9,7 +9,8 @@ from datetime import timedelta
 
 from jitops.core import gate
 from jitops.core.gate import IssueDecision, Judging, Rule, Verdict
-from tests.core.test_gate import GRANT, MERGED, PATH, approval, good, teams
+from jitops.core.policy import load_policy
+from tests.core.test_gate import GRANT, MERGED, PATH, POLICY, approval, good, teams
 
 
 def passed(j: Judging | IssueDecision) -> Judging:
@@ -41,7 +42,9 @@ def test_the_rules_run_in_the_documented_order() -> None:
         "grant_shape",
         "reviewed_is_issued",
         "no_status",
+        "time_and_risk",
         "approved",
+        "scheduled",
         "sealable",
     ]
 
@@ -120,3 +123,48 @@ def test_approved_denies_a_grant_the_base_policy_makes_invalid_as_a_file_problem
     d = stopped(gate.approved(judged(used_ids=frozenset({"db-octocat-1"}))))
     assert d.rule is Rule.FILE and "invalid under the policy main had before #7" in d.reason
     assert d.policy is not None  # so the requester's notification names the policy's targets
+
+
+# -- time and risk (docs/time-and-risk.md): two rules of their own ---------------------------
+RISKY = POLICY.replace(
+    b"    vault:\n      policies: [jit-orders]\n",
+    b"    vault:\n      policies: [jit-orders]\n"
+    b"    risk:\n      - when: {duration_over: 10m}\n"
+    b"        approvals: [{from: ['@acme/sre'], count: 1}]\n",
+)
+
+
+def test_time_and_risk_adds_the_matching_entries_rules_to_what_is_approved() -> None:
+    j = passed(gate.time_and_risk(judged(base_policy_files={"policies/policy.yaml": RISKY})))
+    assert j.judgement is not None
+    assert any("30m is over 10m" in n for n in j.judgement.notes())
+    d = stopped(gate.approved(j))  # alice (a DBA) alone no longer suffices
+    assert d.rule is Rule.APPROVAL and "sre" in d.reason
+    plain = passed(gate.time_and_risk(judged()))
+    assert plain.judgement is not None and plain.judgement.notes() == []
+    assert passed(gate.approved(plain)).evaluation is not None
+
+
+def scheduled_at(offset: timedelta, **changes: object) -> Judging:
+    stamp = (MERGED + offset).strftime("%Y-%m-%dT%H:%M:%SZ").encode()
+    text = GRANT + b"not_before: " + stamp + b"\n"
+    return passed(gate.approved(judged(main_file=text, head_file=text, **changes)))
+
+
+def test_scheduled_waits_until_due_and_asks_the_requesters_again_then() -> None:
+    assert isinstance(gate.scheduled(judged()), Judging)  # nothing scheduled: nothing to say
+    d = stopped(gate.scheduled(scheduled_at(timedelta(hours=2))))
+    assert d.verdict is Verdict.WAIT and "not due until" in d.reason and d.pull_request == 7
+    now = MERGED + timedelta(hours=3)
+    same = load_policy({"policies/policy.yaml": POLICY})
+    due = scheduled_at(timedelta(hours=2), now=now, current_policy=same)
+    assert isinstance(gate.scheduled(due), Judging)
+    narrowed = load_policy(
+        {"policies/policy.yaml": POLICY.replace(b"['@acme/engineering']", b"['@acme/sre']")}
+    )
+    gone = stopped(
+        gate.scheduled(scheduled_at(timedelta(hours=2), now=now, current_policy=narrowed))
+    )
+    assert gone.rule is Rule.APPROVAL and "no longer among the requesters" in gone.reason
+    unknown = scheduled_at(timedelta(hours=2), now=now, current_policy_error="roles: bad")
+    assert "roles: bad" in stopped(gate.scheduled(unknown)).reason

@@ -86,3 +86,18 @@ def test_grants_by_id_leave_unreadable_files_out() -> None:
     tip = tip_of(grant("fine-one"), ("grants/bad-one.yaml", b": : :\n"))
     assert list(tip.grants()) == ["fine-one"]
     assert tip.file("grants/bad-one.yaml") is not None and tip.file("grants/nope.yaml") is None
+
+
+def test_a_scheduled_grant_not_due_is_waiting_in_the_sweep_plan() -> None:
+    """`sweep --dry-run` must not say "would issue" of a scheduled grant before its time."""
+    text = (
+        b"requester: octocat\nrole: orders-db\nduration: 30m\nreason: Investigate INC-7\n"
+        b"not_before: 2026-12-08T22:00:00Z\n"
+    )
+    path = "grants/db-octocat-2.yaml"
+    tip = Tip("origin/main", parse_grant_files({path: text}), None)
+    early = plan_sweep(tip, [path], datetime(2026, 12, 8, 21, 0, tzinfo=UTC))
+    assert early.unissued == (path,)
+    ((waiting, why),) = early.waiting
+    assert waiting == path and "not due until 2026-12-08T22:00:00Z" in why
+    assert plan_sweep(tip, [path], datetime(2026, 12, 8, 22, 0, tzinfo=UTC)).waiting == ()

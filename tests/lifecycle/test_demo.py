@@ -51,3 +51,37 @@ def test_demo_walks_the_whole_lifecycle() -> None:
     assert "jitops audit verify: the ledger is consistent" in out
     assert "Traceback" not in out
     assert left == [], f"the demo left {left} behind"
+
+
+def test_demo_break_glass_scenario() -> None:
+    """Emergency access end to end on real OpenBao and PostgreSQL: issued without review, the
+    ratification window of a few seconds passes, revoked, recorded, closed by an admin."""
+    private = Path(tempfile.mkdtemp(prefix="jitops-demo-test-"))
+    private.chmod(0o755)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GITHUB_", "VAULT_", "JITOPS_VAULT"))
+    }
+    env["TMPDIR"] = str(private)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "jitops", "demo", "--scenario", "break-glass"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=180,
+            check=False,
+        )
+        left = list(private.iterdir())
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert "real PostgreSQL login; SELECT sum(total) = 59.50" in out
+    assert "recorded as unratified" in out
+    assert "the same PostgreSQL login is now refused" in out
+    assert "git: Jitops-Action: unratified" in out
+    assert "verify is clean" in out and "every step held" in out
+    assert "Traceback" not in out
+    assert left == [], f"the demo left {left} behind"

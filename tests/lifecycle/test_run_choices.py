@@ -123,6 +123,19 @@ def test_a_dry_run_lists_what_to_repair_issue_and_expire_in_that_order() -> None
     ]
 
 
+def test_a_dry_run_says_a_scheduled_grant_not_due_waits_rather_than_would_issue() -> None:
+    todo = SweepPlan(
+        ("grants/later.yaml", "grants/now.yaml"),
+        (),
+        (),
+        (("grants/later.yaml", "scheduled: not due until 2026-12-08T22:00:00Z"),),
+    )
+    assert dry_run_outcomes(todo) == [
+        Outcome("later", Action.WAITING, "scheduled: not due until 2026-12-08T22:00:00Z"),
+        Outcome("now", Action.WOULD_ISSUE, "merged but not yet issued"),
+    ]
+
+
 def test_a_dry_run_with_nothing_to_do_reports_nothing() -> None:
     assert dry_run_outcomes(SweepPlan((), (), ())) == []
 

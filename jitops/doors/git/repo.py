@@ -229,6 +229,24 @@ class Git:
         )
         return out.split()
 
+    def first_parent_with_trailer(
+        self, ref: str, key: str, action: str, since: datetime
+    ) -> list[str]:
+        """Commits on ``ref``'s first-parent line since ``since``, newest first, whose message
+        carries a ``key:`` trailer line and ``Jitops-Action: action`` (their shape only)."""
+        out = self._text(
+            "log",
+            "--first-parent",
+            "--format=%H",
+            "-E",
+            "--all-match",
+            f"--grep=^{re.escape(key)}: ",
+            f"--grep=^Jitops-Action: {re.escape(action)}$",
+            f"--since={since.strftime('%Y-%m-%dT%H:%M:%SZ')}",
+            ref,
+        )
+        return out.split()
+
     def ledger_commits_about(self, ref: str, grant_id: str) -> list[str]:
         """Commits on ``ref``'s first-parent line, newest first, whose message carries
         ``Jitops-Grant: grant_id`` and a ledger action (issue, deny, expire, revoke): the
@@ -241,7 +259,7 @@ class Git:
             "-E",
             "--all-match",
             f"--grep=^Jitops-Grant: {re.escape(grant_id)}$",
-            "--grep=^Jitops-Action: (issue|deny|expire|revoke)$",
+            "--grep=^Jitops-Action: (issue|deny|expire|revoke|unratified)$",
             ref,
         )
         return out.split()

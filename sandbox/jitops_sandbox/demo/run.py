@@ -243,8 +243,13 @@ class Demo:
 
 
 def run_demo(
-    *, keep: bool = False, console: Console | None = None, vault_binary: str | None = None
+    *,
+    keep: bool = False,
+    console: Console | None = None,
+    vault_binary: str | None = None,
+    scenario: type[Demo] | None = None,
 ) -> int:
+    """Run the demo ``scenario`` (a :class:`Demo` class; default the whole lifecycle)."""
     console = console or Console()
     tmp = Path(tempfile.mkdtemp(prefix="jitops-demo-"))
     tmp.chmod(0o700)
@@ -252,7 +257,7 @@ def run_demo(
         with console.status("starting GitHub, OpenBao and PostgreSQL on loopback ..."):
             world = World.create(tmp, vault_binary=vault_binary, setup_via_cli=True)
         with world:
-            Demo(console, world).run()
+            (scenario or Demo)(console, world).run()
         return 0
     finally:
         if keep:
