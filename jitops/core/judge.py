@@ -10,13 +10,13 @@ its line and saying what to do.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from jitops.core import breakglass, extend, schedule
 from jitops.core.grant import Grant
-from jitops.core.policy import Policy
+from jitops.core.policy import ApprovalRule, Policy
 from jitops.core.principals import TeamLookup
 from jitops.core.risk import Judged, judging_policy
 from jitops.errors import Problem
@@ -68,6 +68,8 @@ def judge(
         emergency=grant.emergency,
     )
     role = policy.roles.get(grant.role)
+    if grant.recipient is not None and role is not None:
+        judged_policy, judged = _recipient_needs_review(grant, judged_policy, judged, err)
     if grant.not_before is not None:
         if grant.emergency:
             err(
@@ -102,4 +104,51 @@ def judge(
     return Judgement(judged_policy, judged, tuple(out))
 
 
-__all__ = ["Judgement", "judge"]
+#: why a grant naming a recipient is never self-service (the PR comment says it)
+RECIPIENT_NOTE = (
+    "a recipient is named: the delivery is sealed to that age key, not to the requester's "
+    "GitHub SSH keys, so someone must approve it (anyone with write access can push to the "
+    "pull request's branch)"
+)
+
+
+def _recipient_needs_review(
+    grant: Grant,
+    policy: Policy,
+    judged: Judged | None,
+    err: Callable[[str, str], None],
+) -> tuple[Policy, Judged | None]:
+    """A grant that names ``recipient:`` is sealed to that key, and anyone with write access
+    can push that line to the requester's pull request: the gate knows who opened it, not who
+    pushed its head. So it is never issued without a review: a role that needs no approval is
+    judged as needing one from the admins (``settings.admins``); without admins, or for an
+    emergency grant (issued without prior review), the recipient is refused."""
+    if judged is None:
+        return policy, judged
+    if grant.emergency:
+        err(
+            "recipient",
+            "an emergency grant is issued without review, so it is sealed to your GitHub SSH "
+            "keys only; remove recipient",
+        )
+        return policy, judged
+    if judged.role.approvals:
+        return policy, replace(judged, extra=(*judged.extra, RECIPIENT_NOTE))
+    admins = policy.settings.admins
+    if not admins:
+        err(
+            "recipient",
+            f"role {grant.role} needs no approval and the policy names no admins, so nobody "
+            "would review the recipient this grant is sealed to; remove recipient (your GitHub "
+            "SSH keys are used), or ask an admin to set settings.admins",
+        )
+        return policy, judged
+    role = judged.role.with_rules((ApprovalRule(tuple(admins), 1),))
+    roles = dict(policy.roles)
+    roles[grant.role] = role
+    return replace(policy, roles=roles), replace(
+        judged, role=role, extra=(*judged.extra, RECIPIENT_NOTE)
+    )
+
+
+__all__ = ["RECIPIENT_NOTE", "Judgement", "judge"]

@@ -101,6 +101,7 @@ class Judged:
     role: Role
     matches: tuple[Match, ...] = ()
     kind: str = "request"  # request | extension | emergency
+    extra: tuple[str, ...] = ()  # further reasons the role was tightened (a named recipient)
 
     def notes(self) -> list[str]:
         """Lines for people: each matching entry and why, or why no review is needed."""
@@ -116,7 +117,7 @@ class Judged:
         lines = [m.describe() for m in self.matches]
         if self.kind == "extension":
             lines.insert(0, "an extension: judged by the role's extend rules")
-        return lines
+        return lines + list(self.extra)
 
 
 def request_times(at: datetime, not_before: datetime | None) -> tuple[datetime, ...]:

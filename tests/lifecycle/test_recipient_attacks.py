@@ -53,13 +53,6 @@ def _opens(world: World, pr: int, gid: str, identity: Path) -> bool:
     return True
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HIGH: the gate does not know who pushed a pull request's commits; a writer "
-    "outside a self-service role's requesters pushes `recipient:` to a requester's pull "
-    "request, merges it and claims the credential (needs the PR's pushers, or an approval "
-    "for any grant naming a recipient)",
-)
 def test_a_writer_cannot_redirect_a_self_service_grant_by_pushing_a_recipient(
     world: World, tmp_path: Path
 ) -> None:
@@ -78,8 +71,28 @@ def test_a_writer_cannot_redirect_a_self_service_grant_by_pushing_a_recipient(
         n, {f"grants/{gid}.yaml": _grant("staging-admin", wendy_recipient)}, author=WRITER
     )
     world.gh.merge_pr(n, WRITER)
-    run_issue(world.services())
+    # a grant naming a recipient is never self-service: it needed an admin's approval
+    outcomes = run_issue(world.services())
+    assert results(outcomes) == [(gid, "denied")], outcomes
+    assert "@acme/access-admins" in outcomes[0].detail
+    assert extract_sealed(world.gh.comments(n), gid) is None
     assert not _opens(world, n, gid, wendy), "the writer's key opens the requester's delivery"
+
+
+def test_an_admin_approved_recipient_of_a_self_service_role_is_issued_to_it(
+    world: World, tmp_path: Path
+) -> None:
+    """The requester names their own age recipient on a self-service role: an admin reviews
+    the key and approves, and the delivery is sealed to it (and opens with it)."""
+    mine, own = _identity(tmp_path, "octocat")
+    gid = "stg-octocat-42"
+    n = world.gh.open_pr(
+        REQUESTER, gid, "Access", files={f"grants/{gid}.yaml": _grant("staging-admin", mine)}
+    )
+    world.gh.review(n, DBA, "APPROVED")  # alice is in @acme/access-admins
+    world.gh.merge_pr(n, DBA)
+    assert results(run_issue(world.services())) == [(gid, "issued")]
+    assert _opens(world, n, gid, own)
 
 
 def test_a_recipient_pushed_after_the_approval_is_not_issued(world: World, tmp_path: Path) -> None:
@@ -114,6 +127,7 @@ def test_a_recipient_changed_on_main_after_issue_never_gets_a_delivery(
     n = world.gh.open_pr(
         REQUESTER, gid, "Access", files={f"grants/{gid}.yaml": _grant("staging-admin", mine)}
     )
+    world.gh.review(n, DBA, "APPROVED")  # a named recipient needs an admin's review
     world.gh.merge_pr(n, REQUESTER)
     assert results(run_issue(world.services())) == [(gid, "issued")]
     assert _opens(world, n, gid, own)
