@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 
 class Token(enum.Enum):
@@ -144,12 +144,15 @@ def _passed(f: Facts) -> bool:
 def redeliver(*, wrapping: Token | None, posted: bool) -> bool:
     """Whether an issued grant's delivery must be made again (``wrapping``: Vault's word on the
     delivery's wrapping token, None when jitops recorded none; ``posted``: a delivery comment
-    of the bot naming the recorded token is on the pull request).
+    of the bot naming the recorded token, and still holding a sealed block, is on the pull
+    request).
 
     Vault decides: a wrapping token that is gone was unwrapped (claimed) or ran out, and a
     delivery is never replaced then, whatever a comment says; nor when Vault cannot answer.
     Only a live, unclaimed wrapping token whose comment is missing (the run died between the
-    push and the comment, or a writer deleted an unclaimed delivery) is delivered again. A grant
+    push and the comment, or a writer deleted an unclaimed delivery, or emptied it: a shrunk
+    comment next to a live wrapping token is a writer's edit, jitops shrinks only a gone one)
+    is delivered again. A grant
     recorded before jitops kept the wrapping token's accessor falls back on the comment."""
     if wrapping is None:
         return not posted
@@ -158,4 +161,42 @@ def redeliver(*, wrapping: Token | None, posted: bool) -> bool:
     return not posted
 
 
-__all__ = ["ENDED", "Facts", "Move", "Token", "decide", "redeliver"]
+def shrink(*, wrapping: Token | None, sealed: bool) -> bool:
+    """Whether the bot's delivery comment of an issued grant is edited down to a one-line note
+    (``wrapping``: Vault's word on the wrapping token jitops recorded for that delivery;
+    ``sealed``: the comment still holds a sealed block).
+
+    Only Vault's "gone" counts: a wrapping token that was unwrapped or ran out can never be
+    opened again, so its ciphertext serves nobody. Never on a live token, never when Vault did
+    not answer, never for a grant recorded without the wrapping token's accessor (None), and
+    never because a comment looks edited. Shrinking changes nothing else: :func:`redeliver`
+    never delivers again once the wrapping token is gone."""
+    return sealed and wrapping is Token.GONE
+
+
+class Spent(enum.Enum):
+    """What jitops can tell about a delivery whose wrapping token Vault no longer knows."""
+
+    CLAIMED = "claimed"  # gone before its wrap TTL ran out: unwrapped (or revoked in Vault)
+    CLAIMED_OR_EXPIRED = "claimed-or-expired"  # gone after it: Vault cannot say which
+
+
+def how_spent(seen: datetime, issued_at: datetime, wrap_ttl: timedelta) -> Spent:
+    """``seen``: when Vault said the wrapping token is gone; it was made at ``issued_at`` with
+    ``wrap_ttl`` (the policy's ``settings.wrap_ttl``). Vault's "invalid accessor" is the same
+    answer for an unwrapped token and an expired one: before the TTL could run out it was
+    unwrapped (or revoked); after, either."""
+    return Spent.CLAIMED if seen < issued_at + wrap_ttl else Spent.CLAIMED_OR_EXPIRED
+
+
+__all__ = [
+    "ENDED",
+    "Facts",
+    "Move",
+    "Spent",
+    "Token",
+    "decide",
+    "how_spent",
+    "redeliver",
+    "shrink",
+]

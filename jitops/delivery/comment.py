@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from jitops.core.agekeys import is_age_recipient
@@ -21,6 +22,13 @@ from jitops.delivery.armor import CorruptDeliveryError, normalize_armor
 
 DELIVERY_MARKER = "<!-- jitops:delivery grant={grant_id} -->"
 _MARKER_RE = re.compile(r"<!--\s*jitops:delivery\s+grant=(?P<grant>[^\s>]+)\s*-->")
+#: The hidden line of a delivery jitops shrank once Vault said its wrapping token was gone.
+SPENT_MARKER = "<!-- jitops:delivery-spent grant={grant_id} state={state} seen={seen} -->"
+_SPENT_RE = re.compile(
+    r"<!-- jitops:delivery-spent grant=(?P<grant>[a-z0-9][a-z0-9._-]{0,63}) "
+    r"state=(?P<state>claimed|claimed-or-expired) "
+    r"seen=(?P<seen>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) -->"
+)
 _GRANT_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 
@@ -127,6 +135,70 @@ def extract_sealed(comment_bodies: Iterable[str], grant_id: str) -> str | None:
             except CorruptDeliveryError:
                 continue
     return found
+
+
+@dataclass(frozen=True)
+class SpentNote:
+    """A delivery comment jitops shrank: ``state`` is ``claimed`` (Vault said its wrapping
+    token was gone before its wrap TTL ran out) or ``claimed-or-expired`` (after: Vault cannot
+    say which); ``seen`` is when Vault said so."""
+
+    state: str
+    seen: str
+
+    def sentence(self, grant_id: str) -> str:
+        if self.state == "claimed":
+            return (
+                f"the delivery of {grant_id} was claimed (its single-use wrapping token was "
+                f"used, or revoked in Vault) by {self.seen}"
+            )
+        return (
+            f"the delivery of {grant_id} was claimed or expired by {self.seen} (once its wrap "
+            "TTL has run out, Vault cannot say which)"
+        )
+
+
+def spent_delivery_comment(grant_id: str, note: SpentNote, issued_marker: str) -> str:
+    """The delivery comment once its wrapping token is gone: one line that says so, no
+    ciphertext. The hidden markers stay: the delivery marker (``claim`` finds the comment and
+    explains), the spent marker, and ``issued_marker`` (it names the grant token the delivery
+    was for)."""
+    if not _GRANT_ID_RE.match(grant_id):
+        raise ValueError(f"not a grant id: {grant_id!r}")
+    if (
+        _SPENT_RE.fullmatch(
+            SPENT_MARKER.format(grant_id=grant_id, state=note.state, seen=note.seen)
+        )
+        is None
+    ):
+        raise ValueError("not a spent delivery note")
+    text = note.sentence(f"`{grant_id}`")
+    return (
+        f"{DELIVERY_MARKER.format(grant_id=grant_id)}\n"
+        f"{SPENT_MARKER.format(grant_id=grant_id, state=note.state, seen=note.seen)}\n"
+        f"🔓 jitops: {text}; its sealed block was removed. If you did not claim it, have the "
+        f"grant revoked (`jitops revoke {grant_id}`, or ask an admin) and request access again.\n"
+        f"{issued_marker}\n"
+    )
+
+
+def find_spent(body: str, grant_id: str) -> SpentNote | None:
+    """The spent note of ``grant_id`` in one comment body (None: none). Pass only comments
+    written by the issuing bot; a writer can still edit those (jitops never reads this note
+    back to decide anything: ``claim`` only repeats it)."""
+    for m in _SPENT_RE.finditer(body if isinstance(body, str) else ""):
+        if m.group("grant") == grant_id:
+            return SpentNote(m.group("state"), m.group("seen"))
+    return None
+
+
+def holds_sealed(body: str, grant_id: str) -> bool:
+    """Whether one comment body still holds a sealed delivery block for ``grant_id``."""
+    return extract_sealed([body], grant_id) is not None
+
+
+def spent_note(state: str, seen: datetime) -> SpentNote:
+    return SpentNote(state, _rfc3339(seen))
 
 
 def _rfc3339(value: datetime) -> str:

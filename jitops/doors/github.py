@@ -496,11 +496,15 @@ class GitHub:
         for c in marked:
             if c.author.lower() == me.lower():
                 if c.body != body:
-                    self._edit_comment(number, c.id, body)
+                    self.edit_comment(number, c.id, body)
                 return c.id
         return self.comment(number, body)
 
-    def _edit_comment(self, number: int, comment_id: int, body: str) -> None:
+    def edit_comment(self, number: int, comment_id: int, body: str) -> None:
+        """Replace the body of issue comment ``comment_id`` (on #``number``): one
+        ``PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}``
+        (https://docs.github.com/en/rest/issues/comments#update-an-issue-comment; the issue and
+        comment objects are lazy, so nothing is read first)."""
         self._call(
             f"update the jitops comment on #{number}",
             lambda: self.repo.get_issue(number).get_comment(comment_id).edit(body),

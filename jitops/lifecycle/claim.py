@@ -19,7 +19,7 @@ from jitops.core.duration import format_duration
 from jitops.core.grant import Grant, format_time, grant_path, read_grant
 from jitops.core.inert import one_line
 from jitops.core.policy import ACTIONS_BOT, POLICY_DIR, Policy, load_policy
-from jitops.delivery.comment import extract_sealed
+from jitops.delivery.comment import SpentNote, extract_sealed, find_spent, holds_sealed
 from jitops.delivery.seal import Ask, default_identities, unseal_first
 from jitops.doors.github import GitHub
 from jitops.doors.vault.client import Vault
@@ -115,9 +115,17 @@ def find_delivery(
             raise ClaimError(f"grant {grant_id} records no pull request; pass --pr NUMBER")
         pull_request = grant.status.pull_request
     comments = comments_of(pull_request)
-    armored = extract_sealed(
-        (body for author, body in comments if author.lower() == bot.lower()), grant_id
-    )
+    mine = [body for author, body in comments if author.lower() == bot.lower()]
+    armored = extract_sealed(mine, grant_id)
+    spent = _spent_after_sealed(mine, grant_id)
+    if spent is not None:
+        raise ClaimError(
+            f"{spent.sentence(grant_id)}, says the delivery comment on pull request "
+            f"#{pull_request}; its sealed block was removed. A delivery opens once: if you "
+            "claimed it, your credential is what that claim printed. If it was not you, have "
+            f'the grant revoked (`jitops revoke {grant_id} --reason "delivery claimed by '
+            'someone else"`, or ask an admin) and request access again.'
+        )
     if armored is None:
         others = sorted({a for a, body in comments if extract_sealed([body], grant_id) is not None})
         hint = (
@@ -131,6 +139,19 @@ def find_delivery(
             f"#{pull_request}{hint}"
         )
     return armored
+
+
+def _spent_after_sealed(bodies: Sequence[str], grant_id: str) -> SpentNote | None:
+    """The spent note of the bot's newest delivery comment of ``grant_id`` when that comment
+    was shrunk (None when a sealed block is newer, or none was shrunk)."""
+    newest: SpentNote | None = None
+    for body in bodies:  # oldest first
+        note = find_spent(body, grant_id)
+        if note is not None:
+            newest = note
+        elif holds_sealed(body, grant_id):
+            newest = None
+    return newest
 
 
 def issued_grant(grant_id: str, repo: Path) -> Grant:

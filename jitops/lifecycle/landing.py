@@ -61,6 +61,7 @@ from jitops.core.policy import POLICY_DIR
 from jitops.core.record import Token, redeliver
 from jitops.core.tip import GrantFile, Tip
 from jitops.core.trailers import LedgerEntry, parse_trailers
+from jitops.delivery.comment import extract_sealed
 from jitops.delivery.seal import sealing_recipients
 from jitops.doors.git import Git
 from jitops.errors import JitopsError
@@ -429,8 +430,14 @@ def recent_undelivered(
         try:
             pr = recorded.pull_request
             bodies = [c.body for c in svc.github.comments(pr) if c.author.lower() == me]
-            record = plan.find_issued_record(bodies, grant.id)
-            posted = record is not None and record.accessor == recorded.token_accessor
+            # posted: a comment of the bot names the recorded token AND still holds a sealed
+            # block (a comment shrunk or emptied while Vault says the wrapping token is live
+            # delivers nothing: like a deleted one, it is delivered afresh)
+            posted = any(
+                _names_token(body, grant.id, recorded.token_accessor)
+                and extract_sealed([body], grant.id) is not None
+                for body in bodies
+            )
             wrapping = None
             if delivery is not None and not posted:
                 live = svc.vault(policy).wrapping_live(delivery)
@@ -481,6 +488,12 @@ def recent_undelivered(
             )
         )
     return out
+
+
+def _names_token(body: str, grant_id: str, accessor: str) -> bool:
+    """Whether one comment body's hidden issued marker names ``accessor`` for ``grant_id``."""
+    record = plan.find_issued_record([body], grant_id)
+    return record is not None and record.accessor == accessor
 
 
 __all__ = [

@@ -38,6 +38,7 @@ from jitops.lifecycle.issue import (
 from jitops.lifecycle.outcome import Action, Outcome
 from jitops.lifecycle.revoke import early_revokes, revoke_token
 from jitops.lifecycle.services import Services, log, read_tip
+from jitops.lifecycle.shrink import shrink_deliveries
 
 
 def dry_run_outcomes(todo: SweepPlan) -> list[Outcome]:
@@ -82,6 +83,7 @@ def run_sweep(
     outcomes += redeliver(svc, tip, now=now, skip=frozenset(o.grant for o in outcomes))
     outcomes += early_revokes(svc, tip, now=now)
     outcomes += time_and_risk_runs(svc, tip, now)  # extensions left live; break-glass ratification
+    shrink_deliveries(svc, tip, now)  # claimed or expired deliveries lose their ciphertext
     if not todo.expired:
         return outcomes
     try:

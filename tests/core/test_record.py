@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from jitops.core.record import Facts, Move, Token, decide, redeliver
+from jitops.core.record import Facts, Move, Spent, Token, decide, how_spent, redeliver, shrink
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 LATER = NOW + timedelta(minutes=30)
@@ -73,3 +73,19 @@ def test_a_claimed_delivery_is_never_replaced_whatever_its_comment_says() -> Non
     assert redeliver(wrapping=Token.LIVE, posted=True) is False
     assert redeliver(wrapping=Token.LIVE, posted=False) is True  # the run died before posting
     assert redeliver(wrapping=None, posted=False) is True  # recorded before the trailer existed
+
+
+def test_a_delivery_shrinks_only_when_vault_says_its_wrapping_token_is_gone() -> None:
+    assert shrink(wrapping=Token.GONE, sealed=True) is True
+    assert shrink(wrapping=Token.GONE, sealed=False) is False  # shrunk already
+    for wrapping in (Token.LIVE, Token.UNKNOWN, Token.FOREIGN, None):  # never on a comment's word
+        assert shrink(wrapping=wrapping, sealed=True) is False
+    # a shrunk delivery is never delivered again: its wrapping token is gone
+    assert redeliver(wrapping=Token.GONE, posted=False) is False
+
+
+def test_a_gone_wrapping_token_is_called_claimed_only_before_its_ttl_could_run_out() -> None:
+    ttl = timedelta(minutes=10)
+    assert how_spent(NOW + timedelta(minutes=9), NOW, ttl) is Spent.CLAIMED
+    assert how_spent(NOW + ttl, NOW, ttl) is Spent.CLAIMED_OR_EXPIRED
+    assert how_spent(NOW + timedelta(days=1), NOW, ttl) is Spent.CLAIMED_OR_EXPIRED

@@ -10,7 +10,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jitops.delivery.comment import extract_sealed, render_delivery_comment
+from jitops.delivery.comment import (
+    SpentNote,
+    extract_sealed,
+    find_spent,
+    holds_sealed,
+    render_delivery_comment,
+    spent_delivery_comment,
+    spent_note,
+)
 
 
 def _armor(seed: bytes) -> str:
@@ -150,3 +158,29 @@ def test_a_static_secret_is_not_said_to_end_with_the_grant() -> None:
     assert "Vault ends the access by itself" not in static
     assert "**not** the static secret `secret/data/staging/admin`" in static
     assert "rotate it after the grant ends" in static
+
+
+def test_a_spent_delivery_is_one_line_with_no_ciphertext_and_keeps_its_markers() -> None:
+    marker = "<!-- jitops:issued grant=g-1 accessor=acc issued_at=x expires_at=y -->"
+    note = spent_note("claimed-or-expired", datetime(2026, 11, 30, 12, 0, 5, 900, tzinfo=UTC))
+    assert note == SpentNote("claimed-or-expired", "2026-11-30T12:00:05Z")
+    body = spent_delivery_comment("g-1", note, marker)
+    assert "AGE ENCRYPTED" not in body and not holds_sealed(body, "g-1")
+    visible = [line for line in body.splitlines() if not line.startswith("<!--")]
+    assert len(visible) == 1
+    assert "claimed or expired by 2026-11-30T12:00:05Z" in visible[0]
+    assert "`jitops revoke g-1`" in visible[0]
+    assert marker in body and "<!-- jitops:delivery grant=g-1 -->" in body
+    assert find_spent(body, "g-1") == note
+    assert find_spent(body, "g-2") is None
+    claimed = spent_delivery_comment("g-1", SpentNote("claimed", "2026-11-30T12:00:05Z"), marker)
+    assert "was claimed (its single-use wrapping token was used" in claimed
+
+
+def test_a_spent_note_refuses_what_could_break_its_markers() -> None:
+    with pytest.raises(ValueError, match="not a grant id"):
+        spent_delivery_comment("G 1 -->", SpentNote("claimed", "2026-11-30T12:00:05Z"), "")
+    with pytest.raises(ValueError, match="not a spent delivery note"):
+        spent_delivery_comment("g-1", SpentNote("claimed -->", "2026-11-30T12:00:05Z"), "")
+    with pytest.raises(ValueError, match="not a spent delivery note"):
+        spent_delivery_comment("g-1", SpentNote("claimed", "soon -->"), "")

@@ -21,12 +21,14 @@ from jitops.lifecycle.claim import (
     check_wrapping,
     delivery_bot,
     delivery_namespace,
+    find_delivery,
     render,
     show,
     unwrap_address,
 )
 from jitops.lifecycle.issue import run_issue
 from jitops_sandbox.demo.world import DBA, REQUESTER, World, write_kv2
+from tests.delivery.test_comment import ARMOR_1
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 BASH = shutil.which("bash")
@@ -233,6 +235,41 @@ def test_a_pinned_namespace_refuses_a_delivery_naming_another() -> None:
         delivery_namespace("other", "team")
     with pytest.raises(ClaimError, match=r"names Vault namespace '\(root\)'"):
         delivery_namespace(None, "team")
+
+
+def test_claim_on_a_shrunk_delivery_says_what_happened_and_what_to_do() -> None:
+    from jitops.core.grant import Grant
+    from jitops.delivery.comment import SpentNote, render_delivery_comment, spent_delivery_comment
+
+    grant = Grant("g-1", "grants/g-1.yaml", "octocat", "r", timedelta(hours=1), "1h", "x")
+    sealed = render_delivery_comment(
+        grant_id="g-1",
+        requester="octocat",
+        role="r",
+        expires_at=NOW,
+        armored=ARMOR_1,
+        wrap_ttl_seconds=600,
+        key_fingerprints=[],
+    )
+    spent = spent_delivery_comment("g-1", SpentNote("claimed", "2026-11-30T12:05:00Z"), "")
+
+    def find(*comments: tuple[str, str]) -> str:
+        return find_delivery(
+            grant_id="g-1", grant=grant, comments_of=lambda _n: comments, bot="bot", pull_request=7
+        )
+
+    with pytest.raises(ClaimError) as info:
+        find(("bot", spent))
+    said = str(info.value)
+    assert "the delivery of g-1 was claimed (its single-use wrapping token was used" in said
+    assert "2026-11-30T12:05:00Z" in said and "#7" in said
+    assert "jitops revoke g-1" in said and "request access again" in said
+    assert info.value.exit_code == 1
+    assert find(("bot", spent), ("bot", sealed)) == ARMOR_1  # a fresh delivery after it opens
+    with pytest.raises(ClaimError, match="was claimed"):
+        find(("bot", sealed), ("bot", spent))
+    # a look-alike note by anyone else is ignored
+    assert find(("bot", sealed), ("mallory", spent)) == ARMOR_1
 
 
 @pytest.mark.integration

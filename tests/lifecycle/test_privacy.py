@@ -106,6 +106,9 @@ def test_no_secret_leaks_anywhere(
         check=True,
     ).stdout.decode("utf-8", "replace")
     comments = "\n".join(c for n in prs.values() for c in w.gh.comments(n))
+    # both deliveries were claimed: the sweep shrank their comments to a note, no ciphertext
+    assert "AGE ENCRYPTED FILE" not in comments
+    assert comments.count("was claimed (its single-use wrapping token was used") == len(prs)
     haystacks = {
         "git objects": objects,
         "PR comments": comments,
