@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from jitops.audit.history import Record, rfc3339
+from jitops.core.leases import ROTATE
 
 SCHEMA_VERSION = "1"
 SCHEMA_ID = "https://jitops.dev/schemas/audit-event/v1"
@@ -94,6 +95,8 @@ def to_event(e: Event, repository: str | None) -> dict[str, Any]:
         "reason": e.reason if e.type not in ("requested", "approved", "issued") else r.reason,
         "commit": e.commit,
         "repository": repository,
+        "static_secret": r.static_secret,
+        "static_secret_path": r.static_secret_path,
     }
 
 
@@ -144,7 +147,8 @@ def to_ocsf(e: Event, repository: str | None, version: str) -> dict[str, Any]:
         "severity": "Informational",
         "status_id": status,
         "status": "Success" if status == 1 else "Failure",
-        "message": f"jitops {e.type}: {r.grant} ({r.role or '?'} for {r.requester or '?'})",
+        "message": f"jitops {e.type}: {r.grant} ({r.role or '?'} for {r.requester or '?'})"
+        + (f"; static secret {r.static_secret_path}: {ROTATE}" if r.static_secret_path else ""),
         "user": user,
         "privileges": [r.role] if r.role else [],
         "metadata": {

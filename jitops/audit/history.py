@@ -121,6 +121,17 @@ class Record:
     unratified: bool = False  # recorded `Jitops-Action: unratified`
     closed_reason: str | None = None  # an admin closed the unratified finding (`close`)
     closed_by: str | None = None
+    # the secret it handed out outlives it (the role, as the policy at the issue commit's
+    # first parent defined it, reads a secret with no lease: ``vault.static``): revoking the
+    # grant did not end it, it has to be rotated. None: issued, but that policy could not be
+    # read (see :func:`note_static_secrets`)
+    static_secret: bool | None = False
+    static_secret_path: str | None = None
+    # a commit whose policies/ tree is the one at the issue commit's first parent (the policy
+    # that judged the issue): the last commit of the first-parent line before the issue that
+    # changed policies/, so one policy version is one name to resolve; None: the issue
+    # commit's first parent itself (see :func:`build`)
+    policy_commit: str | None = None
 
     @property
     def chain_total(self) -> timedelta | None:
@@ -173,6 +184,8 @@ class Record:
             "ratification": self.ratification,
             "closed_reason": self.closed_reason,
             "closed_by": self.closed_by,
+            "static_secret": self.static_secret,
+            "static_secret_path": self.static_secret_path,
         }
 
 
@@ -190,6 +203,11 @@ def rfc3339(v: datetime | None) -> str | None:
 
 
 _ZERO = timedelta(0)
+
+#: where the policy lives (:data:`jitops.core.policy.POLICY_DIR`; not imported from there: the
+#: audit loads the policy module only when it reads a policy)
+POLICY_DIR = "policies"
+_POLICY_PREFIX = POLICY_DIR + "/"
 
 
 @dataclass(frozen=True)
@@ -238,8 +256,14 @@ def build(
     status_blobs: dict[str, tuple[str, str]] = {}  # blob -> (grant, sha of issue commit)
     want = Wants(blobs.request, blobs.request if check_status else _ignore)
     in_tree: set[str] = set()  # grant ids whose file exists after the commits seen so far
+    # the last commit seen that changed policies/ (its policies/ tree is the one every later
+    # commit of the line has until the next such change); None until one is seen, or after a
+    # commit whose changes could not be read: then each issue names its own first parent
+    policy: list[str | None] = [None]
     for c in commits:
-        _apply(c, records, findings, unexplained, added_blobs, status_blobs, want, in_tree, own)
+        _apply(
+            c, records, findings, unexplained, added_blobs, status_blobs, want, in_tree, own, policy
+        )
     for gid in present:
         if valid_id(gid):
             records.setdefault(gid, Record(gid)).present = True
@@ -397,11 +421,14 @@ def _apply(
     want: Wants,
     in_tree: set[str],
     own: list[str],
+    policy: list[str | None],
 ) -> None:
     trailers = c.trailers
     if c.unreadable:
         findings.append(Finding(c.sha, "git printed a commit record audit could not read"))
+        policy[0] = None  # it may have changed policies/: issues name their own parent again
         return
+    judged_by = policy[0] or (c.parents[0] if c.parents else None)  # the policy before c
     entry, problems = entry_from_trailers(trailers) if trailers else (None, [])
     pr = pr_of(c.subject, len(c.parents))
     if entry is not None:
@@ -431,6 +458,8 @@ def _apply(
                         f"{printable(p)[:100]} was added, but its name is not a valid grant id",
                     )
                 )
+        elif p.startswith(_POLICY_PREFIX) or p == POLICY_DIR:
+            policy[0] = c.sha  # this commit's policies/ tree judges the issues that follow
     if entry is None and pr is None and grant_changes:
         unexplained.append((c.sha, c.subject))
     for status, path, blob, gid in grant_changes:
@@ -513,6 +542,7 @@ def _apply(
         rec.issue_trailers[c.sha] = (entry.expires_at, tuple(entry.approved_by))
         rec.issued_at = c.committed_at
         rec.issue_sha = c.sha
+        rec.policy_commit = judged_by
         if trailers.get("Jitops-Ratify-By"):
             try:
                 rec.ratify_by = parse_time(trailers["Jitops-Ratify-By"])
@@ -569,6 +599,24 @@ def _check_status(rec: Record, data: bytes, sha: str, findings: list[Finding]) -
         findings.append(Finding(sha, f"{rec.grant}: status block has no token accessor"))
 
 
+def note_static_secrets(
+    records: Iterable[Record], secrets: Mapping[str, str | bool | None]
+) -> None:
+    """Mark each issued record whose role handed out a secret that outlives the grant.
+
+    ``secrets``: ``{issue sha: the path of the static secret the role read, as the policy at
+    that commit's first parent (the policy that judged the issue) defined it; False: none;
+    None: that policy could not be read or has no such role}``. Unknown stays unknown: such a
+    record says ``static_secret`` None, never "not static". Records never issued handed out
+    nothing: False."""
+    for r in records:
+        if r.issue_sha is None or r.issued_at is None or r.issue_sha not in secrets:
+            continue
+        found = secrets[r.issue_sha]
+        r.static_secret = None if found is None else isinstance(found, str)
+        r.static_secret_path = found if isinstance(found, str) else None
+
+
 def select(
     records: Iterable[Record],
     *,
@@ -597,4 +645,4 @@ def select(
     )
 
 
-__all__ = ["KEYS", "History", "Record", "build", "parse_time", "select"]
+__all__ = ["KEYS", "History", "Record", "build", "note_static_secrets", "parse_time", "select"]

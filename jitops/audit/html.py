@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from jitops.audit.history import Record
+from jitops.audit.render import STATIC_NOTE, static_note
 from jitops.audit.report import (
     APPROVAL_NOTE,
     Summary,
@@ -30,6 +31,7 @@ from jitops.audit.report import (
 )
 from jitops.core.grant import format_time
 from jitops.core.inert import printable
+from jitops.core.leases import ROTATE
 
 TIMELINE_LIMIT = 1500  # bars drawn at most (the latest); the table keeps every grant
 
@@ -108,7 +110,7 @@ def to_html(
 </section>
 {extra_section}
 <footer>Times are UTC. &ldquo;Granted&rdquo; is issue to end (or to the expiry, when the grant
-ran to it). Median time to approval: {_h(APPROVAL_NOTE)}.</footer>
+ran to it). Median time to approval: {_h(APPROVAL_NOTE)}.{_static_footer(records)}</footer>
 </main>
 <script>{script}</script></body></html>
 """
@@ -179,10 +181,36 @@ def _now(records: Sequence[Record], now: datetime, web: str | None) -> str:
         f"<li><b>{_h(r.requester or '?')}</b> &middot; {_h(r.role or '?')} &middot; "
         f"{_pr_link(r, web)} until {_h(_t(r.expires_at) or '?')} "
         f'<span class="{"late" if r.expires_at and r.expires_at < now else "left"}">'
-        f"{_h(_left(r, now))}</span></li>"
+        f"{_h(_left(r, now))}</span>{_static(r)}</li>"
         for r in active
     )
     return f'<ul id="now">{items}</ul>'
+
+
+def _static(r: Record) -> str:
+    """The note on a grant that handed out a static secret: revoking it does not end that
+    secret, it has to be rotated ('' for the others)."""
+    note = static_note(r)
+    if not note:
+        return ""
+    why = f"{r.static_secret_path}: {ROTATE}" if r.static_secret_path else UNKNOWN_WHY
+    return f'<span class="static" title="{_h(why)}">{_h(note)}</span>'
+
+
+def _static_footer(records: Sequence[Record]) -> str:
+    if not any(r.static_secret_path for r in records):
+        return ""
+    return (
+        f" &ldquo;{_h(STATIC_NOTE)}&rdquo;: the role, as the policy that judged the issue "
+        f"defined it, reads a secret with no lease (<code>vault.static</code>): "
+        f"{_h(ROTATE)}."
+    )
+
+
+UNKNOWN_WHY = (
+    "the policy at the issue commit's parent could not be read: whether this grant handed out "
+    "a secret that outlives it is unknown"
+)
 
 
 def _break_glass(records: Sequence[Record]) -> str:
@@ -270,7 +298,8 @@ def _row(i: int, r: Record, now: datetime, web: str | None) -> str:
         f'<tr data-i="{i}" data-day="{_h(when.strftime("%Y-%m-%d") if when else "")}" '
         f'data-requester="{_h(r.requester or "")}" data-role="{_h(r.role or "")}" '
         f'data-state="{_h(key)}">'
-        f"<td>{_h(r.grant)}</td><td>{_h(r.requester or '')}</td><td>{_h(r.role or '')}</td>"
+        f"<td>{_h(r.grant)}</td><td>{_h(r.requester or '')}</td><td>{_h(r.role or '')}"
+        f"{_static(r)}</td>"
         f'<td><span class="st" style="--c:{state_colour(key)}">{_h(state_words(key))}</span></td>'
         f"<td>{_h(_t(r.issued_at))}</td><td>{_h(dur)}</td><td>{_h(end_text)}</td>"
         f"<td>{_h(', '.join(r.approved_by))}</td><td>{refs}</td><td>{_h(r.ticket or '')}</td>"
@@ -442,6 +471,7 @@ overflow-wrap:anywhere}
 .c-grant{width:13%}.c-who{width:8%}.c-role{width:10%}.c-state{width:9%}.c-when{width:9.5%}
 .c-dur{width:5.5%}.c-ref{width:9%}.c-ticket{width:6%}.c-reason{width:12.5%}
 .why{display:block;color:#59636e}
+.static{display:block;color:#9a6700;font-weight:600}
 a.sha,code{font:11px ui-monospace,monospace}
 footer{color:#59636e;margin-top:20px;font-size:12px}
 @media (max-width:900px){.cols{grid-template-columns:1fr}}

@@ -44,8 +44,24 @@ def _json_line(r: Record) -> str:
         f'"ended_at": {_s(rfc3339(r.ended_at))}, "ended_by": {_s(r.ended_by)}, '
         f'"reason": {_s(r.reason)}, "ticket": {_s(r.ticket)}, "duration": {_s(r.duration)}, '
         f'"requested_at": {_s(rfc3339(r.requested_at))}, "end_reason": {_s(r.end_reason)}, '
-        f'"active": {"true" if r.active else "false"}, {_time_and_risk_json(r)}}}'
+        f'"active": {"true" if r.active else "false"}, {_time_and_risk_json(r)}, '
+        f'"static_secret": {_STATIC[r.static_secret]}, '
+        f'"static_secret_path": {_s(r.static_secret_path)}}}'
     )
+
+
+_STATIC = {True: "true", False: "false", None: "null"}
+
+#: what every output says of a grant whose secret outlives it (``Record.static_secret``)
+STATIC_NOTE = "static secret: rotate it"
+UNKNOWN_NOTE = "policy at issue unreadable: static secret?"
+
+
+def static_note(r: Record) -> str:
+    """The short note on a grant that handed out a static secret ('' for the others)."""
+    if r.static_secret:
+        return STATIC_NOTE
+    return UNKNOWN_NOTE if r.static_secret is None else ""
 
 
 #: The record's time-and-risk keys (:meth:`Record.to_json` has them all).
@@ -71,7 +87,7 @@ def _time_and_risk_json(r: Record) -> str:
 
 def to_csv(records: Sequence[Record]) -> str:
     buf = io.StringIO()
-    columns = [*KEYS, "ticket", "duration", "end_reason"]
+    columns = [*KEYS, "ticket", "duration", "end_reason", "static_secret", "static_secret_path"]
     writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
     for r in records:
@@ -140,8 +156,28 @@ def to_table(records: Sequence[Record], now: datetime, *, active: bool) -> str:
             last or ("active" if r.active else ""),
         )
         # control characters (ANSI, OSC-8 links) are shown escaped, never sent to the terminal
-        table.add_row(*(Text(one_line(c)) for c in cells))
+        row = [Text(one_line(c)) for c in cells]
+        if static_note(r):
+            row[2].append("\n" + static_note(r), style="bold")
+        table.add_row(*row)
     console = Console(record=True, width=160, force_terminal=False)
     with console.capture() as cap:
         console.print(table)
-    return cap.get()
+    return cap.get() + static_footer(records)
+
+
+def static_footer(records: Sequence[Record]) -> str:
+    """The lines under the table naming each static secret handed out: revoking the grant
+    does not end it (jitops.core.leases)."""
+    from jitops.core.leases import ROTATE
+
+    paths = sorted({r.static_secret_path for r in records if r.static_secret_path})
+    unknown = sum(1 for r in records if r.static_secret is None)
+    lines = [f"Static secret {one_line(p)}: {ROTATE}.\n" for p in paths]
+    if unknown:
+        lines.append(
+            f"{unknown} grant(s) were issued under a policy audit could not read: whether "
+            "they handed out a static secret is unknown; read the policy at their issue "
+            "commit's parent.\n"
+        )
+    return "".join(lines)

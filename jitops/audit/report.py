@@ -226,6 +226,7 @@ def to_markdown(records: Sequence[Record], now: datetime, *, limit: int = 20) ->
     """A short job summary: counts, who has access now, time granted per role. Only ids,
     logins, roles and times (no reason, no ticket: a job summary is seen by every reader
     of the repository's Actions), every value in a code span."""
+    from jitops.audit.render import STATIC_NOTE
     from jitops.core.inert import code_span
 
     s = summarise(records, now)
@@ -245,7 +246,10 @@ def to_markdown(records: Sequence[Record], now: datetime, *, limit: int = 20) ->
         out += ["| active grant | requester | role | expires |", "|---|---|---|---|"]
         for r in active[:limit]:
             cells = (r.grant, r.requester or "", r.role or "", format_time(r.expires_at or now))
-            out.append("| " + " | ".join(code_span(one_line(c, 80)) for c in cells) + " |")
+            row = [code_span(one_line(c, 80)) for c in cells]
+            if r.static_secret is not False:  # its secret outlives it (or: unknown)
+                row[2] += " " + (STATIC_NOTE if r.static_secret else "static?")
+            out.append("| " + " | ".join(row) + " |")
         if len(active) > limit:
             out.append(f"\n…and {len(active) - limit} more (see the report artifact).")
     else:

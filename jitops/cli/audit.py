@@ -15,7 +15,7 @@ from jitops.core.grant import parse_time
 from jitops.core.inert import one_line
 from jitops.doors.git import Git
 from jitops.errors import EXIT_OK, EXIT_REJECTED, UsageError
-from jitops.lifecycle.audit import load_history, verify_ledger
+from jitops.lifecycle.audit import load_history, note_static_secrets, verify_ledger
 
 if TYPE_CHECKING:
     pass
@@ -121,7 +121,9 @@ def audit_group(
     """Every grant's record — who had what, approved by whom, why, for how long — from git alone.
 
     Reads the Jitops-* commit trailers, the grant files as they were added and the commit
-    dates: one streaming git log pass and one batched object read.
+    dates: one streaming git log pass and one batched object read; then, for the issued
+    grants shown, the policy that judged each issue (a role whose secret has no lease is
+    marked: revoking the grant does not end that secret, rotate it).
     """
     ctx.ensure_object(dict)
     ctx.obj["repo"] = repo
@@ -150,6 +152,9 @@ def audit_group(
         role=role,
         active=active,
     )
+    # a static secret outlives its grant: every output says so (the policy that judged each
+    # issue, read only for the issued records shown)
+    note_static_secrets(git, records)
     count = f"{len(records)} records"
     if fmt in ("html", "jsonl", "ocsf"):
         import os

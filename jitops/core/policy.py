@@ -137,6 +137,17 @@ class Role:
             line=line,
         )
 
+    @property
+    def static_secret(self) -> str | None:
+        """The secret this role reads that outlives its grant (no lease: revoking the grant
+        does not end it, it has to be rotated), or None: marked ``static: true``, or not
+        marked in a policy written before the mark was required (:func:`load_policy`'s
+        ``require_static_mark``) but of a shape that has no lease (:mod:`jitops.core.leases`)."""
+        secret = self.vault_secret
+        if secret and (self.vault_static or not leases.leased_shape(secret)):
+            return secret
+        return None
+
     def with_rules(self, approvals: tuple[ApprovalRule, ...], **changes: Any) -> Role:
         """This role judged with other approval rules (a risk tier, an extension, break-glass)."""
         return replace(self, approvals=approvals, **changes)
@@ -307,10 +318,13 @@ class Policy:
         return sorted({p for r in self.roles.values() for p in r.vault_policies})
 
 
-def load_policy(files: Mapping[str, bytes]) -> Policy:
+def load_policy(files: Mapping[str, bytes], *, require_static_mark: bool = True) -> Policy:
     """Load and merge policy files given as ``{repo-relative path: content}``.
 
     Raises :class:`PolicyError` listing every problem found in every file.
+    ``require_static_mark=False`` reads a policy as it was in the history (the audit): a role
+    whose secret has no lease and no ``static: true`` was valid before the mark was required;
+    :attr:`Role.static_secret` still names its secret.
     """
     problems: list[Problem] = []
     roles: dict[str, Role] = {}
@@ -355,7 +369,7 @@ def load_policy(files: Mapping[str, bytes]) -> Policy:
             except DurationError as exc:
                 problems.append(Problem(path, doc.line(("roles", name, "max_duration")), str(exc)))
                 continue
-            unleased = _unleased(role)
+            unleased = _unleased(role) if require_static_mark else None
             if unleased:
                 problems.append(Problem(path, doc.line(("roles", name, "vault")), unleased))
             extras, found_extras = _time_and_risk(name, raw, doc)

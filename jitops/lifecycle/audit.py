@@ -1,7 +1,8 @@
 """`jitops audit`'s reads: git (through the door) handed as plain data to :mod:`jitops.audit`.
 
 The audit itself is pure; this module streams the commits, reads the grant files in one batch,
-and, for ``audit verify``, the policies that judged unreviewed issues and the signatures.
+the policies that judged issued grants (static secrets; for ``audit verify``, unreviewed
+issues) and the signatures.
 """
 
 from __future__ import annotations
@@ -10,13 +11,16 @@ import gc
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jitops.audit import history as audit
 from jitops.audit import verify as audit_verify
 from jitops.audit.history import History, Record
 from jitops.core.grant import GRANTS_DIR, grant_ids_in
 from jitops.doors.git import Git, GitError
+
+if TYPE_CHECKING:
+    from jitops.core.policy import Policy, Role
 
 
 def load_history(git: Git, ref: str, *, check_status: bool = False) -> History:
@@ -77,27 +81,55 @@ def verify_ledger(
 
 def roles_needing_review(git: Git, records: list[Record]) -> dict[str, bool]:
     """``{issue sha: role needed review}`` for issues without approvers, judged by the policy
-    at the issue commit's first parent. The policy trees of all those parents are resolved in
-    one batched read; each distinct policy version is loaded once. Unreadable: needs review."""
-    from jitops.core.policy import POLICY_DIR, PolicyError, load_policy  # verify only
+    at the issue commit's first parent (:func:`roles_at_issue`). Unreadable: needs review."""
+    return {
+        sha: role is None or bool(role.approvals)
+        for sha, role in roles_at_issue(git, records).items()
+    }
 
-    if not records:
+
+def note_static_secrets(git: Git, records: Iterable[Record]) -> None:
+    """Mark the issued ``records`` whose role handed out a secret that outlives the grant
+    (``static_secret``), judged by the policy at each issue commit's first parent."""
+    issued = [r for r in records if r.issue_sha and r.issued_at is not None]
+    roles = roles_at_issue(git, issued)
+    found = {sha: None if r is None else (r.static_secret or False) for sha, r in roles.items()}
+    audit.note_static_secrets(issued, found)
+
+
+def roles_at_issue(git: Git, records: Iterable[Record]) -> dict[str, Role | None]:
+    """``{issue sha: the record's role as the policy at the issue commit's first parent
+    defined it}`` (the policy that judged the issue), None when that policy cannot be read or
+    has no such role. Only issued records are read, in three batched git reads whatever their
+    number: the policies/ trees (named through ``Record.policy_commit``: one name per policy
+    version the history walk saw, not one per issue), the distinct trees, then their files.
+    Each distinct policy version is loaded once, as it was then: a role with a secret that
+    has no lease and no ``static: true`` predates that rule and still loads."""
+    issued = [r for r in records if r.issue_sha]
+    if not issued:
         return {}
-    names = {r.issue_sha: f"{r.issue_sha}^1:{POLICY_DIR}" for r in records if r.issue_sha}
-    trees = git.resolve_many(list(names.values()))
-    policies: dict[str, Any] = {}
-    out: dict[str, bool] = {}
-    for r in records:
+    names = {
+        r.issue_sha: f"{r.policy_commit or r.issue_sha + '^1'}:{audit.POLICY_DIR}"
+        for r in issued
+        if r.issue_sha
+    }
+    trees = git.resolve_many(list(dict.fromkeys(names.values())))
+    try:
+        files = git.files_in_trees([t for t in trees.values() if t], audit.POLICY_DIR, ".yaml")
+    except GitError:
+        files = {}
+    policies: dict[str, Policy | None] = {}
+    for tree, contents in files.items():
+        from jitops.core.policy import PolicyError, load_policy  # only when one is read
+
+        try:
+            policies[tree] = load_policy(contents, require_static_mark=False)
+        except PolicyError:
+            policies[tree] = None
+    out: dict[str, Role | None] = {}
+    for r in issued:
         assert r.issue_sha is not None
-        tree = trees.get(names[r.issue_sha])
-        if tree is None:
-            out[r.issue_sha] = True
-            continue
-        if tree not in policies:
-            try:
-                policies[tree] = load_policy(git.files_at(f"{r.issue_sha}^1", POLICY_DIR, ".yaml"))
-            except (PolicyError, GitError):
-                policies[tree] = None
-        role = policies[tree].roles.get(r.role or "") if policies[tree] is not None else None
-        out[r.issue_sha] = role is None or bool(role.approvals)
+        found = trees.get(names[r.issue_sha])
+        policy = policies.get(found) if found is not None else None
+        out[r.issue_sha] = policy.roles.get(r.role or "") if policy is not None else None
     return out

@@ -98,7 +98,8 @@ def test_job_summary_is_short_and_only_ids_logins_roles(story: Ledger, tmp_path:
     code, out = run(story.repo, "--format", "markdown")
     assert code == 0, out
     assert "**5** requests · **3** issued · **1** denied · **1** active now" in out
-    assert "| `stg-octo-5` | `octocat` | `staging-admin` |" in out
+    # staging-admin reads a KV secret (static: true in the policy that judged the issue)
+    assert "| `stg-octo-5` | `octocat` | `staging-admin` static secret: rotate it |" in out
     assert "| `staging-admin` | 2 |" in out
     # no free text (reasons, tickets) in a summary every reader of the Actions tab sees
     assert "Debug" not in out and "INC-7" not in out and "laptop" not in out

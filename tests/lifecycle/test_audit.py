@@ -190,3 +190,35 @@ def test_verify_reports_an_issue_commit_a_force_push_folded_away(world: World) -
     assert code == 1, out
     assert "stg-octocat-5" in out and "status block" in out
     assert "the ledger is consistent" not in out
+
+
+def test_grants_of_a_static_secret_say_rotate_it(history: World, tmp_path: Path) -> None:
+    """staging-admin reads a KV secret (``static: true``): revoking or expiring its grants
+    does not end that secret. The audit says so from git alone, by the policy that judged
+    each issue, in every output."""
+    code, out = audit(history, "--format", "json")
+    assert code == 0, out
+    got = {r["grant"]: (r["static_secret"], r["static_secret_path"]) for r in json.loads(out)}
+    staging = (True, "secret/data/staging/admin")
+    orders = (False, None) if history.postgres else (True, "secret/data/orders/readonly")
+    assert got == {
+        "stg-octocat-1": staging,  # expired: the secret it handed out still works
+        "db-octocat-1": (False, None),  # denied: nothing was handed out
+        "db-octocat-2": orders,
+        "stg-octocat-3": staging,
+    }
+    code, out = audit(history, "--active")
+    assert code == 0 and "static secret: rotate it" in out
+    assert "Static secret secret/data/staging/admin: revoking the grant does not end it" in out
+    report = tmp_path / "audit.html"
+    code, _ = audit(history, "--format", "html", "--output", str(report))
+    assert code == 0
+    page = report.read_text()
+    now = page.split('<ul id="now">', 1)[1].split("</ul>", 1)[0]
+    assert "staging-admin" in now and "static secret: rotate it" in now
+    assert "secret/data/staging/admin: revoking the grant does not end it" in now
+    history_rows = page.split('<table id="history">', 1)[1].split("</table>", 1)[0]
+    assert history_rows.count("static secret: rotate it</span>") == (2 if history.postgres else 3)
+    code, out = audit(history, "--format", "jsonl")
+    issued = [e for e in map(json.loads, out.splitlines()) if e["type"] == "issued"]
+    assert {e["grant"]: e["static_secret"] for e in issued}["stg-octocat-3"] is True

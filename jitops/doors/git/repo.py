@@ -97,10 +97,14 @@ class Git:
 
     def read_blobs(self, shas: Sequence[str]) -> dict[str, bytes]:
         """Contents of many blobs in one ``git cat-file --batch`` process."""
+        return {sha: data for sha, (_kind, data) in self._read_objects(shas).items()}
+
+    def _read_objects(self, shas: Sequence[str]) -> dict[str, tuple[str, bytes]]:
+        """``{sha: (type, contents)}`` of many objects in one ``git cat-file --batch``."""
         if not shas:
             return {}
         out = self._run("cat-file", "--batch", input=("\n".join(shas) + "\n").encode())
-        blobs: dict[str, bytes] = {}
+        objects: dict[str, tuple[str, bytes]] = {}
         pos = 0
         for sha in shas:
             end = out.index(b"\n", pos)
@@ -108,9 +112,34 @@ class Git:
             if len(header) < 3 or header[1] == "missing":
                 raise GitError(f"object {sha} is missing from the repository")
             size = int(header[2])
-            blobs[sha] = out[end + 1 : end + 1 + size]
+            objects[sha] = (header[1], out[end + 1 : end + 1 + size])
             pos = end + 1 + size + 1
-        return blobs
+        return objects
+
+    def files_in_trees(
+        self, trees: Sequence[str], directory: str, suffix: str = ""
+    ) -> dict[str, dict[str, bytes]]:
+        """``{tree id: {directory/name: bytes}}``: the regular files directly in each of many
+        trees (ids :meth:`resolve_many` found for ``rev:directory``), as :meth:`files_at` reads
+        one, in two ``git cat-file --batch`` processes whatever their number (the trees, then
+        every file they hold). An id that is not a tree holds no file."""
+        unique = list(dict.fromkeys(trees))
+        listed: dict[str, list[tuple[str, str]]] = {}
+        for tree, (kind, data) in self._read_objects(unique).items():
+            width = len(tree) // 2  # raw object ids: 20 bytes (SHA-1) or 32 (SHA-256)
+            entries = listed[tree] = []
+            pos = 0
+            while kind == "tree" and pos < len(data):
+                space = data.index(b" ", pos)
+                nul = data.index(b"\0", space)
+                mode, name = data[pos:space], data[space + 1 : nul].decode("utf-8", "replace")
+                sha = data[nul + 1 : nul + 1 + width].hex()
+                pos = nul + 1 + width
+                # regular files only, as ls-tree's blobs minus symlinks (mode 120000)
+                if mode.startswith(b"100") and name.endswith(suffix):
+                    entries.append((f"{directory.rstrip('/')}/{name}", sha))
+        blobs = self.read_blobs(list(dict.fromkeys(sha for e in listed.values() for _, sha in e)))
+        return {tree: {path: blobs[sha] for path, sha in e} for tree, e in listed.items()}
 
     def files_at(self, ref: str, directory: str, suffix: str = "") -> dict[str, bytes]:
         """``{path: bytes}`` of the regular files directly in ``directory`` at ``ref``."""
