@@ -46,7 +46,7 @@ from typing import Any
 from jitops.core.grant import read_grant
 from jitops.core.trailers import parse_entry
 from jitops.delivery import seal as deliver
-from jitops.delivery.comment import extract_sealed
+from jitops.delivery.comment import DELIVERY_MARKER, extract_sealed
 from jitops.doors.git import Git
 from jitops.doors.retry import RetryPolicy
 from jitops.doors.vault.client import Vault
@@ -446,11 +446,9 @@ def check_stage(stage: Stage, texts: dict[str, str]) -> list[str]:
     unrecorded = 0
     for plan in stage.plans:
         done = actions.get(plan.gid, [])
-        delivered = sum(
-            1
-            for c in world.gh.comments(plan.pr)
-            if "BEGIN AGE ENCRYPTED FILE" in c and plan.gid in c
-        )
+        # a delivery comment, sealed or cut down to its one-line note once spent
+        marker = DELIVERY_MARKER.format(grant_id=plan.gid)
+        delivered = sum(1 for c in world.gh.comments(plan.pr) if marker in c)
         if plan.approved:
             if "issue" not in done or delivered != 1:
                 bad.append(

@@ -68,7 +68,6 @@ from jitops.lifecycle.landing import (
 from jitops.lifecycle.outcome import Action, Outcome
 from jitops.lifecycle.revoke import early_revokes
 from jitops.lifecycle.services import Services, log, read_tip, tip_policy_or_none
-from jitops.lifecycle.shrink import shrink_deliveries
 
 
 def run_issue(
@@ -90,7 +89,6 @@ def run_issue(
     outcomes += redeliver(svc, tip, now=now, skip=frozenset(o.grant for o in outcomes))
     outcomes += early_revokes(svc, tip, now=now)
     outcomes += time_and_risk_runs(svc, tip, now)  # time and risk: see the function
-    shrink_deliveries(svc, tip, now)  # claimed or expired deliveries lose their ciphertext
     return outcomes
 
 

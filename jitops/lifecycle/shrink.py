@@ -1,5 +1,6 @@
-"""Deliveries shrink after use: every issue and sweep run edits the bot's delivery comment of a
-recently issued grant down to a one-line note once Vault says its wrapping token is gone.
+"""Deliveries shrink after use: every sweep run (scheduled; the issue run on a push stays lean)
+edits the bot's delivery comment of a recently issued grant down to a one-line note once
+Vault says its wrapping token is gone, a bounded number of deliveries a run.
 
 Which comments: only the comment of the bot (``settings.bot``) that carries the delivery
 marker of a grant jitops issued within ``recheck_within`` plus ``settings.wrap_ttl`` before the
@@ -49,9 +50,19 @@ class Delivered:
     wrapping: str
 
 
-def shrink_deliveries(svc: Services, tip: Tip, now: datetime) -> None:
-    """Shrink the delivery comment of every recently issued grant whose wrapping token Vault
-    no longer knows (see the module)."""
+#: How many recent deliveries one run looks at, oldest first (one comment listing each, and a
+#: Vault lookup for those still holding a sealed block): the cost of a run stays constant
+#: however many grants were issued lately. A delivery stays in the window for
+#: ``recheck_within`` + ``wrap_ttl`` (2h by default): with the sweep every 10 minutes, up to
+#: about 36 deliveries an hour are each looked at before they leave it.
+SHRINK_PER_RUN = 3
+
+
+def shrink_deliveries(
+    svc: Services, tip: Tip, now: datetime, *, budget: int = SHRINK_PER_RUN
+) -> None:
+    """Shrink the delivery comment of recently issued grants whose wrapping token Vault no
+    longer knows, at most ``budget`` deliveries a run, oldest first (see the module)."""
     policy = tip.policy or tip.last_good
     if policy is None:
         return
@@ -63,7 +74,7 @@ def shrink_deliveries(svc: Services, tip: Tip, now: datetime) -> None:
     if not recent:
         return
     comments: dict[int, list[Comment]] = {}  # one read per pull request
-    for d in recent:
+    for d in list(reversed(recent))[:budget]:  # oldest first: nearest the end of the window
         try:
             _one(svc, policy, d, comments, now)
         except JitopsError as exc:  # the next run tries again

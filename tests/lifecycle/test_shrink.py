@@ -58,7 +58,9 @@ def test_a_claimed_delivery_shrinks_on_the_next_run_and_claim_explains(world: Wo
     claim(world, gid, pr)  # the requester holds the credential now
     assert ARMOR in delivery_comment(world, gid, pr)[1]
 
-    assert run_issue(world.services()) == []  # nothing issued, revoked or re-delivered
+    assert run_issue(world.services()) == []  # a push's run leaves comments alone
+    assert ARMOR in delivery_comment(world, gid, pr)[1]
+    assert run_sweep(world.services()) == []  # nothing expired, revoked or re-delivered
     _, body = delivery_comment(world, gid, pr)
     assert ARMOR not in body and "AGE ENCRYPTED" not in body
     (line,) = visible_lines(body)  # one line
