@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from jitops.core.policy import Policy, load_policy
 from jitops.doors.git import Git
 from jitops.doors.vault.client import Vault
-from jitops.doors.vault.model import TokenInfo, VaultError
+from jitops.doors.vault.model import TokenInfo, VaultError, VaultPermissionError
 from jitops.errors import JitopsError, Secret
 from jitops.setup.vault import SetupOptions, apply_setup, plan_setup
 from jitops_sandbox.demo.oidc import OWNER_ID, REPOSITORY_ID, OidcIssuer
@@ -259,7 +259,12 @@ class World:
         try:
             found = []
             for accessor in admin.list_keys("auth/token/accessors"):
-                info = admin.lookup_accessor(accessor)
+                try:
+                    info = admin.lookup_accessor(accessor)
+                except VaultPermissionError:
+                    # seen once on a raft cluster's standby, for a token its TTL was ending
+                    # between the listing and the lookup: not a live token
+                    continue
                 if info is not None and info.grant_id:
                     found.append(info)
             return found
