@@ -263,7 +263,11 @@ class World:
                     info = admin.lookup_accessor(accessor)
                 except VaultPermissionError:
                     # seen once on a raft cluster's standby, for a token its TTL was ending
-                    # between the listing and the lookup: not a live token
+                    # between the listing and the lookup: gone if a second listing no
+                    # longer has it (a refusal of a token still listed is a real failure)
+                    time.sleep(0.5)
+                    if accessor in admin.list_keys("auth/token/accessors"):
+                        raise
                     continue
                 if info is not None and info.grant_id:
                     found.append(info)
