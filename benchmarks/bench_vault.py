@@ -73,13 +73,19 @@ def merge(world: World, gid: str, duration: str) -> None:
     world.gh.merge_pr(n, DBA)
 
 
-def issue_all(world: World, count: int) -> None:
-    """Issue every merged grant in one run (setup only: no per-run limit)."""
-    svc = world.services()
-    svc.git.fetch(svc.remote, svc.branch)
-    outcomes = issue_pending(svc, read_tip(svc), now=datetime.now(UTC), limit=count)
-    if [o.action for o in outcomes] != ["issued"] * count:
-        raise SystemExit(f"setup did not issue {count} grants: {outcomes}")
+def issue_all(world: World, count: int, batch: int = 50) -> None:
+    """Issue every merged grant (setup only), ``batch`` per run: each run logs in afresh, as
+    a job does (a job's Vault token outlives one run, not a thousand issues)."""
+    left = count
+    while left:
+        svc = world.services()
+        svc.git.fetch(svc.remote, svc.branch)
+        n = min(batch, left)
+        outcomes = issue_pending(svc, read_tip(svc), now=datetime.now(UTC), limit=n)
+        issued = [o for o in outcomes if o.action == "issued"]
+        if len(issued) != n:
+            raise SystemExit(f"setup did not issue {n} grants: {outcomes[:3]}")
+        left -= n
 
 
 def github_requests(world: World) -> int:
