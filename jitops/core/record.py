@@ -12,7 +12,9 @@ about its id; after that, the file is compared with the record, never judged aga
 * issued, and the file on main is the one jitops' issue commit wrote: jitops' status stands;
   if Vault says the token ended before its recorded expiry (an admin revoked it in Vault), the
   grant is recorded as ended, never as denied; a token at or past its recorded expiry is the
-  sweep's to record as expired;
+  sweep's to record as expired. A run asks Vault about at most :data:`LOOKUPS_PER_RUN` such
+  grants, in a rotation (:func:`due_for_lookup`), so its cost does not grow with the grants
+  that are active;
 * issued, and the file on main is not jitops' (status stripped or altered, bytes restored to
   the request): with the token live in Vault, jitops puts its recorded file back; with the
   token ended, or the file no longer a readable grant (a damaged status time), the grant is
@@ -24,6 +26,7 @@ Every fact is plain data; the lifecycle reads git, GitHub and Vault, this module
 from __future__ import annotations
 
 import enum
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -62,6 +65,9 @@ class Facts:
     ``in_pull_request``: GitHub ties the issue commit to a pull request (a rebase merge replayed
     a commit shaped like jitops' own: not a record); None: not asked yet.
     ``now``: the run's start; ``clock``: the time when Vault answered.
+    ``check_vault``: ask Vault about the token of a file that is jitops' record (False: the
+    record stands unasked this run; :func:`due_for_lookup` says which ones a run asks about).
+    A file that differs from the record always needs Vault's word.
     """
 
     action: str | None
@@ -141,6 +147,42 @@ def _passed(f: Facts) -> bool:
     return f.expires_at is not None and at is not None and f.expires_at <= at
 
 
+#: At most this many grants whose file on main is jitops' record are looked up in Vault by one
+#: run (issue or sweep), to notice a token ended outside jitops: a run's Vault requests follow
+#: its work, not the number of active grants.
+LOOKUPS_PER_RUN = 5
+
+#: The rotation moves to the next :data:`LOOKUPS_PER_RUN` grants once per slot: the sweep's
+#: schedule (every ten minutes), so a run in each slot looks at every grant in turn.
+LOOKUP_SLOT = timedelta(minutes=10)
+
+
+def due_for_lookup(
+    ids: Collection[str],
+    now: datetime,
+    *,
+    per_run: int = LOOKUPS_PER_RUN,
+    slot: timedelta = LOOKUP_SLOT,
+) -> frozenset[str]:
+    """Of the grant ids whose file on main is jitops' record and whose token is unexpired, the
+    ones a run started at ``now`` asks Vault about: all of them when they are at most
+    ``per_run``; else the ids in order are cut into ``ceil(n / per_run)`` windows and the
+    window of ``now``'s slot is due (slot number modulo the number of windows). With a run in
+    every slot, each grant is looked up at least once every ``ceil(n / per_run)`` slots (an
+    id added or removed meanwhile shifts the windows by one place: at most one more round)."""
+    order = sorted(set(ids))
+    if len(order) <= per_run:
+        return frozenset(order)
+    windows = -(-len(order) // per_run)
+    window = int(now.timestamp() // slot.total_seconds()) % windows
+    return frozenset(order[window * per_run : (window + 1) * per_run])
+
+
+def lookup_round(active: int, *, per_run: int = LOOKUPS_PER_RUN) -> int:
+    """How many slots the rotation takes to look at ``active`` grants once."""
+    return max(1, -(-active // per_run))
+
+
 def redeliver(*, wrapping: Token | None, posted: bool) -> bool:
     """Whether an issued grant's delivery must be made again (``wrapping``: Vault's word on the
     delivery's wrapping token, None when jitops recorded none; ``posted``: a delivery comment
@@ -191,12 +233,16 @@ def how_spent(seen: datetime, issued_at: datetime, wrap_ttl: timedelta) -> Spent
 
 __all__ = [
     "ENDED",
+    "LOOKUPS_PER_RUN",
+    "LOOKUP_SLOT",
     "Facts",
     "Move",
     "Spent",
     "Token",
     "decide",
+    "due_for_lookup",
     "how_spent",
+    "lookup_round",
     "redeliver",
     "shrink",
 ]

@@ -45,7 +45,7 @@ from jitops.core.grant import (
     valid_id,
 )
 from jitops.core.policy import Policy
-from jitops.core.record import Facts, Move, Token, decide
+from jitops.core.record import Facts, Move, Token, decide, due_for_lookup
 from jitops.core.tip import GrantFile, Tip
 from jitops.delivery import seal as deliver
 from jitops.delivery.comment import (
@@ -118,20 +118,46 @@ def pending_files(
 ) -> list[Pending]:
     """Grant files at the tip on which jitops' record does not simply stand: files jitops has
     no record of (the gate judges them) and files that differ from its record (restored or
-    ended). ``check_vault``: also ask Vault about every unexpired recorded token (the issue
-    run, which every push touching ``grants/`` starts, does; the scheduled sweep leaves it to
-    that run). A file whose record cannot be read now waits (reported as failed)."""
-    out = []
+    ended). ``check_vault``: ask Vault about the recorded token where the decision needs it:
+    every file that differs from the record, and of the files that are jitops' record with an
+    unexpired token, the few :func:`jitops.core.record.due_for_lookup` picks for this run (an
+    admin may have ended the token in Vault); False (a dry run): Vault is not asked, and a file
+    that differs is listed as needing its word. A file whose record cannot be read now waits
+    (reported as failed)."""
+    read: list[tuple[GrantFile, Move, str, OwnRecord | None]] = []
     for f in tip.files:
-        path = f.path
         try:
-            move, why, found = classify(svc, tip, f, now, check_vault=check_vault)
+            found = _record_of(svc, f, now)
+            move, why = (
+                _no_record(f.path)
+                if found is None
+                else _by_facts(svc, tip, f, found, now, check_vault=check_vault, look=False)
+            )
         except JitopsError as exc:  # undecided: reported as failed, the next run asks again
-            log.warning("could not read jitops' record of %s: %s", shown_id(path), exc)
+            log.warning("could not read jitops' record of %s: %s", shown_id(f.path), exc)
             move, why, found = Move.WAIT, str(exc), None
-        if move is not Move.KEEP:
-            out.append(Pending(path, move, why, found, f.data))
-    return out
+        read.append((f, move, why, found))
+    if check_vault:
+        # the files that are jitops' record stand unasked, but for a few per run (a rotation)
+        ready = {
+            found.entry.grant: n
+            for n, (f, move, _, found) in enumerate(read)
+            if move is Move.KEEP and found is not None and _lookup_due(f, found, now)
+        }
+        for gid in sorted(due_for_lookup(ready, now)):
+            f, _, _, found = read[ready[gid]]
+            assert found is not None
+            try:
+                move, why = _by_facts(svc, tip, f, found, now, check_vault=True, look=True)
+            except JitopsError as exc:
+                log.warning("could not check the recorded token of %s: %s", gid, exc)
+                move, why = Move.WAIT, str(exc)
+            read[ready[gid]] = (f, move, why, found)
+    return [
+        Pending(f.path, move, why, found, f.data)
+        for f, move, why, found in read
+        if move is not Move.KEEP
+    ]
 
 
 def unissued_paths(
@@ -155,27 +181,62 @@ def record_facts(f: GrantFile, found: OwnRecord, now: datetime, *, check_vault: 
     )
 
 
+def _lookup_due(f: GrantFile, found: OwnRecord, now: datetime) -> bool:
+    """Whether the file ``f`` is jitops' record ``found`` and its decision would ask Vault
+    (an issued, unexpired token): one of the files the rotation looks at (pure)."""
+    return decide(record_facts(f, found, now, check_vault=True))[0] is Move.ASK_VAULT
+
+
 def classify(
     svc: Services, tip: Tip, f: GrantFile, now: datetime, *, check_vault: bool = True
 ) -> tuple[Move, str, OwnRecord | None]:
     """What to do with the grant file ``f`` at the tip, decided by jitops' own record of its
     id (:func:`jitops.core.record.decide`); Vault and GitHub are asked only when the decision
-    needs them."""
+    needs them (``check_vault``: Vault may be asked, about this file's token whatever it is)."""
+    found = _record_of(svc, f, now)
+    if found is None:
+        return (*_no_record(f.path), None)
+    return (*_by_facts(svc, tip, f, found, now, check_vault=check_vault, look=True), found)
+
+
+def _no_record(path: str) -> tuple[Move, str]:
+    gid = grant_id_of(path)
+    if path != grant_path(gid) or not valid_id(gid):
+        return Move.GATE, "no valid grant id"
+    return Move.GATE, "jitops has no record of this grant"
+
+
+def _record_of(svc: Services, f: GrantFile, now: datetime) -> OwnRecord | None:
+    """jitops' own record of the id of ``f`` (None: none, or no valid id). When the record
+    would remove, restore or end what is on main, each commit it rests on is checked with
+    GitHub, however old (a writer can plant one long before the request)."""
     gid = grant_id_of(f.path)
     if f.path != grant_path(gid) or not valid_id(gid):
-        return Move.GATE, "no valid grant id", None
+        return None
     found = own_record(svc, gid, now)
     if found is not None and not (found.entry.action == "issue" and found.file == f.data):
-        # the record would remove, restore or end what is on main: each commit it rests on is
-        # checked with GitHub, however old (a writer can plant one long before the request)
         found = own_record(svc, gid, now, always_ask=True)
-    if found is None:
-        return Move.GATE, "jitops has no record of this grant", None
-    facts = record_facts(f, found, now, check_vault=check_vault)
+    return found
+
+
+def _by_facts(
+    svc: Services,
+    tip: Tip,
+    f: GrantFile,
+    found: OwnRecord,
+    now: datetime,
+    *,
+    check_vault: bool,
+    look: bool,
+) -> tuple[Move, str]:
+    """The move for ``f`` given jitops' record ``found``. ``check_vault``: Vault may be asked;
+    ``look``: ... about a file that is jitops' record too (the rotation picked it)."""
+    gid = found.entry.grant
+    facts = record_facts(f, found, now, check_vault=check_vault and look)
     move, why = decide(facts)
     if move is Move.ASK_VAULT:
         if not check_vault:
-            return move, "the file differs from jitops' record", found
+            return move, "the file differs from jitops' record"
         facts = replace(facts, token=_token_state(svc, tip, found), clock=svc.clock())
         move, why = decide(facts)
     if move is Move.ASK_ORIGIN:
@@ -184,9 +245,9 @@ def classify(
             in_pr = bool(svc.github.pulls_for_commit(found.issue_sha))
         except JitopsError as exc:  # not re-judged now; the next run asks again
             log.warning("could not check who wrote the status of %s: %s", gid, exc)
-            return Move.KEEP, "GitHub did not answer", found
+            return Move.KEEP, "GitHub did not answer"
         move, why = decide(replace(facts, in_pull_request=in_pr))
-    return move, why, found
+    return move, why
 
 
 def _token_state(svc: Services, tip: Tip, found: OwnRecord) -> Token:
@@ -213,16 +274,23 @@ MAX_GRANTS_PER_RUN = 25
 
 
 def issue_pending(
-    svc: Services, tip: Tip, *, now: datetime, limit: int | None = None
+    svc: Services,
+    tip: Tip,
+    *,
+    now: datetime,
+    limit: int | None = None,
+    pending: list[Pending] | None = None,
 ) -> list[Outcome]:
     """Judge every grant file at the tip on which jitops' record does not stand, at most
     ``limit`` (default :data:`MAX_GRANTS_PER_RUN`) of them; the rest are reported as left for
-    the next run."""
+    the next run. ``pending``: :func:`pending_files` of this run, when the caller read it."""
     limit = MAX_GRANTS_PER_RUN if limit is None else limit
     outcomes: list[Outcome] = []
+    if pending is None:
+        pending = pending_files(svc, tip, now)
     # a file that can only be flagged stays on main until an admin removes it: judged last, so
     # however many a writer merges they never use the budget of the grants behind them
-    pending = sorted(pending_files(svc, tip, now), key=lambda p: _only_flagged(tip, p.path))
+    pending = sorted(pending, key=lambda p: _only_flagged(tip, p.path))
     gated = [p.path for p in pending if p.move is Move.GATE]
     done: set[str] = set()
     judged = 0

@@ -31,6 +31,7 @@ from jitops.errors import JitopsError
 from jitops.lifecycle.ending import Ending, tell
 from jitops.lifecycle.issue import (
     issue_pending,
+    pending_files,
     redeliver,
     time_and_risk_runs,
     unissued_paths,
@@ -73,13 +74,18 @@ def run_sweep(
     now = now or datetime.now(UTC)
     svc.git.fetch(svc.remote, svc.branch)
     tip = read_tip(svc)
-    todo = plan_sweep(tip, unissued_paths(svc, tip, now, check_vault=False), now)
+    if dry_run:  # Vault is not asked: a file that differs from jitops' record is listed
+        return dry_run_outcomes(
+            plan_sweep(tip, unissued_paths(svc, tip, now, check_vault=False), now)
+        )
+    # read once: Vault is asked about the files that differ from jitops' record and about the
+    # few of its records the rotation picks (core/record.due_for_lookup), never about them all
+    pending = pending_files(svc, tip, now)
+    todo = plan_sweep(tip, [p.path for p in pending], now)
     outcomes: list[Outcome] = []
-    if dry_run:
-        return dry_run_outcomes(todo)
     if todo.unissued:
         svc.say(f"finishing {len(todo.unissued)} unissued grant(s)")
-        outcomes += issue_pending(svc, tip, now=now)
+        outcomes += issue_pending(svc, tip, now=now, pending=pending)
     outcomes += redeliver(svc, tip, now=now, skip=frozenset(o.grant for o in outcomes))
     outcomes += early_revokes(svc, tip, now=now)
     outcomes += time_and_risk_runs(svc, tip, now)  # extensions left live; break-glass ratification

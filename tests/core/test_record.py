@@ -6,7 +6,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from jitops.core.record import Facts, Move, Spent, Token, decide, how_spent, redeliver, shrink
+from jitops.core.record import (
+    Facts,
+    Move,
+    Spent,
+    Token,
+    decide,
+    due_for_lookup,
+    how_spent,
+    lookup_round,
+    redeliver,
+    shrink,
+)
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 LATER = NOW + timedelta(minutes=30)
@@ -32,7 +43,7 @@ def test_jitops_record_on_main_stands_while_its_token_is_live_or_vault_is_silent
     assert move(**facts) is Move.ASK_VAULT
     assert move(**facts, token=Token.LIVE) is Move.KEEP
     assert move(**facts, token=Token.UNKNOWN) is Move.KEEP
-    assert move(**facts, check_vault=False) is Move.KEEP  # the sweep does not ask
+    assert move(**facts, check_vault=False) is Move.KEEP  # not in this run's rotation
     assert move(action="issue", matches=True, expires_at=NOW) is Move.KEEP  # the sweep's
 
 
@@ -89,3 +100,32 @@ def test_a_gone_wrapping_token_is_called_claimed_only_before_its_ttl_could_run_o
     assert how_spent(NOW + timedelta(minutes=9), NOW, ttl) is Spent.CLAIMED
     assert how_spent(NOW + ttl, NOW, ttl) is Spent.CLAIMED_OR_EXPIRED
     assert how_spent(NOW + timedelta(days=1), NOW, ttl) is Spent.CLAIMED_OR_EXPIRED
+
+
+# -- which of jitops' records a run looks up in Vault (a rotation, bounded per run) -----------
+SLOT = timedelta(minutes=10)
+
+
+def test_a_run_looks_up_every_record_when_they_are_few() -> None:
+    ids = [f"stg-octocat-{i}" for i in range(5)]
+    assert due_for_lookup(ids, NOW, per_run=5) == frozenset(ids)
+
+
+def test_a_run_looks_up_at_most_its_share_and_a_round_looks_at_every_record() -> None:
+    ids = [f"stg-octocat-{i}" for i in range(1000)]
+    seen: set[str] = set()
+    rounds = lookup_round(len(ids), per_run=5)
+    assert rounds == 200
+    for n in range(rounds):
+        due = due_for_lookup(ids, NOW + n * SLOT, per_run=5, slot=SLOT)
+        assert 0 < len(due) <= 5
+        seen |= due
+    assert seen == set(ids)
+    # two runs in one slot (a push and the sweep) look at the same records
+    assert due_for_lookup(ids, NOW, per_run=5) == due_for_lookup(ids, NOW + SLOT / 3, per_run=5)
+
+
+def test_the_rotation_takes_a_last_short_window_too() -> None:
+    ids = [f"db-{i:02}" for i in range(7)]
+    seen = set().union(*(due_for_lookup(ids, NOW + n * SLOT, per_run=3) for n in range(3)))
+    assert seen == set(ids)

@@ -9,6 +9,7 @@ damaged. jitops' own commits and Vault's record of the token decide what happens
 from __future__ import annotations
 
 import dataclasses
+import functools
 import subprocess
 import time
 from datetime import UTC, datetime, timedelta
@@ -225,6 +226,59 @@ def test_a_token_revoked_in_vault_by_an_admin_is_recorded_as_ended(world: World)
     assert record["ended_by"] == "revoke" and "ended outside jitops" in record["end_reason"]
     assert not any("access denied" in c for c in world.gh.comments(pr))
     assert gid not in audit_json(world, "--active", "--format", "json")
+
+
+def vault_requests(svc: Any) -> int:
+    return sum(int(v.request_count) for v in svc._vaults.values())
+
+
+def one_per_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs look up one of jitops' records each (the rotation's share, made small to test it
+    with a few grants instead of more than ``LOOKUPS_PER_RUN``)."""
+    from jitops.core import record
+    from jitops.lifecycle import issue as issue_module
+
+    monkeypatch.setattr(
+        issue_module, "due_for_lookup", functools.partial(record.due_for_lookup, per_run=1)
+    )
+
+
+def test_a_run_asks_vault_about_its_share_of_records_not_about_every_active_grant(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cost of noticing tokens ended outside jitops does not grow with the active grants:
+    a run with nothing to issue logs in and looks up its share of jitops' records, one here."""
+    for i in range(3):
+        issued(world, f"stg-octocat-8{i}")
+    one_per_run(monkeypatch)
+    svc = world.services()
+    assert run_issue(svc) == []
+    assert vault_requests(svc) == 2  # the login and one lookup, not three
+
+
+def test_a_token_ended_outside_jitops_is_recorded_within_one_round_of_the_rotation(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding 8 with more active grants than a run looks up: within ``lookup_round`` slots
+    (one run in each), the token an admin revoked in Vault is recorded as ended, with that
+    reason, and the others stand."""
+    from jitops.core.record import LOOKUP_SLOT, lookup_round
+
+    gids = [f"stg-octocat-9{i}" for i in range(3)]
+    for gid in gids:
+        issued(world, gid)
+    assert world.admin().revoke_accessor(accessor_of(world, gids[1]))
+    one_per_run(monkeypatch)
+    start = datetime.now(UTC)
+    ended: list[Outcome] = []
+    for n in range(lookup_round(len(gids), per_run=1)):
+        run = run_issue if n % 2 else run_sweep  # a push's run or the scheduled sweep
+        ended += run(world.services(), now=start + n * LOOKUP_SLOT)
+    assert results(ended) == [(gids[1], "revoked")], ended
+    assert "ended outside jitops" in ended[0].detail
+    assert on_main(world, gids[1]) is None
+    assert all(on_main(world, gid) for gid in (gids[0], gids[2]))
+    assert audit_record(world, gids[1])["ended_by"] == "revoke"
 
 
 def test_a_token_that_expires_during_the_run_is_not_denied(world: World) -> None:

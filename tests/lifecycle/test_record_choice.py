@@ -32,7 +32,7 @@ def move(data: bytes, found: OwnRecord, **vault: object) -> Move:
     return decide(facts)[0]
 
 
-def test_a_file_that_is_jitops_record_stands_without_asking_vault_in_the_sweep() -> None:
+def test_a_file_that_is_jitops_record_stands_unasked_when_the_rotation_skips_it() -> None:
     _path, data, found = issued("db-one", NOW + timedelta(hours=1))
     assert move(data, found, check_vault=False) is Move.KEEP
 

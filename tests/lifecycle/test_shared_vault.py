@@ -59,10 +59,11 @@ def test_a_sweep_touches_only_its_own_repositorys_tokens(two: tuple[World, World
     outcomes = run_sweep(svc, now=datetime.now(UTC) + timedelta(minutes=10))
     assert [(o.grant, o.action) for o in outcomes] == [("stg-octocat-a1", "expired")]
     (vault,) = svc._vaults.values()  # the run's one Vault
-    # one lookup (Vault confirms the accessor is that grant's token) and one revoke; and the
-    # shrink step's one wrapping-token lookup per recent delivery (a1, a2: both unclaimed, so
-    # both live, and both comments untouched)
-    assert vault.request_count == 2 + 2
+    # one lookup (Vault confirms the accessor is that grant's token) and one revoke; the
+    # rotation's look at a2, A's one active grant (up to five a run); and the shrink step's
+    # one wrapping-token lookup per recent delivery (a1, a2: both unclaimed, so both live,
+    # and both comments untouched). Nothing of B's is asked about.
+    assert vault.request_count == 2 + 1 + 2
     assert sum("AGE ENCRYPTED FILE" in c for c in a.gh.comments(1) + a.gh.comments(2)) == 2
     admin = b.admin()
     assert admin.lookup_accessor(b_long) is not None

@@ -1,7 +1,9 @@
 """The stand-in's repository: a real bare git repository, driven with real ``git`` plumbing.
 
-Nothing is cached: every question (a branch tip, a merge base, a diff) is asked of the bare
-repository when it is needed, so pushes made with plain ``git push`` are seen at once.
+Nothing that can change is cached: every question about a branch (its tip, a merge base, a
+diff) is asked of the bare repository when it is needed, so pushes made with plain ``git push``
+are seen at once. Only the commits between two full commit ids are remembered (an answer that
+cannot change), which keeps `commits/{sha}/pulls` fast with thousands of merged pull requests.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ class BareRepo:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._between: dict[tuple[str, str], list[str]] = {}
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -143,8 +146,13 @@ class BareRepo:
 
     def commits_between(self, base: str, head: str) -> list[str]:
         """Commits reachable from ``head`` and not from ``base``, newest first."""
-        out = self.git("rev-list", f"{base}..{head}")
-        return out.split()
+        key = (base, head)
+        if key in self._between:
+            return list(self._between[key])
+        out = self.git("rev-list", f"{base}..{head}").split()
+        if all(len(s) == 40 and all(c in "0123456789abcdef" for c in s) for s in key):
+            self._between[key] = out  # two commit ids: the answer never changes
+        return list(out)
 
     # -- commits ----------------------------------------------------------------------------
 
